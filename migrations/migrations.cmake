@@ -1,0 +1,5 @@
+# The ordered list of migrations embedded into the binary. Append only; a
+# migration that has landed is never edited.
+set(SCRAPEKEEP_MIGRATIONS
+  0001_initial.sql
+)

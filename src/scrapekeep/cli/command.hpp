@@ -1,0 +1,33 @@
+#pragma once
+// How subcommands plug into the command line: each registers its CLI11
+// subcommand and, when chosen, sets the action that main runs.
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "scrapekeep/store/job_store.hpp"
+
+namespace scrapekeep::cli {
+
+// What runs once arguments are parsed; returns the exit status.
+using Action = std::function<int()>;
+
+void add_serve_command(CLI::App& app, Action& action);
+void add_worker_command(CLI::App& app, Action& action);
+void add_keys_command(CLI::App& app, Action& action);
+void add_inspect_command(CLI::App& app, Action& action);
+void add_admin_commands(CLI::App& app, Action& action);  // migrate, backup
+
+// Prints "scrapekeep: <message>" to stderr; returns 1.
+int fail(const std::string& message);
+
+// Opens the store or prints why not (nullptr then).
+std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& config);
+
+// Validator for --synchronous.
+store::Synchronous parse_synchronous(const std::string& text);
+
+} // namespace scrapekeep::cli

@@ -1,0 +1,88 @@
+// scrapekeep keys create|list|revoke
+
+#include <cstdio>
+#include <iostream>
+
+#include "scrapekeep/cli/command.hpp"
+#include "scrapekeep/core/time_format.hpp"
+
+namespace scrapekeep::cli {
+
+namespace {
+
+struct KeysOptions {
+  std::string db = "scrapekeep.db";
+  std::string org;
+  std::string key_id;
+};
+
+int create_key(const KeysOptions& o) {
+  auto store = open_store_or_report(store::StoreConfig{.path = o.db});
+  if (!store) {
+    return 1;
+  }
+  auto key = store->create_key(o.org, core::SystemClock().now());
+  if (!key) {
+    return fail("cannot create key: " + key.error().message);
+  }
+  std::cout << "Created API key " << key->info.key_id << " for organization " << o.org
+            << " (shown once; store it now):\n"
+            << key->key << std::endl;
+  return 0;
+}
+
+int list_keys(const KeysOptions& o) {
+  auto store = open_store_or_report(store::StoreConfig{.path = o.db, .migrate = false});
+  if (!store) {
+    return 1;
+  }
+  auto keys = store->list_keys();
+  if (!keys) {
+    return fail(keys.error().message);
+  }
+  std::printf("%-20s  %-20s  %-12s  %-32s  %s\n", "KEY_ID", "ORG", "PREFIX", "CREATED", "STATUS");
+  for (const auto& k : *keys) {
+    std::printf("%-20s  %-20s  %-12s  %-32s  %s\n", k.key_id.c_str(), k.org_name.c_str(),
+                (k.prefix + "...").c_str(), core::format_timestamp(k.created_at).c_str(),
+                k.revoked_at ? ("revoked " + core::format_timestamp(*k.revoked_at)).c_str()
+                             : "active");
+  }
+  return 0;
+}
+
+int revoke_key(const KeysOptions& o) {
+  auto store = open_store_or_report(store::StoreConfig{.path = o.db});
+  if (!store) {
+    return 1;
+  }
+  auto done = store->revoke_key(o.key_id, core::SystemClock().now());
+  if (!done) {
+    return fail(done.error().message);
+  }
+  std::cout << "Revoked " << o.key_id << "\n";
+  return 0;
+}
+
+} // namespace
+
+void add_keys_command(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<KeysOptions>();
+  auto* keys = app.add_subcommand("keys", "Create, list and revoke API keys");
+  keys->require_subcommand(1);
+
+  auto* create = keys->add_subcommand("create", "Create a key; prints it once, as the last line");
+  create->add_option("--db", opts->db, "Database file")->capture_default_str();
+  create->add_option("--org", opts->org, "Organization the key belongs to")->required();
+  create->callback([&action, opts] { action = [opts] { return create_key(*opts); }; });
+
+  auto* list = keys->add_subcommand("list", "List keys (never the keys themselves)");
+  list->add_option("--db", opts->db, "Database file")->capture_default_str();
+  list->callback([&action, opts] { action = [opts] { return list_keys(*opts); }; });
+
+  auto* revoke = keys->add_subcommand("revoke", "Revoke a key by its id");
+  revoke->add_option("--db", opts->db, "Database file")->capture_default_str();
+  revoke->add_option("KEY_ID", opts->key_id, "Id shown by keys list")->required();
+  revoke->callback([&action, opts] { action = [opts] { return revoke_key(*opts); }; });
+}
+
+} // namespace scrapekeep::cli

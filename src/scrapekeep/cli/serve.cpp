@@ -1,0 +1,122 @@
+// scrapekeep serve: the API with built-in scraper workers.
+
+#include <iostream>
+#include <thread>
+
+#include "scrapekeep/cli/command.hpp"
+#include "scrapekeep/cli/shutdown.hpp"
+#include "scrapekeep/http/server.hpp"
+#include "scrapekeep/scrape/extractor.hpp"
+#include "scrapekeep/store/store_pool.hpp"
+
+namespace scrapekeep::cli {
+
+namespace {
+
+struct ServeOptions {
+  std::string db = "scrapekeep.db";
+  std::string listen = "127.0.0.1:8080";
+  int workers = 2;
+  int detail_concurrency = 8;
+  int threads = 64;
+  std::string synchronous = "normal";
+};
+
+bool split_listen(const std::string& listen, std::string& host, int& port) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return false;
+  }
+  host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  try {
+    size_t used = 0;
+    port = std::stoi(listen.substr(colon + 1), &used);
+    return used == listen.size() - colon - 1 && port >= 0 && port <= 65535;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+int run_serve(const ServeOptions& o) {
+  http::ServerConfig server_config;
+  if (!split_listen(o.listen, server_config.host, server_config.port)) {
+    std::cerr << "scrapekeep: --listen must be HOST:PORT, got " << o.listen << "\n";
+    return 2;
+  }
+  server_config.threads = o.threads;
+  scrape::init_libxml();
+  server_config.xpath_check = [](const std::string& expr) { return scrape::xpath_error(expr); };
+
+  block_shutdown_signals();
+  core::SystemClock clock;
+  store::StoreConfig store_config{.path = o.db, .synchronous = parse_synchronous(o.synchronous)};
+  auto store = open_store_or_report(store_config);
+  if (!store) {
+    return 1;
+  }
+  auto key_count = store->count_keys();
+  if (!key_count) {
+    return fail(key_count.error().message);
+  }
+  if (*key_count == 0) {
+    auto key = store->create_key("default", clock.now());
+    if (!key) {
+      return fail("cannot create the first API key: " + key.error().message);
+    }
+    std::cout << "Created API key " << key->info.key_id
+              << " for organization default (shown once; store it now):\n"
+              << key->key << std::endl;
+  }
+
+  store::StorePool pool(store_config);
+  http::ApiServer server(server_config, pool, clock);
+  auto port = server.bind();
+  if (!port) {
+    return fail(port.error().message);
+  }
+  std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " serving on http://"
+            << server_config.host << ":" << *port << " (database " << o.db << ", " << o.workers
+            << " workers)\n"
+            << "Try: curl -s http://" << server_config.host << ":" << *port << "/healthz"
+            << std::endl;
+
+  std::thread serving([&server] { server.serve(); });
+  const int sig = wait_for_shutdown_signal();
+  std::cout << "scrapekeep: received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+            << ", shutting down" << std::endl;
+  server.stop();
+  serving.join();
+  return 0;
+}
+
+} // namespace
+
+void add_serve_command(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "Serve the API and run built-in scraper workers");
+  cmd->add_option("--db", opts->db, "Database file")->capture_default_str();
+  cmd->add_option("--listen", opts->listen, "Address to listen on, HOST:PORT")
+      ->capture_default_str();
+  cmd->add_option("--workers", opts->workers, "Built-in scraper workers (0: API only)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  cmd->add_option("--detail-concurrency", opts->detail_concurrency,
+                  "Detail pages fetched at once per job")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--threads", opts->threads, "HTTP threads (bounds concurrent connections)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--synchronous", opts->synchronous, "SQLite synchronous mode: normal or full")
+      ->check(CLI::IsMember({"normal", "full"}))
+      ->capture_default_str();
+  cmd->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
+}
+
+void add_worker_command(CLI::App&, Action&) {}
+void add_inspect_command(CLI::App&, Action&) {}
+
+} // namespace scrapekeep::cli

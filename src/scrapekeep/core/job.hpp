@@ -1,0 +1,79 @@
+#pragma once
+// Domain types of a scraping job, as stored and as API.md describes them.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "scrapekeep/core/clock.hpp"
+
+namespace scrapekeep::core {
+
+enum class JobStatus { pending, processing, completed, failed, cancelled };
+enum class CompletionReason { done, timeout, error, cancelled };
+
+const char* to_string(JobStatus status);
+const char* to_string(CompletionReason reason);
+std::optional<JobStatus> parse_job_status(std::string_view text);
+std::optional<CompletionReason> parse_completion_reason(std::string_view text);
+bool is_terminal(JobStatus status);
+
+// Ordered name -> XPath (or name -> value) pairs; order is the caller's.
+using FieldList = std::vector<std::pair<std::string, std::string>>;
+// Extracted values in selector order; nullopt when the XPath matched nothing.
+using FieldValues = std::vector<std::pair<std::string, std::optional<std::string>>>;
+
+struct Selectors {
+  std::string item;
+  FieldList fields;
+  std::string next_page = "//a[@rel='next']/@href | //link[@rel='next']/@href";
+  std::string detail_link = ".//a/@href";
+  FieldList detail_fields;
+};
+
+// Normalized job options; defaults and ranges are API.md's.
+struct JobOptions {
+  int timeout = 300;            // seconds, 1..1800
+  int max_items = 100;          // 1..1000000
+  bool follow_pagination = false;
+  int max_pages = 10;           // 1..10000
+  int depth = 0;                // 0 or 1
+  Selectors selectors;
+};
+
+struct JobCounters {
+  std::int64_t listing_pages_scraped = 0;
+  std::int64_t listing_pages_failed = 0;
+  std::int64_t detail_pages_discovered = 0;
+  std::int64_t detail_pages_scraped = 0;
+  std::int64_t detail_pages_failed = 0;
+  std::int64_t items_found = 0;
+};
+
+// One job row. Counters live on the row so progress needs no aggregate query.
+struct Job {
+  std::string job_id;
+  std::int64_t org_id = 0;
+  JobStatus status = JobStatus::pending;
+  std::string url;
+  JobOptions options;
+  Micros created_at = 0;
+  std::optional<Micros> started_at;
+  std::optional<Micros> completed_at;
+  std::optional<CompletionReason> completion_reason;
+  std::optional<std::string> error_message;
+  JobCounters counters;
+  std::int64_t current_page = 0;
+  bool pagination_complete = false;
+  // Percentage frozen when the job failed or was cancelled.
+  std::optional<double> stopped_percentage;
+  std::int64_t attempts = 0;
+  // Lease of the worker holding a processing job.
+  std::optional<std::string> claim_token;
+  std::optional<Micros> lease_expires_at;
+};
+
+} // namespace scrapekeep::core

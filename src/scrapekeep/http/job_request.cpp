@@ -1,0 +1,257 @@
+#include "scrapekeep/http/job_request.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace scrapekeep::http {
+
+namespace {
+
+constexpr size_t k_max_url = 2048;
+constexpr size_t k_max_xpath = 2000;
+constexpr size_t k_max_fields = 100;
+constexpr size_t k_max_field_name = 100;
+
+struct TooDeep {};
+
+class Validator {
+ public:
+  explicit Validator(const XPathCheck& check) : m_check(check) {}
+
+  void fail(const std::string& field, const std::string& why) {
+    if (!m_fields.contains(field)) {
+      m_fields[field] = why;
+    }
+  }
+  bool ok() const { return m_fields.empty(); }
+  const Json& fields() const { return m_fields; }
+
+  void unknown_keys(const Json& obj, std::initializer_list<const char*> known,
+                    const std::string& prefix) {
+    for (const auto& [key, value] : obj.items()) {
+      if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
+        fail(prefix + key, "unknown field");
+      }
+    }
+  }
+
+  // An integer in [lo, hi]; integral JSON numbers only (no booleans, no 1.5).
+  void integer(const Json& obj, const char* key, const std::string& name, int lo, int hi,
+               int& out) {
+    if (!obj.contains(key) || obj.at(key).is_null()) {
+      return;
+    }
+    const Json& v = obj.at(key);
+    const std::string why =
+        "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    if (v.is_number_integer()) {
+      const auto n = v.get<std::int64_t>();
+      if (n < lo || n > hi) {
+        fail(name, why);
+        return;
+      }
+      out = static_cast<int>(n);
+    } else if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (d != static_cast<double>(static_cast<std::int64_t>(d)) || d < lo || d > hi) {
+        fail(name, why);
+        return;
+      }
+      out = static_cast<int>(d);
+    } else {
+      fail(name, why);
+    }
+  }
+
+  void boolean(const Json& obj, const char* key, const std::string& name, bool& out) {
+    if (!obj.contains(key) || obj.at(key).is_null()) {
+      return;
+    }
+    if (!obj.at(key).is_boolean()) {
+      fail(name, "must be true or false");
+      return;
+    }
+    out = obj.at(key).get<bool>();
+  }
+
+  // An XPath string; `required` fails when absent.
+  void xpath(const Json& obj, const char* key, const std::string& name, bool required,
+             std::string& out) {
+    if (!obj.contains(key) || obj.at(key).is_null()) {
+      if (required) {
+        fail(name, "is required");
+      }
+      return;
+    }
+    const Json& v = obj.at(key);
+    if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
+      fail(name, "must be a non-empty XPath 1.0 expression");
+      return;
+    }
+    const auto& text = v.get_ref<const std::string&>();
+    if (text.size() > k_max_xpath) {
+      fail(name, "must be at most " + std::to_string(k_max_xpath) + " characters");
+      return;
+    }
+    if (m_check) {
+      if (auto why = m_check(text)) {
+        fail(name, "is not a valid XPath 1.0 expression: " + *why);
+        return;
+      }
+    }
+    out = text;
+  }
+
+  void field_map(const Json& obj, const char* key, const std::string& name, core::FieldList& out) {
+    if (!obj.contains(key) || obj.at(key).is_null()) {
+      return;
+    }
+    const Json& v = obj.at(key);
+    if (!v.is_object()) {
+      fail(name, "must be an object of name -> XPath");
+      return;
+    }
+    if (v.size() > k_max_fields) {
+      fail(name, "must have at most " + std::to_string(k_max_fields) + " fields");
+      return;
+    }
+    for (const auto& [field, expr] : v.items()) {
+      const std::string fname = name + "." + field;
+      if (field.empty() || field.size() > k_max_field_name) {
+        fail(name, "field names must be 1 to " + std::to_string(k_max_field_name) + " characters");
+        continue;
+      }
+      std::string xpath_text;
+      xpath(v, field.c_str(), fname, true, xpath_text);
+      if (!xpath_text.empty()) {
+        out.emplace_back(field, xpath_text);
+      }
+    }
+  }
+
+ private:
+  const XPathCheck& m_check;
+  Json m_fields = Json::object();
+};
+
+} // namespace
+
+bool is_http_url(const std::string& url) {
+  std::string lower;
+  lower.reserve(8);
+  for (size_t i = 0; i < std::min<size_t>(url.size(), 8); ++i) {
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(url[i]))));
+  }
+  size_t rest = 0;
+  if (lower.rfind("http://", 0) == 0) {
+    rest = 7;
+  } else if (lower.rfind("https://", 0) == 0) {
+    rest = 8;
+  } else {
+    return false;
+  }
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c == 0x7f) {
+      return false;
+    }
+  }
+  const size_t host_end = url.find_first_of("/?#", rest);
+  std::string authority = url.substr(rest, host_end == std::string::npos ? std::string::npos
+                                                                         : host_end - rest);
+  if (const size_t at = authority.rfind('@'); at != std::string::npos) {
+    authority = authority.substr(at + 1);
+  }
+  return !authority.empty() && authority.front() != ':';
+}
+
+std::variant<Json, ApiError> parse_json_body(const std::string& body) {
+  try {
+    Json::parser_callback_t depth_limit = [](int depth, Json::parse_event_t, Json&) {
+      if (depth > k_max_json_depth) {
+        throw TooDeep{};
+      }
+      return true;
+    };
+    return Json::parse(body, depth_limit);
+  } catch (const Json::parse_error& e) {
+    std::string what = e.what();
+    // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, ...".
+    if (const size_t pos = what.find("] "); pos != std::string::npos) {
+      what = what.substr(pos + 2);
+    }
+    return invalid_json(what, e.byte);
+  } catch (const TooDeep&) {
+    return invalid_json("nested deeper than " + std::to_string(k_max_json_depth) + " levels", 0);
+  }
+}
+
+std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& body,
+                                                          const XPathCheck& xpath_check) {
+  auto parsed = parse_json_body(body);
+  if (auto* err = std::get_if<ApiError>(&parsed)) {
+    return *err;
+  }
+  const Json& doc = std::get<Json>(parsed);
+  Validator v(xpath_check);
+  CreateJobRequest req;
+  if (!doc.is_object()) {
+    v.fail("body", "must be a JSON object");
+    return validation_error(v.fields());
+  }
+  v.unknown_keys(doc, {"url", "options"}, "");
+
+  if (!doc.contains("url") || doc.at("url").is_null()) {
+    v.fail("url", "is required");
+  } else if (!doc.at("url").is_string()) {
+    v.fail("url", "must be a string");
+  } else {
+    req.url = doc.at("url").get<std::string>();
+    if (req.url.size() > k_max_url) {
+      v.fail("url", "must be at most 2048 characters");
+    } else if (!is_http_url(req.url)) {
+      v.fail("url", "must be an absolute http or https URL");
+    }
+  }
+
+  core::JobOptions& o = req.options;
+  const Json empty = Json::object();
+  const Json* options = &empty;
+  if (doc.contains("options") && !doc.at("options").is_null()) {
+    if (!doc.at("options").is_object()) {
+      v.fail("options", "must be an object");
+    } else {
+      options = &doc.at("options");
+    }
+  }
+  v.unknown_keys(*options,
+                 {"timeout", "max_items", "follow_pagination", "max_pages", "depth", "selectors"},
+                 "options.");
+  v.integer(*options, "timeout", "options.timeout", 1, 1800, o.timeout);
+  v.integer(*options, "max_items", "options.max_items", 1, 1000000, o.max_items);
+  v.boolean(*options, "follow_pagination", "options.follow_pagination", o.follow_pagination);
+  v.integer(*options, "max_pages", "options.max_pages", 1, 10000, o.max_pages);
+  v.integer(*options, "depth", "options.depth", 0, 1, o.depth);
+
+  const Json* selectors = &empty;
+  if (options->contains("selectors") && !options->at("selectors").is_null()) {
+    if (!options->at("selectors").is_object()) {
+      v.fail("options.selectors", "must be an object");
+    } else {
+      selectors = &options->at("selectors");
+    }
+  }
+  const std::string sp = "options.selectors.";
+  v.unknown_keys(*selectors, {"item", "fields", "next_page", "detail_link", "detail_fields"}, sp);
+  v.xpath(*selectors, "item", sp + "item", true, o.selectors.item);
+  v.field_map(*selectors, "fields", sp + "fields", o.selectors.fields);
+  v.xpath(*selectors, "next_page", sp + "next_page", false, o.selectors.next_page);
+  v.xpath(*selectors, "detail_link", sp + "detail_link", false, o.selectors.detail_link);
+  v.field_map(*selectors, "detail_fields", sp + "detail_fields", o.selectors.detail_fields);
+
+  if (!v.ok()) {
+    return validation_error(v.fields());
+  }
+  return req;
+}
+
+} // namespace scrapekeep::http

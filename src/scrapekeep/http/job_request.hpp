@@ -1,0 +1,36 @@
+#pragma once
+// Parsing and validation of the create-job body (POST /v1/scrape).
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "scrapekeep/core/job.hpp"
+#include "scrapekeep/http/api_error.hpp"
+
+namespace scrapekeep::http {
+
+// Returns why an XPath expression does not compile, or nullopt when it does.
+using XPathCheck = std::function<std::optional<std::string>(const std::string&)>;
+
+struct CreateJobRequest {
+  std::string url;
+  core::JobOptions options;  // normalized, defaults filled in
+};
+
+// Deeper JSON than this is refused as INVALID_JSON.
+constexpr int k_max_json_depth = 32;
+
+// Parses JSON with a depth limit; INVALID_JSON (with the byte position) on failure.
+std::variant<Json, ApiError> parse_json_body(const std::string& body);
+
+// INVALID_JSON for a body that is not JSON; VALIDATION_ERROR naming every bad
+// field (unknown fields included) otherwise.
+std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& body,
+                                                          const XPathCheck& xpath_check);
+
+// True for an absolute http(s) URL with a host, no spaces or control bytes.
+bool is_http_url(const std::string& url);
+
+} // namespace scrapekeep::http

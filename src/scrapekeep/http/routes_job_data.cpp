@@ -1,0 +1,94 @@
+// Routes that read what a job produced: progress, results, page events.
+
+#include <httplib.h>
+
+#include "scrapekeep/core/progress.hpp"
+#include "scrapekeep/core/random.hpp"
+#include "scrapekeep/http/query_params.hpp"
+#include "scrapekeep/http/server.hpp"
+#include "scrapekeep/http/views.hpp"
+#include "scrapekeep/store/job_store.hpp"
+
+namespace scrapekeep::http {
+
+namespace {
+
+constexpr std::int64_t k_max_offset = 1'000'000'000;
+constexpr std::int64_t k_max_seq = std::numeric_limits<std::int64_t>::max();
+
+// The caller's job, or the error to answer with.
+std::variant<core::Job, ApiError> callers_job(RouteContext& ctx) {
+  if (!core::looks_like_job_id(ctx.params[0])) {
+    return job_not_found();
+  }
+  auto job = ctx.store.get_job(ctx.params[0], ctx.org_id);
+  if (!job) {
+    return from_store_error(job.error());
+  }
+  return std::move(*job);
+}
+
+Outcome progress(RouteContext& ctx) {
+  auto job = callers_job(ctx);
+  if (auto* err = std::get_if<ApiError>(&job)) {
+    return *err;
+  }
+  return Reply{200, progress_view(core::derive_progress(std::get<core::Job>(job), ctx.now))};
+}
+
+Outcome results(RouteContext& ctx) {
+  QueryParams q(ctx.request);
+  const auto limit = q.integer("limit", 100, 1, 1000);
+  const auto offset = q.integer("offset", 0, 0, k_max_offset);
+  if (!q.ok()) {
+    return q.error();
+  }
+  auto job = callers_job(ctx);
+  if (auto* err = std::get_if<ApiError>(&job)) {
+    return *err;
+  }
+  auto page = ctx.store.list_results(ctx.params[0], limit, offset);
+  if (!page) {
+    return from_store_error(page.error());
+  }
+  Json items = Json::array();
+  for (const auto& item : page->items) {
+    items.push_back(result_item_view(item));
+  }
+  return Reply{200, Json{{"items", std::move(items)},
+                         {"total", page->total},
+                         {"limit", limit},
+                         {"offset", offset}}};
+}
+
+Outcome events(RouteContext& ctx) {
+  QueryParams q(ctx.request);
+  const auto after = q.integer("after", 0, 0, k_max_seq);
+  const auto limit = q.integer("limit", 100, 1, 1000);
+  if (!q.ok()) {
+    return q.error();
+  }
+  auto job = callers_job(ctx);
+  if (auto* err = std::get_if<ApiError>(&job)) {
+    return *err;
+  }
+  auto page = ctx.store.list_events(ctx.params[0], after, limit);
+  if (!page) {
+    return from_store_error(page.error());
+  }
+  Json events = Json::array();
+  for (const auto& e : page->events) {
+    events.push_back(event_view(e));
+  }
+  return Reply{200, Json{{"events", std::move(events)}, {"next_after", page->next_after}}};
+}
+
+} // namespace
+
+void add_job_data_routes(Router& router) {
+  router.add("GET", "/v1/scrape/jobs/{job_id}/progress", true, progress);
+  router.add("GET", "/v1/scrape/jobs/{job_id}/results", true, results);
+  router.add("GET", "/v1/scrape/jobs/{job_id}/events", true, events);
+}
+
+} // namespace scrapekeep::http

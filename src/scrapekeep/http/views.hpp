@@ -1,0 +1,16 @@
+#pragma once
+// JSON views of stored values, field for field as API.md lists them.
+
+#include "scrapekeep/core/progress.hpp"
+#include "scrapekeep/http/api_error.hpp"
+#include "scrapekeep/store/job_store.hpp"
+
+namespace scrapekeep::http {
+
+Json job_view(const core::Job& job);
+// The progress object in API.md's field order.
+Json progress_view(const core::Progress& progress);
+Json result_item_view(const store::ResultItem& item);
+Json event_view(const store::PageEvent& event);
+
+} // namespace scrapekeep::http

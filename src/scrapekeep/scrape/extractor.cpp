@@ -1,0 +1,400 @@
+#include "scrapekeep/scrape/extractor.hpp"
+
+#include <libxml/HTMLparser.h>
+#include <libxml/encoding.h>
+#include <libxml/parser.h>
+#include <libxml/uri.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <memory>
+#include <mutex>
+
+namespace scrapekeep::scrape {
+namespace {
+
+constexpr int k_html_options =
+    HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET;
+// How far into a document a <meta charset> is looked for (the HTML spec's prescan).
+constexpr std::size_t k_charset_prescan_bytes = 4096;
+
+void ignore_generic_error(void* /*ctx*/, const char* /*msg*/, ...) {}
+void ignore_structured_error(void* /*ctx*/, xmlErrorPtr /*error*/) {}
+
+// libxml2's error handlers are per thread: install silent ones on first use
+// in each thread so nothing is printed to stderr.
+void silence_errors_in_this_thread() {
+  thread_local bool silenced = false;
+  if (!silenced) {
+    xmlSetGenericErrorFunc(nullptr, ignore_generic_error);
+    xmlSetStructuredErrorFunc(nullptr, ignore_structured_error);
+    silenced = true;
+  }
+}
+
+void prepare_thread() {
+  init_libxml();
+  silence_errors_in_this_thread();
+}
+
+struct XmlFree {
+  void operator()(xmlChar* p) const { xmlFree(p); }
+};
+using XmlString = std::unique_ptr<xmlChar, XmlFree>;
+
+struct DocFree {
+  void operator()(xmlDoc* p) const { xmlFreeDoc(p); }
+};
+using DocPtr = std::unique_ptr<xmlDoc, DocFree>;
+
+struct XPathContextFree {
+  void operator()(xmlXPathContext* p) const { xmlXPathFreeContext(p); }
+};
+using XPathContextPtr = std::unique_ptr<xmlXPathContext, XPathContextFree>;
+
+struct XPathCompFree {
+  void operator()(xmlXPathCompExpr* p) const { xmlXPathFreeCompExpr(p); }
+};
+using XPathCompPtr = std::unique_ptr<xmlXPathCompExpr, XPathCompFree>;
+
+struct XPathObjectFree {
+  void operator()(xmlXPathObject* p) const { xmlXPathFreeObject(p); }
+};
+using XPathObjectPtr = std::unique_ptr<xmlXPathObject, XPathObjectFree>;
+
+struct UriFree {
+  void operator()(xmlURI* p) const { xmlFreeURI(p); }
+};
+using UriPtr = std::unique_ptr<xmlURI, UriFree>;
+
+const xmlChar* as_xml(const std::string& s) { return reinterpret_cast<const xmlChar*>(s.c_str()); }
+
+std::string from_xml(const xmlChar* s) {
+  return s == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(s));
+}
+
+bool is_ascii_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+std::string lower_ascii(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+bool has_bom(const std::string& html) {
+  const auto* b = reinterpret_cast<const unsigned char*>(html.data());
+  if (html.size() >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) {
+    return true;
+  }
+  return html.size() >= 2 && ((b[0] == 0xFE && b[1] == 0xFF) || (b[0] == 0xFF && b[1] == 0xFE));
+}
+
+// True when a <meta> near the start of the document declares a charset.
+bool declares_charset(const std::string& html) {
+  const std::string head = lower_ascii(html.substr(0, k_charset_prescan_bytes));
+  std::size_t pos = 0;
+  while ((pos = head.find("<meta", pos)) != std::string::npos) {
+    const std::size_t end = head.find('>', pos);
+    const std::string tag = head.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (tag.find("charset") != std::string::npos) {
+      return true;
+    }
+    pos += 5;
+  }
+  return false;
+}
+
+bool known_encoding(const std::string& name) {
+  if (xmlParseCharEncoding(name.c_str()) > XML_CHAR_ENCODING_NONE) {
+    return true;
+  }
+  xmlCharEncodingHandlerPtr handler = xmlFindCharEncodingHandler(name.c_str());
+  if (handler == nullptr) {
+    return false;
+  }
+  xmlCharEncCloseFunc(handler);
+  return true;
+}
+
+// The encoding to force on the parser, or nullptr to let libxml2 detect it
+// (BOM, <meta charset>). Without either, HTML's ISO-8859-1 default would
+// garble UTF-8 pages, so UTF-8 is forced.
+const char* choose_encoding(const std::string& html, const std::string& charset) {
+  if (has_bom(html)) {
+    return nullptr;
+  }
+  if (!charset.empty() && known_encoding(charset)) {
+    return charset.c_str();
+  }
+  if (declares_charset(html)) {
+    return nullptr;
+  }
+  return "UTF-8";
+}
+
+DocPtr parse_html(const std::string& html, const std::string& page_url, const std::string& charset) {
+  if (html.size() > static_cast<std::size_t>(INT_MAX)) {
+    return nullptr;
+  }
+  const char* encoding = choose_encoding(html, charset);
+  DocPtr doc(htmlReadMemory(html.data(), static_cast<int>(html.size()),
+                            page_url.empty() ? nullptr : page_url.c_str(), encoding,
+                            k_html_options));
+  return doc;
+}
+
+// Compiled once per extraction; nullptr for an empty or invalid expression.
+XPathCompPtr compile(const std::string& expr) {
+  if (expr.empty()) {
+    return nullptr;
+  }
+  return XPathCompPtr(xmlXPathCompile(as_xml(expr)));
+}
+
+XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* node) {
+  if (comp == nullptr) {
+    return nullptr;
+  }
+  ctx->node = node;
+  return XPathObjectPtr(xmlXPathCompiledEval(comp, ctx));
+}
+
+// The value API.md defines for a field: first node's string value, or the
+// scalar result as a string.
+std::optional<std::string> value_of(const xmlXPathObject* obj) {
+  if (obj == nullptr) {
+    return std::nullopt;
+  }
+  switch (obj->type) {
+    case XPATH_NODESET:
+    case XPATH_XSLT_TREE: {
+      const xmlNodeSet* set = obj->nodesetval;
+      if (set == nullptr || set->nodeNr == 0 || set->nodeTab[0] == nullptr) {
+        return std::nullopt;
+      }
+      XmlString text(xmlXPathCastNodeToString(set->nodeTab[0]));
+      return normalize_space(from_xml(text.get()));
+    }
+    case XPATH_STRING:
+    case XPATH_NUMBER:
+    case XPATH_BOOLEAN: {
+      XmlString text(xmlXPathCastToString(const_cast<xmlXPathObject*>(obj)));
+      return normalize_space(from_xml(text.get()));
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+struct CompiledFields {
+  std::vector<std::pair<std::string, XPathCompPtr>> list;
+
+  explicit CompiledFields(const core::FieldList& fields) {
+    list.reserve(fields.size());
+    for (const auto& [name, expr] : fields) {
+      list.emplace_back(name, compile(expr));
+    }
+  }
+
+  core::FieldValues evaluate_at(xmlXPathContext* ctx, xmlNode* node) const {
+    core::FieldValues values;
+    values.reserve(list.size());
+    for (const auto& [name, comp] : list) {
+      XPathObjectPtr obj = evaluate(comp.get(), ctx, node);
+      values.emplace_back(name, value_of(obj.get()));
+    }
+    return values;
+  }
+};
+
+// The URL relative links resolve against: the page's <base href> if valid.
+std::string base_url_of(xmlDoc* doc, xmlXPathContext* ctx, const std::string& page_url) {
+  XPathCompPtr comp = compile("//base[@href][1]/@href");
+  XPathObjectPtr obj = evaluate(comp.get(), ctx, reinterpret_cast<xmlNode*>(doc));
+  std::optional<std::string> href = value_of(obj.get());
+  if (href && !href->empty()) {
+    if (auto resolved = resolve_url(page_url, *href)) {
+      return *resolved;
+    }
+  }
+  return page_url;
+}
+
+std::optional<std::string> resolve_link(const std::string& base, const std::optional<std::string>& ref) {
+  if (!ref || ref->empty()) {
+    return std::nullopt;
+  }
+  if (auto resolved = resolve_url(base, *ref)) {
+    return strip_fragment(*resolved);
+  }
+  return std::nullopt;
+}
+
+std::string trim_ascii(const std::string& text) {
+  std::size_t begin = 0;
+  std::size_t end = text.size();
+  while (begin < end && is_ascii_space(static_cast<unsigned char>(text[begin]))) {
+    ++begin;
+  }
+  while (end > begin && is_ascii_space(static_cast<unsigned char>(text[end - 1]))) {
+    --end;
+  }
+  return text.substr(begin, end - begin);
+}
+
+} // namespace
+
+void init_libxml() {
+  static std::once_flag once;
+  std::call_once(once, [] { xmlInitParser(); });
+}
+
+std::string normalize_space(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool pending_space = false;
+  for (const char ch : text) {
+    if (is_ascii_space(static_cast<unsigned char>(ch))) {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space) {
+      out += ' ';
+      pending_space = false;
+    }
+    out += ch;
+  }
+  return out;
+}
+
+std::optional<std::string> xpath_error(const std::string& expr) {
+  prepare_thread();
+  if (expr.empty()) {
+    return std::string("empty XPath expression");
+  }
+  xmlResetLastError();
+  XPathCompPtr comp(xmlXPathCompile(as_xml(expr)));
+  if (comp) {
+    return std::nullopt;
+  }
+  std::string message = "invalid XPath expression";
+  const xmlError* error = xmlGetLastError();
+  if (error != nullptr && error->message != nullptr) {
+    const std::string detail = trim_ascii(error->message);
+    if (!detail.empty()) {
+      message += ": " + detail;
+    }
+  }
+  xmlResetLastError();
+  return message;
+}
+
+std::optional<std::string> resolve_url(const std::string& base, const std::string& ref) {
+  prepare_thread();
+  const std::string escaped_ref = escape_uri_chars(trim_ascii(ref));
+  const std::string escaped_base = escape_uri_chars(trim_ascii(base));
+  XmlString built(xmlBuildURI(as_xml(escaped_ref), as_xml(escaped_base)));
+  if (!built) {
+    return std::nullopt;
+  }
+  std::string result = from_xml(built.get());
+  UriPtr uri(xmlParseURIRaw(result.c_str(), 1));
+  if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
+    return std::nullopt;
+  }
+  const std::string scheme = lower_ascii(uri->scheme);
+  if (scheme != "http" && scheme != "https") {
+    return std::nullopt;
+  }
+  return result;
+}
+
+std::string escape_uri_chars(const std::string& text) {
+  static const char* const k_hex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool bad = c <= 0x20 || c >= 0x7F || c == '"' || c == '<' || c == '>' || c == '\\' ||
+                     c == '^' || c == '`' || c == '{' || c == '|' || c == '}';
+    if (bad) {
+      out += '%';
+      out += k_hex[c >> 4];
+      out += k_hex[c & 0x0F];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string strip_fragment(const std::string& url) {
+  const std::size_t hash = url.find('#');
+  return hash == std::string::npos ? url : url.substr(0, hash);
+}
+
+ListingExtraction extract_listing(const std::string& html, const std::string& page_url,
+                                  const core::Selectors& selectors, bool want_detail_links,
+                                  const std::string& charset) {
+  prepare_thread();
+  ListingExtraction result;
+  DocPtr doc = parse_html(html, page_url, charset);
+  if (!doc) {
+    return result;
+  }
+  XPathContextPtr ctx(xmlXPathNewContext(doc.get()));
+  if (!ctx) {
+    return result;
+  }
+  xmlNode* root = reinterpret_cast<xmlNode*>(doc.get());
+  const std::string base = base_url_of(doc.get(), ctx.get(), page_url);
+
+  const CompiledFields fields(selectors.fields);
+  XPathCompPtr detail_comp = want_detail_links ? compile(selectors.detail_link) : nullptr;
+  XPathCompPtr item_comp = compile(selectors.item);
+  XPathObjectPtr items = evaluate(item_comp.get(), ctx.get(), root);
+  if (items && items->type == XPATH_NODESET && items->nodesetval != nullptr) {
+    // Copy the node list: evaluating fields reuses the context.
+    const xmlNodeSet* set = items->nodesetval;
+    std::vector<xmlNode*> nodes(set->nodeTab, set->nodeTab + set->nodeNr);
+    result.items.reserve(nodes.size());
+    for (xmlNode* node : nodes) {
+      ExtractedItem item;
+      item.fields = fields.evaluate_at(ctx.get(), node);
+      if (want_detail_links) {
+        XPathObjectPtr link = evaluate(detail_comp.get(), ctx.get(), node);
+        item.detail_url = resolve_link(base, value_of(link.get()));
+      }
+      result.items.push_back(std::move(item));
+    }
+  }
+
+  XPathCompPtr next_comp = compile(selectors.next_page);
+  XPathObjectPtr next = evaluate(next_comp.get(), ctx.get(), root);
+  result.next_url = resolve_link(base, value_of(next.get()));
+  return result;
+}
+
+core::FieldValues extract_detail(const std::string& html, const std::string& page_url,
+                                 const core::FieldList& fields, const std::string& charset) {
+  prepare_thread();
+  const CompiledFields compiled(fields);
+  DocPtr doc = parse_html(html, page_url, charset);
+  XPathContextPtr ctx(doc ? xmlXPathNewContext(doc.get()) : nullptr);
+  if (!doc || !ctx) {
+    core::FieldValues empty;
+    for (const auto& [name, expr] : fields) {
+      empty.emplace_back(name, std::nullopt);
+    }
+    return empty;
+  }
+  return compiled.evaluate_at(ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
+}
+
+} // namespace scrapekeep::scrape

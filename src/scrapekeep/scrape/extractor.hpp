@@ -1,0 +1,65 @@
+#pragma once
+// HTML parsing and XPath 1.0 extraction with libxml2. Every function here is
+// thread-safe: each call parses its own document, and libxml2's error output
+// is silenced for the calling thread.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scrapekeep/core/job.hpp"
+
+namespace scrapekeep::scrape {
+
+// Initializes libxml2 once per process (idempotent, thread-safe). The other
+// functions call it themselves; call it early from the main thread anyway.
+void init_libxml();
+
+// nullopt when `expr` compiles as XPath 1.0; otherwise a short message for
+// people. Errors that only show at evaluation (unknown function) are not seen.
+std::optional<std::string> xpath_error(const std::string& expr);
+
+// `ref` resolved against `base` per RFC 3986 (libxml2's xmlBuildURI), after
+// trimming ASCII whitespace and percent-encoding characters a URI cannot hold.
+// nullopt unless the result is an absolute http/https URL with a host.
+// The fragment is kept.
+std::optional<std::string> resolve_url(const std::string& base, const std::string& ref);
+
+// Percent-encodes the bytes a URI may not hold (space, controls, non-ASCII,
+// quotes, angle brackets, backslash and the like) as browsers do; "%" and
+// reserved characters stay as they are.
+std::string escape_uri_chars(const std::string& text);
+
+// `url` without its fragment ("#..."), for fetching and loop detection.
+std::string strip_fragment(const std::string& url);
+
+struct ExtractedItem {
+  core::FieldValues fields;               // in selector order
+  std::optional<std::string> detail_url;  // resolved, fragment stripped
+};
+
+struct ListingExtraction {
+  std::vector<ExtractedItem> items;     // in document order
+  std::optional<std::string> next_url;  // resolved, fragment stripped
+};
+
+// Items of a listing page. A field's value is the whitespace-normalized
+// string value of the first node its XPath selects (relative to the item), or
+// the string form of a string/number/boolean result; nullopt when it selects
+// nothing or fails to evaluate. Links resolve against `page_url` (or the
+// page's <base href>). Detail links are only extracted when
+// `want_detail_links`. `charset` is the HTTP header's charset, if any: a BOM
+// wins over it, it wins over <meta charset>, and UTF-8 is the fallback.
+ListingExtraction extract_listing(const std::string& html, const std::string& page_url,
+                                  const core::Selectors& selectors, bool want_detail_links,
+                                  const std::string& charset = {});
+
+// Fields of a detail page, evaluated relative to the document, as above.
+core::FieldValues extract_detail(const std::string& html, const std::string& page_url,
+                                 const core::FieldList& fields, const std::string& charset = {});
+
+// XPath's normalize-space: ASCII whitespace runs become one space, trimmed.
+// Other bytes (UTF-8 included) are kept exactly.
+std::string normalize_space(const std::string& text);
+
+} // namespace scrapekeep::scrape

@@ -1,0 +1,869 @@
+#include "scrapekeep/store/job_store.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <unordered_map>
+
+#include "scrapekeep/core/progress.hpp"
+#include "scrapekeep/core/random.hpp"
+#include "scrapekeep/store/hashing.hpp"
+#include "scrapekeep/store/json_codec.hpp"
+#include "scrapekeep/store/migrations.hpp"
+#include "scrapekeep/store/sqlite_error.hpp"
+
+namespace scrapekeep::store {
+
+using core::Error;
+using core::ErrorCode;
+using core::Job;
+using core::JobStatus;
+
+const char* to_string(PageKind kind) { return kind == PageKind::listing ? "listing" : "detail"; }
+
+namespace {
+
+constexpr const char* k_job_columns =
+    "job_id, org_id, status, url, timeout_s, max_items, follow_pagination, max_pages, depth, "
+    "selectors, created_at, started_at, completed_at, completion_reason, error_message, "
+    "current_page, pagination_complete, listing_pages_scraped, listing_pages_failed, "
+    "detail_pages_discovered, detail_pages_scraped, detail_pages_failed, items_found, "
+    "stopped_percentage, attempts, claim_token, lease_expires_at";
+
+std::optional<core::Micros> opt_int(const SQLite::Column& c) {
+  if (c.isNull()) {
+    return std::nullopt;
+  }
+  return c.getInt64();
+}
+
+std::optional<std::string> opt_text(const SQLite::Column& c) {
+  if (c.isNull()) {
+    return std::nullopt;
+  }
+  return c.getString();
+}
+
+template <typename T>
+void bind_opt(SQLite::Statement& q, int index, const std::optional<T>& value) {
+  if (value) {
+    if constexpr (std::is_same_v<T, int>) {
+      q.bind(index, *value);
+    } else {
+      q.bind(index, *value);
+    }
+  } else {
+    q.bind(index);
+  }
+}
+
+Job read_job(SQLite::Statement& q) {
+  Job j;
+  int i = 0;
+  j.job_id = q.getColumn(i++).getString();
+  j.org_id = q.getColumn(i++).getInt64();
+  j.status = core::parse_job_status(q.getColumn(i++).getText()).value_or(JobStatus::failed);
+  j.url = q.getColumn(i++).getString();
+  j.options.timeout = q.getColumn(i++).getInt();
+  j.options.max_items = q.getColumn(i++).getInt();
+  j.options.follow_pagination = q.getColumn(i++).getInt() != 0;
+  j.options.max_pages = q.getColumn(i++).getInt();
+  j.options.depth = q.getColumn(i++).getInt();
+  j.options.selectors = selectors_from_json(Json::parse(q.getColumn(i++).getText()));
+  j.created_at = q.getColumn(i++).getInt64();
+  j.started_at = opt_int(q.getColumn(i++));
+  j.completed_at = opt_int(q.getColumn(i++));
+  if (auto reason = opt_text(q.getColumn(i++))) {
+    j.completion_reason = core::parse_completion_reason(*reason);
+  }
+  j.error_message = opt_text(q.getColumn(i++));
+  j.current_page = q.getColumn(i++).getInt64();
+  j.pagination_complete = q.getColumn(i++).getInt() != 0;
+  j.counters.listing_pages_scraped = q.getColumn(i++).getInt64();
+  j.counters.listing_pages_failed = q.getColumn(i++).getInt64();
+  j.counters.detail_pages_discovered = q.getColumn(i++).getInt64();
+  j.counters.detail_pages_scraped = q.getColumn(i++).getInt64();
+  j.counters.detail_pages_failed = q.getColumn(i++).getInt64();
+  j.counters.items_found = q.getColumn(i++).getInt64();
+  if (!q.getColumn(i).isNull()) {
+    j.stopped_percentage = q.getColumn(i).getDouble();
+  }
+  ++i;
+  j.attempts = q.getColumn(i++).getInt64();
+  j.claim_token = opt_text(q.getColumn(i++));
+  j.lease_expires_at = opt_int(q.getColumn(i++));
+  return j;
+}
+
+Error not_found_job() { return {ErrorCode::not_found, "job not found"}; }
+Error lost_claim() { return {ErrorCode::conflict, "the job is no longer held by this worker"}; }
+
+std::string process_identity() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  static const std::string k_nonce = core::random_hex(4);
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" + k_nonce;
+}
+
+} // namespace
+
+struct JobStore::Impl {
+  Impl(const StoreConfig& c, int flags) : config(c), db(c.path, flags, c.busy_timeout_ms) {}
+
+  StoreConfig config;
+  SQLite::Database db;
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache;
+
+  // A prepared statement kept for the connection's life (keyed by the literal's
+  // address), reset and unbound by the returned guard when it goes out of scope.
+  class Prepared {
+   public:
+    explicit Prepared(SQLite::Statement& s) : m_s(s) {}
+    ~Prepared() {
+      m_s.tryReset();
+      try {
+        m_s.clearBindings();
+      } catch (const SQLite::Exception&) {
+        // Nothing to undo: the statement is rebound before its next use.
+      }
+    }
+    SQLite::Statement* operator->() { return &m_s; }
+    SQLite::Statement& operator*() { return m_s; }
+
+   private:
+    SQLite::Statement& m_s;
+  };
+
+  Prepared prepared(const char* sql) {
+    auto& slot = cache[sql];
+    if (!slot) {
+      slot = std::make_unique<SQLite::Statement>(db, sql);
+    }
+    return Prepared(*slot);
+  }
+
+  std::optional<Job> load_job(const std::string& job_id, std::optional<std::int64_t> org_id) {
+    static const std::string k_sql =
+        std::string("SELECT ") + k_job_columns + " FROM jobs WHERE job_id = ?";
+    auto q = prepared(k_sql.c_str());
+    q->bind(1, job_id);
+    if (!q->executeStep()) {
+      return std::nullopt;
+    }
+    Job job = read_job(*q);
+    if (org_id && job.org_id != *org_id) {
+      return std::nullopt;
+    }
+    return job;
+  }
+
+  // The job if `claim` still holds it (processing, same token).
+  std::optional<Job> load_claimed(const Claim& claim) {
+    auto job = load_job(claim.job_id, std::nullopt);
+    if (!job || job->status != JobStatus::processing || !job->claim_token ||
+        *job->claim_token != claim.token) {
+      return std::nullopt;
+    }
+    return job;
+  }
+};
+
+JobStore::JobStore(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+JobStore::~JobStore() = default;
+
+SQLite::Database& JobStore::database() { return m_impl->db; }
+
+Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
+  try {
+    if (config.read_only && !std::filesystem::exists(config.path)) {
+      return Error{ErrorCode::not_found, "database file does not exist: " + config.path};
+    }
+    const int flags = config.read_only ? SQLite::OPEN_READONLY
+                                       : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    auto impl = std::make_unique<Impl>(config, flags | SQLite::OPEN_NOMUTEX);
+    auto& db = impl->db;
+    db.exec("PRAGMA foreign_keys = ON");
+    if (config.read_only) {
+      db.exec("PRAGMA query_only = ON");
+    } else {
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec(config.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL"
+                                                      : "PRAGMA synchronous = NORMAL");
+    }
+    // Checks the file is a database at all before anything else reads it.
+    auto version = recorded_schema_version(db);
+    if (!version) {
+      return version.error();
+    }
+    if (*version > latest_schema_version()) {
+      return Error{ErrorCode::invalid_argument,
+                   "database schema version " + std::to_string(*version) +
+                       " is newer than this binary (" + std::to_string(latest_schema_version()) +
+                       "); upgrade scrapekeep"};
+    }
+    if (!config.read_only && config.migrate) {
+      auto st = migrate(db, core::SystemClock().now());
+      if (!st) {
+        return st.error();
+      }
+    } else if (*version == 0) {
+      return Error{ErrorCode::invalid_argument,
+                   config.read_only ? "the file is not a scrapekeep database"
+                                    : "database is not migrated"};
+    }
+    return std::unique_ptr<JobStore>(new JobStore(std::move(impl)));
+  } catch (const SQLite::Exception& e) {
+    Error err = translate(e);
+    if ((e.getErrorCode() & 0xff) == SQLITE_CANTOPEN) {
+      err.message = "cannot open database file " + config.path;
+    } else if ((e.getErrorCode() & 0xff) == SQLITE_NOTADB) {
+      err = Error{ErrorCode::invalid_argument, "the file is not a scrapekeep database"};
+    }
+    return err;
+  } catch (const std::exception& e) {
+    return Error{ErrorCode::internal, std::string("cannot open database: ") + e.what()};
+  }
+}
+
+Result<int> JobStore::schema_version() { return recorded_schema_version(m_impl->db); }
+
+// ---- keys ----
+
+namespace {
+
+ApiKeyInfo read_key(SQLite::Statement& q) {
+  ApiKeyInfo k;
+  k.key_id = q.getColumn(0).getString();
+  k.org_id = q.getColumn(1).getInt64();
+  k.org_name = q.getColumn(2).getString();
+  k.prefix = q.getColumn(3).getString();
+  k.created_at = q.getColumn(4).getInt64();
+  k.revoked_at = opt_int(q.getColumn(5));
+  return k;
+}
+
+constexpr const char* k_key_select =
+    "SELECT k.key_id, k.org_id, o.name, k.prefix, k.created_at, k.revoked_at, k.key_hash "
+    "FROM api_keys k JOIN organizations o ON o.org_id = k.org_id ";
+
+} // namespace
+
+Result<CreatedKey> JobStore::create_key(const std::string& org_name, Micros now) {
+  return guarded([&]() -> Result<CreatedKey> {
+    auto& db = m_impl->db;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement ins(db,
+                          "INSERT INTO organizations (name, created_at) VALUES (?, ?) "
+                          "ON CONFLICT (name) DO NOTHING");
+    ins.bind(1, org_name);
+    ins.bind(2, now);
+    ins.exec();
+    SQLite::Statement org(db, "SELECT org_id FROM organizations WHERE name = ?");
+    org.bind(1, org_name);
+    org.executeStep();
+    CreatedKey out;
+    out.key = core::new_api_key();
+    out.info.key_id = "key_" + core::random_hex(8);
+    out.info.org_id = org.getColumn(0).getInt64();
+    out.info.org_name = org_name;
+    out.info.prefix = out.key.substr(0, 11);
+    out.info.created_at = now;
+    SQLite::Statement key(db,
+                          "INSERT INTO api_keys (key_id, org_id, key_hash, prefix, created_at) "
+                          "VALUES (?, ?, ?, ?, ?)");
+    key.bind(1, out.info.key_id);
+    key.bind(2, out.info.org_id);
+    key.bind(3, sha256_hex(out.key));
+    key.bind(4, out.info.prefix);
+    key.bind(5, now);
+    key.exec();
+    tx.commit();
+    return out;
+  });
+}
+
+Result<std::vector<ApiKeyInfo>> JobStore::list_keys() {
+  return guarded([&]() -> Result<std::vector<ApiKeyInfo>> {
+    SQLite::Statement q(m_impl->db, std::string(k_key_select) + "ORDER BY k.created_at, k.key_id");
+    std::vector<ApiKeyInfo> out;
+    while (q.executeStep()) {
+      out.push_back(read_key(q));
+    }
+    return out;
+  });
+}
+
+Status JobStore::revoke_key(const std::string& key_id, Micros now) {
+  return guarded([&]() -> Status {
+    SQLite::Statement q(m_impl->db,
+                        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?");
+    q.bind(1, now);
+    q.bind(2, key_id);
+    if (q.exec() == 0) {
+      return Error{ErrorCode::not_found, "no such key: " + key_id};
+    }
+    return core::ok_status();
+  });
+}
+
+Result<ApiKeyInfo> JobStore::find_key(const std::string& key) {
+  return guarded([&]() -> Result<ApiKeyInfo> {
+    static const std::string k_sql = std::string(k_key_select) + "WHERE k.key_hash = ?";
+    const std::string hash = sha256_hex(key);
+    auto q = m_impl->prepared(k_sql.c_str());
+    q->bind(1, hash);
+    if (!q->executeStep() || !constant_time_equal(q->getColumn(6).getString(), hash)) {
+      return Error{ErrorCode::not_found, "unknown API key"};
+    }
+    return read_key(*q);
+  });
+}
+
+Result<std::int64_t> JobStore::count_keys() {
+  return guarded([&]() -> Result<std::int64_t> {
+    SQLite::Statement q(m_impl->db, "SELECT COUNT(*) FROM api_keys");
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+// ---- jobs ----
+
+Result<Job> JobStore::create_job(std::int64_t org_id, const std::string& url,
+                                 const core::JobOptions& options, Micros now) {
+  return guarded([&]() -> Result<Job> {
+    auto q = m_impl->prepared(
+        "INSERT INTO jobs (job_id, org_id, status, url, timeout_s, max_items, follow_pagination, "
+        "max_pages, depth, selectors, created_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)");
+    Job job;
+    job.job_id = core::new_job_id();
+    job.org_id = org_id;
+    job.url = url;
+    job.options = options;
+    job.created_at = now;
+    q->bind(1, job.job_id);
+    q->bind(2, org_id);
+    q->bind(3, url);
+    q->bind(4, options.timeout);
+    q->bind(5, options.max_items);
+    q->bind(6, options.follow_pagination ? 1 : 0);
+    q->bind(7, options.max_pages);
+    q->bind(8, options.depth);
+    q->bind(9, to_json(options.selectors).dump());
+    q->bind(10, now);
+    q->exec();
+    return job;
+  });
+}
+
+Result<Job> JobStore::get_job(const std::string& job_id, std::optional<std::int64_t> org_id) {
+  return guarded([&]() -> Result<Job> {
+    auto job = m_impl->load_job(job_id, org_id);
+    if (!job) {
+      return not_found_job();
+    }
+    return *job;
+  });
+}
+
+Result<JobPage> JobStore::list_jobs(const JobFilter& f) {
+  return guarded([&]() -> Result<JobPage> {
+    std::string where = " WHERE 1 = 1";
+    if (f.org_id) {
+      where += " AND org_id = :org";
+    }
+    if (f.status) {
+      where += " AND status = :status";
+    }
+    if (f.created_after) {
+      where += " AND created_at >= :after";
+    }
+    if (f.created_before) {
+      where += " AND created_at < :before";
+    }
+    auto bind_all = [&](SQLite::Statement& q) {
+      if (f.org_id) {
+        q.bind(":org", *f.org_id);
+      }
+      if (f.status) {
+        q.bind(":status", core::to_string(*f.status));
+      }
+      if (f.created_after) {
+        q.bind(":after", *f.created_after);
+      }
+      if (f.created_before) {
+        q.bind(":before", *f.created_before);
+      }
+    };
+    // One read transaction so the page and the total agree.
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::DEFERRED);
+    JobPage page;
+    SQLite::Statement count(m_impl->db, "SELECT COUNT(*) FROM jobs" + where);
+    bind_all(count);
+    count.executeStep();
+    page.total = count.getColumn(0).getInt64();
+    SQLite::Statement q(m_impl->db, std::string("SELECT ") + k_job_columns + " FROM jobs" + where +
+                                        " ORDER BY created_at DESC, job_id DESC LIMIT :limit "
+                                        "OFFSET :offset");
+    bind_all(q);
+    q.bind(":limit", f.limit);
+    q.bind(":offset", f.offset);
+    while (q.executeStep()) {
+      page.jobs.push_back(read_job(q));
+    }
+    tx.commit();
+    return page;
+  });
+}
+
+Result<Job> JobStore::cancel_job(const std::string& job_id, std::optional<std::int64_t> org_id,
+                                 Micros now) {
+  return guarded([&]() -> Result<Job> {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    auto job = m_impl->load_job(job_id, org_id);
+    if (!job) {
+      return not_found_job();
+    }
+    if (core::is_terminal(job->status)) {
+      return Error{ErrorCode::conflict,
+                   std::string("job is already ") + core::to_string(job->status)};
+    }
+    const double pct = job->status == JobStatus::pending ? 0.0 : core::live_percentage(*job);
+    auto q = m_impl->prepared(
+        "UPDATE jobs SET status = 'cancelled', completion_reason = 'cancelled', completed_at = ?, "
+        "stopped_percentage = ?, claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL "
+        "WHERE job_id = ?");
+    q->bind(1, now);
+    q->bind(2, pct);
+    q->bind(3, job_id);
+    q->exec();
+    tx.commit();
+    job->status = JobStatus::cancelled;
+    job->completion_reason = core::CompletionReason::cancelled;
+    job->completed_at = now;
+    job->stopped_percentage = pct;
+    job->claim_token.reset();
+    job->lease_expires_at.reset();
+    return *job;
+  });
+}
+
+Status JobStore::delete_job(const std::string& job_id, std::optional<std::int64_t> org_id) {
+  return guarded([&]() -> Status {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    auto job = m_impl->load_job(job_id, org_id);
+    if (!job) {
+      return not_found_job();
+    }
+    if (!core::is_terminal(job->status)) {
+      return Error{ErrorCode::conflict,
+                   std::string("job is ") + core::to_string(job->status) +
+                       "; cancel it before deleting"};
+    }
+    for (const char* sql : {"DELETE FROM page_events WHERE job_id = ?",
+                            "DELETE FROM result_items WHERE job_id = ?",
+                            "DELETE FROM jobs WHERE job_id = ?"}) {
+      SQLite::Statement q(m_impl->db, sql);
+      q.bind(1, job_id);
+      q.exec();
+    }
+    tx.commit();
+    return core::ok_status();
+  });
+}
+
+Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_t limit,
+                                          std::int64_t offset) {
+  return guarded([&]() -> Result<ResultPage> {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::DEFERRED);
+    ResultPage page;
+    SQLite::Statement count(m_impl->db, "SELECT COUNT(*) FROM result_items WHERE job_id = ?");
+    count.bind(1, job_id);
+    count.executeStep();
+    page.total = count.getColumn(0).getInt64();
+    SQLite::Statement q(m_impl->db,
+                        "SELECT item_index, page_url, page_number, fields, detail_url, detail "
+                        "FROM result_items WHERE job_id = ? ORDER BY item_index LIMIT ? OFFSET ?");
+    q.bind(1, job_id);
+    q.bind(2, limit);
+    q.bind(3, offset);
+    while (q.executeStep()) {
+      ResultItem item;
+      item.index = q.getColumn(0).getInt64();
+      item.page_url = q.getColumn(1).getString();
+      item.page_number = q.getColumn(2).getInt64();
+      item.fields = field_values_from_json(Json::parse(q.getColumn(3).getText()));
+      item.detail_url = opt_text(q.getColumn(4));
+      if (!q.getColumn(5).isNull()) {
+        item.detail = field_values_from_json(Json::parse(q.getColumn(5).getText()));
+      }
+      page.items.push_back(std::move(item));
+    }
+    tx.commit();
+    return page;
+  });
+}
+
+Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t after,
+                                        std::int64_t limit) {
+  return guarded([&]() -> Result<EventPage> {
+    SQLite::Statement q(m_impl->db,
+                        "SELECT seq, kind, page_number, url, http_status, outcome, items_found, "
+                        "error, started_at, finished_at FROM page_events "
+                        "WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+    q.bind(1, job_id);
+    q.bind(2, after);
+    q.bind(3, limit);
+    EventPage page;
+    page.next_after = after;
+    while (q.executeStep()) {
+      PageEvent e;
+      e.seq = q.getColumn(0).getInt64();
+      e.kind = std::string(q.getColumn(1).getText()) == "listing" ? PageKind::listing
+                                                                   : PageKind::detail;
+      e.page_number = q.getColumn(2).getInt64();
+      e.url = q.getColumn(3).getString();
+      if (!q.getColumn(4).isNull()) {
+        e.http_status = q.getColumn(4).getInt();
+      }
+      e.ok = std::string(q.getColumn(5).getText()) == "ok";
+      e.items_found = q.getColumn(6).getInt64();
+      e.error = opt_text(q.getColumn(7));
+      e.started_at = q.getColumn(8).getInt64();
+      e.finished_at = q.getColumn(9).getInt64();
+      page.next_after = e.seq;
+      page.events.push_back(std::move(e));
+    }
+    return page;
+  });
+}
+
+// ---- workers ----
+
+Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
+  return guarded([&]() -> Result<std::optional<Claim>> {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    std::string job_id;
+    {
+      auto pick = m_impl->prepared(
+          "SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at, job_id LIMIT 1");
+      if (!pick->executeStep()) {
+        return std::optional<Claim>();
+      }
+      job_id = pick->getColumn(0).getString();
+    }
+    Claim claim;
+    claim.job_id = job_id;
+    claim.token = core::random_hex(16);
+    {
+      auto q = m_impl->prepared(
+          "UPDATE jobs SET status = 'processing', started_at = COALESCE(started_at, ?), "
+          "attempts = attempts + 1, claim_token = ?, claimed_by = ?, lease_expires_at = ?, "
+          "current_page = MAX(current_page, 1) WHERE job_id = ? AND status = 'pending'");
+      q->bind(1, now);
+      q->bind(2, claim.token);
+      q->bind(3, process_identity());
+      q->bind(4, now + lease);
+      q->bind(5, job_id);
+      q->exec();
+    }
+    claim.job = *m_impl->load_job(job_id, std::nullopt);
+    tx.commit();
+    return std::optional<Claim>(std::move(claim));
+  });
+}
+
+Status JobStore::renew_lease(const Claim& claim, Micros now, Micros lease) {
+  return guarded([&]() -> Status {
+    auto q = m_impl->prepared(
+        "UPDATE jobs SET lease_expires_at = ? WHERE job_id = ? AND status = 'processing' "
+        "AND claim_token = ?");
+    q->bind(1, now + lease);
+    q->bind(2, claim.job_id);
+    q->bind(3, claim.token);
+    if (q->exec() != 1) {
+      return lost_claim();
+    }
+    return core::ok_status();
+  });
+}
+
+Result<ResumePoint> JobStore::resume_point(const Claim& claim) {
+  return guarded([&]() -> Result<ResumePoint> {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::DEFERRED);
+    auto job = m_impl->load_claimed(claim);
+    if (!job) {
+      return lost_claim();
+    }
+    ResumePoint rp;
+    rp.next_url = job->url;
+    SQLite::Statement pages(m_impl->db,
+                            "SELECT page_number, url, outcome, next_url FROM page_events "
+                            "WHERE job_id = ? AND kind = 'listing' ORDER BY page_number");
+    pages.bind(1, claim.job_id);
+    while (pages.executeStep()) {
+      rp.visited_listing_urls.push_back(pages.getColumn(1).getString());
+      rp.next_page_number = pages.getColumn(0).getInt64() + 1;
+      rp.next_url = opt_text(pages.getColumn(3));
+      if (std::string(pages.getColumn(2).getText()) != "ok") {
+        rp.next_url.reset();
+      }
+    }
+    if (job->pagination_complete) {
+      rp.next_url.reset();
+    }
+    SQLite::Statement details(m_impl->db,
+                              "SELECT r.item_index, r.page_number, r.detail_url FROM result_items r "
+                              "WHERE r.job_id = ? AND r.detail_url IS NOT NULL AND NOT EXISTS ("
+                              " SELECT 1 FROM page_events e WHERE e.job_id = r.job_id"
+                              " AND e.kind = 'detail' AND e.item_index = r.item_index) "
+                              "ORDER BY r.item_index");
+    details.bind(1, claim.job_id);
+    while (details.executeStep()) {
+      rp.pending_details.push_back(PendingDetail{details.getColumn(0).getInt64(),
+                                                 details.getColumn(1).getInt64(),
+                                                 details.getColumn(2).getString()});
+    }
+    tx.commit();
+    return rp;
+  });
+}
+
+Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord& page,
+                                     Micros now) {
+  (void)now;
+  return guarded([&]() -> Status {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    auto job = m_impl->load_claimed(claim);
+    if (!job) {
+      return lost_claim();
+    }
+    const std::int64_t room =
+        std::max<std::int64_t>(0, job->options.max_items - job->counters.items_found);
+    const std::int64_t take =
+        page.ok ? std::min<std::int64_t>(room, static_cast<std::int64_t>(page.items.size())) : 0;
+    std::int64_t links = 0;
+    {
+      auto ins = m_impl->prepared(
+          "INSERT INTO result_items (job_id, item_index, page_number, page_url, fields, "
+          "detail_url) VALUES (?, ?, ?, ?, ?, ?)");
+      for (std::int64_t i = 0; i < take; ++i) {
+        const NewItem& item = page.items[static_cast<size_t>(i)];
+        const bool has_link = job->options.depth >= 1 && item.detail_url.has_value();
+        links += has_link ? 1 : 0;
+        ins->bind(1, claim.job_id);
+        ins->bind(2, job->counters.items_found + i);
+        ins->bind(3, page.page_number);
+        ins->bind(4, page.url);
+        ins->bind(5, to_json(item.fields).dump());
+        if (has_link) {
+          ins->bind(6, *item.detail_url);
+        } else {
+          ins->bind(6);
+        }
+        ins->exec();
+        ins->reset();
+      }
+    }
+    const bool complete = page.pagination_complete || !page.next_url ||
+                          job->counters.items_found + take >= job->options.max_items;
+    {
+      auto ev = m_impl->prepared(
+          "INSERT INTO page_events (job_id, kind, page_number, url, http_status, outcome, "
+          "items_found, detail_links, next_url, error, started_at, finished_at) "
+          "VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      ev->bind(1, claim.job_id);
+      ev->bind(2, page.page_number);
+      ev->bind(3, page.url);
+      bind_opt(*ev, 4, page.http_status);
+      ev->bind(5, page.ok ? "ok" : "failed");
+      ev->bind(6, take);
+      ev->bind(7, links);
+      bind_opt(*ev, 8, page.ok && !complete ? page.next_url : std::nullopt);
+      bind_opt(*ev, 9, page.ok ? std::nullopt : std::optional<std::string>(page.error));
+      ev->bind(10, page.started_at);
+      ev->bind(11, page.finished_at);
+      ev->exec();
+    }
+    {
+      auto up = m_impl->prepared(
+          "UPDATE jobs SET listing_pages_scraped = listing_pages_scraped + ?, "
+          "listing_pages_failed = listing_pages_failed + ?, items_found = items_found + ?, "
+          "detail_pages_discovered = detail_pages_discovered + ?, current_page = ?, "
+          "pagination_complete = ? WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
+      up->bind(1, page.ok ? 1 : 0);
+      up->bind(2, page.ok ? 0 : 1);
+      up->bind(3, take);
+      up->bind(4, links);
+      up->bind(5, page.ok && !complete ? page.page_number + 1 : page.page_number);
+      up->bind(6, page.ok && complete ? 1 : 0);
+      up->bind(7, claim.job_id);
+      up->bind(8, claim.token);
+      up->exec();
+    }
+    tx.commit();
+    return core::ok_status();
+  });
+}
+
+Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now) {
+  (void)now;
+  return guarded([&]() -> Status {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    std::int64_t page_number = 0;
+    {
+      auto check = m_impl->prepared(
+          "SELECT r.page_number FROM jobs j JOIN result_items r ON r.job_id = j.job_id "
+          "WHERE j.job_id = ? AND j.status = 'processing' AND j.claim_token = ? "
+          "AND r.item_index = ?");
+      check->bind(1, claim.job_id);
+      check->bind(2, claim.token);
+      check->bind(3, page.item_index);
+      if (!check->executeStep()) {
+        return lost_claim();
+      }
+      page_number = check->getColumn(0).getInt64();
+    }
+    {
+      auto ev = m_impl->prepared(
+          "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, "
+          "outcome, items_found, error, started_at, finished_at) "
+          "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?)");
+      ev->bind(1, claim.job_id);
+      ev->bind(2, page_number);
+      ev->bind(3, page.item_index);
+      ev->bind(4, page.url);
+      bind_opt(*ev, 5, page.http_status);
+      ev->bind(6, page.ok ? "ok" : "failed");
+      bind_opt(*ev, 7, page.ok ? std::nullopt : std::optional<std::string>(page.error));
+      ev->bind(8, page.started_at);
+      ev->bind(9, page.finished_at);
+      ev->exec();
+    }
+    if (page.ok) {
+      auto up = m_impl->prepared(
+          "UPDATE result_items SET detail = ? WHERE job_id = ? AND item_index = ?");
+      up->bind(1, to_json(page.detail).dump());
+      up->bind(2, claim.job_id);
+      up->bind(3, page.item_index);
+      up->exec();
+    }
+    {
+      auto up = m_impl->prepared(
+          "UPDATE jobs SET detail_pages_scraped = detail_pages_scraped + ?, "
+          "detail_pages_failed = detail_pages_failed + ? WHERE job_id = ?");
+      up->bind(1, page.ok ? 1 : 0);
+      up->bind(2, page.ok ? 0 : 1);
+      up->bind(3, claim.job_id);
+      up->exec();
+    }
+    tx.commit();
+    return core::ok_status();
+  });
+}
+
+Status JobStore::finish(const Claim& claim, core::CompletionReason reason,
+                        std::optional<std::string> error_message, Micros now) {
+  return guarded([&]() -> Status {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    auto job = m_impl->load_claimed(claim);
+    if (!job) {
+      return lost_claim();
+    }
+    const bool failed = reason == core::CompletionReason::error ||
+                        reason == core::CompletionReason::cancelled;
+    std::optional<double> stopped;
+    if (failed) {
+      stopped = core::live_percentage(*job);
+    }
+    auto q = m_impl->prepared(
+        "UPDATE jobs SET status = ?, completion_reason = ?, error_message = ?, completed_at = ?, "
+        "stopped_percentage = ?, pagination_complete = CASE WHEN ? THEN 1 ELSE "
+        "pagination_complete END, claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL "
+        "WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
+    const char* status = reason == core::CompletionReason::error       ? "failed"
+                         : reason == core::CompletionReason::cancelled ? "cancelled"
+                                                                       : "completed";
+    q->bind(1, status);
+    q->bind(2, core::to_string(reason));
+    bind_opt(*q, 3, error_message);
+    q->bind(4, now);
+    bind_opt(*q, 5, stopped);
+    q->bind(6, reason == core::CompletionReason::done ? 1 : 0);
+    q->bind(7, claim.job_id);
+    q->bind(8, claim.token);
+    q->exec();
+    tx.commit();
+    return core::ok_status();
+  });
+}
+
+Status JobStore::release(const Claim& claim) {
+  return guarded([&]() -> Status {
+    auto q = m_impl->prepared(
+        "UPDATE jobs SET status = 'pending', claim_token = NULL, claimed_by = NULL, "
+        "lease_expires_at = NULL WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
+    q->bind(1, claim.job_id);
+    q->bind(2, claim.token);
+    if (q->exec() != 1) {
+      return lost_claim();
+    }
+    return core::ok_status();
+  });
+}
+
+Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_attempts) {
+  return guarded([&]() -> Result<std::int64_t> {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    std::vector<Job> expired;
+    {
+      static const std::string k_sql = std::string("SELECT ") + k_job_columns +
+                                       " FROM jobs WHERE status = 'processing' AND "
+                                       "lease_expires_at < ?";
+      auto q = m_impl->prepared(k_sql.c_str());
+      q->bind(1, now);
+      while (q->executeStep()) {
+        expired.push_back(read_job(*q));
+      }
+    }
+    for (const Job& job : expired) {
+      const bool timed_out =
+          job.started_at &&
+          now >= *job.started_at + static_cast<Micros>(job.options.timeout) * core::k_micros_per_second;
+      if (timed_out || job.attempts >= max_attempts) {
+        auto q = m_impl->prepared(
+            "UPDATE jobs SET status = ?, completion_reason = ?, error_message = ?, "
+            "completed_at = ?, stopped_percentage = ?, claim_token = NULL, claimed_by = NULL, "
+            "lease_expires_at = NULL WHERE job_id = ? AND status = 'processing'");
+        q->bind(1, timed_out ? "completed" : "failed");
+        q->bind(2, timed_out ? "timeout" : "error");
+        if (timed_out) {
+          q->bind(3);
+          q->bind(5);
+        } else {
+          q->bind(3, "the job was interrupted " + std::to_string(job.attempts) +
+                         " times (worker lost); giving up");
+          q->bind(5, core::live_percentage(job));
+        }
+        q->bind(4, now);
+        q->bind(6, job.job_id);
+        q->exec();
+      } else {
+        auto q = m_impl->prepared(
+            "UPDATE jobs SET status = 'pending', claim_token = NULL, claimed_by = NULL, "
+            "lease_expires_at = NULL WHERE job_id = ? AND status = 'processing'");
+        q->bind(1, job.job_id);
+        q->exec();
+      }
+    }
+    tx.commit();
+    return static_cast<std::int64_t>(expired.size());
+  });
+}
+
+} // namespace scrapekeep::store

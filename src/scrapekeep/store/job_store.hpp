@@ -1,0 +1,221 @@
+#pragma once
+// The job store: the only module that talks to SQLite. One JobStore owns one
+// connection and is not thread-safe: give each thread its own (see StorePool).
+// Every failure is a core::Error: busy/locked/full/read-only -> unavailable,
+// constraint -> conflict, a missing row -> not_found.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scrapekeep/core/error.hpp"
+#include "scrapekeep/core/job.hpp"
+
+namespace SQLite {
+class Database;
+}
+
+namespace scrapekeep::store {
+
+using core::Micros;
+using core::Result;
+using core::Status;
+
+enum class Synchronous { normal, full };
+
+struct StoreConfig {
+  std::string path = "scrapekeep.db";
+  // How long a statement waits for a lock before failing with `unavailable`.
+  int busy_timeout_ms = 5000;
+  // NORMAL in WAL: a commit may be lost on power loss, never corrupted; FULL
+  // syncs the WAL on every commit.
+  Synchronous synchronous = Synchronous::normal;
+  // Opens with SQLITE_OPEN_READONLY; never creates the file; no migrations.
+  bool read_only = false;
+  // Applies pending migrations on open (read-write only).
+  bool migrate = true;
+};
+
+struct ApiKeyInfo {
+  std::string key_id;
+  std::int64_t org_id = 0;
+  std::string org_name;
+  std::string prefix;  // first characters of the key, for people to recognise it
+  Micros created_at = 0;
+  std::optional<Micros> revoked_at;
+};
+
+struct CreatedKey {
+  ApiKeyInfo info;
+  std::string key;  // plaintext; shown once, never stored
+};
+
+struct JobFilter {
+  std::optional<std::int64_t> org_id;
+  std::optional<core::JobStatus> status;
+  std::optional<Micros> created_after;   // inclusive
+  std::optional<Micros> created_before;  // exclusive
+  std::int64_t limit = 50;
+  std::int64_t offset = 0;
+};
+
+struct JobPage {
+  std::vector<core::Job> jobs;
+  std::int64_t total = 0;
+};
+
+struct ResultItem {
+  std::int64_t index = 0;  // 0-based, in the order items were stored
+  std::string page_url;
+  std::int64_t page_number = 0;
+  core::FieldValues fields;
+  std::optional<std::string> detail_url;
+  std::optional<core::FieldValues> detail;  // set once the detail page was scraped
+};
+
+struct ResultPage {
+  std::vector<ResultItem> items;
+  std::int64_t total = 0;
+};
+
+enum class PageKind { listing, detail };
+const char* to_string(PageKind kind);
+
+struct PageEvent {
+  std::int64_t seq = 0;
+  PageKind kind = PageKind::listing;
+  std::int64_t page_number = 0;  // listing page number; for a detail page, its item's page
+  std::string url;
+  std::optional<int> http_status;
+  bool ok = true;
+  std::int64_t items_found = 0;
+  std::optional<std::string> error;
+  Micros started_at = 0;
+  Micros finished_at = 0;
+};
+
+struct EventPage {
+  std::vector<PageEvent> events;
+  std::int64_t next_after = 0;  // seq of the last event returned (or `after` if none)
+};
+
+// A worker's hold on a processing job. Every write through it is fenced by
+// `token`: once the lease is lost (expired, cancelled) writes return conflict.
+struct Claim {
+  std::string job_id;
+  std::string token;
+  core::Job job;  // the row as claimed (status processing, started_at set)
+};
+
+struct NewItem {
+  core::FieldValues fields;
+  std::optional<std::string> detail_url;  // depth 1 only
+};
+
+struct ListingPageRecord {
+  std::int64_t page_number = 1;
+  std::string url;
+  std::optional<int> http_status;
+  bool ok = true;
+  std::string error;            // when !ok
+  Micros started_at = 0;
+  Micros finished_at = 0;
+  std::vector<NewItem> items;   // trimmed by the store to max_items
+  std::optional<std::string> next_url;  // where the next listing page is, if any
+  bool pagination_complete = false;     // no further listing page will be fetched
+};
+
+struct DetailPageRecord {
+  std::int64_t item_index = 0;
+  std::string url;
+  std::optional<int> http_status;
+  bool ok = true;
+  std::string error;
+  Micros started_at = 0;
+  Micros finished_at = 0;
+  core::FieldValues detail;
+};
+
+struct PendingDetail {
+  std::int64_t item_index = 0;
+  std::int64_t page_number = 0;
+  std::string url;
+};
+
+// Where a (possibly resumed) job continues.
+struct ResumePoint {
+  std::int64_t next_page_number = 1;
+  std::optional<std::string> next_url;  // nullopt: no more listing pages
+  std::vector<PendingDetail> pending_details;  // detail pages not yet stored
+  std::vector<std::string> visited_listing_urls;  // for loop detection
+};
+
+class JobStore {
+ public:
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Opens (and, per config, creates and migrates) the database.
+  static Result<std::unique_ptr<JobStore>> open(const StoreConfig& config);
+
+  // Schema version recorded in the database (0 when empty).
+  Result<int> schema_version();
+
+  // --- keys ---
+  Result<CreatedKey> create_key(const std::string& org_name, Micros now);
+  Result<std::vector<ApiKeyInfo>> list_keys();
+  Status revoke_key(const std::string& key_id, Micros now);
+  // The key whose SHA-256 matches `key`, revoked or not; not_found otherwise.
+  Result<ApiKeyInfo> find_key(const std::string& key);
+  Result<std::int64_t> count_keys();
+
+  // --- jobs, as the API sees them (org_id nullopt: any organization) ---
+  Result<core::Job> create_job(std::int64_t org_id, const std::string& url,
+                               const core::JobOptions& options, Micros now);
+  Result<core::Job> get_job(const std::string& job_id, std::optional<std::int64_t> org_id);
+  Result<JobPage> list_jobs(const JobFilter& filter);
+  // conflict when the job is terminal.
+  Result<core::Job> cancel_job(const std::string& job_id, std::optional<std::int64_t> org_id,
+                               Micros now);
+  // conflict when the job is not terminal.
+  Status delete_job(const std::string& job_id, std::optional<std::int64_t> org_id);
+  Result<ResultPage> list_results(const std::string& job_id, std::int64_t limit,
+                                  std::int64_t offset);
+  Result<EventPage> list_events(const std::string& job_id, std::int64_t after,
+                                std::int64_t limit);
+
+  // --- workers ---
+  // Takes the oldest pending job: status processing, attempts + 1, new token,
+  // lease until now + lease. nullopt when there is nothing to do.
+  Result<std::optional<Claim>> claim_next(Micros now, Micros lease);
+  // conflict when the claim was lost.
+  Status renew_lease(const Claim& claim, Micros now, Micros lease);
+  Result<ResumePoint> resume_point(const Claim& claim);
+  // Stores the event, its items and the counter changes in one transaction.
+  // Items beyond max_items are dropped. conflict when the claim was lost or the
+  // page was already stored.
+  Status record_listing_page(const Claim& claim, const ListingPageRecord& page, Micros now);
+  Status record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now);
+  // Terminal write: completed (done/timeout) or failed (error).
+  Status finish(const Claim& claim, core::CompletionReason reason,
+                std::optional<std::string> error_message, Micros now);
+  // Gives the job back (pending, lease cleared) so another worker resumes it now.
+  Status release(const Claim& claim);
+  // Jobs whose lease expired go back to pending (or fail after `max_attempts`,
+  // or complete with timeout when their time is up). Returns how many moved.
+  Result<std::int64_t> recover_expired(Micros now, std::int64_t max_attempts);
+
+  // For tools and tests: the underlying connection.
+  SQLite::Database& database();
+
+ private:
+  struct Impl;
+  explicit JobStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace scrapekeep::store

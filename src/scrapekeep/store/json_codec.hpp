@@ -1,0 +1,27 @@
+#pragma once
+// JSON shapes of core values shared by the store's columns and the API's
+// bodies, so each shape is written once.
+
+#include <nlohmann/json.hpp>
+
+#include "scrapekeep/core/job.hpp"
+
+namespace scrapekeep::store {
+
+using Json = nlohmann::ordered_json;
+
+// {"name": "xpath", ...} in order.
+Json to_json(const core::FieldList& fields);
+// {"name": "value" | null, ...} in order.
+Json to_json(const core::FieldValues& values);
+// {"item", "fields", "next_page", "detail_link", "detail_fields"}.
+Json to_json(const core::Selectors& selectors);
+// {"timeout", "max_items", "follow_pagination", "max_pages", "depth", "selectors"}.
+Json to_json(const core::JobOptions& options);
+
+// Inverses for values the store wrote itself; throw nlohmann::json::exception
+// on a malformed document.
+core::FieldValues field_values_from_json(const Json& json);
+core::Selectors selectors_from_json(const Json& json);
+
+} // namespace scrapekeep::store

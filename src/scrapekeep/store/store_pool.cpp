@@ -1,0 +1,34 @@
+#include "scrapekeep/store/store_pool.hpp"
+
+namespace scrapekeep::store {
+
+StorePool::StorePool(StoreConfig config) : m_config(std::move(config)) { m_config.migrate = false; }
+
+StorePool::Lease::~Lease() {
+  if (m_pool && m_store) {
+    m_pool->give_back(std::move(m_store));
+  }
+}
+
+Result<StorePool::Lease> StorePool::acquire() {
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_idle.empty()) {
+      auto store = std::move(m_idle.back());
+      m_idle.pop_back();
+      return Lease(this, std::move(store));
+    }
+  }
+  auto opened = JobStore::open(m_config);
+  if (!opened) {
+    return opened.error();
+  }
+  return Lease(this, std::move(opened.value()));
+}
+
+void StorePool::give_back(std::unique_ptr<JobStore> store) {
+  std::lock_guard lock(m_mutex);
+  m_idle.push_back(std::move(store));
+}
+
+} // namespace scrapekeep::store
