@@ -248,6 +248,57 @@ std::string trim_ascii(const std::string& text) {
   return text.substr(begin, end - begin);
 }
 
+// Parentheses and brackets outside string literals pair up.
+bool balanced(const std::string& expr) {
+  std::vector<char> open;
+  char quote = 0;
+  for (const char c : expr) {
+    if (quote != 0) {
+      quote = c == quote ? 0 : quote;
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '(' || c == '[') {
+      open.push_back(c);
+    } else if (c == ')' || c == ']') {
+      if (open.empty() || open.back() != (c == ')' ? '(' : '[')) {
+        return false;
+      }
+      open.pop_back();
+    }
+  }
+  return open.empty() && quote == 0;
+}
+
+// xmlBuildURI leaves dot segments in an absolute-path reference ("/./g");
+// libxml2's xmlNormalizeURIPath removes them (RFC 3986 5.2.4).
+std::string remove_dot_segments(const std::string& url) {
+  const std::size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) {
+    return url;
+  }
+  const std::size_t path_begin = url.find('/', scheme_end + 3);
+  if (path_begin == std::string::npos) {
+    return url;
+  }
+  const std::size_t path_end = std::min(url.find('?', path_begin), url.find('#', path_begin));
+  std::string path = url.substr(path_begin, path_end == std::string::npos ? std::string::npos
+                                                                          : path_end - path_begin);
+  if (path.find("/.") == std::string::npos) {
+    return url;
+  }
+  std::vector<char> buffer(path.begin(), path.end());
+  buffer.push_back('\0');
+  xmlNormalizeURIPath(buffer.data());
+  std::string normalized = buffer.data();
+  if (normalized.empty()) {
+    normalized = "/";
+  }
+  return url.substr(0, path_begin) + normalized +
+         (path_end == std::string::npos ? std::string() : url.substr(path_end));
+}
+
 } // namespace
 
 void init_libxml() {
@@ -278,10 +329,25 @@ std::optional<std::string> xpath_error(const std::string& expr) {
   if (expr.empty()) {
     return std::string("empty XPath expression");
   }
+  // libxml2 2.9 compiles "count(" without complaint.
+  if (!balanced(expr)) {
+    return std::string("invalid XPath expression: unbalanced parentheses or brackets");
+  }
   xmlResetLastError();
   XPathCompPtr comp(xmlXPathCompile(as_xml(expr)));
   if (comp) {
-    return std::nullopt;
+    // Unknown functions, variables and namespace prefixes only fail when
+    // evaluated: try it on an empty page.
+    DocPtr doc(htmlReadMemory("<html></html>", 13, nullptr, "UTF-8", k_html_options));
+    XPathContextPtr ctx(doc ? xmlXPathNewContext(doc.get()) : nullptr);
+    if (!ctx) {
+      return std::nullopt;
+    }
+    xmlResetLastError();
+    XPathObjectPtr obj = evaluate(comp.get(), ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
+    if (obj) {
+      return std::nullopt;
+    }
   }
   std::string message = "invalid XPath expression";
   const xmlError* error = xmlGetLastError();
@@ -303,7 +369,7 @@ std::optional<std::string> resolve_url(const std::string& base, const std::strin
   if (!built) {
     return std::nullopt;
   }
-  std::string result = from_xml(built.get());
+  std::string result = remove_dot_segments(from_xml(built.get()));
   UriPtr uri(xmlParseURIRaw(result.c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
     return std::nullopt;

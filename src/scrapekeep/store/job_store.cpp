@@ -103,13 +103,6 @@ Job read_job(SQLite::Statement& q) {
 Error not_found_job() { return {ErrorCode::not_found, "job not found"}; }
 Error lost_claim() { return {ErrorCode::conflict, "the job is no longer held by this worker"}; }
 
-std::string process_identity() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  static const std::string k_nonce = core::random_hex(4);
-  return std::string(host) + ":" + std::to_string(getpid()) + ":" + k_nonce;
-}
-
 } // namespace
 
 struct JobStore::Impl {
@@ -162,6 +155,20 @@ struct JobStore::Impl {
     return job;
   }
 
+  // Deletes jobs with their events and results; inside the caller's transaction.
+  void delete_jobs(const std::vector<std::string>& ids) {
+    for (const char* sql : {"DELETE FROM page_events WHERE job_id = ?",
+                            "DELETE FROM result_items WHERE job_id = ?",
+                            "DELETE FROM jobs WHERE job_id = ?"}) {
+      auto q = prepared(sql);
+      for (const auto& id : ids) {
+        q->bind(1, id);
+        q->exec();
+        q->reset();
+      }
+    }
+  }
+
   // The job if `claim` still holds it (processing, same token).
   std::optional<Job> load_claimed(const Claim& claim) {
     auto job = load_job(claim.job_id, std::nullopt);
@@ -172,6 +179,15 @@ struct JobStore::Impl {
     return job;
   }
 };
+
+const std::string& JobStore::process_identity() {
+  static const std::string k_identity = [] {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    return std::string(host) + ":" + std::to_string(getpid()) + ":" + core::random_hex(4);
+  }();
+  return k_identity;
+}
 
 JobStore::JobStore(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 JobStore::~JobStore() = default;
@@ -465,13 +481,7 @@ Status JobStore::delete_job(const std::string& job_id, std::optional<std::int64_
                    std::string("job is ") + core::to_string(job->status) +
                        "; cancel it before deleting"};
     }
-    for (const char* sql : {"DELETE FROM page_events WHERE job_id = ?",
-                            "DELETE FROM result_items WHERE job_id = ?",
-                            "DELETE FROM jobs WHERE job_id = ?"}) {
-      SQLite::Statement q(m_impl->db, sql);
-      q.bind(1, job_id);
-      q.exec();
-    }
+    m_impl->delete_jobs({job_id});
     tx.commit();
     return core::ok_status();
   });
@@ -567,7 +577,7 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
           "current_page = MAX(current_page, 1) WHERE job_id = ? AND status = 'pending'");
       q->bind(1, now);
       q->bind(2, claim.token);
-      q->bind(3, process_identity());
+      q->bind(3, JobStore::process_identity());
       q->bind(4, now + lease);
       q->bind(5, job_id);
       q->exec();
@@ -863,6 +873,60 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
     }
     tx.commit();
     return static_cast<std::int64_t>(expired.size());
+  });
+}
+
+Result<std::int64_t> JobStore::expire_orphaned_leases(
+    const std::function<bool(const std::string& holder)>& holder_is_gone) {
+  return guarded([&]() -> Result<std::int64_t> {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    std::vector<std::string> gone;
+    {
+      SQLite::Statement q(m_impl->db,
+                          "SELECT job_id, claimed_by FROM jobs WHERE status = 'processing'");
+      while (q.executeStep()) {
+        if (q.getColumn(1).isNull() || holder_is_gone(q.getColumn(1).getString())) {
+          gone.push_back(q.getColumn(0).getString());
+        }
+      }
+    }
+    SQLite::Statement up(m_impl->db,
+                         "UPDATE jobs SET lease_expires_at = 0 WHERE job_id = ? "
+                         "AND status = 'processing'");
+    for (const auto& id : gone) {
+      up.bind(1, id);
+      up.exec();
+      up.reset();
+    }
+    tx.commit();
+    return static_cast<std::int64_t>(gone.size());
+  });
+}
+
+Result<std::int64_t> JobStore::delete_terminal_before(Micros cutoff, std::int64_t batch) {
+  return guarded([&]() -> Result<std::int64_t> {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    std::vector<std::string> ids;
+    {
+      SQLite::Statement q(m_impl->db,
+                          "SELECT job_id FROM jobs WHERE status IN ('completed', 'failed', "
+                          "'cancelled') AND completed_at < ? LIMIT ?");
+      q.bind(1, cutoff);
+      q.bind(2, batch);
+      while (q.executeStep()) {
+        ids.push_back(q.getColumn(0).getString());
+      }
+    }
+    m_impl->delete_jobs(ids);
+    tx.commit();
+    return static_cast<std::int64_t>(ids.size());
+  });
+}
+
+Status JobStore::checkpoint() {
+  return guarded([&]() -> Status {
+    m_impl->db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    return core::ok_status();
   });
 }
 

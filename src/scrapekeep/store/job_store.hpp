@@ -209,6 +209,22 @@ class JobStore {
   // or complete with timeout when their time is up). Returns how many moved.
   Result<std::int64_t> recover_expired(Micros now, std::int64_t max_attempts);
 
+  // Ends the lease of every processing job whose holder ("host:pid:nonce", as
+  // written at claim) `holder_is_gone` says is dead, so recover_expired() takes
+  // it back at once. Returns how many leases ended.
+  Result<std::int64_t> expire_orphaned_leases(
+      const std::function<bool(const std::string& holder)>& holder_is_gone);
+
+  // Retention: deletes up to `batch` terminal jobs completed before `cutoff`,
+  // with their events and results, in one short transaction. Returns how many.
+  Result<std::int64_t> delete_terminal_before(Micros cutoff, std::int64_t batch);
+
+  // Copies the WAL into the database file and truncates it (at shutdown).
+  Status checkpoint();
+
+  // "host:pid:nonce" of this process, as written into claimed_by.
+  static const std::string& process_identity();
+
   // For tools and tests: the underlying connection.
   SQLite::Database& database();
 

@@ -1,0 +1,565 @@
+#include "scrapekeep/scrape/fetcher.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <httplib.h>
+#include <libxml/uri.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <vector>
+
+#include "scrapekeep/scrape/extractor.hpp"
+
+namespace scrapekeep::scrape {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// A non-2xx body up to this size is read and dropped so that the keep-alive
+// connection survives; a larger one is cut off.
+constexpr std::size_t k_max_discarded_body = 64 * 1024;
+// More origins than this and the cached connections are dropped.
+constexpr std::size_t k_max_cached_clients = 16;
+// How often a wait for a host slot looks at the cancel flag.
+constexpr milliseconds k_cancel_poll{20};
+
+std::string lower_ascii(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+std::string trim(const std::string& text) {
+  const auto begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) {
+    return {};
+  }
+  const auto end = text.find_last_not_of(" \t\r\n");
+  return text.substr(begin, end - begin + 1);
+}
+
+// "text/html; charset=UTF-8" -> ("text/html", "UTF-8").
+std::pair<std::string, std::string> parse_content_type(const std::string& header) {
+  const auto semi = header.find(';');
+  std::string media = lower_ascii(trim(header.substr(0, semi)));
+  std::string charset;
+  if (semi != std::string::npos) {
+    const std::string params = header.substr(semi + 1);
+    const std::string lowered = lower_ascii(params);
+    const auto pos = lowered.find("charset=");
+    if (pos != std::string::npos) {
+      std::string value = params.substr(pos + 8);
+      value = trim(value.substr(0, value.find(';')));
+      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+          value.back() == value.front()) {
+        value = value.substr(1, value.size() - 2);
+      }
+      charset = value;
+    }
+  }
+  return {media, charset};
+}
+
+// A missing Content-Type is taken as HTML: old servers omit it.
+bool is_html(const std::string& media) {
+  return media.empty() || media == "text/html" || media == "application/xhtml+xml";
+}
+
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+bool is_retryable_status(int status) { return status == 429 || status >= 500; }
+
+// Retry-After in delta-seconds; an HTTP-date is not honoured.
+std::optional<milliseconds> parse_retry_after(const std::string& value) {
+  const std::string text = trim(value);
+  long seconds = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || seconds < 0) {
+    return std::nullopt;
+  }
+  return milliseconds(seconds * 1000);
+}
+
+std::optional<std::size_t> parse_content_length(const std::string& value) {
+  const std::string text = trim(value);
+  std::size_t length = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return length;
+}
+
+std::string transport_error_message(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection:
+      return "connection failed";
+    case httplib::Error::ConnectionTimeout:
+      return "connection timed out";
+    case httplib::Error::Read:
+      return "read failed or timed out";
+    case httplib::Error::Write:
+      return "write failed";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLServerVerification:
+      return "TLS certificate verification failed";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load TLS certificates";
+    case httplib::Error::Compression:
+      return "cannot decode the compressed body";
+    default:
+      return "request failed: " + httplib::to_string(error);
+  }
+}
+
+bool is_permanent_transport_error(httplib::Error error) {
+  return error == httplib::Error::SSLServerVerification ||
+         error == httplib::Error::SSLLoadingCerts || error == httplib::Error::Compression ||
+         error == httplib::Error::UnsupportedMultipartBoundaryChars;
+}
+
+// Every address `host` resolves to, as text.
+std::vector<std::string> resolve_host(const std::string& host) {
+  std::vector<std::string> ips;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &list) != 0) {
+    return ips;
+  }
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    char buffer[INET6_ADDRSTRLEN] = {};
+    const void* addr = nullptr;
+    if (ai->ai_family == AF_INET) {
+      addr = &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr;
+    } else if (ai->ai_family == AF_INET6) {
+      addr = &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr;
+    } else {
+      continue;
+    }
+    if (inet_ntop(ai->ai_family, addr, buffer, sizeof buffer) != nullptr) {
+      std::string ip = buffer;
+      if (std::find(ips.begin(), ips.end(), ip) == ips.end()) {
+        ips.push_back(std::move(ip));
+      }
+    }
+  }
+  freeaddrinfo(list);
+  return ips;
+}
+
+template <typename Duration>
+Duration clamp_positive(Duration d) {
+  return std::max(d, Duration(1));
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- HostLimiter
+
+HostLimiter::HostLimiter(HostLimiterConfig config) : m_config(config) {
+  m_config.max_per_host = std::max(1, m_config.max_per_host);
+}
+
+HostLimiter::Permit::Permit(HostLimiter* owner, std::string host)
+    : m_owner(owner), m_host(std::move(host)) {}
+
+HostLimiter::Permit::Permit(Permit&& other) noexcept
+    : m_owner(std::exchange(other.m_owner, nullptr)), m_host(std::move(other.m_host)) {}
+
+HostLimiter::Permit& HostLimiter::Permit::operator=(Permit&& other) noexcept {
+  if (this != &other) {
+    if (m_owner != nullptr) {
+      m_owner->release(m_host);
+    }
+    m_owner = std::exchange(other.m_owner, nullptr);
+    m_host = std::move(other.m_host);
+  }
+  return *this;
+}
+
+HostLimiter::Permit::~Permit() {
+  if (m_owner != nullptr) {
+    m_owner->release(m_host);
+  }
+}
+
+std::optional<HostLimiter::Permit> HostLimiter::acquire(const std::string& host,
+                                                        SteadyTime deadline,
+                                                        const std::atomic<bool>* cancelled) {
+  std::unique_lock lock(m_mutex);
+  while (true) {
+    if (cancelled != nullptr && cancelled->load()) {
+      return std::nullopt;
+    }
+    const SteadyTime now = steady_clock::now();
+    HostState& state = m_hosts[host];
+    if (state.active < m_config.max_per_host && now >= state.next_start) {
+      ++state.active;
+      state.next_start = now + m_config.delay;
+      return Permit(this, host);
+    }
+    if (now >= deadline) {
+      return std::nullopt;
+    }
+    SteadyTime wake = std::min(deadline, now + k_cancel_poll);
+    if (state.active < m_config.max_per_host) {
+      wake = std::min(wake, state.next_start);
+    }
+    m_cv.wait_until(lock, wake);
+  }
+}
+
+int HostLimiter::active(const std::string& host) const {
+  std::lock_guard lock(m_mutex);
+  const auto it = m_hosts.find(host);
+  return it == m_hosts.end() ? 0 : it->second.active;
+}
+
+void HostLimiter::release(const std::string& host) {
+  {
+    std::lock_guard lock(m_mutex);
+    const auto it = m_hosts.find(host);
+    if (it != m_hosts.end()) {
+      --it->second.active;
+      if (it->second.active <= 0 && it->second.next_start <= steady_clock::now()) {
+        m_hosts.erase(it);
+      }
+    }
+  }
+  m_cv.notify_all();
+}
+
+// ---------------------------------------------------------------- HttpFetcher
+
+struct HttpFetcher::Target {
+  std::string url;     // fragment removed
+  std::string host;    // as written in the URL (IPv6 in brackets)
+  std::string origin;  // scheme://host:port, also the politeness key
+  std::string path;    // path and query, never empty
+};
+
+struct HttpFetcher::Attempt {
+  bool interrupted = false;
+  bool retryable = false;  // connection errors, 429, 5xx
+  std::optional<int> status;
+  std::string error;  // set when there is no usable response
+  std::string location;
+  std::string media_type;
+  std::string charset;
+  std::string retry_after;
+  std::string body;
+};
+
+namespace {
+
+std::optional<std::string> parse_target(const std::string& url, std::string& host,
+                                        std::string& origin, std::string& path) {
+  struct UriFree {
+    void operator()(xmlURI* p) const { xmlFreeURI(p); }
+  };
+  init_libxml();
+  const std::string clean = strip_fragment(escape_uri_chars(url));
+  std::unique_ptr<xmlURI, UriFree> uri(xmlParseURIRaw(clean.c_str(), 1));
+  if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
+    return std::nullopt;
+  }
+  const std::string scheme = lower_ascii(uri->scheme);
+  if (scheme != "http" && scheme != "https") {
+    return std::nullopt;
+  }
+  host = uri->server;
+  const int port = uri->port > 0 ? uri->port : (scheme == "https" ? 443 : 80);
+  origin = scheme + "://" + host + ":" + std::to_string(port);
+  path = uri->path != nullptr && uri->path[0] != '\0' ? uri->path : "/";
+  if (uri->query_raw != nullptr) {
+    path += "?";
+    path += uri->query_raw;
+  }
+  return clean;
+}
+
+} // namespace
+
+HttpFetcher::HttpFetcher(FetchConfig config, std::shared_ptr<HostLimiter> limiter)
+    : m_config(std::move(config)), m_limiter(std::move(limiter)) {
+  m_config.max_tries = std::max(1, m_config.max_tries);
+  m_config.max_redirects = std::max(0, m_config.max_redirects);
+}
+
+HttpFetcher::~HttpFetcher() = default;
+
+void HttpFetcher::cancel() {
+  std::lock_guard lock(m_mutex);
+  m_cancelled = true;
+  if (m_active != nullptr) {
+    m_active->stop();  // shuts the socket down: the blocked read returns
+  }
+  m_cancel_cv.notify_all();
+}
+
+bool HttpFetcher::wait_until(SteadyTime until) {
+  std::unique_lock lock(m_mutex);
+  return !m_cancel_cv.wait_until(lock, until, [this] { return m_cancelled.load(); });
+}
+
+httplib::Client& HttpFetcher::client_for(const Target& target) {
+  auto it = m_clients.find(target.origin);
+  if (it != m_clients.end()) {
+    return *it->second;
+  }
+  if (m_clients.size() >= k_max_cached_clients) {
+    m_clients.clear();
+  }
+  auto client = std::make_unique<httplib::Client>(target.origin);
+  client->set_keep_alive(true);
+  client->set_follow_location(false);
+  client->set_url_encode(false);
+  client->set_decompress(m_config.decompress);
+  client->set_tcp_nodelay(true);
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+  client->enable_server_certificate_verification(m_config.verify_tls);
+#endif
+  return *m_clients.emplace(target.origin, std::move(client)).first->second;
+}
+
+HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime deadline) {
+  Attempt attempt;
+  std::optional<HostLimiter::Permit> permit;
+  if (m_limiter) {
+    permit = m_limiter->acquire(target.origin, deadline, &m_cancelled);
+    if (!permit) {
+      attempt.interrupted = true;
+      return attempt;
+    }
+  }
+  const SteadyTime now = steady_clock::now();
+  if (m_cancelled || now >= deadline) {
+    attempt.interrupted = true;
+    return attempt;
+  }
+  const auto remaining = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now);
+  httplib::Client& client = client_for(target);
+  client.set_connection_timeout(clamp_positive(std::min<std::chrono::microseconds>(
+      m_config.connect_timeout, remaining)));
+  client.set_read_timeout(
+      clamp_positive(std::min<std::chrono::microseconds>(m_config.read_timeout, remaining)));
+  client.set_write_timeout(
+      clamp_positive(std::min<std::chrono::microseconds>(m_config.read_timeout, remaining)));
+
+  if (m_config.address_filter) {
+    std::string bare = target.host;
+    if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
+      bare = bare.substr(1, bare.size() - 2);
+    }
+    const std::vector<std::string> ips = resolve_host(bare);
+    if (ips.empty()) {
+      attempt.error = "cannot resolve host " + bare;
+      attempt.retryable = true;
+      return attempt;
+    }
+    const auto allowed = std::find_if(ips.begin(), ips.end(), m_config.address_filter);
+    if (allowed == ips.end()) {
+      attempt.error = "address not allowed: " + ips.front();
+      return attempt;
+    }
+    // Connect to the address that was checked, not to a fresh lookup.
+    client.set_hostname_addr_map({{bare, *allowed}});
+  }
+
+  httplib::Headers headers{{"User-Agent", m_config.user_agent},
+                           {"Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"}};
+#ifdef CPPHTTPLIB_ZLIB_SUPPORT
+  headers.emplace("Accept-Encoding", m_config.decompress ? "gzip, deflate" : "identity");
+#else
+  headers.emplace("Accept-Encoding", "identity");
+#endif
+
+  enum class Abort { none, status_known, not_html, too_large, interrupted };
+  Abort abort = Abort::none;
+  bool success_status = false;
+
+  auto on_response = [&](const httplib::Response& response) {
+    attempt.status = response.status;
+    attempt.location = response.get_header_value("Location");
+    attempt.retry_after = response.get_header_value("Retry-After");
+    std::tie(attempt.media_type, attempt.charset) =
+        parse_content_type(response.get_header_value("Content-Type"));
+    // SIZE_MAX when the length is unknown (chunked or missing).
+    std::size_t length = SIZE_MAX;
+    if (response.has_header("Content-Length")) {
+      length = parse_content_length(response.get_header_value("Content-Length")).value_or(SIZE_MAX);
+    }
+    success_status = response.status >= 200 && response.status < 300;
+    if (success_status) {
+      if (!is_html(attempt.media_type)) {
+        abort = Abort::not_html;
+        return false;
+      }
+      if (length != SIZE_MAX && length > m_config.max_body_bytes) {
+        abort = Abort::too_large;
+        return false;
+      }
+      return true;
+    }
+    if (length <= k_max_discarded_body) {
+      return true;  // read and drop it: the connection stays usable
+    }
+    abort = Abort::status_known;
+    return false;
+  };
+  auto on_content = [&](const char* data, std::size_t size) {
+    if (m_cancelled || steady_clock::now() >= deadline) {
+      abort = Abort::interrupted;
+      return false;
+    }
+    if (!success_status) {
+      return true;
+    }
+    if (attempt.body.size() + size > m_config.max_body_bytes) {
+      abort = Abort::too_large;
+      return false;
+    }
+    attempt.body.append(data, size);
+    return true;
+  };
+
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_cancelled) {
+      attempt.interrupted = true;
+      return attempt;
+    }
+    m_active = &client;
+  }
+  httplib::Result result = client.Get(target.path, headers, on_response, on_content);
+  {
+    std::lock_guard lock(m_mutex);
+    m_active = nullptr;
+  }
+
+  switch (abort) {
+    case Abort::interrupted:
+      attempt.interrupted = true;
+      return attempt;
+    case Abort::not_html:
+      attempt.error = "not an HTML page (Content-Type " + attempt.media_type + ")";
+      return attempt;
+    case Abort::too_large:
+      attempt.error = "response body exceeds " + std::to_string(m_config.max_body_bytes) + " bytes";
+      attempt.body.clear();
+      return attempt;
+    case Abort::status_known:
+      attempt.retryable = is_retryable_status(*attempt.status);
+      return attempt;
+    case Abort::none:
+      break;
+  }
+  if (result.error() != httplib::Error::Success || !result) {
+    if (m_cancelled || steady_clock::now() >= deadline) {
+      attempt.interrupted = true;
+      return attempt;
+    }
+    attempt.status.reset();
+    attempt.body.clear();
+    attempt.error = transport_error_message(result.error());
+    attempt.retryable = !is_permanent_transport_error(result.error());
+    return attempt;
+  }
+  attempt.status = result->status;
+  if (!(attempt.status >= 200 && attempt.status < 300)) {
+    attempt.body.clear();
+    attempt.retryable = is_retryable_status(*attempt.status);
+  }
+  return attempt;
+}
+
+FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
+  FetchResult result;
+  result.final_url = url;
+  std::string current = url;
+  for (int redirects = 0;; ++redirects) {
+    Target target;
+    const auto clean = parse_target(current, target.host, target.origin, target.path);
+    if (!clean) {
+      result.error = "not an http(s) URL";
+      return result;
+    }
+    target.url = *clean;
+    result.final_url = target.url;
+
+    Attempt attempt;
+    for (int tries = 1;; ++tries) {
+      attempt = request_once(target, deadline);
+      if (attempt.interrupted) {
+        result.interrupted = true;
+        result.error = m_cancelled ? "cancelled" : "deadline exceeded";
+        return result;
+      }
+      if (!attempt.retryable || tries >= m_config.max_tries) {
+        break;
+      }
+      milliseconds wait = m_config.backoff * (1 << std::min(tries - 1, 16));
+      if (attempt.status && !attempt.retry_after.empty()) {
+        if (const auto retry_after = parse_retry_after(attempt.retry_after)) {
+          if (*retry_after > m_config.max_retry_after) {
+            break;  // the server asks for more patience than a page deserves
+          }
+          wait = *retry_after;
+        }
+      }
+      const SteadyTime until = steady_clock::now() + wait;
+      if (until >= deadline || !wait_until(until)) {
+        result.interrupted = true;
+        result.error = m_cancelled ? "cancelled" : "deadline exceeded";
+        return result;
+      }
+    }
+
+    result.http_status = attempt.status;
+    if (!attempt.error.empty()) {
+      result.error = attempt.error;
+      return result;
+    }
+    const int status = *attempt.status;
+    if (is_redirect(status)) {
+      if (attempt.location.empty()) {
+        result.error = "HTTP " + std::to_string(status) + " without a Location";
+        return result;
+      }
+      if (redirects >= m_config.max_redirects) {
+        result.error = "too many redirects (more than " + std::to_string(m_config.max_redirects) + ")";
+        return result;
+      }
+      const auto next = resolve_url(target.url, attempt.location);
+      if (!next) {
+        result.error = "redirect to an unsupported URL: " + attempt.location;
+        return result;
+      }
+      current = strip_fragment(*next);
+      continue;
+    }
+    if (status < 200 || status >= 300) {
+      result.error = "HTTP " + std::to_string(status);
+      return result;
+    }
+    result.ok = true;
+    result.body = std::move(attempt.body);
+    result.content_type = attempt.media_type;
+    result.charset = attempt.charset;
+    return result;
+  }
+}
+
+} // namespace scrapekeep::scrape

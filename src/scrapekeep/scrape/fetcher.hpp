@@ -1,0 +1,155 @@
+#pragma once
+// Fetching pages over HTTP and HTTPS: timeouts, redirects, retries, a body
+// cap, HTML-only content, and per-host politeness shared across workers.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace httplib {
+class Client;
+}
+
+namespace scrapekeep::scrape {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+struct FetchConfig {
+  std::chrono::milliseconds connect_timeout{5000};
+  // Longest wait for any single read from the server.
+  std::chrono::milliseconds read_timeout{10000};
+  // Redirects followed per fetch (301, 302, 303, 307, 308); each Location
+  // resolves against the URL that answered it.
+  int max_redirects = 5;
+  // A larger (decompressed) body makes the page fail; it is never kept.
+  std::size_t max_body_bytes = 10 * 1024 * 1024;
+  // Tries per URL for connection errors, 429 and 5xx; other 4xx fail at once.
+  int max_tries = 3;
+  // Wait before the second try; doubled before each further one.
+  std::chrono::milliseconds backoff{250};
+  // A Retry-After (seconds) up to this is honoured; a longer one fails the page.
+  std::chrono::milliseconds max_retry_after{5000};
+  std::string user_agent = "scrapekeep/0.1";
+  // Ask for gzip/deflate and decode it (when the library is built with zlib).
+  bool decompress = true;
+  // HTTPS: verify the server certificate against the system's CA store.
+  bool verify_tls = true;
+  // Called with each IP address a host resolves to (text form); the fetch
+  // connects to the first one it accepts and fails when it accepts none.
+  // Empty: no check and the library resolves the host itself.
+  std::function<bool(const std::string& ip)> address_filter;
+};
+
+struct FetchResult {
+  bool ok = false;
+  std::optional<int> http_status;  // the last response's status, if any arrived
+  std::string final_url;           // after redirects
+  std::string body;                // HTML, when ok
+  std::string error;               // when !ok: "HTTP 404", "connection failed", ...
+  std::string content_type;        // media type, lowercase, without parameters
+  std::string charset;             // from Content-Type, as sent; empty if none
+  // The fetch was cut short by its deadline or cancel(): the page was not
+  // really tried and must not be counted as failed.
+  bool interrupted = false;
+};
+
+// Per-host politeness shared by every fetcher of a process: at most
+// `max_per_host` requests to one host (host:port) at once and, optionally, at
+// least `delay` between the starts of two requests to it. Thread-safe.
+struct HostLimiterConfig {
+  int max_per_host = 8;  // >= 1
+  std::chrono::milliseconds delay{0};
+};
+
+class HostLimiter {
+ public:
+  explicit HostLimiter(HostLimiterConfig config = {});
+  HostLimiter(const HostLimiter&) = delete;
+  HostLimiter& operator=(const HostLimiter&) = delete;
+
+  // A slot for one request; released on destruction.
+  class Permit {
+   public:
+    Permit(Permit&& other) noexcept;
+    Permit& operator=(Permit&& other) noexcept;
+    Permit(const Permit&) = delete;
+    Permit& operator=(const Permit&) = delete;
+    ~Permit();
+
+   private:
+    friend class HostLimiter;
+    Permit(HostLimiter* owner, std::string host);
+    HostLimiter* m_owner = nullptr;
+    std::string m_host;
+  };
+
+  // Waits for a slot for `host`. nullopt when `deadline` passes or
+  // `*cancelled` turns true first.
+  std::optional<Permit> acquire(const std::string& host, SteadyTime deadline,
+                                const std::atomic<bool>* cancelled = nullptr);
+
+  // Requests to `host` in flight now (for tests).
+  int active(const std::string& host) const;
+
+ private:
+  struct HostState {
+    int active = 0;
+    SteadyTime next_start{};
+  };
+  void release(const std::string& host);
+
+  HostLimiterConfig m_config;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::map<std::string, HostState> m_hosts;
+};
+
+// Fetches one page. An instance is used by one thread at a time; cancel() may
+// be called from any thread.
+class Fetcher {
+ public:
+  virtual ~Fetcher() = default;
+  // GETs `url` (http/https), following redirects and retrying as configured.
+  // Never runs past `deadline`: it then returns with interrupted set.
+  virtual FetchResult fetch(const std::string& url, SteadyTime deadline) = 0;
+  // Aborts the fetch in progress, if any, and every later one (they return
+  // interrupted at once). Thread-safe; idempotent.
+  virtual void cancel() {}
+};
+
+// The cpp-httplib implementation. Keeps one keep-alive connection per origin.
+class HttpFetcher final : public Fetcher {
+ public:
+  // `limiter` may be null (no per-host limit).
+  explicit HttpFetcher(FetchConfig config, std::shared_ptr<HostLimiter> limiter = nullptr);
+  ~HttpFetcher() override;
+  HttpFetcher(const HttpFetcher&) = delete;
+  HttpFetcher& operator=(const HttpFetcher&) = delete;
+
+  FetchResult fetch(const std::string& url, SteadyTime deadline) override;
+  void cancel() override;
+
+ private:
+  struct Target;
+  struct Attempt;
+  Attempt request_once(const Target& target, SteadyTime deadline);
+  httplib::Client& client_for(const Target& target);
+  bool wait_until(SteadyTime until);  // false when cancelled
+
+  FetchConfig m_config;
+  std::shared_ptr<HostLimiter> m_limiter;
+  std::map<std::string, std::unique_ptr<httplib::Client>> m_clients;  // by origin
+  std::atomic<bool> m_cancelled{false};
+  std::mutex m_mutex;  // guards m_active against cancel()
+  std::condition_variable m_cancel_cv;
+  httplib::Client* m_active = nullptr;
+};
+
+} // namespace scrapekeep::scrape

@@ -1,0 +1,678 @@
+#include "scrapekeep/scrape/worker.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <exception>
+#include <future>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <utility>
+
+#include "scrapekeep/scrape/extractor.hpp"
+
+namespace scrapekeep::scrape {
+namespace {
+
+using core::Micros;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// How often a worker waiting for fetches looks at stop, timeout and lease.
+constexpr milliseconds k_tick{25};
+// Tries to give a job back on stop before leaving it to lease expiry.
+constexpr int k_release_tries = 5;
+constexpr milliseconds k_first_store_backoff{20};
+// Longest wait for the job clock to reach a deadline the steady clock passed.
+constexpr milliseconds k_max_deadline_skew{1000};
+
+Micros to_micros(milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+
+// A fetch that throws (out of memory, a library bug) is a failed page, not
+// a dead worker thread.
+FetchResult guarded_fetch(Fetcher& fetcher, const std::string& url, SteadyTime deadline) {
+  try {
+    return fetcher.fetch(url, deadline);
+  } catch (const std::exception& e) {
+    FetchResult failed;
+    failed.final_url = url;
+    failed.error = std::string("internal error: ") + e.what();
+    return failed;
+  }
+}
+
+// How a job run ended for this worker.
+enum class Outcome {
+  finished,   // terminal state written
+  lost,       // the claim was lost (cancelled, lease taken over): nothing to do
+  released,   // given back (stop): pending again
+  abandoned,  // store trouble: left to lease expiry and recovery
+};
+
+// Why a job run must stop early.
+enum class Interrupt { stop, timeout, lost };
+
+struct PoolContext {
+  store::JobStore& store;
+  const core::Clock& clock;
+  const WorkerConfig& config;
+  const FetcherFactory& factory;
+  const std::atomic<bool>& stopping;
+  std::function<bool(milliseconds)> pause;  // false when stopping
+  std::function<void(const std::string&)> log;
+};
+
+class JobRunner {
+ public:
+  JobRunner(PoolContext& ctx, store::Claim claim) : m_ctx(ctx), m_claim(std::move(claim)) {}
+
+  // Scrapes the claimed job until it is finished, lost, stopped or abandoned.
+  Outcome run() {
+    // Whatever ends the run, no fetch thread outlives it.
+    struct AbandonGuard {
+      JobRunner& runner;
+      ~AbandonGuard() { runner.abandon_listing_fetch(); }
+    } guard{*this};
+    return run_job();
+  }
+
+ private:
+  Outcome run_job();
+  const core::JobOptions& options() const { return m_claim.job.options; }
+
+  template <typename Op>
+  auto with_retry(Op op) -> decltype(op());
+  Outcome fail(const core::Error& error);
+  Outcome finish(core::CompletionReason reason, std::optional<std::string> message = std::nullopt);
+  Outcome release();
+  Outcome handle(Interrupt why);
+  void wait_for_wall_deadline() const;
+  std::optional<Interrupt> tick();
+  std::optional<Outcome> checkpoint();
+  void start_listing_fetch(const std::string& url);
+  std::optional<Outcome> wait_listing_fetch(FetchResult& out);
+  void abandon_listing_fetch();
+  std::optional<Outcome> run_details(const std::vector<store::PendingDetail>& pending);
+  Fetcher& listing_fetcher();
+  std::string stored_listing_error();
+
+  PoolContext& m_ctx;
+  store::Claim m_claim;
+  Micros m_deadline_us = 0;
+  SteadyTime m_deadline{};
+  Micros m_last_renew = 0;
+  std::unordered_set<std::string> m_visited;
+  std::unique_ptr<Fetcher> m_listing_fetcher;
+  // The listing page being fetched on a helper thread, so that this thread
+  // can renew the lease and notice stop, timeout and cancel meanwhile.
+  std::future<FetchResult> m_listing_fetch;
+  Micros m_listing_started_at = 0;
+  std::vector<std::unique_ptr<Fetcher>> m_detail_fetchers;
+};
+
+// Runs `op` until it succeeds or fails with something other than
+// `unavailable`: a page is never dropped because the database was busy.
+template <typename Op>
+auto JobRunner::with_retry(Op op) -> decltype(op()) {
+  milliseconds backoff = k_first_store_backoff;
+  while (true) {
+    auto result = op();
+    if (result.ok() || result.error().code != core::ErrorCode::unavailable) {
+      return result;
+    }
+    m_ctx.log("job " + m_claim.job_id + ": store unavailable (" + result.error().message +
+              "), retrying");
+    if (!m_ctx.pause(backoff)) {
+      return result;
+    }
+    backoff = std::min(backoff * 2, m_ctx.config.max_store_backoff);
+  }
+}
+
+Outcome JobRunner::fail(const core::Error& error) {
+  if (error.code == core::ErrorCode::conflict || error.code == core::ErrorCode::not_found) {
+    return Outcome::lost;
+  }
+  m_ctx.log("job " + m_claim.job_id + ": store error (" + error.message +
+            "); leaving the job to lease recovery");
+  return Outcome::abandoned;
+}
+
+Outcome JobRunner::finish(core::CompletionReason reason, std::optional<std::string> message) {
+  const core::Status status = with_retry(
+      [&] { return m_ctx.store.finish(m_claim, reason, message, m_ctx.clock.now()); });
+  if (!status) {
+    return fail(status.error());
+  }
+  m_ctx.log("job " + m_claim.job_id + " finished: " + core::to_string(reason) +
+            (message ? " (" + *message + ")" : std::string()));
+  return Outcome::finished;
+}
+
+Outcome JobRunner::release() {
+  for (int attempt = 0; attempt < k_release_tries; ++attempt) {
+    const core::Status status = m_ctx.store.release(m_claim);
+    if (status) {
+      return Outcome::released;
+    }
+    if (status.error().code != core::ErrorCode::unavailable) {
+      return fail(status.error());
+    }
+    std::this_thread::sleep_for(k_first_store_backoff * (attempt + 1));
+  }
+  return Outcome::abandoned;
+}
+
+Outcome JobRunner::handle(Interrupt why) {
+  switch (why) {
+    case Interrupt::stop:
+      return release();
+    case Interrupt::timeout:
+      wait_for_wall_deadline();
+      return finish(core::CompletionReason::timeout);
+    case Interrupt::lost:
+      break;
+  }
+  return Outcome::lost;
+}
+
+// Fetches stop at a steady-clock deadline, which may come a little before
+// the job clock's; a timeout is never recorded before its time.
+void JobRunner::wait_for_wall_deadline() const {
+  const auto give_up = steady_clock::now() + k_max_deadline_skew;
+  while (!m_ctx.stopping && steady_clock::now() < give_up) {
+    const Micros left = m_deadline_us - m_ctx.clock.now();
+    if (left <= 0) {
+      return;
+    }
+    std::this_thread::sleep_for(std::min<std::chrono::microseconds>(
+        std::chrono::microseconds(left), std::chrono::milliseconds(10)));
+  }
+}
+
+// Stop, timeout and lease renewal; never blocks on the store (a busy
+// database only postpones the renewal: the lease is much longer).
+std::optional<Interrupt> JobRunner::tick() {
+  if (m_ctx.stopping) {
+    return Interrupt::stop;
+  }
+  const Micros now = m_ctx.clock.now();
+  if (now >= m_deadline_us) {
+    return Interrupt::timeout;
+  }
+  if (now - m_last_renew >= to_micros(m_ctx.config.renew_interval)) {
+    const core::Status status = m_ctx.store.renew_lease(m_claim, now, to_micros(m_ctx.config.lease));
+    if (status) {
+      m_last_renew = now;
+    } else if (status.error().code == core::ErrorCode::conflict ||
+               status.error().code == core::ErrorCode::not_found) {
+      return Interrupt::lost;
+    }
+  }
+  return std::nullopt;
+}
+
+// Between pages: like tick(), but a renewal waits out a busy database.
+std::optional<Outcome> JobRunner::checkpoint() {
+  if (m_ctx.stopping) {
+    return release();
+  }
+  const Micros now = m_ctx.clock.now();
+  if (now >= m_deadline_us) {
+    return finish(core::CompletionReason::timeout);
+  }
+  if (now - m_last_renew >= to_micros(m_ctx.config.renew_interval)) {
+    const core::Status status = with_retry([&] {
+      return m_ctx.store.renew_lease(m_claim, m_ctx.clock.now(), to_micros(m_ctx.config.lease));
+    });
+    if (!status) {
+      return fail(status.error());
+    }
+    m_last_renew = now;
+  }
+  return std::nullopt;
+}
+
+Fetcher& JobRunner::listing_fetcher() {
+  if (!m_listing_fetcher) {
+    m_listing_fetcher = m_ctx.factory();
+  }
+  return *m_listing_fetcher;
+}
+
+void JobRunner::start_listing_fetch(const std::string& url) {
+  Fetcher& fetcher = listing_fetcher();
+  m_listing_started_at = m_ctx.clock.now();
+  m_listing_fetch = std::async(std::launch::async, [&fetcher, url, deadline = m_deadline] {
+    return guarded_fetch(fetcher, url, deadline);
+  });
+}
+
+// Waits for the listing fetch while keeping the lease and watching for stop,
+// timeout and cancel; an outcome means the job run is over.
+std::optional<Outcome> JobRunner::wait_listing_fetch(FetchResult& out) {
+  // Once before waiting: fast pages must not keep the lease from renewals.
+  std::optional<Interrupt> why = tick();
+  if (why) {
+    m_listing_fetcher->cancel();
+  }
+  while (m_listing_fetch.wait_for(k_tick) != std::future_status::ready) {
+    if (!why) {
+      why = tick();
+    }
+    if (why) {
+      m_listing_fetcher->cancel();  // repeated: a cancel may land just before the request starts
+    }
+  }
+  out = m_listing_fetch.get();
+  if (!why && out.interrupted) {
+    why = m_ctx.stopping ? Interrupt::stop : Interrupt::timeout;
+  }
+  if (why) {
+    return handle(*why);
+  }
+  return std::nullopt;
+}
+
+// Cancels a listing fetch still in flight and waits for its thread.
+void JobRunner::abandon_listing_fetch() {
+  if (!m_listing_fetch.valid()) {
+    return;
+  }
+  while (m_listing_fetch.wait_for(k_tick) != std::future_status::ready) {
+    m_listing_fetcher->cancel();
+  }
+  m_listing_fetch.get();
+}
+
+std::optional<Outcome> JobRunner::run_details(const std::vector<store::PendingDetail>& pending) {
+  struct Done {
+    std::size_t index = 0;
+    FetchResult fetched;
+    core::FieldValues detail;
+    Micros started_at = 0;
+    Micros finished_at = 0;
+  };
+  const std::size_t total = pending.size();
+  const std::size_t threads =
+      std::min<std::size_t>(total, static_cast<std::size_t>(std::max(1, m_ctx.config.detail_concurrency)));
+  while (m_detail_fetchers.size() < threads) {
+    m_detail_fetchers.push_back(m_ctx.factory());
+  }
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<Done> done;
+  std::size_t running = threads;
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> abort{false};
+  const core::FieldList& fields = options().selectors.detail_fields;
+
+  std::vector<std::thread> group;
+  group.reserve(threads);
+  // Joins the group on every way out, an exception included.
+  struct JoinGuard {
+    std::vector<std::thread>& group;
+    std::atomic<bool>& abort;
+    std::vector<std::unique_ptr<Fetcher>>& fetchers;
+    ~JoinGuard() {
+      for (std::thread& t : group) {
+        if (t.joinable()) {
+          abort = true;
+          for (auto& f : fetchers) {
+            f->cancel();
+          }
+          t.join();
+        }
+      }
+    }
+  } join_guard{group, abort, m_detail_fetchers};
+  for (std::size_t k = 0; k < threads; ++k) {
+    group.emplace_back([&, k] {
+      Fetcher& fetcher = *m_detail_fetchers[k];
+      while (!abort) {
+        const std::size_t i = next++;
+        if (i >= total) {
+          break;
+        }
+        Done d;
+        d.index = i;
+        d.started_at = m_ctx.clock.now();
+        d.fetched = guarded_fetch(fetcher, pending[i].url, m_deadline);
+        if (d.fetched.ok) {
+          try {
+            d.detail = extract_detail(d.fetched.body, d.fetched.final_url, fields, d.fetched.charset);
+          } catch (const std::exception& e) {
+            d.fetched.ok = false;
+            d.fetched.error = std::string("cannot parse the page: ") + e.what();
+          }
+          d.fetched.body.clear();
+        }
+        d.finished_at = m_ctx.clock.now();
+        std::lock_guard lock(mutex);
+        done.push_back(std::move(d));
+        cv.notify_one();
+      }
+      std::lock_guard lock(mutex);
+      --running;
+      cv.notify_one();
+    });
+  }
+
+  std::optional<Interrupt> why;
+  std::optional<Outcome> failed;
+  while (true) {
+    std::deque<Done> batch;
+    {
+      std::unique_lock lock(mutex);
+      cv.wait_for(lock, k_tick, [&] { return !done.empty() || running == 0; });
+      batch.swap(done);
+      if (batch.empty() && running == 0) {
+        break;
+      }
+    }
+    for (Done& d : batch) {
+      // Pages fetched before a stop or timeout are still stored; nothing is
+      // once the claim is lost.
+      if (failed || why == Interrupt::lost) {
+        break;
+      }
+      if (d.fetched.interrupted) {
+        if (!why) {
+          why = m_ctx.stopping ? Interrupt::stop : Interrupt::timeout;
+        }
+        continue;
+      }
+      store::DetailPageRecord record;
+      record.item_index = pending[d.index].item_index;
+      record.url = pending[d.index].url;
+      record.http_status = d.fetched.http_status;
+      record.ok = d.fetched.ok;
+      record.error = d.fetched.error;
+      record.started_at = d.started_at;
+      record.finished_at = d.finished_at;
+      record.detail = std::move(d.detail);
+      const core::Status status = with_retry(
+          [&] { return m_ctx.store.record_detail_page(m_claim, record, m_ctx.clock.now()); });
+      if (!status) {
+        failed = fail(status.error());
+      }
+    }
+    if (!why && !failed) {
+      why = tick();
+    }
+    if (why || failed) {
+      abort = true;
+      for (std::size_t k = 0; k < threads; ++k) {
+        m_detail_fetchers[k]->cancel();
+      }
+    }
+  }
+  for (std::thread& t : group) {
+    t.join();
+  }
+  if (failed) {
+    return failed;
+  }
+  if (why) {
+    return handle(*why);
+  }
+  return std::nullopt;
+}
+
+// "<url>: <error>" of the job's failed listing page, from its events.
+std::string JobRunner::stored_listing_error() {
+  constexpr std::int64_t k_events_per_read = 1000;
+  std::int64_t after = 0;
+  while (true) {
+    auto page = with_retry([&] { return m_ctx.store.list_events(m_claim.job_id, after, k_events_per_read); });
+    if (!page || page->events.empty()) {
+      return "a listing page failed";
+    }
+    for (const store::PageEvent& event : page->events) {
+      if (event.kind == store::PageKind::listing && !event.ok) {
+        return event.url + ": " + event.error.value_or("failed");
+      }
+    }
+    after = page->next_after;
+  }
+}
+
+Outcome JobRunner::run_job() {
+  const core::Job& job = m_claim.job;
+  const Micros now = m_ctx.clock.now();
+  m_last_renew = now;
+  m_deadline_us = job.started_at.value_or(now) +
+                  static_cast<Micros>(job.options.timeout) * core::k_micros_per_second;
+  m_deadline = steady_clock::now() + std::chrono::microseconds(std::max<Micros>(0, m_deadline_us - now));
+  if (now >= m_deadline_us) {
+    return finish(core::CompletionReason::timeout);
+  }
+
+  auto resume = with_retry([&] { return m_ctx.store.resume_point(m_claim); });
+  if (!resume) {
+    return fail(resume.error());
+  }
+  for (const std::string& url : resume->visited_listing_urls) {
+    m_visited.insert(strip_fragment(url));
+  }
+  if (job.counters.listing_pages_failed > 0) {
+    // Interrupted between storing a failed listing page and failing the job.
+    return finish(core::CompletionReason::error, stored_listing_error());
+  }
+  const bool depth1 = job.options.depth >= 1;
+  if (depth1 && !resume->pending_details.empty()) {
+    if (auto outcome = run_details(resume->pending_details)) {
+      return *outcome;
+    }
+  }
+
+  std::optional<std::string> url = resume->next_url;
+  std::int64_t page_number = resume->next_page_number;
+  std::int64_t items_total = job.counters.items_found;
+  if (items_total >= job.options.max_items) {
+    url.reset();
+  }
+  while (url) {
+    // The next page is only requested once this one is stored: a cancel
+    // (a failed write) then stops the job with no request started after it.
+    if (auto outcome = checkpoint()) {
+      return *outcome;
+    }
+    start_listing_fetch(*url);
+    store::ListingPageRecord record;
+    record.page_number = page_number;
+    record.url = *url;
+    record.started_at = m_listing_started_at;
+    FetchResult fetched;
+    if (auto outcome = wait_listing_fetch(fetched)) {
+      return *outcome;
+    }
+    record.finished_at = m_ctx.clock.now();
+    record.http_status = fetched.http_status;
+
+    if (!fetched.ok) {
+      record.ok = false;
+      record.error = fetched.error;
+      record.pagination_complete = true;
+      const core::Status status = with_retry(
+          [&] { return m_ctx.store.record_listing_page(m_claim, record, m_ctx.clock.now()); });
+      if (!status) {
+        return fail(status.error());
+      }
+      return finish(core::CompletionReason::error, *url + ": " + fetched.error);
+    }
+
+    ListingExtraction extraction =
+        extract_listing(fetched.body, fetched.final_url, job.options.selectors, depth1, fetched.charset);
+    fetched.body.clear();
+    const auto room = static_cast<std::size_t>(std::max<std::int64_t>(0, job.options.max_items - items_total));
+    const std::size_t take = std::min(room, extraction.items.size());
+    bool has_detail_links = false;
+    record.items.reserve(extraction.items.size());
+    for (std::size_t i = 0; i < extraction.items.size(); ++i) {
+      ExtractedItem& item = extraction.items[i];
+      has_detail_links = has_detail_links || (i < take && item.detail_url.has_value());
+      record.items.push_back(store::NewItem{std::move(item.fields), depth1 ? item.detail_url : std::nullopt});
+    }
+    m_visited.insert(strip_fragment(*url));
+    m_visited.insert(strip_fragment(fetched.final_url));
+
+    std::optional<std::string> next;
+    const bool items_left = items_total + static_cast<std::int64_t>(take) < job.options.max_items;
+    if (job.options.follow_pagination && extraction.next_url && items_left &&
+        page_number < job.options.max_pages && m_visited.count(*extraction.next_url) == 0) {
+      next = extraction.next_url;
+    }
+    record.next_url = next;
+    record.pagination_complete = !next;
+
+    const core::Status status = with_retry(
+        [&] { return m_ctx.store.record_listing_page(m_claim, record, m_ctx.clock.now()); });
+    if (!status) {
+      return fail(status.error());
+    }
+    items_total += static_cast<std::int64_t>(take);
+
+    if (depth1 && has_detail_links) {
+      auto details = with_retry([&] { return m_ctx.store.resume_point(m_claim); });
+      if (!details) {
+        return fail(details.error());
+      }
+      if (!details->pending_details.empty()) {
+        if (auto outcome = run_details(details->pending_details)) {
+          return *outcome;
+        }
+      }
+    }
+    url = std::move(next);
+    ++page_number;
+  }
+  return finish(core::CompletionReason::done);
+}
+
+} // namespace
+
+FetcherFactory http_fetcher_factory(FetchConfig config, std::shared_ptr<HostLimiter> limiter) {
+  return [config = std::move(config), limiter = std::move(limiter)]() -> std::unique_ptr<Fetcher> {
+    return std::make_unique<HttpFetcher>(config, limiter);
+  };
+}
+
+WorkerPool::WorkerPool(store::StoreConfig store_config, WorkerConfig config, const core::Clock& clock,
+                       FetcherFactory factory)
+    : m_store_config(std::move(store_config)),
+      m_config(std::move(config)),
+      m_clock(clock),
+      m_factory(std::move(factory)) {
+  m_config.workers = std::max(0, m_config.workers);
+  m_config.detail_concurrency = std::max(1, m_config.detail_concurrency);
+}
+
+WorkerPool::~WorkerPool() { stop(); }
+
+void WorkerPool::start() {
+  if (!m_threads.empty()) {
+    return;
+  }
+  init_libxml();
+  m_stopping = false;
+  for (int i = 0; i < m_config.workers; ++i) {
+    m_threads.emplace_back([this] { run_worker(); });
+  }
+}
+
+void WorkerPool::stop() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopping = true;
+  }
+  m_cv.notify_all();
+  for (std::thread& t : m_threads) {
+    t.join();
+  }
+  m_threads.clear();
+}
+
+bool WorkerPool::running() const { return !m_threads.empty(); }
+
+int WorkerPool::busy_workers() const { return m_busy.load(); }
+
+std::int64_t WorkerPool::jobs_finished() const { return m_finished.load(); }
+
+bool WorkerPool::pause(milliseconds duration) {
+  std::unique_lock lock(m_mutex);
+  return !m_cv.wait_for(lock, duration, [this] { return m_stopping.load(); });
+}
+
+void WorkerPool::log(const std::string& line) const {
+  if (m_config.log) {
+    m_config.log(line);
+  }
+}
+
+void WorkerPool::run_worker() {
+  std::unique_ptr<store::JobStore> store;
+  milliseconds backoff = k_first_store_backoff;
+  while (!m_stopping) {
+    auto opened = store::JobStore::open(m_store_config);
+    if (opened) {
+      store = std::move(*opened);
+      break;
+    }
+    log("worker: cannot open the database: " + opened.error().message);
+    pause(backoff);
+    backoff = std::min(backoff * 2, m_config.max_store_backoff);
+  }
+  if (!store) {
+    return;
+  }
+  PoolContext ctx{*store,
+                  m_clock,
+                  m_config,
+                  m_factory,
+                  m_stopping,
+                  [this](milliseconds d) { return pause(d); },
+                  [this](const std::string& line) { log(line); }};
+
+  std::optional<Micros> last_recover;
+  while (!m_stopping) {
+    const Micros now = m_clock.now();
+    if (m_config.recover_interval.count() > 0 &&
+        (!last_recover || now - *last_recover >= to_micros(m_config.recover_interval))) {
+      last_recover = now;
+      auto recovered = store->recover_expired(now, m_config.max_attempts);
+      if (recovered && *recovered > 0) {
+        log("worker: recovered " + std::to_string(*recovered) + " job(s) with an expired lease");
+      }
+    }
+    auto claimed = store->claim_next(now, to_micros(m_config.lease));
+    if (!claimed) {
+      log("worker: cannot claim a job: " + claimed.error().message);
+      pause(m_config.poll_interval);
+      continue;
+    }
+    if (!claimed->has_value()) {
+      pause(m_config.poll_interval);
+      continue;
+    }
+    ++m_busy;
+    const std::string job_id = (*claimed)->job_id;
+    Outcome outcome = Outcome::abandoned;
+    try {
+      JobRunner runner(ctx, std::move(**claimed));
+      outcome = runner.run();
+    } catch (const std::exception& e) {
+      // The lease runs out and recovery gives the job another try.
+      log("job " + job_id + ": worker error (" + e.what() + "); leaving the job to lease recovery");
+    }
+    --m_busy;
+    if (outcome == Outcome::finished) {
+      ++m_finished;
+    }
+  }
+}
+
+} // namespace scrapekeep::scrape
