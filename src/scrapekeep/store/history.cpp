@@ -1,0 +1,925 @@
+#include "scrapekeep/store/history.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <string_view>
+#include <unordered_map>
+
+#include "scrapekeep/store/json_codec.hpp"
+#include "scrapekeep/store/migrations.hpp"
+#include "scrapekeep/store/sqlite_error.hpp"
+
+namespace scrapekeep::store {
+
+using core::Error;
+using core::ErrorCode;
+using core::JobStatus;
+
+const char* to_string(FindingKind kind) {
+  switch (kind) {
+    case FindingKind::integrity:
+      return "integrity";
+    case FindingKind::counters:
+      return "counters";
+    case FindingKind::orphan_events:
+      return "orphan_events";
+    case FindingKind::foreign_key:
+      return "foreign_key";
+    case FindingKind::lease:
+      return "lease";
+    case FindingKind::state:
+      return "state";
+  }
+  return "integrity";
+}
+
+namespace {
+
+// Rows per read transaction in exports: long enough to be efficient, short
+// enough that a live server's checkpoints are not held back for long.
+constexpr std::int64_t k_export_chunk = 5000;
+
+// The job row as JobStore reads it (same columns, same order), plus the
+// organization's name and the lease holder.
+// TODO(store): share read_job()/k_job_columns with job_store.cpp through an
+// internal header instead of keeping this copy (a test keeps the two equal).
+constexpr const char* k_job_select =
+    "SELECT j.job_id, j.org_id, j.status, j.url, j.timeout_s, j.max_items, j.follow_pagination, "
+    "j.max_pages, j.depth, j.selectors, j.created_at, j.started_at, j.completed_at, "
+    "j.completion_reason, j.error_message, j.current_page, j.pagination_complete, "
+    "j.listing_pages_scraped, j.listing_pages_failed, j.detail_pages_discovered, "
+    "j.detail_pages_scraped, j.detail_pages_failed, j.items_found, j.stopped_percentage, "
+    "j.attempts, j.claim_token, j.lease_expires_at, IFNULL(o.name, ''), j.claimed_by, j.rowid "
+    "FROM jobs j LEFT JOIN organizations o ON o.org_id = j.org_id ";
+
+constexpr const char* k_event_select =
+    "SELECT e.seq, e.job_id, e.kind, e.page_number, e.item_index, e.url, e.http_status, "
+    "e.outcome, e.items_found, e.detail_links, e.next_url, e.error, e.started_at, e.finished_at "
+    "FROM page_events e ";
+
+std::optional<Micros> opt_int(const SQLite::Column& c) {
+  if (c.isNull()) {
+    return std::nullopt;
+  }
+  return c.getInt64();
+}
+
+std::optional<std::string> opt_text(const SQLite::Column& c) {
+  if (c.isNull()) {
+    return std::nullopt;
+  }
+  return c.getString();
+}
+
+// The last selectors document parsed: jobs read in a row mostly share theirs,
+// and parsing it is most of the cost of reading a job.
+struct SelectorsCache {
+  std::string text;
+  core::Selectors value;
+};
+
+// Reads a row of k_job_select; returns the job's rowid through `rowid`.
+JobRecord read_job_record(SQLite::Statement& q, std::int64_t* rowid = nullptr,
+                          SelectorsCache* cache = nullptr) {
+  JobRecord r;
+  core::Job& j = r.job;
+  int i = 0;
+  j.job_id = q.getColumn(i++).getString();
+  j.org_id = q.getColumn(i++).getInt64();
+  j.status = core::parse_job_status(q.getColumn(i++).getText()).value_or(JobStatus::failed);
+  j.url = q.getColumn(i++).getString();
+  j.options.timeout = q.getColumn(i++).getInt();
+  j.options.max_items = q.getColumn(i++).getInt();
+  j.options.follow_pagination = q.getColumn(i++).getInt() != 0;
+  j.options.max_pages = q.getColumn(i++).getInt();
+  j.options.depth = q.getColumn(i++).getInt();
+  {
+    const SQLite::Column selectors = q.getColumn(i++);
+    const char* text = selectors.getText();
+    const auto size = static_cast<size_t>(selectors.getBytes());
+    if (!cache) {
+      j.options.selectors = selectors_from_json(Json::parse(text, text + size));
+    } else {
+      if (cache->text.size() != size || cache->text.compare(0, size, text, size) != 0) {
+        cache->value = selectors_from_json(Json::parse(text, text + size));
+        cache->text.assign(text, size);
+      }
+      j.options.selectors = cache->value;
+    }
+  }
+  j.created_at = q.getColumn(i++).getInt64();
+  j.started_at = opt_int(q.getColumn(i++));
+  j.completed_at = opt_int(q.getColumn(i++));
+  if (auto reason = opt_text(q.getColumn(i++))) {
+    j.completion_reason = core::parse_completion_reason(*reason);
+  }
+  j.error_message = opt_text(q.getColumn(i++));
+  j.current_page = q.getColumn(i++).getInt64();
+  j.pagination_complete = q.getColumn(i++).getInt() != 0;
+  j.counters.listing_pages_scraped = q.getColumn(i++).getInt64();
+  j.counters.listing_pages_failed = q.getColumn(i++).getInt64();
+  j.counters.detail_pages_discovered = q.getColumn(i++).getInt64();
+  j.counters.detail_pages_scraped = q.getColumn(i++).getInt64();
+  j.counters.detail_pages_failed = q.getColumn(i++).getInt64();
+  j.counters.items_found = q.getColumn(i++).getInt64();
+  if (!q.getColumn(i).isNull()) {
+    j.stopped_percentage = q.getColumn(i).getDouble();
+  }
+  ++i;
+  j.attempts = q.getColumn(i++).getInt64();
+  j.claim_token = opt_text(q.getColumn(i++));
+  j.lease_expires_at = opt_int(q.getColumn(i++));
+  r.org = q.getColumn(i++).getString();
+  r.claimed_by = opt_text(q.getColumn(i++));
+  if (rowid) {
+    *rowid = q.getColumn(i).getInt64();
+  }
+  return r;
+}
+
+EventRecord read_event_record(SQLite::Statement& q) {
+  EventRecord r;
+  PageEvent& e = r.event;
+  int i = 0;
+  e.seq = q.getColumn(i++).getInt64();
+  r.job_id = q.getColumn(i++).getString();
+  e.kind =
+      std::string(q.getColumn(i++).getText()) == "listing" ? PageKind::listing : PageKind::detail;
+  e.page_number = q.getColumn(i++).getInt64();
+  r.item_index = opt_int(q.getColumn(i++));
+  e.url = q.getColumn(i++).getString();
+  if (!q.getColumn(i).isNull()) {
+    e.http_status = q.getColumn(i).getInt();
+  }
+  ++i;
+  e.ok = std::string(q.getColumn(i++).getText()) == "ok";
+  e.items_found = q.getColumn(i++).getInt64();
+  r.detail_links = q.getColumn(i++).getInt64();
+  r.next_url = opt_text(q.getColumn(i++));
+  e.error = opt_text(q.getColumn(i++));
+  e.started_at = q.getColumn(i++).getInt64();
+  e.finished_at = q.getColumn(i++).getInt64();
+  return r;
+}
+
+// Runs `fn`, turning SQLite and JSON exceptions into errors.
+template <typename Fn>
+auto reading(Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const SQLite::Exception& e) {
+    return translate(e);
+  } catch (const nlohmann::json::exception&) {
+    return Error{ErrorCode::internal, "a stored JSON value is malformed"};
+  }
+}
+
+Error newer_schema(int version) {
+  return Error{ErrorCode::invalid_argument, "database schema version " + std::to_string(version) +
+                                                " is newer than this binary (" +
+                                                std::to_string(latest_schema_version()) +
+                                                "); upgrade scrapekeep"};
+}
+
+// The primary SQLite result code of reading `path` read-only in place.
+int probe_read(const std::string& path) {
+  try {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    db.exec("SELECT COUNT(*) FROM sqlite_master");
+    return SQLITE_OK;
+  } catch (const SQLite::Exception& e) {
+    return e.getErrorCode() & 0xff;
+  }
+}
+
+// "file:/abs/path?immutable=1", percent-encoding what a URI path cannot hold.
+std::string immutable_uri(const std::string& path) {
+  const std::string abs = std::filesystem::absolute(path).string();
+  static const char* k_hex = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (unsigned char c : abs) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      uri += '%';
+      uri += k_hex[c >> 4];
+      uri += k_hex[c & 0xf];
+    }
+  }
+  return uri + "?immutable=1";
+}
+
+// " AND ..." conditions on jobs `j` for `filter` (named parameters :status,
+// :org, :since, :until). `plain` prefixes columns with '+' so that SQLite
+// walks the table in rowid order instead of using an index.
+std::string filter_sql(const HistoryFilter& filter, bool has_org, bool plain) {
+  const std::string p = plain ? "+" : "";
+  std::string sql;
+  if (filter.status) {
+    sql += " AND " + p + "j.status = :status";
+  }
+  if (has_org) {
+    sql += " AND " + p + "j.org_id = :org";
+  }
+  if (filter.since) {
+    sql += " AND " + p + "j.created_at >= :since";
+  }
+  if (filter.until) {
+    sql += " AND " + p + "j.created_at < :until";
+  }
+  return sql;
+}
+
+void bind_filter(SQLite::Statement& q, const HistoryFilter& filter,
+                 std::optional<std::int64_t> org_id) {
+  if (filter.status) {
+    q.bind(":status", core::to_string(*filter.status));
+  }
+  if (org_id) {
+    q.bind(":org", *org_id);
+  }
+  if (filter.since) {
+    q.bind(":since", *filter.since);
+  }
+  if (filter.until) {
+    q.bind(":until", *filter.until);
+  }
+}
+
+// Nearest rank (1-based) of percentile `p` among `n` sorted samples.
+std::int64_t nearest_rank(double p, std::int64_t n) {
+  const auto rank = static_cast<std::int64_t>(std::ceil(p / 100.0 * static_cast<double>(n)));
+  return std::clamp<std::int64_t>(rank, 1, n);
+}
+
+// Exact nearest-rank percentiles of durations at the precision the API shows
+// them (10 ms, seconds with 2 decimals; rounding keeps ranks) in bounded
+// memory: dense counts up to an hour, a sparse map beyond.
+class DurationHistogram {
+ public:
+  void add(Micros d) {
+    const std::int64_t cs = (std::max<Micros>(0, d) + 5000) / 10000;
+    if (cs < k_dense) {
+      ++m_dense[static_cast<size_t>(cs)];
+    } else {
+      ++m_sparse[cs];
+    }
+    ++m_count;
+  }
+  std::int64_t count() const { return m_count; }
+  // The duration at 1-based `rank` (1..count()), rounded to 10 ms.
+  Micros at_rank(std::int64_t rank) const {
+    std::int64_t seen = 0;
+    for (size_t cs = 0; cs < m_dense.size(); ++cs) {
+      seen += m_dense[cs];
+      if (seen >= rank) {
+        return static_cast<Micros>(cs) * 10000;
+      }
+    }
+    for (const auto& [cs, n] : m_sparse) {
+      seen += n;
+      if (seen >= rank) {
+        return cs * 10000;
+      }
+    }
+    return 0;
+  }
+
+ private:
+  static constexpr std::int64_t k_dense = 3600 * 100;
+  std::vector<std::int64_t> m_dense = std::vector<std::int64_t>(k_dense, 0);
+  std::map<std::int64_t, std::int64_t> m_sparse;
+  std::int64_t m_count = 0;
+};
+
+}  // namespace
+
+std::string normalize_error_message(const std::string& message) {
+  std::string out;
+  size_t i = 0;
+  while (i < message.size()) {
+    const size_t found = std::min(message.find("http://", i), message.find("https://", i));
+    if (found == std::string::npos) {
+      out.append(message, i, std::string::npos);
+      break;
+    }
+    out.append(message, i, found - i);
+    size_t end = found;
+    while (end < message.size() && !std::isspace(static_cast<unsigned char>(message[end]))) {
+      ++end;
+    }
+    // Punctuation that ends a sentence or introduces the reason is not part of the URL.
+    while (end > found &&
+           std::string_view(":,;.)'\"").find(message[end - 1]) != std::string_view::npos) {
+      --end;
+    }
+    out += "<url>";
+    i = end;
+  }
+  return out;
+}
+
+struct History::Impl {
+  std::unique_ptr<JobStore> store;           // the normal read-only connection
+  std::unique_ptr<SQLite::Database> frozen;  // or the immutable fallback
+  SQLite::Database* db = nullptr;
+  std::optional<std::string> note;
+
+  std::optional<std::int64_t> org_id(const std::string& name) {
+    SQLite::Statement q(*db, "SELECT org_id FROM organizations WHERE name = ?");
+    q.bind(1, name);
+    if (!q.executeStep()) {
+      return std::nullopt;
+    }
+    return q.getColumn(0).getInt64();
+  }
+
+  // The organization id of `filter.org` (nullopt when no org filter), or not_found.
+  Result<std::optional<std::int64_t>> resolve_org(const HistoryFilter& filter) {
+    if (!filter.org) {
+      return std::optional<std::int64_t>();
+    }
+    auto id = org_id(*filter.org);
+    if (!id) {
+      return Error{ErrorCode::not_found, "no organization named '" + *filter.org + "'"};
+    }
+    return std::optional<std::int64_t>(*id);
+  }
+
+  bool job_exists(const std::string& job_id) {
+    SQLite::Statement q(*db, "SELECT 1 FROM jobs WHERE job_id = ?");
+    q.bind(1, job_id);
+    return q.executeStep();
+  }
+
+  std::int64_t scalar(const char* sql) {
+    SQLite::Statement q(*db, sql);
+    q.executeStep();
+    return q.getColumn(0).isNull() ? 0 : q.getColumn(0).getInt64();
+  }
+};
+
+History::History(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+History::~History() = default;
+
+const std::optional<std::string>& History::open_note() const {
+  return m_impl->note;
+}
+
+Result<std::unique_ptr<History>> History::open(const std::string& path) {
+  if (std::filesystem::is_directory(path)) {
+    return Error{ErrorCode::invalid_argument, path + " is a directory, not a database file"};
+  }
+  auto impl = std::make_unique<Impl>();
+  auto opened = JobStore::open(StoreConfig{.path = path, .read_only = true, .migrate = false});
+  if (opened) {
+    impl->store = std::move(opened.value());
+    impl->db = &impl->store->database();
+    return std::unique_ptr<History>(new History(std::move(impl)));
+  }
+  if (opened.error().code != ErrorCode::unavailable) {
+    return opened.error();
+  }
+  // SQLite reads a WAL database through its -shm and -wal files, which it
+  // creates next to the file when they are missing. Where it cannot (a
+  // read-only directory) the file is still readable as an immutable snapshot.
+  const int why = probe_read(path);
+  if (why != SQLITE_CANTOPEN && why != SQLITE_READONLY) {
+    return opened.error();
+  }
+  try {
+    impl->frozen = std::make_unique<SQLite::Database>(
+        immutable_uri(path), SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX);
+    impl->db = impl->frozen.get();
+    impl->db->exec("PRAGMA query_only = ON");
+    auto version = recorded_schema_version(*impl->db);
+    if (!version) {
+      return version.error();
+    }
+    if (*version == 0) {
+      return Error{ErrorCode::invalid_argument, "the file is not a scrapekeep database"};
+    }
+    if (*version > latest_schema_version()) {
+      return newer_schema(*version);
+    }
+  } catch (const SQLite::Exception&) {
+    return opened.error();
+  }
+  std::string note =
+      "the database's directory is not writable, so it is read as an immutable snapshot "
+      "(changes made while inspect runs are not seen)";
+  std::error_code ec;
+  const auto wal_size = std::filesystem::file_size(path + "-wal", ec);
+  if (!ec && wal_size > 0) {
+    note += "; its -wal file (" + std::to_string(wal_size) +
+            " bytes) cannot be read this way, so the latest transactions are missing";
+  }
+  impl->note = std::move(note);
+  return std::unique_ptr<History>(new History(std::move(impl)));
+}
+
+Result<JobRecord> History::job(const std::string& job_id) {
+  return reading([&]() -> Result<JobRecord> {
+    SQLite::Statement q(*m_impl->db, std::string(k_job_select) + "WHERE j.job_id = ?");
+    q.bind(1, job_id);
+    if (!q.executeStep()) {
+      return Error{ErrorCode::not_found, "job not found: " + job_id};
+    }
+    return read_job_record(q);
+  });
+}
+
+Result<Timeline> History::timeline(const std::string& job_id) {
+  return reading([&]() -> Result<Timeline> {
+    auto& db = *m_impl->db;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::DEFERRED);
+    if (!m_impl->job_exists(job_id)) {
+      return Error{ErrorCode::not_found, "job not found: " + job_id};
+    }
+    Timeline t;
+    SQLite::Statement sums(
+        db,
+        "SELECT COUNT(*), IFNULL(SUM(kind = 'listing' AND outcome = 'ok'), 0), "
+        "IFNULL(SUM(kind = 'listing' AND outcome = 'failed'), 0), "
+        "IFNULL(SUM(kind = 'detail' AND outcome = 'ok'), 0), "
+        "IFNULL(SUM(kind = 'detail' AND outcome = 'failed'), 0), "
+        "IFNULL(SUM(CASE WHEN kind = 'listing' THEN items_found ELSE 0 END), 0), "
+        "IFNULL(SUM(CASE WHEN kind = 'listing' THEN detail_links ELSE 0 END), 0), "
+        "MIN(started_at), MAX(finished_at), IFNULL(SUM(MAX(0, finished_at - started_at)), 0) "
+        "FROM page_events WHERE job_id = ?");
+    sums.bind(1, job_id);
+    sums.executeStep();
+    t.events = sums.getColumn(0).getInt64();
+    t.listing_ok = sums.getColumn(1).getInt64();
+    t.listing_failed = sums.getColumn(2).getInt64();
+    t.detail_ok = sums.getColumn(3).getInt64();
+    t.detail_failed = sums.getColumn(4).getInt64();
+    t.items = sums.getColumn(5).getInt64();
+    t.detail_links = sums.getColumn(6).getInt64();
+    t.first_started = opt_int(sums.getColumn(7));
+    t.last_finished = opt_int(sums.getColumn(8));
+    t.fetch_time = sums.getColumn(9).getInt64();
+
+    SQLite::Statement slowest(db, std::string(k_event_select) +
+                                      "WHERE e.job_id = ? ORDER BY e.finished_at - e.started_at "
+                                      "DESC, e.seq LIMIT 1");
+    slowest.bind(1, job_id);
+    if (slowest.executeStep()) {
+      t.slowest = read_event_record(slowest);
+    }
+    SQLite::Statement statuses(db,
+                               "SELECT http_status, COUNT(*) FROM page_events WHERE job_id = ? "
+                               "GROUP BY http_status ORDER BY 2 DESC, 1");
+    statuses.bind(1, job_id);
+    while (statuses.executeStep()) {
+      std::optional<int> status;
+      if (!statuses.getColumn(0).isNull()) {
+        status = statuses.getColumn(0).getInt();
+      }
+      t.http_statuses.emplace_back(status, statuses.getColumn(1).getInt64());
+    }
+    tx.commit();
+    return t;
+  });
+}
+
+Status History::each_job(const HistoryFilter& filter,
+                         const std::function<bool(const JobRecord&)>& fn) {
+  return reading([&]() -> Status {
+    auto org = m_impl->resolve_org(filter);
+    if (!org) {
+      return org.error();
+    }
+    // created_at DESC, rowid DESC walks (status|org, created_at) indexes backwards.
+    SQLite::Statement q(*m_impl->db, std::string(k_job_select) + "WHERE 1 = 1" +
+                                         filter_sql(filter, org->has_value(), false) +
+                                         " ORDER BY j.created_at DESC, j.rowid DESC LIMIT :limit");
+    bind_filter(q, filter, *org);
+    q.bind(":limit", filter.limit.value_or(-1));
+    SelectorsCache cache;
+    while (q.executeStep()) {
+      if (!fn(read_job_record(q, nullptr, &cache))) {
+        break;
+      }
+    }
+    return core::ok_status();
+  });
+}
+
+Result<std::int64_t> History::count_jobs(const HistoryFilter& filter) {
+  return reading([&]() -> Result<std::int64_t> {
+    auto org = m_impl->resolve_org(filter);
+    if (!org) {
+      return org.error();
+    }
+    SQLite::Statement q(*m_impl->db, "SELECT COUNT(*) FROM jobs j WHERE 1 = 1" +
+                                         filter_sql(filter, org->has_value(), false));
+    bind_filter(q, filter, *org);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Status History::each_event(const std::string& job_id, std::optional<std::int64_t> limit,
+                           const std::function<bool(const EventRecord&)>& fn) {
+  return reading([&]() -> Status {
+    if (!m_impl->job_exists(job_id)) {
+      return Error{ErrorCode::not_found, "job not found: " + job_id};
+    }
+    SQLite::Statement q(*m_impl->db,
+                        std::string(k_event_select) + "WHERE e.job_id = ? ORDER BY e.seq LIMIT ?");
+    q.bind(1, job_id);
+    q.bind(2, limit.value_or(-1));
+    while (q.executeStep()) {
+      if (!fn(read_event_record(q))) {
+        break;
+      }
+    }
+    return core::ok_status();
+  });
+}
+
+Status History::export_jobs(const HistoryFilter& filter,
+                            const std::function<bool(const JobRecord&)>& fn) {
+  return reading([&]() -> Status {
+    auto org = m_impl->resolve_org(filter);
+    if (!org) {
+      return org.error();
+    }
+    // Keyset pagination on rowid: each chunk is one range scan and its own
+    // short read transaction.
+    SQLite::Statement q(*m_impl->db, std::string(k_job_select) + "WHERE j.rowid > :after" +
+                                         filter_sql(filter, org->has_value(), true) +
+                                         " ORDER BY j.rowid LIMIT :chunk");
+    std::int64_t after = std::numeric_limits<std::int64_t>::min();
+    std::int64_t left = filter.limit.value_or(std::numeric_limits<std::int64_t>::max());
+    SelectorsCache cache;
+    while (left > 0) {
+      q.reset();
+      bind_filter(q, filter, *org);
+      q.bind(":after", after);
+      q.bind(":chunk", std::min(left, k_export_chunk));
+      std::int64_t rows = 0;
+      while (q.executeStep()) {
+        JobRecord r = read_job_record(q, &after, &cache);
+        ++rows;
+        --left;
+        if (!fn(r)) {
+          return core::ok_status();
+        }
+      }
+      if (rows < k_export_chunk) {
+        break;
+      }
+    }
+    return core::ok_status();
+  });
+}
+
+Status History::export_events(const HistoryFilter& filter,
+                              const std::function<bool(const EventRecord&)>& fn) {
+  return reading([&]() -> Status {
+    auto org = m_impl->resolve_org(filter);
+    if (!org) {
+      return org.error();
+    }
+    // CROSS JOIN keeps page_events the outer loop, so each chunk is a seq range scan.
+    SQLite::Statement q(*m_impl->db,
+                        std::string(k_event_select) +
+                            "CROSS JOIN jobs j ON j.job_id = e.job_id WHERE e.seq > :after" +
+                            filter_sql(filter, org->has_value(), true) +
+                            " ORDER BY e.seq LIMIT :chunk");
+    std::int64_t after = std::numeric_limits<std::int64_t>::min();
+    std::int64_t left = filter.limit.value_or(std::numeric_limits<std::int64_t>::max());
+    while (left > 0) {
+      q.reset();
+      bind_filter(q, filter, *org);
+      q.bind(":after", after);
+      q.bind(":chunk", std::min(left, k_export_chunk));
+      std::int64_t rows = 0;
+      while (q.executeStep()) {
+        EventRecord r = read_event_record(q);
+        after = r.event.seq;
+        ++rows;
+        --left;
+        if (!fn(r)) {
+          return core::ok_status();
+        }
+      }
+      if (rows < k_export_chunk) {
+        break;
+      }
+    }
+    return core::ok_status();
+  });
+}
+
+Result<Stats> History::stats(const StatsOptions& options) {
+  return reading([&]() -> Result<Stats> {
+    // One sequential pass over the jobs table, aggregated here: cheaper than
+    // one SQL aggregate per question, and it needs no index.
+    SQLite::Statement q(*m_impl->db,
+                        "SELECT status, completion_reason, listing_pages_scraped, "
+                        "listing_pages_failed, detail_pages_discovered, detail_pages_scraped, "
+                        "detail_pages_failed, items_found, attempts, created_at, started_at, "
+                        "completed_at, error_message FROM jobs");
+    constexpr int k_statuses = 5;
+    constexpr int k_reasons = 5;  // 4 reasons + none
+    std::int64_t groups[k_statuses][k_reasons] = {};
+    Stats s;
+    DurationHistogram durations;
+    std::unordered_map<std::string, std::int64_t> errors;
+    struct DayTotals {
+      DayStats stats;
+      std::int64_t timed = 0;
+      double time_sum = 0;
+    };
+    std::map<std::int64_t, DayTotals> days;
+    constexpr Micros k_day = 86400 * core::k_micros_per_second;
+    while (q.executeStep()) {
+      const JobStatus status =
+          core::parse_job_status(q.getColumn(0).getText()).value_or(JobStatus::failed);
+      std::optional<core::CompletionReason> reason;
+      if (!q.getColumn(1).isNull()) {
+        reason = core::parse_completion_reason(q.getColumn(1).getText());
+      }
+      ++groups[static_cast<int>(status)][reason ? static_cast<int>(*reason) + 1 : 0];
+      core::JobCounters& t = s.totals;
+      const std::int64_t listing_ok = q.getColumn(2).getInt64();
+      const std::int64_t detail_ok = q.getColumn(5).getInt64();
+      const std::int64_t items = q.getColumn(7).getInt64();
+      t.listing_pages_scraped += listing_ok;
+      t.listing_pages_failed += q.getColumn(3).getInt64();
+      t.detail_pages_discovered += q.getColumn(4).getInt64();
+      t.detail_pages_scraped += detail_ok;
+      t.detail_pages_failed += q.getColumn(6).getInt64();
+      t.items_found += items;
+      s.attempts += q.getColumn(8).getInt64();
+      const Micros created = q.getColumn(9).getInt64();
+      s.first_created = s.first_created ? std::min(*s.first_created, created) : created;
+      s.last_created = s.last_created ? std::max(*s.last_created, created) : created;
+      std::optional<Micros> processing;
+      if (core::is_terminal(status) && !q.getColumn(10).isNull() && !q.getColumn(11).isNull()) {
+        processing = std::max<Micros>(0, q.getColumn(11).getInt64() - q.getColumn(10).getInt64());
+        durations.add(*processing);
+      }
+      if (options.top_errors > 0 && !q.getColumn(12).isNull()) {
+        ++errors[normalize_error_message(q.getColumn(12).getString())];
+      }
+      if (options.per_day) {
+        const std::int64_t day = created >= 0 ? created / k_day : (created - k_day + 1) / k_day;
+        DayTotals& d = days[day];
+        ++d.stats.created;
+        d.stats.completed += status == JobStatus::completed ? 1 : 0;
+        d.stats.failed += status == JobStatus::failed ? 1 : 0;
+        d.stats.cancelled += status == JobStatus::cancelled ? 1 : 0;
+        d.stats.open += core::is_terminal(status) ? 0 : 1;
+        d.stats.pages += listing_ok + detail_ok;
+        d.stats.items += items;
+        if (processing) {
+          ++d.timed;
+          d.time_sum += static_cast<double>(*processing);
+        }
+      }
+    }
+    for (int st = 0; st < k_statuses; ++st) {
+      for (int r = 0; r < k_reasons; ++r) {
+        if (groups[st][r] == 0) {
+          continue;
+        }
+        StatusCount c;
+        c.status = static_cast<JobStatus>(st);
+        if (r > 0) {
+          c.reason = static_cast<core::CompletionReason>(r - 1);
+        }
+        c.jobs = groups[st][r];
+        s.jobs += c.jobs;
+        s.by_status.push_back(c);
+      }
+    }
+    Percentiles& p = s.processing_time;
+    p.samples = durations.count();
+    if (p.samples > 0) {
+      p.p50 = durations.at_rank(nearest_rank(50, p.samples));
+      p.p90 = durations.at_rank(nearest_rank(90, p.samples));
+      p.p99 = durations.at_rank(nearest_rank(99, p.samples));
+      p.max = durations.at_rank(p.samples);
+    }
+    s.top_errors.reserve(errors.size());
+    for (auto& [message, jobs] : errors) {
+      s.top_errors.push_back(ErrorCount{message, jobs});
+    }
+    const auto keep = std::min<size_t>(
+        s.top_errors.size(), static_cast<size_t>(std::max<std::int64_t>(0, options.top_errors)));
+    std::partial_sort(s.top_errors.begin(), s.top_errors.begin() + static_cast<long>(keep),
+                      s.top_errors.end(), [](const ErrorCount& a, const ErrorCount& b) {
+                        return a.jobs != b.jobs ? a.jobs > b.jobs : a.message < b.message;
+                      });
+    s.top_errors.resize(keep);
+    for (auto& [day, d] : days) {
+      d.stats.day = day * k_day;
+      if (d.timed > 0) {
+        d.stats.avg_processing =
+            static_cast<Micros>(std::llround(d.time_sum / static_cast<double>(d.timed)));
+      }
+      s.per_day.push_back(d.stats);
+    }
+    return s;
+  });
+}
+
+Result<CheckSummary> History::check(const CheckOptions& options,
+                                    const std::function<void(const Finding&)>& fn) {
+  return reading([&]() -> Result<CheckSummary> {
+    auto& db = *m_impl->db;
+    CheckSummary summary;
+    auto report = [&](FindingKind kind, std::string job_id, std::string message) {
+      ++summary.findings;
+      fn(Finding{kind, std::move(job_id), std::move(message)});
+    };
+
+    {
+      // integrity_check looks every row up in every index: a larger page cache
+      // (allocated only as pages are read) makes it ~1.5x faster on big files.
+      // The sorts below are faster with the default one.
+      db.exec("PRAGMA cache_size = -262144");
+      SQLite::Statement q(db, options.quick ? "PRAGMA quick_check" : "PRAGMA integrity_check");
+      while (q.executeStep()) {
+        const std::string line = q.getColumn(0).getString();
+        if (line != "ok") {
+          report(FindingKind::integrity, "", line);
+        }
+      }
+      q.reset();
+      db.exec("PRAGMA cache_size = -2000");
+      db.exec("PRAGMA shrink_memory");
+    }
+
+    // A page event is written in the same transaction as the counters it
+    // changes, so a snapshot never shows them apart: a live server cannot
+    // cause a false finding.
+    summary.jobs = m_impl->scalar("SELECT COUNT(*) FROM jobs");
+    summary.events = m_impl->scalar("SELECT COUNT(*) FROM page_events");
+    {
+      // Counters against event sums: both tables read sequentially, each
+      // sorted by job_id by SQLite's external sorter, and merged here. (Joining
+      // through the job_id indexes reads rows in random order: 5x slower.)
+      // Both statements are open at once, so they read the same snapshot.
+      SQLite::Statement events(
+          db,
+          "SELECT job_id, COUNT(*), "
+          "SUM(kind = 'listing' AND outcome = 'ok'), SUM(kind = 'listing' AND outcome = 'failed'), "
+          "SUM(kind = 'detail' AND outcome = 'ok'), SUM(kind = 'detail' AND outcome = 'failed'), "
+          "SUM(CASE WHEN kind = 'listing' THEN items_found ELSE 0 END), "
+          "SUM(CASE WHEN kind = 'listing' THEN detail_links ELSE 0 END) "
+          "FROM page_events NOT INDEXED GROUP BY job_id ORDER BY job_id");
+      SQLite::Statement jobs(
+          db,
+          "SELECT job_id, listing_pages_scraped, listing_pages_failed, detail_pages_scraped, "
+          "detail_pages_failed, items_found, detail_pages_discovered "
+          "FROM jobs NOT INDEXED ORDER BY job_id");
+      static const char* k_names[] = {"listing_pages_scraped", "listing_pages_failed",
+                                      "detail_pages_scraped",  "detail_pages_failed",
+                                      "items_found",           "detail_pages_discovered"};
+      bool has_event = events.executeStep();
+      bool has_job = jobs.executeStep();
+      while (has_event || has_job) {
+        const std::string event_job = has_event ? events.getColumn(0).getString() : "";
+        const std::string job_id = has_job ? jobs.getColumn(0).getString() : "";
+        const int order = !has_event ? 1 : !has_job ? -1 : event_job.compare(job_id);
+        if (order < 0) {
+          report(FindingKind::orphan_events, event_job,
+                 std::to_string(events.getColumn(1).getInt64()) +
+                     " page events belong to a job that does not exist");
+          has_event = events.executeStep();
+          continue;
+        }
+        std::string diffs;
+        for (int k = 0; k < 6; ++k) {
+          const std::int64_t stored = jobs.getColumn(1 + k).getInt64();
+          const std::int64_t summed = order == 0 ? events.getColumn(2 + k).getInt64() : 0;
+          if (stored != summed) {
+            diffs += std::string(diffs.empty() ? "" : ", ") + k_names[k] + " is " +
+                     std::to_string(stored) + " but its events say " + std::to_string(summed);
+          }
+        }
+        if (!diffs.empty()) {
+          report(FindingKind::counters, job_id,
+                 std::string("counters differ from page events") +
+                     (order == 0 ? "" : " (it has none)") + ": " + diffs);
+        }
+        if (order == 0) {
+          has_event = events.executeStep();
+        }
+        has_job = jobs.executeStep();
+      }
+    }
+    {
+      SQLite::Statement q(db,
+                          "SELECT job_id, COUNT(*) FROM result_items r WHERE NOT EXISTS "
+                          "(SELECT 1 FROM jobs j WHERE j.job_id = r.job_id) GROUP BY job_id");
+      while (q.executeStep()) {
+        report(FindingKind::foreign_key, q.getColumn(0).getString(),
+               std::to_string(q.getColumn(1).getInt64()) +
+                   " result items belong to a job that does not exist");
+      }
+    }
+    {
+      SQLite::Statement q(db,
+                          "SELECT job_id, org_id FROM jobs j WHERE NOT EXISTS "
+                          "(SELECT 1 FROM organizations o WHERE o.org_id = j.org_id)");
+      while (q.executeStep()) {
+        report(FindingKind::foreign_key, q.getColumn(0).getString(),
+               "the job belongs to organization " + std::to_string(q.getColumn(1).getInt64()) +
+                   ", which does not exist");
+      }
+    }
+    {
+      SQLite::Statement q(db,
+                          "SELECT key_id, org_id FROM api_keys k WHERE NOT EXISTS "
+                          "(SELECT 1 FROM organizations o WHERE o.org_id = k.org_id)");
+      while (q.executeStep()) {
+        report(FindingKind::foreign_key, "",
+               "API key " + q.getColumn(0).getString() + " belongs to organization " +
+                   std::to_string(q.getColumn(1).getInt64()) + ", which does not exist");
+      }
+    }
+    {
+      SQLite::Statement q(
+          db,
+          "SELECT job_id, status, completion_reason, started_at IS NOT NULL, "
+          "completed_at IS NOT NULL, claim_token IS NOT NULL, lease_expires_at IS NOT NULL "
+          "FROM jobs WHERE "
+          "(status = 'processing' AND (claim_token IS NULL OR lease_expires_at IS NULL OR "
+          " started_at IS NULL)) "
+          "OR (status IN ('pending', 'processing') AND "
+          " (completion_reason IS NOT NULL OR completed_at IS NOT NULL)) "
+          "OR (status != 'processing' AND (claim_token IS NOT NULL OR "
+          " lease_expires_at IS NOT NULL)) "
+          "OR (status IN ('completed', 'failed', 'cancelled') AND completed_at IS NULL) "
+          "OR (status = 'completed' AND IFNULL(completion_reason, '') NOT IN ('done', 'timeout')) "
+          "OR (status = 'failed' AND IFNULL(completion_reason, '') != 'error') "
+          "OR (status = 'cancelled' AND IFNULL(completion_reason, '') != 'cancelled')");
+      while (q.executeStep()) {
+        const std::string job_id = q.getColumn(0).getString();
+        const std::string status = q.getColumn(1).getString();
+        const auto reason = opt_text(q.getColumn(2));
+        const bool started = q.getColumn(3).getInt() != 0;
+        const bool completed = q.getColumn(4).getInt() != 0;
+        const bool token = q.getColumn(5).getInt() != 0;
+        const bool lease = q.getColumn(6).getInt() != 0;
+        const bool terminal = status != "pending" && status != "processing";
+        if (status == "processing") {
+          std::string missing;
+          for (auto [has, name] :
+               {std::pair{token, "claim_token"}, std::pair{lease, "lease_expires_at"},
+                std::pair{started, "started_at"}}) {
+            if (!has) {
+              missing += std::string(missing.empty() ? "" : ", ") + name;
+            }
+          }
+          if (!missing.empty()) {
+            report(FindingKind::lease, job_id,
+                   "processing without a lease: " + missing + " not set");
+          }
+        } else if (token || lease) {
+          report(FindingKind::lease, job_id, status + " but still holds a claim or lease");
+        }
+        if (!terminal && (reason || completed)) {
+          report(FindingKind::state, job_id,
+                 status + " but has a completion_reason or completed_at");
+        }
+        if (terminal && !completed) {
+          report(FindingKind::state, job_id, status + " without completed_at");
+        }
+        const std::string r = reason.value_or("null");
+        const bool reason_ok =
+            !terminal || (status == "completed" && (r == "done" || r == "timeout")) ||
+            (status == "failed" && r == "error") || (status == "cancelled" && r == "cancelled");
+        if (!reason_ok) {
+          report(FindingKind::state, job_id, status + " with completion_reason " + r);
+        }
+      }
+    }
+    {
+      SQLite::Statement q(db,
+                          "SELECT COUNT(*) FROM jobs WHERE status = 'processing' AND "
+                          "lease_expires_at < ?");
+      q.bind(1, options.now);
+      q.executeStep();
+      summary.expired_leases = q.getColumn(0).getInt64();
+    }
+    return summary;
+  });
+}
+
+}  // namespace scrapekeep::store
