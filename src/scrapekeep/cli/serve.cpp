@@ -116,7 +116,5 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
 }
 
-void add_worker_command(CLI::App&, Action&) {}
-void add_inspect_command(CLI::App&, Action&) {}
 
 } // namespace scrapekeep::cli

@@ -1,0 +1,96 @@
+-- The schema that all migrations in migrations/ produce, in one file.
+-- A test (tests/unit/test_store_schema.cpp) keeps it equal to the migrations.
+
+-- Organizations own API keys and jobs.
+CREATE TABLE organizations (
+  org_id     INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+
+-- Only the SHA-256 of a key is stored (hex); prefix helps people tell keys apart.
+CREATE TABLE api_keys (
+  key_id     TEXT PRIMARY KEY,
+  org_id     INTEGER NOT NULL REFERENCES organizations(org_id),
+  key_hash   TEXT NOT NULL UNIQUE,
+  prefix     TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+
+-- One row per job. Times are integer microseconds since the epoch, UTC.
+-- Counters live here so that progress is one row read.
+CREATE TABLE jobs (
+  job_id                  TEXT PRIMARY KEY,
+  org_id                  INTEGER NOT NULL REFERENCES organizations(org_id),
+  status                  TEXT NOT NULL
+    CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+  url                     TEXT NOT NULL,
+  timeout_s               INTEGER NOT NULL,
+  max_items               INTEGER NOT NULL,
+  follow_pagination       INTEGER NOT NULL,
+  max_pages               INTEGER NOT NULL,
+  depth                   INTEGER NOT NULL,
+  selectors               TEXT NOT NULL,  -- JSON object, normalized
+  created_at              INTEGER NOT NULL,
+  started_at              INTEGER,
+  completed_at            INTEGER,
+  completion_reason       TEXT
+    CHECK (completion_reason IN ('done', 'timeout', 'error', 'cancelled')),
+  error_message           TEXT,
+  current_page            INTEGER NOT NULL DEFAULT 0,
+  pagination_complete     INTEGER NOT NULL DEFAULT 0,
+  listing_pages_scraped   INTEGER NOT NULL DEFAULT 0,
+  listing_pages_failed    INTEGER NOT NULL DEFAULT 0,
+  detail_pages_discovered INTEGER NOT NULL DEFAULT 0,
+  detail_pages_scraped    INTEGER NOT NULL DEFAULT 0,
+  detail_pages_failed     INTEGER NOT NULL DEFAULT 0,
+  items_found             INTEGER NOT NULL DEFAULT 0,
+  stopped_percentage      REAL,
+  attempts                INTEGER NOT NULL DEFAULT 0,
+  claim_token             TEXT,     -- set while a worker holds the job
+  claimed_by              TEXT,     -- that worker: "host:pid:nonce"
+  lease_expires_at        INTEGER
+);
+
+CREATE INDEX jobs_org_created ON jobs (org_id, created_at DESC);
+CREATE INDEX jobs_org_status_created ON jobs (org_id, status, created_at DESC);
+CREATE INDEX jobs_status_created ON jobs (status, created_at);
+CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'processing';
+
+-- Append-only page events. A listing page is stored once per job and page
+-- number, a detail page once per job and item.
+CREATE TABLE page_events (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id      TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+  kind        TEXT NOT NULL CHECK (kind IN ('listing', 'detail')),
+  page_number INTEGER NOT NULL,
+  item_index  INTEGER,  -- detail pages: the item they belong to
+  url         TEXT NOT NULL,
+  http_status INTEGER,
+  outcome     TEXT NOT NULL CHECK (outcome IN ('ok', 'failed')),
+  items_found INTEGER NOT NULL DEFAULT 0,
+  detail_links INTEGER NOT NULL DEFAULT 0,  -- listing pages: detail pages discovered
+  next_url    TEXT,  -- listing pages: where the next listing page is
+  error       TEXT,
+  started_at  INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL
+);
+
+CREATE INDEX page_events_job ON page_events (job_id, seq);
+CREATE UNIQUE INDEX page_events_listing_once ON page_events (job_id, page_number)
+  WHERE kind = 'listing';
+CREATE UNIQUE INDEX page_events_detail_once ON page_events (job_id, item_index)
+  WHERE kind = 'detail';
+
+-- Extracted items; detail is merged in when the item's detail page is stored.
+CREATE TABLE result_items (
+  job_id      TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+  item_index  INTEGER NOT NULL,
+  page_number INTEGER NOT NULL,
+  page_url    TEXT NOT NULL,
+  fields      TEXT NOT NULL,  -- JSON object in selector order
+  detail_url  TEXT,
+  detail      TEXT,           -- JSON object once the detail page was scraped
+  PRIMARY KEY (job_id, item_index)
+) WITHOUT ROWID;

@@ -1,0 +1,801 @@
+// scrapekeep inspect: the real binary on databases built through the store.
+// Every command must leave the database file's bytes unchanged.
+
+#include <SQLiteCpp/Database.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "scrapekeep/core/progress.hpp"
+#include "scrapekeep/core/time_format.hpp"
+#include "scrapekeep/http/views.hpp"
+#include "scrapekeep/store/hashing.hpp"
+#include "scrapekeep/store/history.hpp"
+#include "scrapekeep/store/job_store.hpp"
+#include "support/temp_dir.hpp"
+
+extern char** environ;
+
+namespace {
+
+using scrapekeep::core::CompletionReason;
+using scrapekeep::core::Job;
+using scrapekeep::core::JobOptions;
+using scrapekeep::core::Micros;
+using scrapekeep::http::Json;
+using scrapekeep::store::Claim;
+using scrapekeep::store::DetailPageRecord;
+using scrapekeep::store::JobStore;
+using scrapekeep::store::ListingPageRecord;
+using scrapekeep::store::NewItem;
+using scrapekeep::store::StoreConfig;
+using scrapekeep::testing::TempDir;
+
+constexpr Micros k_second = 1'000'000;
+// 2026-01-12T07:00:00Z
+const Micros k_t0 = *scrapekeep::core::parse_timestamp("2026-01-12T07:00:00Z");
+constexpr Micros k_lease = 30 * k_second;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string file_hash(const std::string& path) {
+  if (!std::filesystem::exists(path)) {
+    return "(missing)";
+  }
+  return scrapekeep::store::sha256_hex(read_file(path));
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `prefix... SCRAPEKEEP_BINARY args...` with stdout and stderr in files of `dir`.
+RunResult run_binary(const TempDir& dir, const std::vector<std::string>& args,
+                     const std::vector<std::string>& prefix = {}) {
+  const std::string out_path = dir.file("stdout.txt");
+  const std::string err_path = dir.file("stderr.txt");
+  std::vector<std::string> all = prefix;
+  all.push_back(SCRAPEKEEP_BINARY);
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(spawned == 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out_path);
+  r.err = read_file(err_path);
+  return r;
+}
+
+// `scrapekeep inspect --db DB args...`, checking that the database file and its
+// WAL have the same bytes afterwards.
+RunResult inspect(const TempDir& dir, const std::string& db, const std::vector<std::string>& args,
+                  const std::vector<std::string>& prefix = {}) {
+  const std::string before = file_hash(db);
+  const std::string wal_before = file_hash(db + "-wal");
+  std::vector<std::string> all = {"inspect", "--db", db};
+  all.insert(all.end(), args.begin(), args.end());
+  RunResult r = run_binary(dir, all, prefix);
+  INFO("inspect " << args.front() << " stderr: " << r.err);
+  CHECK(file_hash(db) == before);
+  if (wal_before != "(missing)") {
+    CHECK(file_hash(db + "-wal") == wal_before);
+  }
+  return r;
+}
+
+JobOptions options(bool follow, int max_pages, int depth, int max_items = 100) {
+  JobOptions o;
+  o.follow_pagination = follow;
+  o.max_pages = max_pages;
+  o.depth = depth;
+  o.max_items = max_items;
+  o.selectors.item = "//article";
+  o.selectors.fields = {{"title", ".//h2"}};
+  return o;
+}
+
+std::vector<NewItem> items(int n, const std::string& base, bool with_links) {
+  std::vector<NewItem> out;
+  for (int i = 0; i < n; ++i) {
+    NewItem item;
+    item.fields = {{"title", "item " + std::to_string(i)}};
+    if (with_links) {
+      item.detail_url = base + "/detail/" + std::to_string(i);
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+ListingPageRecord listing(std::int64_t page, const std::string& url, Micros start, Micros took,
+                          std::vector<NewItem> found, std::optional<std::string> next) {
+  ListingPageRecord r;
+  r.page_number = page;
+  r.url = url;
+  r.http_status = 200;
+  r.started_at = start;
+  r.finished_at = start + took;
+  r.items = std::move(found);
+  r.next_url = std::move(next);
+  r.pagination_complete = !r.next_url;
+  return r;
+}
+
+Claim claim(JobStore& store, Micros now) {
+  auto claimed = store.claim_next(now, k_lease);
+  REQUIRE(claimed);
+  REQUIRE(claimed->has_value());
+  return **claimed;
+}
+
+// The jobs of the test database, created in this order.
+struct Built {
+  std::string done;        // completed/done, depth 1, 2 listing pages, 5 details (1 failed)
+  std::string failed;      // failed/error on its first listing page
+  std::string failed2;     // failed/error, same cause, other URL
+  std::string timeout;     // org "other", completed/timeout
+  std::string cancelled;   // cancelled while pending
+  std::string processing;  // interrupted mid-way: 1 listing page stored, lease held
+  std::string pending;
+  std::int64_t events = 0;
+  Micros processing_claimed = 0;
+};
+
+Built build_db(const std::string& path) {
+  auto opened = JobStore::open(StoreConfig{.path = path});
+  REQUIRE(opened);
+  JobStore& store = **opened;
+  auto acme = store.create_key("acme", k_t0);
+  auto other = store.create_key("other", k_t0);
+  REQUIRE(acme);
+  REQUIRE(other);
+  const std::int64_t org = acme->info.org_id;
+  Built b;
+  Micros t = k_t0;
+
+  {  // done: 63.5 s of processing
+    auto job = store.create_job(org, "http://127.0.0.1:9/a?page=1", options(true, 5, 1), t);
+    REQUIRE(job);
+    b.done = job->job_id;
+    const Micros start = t + k_second;
+    Claim c = claim(store, start);
+    REQUIRE(store.record_listing_page(
+        c,
+        listing(1, "http://127.0.0.1:9/a?page=1", start, 1500'000,
+                items(3, "http://127.0.0.1:9/a", true), "http://127.0.0.1:9/a?page=2"),
+        start));
+    REQUIRE(store.record_listing_page(
+        c,
+        listing(2, "http://127.0.0.1:9/a?page=2", start + 2 * k_second, 500'000,
+                items(2, "http://127.0.0.1:9/a2", true), std::nullopt),
+        start));
+    for (int i = 0; i < 5; ++i) {
+      DetailPageRecord d;
+      d.item_index = i;
+      d.url = "http://127.0.0.1:9/a/detail/" + std::to_string(i);
+      d.http_status = i == 4 ? 404 : 200;
+      d.ok = i != 4;
+      d.error = i == 4 ? "HTTP 404" : "";
+      d.started_at = start + (10 + i) * k_second;
+      d.finished_at = d.started_at + (i == 2 ? 7 * k_second : 250'000);
+      d.detail = {{"description", "text " + std::to_string(i)}};
+      REQUIRE(store.record_detail_page(c, d, start));
+    }
+    REQUIRE(store.finish(c, CompletionReason::done, std::nullopt, start + 63'500'000));
+    b.events += 7;
+    t += 100 * k_second;
+  }
+  int n = 0;
+  for (std::string* id : {&b.failed, &b.failed2}) {  // failed: 2 s
+    const std::string url = "http://127.0.0.1:9/b" + std::to_string(n++) + "?page=1";
+    auto job = store.create_job(org, url, options(false, 10, 0), t);
+    REQUIRE(job);
+    *id = job->job_id;
+    const Micros start = t + k_second;
+    Claim c = claim(store, start);
+    ListingPageRecord page = listing(1, url, start, 1'900'000, {}, std::nullopt);
+    page.ok = false;
+    page.http_status = 503;
+    page.error = "HTTP 503 after 3 attempts";
+    page.pagination_complete = false;
+    REQUIRE(store.record_listing_page(c, page, start));
+    REQUIRE(store.finish(c, CompletionReason::error, url + ": HTTP 503 after 3 attempts",
+                         start + 2 * k_second));
+    b.events += 1;
+    t += 100 * k_second;
+  }
+  {  // timeout: 300 s, organization "other"
+    auto job = store.create_job(other->info.org_id, "http://127.0.0.1:9/c?page=1",
+                                options(true, 10, 0), t);
+    REQUIRE(job);
+    b.timeout = job->job_id;
+    const Micros start = t + k_second;
+    Claim c = claim(store, start);
+    REQUIRE(store.record_listing_page(c,
+                                      listing(1, "http://127.0.0.1:9/c?page=1", start, k_second,
+                                              items(10, "", false), "http://127.0.0.1:9/c?page=2"),
+                                      start));
+    REQUIRE(store.finish(c, CompletionReason::timeout, std::nullopt, start + 300 * k_second));
+    b.events += 1;
+    t += 1000 * k_second;
+  }
+  {
+    auto job = store.create_job(org, "http://127.0.0.1:9/d", options(false, 10, 0), t);
+    REQUIRE(job);
+    b.cancelled = job->job_id;
+    REQUIRE(store.cancel_job(b.cancelled, std::nullopt, t + 5 * k_second));
+    t += 100 * k_second;
+  }
+  {  // processing: the worker stored one of up to 10 pages, then vanished
+    auto job = store.create_job(org, "http://127.0.0.1:9/e?page=1", options(true, 10, 0), t);
+    REQUIRE(job);
+    b.processing = job->job_id;
+    b.processing_claimed = t + k_second;
+    Claim c = claim(store, b.processing_claimed);
+    REQUIRE(store.record_listing_page(
+        c,
+        listing(1, "http://127.0.0.1:9/e?page=1", b.processing_claimed, 800'000,
+                items(4, "", false), "http://127.0.0.1:9/e?page=2"),
+        b.processing_claimed));
+    b.events += 1;
+    t += 100 * k_second;
+  }
+  {
+    auto job = store.create_job(org, "http://127.0.0.1:9/f", options(false, 10, 0), t);
+    REQUIRE(job);
+    b.pending = job->job_id;
+  }
+  return b;
+}
+
+Job stored_job(const std::string& db, const std::string& id) {
+  auto opened = JobStore::open(StoreConfig{.path = db, .read_only = true});
+  REQUIRE(opened);
+  auto job = (*opened)->get_job(id, std::nullopt);
+  REQUIRE(job);
+  return *job;
+}
+
+// Rows of the human `jobs` table: lines between the header and the footer.
+std::vector<std::string> table_rows(const std::string& out) {
+  auto lines = lines_of(out);
+  std::vector<std::string> rows;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].rfind("job_", 0) == 0) {
+      rows.push_back(lines[i]);
+    }
+  }
+  return rows;
+}
+
+std::string at(Micros t) {
+  return scrapekeep::core::format_timestamp(t);
+}
+
+}  // namespace
+
+TEST_CASE("inspect jobs lists jobs newest first with filters", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  const Built b = build_db(db);
+
+  auto all = inspect(dir, db, {"jobs"});
+  REQUIRE(all.exit_code == 0);
+  auto rows = table_rows(all.out);
+  REQUIRE(rows.size() == 7);
+  CHECK(rows.front().rfind(b.pending, 0) == 0);
+  CHECK(rows.back().rfind(b.done, 0) == 0);
+  CHECK(contains(all.out, "7 of 7 matching jobs"));
+  CHECK(all.out.find('\033') == std::string::npos);  // no color when not on a terminal
+  // The done job: 2 listing + 4 detail pages, 5 items, 63.5 s.
+  const std::string done_row = rows.back();
+  CHECK(contains(done_row, "completed"));
+  CHECK(contains(done_row, "done"));
+  CHECK(contains(done_row, "      6         5  2026-01-12 07:00:00"));
+  CHECK(contains(done_row, "1m 03s"));
+  CHECK(contains(done_row, "http://127.0.0.1:9/a?page=1"));
+  // Columns are aligned: every row has its URL at the same offset.
+  const size_t url_at = rows.front().find("http://");
+  for (const auto& row : rows) {
+    CHECK(row.find("http://") == url_at);
+  }
+
+  auto failed = inspect(dir, db, {"jobs", "--status", "failed"});
+  REQUIRE(failed.exit_code == 0);
+  rows = table_rows(failed.out);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].rfind(b.failed2, 0) == 0);
+  CHECK(rows[1].rfind(b.failed, 0) == 0);
+
+  auto other = inspect(dir, db, {"jobs", "--org", "other"});
+  REQUIRE(other.exit_code == 0);
+  rows = table_rows(other.out);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].rfind(b.timeout, 0) == 0);
+
+  // created_at: done t0, failed t0+100, failed2 t0+200, timeout t0+300, cancelled t0+1300.
+  auto window = inspect(dir, db,
+                        {"jobs", "--since", at(k_t0 + 100 * k_second), "--until",
+                         at(k_t0 + 300 * k_second), "--json"});
+  REQUIRE(window.exit_code == 0);
+  Json listed = Json::parse(window.out);
+  REQUIRE(listed["total"] == 2);
+  REQUIRE(listed["jobs"].size() == 2);
+  CHECK(listed["jobs"][0]["job_id"] == b.failed2);
+  CHECK(listed["jobs"][1]["job_id"] == b.failed);
+  CHECK(listed["jobs"][1]["org"] == "acme");
+  // Each element is the API's job object (plus "org").
+  Json api = scrapekeep::http::job_view(stored_job(db, b.failed));
+  api["org"] = "acme";
+  CHECK(listed["jobs"][1].dump() == api.dump());
+
+  auto limited = inspect(dir, db, {"jobs", "--limit", "3", "--json"});
+  REQUIRE(limited.exit_code == 0);
+  listed = Json::parse(limited.out);
+  CHECK(listed["total"] == 7);
+  CHECK(listed["limit"] == 3);
+  CHECK(listed["jobs"].size() == 3);
+
+  SECTION("--db may follow the subcommand") {
+    auto r = run_binary(dir, {"inspect", "jobs", "--db", db, "--status", "pending"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(table_rows(r.out).size() == 1);
+  }
+  SECTION("an unknown organization is a failure") {
+    auto r = inspect(dir, db, {"jobs", "--org", "nobody"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: no organization named 'nobody'\n");
+  }
+}
+
+TEST_CASE("inspect progress --json is the API's data object", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("progress.db");
+  const Built b = build_db(db);
+  const Micros when = b.processing_claimed + 10 * k_second;
+
+  for (const std::string& id :
+       {b.done, b.failed, b.timeout, b.cancelled, b.processing, b.pending}) {
+    auto r = inspect(dir, db, {"progress", id, "--at", at(when), "--json"});
+    INFO(id << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+    const Json expected = scrapekeep::http::progress_view(
+        scrapekeep::core::derive_progress(stored_job(db, id), when));
+    CHECK(r.out == expected.dump() + "\n");
+  }
+
+  SECTION("a job interrupted mid-way is shown as processing, with a note") {
+    auto r = inspect(dir, db, {"progress", b.processing, "--at", at(when), "--json"});
+    REQUIRE(r.exit_code == 0);
+    Json p = Json::parse(r.out);
+    CHECK(p["status"] == "processing");
+    CHECK(p["running_time"] == 10.0);
+    CHECK(p["total_properties_found"] == 4);
+    CHECK(p["progress_percentage"] == 10.0);  // 1 of max_pages 10
+    CHECK(contains(r.err, "its worker may be gone"));
+
+    auto human = inspect(dir, db, {"progress", b.processing, "--at", at(when)});
+    REQUIRE(human.exit_code == 0);
+    CHECK(contains(human.out, "status"));
+    CHECK(contains(human.out, "processing"));
+    CHECK(contains(human.out, "running_time            10.0 s\n"));
+    CHECK(contains(human.out, "note: this job was processing when the database was read"));
+    CHECK(contains(human.out, "lease expired"));
+  }
+  SECTION("an unknown job is a failure") {
+    auto r = inspect(dir, db, {"progress", "job_000000000000000000000000"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err == "scrapekeep: job not found: job_000000000000000000000000\n");
+  }
+}
+
+TEST_CASE("inspect job shows counters and a timeline summary", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("job.db");
+  const Built b = build_db(db);
+
+  auto r = inspect(dir, db, {"job", b.done});
+  REQUIRE(r.exit_code == 0);
+  CHECK(contains(r.out, "Job " + b.done));
+  CHECK(contains(r.out, "completed (done)"));
+  CHECK(contains(r.out, "processing time  1m 03s"));
+  CHECK(contains(r.out, "listing pages  2 scraped, 0 failed"));
+  CHECK(contains(r.out, "detail pages   5 discovered, 4 scraped, 1 failed"));
+  CHECK(contains(r.out, "counters match"));
+  CHECK(contains(r.out, "page events              7 (2 listing, 5 detail)"));
+  CHECK(contains(r.out, "7.0s  detail  http://127.0.0.1:9/a/detail/2"));
+  CHECK(contains(r.out, "200: 6, 404: 1"));
+
+  auto json = inspect(dir, db, {"job", b.processing, "--json"});
+  REQUIRE(json.exit_code == 0);
+  Json j = Json::parse(json.out);
+  CHECK(j["status"] == "processing");
+  CHECK(j["attempts"] == 1);
+  CHECK(j["lease_expires_at"] == at(b.processing_claimed + k_lease));
+  CHECK(j["claimed_by"].is_string());
+  CHECK(j["timeline"]["events"] == 1);
+  CHECK(j["timeline"]["items_found"] == 4);
+  CHECK(contains(json.err, "its worker may be gone"));
+}
+
+TEST_CASE("inspect events prints the page-event timeline", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("events.db");
+  const Built b = build_db(db);
+
+  auto r = inspect(dir, db, {"events", b.done});
+  REQUIRE(r.exit_code == 0);
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 1 + 7 + 1);
+  CHECK(contains(lines[0], "STARTED (UTC)"));
+  CHECK(contains(lines[1], "2026-01-12 07:00:01.000  listing      1      -   200  ok"));
+  CHECK(contains(lines[1], "    3      1.5s  http://127.0.0.1:9/a?page=1"));
+  CHECK(contains(lines[7], "detail       2      4   404  failed"));
+  CHECK(contains(lines[7], "error: HTTP 404"));
+  CHECK(contains(lines[8], "7 page events"));
+
+  // --json has the API's shape and objects.
+  auto json = inspect(dir, db, {"events", b.done, "--json", "--limit", "3"});
+  REQUIRE(json.exit_code == 0);
+  auto opened = JobStore::open(StoreConfig{.path = db, .read_only = true});
+  REQUIRE(opened);
+  auto page = (*opened)->list_events(b.done, 0, 3);
+  REQUIRE(page);
+  Json expected = {{"events", Json::array()}, {"next_after", page->next_after}};
+  for (const auto& e : page->events) {
+    expected["events"].push_back(scrapekeep::http::event_view(e));
+  }
+  CHECK(json.out == expected.dump() + "\n");
+
+  auto none = inspect(dir, db, {"events", b.pending});
+  REQUIRE(none.exit_code == 0);
+  CHECK(none.out == "no page events\n");
+}
+
+TEST_CASE("inspect stats counts, sums and percentiles", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("stats.db");
+  build_db(db);
+
+  auto r = inspect(dir, db, {"stats", "--json", "--per-day"});
+  REQUIRE(r.exit_code == 0);
+  Json s = Json::parse(r.out);
+  CHECK(s["jobs"] == 7);
+  std::map<std::string, std::int64_t> by;
+  for (const auto& c : s["by_status"]) {
+    by[c["status"].get<std::string>() + "/" +
+       (c["completion_reason"].is_null() ? "-" : c["completion_reason"].get<std::string>())] =
+        c["jobs"];
+  }
+  CHECK(by == std::map<std::string, std::int64_t>{{"pending/-", 1},
+                                                  {"processing/-", 1},
+                                                  {"completed/done", 1},
+                                                  {"completed/timeout", 1},
+                                                  {"failed/error", 2},
+                                                  {"cancelled/cancelled", 1}});
+  CHECK(s["totals"]["listing_pages_scraped"] == 4);
+  CHECK(s["totals"]["listing_pages_failed"] == 2);
+  CHECK(s["totals"]["detail_pages_discovered"] == 5);
+  CHECK(s["totals"]["detail_pages_scraped"] == 4);
+  CHECK(s["totals"]["detail_pages_failed"] == 1);
+  CHECK(s["totals"]["items_found"] == 19);
+  // Durations 2, 2, 63.5 and 300 s (the cancelled job never started).
+  CHECK(s["processing_time"]["samples"] == 4);
+  CHECK(s["processing_time"]["p50"] == 2.0);
+  CHECK(s["processing_time"]["p90"] == 300.0);
+  CHECK(s["processing_time"]["p99"] == 300.0);
+  CHECK(s["processing_time"]["max"] == 300.0);
+  REQUIRE(s["top_errors"].size() == 1);
+  CHECK(s["top_errors"][0]["message"] == "<url>: HTTP 503 after 3 attempts");
+  CHECK(s["top_errors"][0]["jobs"] == 2);
+  REQUIRE(s["per_day"].size() == 1);
+  CHECK(s["per_day"][0]["day"] == "2026-01-12");
+  CHECK(s["per_day"][0]["created"] == 7);
+  CHECK(s["per_day"][0]["open"] == 2);
+
+  auto human = inspect(dir, db, {"stats"});
+  REQUIRE(human.exit_code == 0);
+  CHECK(contains(human.out, "failed      error         2  28.6%"));
+  CHECK(contains(human.out, "p50 2.0s   p90 5m 00s   p99 5m 00s   max 5m 00s"));
+  CHECK(contains(human.out, "   2  <url>: HTTP 503 after 3 attempts"));
+}
+
+TEST_CASE("inspect export streams jobs and events as jsonl and csv", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("export.db");
+  const Built b = build_db(db);
+
+  auto jsonl = inspect(dir, db, {"export", "--format", "jsonl"});
+  REQUIRE(jsonl.exit_code == 0);
+  auto lines = lines_of(jsonl.out);
+  REQUIRE(lines.size() == 7);
+  // Storage order: the order jobs were created.
+  CHECK(Json::parse(lines[0])["job_id"] == b.done);
+  CHECK(Json::parse(lines[6])["job_id"] == b.pending);
+  Json api = scrapekeep::http::job_view(stored_job(db, b.done));
+  api["org"] = "acme";
+  CHECK(lines[0] == api.dump());
+
+  auto csv = inspect(dir, db, {"export", "--format", "csv", "--status", "failed"});
+  REQUIRE(csv.exit_code == 0);
+  lines = lines_of(csv.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].rfind("job_id,org,status,completion_reason,url,", 0) == 0);
+  CHECK(lines[1].rfind(b.failed + ",acme,failed,error,http://127.0.0.1:9/b0?page=1,", 0) == 0);
+  CHECK(contains(lines[1],
+                 ",2.00,0,1,0,0,0,0,1,300,100,false,10,0,"
+                 "http://127.0.0.1:9/b0?page=1: HTTP 503 after 3 attempts"));
+
+  auto events = inspect(dir, db, {"export", "--format", "jsonl", "--events"});
+  REQUIRE(events.exit_code == 0);
+  lines = lines_of(events.out);
+  REQUIRE(static_cast<std::int64_t>(lines.size()) == b.events);
+  Json first = Json::parse(lines[0]);
+  CHECK(first["job_id"] == b.done);
+  CHECK(first["kind"] == "listing");
+  CHECK(first["detail_links"] == 3);
+
+  auto events_csv =
+      inspect(dir, db, {"export", "--format", "csv", "--events", "--org", "other", "--limit", "5"});
+  REQUIRE(events_csv.exit_code == 0);
+  lines = lines_of(events_csv.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(contains(lines[1],
+                 "," + b.timeout + ",listing,1,,http://127.0.0.1:9/c?page=1,200,ok,10,0,,"));
+
+  auto limited = inspect(dir, db, {"export", "--format", "csv", "--limit", "2"});
+  REQUIRE(limited.exit_code == 0);
+  CHECK(lines_of(limited.out).size() == 3);
+}
+
+TEST_CASE("inspect check accepts a sound database and reports each finding", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("check.db");
+  const Built b = build_db(db);
+
+  auto ok = inspect(dir, db, {"check"});
+  CHECK(ok.exit_code == 0);
+  CHECK(contains(ok.out, "ok: 7 jobs and " + std::to_string(b.events) + " page events checked"));
+  CHECK(contains(ok.err, "1 processing jobs have an expired lease"));
+
+  {  // Tamper: a counter, an orphan event, a processing job without its lease.
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    SQLite::Database& raw = (*opened)->database();
+    raw.exec("UPDATE jobs SET items_found = items_found + 1 WHERE job_id = '" + b.done + "'");
+    raw.exec("PRAGMA foreign_keys = OFF");
+    raw.exec(
+        "INSERT INTO page_events (job_id, kind, page_number, url, outcome, started_at, "
+        "finished_at) VALUES ('job_ffffffffffffffffffffffff', 'listing', 1, 'http://x', 'ok', 0, "
+        "0)");
+    raw.exec("UPDATE jobs SET claim_token = NULL WHERE job_id = '" + b.processing + "'");
+  }
+  auto bad = inspect(dir, db, {"check"});
+  CHECK(bad.exit_code == 1);
+  auto lines = lines_of(bad.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+          return l == "counters: " + b.done +
+                          ": counters differ from page events: items_found is 6 but its events "
+                          "say 5";
+        }) == 1);
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+          return l ==
+                 "orphan_events: job_ffffffffffffffffffffffff: 1 page events belong to a "
+                 "job that does not exist";
+        }) == 1);
+  CHECK(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+          return l ==
+                 "lease: " + b.processing + ": processing without a lease: claim_token not set";
+        }) == 1);
+  CHECK(contains(bad.err, "scrapekeep: check found 3 problems"));
+
+  auto json = inspect(dir, db, {"check", "--json"});
+  CHECK(json.exit_code == 1);
+  Json j = Json::parse(json.out);
+  CHECK(j["ok"] == false);
+  CHECK(j["findings"].size() == 3);
+}
+
+TEST_CASE("inspect reads a copy without its -wal, and a live file under a writer's lock",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("live.db");
+  const Built b = build_db(db);
+  const std::string copy = dir.file("copy.db");
+
+  auto opened = JobStore::open(StoreConfig{.path = db});
+  REQUIRE(opened);
+  JobStore& store = **opened;
+  REQUIRE(store.checkpoint());
+  // After the checkpoint the pending job is taken; that change lives only in the WAL.
+  claim(store, k_t0 + 5000 * k_second);
+  std::filesystem::copy_file(db, copy);
+  REQUIRE_FALSE(std::filesystem::exists(copy + "-wal"));
+
+  SECTION("the copy shows the state at the checkpoint") {
+    auto r = inspect(dir, copy, {"jobs", "--status", "pending", "--json"});
+    REQUIRE(r.exit_code == 0);
+    Json listed = Json::parse(r.out);
+    REQUIRE(listed["jobs"].size() == 1);
+    CHECK(listed["jobs"][0]["job_id"] == b.pending);
+    CHECK(inspect(dir, copy, {"check"}).exit_code == 0);
+  }
+  SECTION("the live file shows the change, while the writer holds its write lock") {
+    store.database().exec("BEGIN IMMEDIATE");
+    store.database().exec("UPDATE jobs SET url = 'http://changed' WHERE job_id = '" + b.done + "'");
+    auto r = inspect(dir, db, {"jobs", "--status", "processing", "--json"});
+    store.database().exec("ROLLBACK");
+    REQUIRE(r.exit_code == 0);
+    Json listed = Json::parse(r.out);
+    CHECK(listed["total"] == 2);
+    auto done = inspect(dir, db, {"progress", b.done, "--json"});
+    REQUIRE(done.exit_code == 0);
+    CHECK(Json::parse(done.out)["url"] == "http://127.0.0.1:9/a?page=1");
+  }
+  SECTION("a missing file is an error and is not created") {
+    const std::string missing = dir.file("missing.db");
+    auto r = run_binary(dir, {"inspect", "--db", missing, "jobs"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: database file does not exist: " + missing + "\n");
+    CHECK_FALSE(std::filesystem::exists(missing));
+    CHECK_FALSE(std::filesystem::exists(missing + "-wal"));
+  }
+}
+
+TEST_CASE("inspect reads a database in a read-only directory", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("source.db");
+  build_db(db);
+  const auto ro = dir.path() / "ro";
+  std::filesystem::create_directory(ro);
+  const std::string copy = (ro / "copy.db").string();
+  std::filesystem::copy_file(db, copy);
+  ::chmod(copy.c_str(), 0444);
+  ::chmod(ro.c_str(), 0555);
+
+  // root ignores directory permissions: run the binary as nobody instead.
+  std::vector<std::string> prefix;
+  if (geteuid() == 0) {
+    if (!std::filesystem::exists("/usr/bin/setpriv")) {
+      ::chmod(ro.c_str(), 0755);
+      WARN("running as root without setpriv: read-only directory not tested");
+      return;
+    }
+    prefix = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  }
+  auto r = inspect(dir, copy, {"stats", "--json"}, prefix);
+  ::chmod(ro.c_str(), 0755);
+  INFO(r.err);
+  if (!prefix.empty() && r.exit_code >= 126) {
+    WARN("nobody cannot run " SCRAPEKEEP_BINARY ": read-only directory not tested");
+    return;
+  }
+  REQUIRE(r.exit_code == 0);
+  CHECK(Json::parse(r.out)["jobs"] == 7);
+  CHECK(contains(r.err, "immutable snapshot"));
+  CHECK_FALSE(std::filesystem::exists(copy + "-wal"));
+  CHECK_FALSE(std::filesystem::exists(copy + "-shm"));
+}
+
+TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usage", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("db.db");
+  const Built b = build_db(db);
+
+  SECTION("a text file") {
+    const std::string text = dir.file("notes.txt");
+    std::ofstream(text) << "hello, this is not a database\n";
+    auto r = inspect(dir, text, {"jobs"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.rfind("scrapekeep: ", 0) == 0);
+    CHECK(lines_of(r.err).size() == 1);
+  }
+  SECTION("another SQLite database") {
+    const std::string other = dir.file("other.db");
+    {
+      SQLite::Database raw(other, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      raw.exec("CREATE TABLE t (x)");
+    }
+    auto r = inspect(dir, other, {"jobs"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: the file is not a scrapekeep database\n");
+  }
+  SECTION("a newer schema") {
+    {
+      auto opened = JobStore::open(StoreConfig{.path = db});
+      REQUIRE(opened);
+      (*opened)->database().exec(
+          "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)");
+    }
+    auto r = inspect(dir, db, {"jobs"});
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.err, "database schema version 999 is newer than this binary"));
+  }
+  SECTION("bad usage exits 2") {
+    CHECK(run_binary(dir, {"inspect", "jobs"}).exit_code == 2);
+    CHECK(inspect(dir, db, {"jobs", "--status", "done"}).exit_code == 2);
+    CHECK(inspect(dir, db, {"jobs", "--limit", "0"}).exit_code == 2);
+    CHECK(inspect(dir, db, {"progress", b.done, "--at", "yesterday"}).exit_code == 2);
+    CHECK(inspect(dir, db, {"export", "--format", "xml"}).exit_code == 2);
+    CHECK(inspect(dir, db, {"export"}).exit_code == 2);
+    CHECK(inspect(dir, db, {"frobnicate"}).exit_code == 2);
+    auto r = inspect(dir, db, {"job"});
+    CHECK(r.exit_code == 2);
+    CHECK(lines_of(r.err).size() == 1);
+  }
+}
+
+TEST_CASE("History reads jobs exactly as JobStore does", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("same.db");
+  const Built b = build_db(db);
+  auto history = scrapekeep::store::History::open(db);
+  REQUIRE(history);
+  for (const std::string& id :
+       {b.done, b.failed, b.timeout, b.cancelled, b.processing, b.pending}) {
+    auto record = (*history)->job(id);
+    REQUIRE(record);
+    const Job expected = stored_job(db, id);
+    // Every field, through the API's view and the fields it leaves out.
+    CHECK(scrapekeep::http::job_view(record->job).dump() ==
+          scrapekeep::http::job_view(expected).dump());
+    CHECK(record->job.current_page == expected.current_page);
+    CHECK(record->job.pagination_complete == expected.pagination_complete);
+    CHECK(record->job.stopped_percentage == expected.stopped_percentage);
+    CHECK(record->job.claim_token == expected.claim_token);
+    CHECK(record->job.lease_expires_at == expected.lease_expires_at);
+    CHECK(record->job.org_id == expected.org_id);
+  }
+  CHECK(scrapekeep::store::normalize_error_message(
+            "https://x.test/a?p=2: HTTP 503 (see http://y.test/z.)") ==
+        "<url>: HTTP 503 (see <url>.)");
+}

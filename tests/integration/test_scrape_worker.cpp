@@ -1,0 +1,834 @@
+#include <catch2/catch.hpp>
+
+#include <SQLiteCpp/Database.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scrapekeep/core/clock.hpp"
+#include "scrapekeep/core/progress.hpp"
+#include "scrapekeep/scrape/fetcher.hpp"
+#include "scrapekeep/scrape/worker.hpp"
+#include "scrapekeep/store/job_store.hpp"
+#include "support/fixture_site.hpp"
+#include "support/temp_dir.hpp"
+
+namespace core = scrapekeep::core;
+namespace store = scrapekeep::store;
+namespace scrape = scrapekeep::scrape;
+using scrapekeep::testing::FixtureSite;
+using scrapekeep::testing::FixtureSiteConfig;
+using scrapekeep::testing::TempDir;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+namespace {
+
+// The system clock moved by an offset that a test may change, to make a
+// job's time run out between two runs without waiting.
+class OffsetClock final : public core::Clock {
+ public:
+  core::Micros now() const override { return m_system.now() + m_offset.load(); }
+  void advance(core::Micros by) { m_offset += by; }
+
+ private:
+  core::SystemClock m_system;
+  std::atomic<core::Micros> m_offset{0};
+};
+
+// Waits (bounded) until `predicate` holds.
+template <typename Predicate>
+bool eventually(Predicate predicate, seconds limit = seconds(20)) {
+  const auto until = steady_clock::now() + limit;
+  while (steady_clock::now() < until) {
+    if (predicate()) {
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return predicate();
+}
+
+core::JobOptions listing_options() {
+  core::JobOptions options;
+  options.timeout = 60;
+  options.max_items = 1000;
+  options.follow_pagination = true;
+  options.max_pages = 20;
+  options.depth = 0;
+  options.selectors.item = "//article[@class='property']";
+  options.selectors.fields = {{"title", ".//h2"}, {"price", ".//span[@class='price']"}};
+  return options;
+}
+
+core::JobOptions detail_options() {
+  core::JobOptions options = listing_options();
+  options.depth = 1;
+  options.selectors.detail_fields = {{"description", "//p[@class='desc']"}};
+  return options;
+}
+
+class Harness {
+ public:
+  Harness() {
+    m_config.path = m_dir.file("scrapekeep.db");
+    auto opened = store::JobStore::open(m_config);
+    REQUIRE(opened.ok());
+    m_store = std::move(*opened);
+    auto key = m_store->create_key("default", clock.now());
+    REQUIRE(key.ok());
+    m_org_id = key->info.org_id;
+  }
+
+  std::string create(const std::string& url, const core::JobOptions& options) {
+    auto job = m_store->create_job(m_org_id, url, options, clock.now());
+    REQUIRE(job.ok());
+    return job->job_id;
+  }
+
+  core::Job job(const std::string& job_id) {
+    auto job = m_store->get_job(job_id, std::nullopt);
+    REQUIRE(job.ok());
+    return *job;
+  }
+
+  core::Job wait_terminal(const std::string& job_id) {
+    core::Job last;
+    const bool done = eventually([&] {
+      last = job(job_id);
+      return core::is_terminal(last.status);
+    });
+    INFO("status " << core::to_string(last.status));
+    REQUIRE(done);
+    return last;
+  }
+
+  std::vector<store::ResultItem> results(const std::string& job_id) {
+    auto page = m_store->list_results(job_id, 100000, 0);
+    REQUIRE(page.ok());
+    return page->items;
+  }
+
+  std::vector<store::PageEvent> events(const std::string& job_id) {
+    auto page = m_store->list_events(job_id, 0, 100000);
+    REQUIRE(page.ok());
+    return page->events;
+  }
+
+  std::unique_ptr<scrape::WorkerPool> pool(scrape::WorkerConfig config = worker_config(),
+                                           int busy_timeout_ms = 5000) {
+    store::StoreConfig store_config = m_config;
+    store_config.busy_timeout_ms = busy_timeout_ms;
+    scrape::FetchConfig fetch;
+    fetch.backoff = milliseconds(10);
+    return std::make_unique<scrape::WorkerPool>(store_config, config, clock,
+                                                scrape::http_fetcher_factory(fetch, m_limiter));
+  }
+
+  static scrape::WorkerConfig worker_config() {
+    scrape::WorkerConfig config;
+    config.workers = 1;
+    config.poll_interval = milliseconds(20);
+    config.renew_interval = milliseconds(500);
+    config.detail_concurrency = 4;
+    return config;
+  }
+
+  store::JobStore& db() { return *m_store; }
+  const store::StoreConfig& store_config() const { return m_config; }
+
+  OffsetClock clock;
+
+ private:
+  TempDir m_dir;
+  store::StoreConfig m_config;
+  std::unique_ptr<store::JobStore> m_store;
+  std::int64_t m_org_id = 0;
+  std::shared_ptr<scrape::HostLimiter> m_limiter = std::make_shared<scrape::HostLimiter>();
+};
+
+std::optional<std::string> value(const core::FieldValues& values, const std::string& name) {
+  for (const auto& [key, v] : values) {
+    if (key == name) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+// The listing items of pages first..last with `per_page` items each, as the
+// site writes them.
+void check_listing_results(const std::vector<store::ResultItem>& results, const FixtureSite& site,
+                           const std::string& path, int first_page, std::size_t count, int per_page) {
+  REQUIRE(results.size() == count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const int page = first_page + static_cast<int>(i) / per_page;
+    const int item = 1 + static_cast<int>(i) % per_page;
+    INFO("result " << i);
+    CHECK(results[i].index == static_cast<std::int64_t>(i));
+    CHECK(results[i].page_number == page - first_page + 1);
+    CHECK(results[i].page_url == site.url(path + "?page=" + std::to_string(page)));
+    const core::FieldValues expected = {{"title", FixtureSite::title(page, item)},
+                                        {"price", FixtureSite::price(page, item)}};
+    CHECK(results[i].fields == expected);
+  }
+}
+
+} // namespace
+
+TEST_CASE("worker: pagination over many pages, relative and absolute next links",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 12;
+  FixtureSite site(site_config);
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), listing_options());
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK_FALSE(job.error_message);
+  CHECK(job.counters.listing_pages_scraped == 12);
+  CHECK(job.counters.listing_pages_failed == 0);
+  CHECK(job.counters.items_found == 48);
+  CHECK(job.counters.detail_pages_discovered == 0);
+  CHECK(job.pagination_complete);
+  CHECK(job.current_page == 12);
+  CHECK(job.attempts == 1);
+  check_listing_results(h.results(id), site, "/listings", 1, 48, 4);
+
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 12);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    INFO("event " << i);
+    CHECK(events[i].kind == store::PageKind::listing);
+    CHECK(events[i].page_number == static_cast<std::int64_t>(i) + 1);
+    CHECK(events[i].url == site.url("/listings?page=" + std::to_string(i + 1)));
+    CHECK(events[i].ok);
+    CHECK(events[i].http_status == std::optional<int>(200));
+    CHECK(events[i].items_found == 4);
+  }
+  for (int page = 1; page <= 12; ++page) {
+    CHECK(site.hits("/listings?page=" + std::to_string(page)) == 1);
+  }
+  CHECK(site.hits("/listings?page=13") == 0);
+  CHECK(site.hits_with_prefix("/detail/") == 0);
+}
+
+TEST_CASE("worker: without follow_pagination only page 1", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.follow_pagination = false;
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 1);
+  CHECK(job.counters.items_found == 4);
+  CHECK(job.pagination_complete);
+  check_listing_results(h.results(id), site, "/listings", 1, 4, 4);
+  CHECK(site.hits("/listings?page=2") == 0);
+}
+
+TEST_CASE("worker: an endless site stops at max_pages", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.max_pages = 5;
+  const std::string id = h.create(site.url("/endless?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 5);
+  CHECK(job.counters.items_found == 20);
+  CHECK(job.pagination_complete);
+  CHECK(job.current_page == 5);
+  check_listing_results(h.results(id), site, "/endless", 1, 20, 4);
+  CHECK(site.hits("/endless?page=5") == 1);
+  CHECK(site.hits("/endless?page=6") == 0);
+}
+
+TEST_CASE("worker: max_items stops inside a page", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.max_items = 10;
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.items_found == 10);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.pagination_complete);
+  check_listing_results(h.results(id), site, "/listings", 1, 10, 4);
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 3);
+  CHECK(events[2].items_found == 2);
+  CHECK(site.hits("/listings?page=3") == 1);
+  CHECK(site.hits("/listings?page=4") == 0);
+}
+
+TEST_CASE("worker: depth 1 fetches detail pages; a missing one is counted, not fatal",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 3;
+  site_config.missing_details = {"2-3"};
+  FixtureSite site(site_config);
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.items_found == 12);
+  CHECK(job.counters.detail_pages_discovered == 12);
+  CHECK(job.counters.detail_pages_scraped == 11);
+  CHECK(job.counters.detail_pages_failed == 1);
+
+  const auto results = h.results(id);
+  check_listing_results(results, site, "/listings", 1, 12, 4);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const int page = 1 + static_cast<int>(i) / 4;
+    const int item = 1 + static_cast<int>(i) % 4;
+    INFO("result " << i);
+    CHECK(results[i].detail_url == std::optional<std::string>(site.url(FixtureSite::detail_path(page, item))));
+    if (page == 2 && item == 3) {
+      CHECK_FALSE(results[i].detail);
+    } else {
+      REQUIRE(results[i].detail);
+      const core::FieldValues expected = {{"description", FixtureSite::description(page, item)}};
+      CHECK(*results[i].detail == expected);
+    }
+    CHECK(site.hits(FixtureSite::detail_path(page, item)) == 1);
+  }
+
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 15);
+  int listing = 0;
+  int detail_ok = 0;
+  int detail_failed = 0;
+  for (const auto& e : events) {
+    if (e.kind == store::PageKind::listing) {
+      ++listing;
+      continue;
+    }
+    if (e.ok) {
+      ++detail_ok;
+    } else {
+      ++detail_failed;
+      CHECK(e.url == site.url("/detail/2-3"));
+      CHECK(e.http_status == std::optional<int>(404));
+      CHECK(e.error == std::optional<std::string>("HTTP 404"));
+      CHECK(e.page_number == 2);
+    }
+  }
+  CHECK(listing == 3);
+  CHECK(detail_ok == 11);
+  CHECK(detail_failed == 1);
+}
+
+TEST_CASE("worker: a page that fails once with 503 is retried", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/flaky?page=1"), listing_options());
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.listing_pages_failed == 0);
+  check_listing_results(h.results(id), site, "/flaky", 1, 12, 4);
+  CHECK(site.hits("/flaky?page=1") == 1);
+  CHECK(site.hits("/flaky?page=2") == 2);
+  CHECK(site.hits("/flaky?page=3") == 1);
+}
+
+TEST_CASE("worker: a permanently missing listing page fails the job", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/holey?page=1"), listing_options());
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.status == core::JobStatus::failed);
+  CHECK(job.completion_reason == core::CompletionReason::error);
+  CHECK(job.error_message == std::optional<std::string>(site.url("/holey?page=2") + ": HTTP 404"));
+  CHECK(job.counters.listing_pages_scraped == 1);
+  CHECK(job.counters.listing_pages_failed == 1);
+  CHECK(job.counters.items_found == 4);
+  check_listing_results(h.results(id), site, "/holey", 1, 4, 4);
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 2);
+  CHECK(events[1].page_number == 2);
+  CHECK_FALSE(events[1].ok);
+  CHECK(events[1].http_status == std::optional<int>(404));
+  CHECK(events[1].error == std::optional<std::string>("HTTP 404"));
+  CHECK(site.hits("/holey?page=2") == 1);
+  CHECK(site.hits("/holey?page=3") == 0);
+}
+
+TEST_CASE("worker: broken HTML, non-ASCII text and charsets", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  const std::string broken = h.create(site.url("/broken"), options);
+  const std::string unicode = h.create(site.url("/unicode"), options);
+  const std::string latin1 = h.create(site.url("/latin1"), options);
+  auto pool = h.pool();
+  pool->start();
+
+  CHECK(h.wait_terminal(broken).completion_reason == core::CompletionReason::done);
+  const auto broken_results = h.results(broken);
+  REQUIRE(broken_results.size() == 3);
+  CHECK(value(broken_results[0].fields, "title") == std::optional<std::string>("Broken one"));
+  CHECK(value(broken_results[1].fields, "price") == std::optional<std::string>("$ 2 < 3"));
+  CHECK(value(broken_results[2].fields, "title") == std::optional<std::string>("Broken three"));
+  CHECK(value(broken_results[2].fields, "price") == std::nullopt);
+
+  CHECK(h.wait_terminal(unicode).completion_reason == core::CompletionReason::done);
+  const auto unicode_results = h.results(unicode);
+  REQUIRE(unicode_results.size() == 1);
+  const core::FieldValues expected = {{"title", std::string(FixtureSite::unicode_title())},
+                                      {"price", std::string("\xE2\x82\xAC 1.200")}};
+  CHECK(unicode_results[0].fields == expected);
+
+  CHECK(h.wait_terminal(latin1).completion_reason == core::CompletionReason::done);
+  const auto latin1_results = h.results(latin1);
+  REQUIRE(latin1_results.size() == 1);
+  CHECK(value(latin1_results[0].fields, "title") ==
+        std::optional<std::string>("Caf\xC3\xA9 Z\xC3\xBCrich"));
+}
+
+TEST_CASE("worker: a redirected start URL, links resolved against the final URL", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/redirect"), listing_options());
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.items_found == 12);
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].url == site.url("/redirect"));
+  CHECK(events[1].url == site.url("/listings?page=2"));
+  CHECK(site.hits("/redirect") == 1);
+  CHECK(site.hits("/listings?page=1") == 1);
+  CHECK(site.hits("/listings?page=3") == 1);
+}
+
+TEST_CASE("worker: an oversize or non-HTML listing page fails the job", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string oversize = h.create(site.url("/oversize"), listing_options());
+  const std::string json = h.create(site.url("/data.json"), listing_options());
+  const std::string ftp = h.create("ftp://127.0.0.1/listings", listing_options());
+  auto pool = h.pool();
+  pool->start();
+
+  const core::Job a = h.wait_terminal(oversize);
+  CHECK(a.status == core::JobStatus::failed);
+  CHECK(a.completion_reason == core::CompletionReason::error);
+  CHECK(a.error_message ==
+        std::optional<std::string>(site.url("/oversize") + ": response body exceeds 10485760 bytes"));
+  CHECK(a.counters.listing_pages_failed == 1);
+  CHECK(a.counters.items_found == 0);
+  const auto events = h.events(oversize);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].http_status == std::optional<int>(200));
+
+  const core::Job b = h.wait_terminal(json);
+  CHECK(b.completion_reason == core::CompletionReason::error);
+  CHECK(b.error_message == std::optional<std::string>(
+                               site.url("/data.json") + ": not an HTML page (Content-Type application/json)"));
+
+  const core::Job c = h.wait_terminal(ftp);
+  CHECK(c.completion_reason == core::CompletionReason::error);
+  CHECK(c.error_message == std::optional<std::string>("ftp://127.0.0.1/listings: not an http(s) URL"));
+}
+
+TEST_CASE("worker: a pagination loop ends the listing", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/loop?page=1"), listing_options());
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.items_found == 12);
+  CHECK(job.pagination_complete);
+  check_listing_results(h.results(id), site, "/loop", 1, 12, 4);
+  CHECK(site.hits("/loop?page=1") == 1);
+}
+
+TEST_CASE("worker: timeout keeps the partial results", "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(150);
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.timeout = 1;
+  options.max_pages = 1000;
+  const std::string id = h.create(site.url("/slow?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::timeout);
+  CHECK_FALSE(job.error_message);
+  CHECK_FALSE(job.pagination_complete);
+  REQUIRE(job.started_at);
+  REQUIRE(job.completed_at);
+  CHECK(*job.completed_at >= *job.started_at + core::k_micros_per_second);
+  const std::int64_t pages = job.counters.listing_pages_scraped;
+  CHECK(pages >= 1);
+  CHECK(pages < 1000);
+  CHECK(job.counters.items_found == 4 * pages);
+  check_listing_results(h.results(id), site, "/slow", 1, static_cast<std::size_t>(4 * pages), 4);
+  CHECK(h.events(id).size() == static_cast<std::size_t>(pages));
+  // The page in flight at the deadline was abandoned, not counted.
+  CHECK(site.hits_with_prefix("/slow") <= pages + 1);
+  CHECK(core::derive_progress(job, h.clock.now()).progress_percentage == 100);
+}
+
+TEST_CASE("worker: a cancel stops the worker within one page fetch", "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(150);
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.max_pages = 1000;
+  const std::string id = h.create(site.url("/slow?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped >= 2; }));
+
+  auto cancelled = h.db().cancel_job(id, std::nullopt, h.clock.now());
+  REQUIRE(cancelled.ok());
+  const std::int64_t pages = cancelled->counters.listing_pages_scraped;
+  REQUIRE(eventually([&] { return pool->busy_workers() == 0; }));
+
+  const core::Job job = h.job(id);
+  CHECK(job.status == core::JobStatus::cancelled);
+  CHECK(job.completion_reason == core::CompletionReason::cancelled);
+  CHECK(job.counters.listing_pages_scraped == pages);
+  CHECK(job.counters.items_found == 4 * pages);
+  CHECK(h.events(id).size() == static_cast<std::size_t>(pages));
+  // At most the page in flight when the cancel came.
+  CHECK(site.hits_with_prefix("/slow") <= pages + 1);
+  CHECK(pool->jobs_finished() == 0);
+}
+
+TEST_CASE("worker: stop() gives the job back; the next start resumes it", "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(100);
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.max_pages = 6;
+  options.timeout = 120;
+  const std::string id = h.create(site.url("/slow?page=1"), options);
+  auto first = h.pool();
+  first->start();
+  REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped >= 2; }));
+  first->stop();
+
+  const core::Job stopped = h.job(id);
+  CHECK(stopped.status == core::JobStatus::pending);
+  CHECK(stopped.attempts == 1);
+  CHECK_FALSE(stopped.claim_token);
+  const std::int64_t stored = stopped.counters.listing_pages_scraped;
+  CHECK(stored < 6);
+  for (std::int64_t page = 1; page <= stored; ++page) {
+    CHECK(site.hits("/slow?page=" + std::to_string(page)) == 1);
+  }
+
+  SECTION("resumed after the last stored page: nothing counted twice") {
+    auto second = h.pool();
+    second->start();
+    const core::Job job = h.wait_terminal(id);
+    CHECK(job.completion_reason == core::CompletionReason::done);
+    CHECK(job.attempts == 2);
+    CHECK(job.counters.listing_pages_scraped == 6);
+    CHECK(job.counters.items_found == 24);
+    check_listing_results(h.results(id), site, "/slow", 1, 24, 4);
+    CHECK(h.events(id).size() == 6);
+    CHECK(site.hits("/slow?page=7") == 0);
+  }
+  SECTION("resumed after its time ran out: completed with timeout at once") {
+    h.clock.advance(200 * core::k_micros_per_second);
+    const int hits_before = site.total_hits();
+    auto second = h.pool();
+    second->start();
+    const core::Job job = h.wait_terminal(id);
+    CHECK(job.status == core::JobStatus::completed);
+    CHECK(job.completion_reason == core::CompletionReason::timeout);
+    CHECK(job.counters.listing_pages_scraped == stored);
+    CHECK(job.counters.items_found == 4 * stored);
+    CHECK(site.total_hits() == hits_before);
+  }
+}
+
+TEST_CASE("worker: several workers never take a job twice", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(h.create(site.url("/listings?page=1"), detail_options()));
+  }
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.workers = 3;
+  config.detail_concurrency = 2;
+  auto pool = h.pool(config);
+  pool->start();
+  for (const std::string& id : ids) {
+    const core::Job job = h.wait_terminal(id);
+    CHECK(job.completion_reason == core::CompletionReason::done);
+    CHECK(job.attempts == 1);
+    CHECK(job.counters.listing_pages_scraped == 3);
+    CHECK(job.counters.items_found == 12);
+    CHECK(job.counters.detail_pages_scraped == 12);
+    CHECK(h.events(id).size() == 15);
+  }
+  for (int page = 1; page <= 3; ++page) {
+    CHECK(site.hits("/listings?page=" + std::to_string(page)) == 5);
+    for (int item = 1; item <= 4; ++item) {
+      CHECK(site.hits(FixtureSite::detail_path(page, item)) == 5);
+    }
+  }
+  CHECK(eventually([&] { return pool->jobs_finished() == 5; }));
+}
+
+TEST_CASE("worker: progress never goes backwards and ends at the site's truth", "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 4;
+  site_config.items_per_page = 3;
+  site_config.listing_delay = milliseconds(40);
+  site_config.detail_delay = milliseconds(20);
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = detail_options();
+  options.max_pages = 10;
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.detail_concurrency = 2;
+  auto pool = h.pool(config);
+  pool->start();
+
+  core::Progress last;
+  int samples = 0;
+  int running_samples = 0;
+  const auto until = steady_clock::now() + seconds(30);
+  while (steady_clock::now() < until) {
+    const core::Job job = h.job(id);
+    const core::Progress p = core::derive_progress(job, h.clock.now());
+    ++samples;
+    INFO("sample " << samples << ": " << p.progress_percentage << "% status "
+                   << core::to_string(p.status));
+    CHECK(p.progress_percentage >= last.progress_percentage);
+    CHECK(p.total_pages_scraped >= last.total_pages_scraped);
+    CHECK(p.total_properties_found >= last.total_properties_found);
+    CHECK(p.current_page >= last.current_page);
+    CHECK((p.pagination_complete || !last.pagination_complete));
+    if (p.status == core::JobStatus::processing) {
+      ++running_samples;
+      CHECK(p.progress_percentage < 100);
+      CHECK_FALSE(p.completion_reason);
+    }
+    if (p.progress_percentage >= 100 || core::is_terminal(p.status)) {
+      // Nothing final is reported before all the work is stored.
+      CHECK(p.status == core::JobStatus::completed);
+      CHECK(job.counters.listing_pages_scraped == 4);
+      CHECK(job.counters.items_found == 12);
+      CHECK(job.counters.detail_pages_scraped == 12);
+    }
+    last = p;
+    if (core::is_terminal(p.status)) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  CHECK(running_samples > 0);
+  CHECK(last.status == core::JobStatus::completed);
+  CHECK(last.completion_reason == core::CompletionReason::done);
+  CHECK(last.progress_percentage == 100);
+  CHECK(last.total_pages_scraped == 16);
+  CHECK(last.total_properties_found == 12);
+  CHECK(last.pagination_complete);
+  CHECK(last.current_page == 4);
+  CHECK_FALSE(last.error_message);
+  CHECK(last.processing_time);
+  CHECK_FALSE(last.running_time);
+}
+
+TEST_CASE("worker: a resumed job fetches its pending detail pages, then the next listing page",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  // A worker that stored page 1 (with its detail links) and then died.
+  auto claimed = h.db().claim_next(h.clock.now(), 60 * core::k_micros_per_second);
+  REQUIRE(claimed.ok());
+  REQUIRE(claimed->has_value());
+  const store::Claim claim = **claimed;
+  store::ListingPageRecord page;
+  page.page_number = 1;
+  page.url = site.url("/listings?page=1");
+  page.http_status = 200;
+  page.started_at = page.finished_at = h.clock.now();
+  for (int item = 1; item <= 4; ++item) {
+    page.items.push_back(store::NewItem{{{"title", FixtureSite::title(1, item)},
+                                         {"price", FixtureSite::price(1, item)}},
+                                        site.url(FixtureSite::detail_path(1, item))});
+  }
+  page.next_url = site.url("/listings?page=2");
+  REQUIRE(h.db().record_listing_page(claim, page, h.clock.now()).ok());
+  REQUIRE(h.db().release(claim).ok());
+
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.attempts == 2);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.items_found == 12);
+  CHECK(job.counters.detail_pages_scraped == 12);
+  check_listing_results(h.results(id), site, "/listings", 1, 12, 4);
+  CHECK(site.hits("/listings?page=1") == 0);
+  CHECK(site.hits("/listings?page=2") == 1);
+  for (int item = 1; item <= 4; ++item) {
+    CHECK(site.hits(FixtureSite::detail_path(1, item)) == 1);
+  }
+  CHECK(h.events(id).size() == 15);
+}
+
+TEST_CASE("worker: an expired lease puts the job back to work", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), listing_options());
+  // A worker that claimed the job with a lease that is already over.
+  auto claimed = h.db().claim_next(h.clock.now() - 10 * core::k_micros_per_second,
+                                   core::k_micros_per_second);
+  REQUIRE(claimed.ok());
+  REQUIRE(claimed->has_value());
+
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.recover_interval = milliseconds(20);
+  auto pool = h.pool(config);
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.attempts == 2);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  check_listing_results(h.results(id), site, "/listings", 1, 12, 4);
+
+  // The old claim can change nothing any more.
+  store::ListingPageRecord late;
+  late.page_number = 4;
+  late.url = site.url("/listings?page=4");
+  CHECK(h.db().record_listing_page(**claimed, late, h.clock.now()).error().code ==
+        core::ErrorCode::conflict);
+}
+
+TEST_CASE("worker: a job interrupted after its failed listing page fails on resume", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/gone"), listing_options());
+  auto claimed = h.db().claim_next(h.clock.now(), 60 * core::k_micros_per_second);
+  REQUIRE(claimed.ok());
+  REQUIRE(claimed->has_value());
+  store::ListingPageRecord page;
+  page.page_number = 1;
+  page.url = site.url("/gone");
+  page.http_status = 404;
+  page.ok = false;
+  page.error = "HTTP 404";
+  page.pagination_complete = true;
+  page.started_at = page.finished_at = h.clock.now();
+  REQUIRE(h.db().record_listing_page(**claimed, page, h.clock.now()).ok());
+  REQUIRE(h.db().release(**claimed).ok());
+
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.status == core::JobStatus::failed);
+  CHECK(job.completion_reason == core::CompletionReason::error);
+  CHECK(job.error_message == std::optional<std::string>(site.url("/gone") + ": HTTP 404"));
+  CHECK(job.counters.listing_pages_failed == 1);
+  CHECK(site.hits("/gone") == 0);
+}
+
+TEST_CASE("worker: a busy database delays page writes, never drops them", "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(100);
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.max_pages = 4;
+  const std::string id = h.create(site.url("/slow?page=1"), options);
+
+  std::mutex log_mutex;
+  std::vector<std::string> log;
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.max_store_backoff = milliseconds(50);
+  config.log = [&](const std::string& line) {
+    std::lock_guard lock(log_mutex);
+    log.push_back(line);
+  };
+  auto saw_unavailable = [&] {
+    std::lock_guard lock(log_mutex);
+    for (const std::string& line : log) {
+      if (line.find("store unavailable") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  auto pool = h.pool(config, 20);
+  pool->start();
+  REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped >= 1; }));
+
+  // Another connection holds the write lock until the worker has had to
+  // wait for it at least once.
+  auto locker = store::JobStore::open(h.store_config());
+  REQUIRE(locker.ok());
+  (*locker)->database().exec("BEGIN EXCLUSIVE");
+  const bool waited = eventually(saw_unavailable);
+  (*locker)->database().exec("COMMIT");
+  CHECK(waited);
+
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 4);
+  CHECK(job.counters.items_found == 16);
+  check_listing_results(h.results(id), site, "/slow", 1, 16, 4);
+  CHECK(h.events(id).size() == 4);
+  for (int page = 1; page <= 4; ++page) {
+    CHECK(site.hits("/slow?page=" + std::to_string(page)) == 1);
+  }
+}

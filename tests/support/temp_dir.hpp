@@ -1,0 +1,26 @@
+#pragma once
+// A fresh temporary directory per test, removed with everything in it when the
+// TempDir goes out of scope.
+
+#include <filesystem>
+#include <string>
+
+namespace scrapekeep::testing {
+
+class TempDir {
+ public:
+  // Creates a unique directory under the system temporary directory.
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const;
+  // path() / name, as a string (the file is not created).
+  std::string file(const std::string& name) const;
+
+ private:
+  std::filesystem::path m_path;
+};
+
+} // namespace scrapekeep::testing

@@ -1,0 +1,318 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scrapekeep/scrape/extractor.hpp"
+
+using scrapekeep::core::FieldList;
+using scrapekeep::core::FieldValues;
+using scrapekeep::core::Selectors;
+using namespace scrapekeep::scrape;
+
+namespace {
+
+const std::string k_page_url = "http://example.test/listings?page=1";
+
+Selectors property_selectors() {
+  Selectors s;
+  s.item = "//article[@class='property']";
+  s.fields = {{"title", ".//h2"}, {"price", ".//span[@class='price']"}};
+  return s;
+}
+
+std::string listing_page() {
+  return R"(<!DOCTYPE html>
+<html><head><title>Listings</title></head><body>
+<article class="property">
+  <h2>Title <b>1-1</b></h2>
+  <span class="price">
+     $ 1001
+  </span>
+  <a href="/detail/1-1">Details</a>
+</article>
+<article class="property">
+  <h2>   Title
+    1-2 </h2>
+  <a href="detail/1-2#photos">Details</a>
+</article>
+<article class="property">
+  <h2>Title 1-3</h2>
+  <span class="price">$ 1003</span>
+  <a href="http://other.test/x?id=3">Details</a>
+</article>
+<a rel="next" href="listings?page=2#top">Next</a>
+</body></html>)";
+}
+
+std::optional<std::string> field(const FieldValues& values, const std::string& name) {
+  for (const auto& [key, value] : values) {
+    if (key == name) {
+      return value;
+    }
+  }
+  FAIL("no field " << name);
+  return std::nullopt;
+}
+
+} // namespace
+
+TEST_CASE("xpath_error accepts XPath 1.0 and names what is wrong", "[scrape][extractor]") {
+  CHECK_FALSE(xpath_error("//article[@class='property']"));
+  CHECK_FALSE(xpath_error(".//a/@href"));
+  CHECK_FALSE(xpath_error("//a[@rel='next']/@href | //link[@rel='next']/@href"));
+  CHECK_FALSE(xpath_error("normalize-space(.//h2)"));
+  CHECK_FALSE(xpath_error("count(//a)"));
+
+  CHECK(xpath_error("") == std::optional<std::string>("empty XPath expression"));
+  CHECK(xpath_error("//a[") ==
+        std::optional<std::string>("invalid XPath expression: unbalanced parentheses or brackets"));
+  CHECK(xpath_error("count(") ==
+        std::optional<std::string>("invalid XPath expression: unbalanced parentheses or brackets"));
+  CHECK(xpath_error("!!") == std::optional<std::string>("invalid XPath expression: Invalid expression"));
+  CHECK(xpath_error("//a[@href='x]") ==
+        std::optional<std::string>("invalid XPath expression: unbalanced parentheses or brackets"));
+  CHECK(xpath_error("nosuchfunction()") ==
+        std::optional<std::string>("invalid XPath expression: Unregistered function"));
+  CHECK(xpath_error("$undefined") ==
+        std::optional<std::string>("invalid XPath expression: Undefined variable"));
+  CHECK(xpath_error("ns:a") ==
+        std::optional<std::string>("invalid XPath expression: Undefined namespace prefix"));
+}
+
+TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrape][extractor]") {
+  // RFC 3986 section 5.4.1 (normal examples).
+  const std::string base = "http://a/b/c/d;p?q";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"g", "http://a/b/c/g"},       {"./g", "http://a/b/c/g"},
+      {"g/", "http://a/b/c/g/"},     {"/g", "http://a/g"},
+      {"//g", "http://g"},           {"?y", "http://a/b/c/d;p?y"},
+      {"g?y", "http://a/b/c/g?y"},   {"#s", "http://a/b/c/d;p?q#s"},
+      {"g#s", "http://a/b/c/g#s"},   {";x", "http://a/b/c/;x"},
+      {"g;x", "http://a/b/c/g;x"},   {"", "http://a/b/c/d;p?q"},
+      {".", "http://a/b/c/"},        {"./", "http://a/b/c/"},
+      {"..", "http://a/b/"},         {"../", "http://a/b/"},
+      {"../g", "http://a/b/g"},      {"../..", "http://a/"},
+      {"../../", "http://a/"},       {"../../g", "http://a/g"},
+      {"../../../g", "http://a/g"},  {"/./g", "http://a/g"},
+      {"g.", "http://a/b/c/g."},     {"./../g", "http://a/b/g"},
+      {"g;x=1/../y", "http://a/b/c/y"}};
+  for (const auto& [ref, expected] : cases) {
+    INFO("ref: " << ref);
+    CHECK(resolve_url(base, ref) == std::optional<std::string>(expected));
+  }
+
+  CHECK(resolve_url("http://h:8080/listings?page=1", "listings?page=2") ==
+        std::optional<std::string>("http://h:8080/listings?page=2"));
+  CHECK(resolve_url("http://h:8080", "a") == std::optional<std::string>("http://h:8080/a"));
+  CHECK(resolve_url("https://h/x/", "  y \n") == std::optional<std::string>("https://h/x/y"));
+  CHECK(resolve_url("http://h/", "a b") == std::optional<std::string>("http://h/a%20b"));
+  CHECK(resolve_url("http://h/", "caf\xC3\xA9") == std::optional<std::string>("http://h/caf%C3%A9"));
+
+  CHECK_FALSE(resolve_url(base, "mailto:someone@example.test"));
+  CHECK_FALSE(resolve_url(base, "javascript:void(0)"));
+  CHECK_FALSE(resolve_url(base, "ftp://a/file"));
+  CHECK_FALSE(resolve_url("not a url", "g"));
+  CHECK(strip_fragment("http://a/b#c") == "http://a/b");
+  CHECK(strip_fragment("http://a/b") == "http://a/b");
+}
+
+TEST_CASE("normalize_space collapses ASCII whitespace and keeps other bytes", "[scrape][extractor]") {
+  CHECK(normalize_space("  a \t\n b\r\n") == "a b");
+  CHECK(normalize_space("") == "");
+  CHECK(normalize_space(" \n ") == "");
+  // A no-break space (U+00A0) is not XPath whitespace.
+  CHECK(normalize_space("a\xC2\xA0 b") == "a\xC2\xA0 b");
+}
+
+TEST_CASE("extract_listing gives items in order, fields in selector order, resolved links",
+          "[scrape][extractor]") {
+  const ListingExtraction result = extract_listing(listing_page(), k_page_url, property_selectors(), true);
+  REQUIRE(result.items.size() == 3);
+
+  const FieldValues expected_first = {{"title", "Title 1-1"}, {"price", "$ 1001"}};
+  CHECK(result.items[0].fields == expected_first);
+  CHECK(result.items[0].detail_url == std::optional<std::string>("http://example.test/detail/1-1"));
+
+  const FieldValues expected_second = {{"title", "Title 1-2"}, {"price", std::nullopt}};
+  CHECK(result.items[1].fields == expected_second);
+  CHECK(result.items[1].detail_url == std::optional<std::string>("http://example.test/detail/1-2"));
+
+  CHECK(field(result.items[2].fields, "title") == std::optional<std::string>("Title 1-3"));
+  CHECK(result.items[2].detail_url == std::optional<std::string>("http://other.test/x?id=3"));
+
+  CHECK(result.next_url == std::optional<std::string>("http://example.test/listings?page=2"));
+}
+
+TEST_CASE("extract_listing without detail links leaves them out", "[scrape][extractor]") {
+  const ListingExtraction result = extract_listing(listing_page(), k_page_url, property_selectors(), false);
+  REQUIRE(result.items.size() == 3);
+  for (const ExtractedItem& item : result.items) {
+    CHECK_FALSE(item.detail_url);
+  }
+}
+
+TEST_CASE("field values: attributes, scalars, nothing matched", "[scrape][extractor]") {
+  Selectors s = property_selectors();
+  s.fields = {{"href", ".//a/@href"},
+              {"links", "count(.//a)"},
+              {"has_price", "boolean(.//span)"},
+              {"upper", "translate(.//h2, 'itle', 'ITLE')"},
+              {"missing", ".//table"},
+              {"empty_string", "string(.//table)"}};
+  const ListingExtraction result = extract_listing(listing_page(), k_page_url, s, false);
+  REQUIRE(result.items.size() == 3);
+  const FieldValues expected = {{"href", "/detail/1-1"},        {"links", "1"},
+                                {"has_price", "true"},          {"upper", "TITLE 1-1"},
+                                {"missing", std::nullopt},      {"empty_string", ""}};
+  CHECK(result.items[0].fields == expected);
+  CHECK(field(result.items[1].fields, "has_price") == std::optional<std::string>("false"));
+}
+
+TEST_CASE("extract_listing: no next link, bad links and non-node item selectors", "[scrape][extractor]") {
+  const std::string html =
+      "<html><body><article class='property'><h2>A</h2><a href='mailto:x@y.test'>mail</a></article>"
+      "<a rel='next' href='javascript:next()'>next</a></body></html>";
+  ListingExtraction result = extract_listing(html, k_page_url, property_selectors(), true);
+  REQUIRE(result.items.size() == 1);
+  CHECK_FALSE(result.items[0].detail_url);
+  CHECK_FALSE(result.next_url);
+
+  result = extract_listing("<html><body><p>nothing</p></body></html>", k_page_url, property_selectors(), true);
+  CHECK(result.items.empty());
+  CHECK_FALSE(result.next_url);
+
+  Selectors counting = property_selectors();
+  counting.item = "count(//article)";
+  CHECK(extract_listing(html, k_page_url, counting, true).items.empty());
+
+  CHECK(extract_listing("", k_page_url, property_selectors(), true).items.empty());
+}
+
+TEST_CASE("the default next_page selector also finds <link rel=next>", "[scrape][extractor]") {
+  const std::string html =
+      "<html><head><link rel='next' href='/p/2'></head><body></body></html>";
+  const ListingExtraction result = extract_listing(html, "http://h.test/p/1", property_selectors(), false);
+  CHECK(result.next_url == std::optional<std::string>("http://h.test/p/2"));
+}
+
+TEST_CASE("links resolve against <base href>", "[scrape][extractor]") {
+  const std::string html =
+      "<html><head><base href='/root/'></head><body>"
+      "<article class='property'><h2>A</h2><a href='item/1'>x</a></article>"
+      "<a rel='next' href='?page=2'>next</a></body></html>";
+  const ListingExtraction result = extract_listing(html, "http://h.test/a/b?page=1", property_selectors(), true);
+  REQUIRE(result.items.size() == 1);
+  CHECK(result.items[0].detail_url == std::optional<std::string>("http://h.test/root/item/1"));
+  CHECK(result.next_url == std::optional<std::string>("http://h.test/root/?page=2"));
+}
+
+TEST_CASE("broken HTML is recovered", "[scrape][extractor]") {
+  const std::string html =
+      "<html><head><title>Broken</title>\n<body>\n<div class=wrapper>\n"
+      "<article class=\"property\"><h2>Broken <i>one</h2><span class=\"price\">$ 1</span>"
+      "<a href=\"/detail/1-1\">x</a>\n"
+      "<article class=\"property\"><h2>Broken two</h2><span class='price'>$ 2 < 3</span>\n"
+      "</article></article>\n<p>unclosed <b>bold\n"
+      "<article class=\"property\"><h2>Broken   three</h2>\n</table></div>";
+  const ListingExtraction result = extract_listing(html, k_page_url, property_selectors(), true);
+  REQUIRE(result.items.size() == 3);
+  CHECK(field(result.items[0].fields, "title") == std::optional<std::string>("Broken one"));
+  CHECK(field(result.items[0].fields, "price") == std::optional<std::string>("$ 1"));
+  CHECK(result.items[0].detail_url == std::optional<std::string>("http://example.test/detail/1-1"));
+  CHECK(field(result.items[1].fields, "title") == std::optional<std::string>("Broken two"));
+  CHECK(field(result.items[1].fields, "price") == std::optional<std::string>("$ 2 < 3"));
+  CHECK(field(result.items[2].fields, "title") == std::optional<std::string>("Broken three"));
+  CHECK(field(result.items[2].fields, "price") == std::nullopt);
+}
+
+TEST_CASE("text encodings: UTF-8 kept exactly, declared charsets converted", "[scrape][extractor]") {
+  const std::string title = "Caf\xC3\xA9 Z\xC3\xBCrich \xE2\x80\x93 \xE6\x9D\xB1\xE4\xBA\xAC";
+  Selectors s = property_selectors();
+
+  SECTION("UTF-8 without any declaration") {
+    const std::string html = "<html><body><article class='property'><h2>" + title +
+                             "</h2></article></body></html>";
+    const auto result = extract_listing(html, k_page_url, s, false);
+    REQUIRE(result.items.size() == 1);
+    CHECK(field(result.items[0].fields, "title") == std::optional<std::string>(title));
+  }
+  SECTION("UTF-8 with a BOM") {
+    const std::string html = "\xEF\xBB\xBF<html><body><article class='property'><h2>" + title +
+                             "</h2></article></body></html>";
+    const auto result = extract_listing(html, k_page_url, s, false);
+    REQUIRE(result.items.size() == 1);
+    CHECK(field(result.items[0].fields, "title") == std::optional<std::string>(title));
+  }
+  SECTION("ISO-8859-1 declared in the HTTP header") {
+    const std::string html = "<html><body><article class='property'><h2>Caf\xE9 Z\xFCrich</h2>"
+                             "</article></body></html>";
+    const auto result = extract_listing(html, k_page_url, s, false, "ISO-8859-1");
+    REQUIRE(result.items.size() == 1);
+    CHECK(field(result.items[0].fields, "title") ==
+          std::optional<std::string>("Caf\xC3\xA9 Z\xC3\xBCrich"));
+  }
+  SECTION("ISO-8859-1 declared by <meta charset>") {
+    const std::string html = "<html><head><meta charset=\"iso-8859-1\"></head><body>"
+                             "<article class='property'><h2>Caf\xE9</h2></article></body></html>";
+    const auto result = extract_listing(html, k_page_url, s, false);
+    REQUIRE(result.items.size() == 1);
+    CHECK(field(result.items[0].fields, "title") == std::optional<std::string>("Caf\xC3\xA9"));
+  }
+  SECTION("an unknown header charset falls back to detection") {
+    const std::string html = "<html><body><article class='property'><h2>" + title +
+                             "</h2></article></body></html>";
+    const auto result = extract_listing(html, k_page_url, s, false, "x-no-such-charset");
+    REQUIRE(result.items.size() == 1);
+    CHECK(field(result.items[0].fields, "title") == std::optional<std::string>(title));
+  }
+}
+
+TEST_CASE("extract_detail evaluates fields against the whole page", "[scrape][extractor]") {
+  const std::string html =
+      "<html><body><h1>Title 2-3</h1><p class='desc'>\n  Description of 2-3\n</p>"
+      "<img src='/a.png'><img src='/b.png'></body></html>";
+  const FieldList fields = {{"description", "//p[@class='desc']"},
+                            {"image", "//img/@src"},
+                            {"images", "count(//img)"},
+                            {"floor_plan", "//div[@id='plan']"}};
+  const FieldValues expected = {{"description", "Description of 2-3"},
+                                {"image", "/a.png"},
+                                {"images", "2"},
+                                {"floor_plan", std::nullopt}};
+  CHECK(extract_detail(html, "http://h.test/detail/2-3", fields) == expected);
+
+  const FieldValues none = {{"description", std::nullopt}, {"image", std::nullopt},
+                            {"images", "0"},              {"floor_plan", std::nullopt}};
+  CHECK(extract_detail("<p>other</p>", "http://h.test/x", fields) == none);
+  CHECK(extract_detail("<p>other</p>", "http://h.test/x", {}).empty());
+}
+
+TEST_CASE("extraction runs in parallel threads with identical results", "[scrape][extractor]") {
+  init_libxml();
+  const ListingExtraction reference = extract_listing(listing_page(), k_page_url, property_selectors(), true);
+  constexpr int k_threads = 4;
+  constexpr int k_rounds = 50;
+  std::vector<int> mismatches(k_threads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k_threads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < k_rounds; ++i) {
+        const auto result = extract_listing(listing_page(), k_page_url, property_selectors(), true);
+        bool same = result.next_url == reference.next_url && result.items.size() == reference.items.size();
+        for (std::size_t k = 0; same && k < result.items.size(); ++k) {
+          same = result.items[k].fields == reference.items[k].fields &&
+                 result.items[k].detail_url == reference.items[k].detail_url;
+        }
+        if (!same || xpath_error("//a[") == std::nullopt) {
+          ++mismatches[static_cast<std::size_t>(t)];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  CHECK(mismatches == std::vector<int>(k_threads, 0));
+}

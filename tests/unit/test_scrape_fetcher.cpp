@@ -1,0 +1,323 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "scrapekeep/scrape/fetcher.hpp"
+#include "support/fixture_site.hpp"
+
+using namespace scrapekeep::scrape;
+using scrapekeep::testing::FixtureSite;
+using scrapekeep::testing::FixtureSiteConfig;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+namespace {
+
+FetchConfig test_config() {
+  FetchConfig config;
+  config.backoff = milliseconds(10);
+  return config;
+}
+
+SteadyTime in(std::chrono::milliseconds d) { return steady_clock::now() + d; }
+
+// Waits (bounded) until `predicate` holds.
+template <typename Predicate>
+bool eventually(Predicate predicate) {
+  const auto until = steady_clock::now() + seconds(10);
+  while (steady_clock::now() < until) {
+    if (predicate()) {
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return predicate();
+}
+
+} // namespace
+
+TEST_CASE("fetch: an HTML page, with our User-Agent and compression", "[scrape][fetcher]") {
+  FixtureSite site;
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/listings?page=1"), in(seconds(10)));
+  CHECK(r.ok);
+  CHECK(r.http_status == std::optional<int>(200));
+  CHECK(r.final_url == site.url("/listings?page=1"));
+  CHECK(r.error.empty());
+  CHECK_FALSE(r.interrupted);
+  CHECK(r.content_type == "text/html");
+  CHECK(r.charset == "utf-8");
+  CHECK(r.body.find("<h2>Title <b>1-1</b></h2>") != std::string::npos);
+  CHECK(r.body.find(site.url("/listings?page=3")) == std::string::npos);
+  CHECK(site.hits("/listings?page=1") == 1);
+  CHECK(site.last_header("/listings?page=1", "User-Agent") == "scrapekeep/0.1");
+  CHECK(site.last_header("/listings?page=1", "Accept-Encoding").find("gzip") != std::string::npos);
+
+  // The fragment is not sent; the connection is reused for the next page.
+  const FetchResult second = fetcher.fetch(site.url("/listings?page=2#top"), in(seconds(10)));
+  CHECK(second.ok);
+  CHECK(second.final_url == site.url("/listings?page=2"));
+  CHECK(site.hits("/listings?page=2") == 1);
+}
+
+TEST_CASE("fetch: 4xx fails at once, 5xx is retried three times", "[scrape][fetcher]") {
+  FixtureSite site;
+  HttpFetcher fetcher(test_config());
+
+  const FetchResult gone = fetcher.fetch(site.url("/gone"), in(seconds(10)));
+  CHECK_FALSE(gone.ok);
+  CHECK(gone.http_status == std::optional<int>(404));
+  CHECK(gone.error == "HTTP 404");
+  CHECK_FALSE(gone.interrupted);
+  CHECK(gone.body.empty());
+  CHECK(site.hits("/gone") == 1);
+
+  const FetchResult down = fetcher.fetch(site.url("/unavailable"), in(seconds(10)));
+  CHECK_FALSE(down.ok);
+  CHECK(down.http_status == std::optional<int>(503));
+  CHECK(down.error == "HTTP 503");
+  CHECK(site.hits("/unavailable") == 3);
+
+  const FetchResult missing = fetcher.fetch(site.url("/listings?page=99"), in(seconds(10)));
+  CHECK(missing.error == "HTTP 404");
+}
+
+TEST_CASE("fetch: a page that fails once with 503 then succeeds", "[scrape][fetcher]") {
+  FixtureSite site;
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/flaky?page=2"), in(seconds(10)));
+  CHECK(r.ok);
+  CHECK(r.http_status == std::optional<int>(200));
+  CHECK(r.body.find("Title <b>2-1</b>") != std::string::npos);
+  CHECK(site.hits("/flaky?page=2") == 2);
+}
+
+TEST_CASE("fetch: 429 honours a short Retry-After, refuses a long one", "[scrape][fetcher]") {
+  SECTION("short: waited for and retried") {
+    FixtureSite site;
+    HttpFetcher fetcher(test_config());
+    const FetchResult r = fetcher.fetch(site.url("/ratelimited"), in(seconds(10)));
+    CHECK(r.ok);
+    CHECK(site.hits("/ratelimited") == 2);
+  }
+  SECTION("longer than max_retry_after: the page fails") {
+    FixtureSite site;
+    FetchConfig config = test_config();
+    config.max_retry_after = milliseconds(500);
+    HttpFetcher fetcher(config);
+    const FetchResult r = fetcher.fetch(site.url("/ratelimited"), in(seconds(10)));
+    CHECK_FALSE(r.ok);
+    CHECK(r.http_status == std::optional<int>(429));
+    CHECK(r.error == "HTTP 429");
+    CHECK(site.hits("/ratelimited") == 1);
+  }
+}
+
+TEST_CASE("fetch: redirects resolve against the current URL, at most 5", "[scrape][fetcher]") {
+  FixtureSite site;
+  HttpFetcher fetcher(test_config());
+
+  const FetchResult one = fetcher.fetch(site.url("/redirect"), in(seconds(10)));
+  CHECK(one.ok);
+  CHECK(one.final_url == site.url("/listings?page=1"));
+  CHECK(one.http_status == std::optional<int>(200));
+  CHECK(site.hits("/redirect") == 1);
+  CHECK(site.hits("/listings?page=1") == 1);
+
+  const FetchResult five = fetcher.fetch(site.url("/redirect-chain?n=4"), in(seconds(10)));
+  CHECK(five.ok);
+  CHECK(five.final_url == site.url("/listings?page=1"));
+
+  const FetchResult six = fetcher.fetch(site.url("/redirect-chain?n=5"), in(seconds(10)));
+  CHECK_FALSE(six.ok);
+  CHECK(six.error == "too many redirects (more than 5)");
+  CHECK(six.http_status == std::optional<int>(302));
+
+  const FetchResult loop = fetcher.fetch(site.url("/redirect-loop"), in(seconds(10)));
+  CHECK_FALSE(loop.ok);
+  CHECK(loop.error == "too many redirects (more than 5)");
+  CHECK(site.hits("/redirect-loop") == 6);
+}
+
+TEST_CASE("fetch: a body over 10 MiB fails the page", "[scrape][fetcher]") {
+  FixtureSite site;
+  HttpFetcher fetcher(test_config());
+  for (const std::string target : {"/oversize", "/oversize-chunked"}) {
+    INFO(target);
+    const FetchResult r = fetcher.fetch(site.url(target), in(seconds(20)));
+    CHECK_FALSE(r.ok);
+    CHECK(r.http_status == std::optional<int>(200));
+    CHECK(r.error == "response body exceeds 10485760 bytes");
+    CHECK(r.body.empty());
+    CHECK(site.hits(target) == 1);
+  }
+  // The fetcher is still usable afterwards.
+  CHECK(fetcher.fetch(site.url("/listings?page=1"), in(seconds(10))).ok);
+}
+
+TEST_CASE("fetch: non-HTML content fails with the content type", "[scrape][fetcher]") {
+  FixtureSite site;
+  HttpFetcher fetcher(test_config());
+  const FetchResult json = fetcher.fetch(site.url("/data.json"), in(seconds(10)));
+  CHECK_FALSE(json.ok);
+  CHECK(json.http_status == std::optional<int>(200));
+  CHECK(json.error == "not an HTML page (Content-Type application/json)");
+  const FetchResult png = fetcher.fetch(site.url("/image.png"), in(seconds(10)));
+  CHECK(png.error == "not an HTML page (Content-Type image/png)");
+  CHECK(site.hits("/image.png") == 1);
+}
+
+TEST_CASE("fetch: charset from the header, unsupported URLs, refused connections", "[scrape][fetcher]") {
+  int closed_port = 0;
+  {
+    FixtureSite gone;
+    closed_port = gone.port();
+  }
+  FixtureSite site;
+  HttpFetcher fetcher(test_config());
+
+  const FetchResult latin = fetcher.fetch(site.url("/latin1"), in(seconds(10)));
+  CHECK(latin.ok);
+  CHECK(latin.charset == "ISO-8859-1");
+
+  const FetchResult ftp = fetcher.fetch("ftp://127.0.0.1/file", in(seconds(10)));
+  CHECK_FALSE(ftp.ok);
+  CHECK(ftp.error == "not an http(s) URL");
+  CHECK_FALSE(ftp.http_status);
+
+  const FetchResult refused =
+      fetcher.fetch("http://127.0.0.1:" + std::to_string(closed_port) + "/", in(seconds(10)));
+  CHECK_FALSE(refused.ok);
+  CHECK_FALSE(refused.interrupted);
+  CHECK_FALSE(refused.http_status);
+  CHECK(refused.error == "connection failed");
+}
+
+TEST_CASE("fetch: never runs past its deadline", "[scrape][fetcher]") {
+  FixtureSiteConfig config;
+  config.slow_delay = seconds(5);
+  FixtureSite site(config);
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/slow?page=1"), in(milliseconds(200)));
+  CHECK_FALSE(r.ok);
+  CHECK(r.interrupted);
+  CHECK(r.error == "deadline exceeded");
+
+  const FetchResult past = fetcher.fetch(site.url("/listings?page=1"), in(milliseconds(-1)));
+  CHECK(past.interrupted);
+  CHECK(site.hits("/listings?page=1") == 0);
+}
+
+TEST_CASE("fetch: cancel() from another thread aborts the fetch in flight", "[scrape][fetcher]") {
+  FixtureSiteConfig config;
+  config.slow_delay = seconds(5);
+  FixtureSite site(config);
+  HttpFetcher fetcher(test_config());
+  std::thread canceller([&] {
+    eventually([&] { return site.hits("/slow?page=1") == 1; });
+    fetcher.cancel();
+  });
+  const FetchResult r = fetcher.fetch(site.url("/slow?page=1"), in(seconds(60)));
+  canceller.join();
+  CHECK_FALSE(r.ok);
+  CHECK(r.interrupted);
+  CHECK(r.error == "cancelled");
+  CHECK(site.hits("/slow?page=1") == 1);
+
+  // Cancel is sticky: later fetches do not even start.
+  const FetchResult later = fetcher.fetch(site.url("/listings?page=1"), in(seconds(10)));
+  CHECK(later.interrupted);
+  CHECK(site.hits("/listings?page=1") == 0);
+}
+
+TEST_CASE("fetch: the address filter sees the resolved IP", "[scrape][fetcher]") {
+  FixtureSite site;
+  std::string seen;
+  FetchConfig refuse = test_config();
+  refuse.address_filter = [&](const std::string& ip) {
+    seen = ip;
+    return false;
+  };
+  HttpFetcher refusing(refuse);
+  const FetchResult r = refusing.fetch(site.url("/listings?page=1"), in(seconds(10)));
+  CHECK_FALSE(r.ok);
+  CHECK(r.error == "address not allowed: 127.0.0.1");
+  CHECK(seen == "127.0.0.1");
+  CHECK(site.hits("/listings?page=1") == 0);
+
+  FetchConfig allow = test_config();
+  allow.address_filter = [](const std::string& ip) { return ip == "127.0.0.1"; };
+  HttpFetcher allowing(allow);
+  CHECK(allowing.fetch("http://localhost:" + std::to_string(site.port()) + "/listings?page=1",
+                       in(seconds(10)))
+            .ok);
+  CHECK(site.hits("/listings?page=1") == 1);
+}
+
+TEST_CASE("HostLimiter bounds requests per host and spaces them", "[scrape][fetcher]") {
+  HostLimiter limiter(HostLimiterConfig{2, milliseconds(0)});
+  auto a1 = limiter.acquire("http://a:80", in(seconds(1)));
+  auto a2 = limiter.acquire("http://a:80", in(seconds(1)));
+  REQUIRE(a1);
+  REQUIRE(a2);
+  CHECK(limiter.active("http://a:80") == 2);
+  CHECK_FALSE(limiter.acquire("http://a:80", in(milliseconds(30))));
+  auto b1 = limiter.acquire("http://b:80", in(seconds(1)));
+  CHECK(b1);
+
+  std::atomic<bool> cancelled{true};
+  CHECK_FALSE(limiter.acquire("http://a:80", in(seconds(10)), &cancelled));
+
+  std::thread releaser([&] { a1.reset(); });
+  auto a3 = limiter.acquire("http://a:80", in(seconds(10)));
+  releaser.join();
+  CHECK(a3);
+  CHECK(limiter.active("http://a:80") == 2);
+  a2.reset();
+  a3.reset();
+  CHECK(limiter.active("http://a:80") == 0);
+
+  HostLimiter spaced(HostLimiterConfig{4, seconds(30)});
+  auto first = spaced.acquire("http://c:80", in(seconds(1)));
+  REQUIRE(first);
+  first.reset();
+  // The next request to the same host must wait for the delay.
+  CHECK_FALSE(spaced.acquire("http://c:80", in(milliseconds(30))));
+  CHECK(spaced.acquire("http://d:80", in(milliseconds(30))));
+}
+
+TEST_CASE("fetch: the per-host limit is shared by fetchers", "[scrape][fetcher]") {
+  FixtureSiteConfig config;
+  config.slow_delay = milliseconds(600);
+  FixtureSite site(config);
+  auto limiter = std::make_shared<HostLimiter>(HostLimiterConfig{1, milliseconds(0)});
+  const std::string origin = "http://127.0.0.1:" + std::to_string(site.port());
+  HttpFetcher first(test_config(), limiter);
+  HttpFetcher second(test_config(), limiter);
+
+  FetchResult slow;
+  std::thread t([&] { slow = first.fetch(site.url("/slow?page=1"), in(seconds(10))); });
+  REQUIRE(eventually([&] { return site.hits("/slow?page=1") == 1; }));
+  CHECK(limiter->active(origin) == 1);
+  // The second fetcher's request can only start once the first one is done.
+  const FetchResult other = second.fetch(site.url("/listings?page=1"), in(seconds(10)));
+  t.join();
+  CHECK(slow.ok);
+  CHECK(other.ok);
+  CHECK(limiter->active(origin) == 0);
+
+  // With the limit reached until the deadline, the fetch is interrupted.
+  FetchResult held;
+  std::thread u([&] { held = first.fetch(site.url("/slow?page=2"), in(seconds(10))); });
+  REQUIRE(eventually([&] { return site.hits("/slow?page=2") == 1; }));
+  const FetchResult blocked = second.fetch(site.url("/listings?page=2"), in(milliseconds(50)));
+  u.join();
+  CHECK(held.ok);
+  CHECK(blocked.interrupted);
+  CHECK(site.hits("/listings?page=2") == 0);
+}

@@ -1,0 +1,342 @@
+// store/migrations: schema/schema.sql is what all migrations produce, and the
+// store refuses files it must not touch (newer schema, foreign or garbage).
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "scrapekeep/store/job_store.hpp"
+#include "scrapekeep/store/migrations.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using scrapekeep::core::ErrorCode;
+using scrapekeep::store::JobStore;
+using scrapekeep::store::StoreConfig;
+using scrapekeep::testing::TempDir;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+// The SQL text with comments removed and whitespace runs collapsed to one
+// space, so that layout and comments are not schema differences.
+std::string normalize_sql(const std::string& sql) {
+  std::string out;
+  bool in_quote = false;
+  bool pending_space = false;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    if (!in_quote && c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      while (i < sql.size() && sql[i] != '\n') {
+        ++i;
+      }
+      pending_space = true;
+      continue;
+    }
+    if (!in_quote && std::isspace(static_cast<unsigned char>(c))) {
+      pending_space = true;
+      continue;
+    }
+    if (pending_space && !out.empty()) {
+      out.push_back(' ');
+    }
+    pending_space = false;
+    if (c == '\'') {
+      in_quote = !in_quote;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+using SchemaRow = std::tuple<std::string, std::string, std::string, std::string>;
+
+// (type, name, tbl_name, normalized sql) of every schema object but the
+// migration bookkeeping, in a stable order.
+std::vector<SchemaRow> schema_of(SQLite::Database& db) {
+  SQLite::Statement q(db,
+                      "SELECT type, name, tbl_name, sql FROM sqlite_master "
+                      "WHERE tbl_name NOT IN ('schema_migrations', 'sqlite_sequence') "
+                      "ORDER BY type, name");
+  std::vector<SchemaRow> rows;
+  while (q.executeStep()) {
+    rows.emplace_back(q.getColumn(0).getString(), q.getColumn(1).getString(),
+                      q.getColumn(2).getString(),
+                      q.getColumn(3).isNull() ? std::string("(null)")
+                                              : normalize_sql(q.getColumn(3).getString()));
+  }
+  return rows;
+}
+
+std::vector<std::string> table_names(SQLite::Database& db) {
+  SQLite::Statement q(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  std::vector<std::string> names;
+  while (q.executeStep()) {
+    names.push_back(q.getColumn(0).getString());
+  }
+  return names;
+}
+
+bool mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("normalize_sql ignores comments and layout only", "[store]") {
+  CHECK(normalize_sql("CREATE TABLE t (\n  a INTEGER, -- note\n  b TEXT\n)") ==
+        "CREATE TABLE t ( a INTEGER, b TEXT )");
+  CHECK(normalize_sql("CHECK (x IN ('a  b', '--'))") == "CHECK (x IN ('a  b', '--'))");
+}
+
+TEST_CASE("schema.sql equals the schema all migrations produce", "[store]") {
+  TempDir dir;
+  std::vector<SchemaRow> migrated;
+  {
+    StoreConfig config;
+    config.path = dir.file("migrated.db");
+    auto store = JobStore::open(config);
+    REQUIRE(store.ok());
+    migrated = schema_of((*store)->database());
+  }
+  std::vector<SchemaRow> from_file;
+  {
+    const std::string sql = read_file(std::string(SCRAPEKEEP_SOURCE_DIR) + "/schema/schema.sql");
+    REQUIRE_FALSE(sql.empty());
+    SQLite::Database db(dir.file("from_schema.db"), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(sql);
+    from_file = schema_of(db);
+  }
+  REQUIRE_FALSE(migrated.empty());
+  // Row by row first, so a difference names the object.
+  for (size_t i = 0; i < std::min(migrated.size(), from_file.size()); ++i) {
+    INFO("object " << i << ": migrations " << std::get<1>(migrated[i]) << ", schema.sql "
+                   << std::get<1>(from_file[i]));
+    CHECK(std::get<0>(migrated[i]) == std::get<0>(from_file[i]));
+    CHECK(std::get<1>(migrated[i]) == std::get<1>(from_file[i]));
+    CHECK(std::get<2>(migrated[i]) == std::get<2>(from_file[i]));
+    CHECK(std::get<3>(migrated[i]) == std::get<3>(from_file[i]));
+  }
+  CHECK(migrated.size() == from_file.size());
+  CHECK(migrated == from_file);
+
+  // The tables API.md and the foundation issue name are there.
+  std::vector<std::string> tables;
+  for (const auto& row : migrated) {
+    if (std::get<0>(row) == "table") {
+      tables.push_back(std::get<1>(row));
+    }
+  }
+  for (const char* want : {"organizations", "api_keys", "jobs", "page_events", "result_items"}) {
+    INFO(want);
+    CHECK(std::find(tables.begin(), tables.end(), want) != tables.end());
+  }
+}
+
+TEST_CASE("migrations are recorded once and reopening applies nothing twice", "[store]") {
+  TempDir dir;
+  StoreConfig config;
+  config.path = dir.file("scrapekeep.db");
+  const auto& all = scrapekeep::store::embedded_migrations();
+  REQUIRE_FALSE(all.empty());
+  for (int round = 0; round < 2; ++round) {
+    auto store = JobStore::open(config);
+    REQUIRE(store.ok());
+    auto version = (*store)->schema_version();
+    REQUIRE(version.ok());
+    CHECK(*version == scrapekeep::store::latest_schema_version());
+    CHECK(*version == all.back().version);
+    SQLite::Statement q((*store)->database(),
+                        "SELECT version, name FROM schema_migrations ORDER BY version");
+    size_t i = 0;
+    while (q.executeStep()) {
+      REQUIRE(i < all.size());
+      CHECK(q.getColumn(0).getInt() == all[i].version);
+      CHECK(q.getColumn(1).getString() == all[i].name);
+      ++i;
+    }
+    CHECK(i == all.size());
+  }
+}
+
+TEST_CASE("every connection has WAL, foreign keys, a busy timeout and synchronous NORMAL",
+          "[store]") {
+  TempDir dir;
+  StoreConfig config;
+  config.path = dir.file("scrapekeep.db");
+  auto store = JobStore::open(config);
+  REQUIRE(store.ok());
+  auto& db = (*store)->database();
+  CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+  CHECK(db.execAndGet("PRAGMA foreign_keys").getInt() == 1);
+  CHECK(db.execAndGet("PRAGMA busy_timeout").getInt() == config.busy_timeout_ms);
+  CHECK(db.execAndGet("PRAGMA synchronous").getInt() == 1);  // NORMAL
+
+  StoreConfig full = config;
+  full.synchronous = scrapekeep::store::Synchronous::full;
+  auto second = JobStore::open(full);
+  REQUIRE(second.ok());
+  CHECK((*second)->database().execAndGet("PRAGMA synchronous").getInt() == 2);  // FULL
+  CHECK((*second)->database().execAndGet("PRAGMA foreign_keys").getInt() == 1);
+}
+
+TEST_CASE("a database newer than the binary is refused", "[store]") {
+  TempDir dir;
+  StoreConfig config;
+  config.path = dir.file("scrapekeep.db");
+  const int latest = scrapekeep::store::latest_schema_version();
+  {
+    auto store = JobStore::open(config);
+    REQUIRE(store.ok());
+    SQLite::Statement q((*store)->database(),
+                        "INSERT INTO schema_migrations (version, name, applied_at) "
+                        "VALUES (?, 'from_the_future.sql', 0)");
+    q.bind(1, latest + 1);
+    q.exec();
+  }
+  auto refused = JobStore::open(config);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::invalid_argument);
+  const std::string& message = refused.error().message;
+  INFO(message);
+  CHECK(mentions(message, "newer"));
+  CHECK(mentions(message, std::to_string(latest + 1)));
+  CHECK_FALSE(mentions(message, "SELECT"));
+
+  StoreConfig read_only = config;
+  read_only.read_only = true;
+  auto refused_ro = JobStore::open(read_only);
+  REQUIRE_FALSE(refused_ro.ok());
+  CHECK(refused_ro.error().code == ErrorCode::invalid_argument);
+
+  StoreConfig no_migrate = config;
+  no_migrate.migrate = false;
+  CHECK_FALSE(JobStore::open(no_migrate).ok());
+
+  // The migrations runner refuses it as well, and nothing was recorded.
+  SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
+  auto st = scrapekeep::store::migrate(db, 0);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == ErrorCode::invalid_argument);
+  CHECK(db.execAndGet("SELECT MAX(version) FROM schema_migrations").getInt() == latest + 1);
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM schema_migrations").getInt() ==
+        static_cast<int>(scrapekeep::store::embedded_migrations().size()) + 1);
+}
+
+TEST_CASE("a SQLite file of another program is refused and left alone", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("other.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)");
+    db.exec("INSERT INTO notes (body) VALUES ('keep me')");
+  }
+  StoreConfig config;
+  config.path = path;
+  auto refused = JobStore::open(config);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::invalid_argument);
+  INFO(refused.error().message);
+  CHECK(mentions(refused.error().message, "not a scrapekeep database"));
+
+  config.read_only = true;
+  CHECK_FALSE(JobStore::open(config).ok());
+
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  CHECK(table_names(db) == std::vector<std::string>{"notes"});
+  CHECK(db.execAndGet("SELECT body FROM notes").getString() == "keep me");
+}
+
+TEST_CASE("refusing a foreign SQLite file leaves its journal mode as it was", "[store]") {
+  // Opening read-write switches the file to WAL before it is checked; the
+  // refusal must not leave another program's database changed.
+  TempDir dir;
+  const std::string path = dir.file("other.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)");
+    REQUIRE(db.execAndGet("PRAGMA journal_mode").getString() == "delete");
+  }
+  StoreConfig config;
+  config.path = path;
+  REQUIRE_FALSE(JobStore::open(config).ok());
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "delete");
+}
+
+namespace {
+
+std::string garbage_text() {
+  std::string garbage;
+  for (int i = 0; i < 512; ++i) {
+    garbage += "this is not a database, just some text. ";
+  }
+  return garbage;
+}
+
+} // namespace
+
+TEST_CASE("a file that is not a database is refused with a clear error", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("garbage.db");
+  const std::string garbage = garbage_text();
+  write_file(path, garbage);
+
+  StoreConfig config;
+  config.path = path;
+  auto refused = JobStore::open(config);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::invalid_argument);
+  INFO(refused.error().message);
+  CHECK(mentions(refused.error().message, "not a scrapekeep database"));
+  CHECK(read_file(path) == garbage);
+}
+
+TEST_CASE("a file that is not a database is refused the same way when read-only", "[store]") {
+  // As the read-write open and recorded_schema_version()'s contract say:
+  // invalid_argument, "not a scrapekeep database".
+  TempDir dir;
+  const std::string path = dir.file("garbage.db");
+  const std::string garbage = garbage_text();
+  write_file(path, garbage);
+
+  StoreConfig config;
+  config.path = path;
+  config.read_only = true;
+  auto refused = JobStore::open(config);
+  REQUIRE_FALSE(refused.ok());
+  INFO(refused.error().message);
+  CHECK(refused.error().code == ErrorCode::invalid_argument);
+  CHECK(mentions(refused.error().message, "not a scrapekeep database"));
+  CHECK(read_file(path) == garbage);
+}
+
+TEST_CASE("read-only open of a missing file creates nothing", "[store]") {
+  TempDir dir;
+  StoreConfig config;
+  config.path = dir.file("missing.db");
+  config.read_only = true;
+  auto refused = JobStore::open(config);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::not_found);
+  CHECK_FALSE(std::filesystem::exists(config.path));
+}
