@@ -26,6 +26,7 @@ struct ServerConfig;
 // What a handler sees.
 struct RouteContext {
   const httplib::Request& request;
+  const std::string& body;          // the request body, read within the size limit
   std::vector<std::string> params;  // `{...}` segments, in order
   store::JobStore& store;
   core::Micros now;                 // read once per request

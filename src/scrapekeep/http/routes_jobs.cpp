@@ -15,7 +15,7 @@ namespace {
 constexpr std::int64_t k_max_offset = 1'000'000'000;
 
 Outcome create_job(RouteContext& ctx) {
-  auto parsed = parse_create_job(ctx.request.body, ctx.config.xpath_check);
+  auto parsed = parse_create_job(ctx.body, ctx.config.xpath_check);
   if (auto* err = std::get_if<ApiError>(&parsed)) {
     return *err;
   }

@@ -15,6 +15,16 @@ constexpr const char* k_json = "application/json";
 
 std::string new_request_id() { return "req_" + core::random_hex(12); }
 
+// Methods the server hands to the route table; the library answers others.
+bool is_known_method(const std::string& method) {
+  for (const char* known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (method == known) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void write_json(httplib::Response& res, int status, const Json& body,
                 const std::string& request_id) {
   res.status = status;
@@ -65,7 +75,8 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   svr.set_write_timeout(m_config.write_timeout_s, 0);
   svr.set_payload_max_length(m_config.max_body_bytes);
 
-  auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
+  auto dispatch = [this](const httplib::Request& req, const std::string& body,
+                         httplib::Response& res) {
     const std::string request_id = new_request_id();
     const core::Micros now = m_clock.now();
     auto matched = m_router.match(req.method, req.path);
@@ -79,7 +90,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       write_error(res, from_store_error(lease.error()), request_id, now);
       return;
     }
-    RouteContext ctx{req, std::move(match.params), **lease, now, 0, m_config};
+    RouteContext ctx{req, body, std::move(match.params), **lease, now, 0, m_config};
     if (match.route->needs_auth) {
       const std::string key = presented_key(req);
       if (key.empty()) {
@@ -111,23 +122,54 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       return;
     }
     auto& reply = std::get<Reply>(out);
-    Json body{{"success", true}, {"data", reply.data}};
+    Json envelope{{"success", true}, {"data", reply.data}};
     if (reply.mirror_at_top) {
-      body.update(reply.data);
+      envelope.update(reply.data);
     }
-    write_json(res, reply.status, body, request_id);
+    write_json(res, reply.status, envelope, request_id);
   };
-  for (const char* pattern : {".*"}) {
-    svr.Get(pattern, dispatch);
-    svr.Post(pattern, dispatch);
-    svr.Put(pattern, dispatch);
-    svr.Patch(pattern, dispatch);
-    svr.Delete(pattern, dispatch);
-    svr.Options(pattern, dispatch);
-  }
+  auto without_body = [dispatch](const httplib::Request& req, httplib::Response& res) {
+    dispatch(req, req.body, res);
+  };
+  // Bodies are read here, not by the library: its own reader applies the
+  // payload limit to Content-Length only, and a chunked body would grow
+  // without bound.
+  auto with_body = [this, dispatch](const httplib::Request& req, httplib::Response& res,
+                                    const httplib::ContentReader& reader) {
+    std::string body;
+    bool too_large = false;
+    const bool read = reader([&](const char* data, size_t length) {
+      if (body.size() + length > m_config.max_body_bytes) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, length);
+      return true;
+    });
+    if (too_large || (!read && res.status == 413)) {
+      res.set_header("Connection", "close");
+      write_error(res, payload_too_large(m_config.max_body_bytes), new_request_id(),
+                  m_clock.now());
+      return;
+    }
+    if (!read) {
+      res.set_header("Connection", "close");
+      write_error(res, {400, "BAD_REQUEST", "the request body could not be read", nullptr},
+                  new_request_id(), m_clock.now());
+      return;
+    }
+    dispatch(req, body, res);
+  };
+  const char* pattern = ".*";
+  svr.Get(pattern, without_body);
+  svr.Options(pattern, without_body);
+  svr.Post(pattern, with_body);
+  svr.Put(pattern, with_body);
+  svr.Patch(pattern, with_body);
+  svr.Delete(pattern, with_body);
 
   // Errors the library answers itself (413, 400 on a bad request line, ...).
-  svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&,
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                      httplib::Response& res) {
     if (!res.body.empty()) {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -153,6 +195,13 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       default:
         if (res.status >= 500) {
           error = internal_error();
+        } else if (res.status == 400 && !req.method.empty() && !req.path.empty() &&
+                   !is_known_method(req.method)) {
+          // A well-formed request with a method the library does not route
+          // (TRACE, CONNECT, PROPFIND...): the route table decides 404 or 405.
+          auto matched = m_router.match(req.method, req.path);
+          error = std::holds_alternative<ApiError>(matched) ? std::get<ApiError>(matched)
+                                                            : method_not_allowed();
         } else {
           error = {res.status, "BAD_REQUEST", "the request could not be read", nullptr};
         }

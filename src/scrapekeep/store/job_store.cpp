@@ -206,15 +206,17 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
     db.exec("PRAGMA foreign_keys = ON");
     if (config.read_only) {
       db.exec("PRAGMA query_only = ON");
-    } else {
-      db.exec("PRAGMA journal_mode = WAL");
-      db.exec(config.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL"
-                                                      : "PRAGMA synchronous = NORMAL");
     }
-    // Checks the file is a database at all before anything else reads it.
+    // Checks the file is a scrapekeep database (or empty) before anything
+    // writes to it: a foreign file keeps its journal mode and its bytes.
     auto version = recorded_schema_version(db);
     if (!version) {
       return version.error();
+    }
+    if (!config.read_only) {
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec(config.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL"
+                                                      : "PRAGMA synchronous = NORMAL");
     }
     if (*version > latest_schema_version()) {
       return Error{ErrorCode::invalid_argument,

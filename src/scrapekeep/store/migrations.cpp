@@ -14,7 +14,7 @@ int latest_schema_version() {
 }
 
 core::Result<int> recorded_schema_version(SQLite::Database& db) {
-  return guarded([&]() -> core::Result<int> {
+  auto version = guarded([&]() -> core::Result<int> {
     if (db.tableExists("schema_migrations")) {
       SQLite::Statement q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
       q.executeStep();
@@ -28,6 +28,13 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
     }
     return 0;
   });
+  // SQLite says "not a database" (or "corrupt" for some garbage headers)
+  // on the first read: for the caller that is the same finding.
+  if (!version && version.error().code == core::ErrorCode::internal &&
+      version.error().message == "database file is damaged or not a database") {
+    return core::Error{core::ErrorCode::invalid_argument, "the file is not a scrapekeep database"};
+  }
+  return version;
 }
 
 core::Status migrate(SQLite::Database& db, long long now_micros) {
