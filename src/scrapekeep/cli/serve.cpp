@@ -5,6 +5,7 @@
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/cli/shutdown.hpp"
+#include "scrapekeep/cli/workforce.hpp"
 #include "scrapekeep/http/server.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/store/store_pool.hpp"
@@ -14,12 +15,10 @@ namespace scrapekeep::cli {
 namespace {
 
 struct ServeOptions {
-  std::string db = "scrapekeep.db";
+  WorkOptions work;
   std::string listen = "127.0.0.1:8080";
   int workers = 2;
-  int detail_concurrency = 8;
   int threads = 64;
-  std::string synchronous = "normal";
 };
 
 bool split_listen(const std::string& listen, std::string& host, int& port) {
@@ -52,7 +51,7 @@ int run_serve(const ServeOptions& o) {
 
   block_shutdown_signals();
   core::SystemClock clock;
-  store::StoreConfig store_config{.path = o.db, .synchronous = parse_synchronous(o.synchronous)};
+  const store::StoreConfig store_config = store_config_for(o.work);
   auto store = open_store_or_report(store_config);
   if (!store) {
     return 1;
@@ -77,18 +76,24 @@ int run_serve(const ServeOptions& o) {
   if (!port) {
     return fail(port.error().message);
   }
+  auto workforce = Workforce::start(o.work, o.workers, clock);
+  if (!workforce) {
+    return 1;
+  }
   std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " serving on http://"
-            << server_config.host << ":" << *port << " (database " << o.db << ", " << o.workers
-            << " workers)\n"
+            << server_config.host << ":" << *port << " (database " << o.work.db << ", "
+            << o.workers << " workers)\n"
             << "Try: curl -s http://" << server_config.host << ":" << *port << "/healthz"
             << std::endl;
 
   std::thread serving([&server] { server.serve(); });
   const int sig = wait_for_shutdown_signal();
-  std::cout << "scrapekeep: received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-            << ", shutting down" << std::endl;
+  log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+           ", shutting down");
   server.stop();
   serving.join();
+  workforce->stop();
+  store->checkpoint();
   return 0;
 }
 
@@ -97,21 +102,14 @@ int run_serve(const ServeOptions& o) {
 void add_serve_command(CLI::App& app, Action& action) {
   auto opts = std::make_shared<ServeOptions>();
   auto* cmd = app.add_subcommand("serve", "Serve the API and run built-in scraper workers");
-  cmd->add_option("--db", opts->db, "Database file")->capture_default_str();
+  add_work_options(*cmd, opts->work);
   cmd->add_option("--listen", opts->listen, "Address to listen on, HOST:PORT")
       ->capture_default_str();
   cmd->add_option("--workers", opts->workers, "Built-in scraper workers (0: API only)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
-  cmd->add_option("--detail-concurrency", opts->detail_concurrency,
-                  "Detail pages fetched at once per job")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
   cmd->add_option("--threads", opts->threads, "HTTP threads (bounds concurrent connections)")
       ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  cmd->add_option("--synchronous", opts->synchronous, "SQLite synchronous mode: normal or full")
-      ->check(CLI::IsMember({"normal", "full"}))
       ->capture_default_str();
   cmd->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
 }

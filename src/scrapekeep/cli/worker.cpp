@@ -1,9 +1,52 @@
 // scrapekeep worker: scraper workers without the API, on a shared database.
 
+#include <iostream>
+
 #include "scrapekeep/cli/command.hpp"
+#include "scrapekeep/cli/shutdown.hpp"
+#include "scrapekeep/cli/workforce.hpp"
+#include "scrapekeep/scrape/extractor.hpp"
 
 namespace scrapekeep::cli {
 
-void add_worker_command(CLI::App&, Action&) {}
+namespace {
+
+struct WorkerOptions {
+  WorkOptions work;
+  int concurrency = 2;
+};
+
+int run_worker(const WorkerOptions& o) {
+  scrape::init_libxml();
+  block_shutdown_signals();
+  core::SystemClock clock;
+  auto workforce = Workforce::start(o.work, o.concurrency, clock);
+  if (!workforce) {
+    return 1;
+  }
+  std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " worker: " << o.concurrency
+            << " workers on " << o.work.db << std::endl;
+  const int sig = wait_for_shutdown_signal();
+  log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+           ", shutting down");
+  workforce->stop();
+  if (auto store = open_store_or_report(store_config_for(o.work))) {
+    store->checkpoint();
+  }
+  return 0;
+}
+
+} // namespace
+
+void add_worker_command(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<WorkerOptions>();
+  auto* cmd = app.add_subcommand("worker", "Run scraper workers without the API");
+  add_work_options(*cmd, opts->work);
+  cmd->get_option("--db")->required();
+  cmd->add_option("--concurrency", opts->concurrency, "Scraper workers (jobs scraped at once)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->callback([&action, opts] { action = [opts] { return run_worker(*opts); }; });
+}
 
 } // namespace scrapekeep::cli

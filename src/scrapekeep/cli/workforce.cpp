@@ -1,0 +1,137 @@
+#include "scrapekeep/cli/workforce.hpp"
+
+#include <chrono>
+#include <iostream>
+
+#include "scrapekeep/cli/command.hpp"
+// ADDRFILTER #include "scrapekeep/scrape/address_filter.hpp"
+
+namespace scrapekeep::cli {
+
+namespace {
+
+std::mutex g_log_mutex;
+
+} // namespace
+
+void log_line(const std::string& line) {
+  std::lock_guard lock(g_log_mutex);
+  std::cerr << "scrapekeep: " << line << std::endl;
+}
+
+void add_work_options(CLI::App& command, WorkOptions& o) {
+  command.add_option("--db", o.db, "Database file")->capture_default_str();
+  command
+      .add_option("--synchronous", o.synchronous,
+                  "SQLite synchronous mode: normal (a power cut may lose the last "
+                  "commits, never corrupts) or full (every commit synced)")
+      ->check(CLI::IsMember({"normal", "full"}))
+      ->capture_default_str();
+  command
+      .add_option("--detail-concurrency", o.detail_concurrency,
+                  "Detail pages of one job fetched at once")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  command
+      .add_option("--max-per-host", o.max_per_host,
+                  "Concurrent requests to one host, across all workers of this process")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  command
+      .add_option("--host-delay-ms", o.host_delay_ms,
+                  "Least time between the starts of two requests to one host")
+      ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
+  command
+      .add_option("--lease-seconds", o.lease_seconds,
+                  "A job's lease; a job whose worker stops renewing it is taken back after this")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  command
+      .add_option("--max-attempts", o.max_attempts,
+                  "Times a job may be taken up before it fails instead of crash-looping")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  command
+      .add_option("--targets", o.targets,
+                  "Scrape targets refused after DNS and on every redirect: refuse-link-local "
+                  "(cloud metadata), refuse-private (also loopback and private networks) "
+                  "or allow-all")
+      ->check(CLI::IsMember({"refuse-link-local", "refuse-private", "allow-all"}))
+      ->capture_default_str();
+  command
+      .add_option("--retain-days", o.retain_days,
+                  "Delete finished jobs older than this many days (0: keep forever)")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
+}
+
+store::StoreConfig store_config_for(const WorkOptions& o) {
+  return store::StoreConfig{.path = o.db, .synchronous = parse_synchronous(o.synchronous)};
+}
+
+std::unique_ptr<Workforce> Workforce::start(const WorkOptions& o, int workers,
+                                            const core::Clock& clock) {
+  const store::StoreConfig store_config = store_config_for(o);
+  {
+    auto store = open_store_or_report(store_config);
+    if (!store) {
+      return nullptr;
+    }
+    auto recovered = store::recover_at_start(*store, clock.now(), o.max_attempts);
+    if (!recovered) {
+      fail("cannot recover interrupted jobs: " + recovered.error().message);
+      return nullptr;
+    }
+    if (recovered->recovered > 0) {
+      log_line("recovered " + std::to_string(recovered->recovered) +
+               " interrupted job(s) at start");
+    }
+  }
+  const auto lease = std::chrono::milliseconds(static_cast<long>(o.lease_seconds * 1000));
+
+  std::unique_ptr<Workforce> force(new Workforce());
+  store::MaintenanceConfig maintenance;
+  maintenance.recover_interval = std::max(std::chrono::milliseconds(500), lease / 2);
+  maintenance.max_attempts = o.max_attempts;
+  if (o.retain_days > 0) {
+    maintenance.retain = std::chrono::hours(24 * o.retain_days);
+  }
+  maintenance.log = log_line;
+  force->m_maintenance = std::make_unique<store::Maintenance>(store_config, maintenance, clock);
+  force->m_maintenance->start();
+
+  if (workers > 0) {
+    scrape::FetchConfig fetch;
+    // ADDRFILTER fetch.address_filter = scrape::address_filter_for(*scrape::parse_target_policy(o.targets));
+    auto limiter = std::make_shared<scrape::HostLimiter>(scrape::HostLimiterConfig{
+        .max_per_host = o.max_per_host,
+        .delay = std::chrono::milliseconds(o.host_delay_ms)});
+    scrape::WorkerConfig config;
+    config.workers = workers;
+    config.detail_concurrency = o.detail_concurrency;
+    config.lease = lease;
+    config.renew_interval = std::max(std::chrono::milliseconds(100), lease / 3);
+    config.max_attempts = o.max_attempts;
+    // The maintenance thread puts expired jobs back to work.
+    config.recover_interval = std::chrono::milliseconds(0);
+    config.log = log_line;
+    force->m_pool = std::make_unique<scrape::WorkerPool>(
+        store_config, config, clock, scrape::http_fetcher_factory(fetch, limiter));
+    force->m_pool->start();
+  }
+  return force;
+}
+
+Workforce::~Workforce() { stop(); }
+
+void Workforce::stop() {
+  if (m_pool) {
+    m_pool->stop();
+  }
+  if (m_maintenance) {
+    m_maintenance->stop();
+  }
+}
+
+} // namespace scrapekeep::cli

@@ -1,0 +1,168 @@
+#include "scrapekeep/store/maintenance.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace scrapekeep::store {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+struct Holder {
+  std::string host;
+  long pid = 0;
+  std::string nonce;
+};
+
+std::optional<Holder> parse_holder(const std::string& text) {
+  const size_t last = text.rfind(':');
+  if (last == std::string::npos || last == 0) {
+    return std::nullopt;
+  }
+  const size_t middle = text.rfind(':', last - 1);
+  if (middle == std::string::npos) {
+    return std::nullopt;
+  }
+  Holder h;
+  h.host = text.substr(0, middle);
+  h.nonce = text.substr(last + 1);
+  try {
+    size_t used = 0;
+    const std::string pid = text.substr(middle + 1, last - middle - 1);
+    h.pid = std::stol(pid, &used);
+    if (used != pid.size() || h.pid <= 0) {
+      return std::nullopt;
+    }
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return h;
+}
+
+} // namespace
+
+bool holder_is_gone(const std::string& holder) {
+  const auto theirs = parse_holder(holder);
+  const auto mine = parse_holder(JobStore::process_identity());
+  if (!theirs || !mine || theirs->host != mine->host) {
+    return false;
+  }
+  if (theirs->pid == mine->pid) {
+    return theirs->nonce != mine->nonce;
+  }
+  return kill(static_cast<pid_t>(theirs->pid), 0) != 0 && errno == ESRCH;
+}
+
+core::Result<RecoveryCount> recover_at_start(JobStore& store, core::Micros now,
+                                             std::int64_t max_attempts) {
+  RecoveryCount count;
+  auto orphaned = store.expire_orphaned_leases(holder_is_gone);
+  if (!orphaned) {
+    return orphaned.error();
+  }
+  count.orphaned = *orphaned;
+  auto recovered = store.recover_expired(now, max_attempts);
+  if (!recovered) {
+    return recovered.error();
+  }
+  count.recovered = *recovered;
+  return count;
+}
+
+Maintenance::Maintenance(StoreConfig store_config, MaintenanceConfig config,
+                         const core::Clock& clock)
+    : m_store_config(std::move(store_config)), m_config(std::move(config)), m_clock(clock) {}
+
+Maintenance::~Maintenance() { stop(); }
+
+void Maintenance::start() {
+  if (m_thread.joinable()) {
+    return;
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopping = false;
+  }
+  m_thread = std::thread([this] { run(); });
+}
+
+void Maintenance::stop() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopping = true;
+  }
+  m_cv.notify_all();
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
+}
+
+bool Maintenance::pause(milliseconds duration) {
+  std::unique_lock lock(m_mutex);
+  return !m_cv.wait_for(lock, duration, [this] { return m_stopping; });
+}
+
+void Maintenance::log(const std::string& line) const {
+  if (m_config.log) {
+    m_config.log(line);
+  }
+}
+
+void Maintenance::run() {
+  std::unique_ptr<JobStore> store;
+  const milliseconds tick = m_config.recover_interval.count() > 0
+                                ? std::min(m_config.recover_interval, m_config.retention_interval)
+                                : m_config.retention_interval;
+  std::optional<core::Micros> last_recover;
+  std::optional<core::Micros> last_retention;
+  do {
+    if (!store) {
+      auto opened = JobStore::open(m_store_config);
+      if (!opened) {
+        log("maintenance: cannot open the database: " + opened.error().message);
+        continue;
+      }
+      store = std::move(*opened);
+    }
+    const core::Micros now = m_clock.now();
+    const auto due = [now](std::optional<core::Micros> last, milliseconds every) {
+      return every.count() > 0 &&
+             (!last || now - *last >= std::chrono::duration_cast<std::chrono::microseconds>(every)
+                                          .count());
+    };
+    if (due(last_recover, m_config.recover_interval)) {
+      last_recover = now;
+      auto moved = store->recover_expired(now, m_config.max_attempts);
+      if (!moved) {
+        log("maintenance: lease recovery failed: " + moved.error().message);
+      } else if (*moved > 0) {
+        log("recovered " + std::to_string(*moved) + " job(s) whose lease expired");
+      }
+    }
+    if (m_config.retain && due(last_retention, m_config.retention_interval)) {
+      last_retention = now;
+      const core::Micros cutoff =
+          now - std::chrono::duration_cast<std::chrono::microseconds>(*m_config.retain).count();
+      // Batch by batch with a pause between, so API writes interleave.
+      while (true) {
+        auto deleted = store->delete_terminal_before(cutoff, m_config.retention_batch);
+        if (!deleted) {
+          log("maintenance: retention failed: " + deleted.error().message);
+          break;
+        }
+        if (*deleted > 0) {
+          log("retention: deleted " + std::to_string(*deleted) + " job(s)");
+        }
+        if (*deleted < m_config.retention_batch || !pause(milliseconds(10))) {
+          break;
+        }
+      }
+    }
+  } while (pause(tick));
+}
+
+} // namespace scrapekeep::store

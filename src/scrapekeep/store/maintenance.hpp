@@ -1,0 +1,74 @@
+#pragma once
+// Housekeeping a serving or working process runs beside its workers: taking
+// back jobs whose worker died (at start at once, then periodically) and
+// deleting terminal jobs older than the retention window, in small batches.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "scrapekeep/core/clock.hpp"
+#include "scrapekeep/store/job_store.hpp"
+
+namespace scrapekeep::store {
+
+// True when `holder` ("host:pid:nonce", written by a claim) names a process
+// of this machine that no longer runs: another pid that is gone, or this very
+// pid under another nonce (an earlier run that got the same pid, as in a
+// container restarted). Holders on other hosts are never judged gone.
+bool holder_is_gone(const std::string& holder);
+
+struct RecoveryCount {
+  std::int64_t orphaned = 0;   // leases ended because their process is gone
+  std::int64_t recovered = 0;  // jobs moved by recover_expired()
+};
+
+// At start: ends the leases of dead processes of this machine and puts their
+// jobs back to work (or to their terminal state: timeout, attempt cap).
+core::Result<RecoveryCount> recover_at_start(JobStore& store, core::Micros now,
+                                             std::int64_t max_attempts);
+
+struct MaintenanceConfig {
+  // How often expired leases are looked for; zero: never.
+  std::chrono::milliseconds recover_interval{5000};
+  std::int64_t max_attempts = 5;
+  // Terminal jobs completed longer ago than this are deleted; nullopt: kept.
+  std::optional<std::chrono::hours> retain;
+  // How often retention runs, and how many jobs one transaction deletes (a
+  // short write lock, so API writes never wait long behind it).
+  std::chrono::milliseconds retention_interval{60000};
+  std::int64_t retention_batch = 200;
+  std::function<void(const std::string&)> log;
+};
+
+// One thread with its own connection. start()/stop() from one thread.
+class Maintenance {
+ public:
+  Maintenance(StoreConfig store_config, MaintenanceConfig config, const core::Clock& clock);
+  ~Maintenance();  // stop()
+  Maintenance(const Maintenance&) = delete;
+  Maintenance& operator=(const Maintenance&) = delete;
+
+  void start();
+  void stop();
+
+ private:
+  void run();
+  bool pause(std::chrono::milliseconds duration);  // false when stopping
+  void log(const std::string& line) const;
+
+  StoreConfig m_store_config;
+  MaintenanceConfig m_config;
+  const core::Clock& m_clock;
+  std::thread m_thread;
+  bool m_stopping = false;
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+};
+
+} // namespace scrapekeep::store
