@@ -87,9 +87,7 @@ int run_serve(const ServeOptions& o) {
             << std::endl;
 
   std::thread serving([&server] { server.serve(); });
-  const int sig = wait_for_shutdown_signal();
-  log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-           ", shutting down");
+  await_shutdown_signal();
   server.stop();
   serving.join();
   workforce->stop();

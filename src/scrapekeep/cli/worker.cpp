@@ -26,9 +26,7 @@ int run_worker(const WorkerOptions& o) {
   }
   std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " worker: " << o.concurrency
             << " workers on " << o.work.db << std::endl;
-  const int sig = wait_for_shutdown_signal();
-  log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-           ", shutting down");
+  await_shutdown_signal();
   workforce->stop();
   if (auto store = open_store_or_report(store_config_for(o.work))) {
     store->checkpoint();

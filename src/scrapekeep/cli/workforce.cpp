@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "scrapekeep/cli/command.hpp"
+#include "scrapekeep/cli/shutdown.hpp"
 // ADDRFILTER #include "scrapekeep/scrape/address_filter.hpp"
 
 namespace scrapekeep::cli {
@@ -17,6 +18,12 @@ std::mutex g_log_mutex;
 void log_line(const std::string& line) {
   std::lock_guard lock(g_log_mutex);
   std::cerr << "scrapekeep: " << line << std::endl;
+}
+
+void await_shutdown_signal() {
+  const int sig = wait_for_shutdown_signal();
+  log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+           ", shutting down");
 }
 
 void add_work_options(CLI::App& command, WorkOptions& o) {

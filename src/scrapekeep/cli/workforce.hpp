@@ -37,6 +37,10 @@ store::StoreConfig store_config_for(const WorkOptions& options);
 // One line to stderr per event, whole lines even from many threads.
 void log_line(const std::string& line);
 
+// Waits for SIGINT or SIGTERM (blocked earlier by block_shutdown_signals())
+// and logs which arrived.
+void await_shutdown_signal();
+
 class Workforce {
  public:
   // Recovers jobs left by dead processes of this machine (at once, not after
