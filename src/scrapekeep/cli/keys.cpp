@@ -1,5 +1,6 @@
 // scrapekeep keys create|list|revoke
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -40,12 +41,18 @@ int list_keys(const KeysOptions& o) {
   if (!keys) {
     return fail(keys.error().message);
   }
-  std::printf("%-20s  %-20s  %-12s  %-32s  %s\n", "KEY_ID", "ORG", "PREFIX", "CREATED", "STATUS");
+  int org_width = 3;
   for (const auto& k : *keys) {
-    std::printf("%-20s  %-20s  %-12s  %-32s  %s\n", k.key_id.c_str(), k.org_name.c_str(),
-                (k.prefix + "...").c_str(), core::format_timestamp(k.created_at).c_str(),
-                k.revoked_at ? ("revoked " + core::format_timestamp(*k.revoked_at)).c_str()
-                             : "active");
+    org_width = std::max(org_width, static_cast<int>(k.org_name.size()));
+  }
+  std::printf("%-20s  %-*s  %-14s  %-32s  %s\n", "KEY_ID", org_width, "ORG", "PREFIX", "CREATED",
+              "STATUS");
+  for (const auto& k : *keys) {
+    const std::string status =
+        k.revoked_at ? "revoked " + core::format_timestamp(*k.revoked_at) : "active";
+    std::printf("%-20s  %-*s  %-14s  %-32s  %s\n", k.key_id.c_str(), org_width,
+                k.org_name.c_str(), (k.prefix + "...").c_str(),
+                core::format_timestamp(k.created_at).c_str(), status.c_str());
   }
   return 0;
 }
