@@ -160,6 +160,19 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     }
     dispatch(req, body, res);
   };
+  // A POST/PUT/PATCH/DELETE without Content-Length or chunked encoding has no
+  // body (RFC 9112 6.3); the library would instead read until the client
+  // closes or the read timeout passes. Answered here, before any body read.
+  svr.set_pre_routing_handler([dispatch](const httplib::Request& req, httplib::Response& res) {
+    const bool may_have_body = req.method == "POST" || req.method == "PUT" ||
+                               req.method == "PATCH" || req.method == "DELETE";
+    if (!may_have_body || req.has_header("Content-Length") ||
+        req.has_header("Transfer-Encoding")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    dispatch(req, std::string(), res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   const char* pattern = ".*";
   svr.Get(pattern, without_body);
   svr.Options(pattern, without_body);
