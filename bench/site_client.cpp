@@ -1,0 +1,102 @@
+// The site's own limit: a plain keep-alive client that does nothing but GET
+// the pages a scraping job fetches (no parsing, no storing).
+//
+//   site_client --base http://127.0.0.1:PORT --job chain|details [--clients N] [--passes P]
+//
+// chain:   /chain?page=1..300, one after the other on one connection.
+// details: /listing?page=1..50 and /detail/K-I (1000 pages), shared by N
+//          clients (each its own connection), listing pages first.
+// Sends the headers scrapekeep's fetcher sends (so the site compresses the
+// same way) and drops the body. The page set is fetched P times (default 5,
+// each pass starting on fresh connections) so that a run is long enough to
+// measure on a noisy machine. Prints one line (pages of all passes):
+//   pages=1050 failed=0 seconds=0.412 pages_per_s=2548.5
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == name) {
+      return argv[i + 1];
+    }
+  }
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string base = arg(argc, argv, "--base", "");
+  const std::string job = arg(argc, argv, "--job", "chain");
+  const int clients = std::max(1, std::atoi(arg(argc, argv, "--clients", "1").c_str()));
+  const int passes = std::max(1, std::atoi(arg(argc, argv, "--passes", "5").c_str()));
+  if (base.empty() || (job != "chain" && job != "details")) {
+    std::fprintf(stderr, "usage: site_client --base URL --job chain|details [--clients N]\n");
+    return 2;
+  }
+
+  std::vector<std::string> targets;
+  int threads = 1;
+  if (job == "chain") {
+    for (int k = 1; k <= 300; ++k) {
+      targets.push_back("/chain?page=" + std::to_string(k));
+    }
+  } else {
+    threads = clients;
+    for (int k = 1; k <= 50; ++k) {
+      targets.push_back("/listing?page=" + std::to_string(k));
+    }
+    for (int k = 1; k <= 50; ++k) {
+      for (int i = 1; i <= 20; ++i) {
+        targets.push_back("/detail/" + std::to_string(k) + "-" + std::to_string(i));
+      }
+    }
+  }
+
+  const httplib::Headers headers{{"User-Agent", "site_client/0.1"},
+                                 {"Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"},
+                                 {"Accept-Encoding", "gzip, deflate"}};
+  std::atomic<long> failed{0};
+  const auto start = std::chrono::steady_clock::now();
+  for (int pass = 0; pass < passes; ++pass) {
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> group;
+    for (int t = 0; t < threads; ++t) {
+      group.emplace_back([&] {
+        httplib::Client client(base);
+        client.set_keep_alive(true);
+        client.set_tcp_nodelay(true);
+        client.set_decompress(false);
+        while (true) {
+          const std::size_t i = next++;
+          if (i >= targets.size()) {
+            break;
+          }
+          const auto res = client.Get(targets[i], headers);
+          if (!res || res->status != 200) {
+            ++failed;
+          }
+        }
+      });
+    }
+    for (auto& t : group) {
+      t.join();
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::size_t pages = targets.size() * static_cast<std::size_t>(passes);
+  std::printf("pages=%zu failed=%ld seconds=%.3f pages_per_s=%.1f\n", pages, failed.load(), seconds,
+              static_cast<double>(pages) / seconds);
+  return failed.load() == 0 ? 0 : 1;
+}
