@@ -128,9 +128,19 @@ bool is_permanent_transport_error(httplib::Error error) {
          error == httplib::Error::UnsupportedMultipartBoundaryChars;
 }
 
-// Every address `host` resolves to, as text.
+// Every address `host` resolves to, as text. An IP literal is its own
+// address (no lookup: a page per lookup would cost more than the page).
 std::vector<std::string> resolve_host(const std::string& host) {
   std::vector<std::string> ips;
+  for (const int family : {AF_INET, AF_INET6}) {
+    unsigned char addr[sizeof(in6_addr)] = {};
+    char buffer[INET6_ADDRSTRLEN] = {};
+    if (inet_pton(family, host.c_str(), addr) == 1 &&
+        inet_ntop(family, addr, buffer, sizeof buffer) != nullptr) {
+      ips.emplace_back(buffer);
+      return ips;
+    }
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <deque>
 #include <exception>
-#include <future>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -56,6 +55,7 @@ enum class Interrupt { stop, timeout, lost };
 
 struct PoolContext {
   store::JobStore& store;
+  const store::StoreConfig& store_config;
   const core::Clock& clock;
   const WorkerConfig& config;
   const FetcherFactory& factory;
@@ -70,10 +70,10 @@ class JobRunner {
 
   // Scrapes the claimed job until it is finished, lost, stopped or abandoned.
   Outcome run() {
-    // Whatever ends the run, no fetch thread outlives it.
-    struct AbandonGuard {
+    // Whatever ends the run, the watch thread does not outlive it.
+    struct WatchGuard {
       JobRunner& runner;
-      ~AbandonGuard() { runner.abandon_listing_fetch(); }
+      ~WatchGuard() { runner.stop_watch(); }
     } guard{*this};
     return run_job();
   }
@@ -91,9 +91,9 @@ class JobRunner {
   void wait_for_wall_deadline() const;
   std::optional<Interrupt> tick();
   std::optional<Outcome> checkpoint();
-  void start_listing_fetch(const std::string& url);
-  std::optional<Outcome> wait_listing_fetch(FetchResult& out);
-  void abandon_listing_fetch();
+  std::optional<Outcome> fetch_listing(const std::string& url, FetchResult& out);
+  void watch_loop();
+  void stop_watch();
   std::optional<Outcome> run_details(const std::vector<store::PendingDetail>& pending);
   Fetcher& listing_fetcher();
   std::string stored_listing_error();
@@ -102,14 +102,22 @@ class JobRunner {
   store::Claim m_claim;
   Micros m_deadline_us = 0;
   SteadyTime m_deadline{};
-  Micros m_last_renew = 0;
+  std::atomic<Micros> m_last_renew{0};
   std::unordered_set<std::string> m_visited;
   std::unique_ptr<Fetcher> m_listing_fetcher;
-  // The listing page being fetched on a helper thread, so that this thread
-  // can renew the lease and notice stop, timeout and cancel meanwhile.
-  std::future<FetchResult> m_listing_fetch;
-  Micros m_listing_started_at = 0;
   std::vector<std::unique_ptr<Fetcher>> m_detail_fetchers;
+
+  // Listing pages are fetched on this thread (a hand-off to a helper thread
+  // per page cost more than the page). A watch thread meanwhile notices stop
+  // and timeout and keeps the lease of a fetch that outlasts renew_interval,
+  // through its own store connection, opened on first need.
+  std::thread m_watch;
+  std::mutex m_watch_mutex;
+  std::condition_variable m_watch_cv;
+  bool m_watch_quit = false;
+  Fetcher* m_watched = nullptr;  // the listing fetcher while it fetches
+  std::optional<Interrupt> m_watch_why;
+  std::unique_ptr<store::JobStore> m_watch_store;
 };
 
 // Runs `op` until it succeeds or fails with something other than
@@ -242,31 +250,24 @@ Fetcher& JobRunner::listing_fetcher() {
   return *m_listing_fetcher;
 }
 
-void JobRunner::start_listing_fetch(const std::string& url) {
+// Fetches a listing page under the watch thread; an outcome means the job
+// run is over (stop, timeout, lost claim).
+std::optional<Outcome> JobRunner::fetch_listing(const std::string& url, FetchResult& out) {
   Fetcher& fetcher = listing_fetcher();
-  m_listing_started_at = m_ctx.clock.now();
-  m_listing_fetch = std::async(std::launch::async, [&fetcher, url, deadline = m_deadline] {
-    return guarded_fetch(fetcher, url, deadline);
-  });
-}
-
-// Waits for the listing fetch while keeping the lease and watching for stop,
-// timeout and cancel; an outcome means the job run is over.
-std::optional<Outcome> JobRunner::wait_listing_fetch(FetchResult& out) {
-  // Once before waiting: fast pages must not keep the lease from renewals.
-  std::optional<Interrupt> why = tick();
-  if (why) {
-    m_listing_fetcher->cancel();
-  }
-  while (m_listing_fetch.wait_for(k_tick) != std::future_status::ready) {
-    if (!why) {
-      why = tick();
+  {
+    std::lock_guard lock(m_watch_mutex);
+    if (!m_watch.joinable()) {
+      m_watch = std::thread([this] { watch_loop(); });
     }
-    if (why) {
-      m_listing_fetcher->cancel();  // repeated: a cancel may land just before the request starts
-    }
+    m_watched = &fetcher;
   }
-  out = m_listing_fetch.get();
+  out = guarded_fetch(fetcher, url, m_deadline);
+  std::optional<Interrupt> why;
+  {
+    std::lock_guard lock(m_watch_mutex);
+    m_watched = nullptr;
+    why = m_watch_why;
+  }
   if (!why && out.interrupted) {
     why = m_ctx.stopping ? Interrupt::stop : Interrupt::timeout;
   }
@@ -276,15 +277,56 @@ std::optional<Outcome> JobRunner::wait_listing_fetch(FetchResult& out) {
   return std::nullopt;
 }
 
-// Cancels a listing fetch still in flight and waits for its thread.
-void JobRunner::abandon_listing_fetch() {
-  if (!m_listing_fetch.valid()) {
-    return;
+void JobRunner::watch_loop() {
+  std::unique_lock lock(m_watch_mutex);
+  while (!m_watch_quit) {
+    m_watch_cv.wait_for(lock, k_tick);
+    if (m_watched == nullptr || m_watch_why) {
+      continue;
+    }
+    const Micros now = m_ctx.clock.now();
+    if (m_ctx.stopping) {
+      m_watch_why = Interrupt::stop;
+    } else if (now >= m_deadline_us) {
+      m_watch_why = Interrupt::timeout;
+    } else if (now - m_last_renew >= to_micros(m_ctx.config.renew_interval)) {
+      // A long fetch: renew without holding the lock (the fetch may end meanwhile).
+      lock.unlock();
+      if (!m_watch_store) {
+        store::StoreConfig config = m_ctx.store_config;
+        config.migrate = false;
+        if (auto opened = store::JobStore::open(config)) {
+          m_watch_store = std::move(*opened);
+        }
+      }
+      std::optional<core::Status> status;
+      if (m_watch_store) {
+        status = m_watch_store->renew_lease(m_claim, now, to_micros(m_ctx.config.lease));
+      }
+      lock.lock();
+      if (status && status->ok()) {
+        m_last_renew = now;
+      } else if (status && (status->error().code == core::ErrorCode::conflict ||
+                            status->error().code == core::ErrorCode::not_found)) {
+        m_watch_why = Interrupt::lost;
+      }
+      // Otherwise (busy, cannot open): tried again on the next tick.
+    }
+    if (m_watch_why && m_watched != nullptr) {
+      m_watched->cancel();
+    }
   }
-  while (m_listing_fetch.wait_for(k_tick) != std::future_status::ready) {
-    m_listing_fetcher->cancel();
+}
+
+void JobRunner::stop_watch() {
+  {
+    std::lock_guard lock(m_watch_mutex);
+    m_watch_quit = true;
   }
-  m_listing_fetch.get();
+  m_watch_cv.notify_all();
+  if (m_watch.joinable()) {
+    m_watch.join();
+  }
 }
 
 std::optional<Outcome> JobRunner::run_details(const std::vector<store::PendingDetail>& pending) {
@@ -481,13 +523,12 @@ Outcome JobRunner::run_job() {
     if (auto outcome = checkpoint()) {
       return *outcome;
     }
-    start_listing_fetch(*url);
     store::ListingPageRecord record;
     record.page_number = page_number;
     record.url = *url;
-    record.started_at = m_listing_started_at;
+    record.started_at = m_ctx.clock.now();
     FetchResult fetched;
-    if (auto outcome = wait_listing_fetch(fetched)) {
+    if (auto outcome = fetch_listing(*url, fetched)) {
       return *outcome;
     }
     record.finished_at = m_ctx.clock.now();
@@ -630,6 +671,7 @@ void WorkerPool::run_worker() {
     return;
   }
   PoolContext ctx{*store,
+                  m_store_config,
                   m_clock,
                   m_config,
                   m_factory,
