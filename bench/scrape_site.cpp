@@ -15,6 +15,8 @@
 // on-the-fly gzip/brotli).
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -104,6 +106,25 @@ std::string detail_page(int page, int item) {
   return html + k_foot;
 }
 
+// The library listens with a backlog of 5: eight clients connecting at once on
+// a busy machine overflow it, and a dropped SYN costs a 1 s retransmit. A web
+// server listens with hundreds (nginx: 511); re-listening on the bound socket
+// sets that.
+void widen_backlog(int port) {
+  for (int fd = 3; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) == 0 &&
+        addr.ss_family == AF_INET &&
+        ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port) == port) {
+      ::listen(fd, 511);
+    }
+  }
+}
+
 int int_arg(int argc, char** argv, const std::string& name, int fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (argv[i] == name) {
@@ -171,6 +192,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "scrape_site: cannot listen on 127.0.0.1:%d\n", port);
     return 1;
   }
+  widen_backlog(bound);
   std::printf("%d\n", bound);
   std::fflush(stdout);
 
