@@ -12,6 +12,7 @@
 
 #include "scrapekeep/core/progress.hpp"
 #include "scrapekeep/core/random.hpp"
+#include "scrapekeep/store/group_commit.hpp"
 #include "scrapekeep/store/hashing.hpp"
 #include "scrapekeep/store/json_codec.hpp"
 #include "scrapekeep/store/migrations.hpp"
@@ -105,12 +106,38 @@ Error lost_claim() { return {ErrorCode::conflict, "the job is no longer held by 
 
 } // namespace
 
-struct JobStore::Impl {
+struct JobStore::Impl : BatchConnection {
   Impl(const StoreConfig& c, int flags) : config(c), db(c.path, flags, c.busy_timeout_ms) {}
 
   StoreConfig config;
   SQLite::Database db;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache;
+  // Shared with every other read-write connection to the same file; null for
+  // read-only and in-memory stores.
+  std::shared_ptr<GroupCommitter> committer;
+
+  SQLite::Database& database() override { return db; }
+
+  // Runs `body(impl)` as one fenced write: in a group transaction with other
+  // connections' writes when there is a committer (on whichever connection
+  // leads the batch), else in a transaction of its own. `body` returns an
+  // error to undo its own changes.
+  template <typename Body>
+  Status write(Body&& body) {
+    if (!committer) {
+      return guarded([&]() -> Status {
+        SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+        Status status = body(*this);
+        if (status) {
+          tx.commit();
+        }
+        return status;
+      });
+    }
+    return committer->run(*this, [&](BatchConnection& leader) -> Status {
+      return body(static_cast<Impl&>(leader));
+    });
+  }
 
   // A prepared statement kept for the connection's life (keyed by the literal's
   // address), reset and unbound by the returned guard when it goes out of scope.
@@ -200,8 +227,12 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
       return Error{ErrorCode::not_found, "database file does not exist: " + config.path};
     }
     const int flags = config.read_only ? SQLite::OPEN_READONLY
-                                       : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+                      : config.migrate ? (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)
+                                       : SQLite::OPEN_READWRITE;
     auto impl = std::make_unique<Impl>(config, flags | SQLite::OPEN_NOMUTEX);
+    if (!config.read_only && config.group_commit) {
+      impl->committer = GroupCommitter::for_database(config.path);
+    }
     auto& db = impl->db;
     db.exec("PRAGMA foreign_keys = ON");
     if (config.read_only) {
@@ -217,6 +248,9 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(config.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL"
                                                       : "PRAGMA synchronous = NORMAL");
+      if (config.max_page_count > 0) {
+        db.exec("PRAGMA max_page_count = " + std::to_string(config.max_page_count));
+      }
     }
     if (*version > latest_schema_version()) {
       return Error{ErrorCode::invalid_argument,
@@ -649,9 +683,8 @@ Result<ResumePoint> JobStore::resume_point(const Claim& claim) {
 Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord& page,
                                      Micros now) {
   (void)now;
-  return guarded([&]() -> Status {
-    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
-    auto job = m_impl->load_claimed(claim);
+  return m_impl->write([&](Impl& x) -> Status {
+    auto job = x.load_claimed(claim);
     if (!job) {
       return lost_claim();
     }
@@ -661,7 +694,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
         page.ok ? std::min<std::int64_t>(room, static_cast<std::int64_t>(page.items.size())) : 0;
     std::int64_t links = 0;
     {
-      auto ins = m_impl->prepared(
+      auto ins = x.prepared(
           "INSERT INTO result_items (job_id, item_index, page_number, page_url, fields, "
           "detail_url) VALUES (?, ?, ?, ?, ?, ?)");
       for (std::int64_t i = 0; i < take; ++i) {
@@ -685,7 +718,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
     const bool complete = page.pagination_complete || !page.next_url ||
                           job->counters.items_found + take >= job->options.max_items;
     {
-      auto ev = m_impl->prepared(
+      auto ev = x.prepared(
           "INSERT INTO page_events (job_id, kind, page_number, url, http_status, outcome, "
           "items_found, detail_links, next_url, error, started_at, finished_at) "
           "VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -703,7 +736,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
       ev->exec();
     }
     {
-      auto up = m_impl->prepared(
+      auto up = x.prepared(
           "UPDATE jobs SET listing_pages_scraped = listing_pages_scraped + ?, "
           "listing_pages_failed = listing_pages_failed + ?, items_found = items_found + ?, "
           "detail_pages_discovered = detail_pages_discovered + ?, current_page = ?, "
@@ -718,18 +751,16 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
       up->bind(8, claim.token);
       up->exec();
     }
-    tx.commit();
     return core::ok_status();
   });
 }
 
 Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now) {
   (void)now;
-  return guarded([&]() -> Status {
-    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+  return m_impl->write([&](Impl& x) -> Status {
     std::int64_t page_number = 0;
     {
-      auto check = m_impl->prepared(
+      auto check = x.prepared(
           "SELECT r.page_number FROM jobs j JOIN result_items r ON r.job_id = j.job_id "
           "WHERE j.job_id = ? AND j.status = 'processing' AND j.claim_token = ? "
           "AND r.item_index = ?");
@@ -742,7 +773,7 @@ Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& 
       page_number = check->getColumn(0).getInt64();
     }
     {
-      auto ev = m_impl->prepared(
+      auto ev = x.prepared(
           "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, "
           "outcome, items_found, error, started_at, finished_at) "
           "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?)");
@@ -758,7 +789,7 @@ Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& 
       ev->exec();
     }
     if (page.ok) {
-      auto up = m_impl->prepared(
+      auto up = x.prepared(
           "UPDATE result_items SET detail = ? WHERE job_id = ? AND item_index = ?");
       up->bind(1, to_json(page.detail).dump());
       up->bind(2, claim.job_id);
@@ -766,7 +797,7 @@ Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& 
       up->exec();
     }
     {
-      auto up = m_impl->prepared(
+      auto up = x.prepared(
           "UPDATE jobs SET detail_pages_scraped = detail_pages_scraped + ?, "
           "detail_pages_failed = detail_pages_failed + ? WHERE job_id = ?");
       up->bind(1, page.ok ? 1 : 0);
@@ -774,7 +805,6 @@ Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& 
       up->bind(3, claim.job_id);
       up->exec();
     }
-    tx.commit();
     return core::ok_status();
   });
 }
@@ -923,6 +953,19 @@ Result<std::int64_t> JobStore::delete_terminal_before(Micros cutoff, std::int64_
     tx.commit();
     return static_cast<std::int64_t>(ids.size());
   });
+}
+
+Status JobStore::check_file() {
+  if (m_impl->config.path.empty() || m_impl->config.path == ":memory:") {
+    return core::ok_status();
+  }
+  int moved = 0;
+  const int rc =
+      sqlite3_file_control(m_impl->db.getHandle(), "main", SQLITE_FCNTL_HAS_MOVED, &moved);
+  if (rc == SQLITE_OK && moved != 0) {
+    return Error{ErrorCode::unavailable, "the database file was removed or replaced"};
+  }
+  return core::ok_status();
 }
 
 Status JobStore::checkpoint() {

@@ -35,8 +35,18 @@ struct StoreConfig {
   Synchronous synchronous = Synchronous::normal;
   // Opens with SQLITE_OPEN_READONLY; never creates the file; no migrations.
   bool read_only = false;
-  // Applies pending migrations on open (read-write only).
+  // Applies pending migrations on open (read-write only). Without it the
+  // file is never created: a missing file (removed underneath a running
+  // server) is `unavailable`, not a new empty database beside the old WAL.
   bool migrate = true;
+  // Concurrent record_*_page calls from connections to the same file commit
+  // together in one transaction (see group_commit.hpp); off: one each.
+  bool group_commit = true;
+  // Test hook for a full disk: when > 0, this connection never grows the file
+  // past this many pages (SQLite's max_page_count, which is per connection
+  // and never below the file's size at open); writes that would are
+  // `unavailable`. 0: no limit.
+  std::int64_t max_page_count = 0;
 };
 
 struct ApiKeyInfo {
@@ -218,6 +228,10 @@ class JobStore {
   // Retention: deletes up to `batch` terminal jobs completed before `cutoff`,
   // with their events and results, in one short transaction. Returns how many.
   Result<std::int64_t> delete_terminal_before(Micros cutoff, std::int64_t batch);
+
+  // unavailable when the file this connection opened has been removed or
+  // replaced since: its writes would go to a file nobody will open again.
+  Status check_file();
 
   // Copies the WAL into the database file and truncates it (at shutdown).
   Status checkpoint();

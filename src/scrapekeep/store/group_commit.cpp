@@ -1,0 +1,159 @@
+#include "scrapekeep/store/group_commit.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+#include "scrapekeep/store/sqlite_error.hpp"
+
+namespace scrapekeep::store {
+
+using core::Error;
+using core::ErrorCode;
+using core::Status;
+
+struct GroupCommitter::Waiter {
+  explicit Waiter(const Write& w) : write(&w) {}
+  const Write* write;
+  Status result = core::ok_status();
+  bool done = false;
+  bool committed = false;
+  std::condition_variable cv;
+};
+
+GroupCommitter::GroupCommitter(std::size_t max_batch) : m_max_batch(std::max<std::size_t>(1, max_batch)) {}
+
+std::shared_ptr<GroupCommitter> GroupCommitter::for_database(const std::string& path) {
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) {
+    return nullptr;
+  }
+  std::error_code ec;
+  std::string key = std::filesystem::weakly_canonical(path, ec).string();
+  if (ec || key.empty()) {
+    key = path;
+  }
+  // Process-wide by nature: every connection to one file must meet the same
+  // queue. Entries die with their last holder.
+  static std::mutex registry_mutex;
+  static std::map<std::string, std::weak_ptr<GroupCommitter>> registry;
+  std::lock_guard lock(registry_mutex);
+  for (auto it = registry.begin(); it != registry.end();) {
+    it = it->second.expired() ? registry.erase(it) : std::next(it);
+  }
+  auto& slot = registry[key];
+  auto committer = slot.lock();
+  if (!committer) {
+    committer = std::make_shared<GroupCommitter>();
+    slot = committer;
+  }
+  return committer;
+}
+
+Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
+  Waiter self(write);
+  std::unique_lock lock(m_mutex);
+  m_queue.push_back(&self);
+  self.cv.wait(lock, [&] { return self.done || m_queue.front() == &self; });
+  if (self.done) {
+    return self.result;
+  }
+  // This caller leads: it takes whatever is queued, itself first.
+  const std::size_t n = std::min(m_queue.size(), m_max_batch);
+  std::vector<Waiter*> batch(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(n));
+  lock.unlock();
+  run_batch(mine, batch);
+  lock.lock();
+  m_queue.erase(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(n));
+  std::size_t committed = 0;
+  for (Waiter* w : batch) {
+    committed += w->committed ? 1 : 0;
+    w->done = true;
+    if (w != &self) {
+      w->cv.notify_one();
+    }
+  }
+  if (committed > 0) {
+    m_committed_writes += committed;
+    ++m_committed_batches;
+  }
+  if (!m_queue.empty()) {
+    m_queue.front()->cv.notify_one();
+  }
+  return self.result;
+}
+
+void GroupCommitter::run_batch(BatchConnection& connection, const std::vector<Waiter*>& batch) {
+  SQLite::Database& db = connection.database();
+  sqlite3* handle = db.getHandle();
+  // Fails every write that had succeeded so far (its work is gone) and every
+  // write not yet run, with `error`.
+  auto fail_from = [&](std::size_t next, const Error& error) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (i >= next || batch[i]->result.ok()) {
+        batch[i]->result = error;
+      }
+    }
+    if (sqlite3_get_autocommit(handle) == 0) {
+      sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  };
+  try {
+    db.exec("BEGIN IMMEDIATE");
+  } catch (const SQLite::Exception& e) {
+    fail_from(0, translate(e));
+    return;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    Waiter* w = batch[i];
+    try {
+      db.exec("SAVEPOINT group_write");
+      Status status = core::ok_status();
+      try {
+        status = (*w->write)(connection);
+      } catch (const SQLite::Exception& e) {
+        status = translate(e);
+      } catch (const std::exception& e) {
+        status = Error{ErrorCode::internal, std::string("storage error: ") + e.what()};
+      }
+      if (sqlite3_get_autocommit(handle) != 0) {
+        // SQLite rolled the whole transaction back (disk full, I/O error).
+        fail_from(i, status.ok() ? Error{ErrorCode::unavailable, "the write was rolled back"}
+                                 : status.error());
+        return;
+      }
+      if (!status.ok()) {
+        db.exec("ROLLBACK TO group_write");
+      }
+      db.exec("RELEASE group_write");
+      w->result = std::move(status);
+    } catch (const SQLite::Exception& e) {
+      fail_from(i, translate(e));
+      return;
+    }
+  }
+  try {
+    db.exec("COMMIT");
+  } catch (const SQLite::Exception& e) {
+    fail_from(batch.size(), translate(e));
+    return;
+  }
+  for (Waiter* w : batch) {
+    w->committed = w->result.ok();
+  }
+}
+
+std::size_t GroupCommitter::committed_writes() const {
+  std::lock_guard lock(m_mutex);
+  return m_committed_writes;
+}
+
+std::size_t GroupCommitter::committed_batches() const {
+  std::lock_guard lock(m_mutex);
+  return m_committed_batches;
+}
+
+} // namespace scrapekeep::store

@@ -1,0 +1,261 @@
+// store/group_commit: concurrent writers on their own connections commit in
+// shared transactions; each gets its own result; a failing write is undone
+// alone; the job store's fenced page writes keep their counters exact.
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scrapekeep/store/group_commit.hpp"
+#include "scrapekeep/store/job_store.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using scrapekeep::core::Error;
+using scrapekeep::core::ErrorCode;
+using scrapekeep::core::JobOptions;
+using scrapekeep::core::Micros;
+using scrapekeep::core::Status;
+using scrapekeep::store::BatchConnection;
+using scrapekeep::store::Claim;
+using scrapekeep::store::GroupCommitter;
+using scrapekeep::store::JobStore;
+using scrapekeep::store::ListingPageRecord;
+using scrapekeep::store::NewItem;
+using scrapekeep::store::StoreConfig;
+using scrapekeep::testing::TempDir;
+
+constexpr Micros k_t0 = 1'768'201'200'000'000;
+constexpr Micros k_lease = 3600LL * 1'000'000;
+
+class Connection : public BatchConnection {
+ public:
+  explicit Connection(const std::string& path)
+      : m_db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000) {
+    m_db.exec("PRAGMA journal_mode = WAL");
+  }
+  SQLite::Database& database() override { return m_db; }
+
+ private:
+  SQLite::Database m_db;
+};
+
+std::int64_t count(SQLite::Database& db, const std::string& sql) {
+  SQLite::Statement q(db, sql);
+  q.executeStep();
+  return q.getColumn(0).getInt64();
+}
+
+GroupCommitter::Write insert(int value) {
+  return [value](BatchConnection& c) -> Status {
+    SQLite::Statement q(c.database(), "INSERT INTO t (v) VALUES (?)");
+    q.bind(1, value);
+    q.exec();
+    return scrapekeep::core::ok_status();
+  };
+}
+
+ListingPageRecord page(std::int64_t number, int items) {
+  ListingPageRecord r;
+  r.page_number = number;
+  r.url = "http://127.0.0.1:9000/p" + std::to_string(number);
+  r.http_status = 200;
+  r.started_at = k_t0;
+  r.finished_at = k_t0 + 1000;
+  for (int i = 0; i < items; ++i) {
+    NewItem item;
+    item.fields = {{"title", "item " + std::to_string(i)}};
+    r.items.push_back(std::move(item));
+  }
+  r.next_url = "http://127.0.0.1:9000/p" + std::to_string(number + 1);
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("group commit: every concurrent write commits, in fewer transactions", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("t.db");
+  Connection setup(path);
+  setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  GroupCommitter committer;
+  constexpr int k_threads = 16;
+  constexpr int k_each = 50;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k_threads; ++t) {
+    threads.emplace_back([&, t] {
+      Connection mine(path);
+      for (int i = 0; i < k_each; ++i) {
+        if (!committer.run(mine, insert(t * k_each + i))) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(failures == 0);
+  CHECK(count(setup.database(), "SELECT COUNT(*) FROM t") == k_threads * k_each);
+  CHECK(committer.committed_writes() == k_threads * k_each);
+  CHECK(committer.committed_batches() <= committer.committed_writes());
+  CHECK(committer.committed_batches() >= 1);
+}
+
+TEST_CASE("group commit: a failing write is undone alone and gets its own error", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("t.db");
+  Connection setup(path);
+  setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  setup.database().exec("INSERT INTO t (v) VALUES (7)");
+  GroupCommitter committer;
+  Connection mine(path);
+
+  SECTION("a constraint failure is a conflict; the write's earlier rows are rolled back") {
+    auto half_done = [](BatchConnection& c) -> Status {
+      c.database().exec("INSERT INTO t (v) VALUES (100)");
+      c.database().exec("INSERT INTO t (v) VALUES (7)");  // duplicate
+      return scrapekeep::core::ok_status();
+    };
+    auto st = committer.run(mine, half_done);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().code == ErrorCode::conflict);
+    CHECK(count(setup.database(), "SELECT COUNT(*) FROM t WHERE v = 100") == 0);
+  }
+  SECTION("a returned error undoes the write and is passed back as is") {
+    auto refused = [](BatchConnection& c) -> Status {
+      c.database().exec("INSERT INTO t (v) VALUES (200)");
+      return Error{ErrorCode::conflict, "fenced out"};
+    };
+    auto st = committer.run(mine, refused);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().message == "fenced out");
+    CHECK(count(setup.database(), "SELECT COUNT(*) FROM t WHERE v = 200") == 0);
+  }
+  // Either way the connection is usable and later writes commit.
+  REQUIRE(committer.run(mine, insert(8)).ok());
+  CHECK(count(setup.database(), "SELECT COUNT(*) FROM t") == 2);
+}
+
+TEST_CASE("group commit: failures in a shared batch do not sink the others", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("t.db");
+  Connection setup(path);
+  setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  GroupCommitter committer;
+  // Every thread inserts the same values: for each value exactly one insert
+  // wins and every other one fails with conflict, whatever the batching.
+  constexpr int k_threads = 8;
+  constexpr int k_values = 40;
+  std::atomic<int> ok{0};
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k_threads; ++t) {
+    threads.emplace_back([&] {
+      Connection mine(path);
+      for (int v = 0; v < k_values; ++v) {
+        auto st = committer.run(mine, insert(v));
+        if (st.ok()) {
+          ++ok;
+        } else if (st.error().code == ErrorCode::conflict) {
+          ++conflicts;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(ok == k_values);
+  CHECK(conflicts == (k_threads - 1) * k_values);
+  CHECK(count(setup.database(), "SELECT COUNT(*) FROM t") == k_values);
+}
+
+TEST_CASE("group commit: the committer is shared per database file", "[store]") {
+  TempDir dir;
+  auto a = GroupCommitter::for_database(dir.file("a.db"));
+  auto a2 = GroupCommitter::for_database(dir.path().string() + "/./a.db");
+  auto b = GroupCommitter::for_database(dir.file("b.db"));
+  REQUIRE(a);
+  CHECK(a == a2);
+  CHECK(a != b);
+  CHECK(GroupCommitter::for_database(":memory:") == nullptr);
+}
+
+TEST_CASE("group commit: concurrent workers' fenced pages keep counters exact", "[store]") {
+  TempDir dir;
+  StoreConfig config;
+  config.path = dir.file("scrapekeep.db");
+  auto opened = JobStore::open(config);
+  REQUIRE(opened.ok());
+  auto& store = **opened;
+  auto key = store.create_key("org", k_t0);
+  REQUIRE(key.ok());
+  constexpr int k_workers = 8;
+  constexpr int k_pages = 20;
+  JobOptions options;
+  options.follow_pagination = true;
+  options.max_pages = 1000;
+  options.max_items = 100000;
+  std::vector<Claim> claims;
+  for (int i = 0; i < k_workers + 1; ++i) {
+    REQUIRE(store.create_job(key->info.org_id, "http://127.0.0.1:9000/p1", options, k_t0).ok());
+  }
+  for (int i = 0; i < k_workers + 1; ++i) {
+    auto claim = store.claim_next(k_t0, k_lease);
+    REQUIRE(claim.ok());
+    REQUIRE(claim->has_value());
+    claims.push_back(**claim);
+  }
+  // The last job's claim is lost (cancelled): its writer is fenced out while
+  // the others share batches with it.
+  Claim fenced = claims.back();
+  claims.pop_back();
+  REQUIRE(store.cancel_job(fenced.job_id, std::nullopt, k_t0).ok());
+
+  std::atomic<int> failures{0};
+  std::atomic<int> fenced_conflicts{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < k_workers; ++w) {
+    threads.emplace_back([&, w] {
+      auto mine = JobStore::open(config);
+      REQUIRE(mine.ok());
+      for (int p = 1; p <= k_pages; ++p) {
+        if (!(*mine)->record_listing_page(claims[static_cast<size_t>(w)], page(p, 3), k_t0)) {
+          ++failures;
+        }
+        auto st = (*mine)->record_listing_page(fenced, page(p, 3), k_t0);
+        if (!st.ok() && st.error().code == ErrorCode::conflict) {
+          ++fenced_conflicts;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(failures == 0);
+  CHECK(fenced_conflicts == k_workers * k_pages);
+  for (const Claim& claim : claims) {
+    auto job = store.get_job(claim.job_id, std::nullopt);
+    REQUIRE(job.ok());
+    CHECK(job->counters.listing_pages_scraped == k_pages);
+    CHECK(job->counters.items_found == 3 * k_pages);
+    CHECK(job->current_page == k_pages + 1);
+  }
+  auto gone = store.get_job(fenced.job_id, std::nullopt);
+  REQUIRE(gone.ok());
+  CHECK(gone->counters.listing_pages_scraped == 0);
+  CHECK(count(store.database(),
+              "SELECT COUNT(*) FROM page_events WHERE job_id = '" + fenced.job_id + "'") == 0);
+  CHECK(count(store.database(), "SELECT COUNT(*) FROM page_events") == k_workers * k_pages);
+  CHECK(count(store.database(), "SELECT COUNT(*) FROM result_items") == 3 * k_workers * k_pages);
+}
