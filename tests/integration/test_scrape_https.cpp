@@ -1,0 +1,93 @@
+// HTTPS fetching against a local TLS server with a self-signed certificate
+// made for the test (the `openssl` command comes with ca-certificates).
+
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "scrapekeep/scrape/extractor.hpp"
+#include "scrapekeep/scrape/fetcher.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using scrapekeep::scrape::FetchConfig;
+using scrapekeep::scrape::HttpFetcher;
+using scrapekeep::testing::TempDir;
+
+class TlsSite {
+ public:
+  explicit TlsSite(const TempDir& dir)
+      : m_cert(dir.file("cert.pem")), m_key(dir.file("key.pem")) {
+    const std::string make_cert =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
+        m_key + "' -out '" + m_cert + "' >/dev/null 2>&1";
+    REQUIRE(std::system(make_cert.c_str()) == 0);
+    m_server = std::make_unique<httplib::SSLServer>(m_cert.c_str(), m_key.c_str());
+    REQUIRE(m_server->is_valid());
+    m_server->Get("/listings", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("<html><body><article><h2>Château</h2></article></body></html>",
+                      "text/html; charset=utf-8");
+    });
+    m_server->Get("/moved", [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("/listings");
+    });
+    m_port = m_server->bind_to_any_port("127.0.0.1");
+    REQUIRE(m_port > 0);
+    m_thread = std::thread([this] { m_server->listen_after_bind(); });
+    while (!m_server->is_running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ~TlsSite() {
+    m_server->stop();
+    m_thread.join();
+  }
+  std::string url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(m_port) + path;
+  }
+
+ private:
+  std::string m_cert;
+  std::string m_key;
+  std::unique_ptr<httplib::SSLServer> m_server;
+  int m_port = 0;
+  std::thread m_thread;
+};
+
+auto soon() { return std::chrono::steady_clock::now() + std::chrono::seconds(20); }
+
+} // namespace
+
+TEST_CASE("HTTPS pages are fetched over TLS, redirects included", "[scrape]") {
+  TempDir dir;
+  TlsSite site(dir);
+
+  SECTION("with verification off, the page and its UTF-8 text arrive") {
+    FetchConfig config;
+    config.verify_tls = false;
+    HttpFetcher fetcher(config);
+    const auto page = fetcher.fetch(site.url("/moved"), soon());
+    INFO(page.error);
+    REQUIRE(page.ok);
+    CHECK(page.http_status == 200);
+    CHECK(page.final_url == site.url("/listings"));
+    CHECK(page.body.find("Château") != std::string::npos);
+  }
+
+  SECTION("with verification on, a self-signed certificate fails the page, not the process") {
+    FetchConfig config;
+    config.max_tries = 1;
+    HttpFetcher fetcher(config);
+    const auto page = fetcher.fetch(site.url("/listings"), soon());
+    CHECK_FALSE(page.ok);
+    CHECK_FALSE(page.interrupted);
+    CHECK_FALSE(page.http_status.has_value());
+    CHECK_FALSE(page.error.empty());
+  }
+}
