@@ -28,7 +28,10 @@ int run_worker(const WorkerOptions& o) {
             << " workers on " << o.work.db << std::endl;
   await_shutdown_signal();
   workforce->stop();
-  if (auto store = open_store_or_report(store_config_for(o.work))) {
+  // Never creates or migrates: a file removed meanwhile stays removed.
+  store::StoreConfig checkpoint_config = store_config_for(o.work);
+  checkpoint_config.migrate = false;
+  if (auto store = open_store_or_report(checkpoint_config)) {
     store->checkpoint();
   }
   return 0;

@@ -38,7 +38,9 @@ ApiError from_store_error(const core::Error& error, const char* conflict_code) {
     case core::ErrorCode::conflict:
       return {409, conflict_code, error.message, nullptr};
     case core::ErrorCode::unavailable:
-      return {503, "STORAGE_UNAVAILABLE", "storage is unavailable: " + error.message, nullptr};
+      // Not error.message: an open failure names the database file.
+      return {503, "STORAGE_UNAVAILABLE",
+              "storage is unavailable (busy, full, read-only or missing); retry later", nullptr};
     case core::ErrorCode::invalid_argument:
       return {422, "VALIDATION_ERROR", error.message, nullptr};
     case core::ErrorCode::internal:

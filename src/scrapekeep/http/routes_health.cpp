@@ -7,10 +7,17 @@ namespace scrapekeep::http {
 
 namespace {
 
+// 503 STORAGE_UNAVAILABLE with details {"database": "unavailable"} when the
+// database cannot be read, or its file was removed underneath the server.
 Outcome healthz(RouteContext& ctx) {
-  auto version = ctx.store.schema_version();
+  core::Status file = ctx.store.check_file();
+  auto version = file ? ctx.store.schema_version() : core::Result<int>(file.error());
   if (!version) {
-    return from_store_error(version.error());
+    ApiError error = from_store_error(version.error());
+    if (error.status == 503) {
+      error.details = Json{{"database", "unavailable"}};
+    }
+    return error;
   }
   return Reply{200, Json{{"status", "ok"}, {"database", "ok"}, {"version", SCRAPEKEEP_VERSION}},
                true};

@@ -119,6 +119,7 @@ void Maintenance::run() {
                                 : m_config.retention_interval;
   std::optional<core::Micros> last_recover;
   std::optional<core::Micros> last_retention;
+  bool file_gone = false;
   do {
     if (!store) {
       auto opened = JobStore::open(m_store_config);
@@ -128,6 +129,14 @@ void Maintenance::run() {
       }
       store = std::move(*opened);
     }
+    // A removed or replaced file is not recoverable from here; say so once.
+    const core::Status file = store->check_file();
+    if (!file && !file_gone) {
+      log("maintenance: " + file.error().message +
+          "; this process now writes to a file nobody will open again: restore the "
+          "database and restart");
+    }
+    file_gone = !file;
     const core::Micros now = m_clock.now();
     const auto due = [now](std::optional<core::Micros> last, milliseconds every) {
       return every.count() > 0 &&

@@ -1,7 +1,8 @@
 #pragma once
 // Housekeeping a serving or working process runs beside its workers: taking
 // back jobs whose worker died (at start at once, then periodically) and
-// deleting terminal jobs older than the retention window, in small batches.
+// deleting terminal jobs older than the retention window, in small batches;
+// and saying once in the log when the database file was removed underneath.
 
 #include <chrono>
 #include <condition_variable>

@@ -1,0 +1,375 @@
+// Recovery across real processes: a worker process killed while serve runs,
+// SIGTERM and restart, a timeout that passed while nothing ran, the attempt
+// cap, and recovery at start without waiting for the lease.
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scrapekeep/core/clock.hpp"
+#include "scrapekeep/core/job.hpp"
+#include "scrapekeep/store/job_store.hpp"
+#include "support/api_server.hpp"
+#include "support/child_process.hpp"
+#include "support/fixture_site.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+namespace core = scrapekeep::core;
+namespace store = scrapekeep::store;
+using json = nlohmann::ordered_json;
+using scrapekeep::testing::ApiClient;
+using scrapekeep::testing::ChildProcess;
+using scrapekeep::testing::eventually;
+using scrapekeep::testing::FixtureSite;
+using scrapekeep::testing::FixtureSiteConfig;
+using scrapekeep::testing::TempDir;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+json job_body(const std::string& url, int depth, int timeout, int max_pages) {
+  json selectors = {{"item", "//article[@class='property']"},
+                    {"fields", {{"title", ".//h2"}, {"price", ".//span[@class='price']"}}}};
+  if (depth == 1) {
+    selectors["detail_fields"] = {{"description", "//p[@class='desc']"}};
+  }
+  return {{"url", url},
+          {"options",
+           {{"timeout", timeout},
+            {"max_items", 1000},
+            {"follow_pagination", true},
+            {"max_pages", max_pages},
+            {"depth", depth},
+            {"selectors", selectors}}}};
+}
+
+// One database, the processes started on it, and a read-only view of it.
+class Deployment {
+ public:
+  Deployment() : m_db(m_dir.file("scrapekeep.db")) {}
+
+  const std::string& db() const { return m_db; }
+  std::string dir() const { return m_dir.path().string(); }
+
+  // Starts `scrapekeep serve` with `extra` options; returns once it serves.
+  std::unique_ptr<ChildProcess> serve(const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"serve", "--db", m_db, "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto child = std::make_unique<ChildProcess>(dir(), "serve-" + std::to_string(++m_started), args);
+    const auto started = wait_serving(*child, seconds(20));
+    INFO("serve stderr: " << child->err());
+    REQUIRE(started);
+    if (!started->key.empty()) {
+      m_key = started->key;
+    }
+    m_port = started->port;
+    return child;
+  }
+
+  // Starts `scrapekeep worker` with `extra` options; returns once it works.
+  std::unique_ptr<ChildProcess> worker(const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"worker", "--db", m_db};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto child =
+        std::make_unique<ChildProcess>(dir(), "worker-" + std::to_string(++m_started), args);
+    INFO("worker stderr: " << child->err());
+    REQUIRE(child->wait_for_line(" worker: ", milliseconds(20000)));
+    return child;
+  }
+
+  // A client of the last serve started.
+  ApiClient client() const { return ApiClient("127.0.0.1", m_port, {{"X-API-Key", m_key}}); }
+
+  std::string create(const json& body) {
+    const auto reply = client().post("/v1/scrape", body);
+    REQUIRE(reply.status == 201);
+    return reply.data()["job_id"].get<std::string>();
+  }
+
+  // The job as stored, read on a connection of its own (works while no
+  // process runs).
+  core::Job job(const std::string& id) const {
+    store::StoreConfig config;
+    config.path = m_db;
+    config.read_only = true;
+    auto opened = store::JobStore::open(config);
+    REQUIRE(opened.ok());
+    auto job = (*opened)->get_job(id, std::nullopt);
+    REQUIRE(job.ok());
+    return *job;
+  }
+
+  std::vector<store::PageEvent> events(const std::string& id) const {
+    store::StoreConfig config;
+    config.path = m_db;
+    config.read_only = true;
+    auto opened = store::JobStore::open(config);
+    REQUIRE(opened.ok());
+    auto page = (*opened)->list_events(id, 0, 100000);
+    REQUIRE(page.ok());
+    return page->events;
+  }
+
+  core::Job wait_terminal(const std::string& id, seconds limit = seconds(30)) {
+    core::Job last;
+    const bool done = eventually(
+        [&] {
+          last = job(id);
+          return core::is_terminal(last.status);
+        },
+        limit);
+    INFO("status " << core::to_string(last.status));
+    REQUIRE(done);
+    return last;
+  }
+
+ private:
+  TempDir m_dir;
+  std::string m_db;
+  std::string m_key;
+  int m_port = 0;
+  int m_started = 0;
+};
+
+// Listing page numbers of `events`, and that each came once.
+std::multiset<std::int64_t> listing_pages(const std::vector<store::PageEvent>& events) {
+  std::multiset<std::int64_t> pages;
+  for (const auto& e : events) {
+    if (e.kind == store::PageKind::listing) {
+      pages.insert(e.page_number);
+    }
+  }
+  return pages;
+}
+
+std::multiset<std::int64_t> one_to(std::int64_t n) {
+  std::multiset<std::int64_t> out;
+  for (std::int64_t i = 1; i <= n; ++i) {
+    out.insert(i);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("processes: a worker process killed while serve runs; its job is taken back",
+          "[recovery][process]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 12;
+  site_config.listing_delay = milliseconds(100);
+  FixtureSite site(site_config);
+  Deployment d;
+  // API only: the jobs go to the worker processes.
+  auto serve = d.serve({"--workers", "0", "--lease-seconds", "1"});
+  auto first = d.worker({"--concurrency", "1", "--lease-seconds", "1"});
+  const std::string id = d.create(job_body(site.url("/listings?page=1"), 0, 600, 12));
+  REQUIRE(eventually([&] { return d.job(id).counters.listing_pages_scraped >= 3; }));
+  // A second worker, started while the first still runs, is idle until the
+  // first one's lease runs out.
+  auto second = d.worker({"--concurrency", "1", "--lease-seconds", "1"});
+  CHECK(first->kill_now() == 128 + SIGKILL);
+  const core::Job killed = d.job(id);
+  REQUIRE(killed.status == core::JobStatus::processing);
+  const std::int64_t stored = killed.counters.listing_pages_scraped;
+
+  const core::Job job = d.wait_terminal(id);
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.attempts == 2);
+  CHECK(job.counters.listing_pages_scraped == 12);
+  CHECK(job.counters.items_found == 48);
+  CHECK(listing_pages(d.events(id)) == one_to(12));
+  CHECK(scrapekeep::testing::counter_mismatches(d.db(), id).empty());
+  for (std::int64_t page = 1; page <= stored; ++page) {
+    CHECK(site.hits("/listings?page=" + std::to_string(page)) == 1);
+  }
+  // The survivors shut down cleanly.
+  second->send(SIGTERM);
+  serve->send(SIGTERM);
+  CHECK(second->wait(seconds(10)) == std::optional<int>(0));
+  CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
+
+TEST_CASE("processes: the next worker process resumes a killed one's job at once",
+          "[recovery][process]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 8;
+  site_config.listing_delay = milliseconds(80);
+  FixtureSite site(site_config);
+  Deployment d;
+  auto serve = d.serve({"--workers", "0"});
+  // Leases of an hour: only recovery at start can take the job back now.
+  const std::vector<std::string> options = {"--concurrency", "1", "--lease-seconds", "3600"};
+  auto first = d.worker(options);
+  const std::string id = d.create(job_body(site.url("/listings?page=1"), 0, 600, 8));
+  REQUIRE(eventually([&] { return d.job(id).counters.listing_pages_scraped >= 2; }));
+  first->kill_now();
+  const std::int64_t stored = d.job(id).counters.listing_pages_scraped;
+
+  auto second = d.worker(options);
+  const core::Job job = d.wait_terminal(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.attempts == 2);
+  CHECK(listing_pages(d.events(id)) == one_to(8));
+  CHECK(scrapekeep::testing::counter_mismatches(d.db(), id).empty());
+  for (std::int64_t page = 1; page <= stored; ++page) {
+    CHECK(site.hits("/listings?page=" + std::to_string(page)) == 1);
+  }
+  CHECK(second->err().find("recovered 1 interrupted job(s) at start") != std::string::npos);
+  second->send(SIGTERM);
+  serve->send(SIGTERM);
+  CHECK(second->wait(seconds(10)) == std::optional<int>(0));
+  CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
+
+TEST_CASE("processes: SIGTERM gives the job back; the next start resumes it at once",
+          "[recovery][process]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 10;
+  site_config.listing_delay = milliseconds(60);
+  site_config.detail_delay = milliseconds(60);
+  FixtureSite site(site_config);
+  Deployment d;
+  // A lease of an hour: only the release at shutdown lets the job resume now.
+  const std::vector<std::string> options = {"--workers", "1", "--detail-concurrency", "2",
+                                            "--lease-seconds", "3600"};
+  auto serve = d.serve(options);
+  const std::string id = d.create(job_body(site.url("/listings?page=1"), 1, 600, 10));
+  REQUIRE(eventually([&] { return d.job(id).counters.detail_pages_scraped >= 6; }));
+
+  serve->send(SIGTERM);
+  const auto status = serve->wait(seconds(10));
+  INFO("stderr: " << serve->err());
+  CHECK(status == std::optional<int>(0));
+  CHECK(serve->err().find("received SIGTERM") != std::string::npos);
+  // Checkpointed: the WAL was copied into the file and emptied (or removed).
+  const std::string wal = d.db() + "-wal";
+  CHECK((!std::filesystem::exists(wal) || std::filesystem::file_size(wal) == 0));
+
+  const core::Job stopped = d.job(id);
+  CHECK(stopped.status == core::JobStatus::pending);
+  CHECK(stopped.attempts == 1);
+  CHECK_FALSE(stopped.claim_token);
+  CHECK_FALSE(stopped.lease_expires_at);
+  CHECK(scrapekeep::testing::counter_mismatches(d.db(), id).empty());
+  // What was stored before the stop, to check it is never fetched again.
+  const std::int64_t pages_stored = stopped.counters.listing_pages_scraped;
+  std::vector<std::string> details_stored;  // "/detail/K-I"
+  for (const auto& e : d.events(id)) {
+    if (e.kind == store::PageKind::detail) {
+      details_stored.push_back(e.url.substr(e.url.find("/detail/")));
+    }
+  }
+  REQUIRE(pages_stored < 10);
+
+  serve = d.serve(options);
+  const core::Job job = d.wait_terminal(id);
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.attempts == 2);
+  CHECK(job.counters.listing_pages_scraped == 10);
+  CHECK(job.counters.items_found == 40);
+  CHECK(job.counters.detail_pages_scraped == 40);
+  CHECK(job.counters.detail_pages_failed == 0);
+  const auto events = d.events(id);
+  CHECK(listing_pages(events) == one_to(10));
+  CHECK(events.size() == 50);
+  CHECK(scrapekeep::testing::counter_mismatches(d.db(), id).empty());
+  for (std::int64_t page = 1; page <= pages_stored; ++page) {
+    CHECK(site.hits("/listings?page=" + std::to_string(page)) == 1);
+  }
+  for (const std::string& path : details_stored) {
+    CHECK(site.hits(path) == 1);
+  }
+  serve->send(SIGTERM);
+  CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
+
+TEST_CASE("processes: a job whose timeout passed while nothing ran completes with timeout",
+          "[recovery][process]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(150);
+  FixtureSite site(site_config);
+  Deployment d;
+  auto serve = d.serve({"--workers", "1"});
+  const std::string id = d.create(job_body(site.url("/slow?page=1"), 0, 2, 1000));
+  REQUIRE(eventually([&] { return d.job(id).counters.listing_pages_scraped >= 1; }));
+  serve->kill_now();
+  const core::Job killed = d.job(id);
+  REQUIRE(killed.status == core::JobStatus::processing);
+  REQUIRE(killed.started_at);
+  // Nothing runs until the job's time is up.
+  const core::Micros deadline = *killed.started_at + 2 * core::k_micros_per_second;
+  while (core::SystemClock().now() <= deadline) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  const int hits_before = site.total_hits();
+
+  serve = d.serve({"--workers", "1"});
+  const core::Job job = d.wait_terminal(id);
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::timeout);
+  CHECK(job.attempts == 1);
+  CHECK(job.counters.listing_pages_scraped == killed.counters.listing_pages_scraped);
+  CHECK(job.counters.items_found == killed.counters.items_found);
+  CHECK(job.counters.items_found == 4 * job.counters.listing_pages_scraped);
+  CHECK(scrapekeep::testing::counter_mismatches(d.db(), id).empty());
+  CHECK(site.total_hits() == hits_before);
+
+  const auto progress = d.client().get("/v1/scrape/jobs/" + id + "/progress");
+  REQUIRE(progress.status == 200);
+  CHECK(progress.data()["completion_reason"] == "timeout");
+  CHECK(progress.data()["total_properties_found"] == killed.counters.items_found);
+  CHECK(progress.data()["progress_percentage"] == 100.0);
+  serve->send(SIGTERM);
+  CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
+
+TEST_CASE("processes: a job that keeps dying fails at the attempt cap, recovered at once",
+          "[recovery][process]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(100);
+  FixtureSite site(site_config);
+  Deployment d;
+  // Leases of an hour: every restart must take the job back at once.
+  const std::vector<std::string> options = {"--workers", "1", "--max-attempts", "2",
+                                            "--lease-seconds", "3600"};
+  auto serve = d.serve(options);
+  const std::string id = d.create(job_body(site.url("/slow?page=1"), 0, 600, 1000));
+  REQUIRE(eventually([&] { return d.job(id).counters.listing_pages_scraped >= 1; }));
+  serve->kill_now();
+
+  serve = d.serve(options);
+  REQUIRE(eventually([&] {
+    const core::Job job = d.job(id);
+    return job.attempts == 2 && job.counters.listing_pages_scraped >= 3;
+  }));
+  serve->kill_now();
+  const core::Job killed = d.job(id);
+
+  serve = d.serve(options);
+  const core::Job job = d.wait_terminal(id);
+  CHECK(job.status == core::JobStatus::failed);
+  CHECK(job.completion_reason == core::CompletionReason::error);
+  CHECK(job.attempts == 2);
+  REQUIRE(job.error_message);
+  CHECK(job.error_message->find("interrupted 2 times") != std::string::npos);
+  CHECK(job.counters.items_found == killed.counters.items_found);
+  CHECK(scrapekeep::testing::counter_mismatches(d.db(), id).empty());
+
+  const auto reply = d.client().get("/v1/scrape/jobs/" + id);
+  REQUIRE(reply.status == 200);
+  CHECK(reply.data()["status"] == "failed");
+  CHECK(reply.data()["error_message"] == *job.error_message);
+  serve->send(SIGTERM);
+  CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
