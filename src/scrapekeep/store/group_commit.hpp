@@ -65,9 +65,13 @@ class GroupCommitter {
   struct Waiter;
   static void run_batch(BatchConnection& connection, const std::vector<Waiter*>& batch);
 
+  // Batches one leader runs before it hands over and returns.
+  static constexpr int k_max_rounds = 8;
+
   const std::size_t m_max_batch;
   mutable std::mutex m_mutex;
-  std::deque<Waiter*> m_queue;  // front: the leader, running or about to run
+  std::deque<Waiter*> m_queue;  // oldest first; the batch being run is at the front
+  bool m_leading = false;       // a leader is running batches
   std::size_t m_committed_writes = 0;
   std::size_t m_committed_batches = 0;
 };
