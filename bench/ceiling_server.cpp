@@ -1,0 +1,100 @@
+// ceiling_server: the library's ceiling for the progress benchmark. A bare
+// cpp-httplib server, configured like `scrapekeep serve` (thread pool, keep-alive
+// limits), that answers every GET with a constant JSON body of a given size and
+// the same headers the API sends. Stops by itself after --seconds.
+//
+//   ceiling_server --port P --body-bytes N [--threads 64] [--nodelay 1]
+//                  [--keep-alive-max 100000] [--seconds 600]
+//
+// Prints "listening on PORT" once bound (port 0: any free port).
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+
+namespace {
+
+struct Options {
+  int port = 0;
+  int body_bytes = 512;
+  int threads = 64;
+  bool nodelay = true;
+  int keep_alive_max = 100000;
+  int seconds = 600;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto number = [&] {
+      if (i + 1 >= argc) {
+        std::cerr << "ceiling_server: " << arg << " needs a value\n";
+        std::exit(2);
+      }
+      return std::atoi(argv[++i]);
+    };
+    if (arg == "--port") {
+      o.port = number();
+    } else if (arg == "--body-bytes") {
+      o.body_bytes = number();
+    } else if (arg == "--threads") {
+      o.threads = number();
+    } else if (arg == "--nodelay") {
+      o.nodelay = number() != 0;
+    } else if (arg == "--keep-alive-max") {
+      o.keep_alive_max = number();
+    } else if (arg == "--seconds") {
+      o.seconds = number();
+    } else {
+      std::cerr << "usage: ceiling_server --port P --body-bytes N [--threads T] [--nodelay 0|1] "
+                   "[--keep-alive-max N] [--seconds S]\n";
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  // A JSON object of exactly body_bytes bytes.
+  std::string body = "{\"success\":true,\"data\":{\"pad\":\"";
+  const std::string tail = "\"}}";
+  if (static_cast<int>(body.size() + tail.size()) < o.body_bytes) {
+    body.append(static_cast<size_t>(o.body_bytes) - body.size() - tail.size(), 'x');
+  }
+  body += tail;
+  const std::string request_id = "req_000000000000000000000000";
+
+  httplib::Server svr;
+  const int threads = o.threads;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  svr.set_tcp_nodelay(o.nodelay);
+  svr.set_keep_alive_max_count(static_cast<size_t>(o.keep_alive_max));
+  svr.set_keep_alive_timeout(5);
+  svr.Get(".*", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_header("X-Request-Id", request_id);
+    res.set_content(body, "application/json");
+  });
+  const int port = o.port == 0 ? svr.bind_to_any_port("127.0.0.1")
+                               : (svr.bind_to_port("127.0.0.1", o.port) ? o.port : -1);
+  if (port < 0) {
+    std::cerr << "ceiling_server: cannot bind 127.0.0.1:" << o.port << "\n";
+    return 1;
+  }
+  std::cout << "listening on " << port << std::endl;
+  std::thread stopper([&svr, &o] {
+    std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
+    svr.stop();
+  });
+  stopper.detach();
+  svr.listen_after_bind();
+  return 0;
+}

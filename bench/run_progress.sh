@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Part 1: progress throughput and latency. wrk asks GET /v1/scrape/jobs/{id}/progress
+# for random job ids over keep-alive connections, against `scrapekeep serve` on
+# databases of BENCH_SIZES jobs, and against ceiling_server (a bare cpp-httplib
+# server with the same settings answering a constant body of the same size),
+# measured alternately in the same run. Then the library's keep-alive pitfalls,
+# each measured against the ceiling server with one setting changed.
+#   BENCH_SIZES="1000 100000 1000000" BENCH_CONNS="1 8 32 64" BENCH_SECONDS=10
+source "$(dirname "$0")/lib.sh"
+SIZES="${BENCH_SIZES:-1000 100000 1000000}"
+CONNS="${BENCH_CONNS:-1 8 32 64}"
+SECS="${BENCH_SECONDS:-10}"
+
+printf '%-8s %5s | %9s %7s %7s | %9s %7s %7s | %5s %s\n' jobs conns "serve r/s" "p50 us" \
+  "p99 us" "ceil r/s" "p50 us" "p99 us" ratio "errors(non2xx/socket)"
+for n in $SIZES; do
+  db="$(db_for "$n")"
+  ids="$DATA/jobs_$n.ids"
+  key="$(cat "$DATA/jobs_$n.key")"
+  start_serve "$db"
+  first_id="$(head -n 1 "$ids")"
+  body_bytes="$(curl -s -H "X-API-Key: $key" \
+    "http://127.0.0.1:$SERVE_PORT/v1/scrape/jobs/$first_id/progress" | wc -c)"
+  start_ceiling "$body_bytes"
+  # Warm both (connections, statement caches, page cache).
+  wrk_progress "$SERVE_PORT" 8 2 "$ids" "$key" >/dev/null
+  wrk_progress "$CEIL_PORT" 8 2 "$ids" "$key" >/dev/null
+  for c in $CONNS; do
+    read -r c_rps c_p50 c_p99 _ _ _ < <(wrk_progress "$CEIL_PORT" "$c" "$SECS" "$ids" "$key")
+    read -r s_rps s_p50 s_p99 _ s_non2xx s_err < <(wrk_progress "$SERVE_PORT" "$c" "$SECS" "$ids" "$key")
+    printf '%-8s %5s | %9.0f %7s %7s | %9.0f %7s %7s | %5s %s/%s\n' "$n" "$c" "$s_rps" "$s_p50" \
+      "$s_p99" "$c_rps" "$c_p50" "$c_p99" "$(fmt_ratio "$s_rps" "$c_rps")" "$s_non2xx" "$s_err"
+  done
+  echo "   serve peak RSS (VmHWM) with $n jobs: $(serve_peak_mib) MiB;" \
+    "body $body_bytes bytes"
+  stop_pid "$SERVE_PID"
+  stop_pid "$CEIL_PID"
+done
+
+# The keep-alive pitfalls, one setting at a time (ceiling server, $SECS s each).
+n="${SIZES%% *}"
+ids="$DATA/jobs_$n.ids"
+key="$(cat "$DATA/jobs_$n.key")"
+echo
+printf '%-44s %5s | %9s %7s %7s\n' "ceiling_server setting" conns "r/s" "p50 us" "p99 us"
+pitfall() {
+  local label="$1" conns="$2"
+  shift 2
+  start_ceiling 512 "$@"
+  read -r rps p50 p99 _ _ err < <(wrk_progress "$CEIL_PORT" "$conns" "$SECS" "$ids" "$key")
+  printf '%-44s %5s | %9.0f %7s %7s%s\n' "$label" "$conns" "$rps" "$p50" "$p99" \
+    "$([ "${err:-0}" != 0 ] && echo "  ($err socket errors)")"
+  stop_pid "$CEIL_PID"
+}
+pitfall "as serve: nodelay, 64 threads, 100000/conn" 8
+pitfall "TCP_NODELAY off (library default)" 8 --nodelay 0
+pitfall "keep-alive max 5 requests (library default)" 8 --keep-alive-max 5
+pitfall "as serve" 64
+pitfall "8 threads (library default pool), 64 conns" 64 --threads 8
