@@ -1,6 +1,13 @@
 #include "support/api_server.hpp"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <algorithm>
 #include <cctype>
@@ -128,6 +135,138 @@ HttpReply ApiClient::post_chunked(const std::string& path, const std::string& bo
     return sink.write(body.data() + offset, n);
   };
   return to_reply(m_impl->client.Post(path, headers, provider, "application/json"));
+}
+
+RawConnection::RawConnection(int port) {
+  m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (m_fd < 0) {
+    throw std::runtime_error("RawConnection: socket() failed");
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(m_fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(m_fd);
+    m_fd = -1;
+    throw std::runtime_error("RawConnection: cannot connect to port " + std::to_string(port));
+  }
+}
+
+RawConnection::~RawConnection() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+  }
+}
+
+RawConnection::RawConnection(RawConnection&& other) noexcept
+    : m_fd(std::exchange(other.m_fd, -1)), m_buffer(std::move(other.m_buffer)) {}
+
+bool RawConnection::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(m_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+bool RawConnection::receive(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) {
+    return false;
+  }
+  pollfd pfd{m_fd, POLLIN, 0};
+  const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+  if (ready <= 0) {
+    return false;
+  }
+  char buffer[16384];
+  const ssize_t n = ::recv(m_fd, buffer, sizeof buffer, 0);
+  if (n <= 0) {
+    return false;
+  }
+  m_buffer.append(buffer, static_cast<size_t>(n));
+  return true;
+}
+
+HttpReply RawConnection::read_reply(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  HttpReply reply;
+  size_t head_end = std::string::npos;
+  while ((head_end = m_buffer.find("\r\n\r\n")) == std::string::npos) {
+    if (!receive(deadline)) {
+      reply.transport_error = m_buffer.empty() ? "no response" : "incomplete response head";
+      return reply;
+    }
+  }
+  const std::string head = m_buffer.substr(0, head_end);
+  size_t line_end = head.find("\r\n");
+  const std::string status_line = head.substr(0, line_end);
+  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12) {
+    reply.transport_error = "bad status line: " + status_line;
+    return reply;
+  }
+  reply.status = std::atoi(status_line.c_str() + 9);
+  size_t length = 0;
+  while (line_end != std::string::npos && line_end < head.size()) {
+    const size_t start = line_end + 2;
+    line_end = head.find("\r\n", start);
+    const std::string line = head.substr(start, line_end == std::string::npos
+                                                    ? std::string::npos
+                                                    : line_end - start);
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) {
+      continue;
+    }
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    reply.headers.emplace_back(line.substr(0, colon), value);
+    if (iequals(line.substr(0, colon), "Content-Length")) {
+      length = static_cast<size_t>(std::stoull(value));
+    }
+  }
+  const size_t body_start = head_end + 4;
+  while (m_buffer.size() < body_start + length) {
+    if (!receive(deadline)) {
+      reply.status = 0;
+      reply.transport_error = "incomplete response body";
+      return reply;
+    }
+  }
+  reply.body = m_buffer.substr(body_start, length);
+  m_buffer.erase(0, body_start + length);
+  reply.json = nlohmann::ordered_json::parse(reply.body, nullptr, false);
+  if (reply.json.is_discarded()) {
+    reply.json = nullptr;
+  }
+  return reply;
+}
+
+bool RawConnection::wait_closed(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return false;
+    }
+    pollfd pfd{m_fd, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
+      return false;
+    }
+    char buffer[4096];
+    const ssize_t n = ::recv(m_fd, buffer, sizeof buffer, 0);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+      return true;
+    }
+  }
 }
 
 TestServer::TestServer(const core::Clock& clock, http::ServerConfig config) {

@@ -7,6 +7,7 @@
 // from a thread, and returns once /healthz answers. It stops the server and
 // joins the thread when it goes out of scope.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -73,6 +74,35 @@ class ApiClient {
   struct Impl;
   std::unique_ptr<Impl> m_impl;
   HeaderList m_default_headers;
+};
+
+// A plain TCP connection to 127.0.0.1, for bytes no HTTP client sends:
+// malformed request lines, huge headers, partial requests, idle sockets.
+class RawConnection {
+ public:
+  // Connects; throws std::runtime_error when it cannot.
+  explicit RawConnection(int port);
+  ~RawConnection();
+  RawConnection(RawConnection&& other) noexcept;
+  RawConnection& operator=(RawConnection&&) = delete;
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  // Sends all of `bytes`; false when the server has closed or reset it.
+  bool send(std::string_view bytes);
+  // Reads one response: status line, headers and a Content-Length body. A
+  // status of 0 (with transport_error) when the connection ended or
+  // `timeout` passed first.
+  HttpReply read_reply(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Waits until the server closes the connection (reading and dropping what
+  // it sends); false when `timeout` passes first.
+  bool wait_closed(std::chrono::milliseconds timeout);
+
+ private:
+  // Appends what arrives within `timeout` to m_buffer; false on EOF, error or timeout.
+  bool receive(std::chrono::steady_clock::time_point deadline);
+  int m_fd = -1;
+  std::string m_buffer;
 };
 
 struct OrgKey {

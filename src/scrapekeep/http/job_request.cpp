@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdint>
 
 namespace scrapekeep::http {
 
@@ -28,7 +30,8 @@ class Validator {
 
   void unknown_keys(const Json& obj, std::initializer_list<const char*> known,
                     const std::string& prefix) {
-    for (const auto& [key, value] : obj.items()) {
+    for (const auto& item : obj.items()) {
+      const std::string& key = item.key();
       if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
         fail(prefix + key, "unknown field");
       }
@@ -44,7 +47,15 @@ class Validator {
     const Json& v = obj.at(key);
     const std::string why =
         "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
-    if (v.is_number_integer()) {
+    if (v.is_number_unsigned()) {
+      // Above INT64_MAX it would wrap if read as signed.
+      const auto n = v.get<std::uint64_t>();
+      if (n > static_cast<std::uint64_t>(hi) || (lo > 0 && n < static_cast<std::uint64_t>(lo))) {
+        fail(name, why);
+        return;
+      }
+      out = static_cast<int>(n);
+    } else if (v.is_number_integer()) {
       const auto n = v.get<std::int64_t>();
       if (n < lo || n > hi) {
         fail(name, why);
@@ -52,8 +63,9 @@ class Validator {
       }
       out = static_cast<int>(n);
     } else if (v.is_number_float()) {
+      // Range first: converting a double outside int's range is undefined.
       const double d = v.get<double>();
-      if (d != static_cast<double>(static_cast<std::int64_t>(d)) || d < lo || d > hi) {
+      if (!(d >= lo && d <= hi) || d != std::floor(d)) {
         fail(name, why);
         return;
       }
@@ -167,7 +179,8 @@ bool is_http_url(const std::string& url) {
 std::variant<Json, ApiError> parse_json_body(const std::string& body) {
   try {
     Json::parser_callback_t depth_limit = [](int depth, Json::parse_event_t, Json&) {
-      if (depth > k_max_json_depth) {
+      // `depth` counts the containers around this one: 0 for the outermost.
+      if (depth >= k_max_json_depth) {
         throw TooDeep{};
       }
       return true;
@@ -180,6 +193,21 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body) {
       what = what.substr(pos + 2);
     }
     return invalid_json(what, e.byte);
+  } catch (const Json::out_of_range& e) {
+    // A number beyond double's range ("1e400"): nlohmann reports it as
+    // "number overflow parsing '1e400'" without a position; find the token.
+    std::string what = e.what();
+    std::size_t position = 0;
+    if (const size_t open = what.find('\''); open != std::string::npos) {
+      const size_t close = what.find('\'', open + 1);
+      const std::string token = what.substr(open + 1, close == std::string::npos
+                                                          ? std::string::npos
+                                                          : close - open - 1);
+      if (const size_t at = body.find(token); at != std::string::npos) {
+        position = at + token.size();
+      }
+    }
+    return invalid_json("number out of range at byte " + std::to_string(position), position);
   } catch (const TooDeep&) {
     return invalid_json("nested deeper than " + std::to_string(k_max_json_depth) + " levels", 0);
   }

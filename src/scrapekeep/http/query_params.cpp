@@ -12,6 +12,11 @@ std::optional<std::string> QueryParams::text(const char* name) {
   if (!m_request.has_param(name)) {
     return std::nullopt;
   }
+  // "?limit=5&limit=500": which one the caller meant is a guess; refuse it.
+  if (m_request.get_param_value_count(name) > 1) {
+    fail(name, "must be given at most once");
+    return std::nullopt;
+  }
   std::string value = m_request.get_param_value(name);
   if (value.empty()) {
     return std::nullopt;
@@ -46,7 +51,13 @@ std::optional<core::Micros> QueryParams::timestamp(const char* name) {
   if (!raw) {
     return std::nullopt;
   }
-  auto at = core::parse_timestamp(*raw);
+  // An unencoded "+00:00" offset arrives as " 00:00" ('+' means space in a
+  // query string): take it as the '+' it was.
+  std::string text = *raw;
+  if (text.size() > 6 && text[text.size() - 6] == ' ' && text[text.size() - 3] == ':') {
+    text[text.size() - 6] = '+';
+  }
+  auto at = core::parse_timestamp(text);
   if (!at) {
     fail(name, "must be an ISO 8601 timestamp, e.g. 2026-01-12T07:19:20Z");
   }

@@ -18,6 +18,7 @@ class QueryParams {
  public:
   explicit QueryParams(const httplib::Request& request) : m_request(request) {}
 
+  // Every getter fails a parameter given more than once.
   // Integer in [lo, hi]; `fallback` when absent.
   std::int64_t integer(const char* name, std::int64_t fallback, std::int64_t lo, std::int64_t hi);
   // ISO 8601 timestamp; nullopt when absent.

@@ -1,8 +1,17 @@
 #include "scrapekeep/http/server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <condition_variable>
 #include <iostream>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "scrapekeep/core/random.hpp"
 #include "scrapekeep/store/job_store.hpp"
@@ -51,10 +60,108 @@ std::string presented_key(const httplib::Request& req) {
   return auth.empty() ? std::string() : std::string(" ");
 }
 
+// The server's task queue: one task per connection. Unlike httplib's fixed
+// ThreadPool it starts a thread when none is free (up to `max`), so idle or
+// slow connections cannot starve the others; extra threads end when idle.
+class ConnectionThreads final : public httplib::TaskQueue {
+ public:
+  ConnectionThreads(std::size_t keep, std::size_t max)
+      : m_keep(std::max<std::size_t>(1, keep)), m_max(std::max(m_keep, max)) {
+    std::lock_guard lock(m_mutex);
+    while (m_threads.size() < m_keep) {
+      start_thread();
+    }
+  }
+  ~ConnectionThreads() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(m_mutex);
+    reap();
+    m_jobs.push_back(std::move(fn));
+    if (m_idle < m_jobs.size() && m_threads.size() < m_max) {
+      start_thread();
+    }
+    m_cv.notify_one();
+  }
+
+  void shutdown() override {
+    std::list<std::thread> threads;
+    {
+      std::lock_guard lock(m_mutex);
+      m_shutdown = true;
+      threads = std::move(m_threads);
+      m_threads.clear();
+    }
+    m_cv.notify_all();
+    for (auto& t : threads) {
+      if (t.joinable()) {
+        t.join();
+      }
+    }
+  }
+
+ private:
+  static constexpr std::chrono::seconds k_linger{10};
+
+  // Holds m_mutex.
+  void start_thread() {
+    m_threads.emplace_back();
+    auto it = std::prev(m_threads.end());
+    *it = std::thread([this, it] { work(it); });
+  }
+
+  // Joins threads that have ended. Holds m_mutex.
+  void reap() {
+    for (auto it : m_ended) {
+      it->join();
+      m_threads.erase(it);
+    }
+    m_ended.clear();
+  }
+
+  void work(std::list<std::thread>::iterator self) {
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+      ++m_idle;
+      const bool woken = m_cv.wait_for(lock, k_linger, [this] {
+        return !m_jobs.empty() || m_shutdown;
+      });
+      --m_idle;
+      if (m_jobs.empty()) {
+        if (m_shutdown) {
+          return;
+        }
+        if (!woken && m_threads.size() - m_ended.size() > m_keep) {
+          m_ended.push_back(self);  // joined by the next enqueue()
+          return;
+        }
+        continue;
+      }
+      std::function<void()> fn = std::move(m_jobs.front());
+      m_jobs.pop_front();
+      lock.unlock();
+      fn();
+      fn = nullptr;
+      lock.lock();
+    }
+  }
+
+  const std::size_t m_keep;
+  const std::size_t m_max;
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::list<std::thread> m_threads;
+  std::vector<std::list<std::thread>::iterator> m_ended;
+  std::list<std::function<void()>> m_jobs;
+  std::size_t m_idle = 0;
+  bool m_shutdown = false;
+};
+
 } // namespace
 
 struct ApiServer::Impl {
   httplib::Server server;
+  int listen_fd = -1;  // seen by the socket-options hook, for the backlog
 };
 
 ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Clock& clock)
@@ -64,11 +171,18 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   add_job_data_routes(m_router);
 
   httplib::Server& svr = m_impl->server;
-  const int threads = std::max(1, m_config.threads);
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  const auto keep = static_cast<std::size_t>(std::max(1, m_config.threads));
+  const auto max = static_cast<std::size_t>(std::max(m_config.threads, m_config.max_threads));
+  svr.new_task_queue = [keep, max] { return new ConnectionThreads(keep, max); };
   // Without TCP_NODELAY, Nagle's algorithm meets delayed ACKs on keep-alive
   // connections and each small response waits ~40 ms.
   svr.set_tcp_nodelay(true);
+  // The library listens with a backlog of 5: a burst of connections beyond it
+  // waits for SYN retries (1 s, 3 s, ...). bind() raises it once listening.
+  svr.set_socket_options([impl = m_impl.get()](socket_t sock) {
+    httplib::default_socket_options(sock);
+    impl->listen_fd = sock;
+  });
   svr.set_keep_alive_max_count(static_cast<size_t>(m_config.keep_alive_max_requests));
   svr.set_keep_alive_timeout(m_config.keep_alive_timeout_s);
   svr.set_read_timeout(m_config.read_timeout_s, 0);
@@ -136,11 +250,40 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   // without bound.
   auto with_body = [this, dispatch](const httplib::Request& req, httplib::Response& res,
                                     const httplib::ContentReader& reader) {
+    // Refused before reading: the library would otherwise read and drop a
+    // declared oversize body to its end, holding the thread all along.
+    if (req.has_header("Content-Length")) {
+      const std::string text = req.get_header_value("Content-Length");
+      std::uint64_t length = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+      if (ec == std::errc::result_out_of_range ||
+          (ec == std::errc() && end == text.data() + text.size() &&
+           length > m_config.max_body_bytes)) {
+        res.set_header("Connection", "close");
+        write_error(res, payload_too_large(m_config.max_body_bytes), new_request_id(),
+                    m_clock.now());
+        return;
+      }
+      if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+        res.set_header("Connection", "close");
+        write_error(res, {400, "BAD_REQUEST", "the Content-Length header is not a number", nullptr},
+                    new_request_id(), m_clock.now());
+        return;
+      }
+    }
     std::string body;
     bool too_large = false;
+    bool too_slow = false;
+    // Each read has its own timeout; this bounds a body trickled in slowly.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(m_config.body_timeout_s);
     const bool read = reader([&](const char* data, size_t length) {
       if (body.size() + length > m_config.max_body_bytes) {
         too_large = true;
+        return false;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        too_slow = true;
         return false;
       }
       body.append(data, length);
@@ -150,6 +293,16 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       res.set_header("Connection", "close");
       write_error(res, payload_too_large(m_config.max_body_bytes), new_request_id(),
                   m_clock.now());
+      return;
+    }
+    if (too_slow) {
+      res.set_header("Connection", "close");
+      write_error(res,
+                  {408, "REQUEST_TIMEOUT",
+                   "the request body did not arrive within " +
+                       std::to_string(m_config.body_timeout_s) + " seconds",
+                   nullptr},
+                  new_request_id(), m_clock.now());
       return;
     }
     if (!read) {
@@ -253,6 +406,9 @@ core::Result<int> ApiServer::bind() {
     return core::Error{core::ErrorCode::unavailable,
                        "cannot listen on " + m_config.host + ":" + std::to_string(port) +
                            " (address in use or not allowed)"};
+  }
+  if (m_impl->listen_fd >= 0) {
+    ::listen(m_impl->listen_fd, SOMAXCONN);
   }
   return port;
 }

@@ -17,10 +17,14 @@ namespace scrapekeep::http {
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (see ApiServer::bind)
-  // Threads serving connections. A keep-alive connection holds a thread while
-  // it is open, so this bounds concurrent connections; others wait in queue.
+  // Threads serving connections. A connection holds a thread while it is open
+  // (idle, slow or keep-alive), so `threads` are kept and more are started
+  // while all are busy, up to `max_threads`; past that, connections wait in
+  // queue. Threads above `threads` end after 10 s without work.
   int threads = 64;
+  int max_threads = 512;
   std::size_t max_body_bytes = 1 << 20;   // larger -> 413
+  int body_timeout_s = 30;                // a body still arriving after this -> 408
   int keep_alive_max_requests = 100000;   // library default 5 reconnects constantly
   int keep_alive_timeout_s = 5;
   int read_timeout_s = 5;                 // slow clients lose their connection

@@ -1,0 +1,571 @@
+// Hostile input to the HTTP API: broken request lines and headers, size
+// limits, JSON that is deep, invalid UTF-8 or numerically absurd, absurd
+// query parameters, job ids of every shape, and slow or idle clients. Every
+// case must answer API.md's error envelope with the right code (never a 500,
+// never a crash), and the server must keep serving everyone else.
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scrapekeep/core/time_format.hpp"
+#include "support/api_server.hpp"
+#include "support/fake_clock.hpp"
+
+namespace {
+
+using scrapekeep::core::Micros;
+using scrapekeep::testing::ApiClient;
+using scrapekeep::testing::FakeClock;
+using scrapekeep::testing::HttpReply;
+using scrapekeep::testing::RawConnection;
+using scrapekeep::testing::TestServer;
+using Json = nlohmann::ordered_json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// 2026-01-12T07:00:00Z
+constexpr Micros k_t0 = 1'768'201'200'000'000;
+const std::string k_listing = "http://127.0.0.1:9000/listings?page=1";
+const std::vector<std::string> k_error_fields = {"code",    "message",  "type",     "status",
+                                                 "details", "trace_id", "timestamp"};
+
+// API.md's error envelope with this status and code.
+void check_error(const HttpReply& r, int status, const std::string& code) {
+  INFO("status " << r.status << " body " << r.body.substr(0, 300) << " " << r.transport_error);
+  REQUIRE(r.status == status);
+  REQUIRE(r.json.is_object());
+  CHECK(r.json["success"] == false);
+  CHECK_FALSE(r.json.contains("data"));
+  REQUIRE(r.json.contains("error"));
+  Json e = r.json["error"];
+  std::vector<std::string> keys;
+  for (const auto& item : e.items()) {
+    keys.push_back(item.key());
+  }
+  CHECK(keys == k_error_fields);
+  CHECK(e["code"] == code);
+  CHECK(e["status"] == status);
+  CHECK(e["type"] == (status >= 500 ? "server_error" : "client_error"));
+  CHECK(e["message"].is_string());
+  CHECK((e["details"].is_null() || e["details"].is_object()));
+  REQUIRE(e["trace_id"].is_string());
+  CHECK(r.header("X-Request-Id") == std::optional<std::string>(e["trace_id"].get<std::string>()));
+}
+
+// A 422 naming exactly `field` (among possibly others when `only` is false).
+void check_bad_field(const HttpReply& r, const std::string& field) {
+  check_error(r, 422, "VALIDATION_ERROR");
+  Json fields = r.json["error"]["details"]["fields"];
+  REQUIRE(fields.is_object());
+  INFO(fields.dump());
+  CHECK(fields.contains(field));
+}
+
+// One request on a fresh raw connection.
+HttpReply raw(int port, const std::string& bytes) {
+  RawConnection c(port);
+  c.send(bytes);
+  return c.read_reply();
+}
+
+std::string request_head(const std::string& method, const std::string& target,
+                         const std::string& key, const std::string& extra = {}) {
+  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + key + "\r\n" +
+         extra + "\r\n";
+}
+
+Json job_body(const std::string& url = k_listing) {
+  return Json{{"url", url}, {"options", {{"selectors", {{"item", "//article"}}}}}};
+}
+
+// Creates a pending job; returns its id.
+std::string create_job(ApiClient& client) {
+  const HttpReply created = client.post("/v1/scrape", job_body());
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  return created.json["data"]["job_id"].get<std::string>();
+}
+
+void check_alive(TestServer& server) {
+  ApiClient probe = server.client_a();
+  const HttpReply health = probe.get("/healthz");
+  INFO(health.body << health.transport_error);
+  CHECK(health.status == 200);
+}
+
+std::int64_t job_count(TestServer& server) {
+  ApiClient a = server.client_a();
+  const HttpReply r = a.get("/v1/scrape/jobs");
+  REQUIRE(r.status == 200);
+  return r.json["data"]["total"].get<std::int64_t>();
+}
+
+} // namespace
+
+TEST_CASE("hostile: request lines, URIs and headers past the limits", "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  const std::string key = server.org_a().key;
+  const int port = server.port();
+
+  SECTION("a URI over 8 KiB is 414, one under it is served") {
+    check_error(raw(port, request_head("GET", "/v1/scrape/jobs/" + std::string(9000, 'a'), key)),
+                414, "URI_TOO_LONG");
+    check_error(raw(port, request_head("GET", "/v1/scrape/jobs/" + std::string(7000, 'a'), key)),
+                404, "JOB_NOT_FOUND");
+    check_error(raw(port, request_head("GET", "/v1/scrape/jobs?x=" + std::string(9000, 'b'), key)),
+                414, "URI_TOO_LONG");
+  }
+  SECTION("malformed request lines are 400") {
+    for (const std::string& line :
+         {std::string("HELLO\r\n\r\n"), std::string("GET\r\n\r\n"),
+          std::string("GET /healthz\r\n\r\n"), std::string("GET /healthz HTTP/9.9\r\n\r\n"),
+          std::string("\r\n\r\n"),
+          std::string("GET /healthz HTTP/1.1 extra\r\n\r\n")}) {
+      INFO(line);
+      const HttpReply r = raw(port, line);
+      check_error(r, 400, "BAD_REQUEST");
+    }
+  }
+  SECTION("a header line over 8 KiB is 400; many headers are served") {
+    check_error(raw(port, request_head("GET", "/healthz", key,
+                                       "X-Big: " + std::string(10000, 'x') + "\r\n")),
+                400, "BAD_REQUEST");
+    std::string many;
+    for (int i = 0; i < 500; ++i) {
+      many += "X-H" + std::to_string(i) + ": " + std::string(50, 'v') + "\r\n";
+    }
+    const HttpReply r = raw(port, request_head("GET", "/v1/scrape/jobs", key, many));
+    REQUIRE(r.status == 200);
+    CHECK(r.json["data"]["total"] == 0);
+  }
+  SECTION("binary garbage, a TLS handshake, NUL bytes") {
+    const std::string tls("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+    for (const std::string& bytes : {tls + std::string(200, '\x00') + "\r\n\r\n",
+                                     std::string("\xff\xfe\xfd\r\n\r\n"),
+                                     std::string("GET /heal\0thz HTTP/1.1\r\n\r\n", 26)}) {
+      RawConnection c(port);
+      c.send(bytes);
+      const HttpReply r = c.read_reply();
+      // Either a 4xx envelope or a closed connection; never a 5xx.
+      if (r.status != 0) {
+        CHECK(r.status >= 400);
+        CHECK(r.status < 500);
+        CHECK(r.json.is_object());
+      }
+    }
+  }
+  SECTION("keys with control bytes, odd Authorization headers") {
+    for (const std::string& header :
+         {std::string("X-API-Key: ak_\x01\x02\r\n"), std::string("X-API-Key: \xff\xfe\r\n"),
+          std::string("Authorization: Bearer\r\n"), std::string("Authorization: Basic Zm9vOmJhcg==\r\n"),
+          std::string("Authorization: Bearer ") + std::string(5000, 'k') + "\r\n"}) {
+      INFO(header);
+      const HttpReply r =
+          raw(port, "GET /v1/scrape/jobs HTTP/1.1\r\nHost: x\r\n" + header + "\r\n");
+      CHECK(r.status == 401);
+      CHECK(r.json["error"]["status"] == 401);
+    }
+  }
+  SECTION("absurd Content-Length values") {
+    const std::string body = job_body().dump();
+    // Larger than the limit, also when it does not fit 64 bits or is negative.
+    for (const std::string& length : {std::string("99999999999999999999999"),
+                                      std::string("18446744073709551615"), std::string("2000000")}) {
+      INFO(length);
+      check_error(raw(port, request_head("POST", "/v1/scrape", key,
+                                         "Content-Type: application/json\r\nContent-Length: " +
+                                             length + "\r\n") +
+                                body),
+                  413, "PAYLOAD_TOO_LARGE");
+    }
+    // Refused at once, and the connection closed: its body is never read.
+    RawConnection endless(port);
+    endless.send(request_head("POST", "/v1/scrape", key,
+                              "Content-Length: 18446744073709551615\r\n") +
+                 std::string(100000, ' '));
+    check_error(endless.read_reply(), 413, "PAYLOAD_TOO_LARGE");
+    CHECK(endless.wait_closed(seconds(30)));
+    // Not a number, negative, or two values.
+    for (const std::string& length :
+         {std::string("abc"), std::string("-5"), std::string("5, 5"), std::string("0x10")}) {
+      INFO(length);
+      check_error(raw(port, request_head("POST", "/v1/scrape", key,
+                                         "Content-Length: " + length + "\r\n")),
+                  400, "BAD_REQUEST");
+    }
+    CHECK(job_count(server) == 0);
+  }
+  check_alive(server);
+}
+
+TEST_CASE("hostile: JSON bodies that are deep, invalid UTF-8 or numerically absurd",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+
+  SECTION("nesting past the depth limit is INVALID_JSON, however deep") {
+    for (const size_t depth : {33, 1000, 100000}) {
+      INFO("depth " << depth);
+      check_error(a.post("/v1/scrape", std::string(depth, '[') + std::string(depth, ']')), 400,
+                  "INVALID_JSON");
+      std::string objects;
+      for (size_t i = 0; i < depth; ++i) {
+        objects += "{\"a\":";
+      }
+      objects += "1" + std::string(depth, '}');
+      check_error(a.post("/v1/scrape", objects), 400, "INVALID_JSON");
+      // Unterminated: the limit hits before the end is missed.
+      check_error(a.post("/v1/scrape", std::string(depth, '[')), 400, "INVALID_JSON");
+    }
+    // Deep inside a valid job.
+    std::string deep = R"({"url": "http://127.0.0.1:9000/", "options": {"selectors": {"item": )";
+    deep += std::string(40, '[') + "1" + std::string(40, ']') + "}}}";
+    check_error(a.post("/v1/scrape", deep), 400, "INVALID_JSON");
+  }
+  SECTION("invalid UTF-8 and bad escapes are INVALID_JSON with a position") {
+    for (const std::string& body :
+         {std::string("{\"url\": \"http://a.b/\xff\"}"), std::string("{\"\xc3\x28\": 1}"),
+          std::string("{\"url\": \"\xe0\x80\xaf\"}"),    // overlong '/'
+          std::string("{\"url\": \"\xed\xa0\x80\"}"),    // UTF-8 encoded surrogate
+          std::string("{\"url\": \"\\ud800\"}"),         // lone surrogate escape
+          std::string("{\"url\": \"\\u12\"}"), std::string("{\"url\": \"\\x41\"}"),
+          std::string("{\"url\": \"a\0b\"}", 15), std::string("\0", 1),
+          std::string("{\"url\": \"tab\tinside\"}"),
+          std::string("{\"url\": 1e400}"), std::string("{\"url\": -1e400}"),
+          std::string("[") + std::string(100, '9') + "e99999]"}) {
+      INFO(body);
+      const HttpReply r = a.post("/v1/scrape", body);
+      check_error(r, 400, "INVALID_JSON");
+      CHECK(r.json["error"]["details"]["position"].is_number_integer());
+    }
+  }
+  SECTION("absurd numbers in options are VALIDATION_ERROR, never a crash or a wrap") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"timeout", "1e20"},
+        {"timeout", "18446744073709551615"},
+        {"timeout", "18446744073709551917"},
+        {"timeout", "9223372036854775808"},
+        {"timeout", "-9223372036854775809"},
+        {"timeout", "4294967597"},  // 2^32 + 301: an int would wrap to 301
+        {"max_items", "1e300"},
+        {"max_items", "-1e300"},
+        {"max_pages", "1e-400"},
+        {"max_pages", "10000.5"},
+        {"depth", "1.0000000001"},
+        {"depth", "18446744073709551616"},
+    };
+    for (const auto& [field, number] : cases) {
+      const std::string body = R"({"url": ")" + k_listing + R"(", "options": {")" + field +
+                               "\": " + number + R"(, "selectors": {"item": "//a"}}})";
+      INFO(body);
+      check_bad_field(a.post("/v1/scrape", body), "options." + field);
+    }
+    CHECK(job_count(server) == 0);
+  }
+  SECTION("strings: control characters, huge, unicode") {
+    check_bad_field(a.post("/v1/scrape", job_body(std::string("http://a.b/\0x", 13))), "url");
+    check_bad_field(a.post("/v1/scrape", job_body("http://a.b/\nx")), "url");
+    check_bad_field(a.post("/v1/scrape", job_body("http://" + std::string(3000, 'a'))), "url");
+    Json many = job_body();
+    for (int i = 0; i < 101; ++i) {
+      many["options"]["selectors"]["fields"]["f" + std::to_string(i)] = ".//a";
+    }
+    check_bad_field(a.post("/v1/scrape", many), "options.selectors.fields");
+    Json long_name = job_body();
+    long_name["options"]["selectors"]["fields"][std::string(101, 'n')] = ".//a";
+    check_bad_field(a.post("/v1/scrape", long_name), "options.selectors.fields");
+    Json long_xpath = job_body();
+    long_xpath["options"]["selectors"]["item"] = "//a" + std::string(3000, ' ');
+    check_bad_field(a.post("/v1/scrape", long_xpath), "options.selectors.item");
+    // Deeply nested XPath: refused or accepted, never a crash.
+    Json nested_xpath = job_body();
+    nested_xpath["options"]["selectors"]["item"] = std::string(999, '(') + "1" + std::string(999, ')');
+    const HttpReply nested = a.post("/v1/scrape", nested_xpath);
+    CHECK((nested.status == 201 || nested.status == 422));
+    // An unknown field whose name is not printable is named back as JSON.
+    Json odd = job_body();
+    odd["\u00e9\u6771\U0001F600"] = 1;
+    check_bad_field(a.post("/v1/scrape", odd), "\u00e9\u6771\U0001F600");
+
+    // Unicode that is valid is kept exactly.
+    Json unicode = job_body("http://127.0.0.1:9000/caf\u00e9?q=\u6771\u4eac");
+    unicode["options"]["selectors"]["fields"]["t\u00edtulo \U0001F600"] = ".//h2";
+    const HttpReply created = a.post("/v1/scrape", unicode);
+    INFO(created.body);
+    REQUIRE(created.status == 201);
+    const std::string id = created.json["data"]["job_id"].get<std::string>();
+    const HttpReply got = a.get("/v1/scrape/jobs/" + id);
+    REQUIRE(got.status == 200);
+    CHECK(got.json["data"]["url"] == unicode["url"]);
+    CHECK(got.json["data"]["options"]["selectors"]["fields"].contains("t\u00edtulo \U0001F600"));
+  }
+  SECTION("a body of the wrong type or content type") {
+    for (const std::string& body : {std::string("null"), std::string("42"), std::string("\"x\""),
+                                    std::string("true"), std::string("[]")}) {
+      INFO(body);
+      check_bad_field(a.post("/v1/scrape", body), "body");
+    }
+    const HttpReply form = a.request("POST", "/v1/scrape", "url=http://a.b/",
+                                     {{"Content-Type", "application/x-www-form-urlencoded"}});
+    check_error(form, 400, "INVALID_JSON");
+  }
+  check_alive(server);
+}
+
+TEST_CASE("hostile: absurd query parameters are VALIDATION_ERROR naming the parameter",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+  const std::string id = create_job(a);
+  const std::string base = "/v1/scrape/jobs/" + id;
+
+  const std::vector<std::string> bad_numbers = {
+      "-1", "0x10", "abc", "1e3", "1.5", "+5", " 5", "5 ", "%00", "5%00", "99999999999999999999999",
+      "-99999999999999999999999", "%E2%88%9E", "NaN", "1,000", "--1"};
+  struct Param {
+    std::string path;
+    std::string name;
+  };
+  const std::vector<Param> params = {{"/v1/scrape/jobs", "limit"},
+                                     {"/v1/scrape/jobs", "offset"},
+                                     {base + "/results", "limit"},
+                                     {base + "/results", "offset"},
+                                     {base + "/events", "limit"},
+                                     {base + "/events", "after"}};
+  for (const auto& p : params) {
+    for (const std::string& value : bad_numbers) {
+      INFO(p.path << "?" << p.name << "=" << value);
+      check_bad_field(a.get(p.path + "?" + p.name + "=" + value), p.name);
+    }
+    INFO(p.path << " " << p.name << " repeated");
+    check_bad_field(a.get(p.path + "?" + p.name + "=5&" + p.name + "=7"), p.name);
+  }
+  // Out of range, each limit.
+  check_bad_field(a.get("/v1/scrape/jobs?limit=0"), "limit");
+  check_bad_field(a.get("/v1/scrape/jobs?limit=101"), "limit");
+  check_bad_field(a.get("/v1/scrape/jobs?offset=1000000001"), "offset");
+  check_bad_field(a.get(base + "/results?limit=1001"), "limit");
+  check_bad_field(a.get(base + "/events?limit=0"), "limit");
+
+  // Timestamps and statuses.
+  for (const std::string& value :
+       {std::string("99999-01-01T00:00:00Z"), std::string("2026-13-01"), std::string("2026-02-30"),
+        std::string("9999999999999999999999"), std::string("2026-01-12T25:00:00Z"),
+        std::string("2026-01-12T07:19:20.1234567890Z"), std::string("-2026-01-12"),
+        std::string("2026-01-12T07:19:20+99:00"), std::string(5000, '9'), std::string("%FF%FE")}) {
+    INFO(value);
+    check_bad_field(a.get("/v1/scrape/jobs?created_after=" + value), "created_after");
+    check_bad_field(a.get("/v1/scrape/jobs?created_before=" + value), "created_before");
+  }
+  for (const std::string& status : {std::string("PENDING"), std::string("pending%00"),
+                                    std::string("pending,failed"), std::string("%27%20OR%201=1")}) {
+    INFO(status);
+    check_bad_field(a.get("/v1/scrape/jobs?status=" + status), "status");
+  }
+  check_bad_field(a.get("/v1/scrape/jobs?status=pending&status=failed"), "status");
+  // Several bad at once are all named.
+  const HttpReply several = a.get("/v1/scrape/jobs?limit=x&offset=-1&status=no&created_after=no");
+  check_error(several, 422, "VALIDATION_ERROR");
+  CHECK(several.json["error"]["details"]["fields"].size() == 4);
+
+  // The extremes that are valid are served.
+  const HttpReply last_seq = a.get(base + "/events?after=9223372036854775807&limit=1000");
+  INFO(last_seq.body);
+  REQUIRE(last_seq.status == 200);
+  CHECK(last_seq.json["data"]["events"].empty());
+  const HttpReply far = a.get("/v1/scrape/jobs?offset=1000000000&limit=100");
+  REQUIRE(far.status == 200);
+  CHECK(far.json["data"]["jobs"].empty());
+  CHECK(far.json["data"]["total"] == 1);
+  // An unencoded '+' offset arrives as a space and is still understood.
+  const HttpReply plus = a.get("/v1/scrape/jobs?created_after=2026-01-12T06:00:00+00:00");
+  INFO(plus.body);
+  REQUIRE(plus.status == 200);
+  CHECK(plus.json["data"]["total"] == 1);
+  // An empty value is the default; unknown parameters are ignored.
+  const HttpReply empty = a.get("/v1/scrape/jobs?limit=&offset=&status=&foo=bar&&&=&x");
+  REQUIRE(empty.status == 200);
+  CHECK(empty.json["data"]["limit"] == 50);
+  // Thousands of parameters.
+  std::string lots = "/v1/scrape/jobs?";
+  for (int i = 0; i < 600; ++i) {
+    lots += "p" + std::to_string(i) + "=" + std::to_string(i) + "&";
+  }
+  CHECK(a.get(lots).status == 200);
+  check_alive(server);
+}
+
+TEST_CASE("hostile: job ids of every shape are 404, never a match or a crash",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+  const std::string id = create_job(a);
+  const std::string key = server.org_a().key;
+  const int port = server.port();
+
+  const std::vector<std::string> ids = {
+      "job_0123456789abcdef01234567",   // well formed, unknown
+      id.substr(0, id.size() - 1),      // one short
+      id + "0",                         // one long
+      id + "%00",                       // NUL appended
+      "job_" + std::string(24, 'g'),    // not hex
+      std::string(7000, 'a'),           // very long
+      "..",
+      "%2e%2e",
+      "%2E%2E%2F%2E%2E%2Fhealthz",
+      ".%2f..%2fhealthz",
+      "%",
+      "%zz",
+      "%ff%fe",
+      "j%C3%B6b_0123456789abcdef01234567",  // unicode
+      "\xe6\x9d\xb1\xe4\xba\xac",            // raw UTF-8 bytes
+      "\xff\xfe",                            // raw invalid UTF-8
+      "%27%20OR%20%271%27=%271",
+      "job_0123456789abcdef01234567%20",
+      "*",
+  };
+  const std::vector<std::pair<std::string, std::string>> routes = {
+      {"GET", ""}, {"GET", "/progress"}, {"GET", "/results"},
+      {"GET", "/events"}, {"POST", "/cancel"}, {"DELETE", ""}};
+  for (const std::string& bad : ids) {
+    for (const auto& [method, suffix] : routes) {
+      const std::string target = "/v1/scrape/jobs/" + bad + suffix;
+      INFO(method << " " << target.substr(0, 120));
+      const HttpReply r = raw(port, request_head(method, target, key, "Content-Length: 0\r\n"));
+      REQUIRE(r.status == 404);
+      CHECK(r.json["success"] == false);
+      const std::string code = r.json["error"]["code"].get<std::string>();
+      CHECK((code == "JOB_NOT_FOUND" || code == "NOT_FOUND"));
+    }
+  }
+  // Empty ids and empty segments: no such route.
+  for (const std::string& target :
+       {std::string("/v1/scrape/jobs/"), std::string("/v1/scrape/jobs//progress"),
+        std::string("/v1/scrape/jobs//"), std::string("/v1/scrape/jobs/" + id + "/"),
+        std::string("//v1/scrape/jobs/" + id), std::string("/v1/scrape/jobs/" + id + "/progress/")}) {
+    INFO(target);
+    check_error(raw(port, request_head("GET", target, key)), 404, "NOT_FOUND");
+  }
+  // A traversal to another route is not followed.
+  check_error(raw(port, request_head("GET", "/v1/scrape/jobs/../../../healthz", key)), 404,
+              "NOT_FOUND");
+  // A percent-encoded form of the real id is the same resource.
+  std::string encoded;
+  for (const char c : id) {
+    char buf[4];
+    std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+    encoded += buf;
+  }
+  const HttpReply same = raw(port, request_head("GET", "/v1/scrape/jobs/" + encoded, key));
+  REQUIRE(same.status == 200);
+  CHECK(same.json["data"]["job_id"] == id);
+  // Another organization still gets 404 through every spelling.
+  check_error(raw(port, request_head("GET", "/v1/scrape/jobs/" + encoded, server.org_b().key)), 404,
+              "JOB_NOT_FOUND");
+  // The job is untouched.
+  CHECK(a.get("/v1/scrape/jobs/" + id).json["data"]["status"] == "pending");
+  check_alive(server);
+}
+
+TEST_CASE("hostile: 100 idle sockets do not starve a normal client", "[http][hostile]") {
+  FakeClock clock(k_t0);
+  scrapekeep::http::ServerConfig config;
+  config.threads = 8;  // far fewer threads than idle sockets
+  TestServer server(clock, config);
+  std::vector<RawConnection> idle;
+  for (int i = 0; i < 100; ++i) {
+    idle.emplace_back(server.port());
+  }
+  // Half of them have started a request and stalled.
+  for (size_t i = 0; i < idle.size(); i += 2) {
+    idle[i].send("GET /v1/scrape/jobs HTTP/1.1\r\nHost: x\r\nX-API");
+  }
+  ApiClient a = server.client_a();
+  for (int round = 0; round < 3; ++round) {
+    const HttpReply created = a.post("/v1/scrape", job_body());
+    INFO(created.body << created.transport_error);
+    REQUIRE(created.status == 201);
+    const std::string id = created.json["data"]["job_id"].get<std::string>();
+    const HttpReply got = a.get("/v1/scrape/jobs/" + id + "/progress");
+    REQUIRE(got.status == 200);
+    CHECK(got.json["data"]["job_id"] == id);
+    CHECK(got.json["data"]["status"] == "pending");
+  }
+  // Fresh connections too, while the idle ones are still open.
+  for (int i = 0; i < 5; ++i) {
+    ApiClient fresh = server.client_a();
+    const HttpReply list = fresh.get("/v1/scrape/jobs");
+    REQUIRE(list.status == 200);
+    CHECK(list.json["data"]["total"] == 3);
+  }
+}
+
+TEST_CASE("hostile: slow clients lose their connection; nothing is half-created",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  scrapekeep::http::ServerConfig config;
+  config.read_timeout_s = 1;
+  config.keep_alive_timeout_s = 1;
+  config.body_timeout_s = 1;
+  TestServer server(clock, config);
+  const std::string key = server.org_a().key;
+  const int port = server.port();
+  const std::string body = job_body().dump();
+
+  SECTION("a connection that never sends is closed") {
+    RawConnection c(port);
+    CHECK(c.wait_closed(seconds(30)));
+  }
+  SECTION("a request line that stops half way is closed") {
+    RawConnection c(port);
+    c.send("GET /v1/scrape/jo");
+    CHECK(c.wait_closed(seconds(30)));
+  }
+  SECTION("a body shorter than its Content-Length") {
+    RawConnection c(port);
+    c.send(request_head("POST", "/v1/scrape", key,
+                        "Content-Length: " + std::to_string(body.size() + 10) + "\r\n") +
+           body);
+    const HttpReply r = c.read_reply(seconds(30));
+    if (r.status != 0) {
+      check_error(r, 400, "BAD_REQUEST");
+    }
+    CHECK(c.wait_closed(seconds(30)));
+  }
+  SECTION("a body trickled in past the body timeout is 408") {
+    RawConnection c(port);
+    c.send(request_head("POST", "/v1/scrape", key,
+                        "Content-Length: " + std::to_string(body.size()) + "\r\n"));
+    // One byte every 200 ms: each read is well within the read timeout.
+    HttpReply r;
+    for (size_t i = 0; i < body.size(); ++i) {
+      if (!c.send(body.substr(i, 1))) {
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(200));
+      if (i > 15) {
+        r = c.read_reply(milliseconds(50));
+        if (r.status != 0) {
+          break;
+        }
+      }
+    }
+    if (r.status == 0) {
+      r = c.read_reply(seconds(30));
+    }
+    check_error(r, 408, "REQUEST_TIMEOUT");
+    CHECK(c.wait_closed(seconds(30)));
+  }
+  // None of that created a job, and the server serves on.
+  CHECK(job_count(server) == 0);
+  check_alive(server);
+}
