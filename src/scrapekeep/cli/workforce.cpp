@@ -5,7 +5,7 @@
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/cli/shutdown.hpp"
-// ADDRFILTER #include "scrapekeep/scrape/address_filter.hpp"
+#include "scrapekeep/scrape/address_filter.hpp"
 
 namespace scrapekeep::cli {
 
@@ -110,7 +110,7 @@ std::unique_ptr<Workforce> Workforce::start(const WorkOptions& o, int workers,
 
   if (workers > 0) {
     scrape::FetchConfig fetch;
-    // ADDRFILTER fetch.address_filter = scrape::address_filter_for(*scrape::parse_target_policy(o.targets));
+    fetch.address_filter = scrape::address_filter_for(*scrape::parse_target_policy(o.targets));
     auto limiter = std::make_shared<scrape::HostLimiter>(scrape::HostLimiterConfig{
         .max_per_host = o.max_per_host,
         .delay = std::chrono::milliseconds(o.host_delay_ms)});
