@@ -2,6 +2,9 @@
 // SIGTERM and restart, a timeout that passed while nothing ran, the attempt
 // cap, and recovery at start without waiting for the lease.
 
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
@@ -164,18 +167,18 @@ std::multiset<std::int64_t> one_to(std::int64_t n) {
 TEST_CASE("processes: a worker process killed while serve runs; its job is taken back",
           "[recovery][process]") {
   FixtureSiteConfig site_config;
-  site_config.pages = 12;
+  site_config.pages = 20;
   site_config.listing_delay = milliseconds(100);
   FixtureSite site(site_config);
   Deployment d;
   // API only: the jobs go to the worker processes.
-  auto serve = d.serve({"--workers", "0", "--lease-seconds", "1"});
-  auto first = d.worker({"--concurrency", "1", "--lease-seconds", "1"});
-  const std::string id = d.create(job_body(site.url("/listings?page=1"), 0, 600, 12));
+  auto serve = d.serve({"--workers", "0", "--lease-seconds", "2"});
+  auto first = d.worker({"--concurrency", "1", "--lease-seconds", "2"});
+  const std::string id = d.create(job_body(site.url("/listings?page=1"), 0, 600, 20));
   REQUIRE(eventually([&] { return d.job(id).counters.listing_pages_scraped >= 3; }));
   // A second worker, started while the first still runs, is idle until the
   // first one's lease runs out.
-  auto second = d.worker({"--concurrency", "1", "--lease-seconds", "1"});
+  auto second = d.worker({"--concurrency", "1", "--lease-seconds", "2"});
   CHECK(first->kill_now() == 128 + SIGKILL);
   const core::Job killed = d.job(id);
   REQUIRE(killed.status == core::JobStatus::processing);
@@ -184,10 +187,12 @@ TEST_CASE("processes: a worker process killed while serve runs; its job is taken
   const core::Job job = d.wait_terminal(id);
   CHECK(job.status == core::JobStatus::completed);
   CHECK(job.completion_reason == core::CompletionReason::done);
-  CHECK(job.attempts == 2);
-  CHECK(job.counters.listing_pages_scraped == 12);
-  CHECK(job.counters.items_found == 48);
-  CHECK(listing_pages(d.events(id)) == one_to(12));
+  // 2, or more if a starved machine let the survivor's lease lapse too:
+  // fencing keeps that harmless, as the checks below show.
+  CHECK(job.attempts >= 2);
+  CHECK(job.counters.listing_pages_scraped == 20);
+  CHECK(job.counters.items_found == 80);
+  CHECK(listing_pages(d.events(id)) == one_to(20));
   CHECK(scrapekeep::testing::counter_mismatches(d.db(), id).empty());
   for (std::int64_t page = 1; page <= stored; ++page) {
     CHECK(site.hits("/listings?page=" + std::to_string(page)) == 1);
@@ -301,16 +306,19 @@ TEST_CASE("processes: a job whose timeout passed while nothing ran completes wit
   FixtureSite site(site_config);
   Deployment d;
   auto serve = d.serve({"--workers", "1"});
-  const std::string id = d.create(job_body(site.url("/slow?page=1"), 0, 2, 1000));
+  const std::string id = d.create(job_body(site.url("/slow?page=1"), 0, 60, 1000));
   REQUIRE(eventually([&] { return d.job(id).counters.listing_pages_scraped >= 1; }));
   serve->kill_now();
   const core::Job killed = d.job(id);
   REQUIRE(killed.status == core::JobStatus::processing);
   REQUIRE(killed.started_at);
-  // Nothing runs until the job's time is up.
-  const core::Micros deadline = *killed.started_at + 2 * core::k_micros_per_second;
-  while (core::SystemClock().now() <= deadline) {
-    std::this_thread::sleep_for(milliseconds(50));
+  // The down time outlasts the job's 60 s: its clock started 2 minutes ago.
+  {
+    SQLite::Database db(d.db(), SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "UPDATE jobs SET started_at = started_at - ? WHERE job_id = ?");
+    q.bind(1, static_cast<std::int64_t>(120 * core::k_micros_per_second));
+    q.bind(2, id);
+    REQUIRE(q.exec() == 1);
   }
   const int hits_before = site.total_hits();
 

@@ -218,12 +218,13 @@ TEST_CASE("retention: serve --retain-days deletes old finished jobs at start",
   ChildProcess serve(dir.path().string(), "serve",
                      {"serve", "--db", db, "--listen", "127.0.0.1:0", "--workers", "0",
                       "--retain-days", "2"});
-  INFO("stderr: " << serve.err());
   REQUIRE(wait_serving(serve, seconds(20)));
   REQUIRE(serve.wait_for_line("retention: deleted 1 job(s)", milliseconds(20000),
                               ChildProcess::Stream::err));
   serve.send(SIGTERM);
-  CHECK(serve.wait(seconds(10)) == std::optional<int>(0));
+  const auto status = serve.wait(seconds(10));
+  INFO("stderr: " << serve.err());
+  CHECK(status == std::optional<int>(0));
 
   History h(db);
   CHECK(h.all_rows(old_job) == 0);

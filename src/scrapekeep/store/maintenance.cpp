@@ -75,7 +75,10 @@ core::Result<RecoveryCount> recover_at_start(JobStore& store, core::Micros now,
 
 Maintenance::Maintenance(StoreConfig store_config, MaintenanceConfig config,
                          const core::Clock& clock)
-    : m_store_config(std::move(store_config)), m_config(std::move(config)), m_clock(clock) {}
+    : m_store_config(std::move(store_config)), m_config(std::move(config)), m_clock(clock) {
+  // The process migrated at start; a file removed since is not re-created.
+  m_store_config.migrate = false;
+}
 
 Maintenance::~Maintenance() { stop(); }
 

@@ -47,7 +47,8 @@ struct MaintenanceConfig {
   std::function<void(const std::string&)> log;
 };
 
-// One thread with its own connection. start()/stop() from one thread.
+// One thread with its own connection, which never migrates or creates the
+// database (open it first). start()/stop() from one thread.
 class Maintenance {
  public:
   Maintenance(StoreConfig store_config, MaintenanceConfig config, const core::Clock& clock);
