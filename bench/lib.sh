@@ -50,6 +50,7 @@ start_serve() {
   local db="$1"
   shift
   local log="$RUN_DIR/serve.$RANDOM.log"
+  : >"$log"
   timeout 1800 "$BIN/scrapekeep" serve --db "$db" --listen 127.0.0.1:0 --workers 0 "$@" \
     >"$log" 2>&1 &
   SERVE_PID=$!
@@ -72,6 +73,7 @@ start_ceiling() {
   local bytes="$1"
   shift
   local log="$RUN_DIR/ceiling.$RANDOM.log"
+  : >"$log"
   "$BIN/bench/ceiling_server" --port 0 --body-bytes "$bytes" --seconds 1800 "$@" >"$log" 2>&1 &
   CEIL_PID=$!
   BENCH_PIDS+=("$CEIL_PID")

@@ -48,10 +48,11 @@ COMMIT;
 SQL
 }
 
-# start_until_healthy DB: launches serve, prints the milliseconds until /healthz
-# answered 200; leaves SERVE_PID running.
+# start_until_healthy DB: launches serve, sets HEALTHY_MS to the milliseconds
+# until /healthz answered 200; leaves SERVE_PID (SERVE_CHILD) running.
 start_until_healthy() {
   local t0 port="" log="$RUN_DIR/startup.$RANDOM.log"
+  : >"$log"
   t0="$(date +%s%N)"
   timeout 600 "$BIN/scrapekeep" serve --db "$1" --listen 127.0.0.1:0 --workers 0 >"$log" 2>&1 &
   SERVE_PID=$!
@@ -66,7 +67,7 @@ start_until_healthy() {
     [ "$(ms_since "$t0")" -gt 60000 ] && { echo "bench: not healthy in 60 s" >&2; return 1; }
     sleep 0.002
   done
-  ms_since "$t0"
+  HEALTHY_MS="$(ms_since "$t0")"
   SERVE_CHILD="$(ps -o pid= --ppid "$SERVE_PID" | tr -d ' ' | head -n 1)"
 }
 
@@ -83,13 +84,15 @@ for run in $(seq 1 "$RUNS"); do
   interrupt
   sync
   cat "$db" >/dev/null  # the file is in the page cache for both starts
-  ms="$(start_until_healthy "$db")"
+  start_until_healthy "$db"
+  ms="$HEALTHY_MS"
   got="$(back_in_work)"
   hwm="$(vmhwm_kib "$SERVE_CHILD")"
   [ "$hwm" -gt "$peak" ] && peak="$hwm"
   stop_pid "$SERVE_PID"
   # Ceiling: the same file once recovered (nothing left to do).
-  ceil_ms="$(start_until_healthy "$db")"
+  start_until_healthy "$db"
+  ceil_ms="$HEALTHY_MS"
   stop_pid "$SERVE_PID"
   t0="$(date +%s%N)"
   "$BIN/scrapekeep" --version >/dev/null
