@@ -1,5 +1,6 @@
 // scrapekeep serve: the API with built-in scraper workers.
 
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -19,6 +20,7 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:8080";
   int workers = 2;
   int threads = 64;
+  int max_threads = 512;
 };
 
 bool split_listen(const std::string& listen, std::string& host, int& port) {
@@ -46,6 +48,7 @@ int run_serve(const ServeOptions& o) {
     return 2;
   }
   server_config.threads = o.threads;
+  server_config.max_threads = std::max(o.threads, o.max_threads);
   scrape::init_libxml();
   server_config.xpath_check = [](const std::string& expr) { return scrape::xpath_error(expr); };
 
@@ -106,8 +109,12 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--workers", opts->workers, "Built-in scraper workers (0: API only)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
-  cmd->add_option("--threads", opts->threads, "HTTP threads (bounds concurrent connections)")
+  cmd->add_option("--threads", opts->threads, "HTTP threads kept ready")
       ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--max-threads", opts->max_threads,
+                  "HTTP threads at most (one per open connection); more connections wait")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
 }
