@@ -244,6 +244,9 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
     if (!version) {
       return version.error();
     }
+    if (config.cache_kib > 0) {
+      db.exec("PRAGMA cache_size = -" + std::to_string(config.cache_kib));
+    }
     if (!config.read_only) {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(config.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL"

@@ -47,6 +47,10 @@ struct StoreConfig {
   // and never below the file's size at open); writes that would are
   // `unavailable`. 0: no limit.
   std::int64_t max_page_count = 0;
+  // This connection's page cache in KiB; 0: SQLite's default (2 MiB). The
+  // request pool keeps it small: with one connection per HTTP thread the
+  // default would cost up to 2 MiB each, and the OS caches the file anyway.
+  int cache_kib = 0;
 };
 
 struct ApiKeyInfo {

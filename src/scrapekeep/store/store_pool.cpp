@@ -2,7 +2,16 @@
 
 namespace scrapekeep::store {
 
-StorePool::StorePool(StoreConfig config) : m_config(std::move(config)) { m_config.migrate = false; }
+namespace {
+constexpr int k_request_cache_kib = 512;
+} // namespace
+
+StorePool::StorePool(StoreConfig config) : m_config(std::move(config)) {
+  m_config.migrate = false;
+  if (m_config.cache_kib == 0) {
+    m_config.cache_kib = k_request_cache_kib;
+  }
+}
 
 StorePool::Lease::~Lease() {
   if (m_pool && m_store) {
