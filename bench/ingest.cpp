@@ -104,7 +104,7 @@ ListingPageRecord make_page(std::int64_t number, int items, Micros now) {
   for (int i = 0; i < items; ++i) {
     NewItem item;
     item.fields = {{"title", "Synthetic item " + std::to_string(number) + "-" + std::to_string(i)},
-                   {"price", "$" + std::to_string(100 + i)}};
+                   {"price", std::to_string(100 + i) + " EUR"}};
     r.items.push_back(std::move(item));
   }
   r.next_url = "http://127.0.0.1:9000/listing?page=" + std::to_string(number + 1);
