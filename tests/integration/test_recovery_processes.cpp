@@ -164,7 +164,7 @@ std::multiset<std::int64_t> one_to(std::int64_t n) {
 
 } // namespace
 
-TEST_CASE("processes: a worker process killed while serve runs; its job is taken back",
+TEST_CASE("processes: a worker process killed while serve runs, its job is taken back",
           "[recovery][process]") {
   FixtureSiteConfig site_config;
   site_config.pages = 20;
@@ -236,7 +236,7 @@ TEST_CASE("processes: the next worker process resumes a killed one's job at once
   CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
 }
 
-TEST_CASE("processes: SIGTERM gives the job back; the next start resumes it at once",
+TEST_CASE("processes: SIGTERM gives the job back, the next start resumes it at once",
           "[recovery][process]") {
   FixtureSiteConfig site_config;
   site_config.pages = 10;

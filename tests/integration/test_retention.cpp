@@ -223,7 +223,7 @@ TEST_CASE("retention: serve --retain-days deletes old finished jobs at start",
                               ChildProcess::Stream::err));
   serve.send(SIGTERM);
   const auto status = serve.wait(seconds(10));
-  INFO("stderr: " << serve.err());
+  INFO("exit status " << status.value_or(-1) << ", stderr: " << serve.err());
   CHECK(status == std::optional<int>(0));
 
   History h(db);

@@ -174,7 +174,7 @@ class Faulty {
 
 // A 503 STORAGE_UNAVAILABLE in the envelope, telling nothing of the file.
 void check_unavailable(const HttpReply& reply, const std::string& path) {
-  INFO(reply.body);
+  INFO(reply.body << reply.transport_error);
   CHECK(reply.status == 503);
   CHECK(reply.error()["code"] == "STORAGE_UNAVAILABLE");
   CHECK(reply.error()["type"] == "server_error");
@@ -213,7 +213,7 @@ TEST_CASE("storage: a locked database answers 503 to writes, serves reads, then 
   CHECK(f.count("SELECT COUNT(*) FROM jobs") == 2);
 }
 
-TEST_CASE("storage: a full disk answers 503 to writes, pauses the worker; freeing space resumes both",
+TEST_CASE("storage: a full disk answers 503 to writes and pauses the worker, freeing space resumes both",
           "[storage]") {
   FixtureSiteConfig site_config;
   site_config.pages = 20;
