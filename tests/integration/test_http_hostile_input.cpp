@@ -509,7 +509,7 @@ TEST_CASE("hostile: 100 idle sockets do not starve a normal client", "[http][hos
   }
 }
 
-TEST_CASE("hostile: slow clients lose their connection; nothing is half-created",
+TEST_CASE("hostile: slow clients lose their connection, and nothing is half-created",
           "[http][hostile]") {
   FakeClock clock(k_t0);
   scrapekeep::http::ServerConfig config;

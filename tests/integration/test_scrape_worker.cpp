@@ -283,7 +283,7 @@ TEST_CASE("worker: max_items stops inside a page", "[scrape][worker]") {
   CHECK(site.hits("/listings?page=4") == 0);
 }
 
-TEST_CASE("worker: depth 1 fetches detail pages; a missing one is counted, not fatal",
+TEST_CASE("worker: depth 1 fetches detail pages, and a missing one is counted, not fatal",
           "[scrape][worker]") {
   FixtureSiteConfig site_config;
   site_config.pages = 3;
@@ -544,7 +544,7 @@ TEST_CASE("worker: a cancel stops the worker within one page fetch", "[scrape][w
   CHECK(pool->jobs_finished() == 0);
 }
 
-TEST_CASE("worker: stop() gives the job back; the next start resumes it", "[scrape][worker]") {
+TEST_CASE("worker: stop() gives the job back, and the next start resumes it", "[scrape][worker]") {
   FixtureSiteConfig site_config;
   site_config.slow_delay = milliseconds(100);
   FixtureSite site(site_config);

@@ -91,9 +91,12 @@ int run_serve(const ServeOptions& o) {
 
   std::thread serving([&server] { server.serve(); });
   await_shutdown_signal();
+  // Both at once: the server may wait out idle keep-alive connections (up to
+  // their 5 s timeout) while the workers give their jobs back.
+  std::thread stopping_workers([&workforce] { workforce->stop(); });
   server.stop();
   serving.join();
-  workforce->stop();
+  stopping_workers.join();
   store->checkpoint();
   return 0;
 }

@@ -40,7 +40,8 @@ ApiError from_store_error(const core::Error& error, const char* conflict_code) {
     case core::ErrorCode::unavailable:
       // Not error.message: an open failure names the database file.
       return {503, "STORAGE_UNAVAILABLE",
-              "storage is unavailable (busy, full, read-only or missing); retry later", nullptr};
+              "storage is unavailable (busy, full, read-only or missing); retry later",
+              Json{{"database", "unavailable"}}};
     case core::ErrorCode::invalid_argument:
       return {422, "VALIDATION_ERROR", error.message, nullptr};
     case core::ErrorCode::internal:

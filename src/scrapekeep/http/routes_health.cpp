@@ -13,11 +13,7 @@ Outcome healthz(RouteContext& ctx) {
   core::Status file = ctx.store.check_file();
   auto version = file ? ctx.store.schema_version() : core::Result<int>(file.error());
   if (!version) {
-    ApiError error = from_store_error(version.error());
-    if (error.status == 503) {
-      error.details = Json{{"database", "unavailable"}};
-    }
-    return error;
+    return from_store_error(version.error());
   }
   return Reply{200, Json{{"status", "ok"}, {"database", "ok"}, {"version", SCRAPEKEEP_VERSION}},
                true};

@@ -20,12 +20,24 @@ StorePool::Lease::~Lease() {
 }
 
 Result<StorePool::Lease> StorePool::acquire() {
+  std::unique_ptr<JobStore> idle;
   {
     std::lock_guard lock(m_mutex);
     if (!m_idle.empty()) {
-      auto store = std::move(m_idle.back());
+      idle = std::move(m_idle.back());
       m_idle.pop_back();
-      return Lease(this, std::move(store));
+    }
+  }
+  if (idle) {
+    // A connection to a file removed or replaced underneath would read and
+    // write a file nobody opens again: drop it and every other idle one.
+    if (idle->check_file()) {
+      return Lease(this, std::move(idle));
+    }
+    std::vector<std::unique_ptr<JobStore>> stale;
+    {
+      std::lock_guard lock(m_mutex);
+      stale.swap(m_idle);
     }
   }
   auto opened = JobStore::open(m_config);
