@@ -529,7 +529,7 @@ TEST_CASE("progress: every field, in order, once a worker has started", "[http]"
     REQUIRE(server.store().finish(c, CompletionReason::timeout, std::nullopt, clock.now()).ok());
     Json p = get_progress(a, id);
     CHECK(p["status"] == "completed");
-    CHECK(p["current_page"] == 2);
+    CHECK(p["current_page"] == 1);  // the last listing page processed
     CHECK(p["total_pages_scraped"] == 1);
     CHECK(p["total_properties_found"] == 4);
     CHECK(p["progress_percentage"] == 100.0);
@@ -586,7 +586,7 @@ TEST_CASE("progress: every field, in order, once a worker has started", "[http]"
     clock.advance(60 * k_second);
     Json p = get_progress(a, id);
     CHECK(p["status"] == "cancelled");
-    CHECK(p["current_page"] == 2);
+    CHECK(p["current_page"] == 1);  // the last listing page processed
     CHECK(p["total_pages_scraped"] == 1);
     CHECK(p["total_properties_found"] == 4);
     CHECK(p["progress_percentage"] == 20.0);

@@ -217,7 +217,7 @@ TEST_CASE("progress of a cancelled job", "[core]") {
     CHECK(p.completion_reason == std::optional<CompletionReason>(CompletionReason::cancelled));
     CHECK(p.completed_at == job.completed_at);
     CHECK(p.processing_time == std::optional<double>(12.35));
-    CHECK(p.current_page == 2);
+    CHECK(p.current_page == 1);  // the last listing page processed, not the next one
     CHECK_FALSE(p.running_time.has_value());
     CHECK_FALSE(p.estimated_completion.has_value());
   }
@@ -448,4 +448,51 @@ TEST_CASE("running_time follows the clock while processing", "[core]") {
   // A clock behind started_at (another host's clock) never gives a negative time.
   clock.set_now(*job.started_at - 5 * k_second);
   CHECK(derive_progress(job, clock.now()).running_time == std::optional<double>(0.0));
+}
+
+TEST_CASE("progress: an ended job's current_page is the last listing page it processed",
+          "[core][progress]") {
+  FakeClock clock(k_t0 + 60 * k_second);
+  Job job = base_job();
+  job.started_at = k_t0 + k_second;
+  job.completed_at = k_t0 + 5 * k_second;
+  job.options.follow_pagination = true;
+  job.options.max_pages = 50;
+  // The worker stored page 1 and was about to fetch page 2 when time ran
+  // out: the row points at page 2, which was never processed.
+  job.current_page = 2;
+  job.counters.listing_pages_scraped = 1;
+  job.counters.items_found = 20;
+  job.stopped_percentage = 2.0;
+
+  SECTION("timeout") {
+    job.status = JobStatus::completed;
+    job.completion_reason = CompletionReason::timeout;
+    CHECK(derive_progress(job, clock.now()).current_page == 1);
+  }
+  SECTION("cancelled") {
+    job.status = JobStatus::cancelled;
+    job.completion_reason = CompletionReason::cancelled;
+    CHECK(derive_progress(job, clock.now()).current_page == 1);
+  }
+  SECTION("a failed page counts as processed") {
+    job.status = JobStatus::failed;
+    job.completion_reason = CompletionReason::error;
+    job.counters.listing_pages_failed = 1;
+    CHECK(derive_progress(job, clock.now()).current_page == 2);
+  }
+  SECTION("cancelled while pending: none") {
+    job.status = JobStatus::cancelled;
+    job.completion_reason = CompletionReason::cancelled;
+    job.started_at.reset();
+    job.current_page = 0;
+    job.counters = {};
+    CHECK(derive_progress(job, clock.now()).current_page == 0);
+  }
+  SECTION("still processing: the page being fetched") {
+    job.status = JobStatus::processing;
+    job.completed_at.reset();
+    job.lease_expires_at = k_t0 + 90 * k_second;
+    CHECK(derive_progress(job, clock.now()).current_page == 2);
+  }
 }

@@ -78,16 +78,16 @@ void add_keys_command(CLI::App& app, Action& action) {
   keys->require_subcommand(1);
 
   auto* create = keys->add_subcommand("create", "Create a key; prints it once, as the last line");
-  create->add_option("--db", opts->db, "Database file")->capture_default_str();
+  create->add_option("--db", opts->db, "Database file")->required();
   create->add_option("--org", opts->org, "Organization the key belongs to")->required();
   create->callback([&action, opts] { action = [opts] { return create_key(*opts); }; });
 
   auto* list = keys->add_subcommand("list", "List keys (never the keys themselves)");
-  list->add_option("--db", opts->db, "Database file")->capture_default_str();
+  list->add_option("--db", opts->db, "Database file")->required();
   list->callback([&action, opts] { action = [opts] { return list_keys(*opts); }; });
 
   auto* revoke = keys->add_subcommand("revoke", "Revoke a key by its id");
-  revoke->add_option("--db", opts->db, "Database file")->capture_default_str();
+  revoke->add_option("--db", opts->db, "Database file")->required();
   revoke->add_option("KEY_ID", opts->key_id, "Id shown by keys list")->required();
   revoke->callback([&action, opts] { action = [opts] { return revoke_key(*opts); }; });
 }

@@ -59,6 +59,12 @@ int run_serve(const ServeOptions& o) {
   if (!store) {
     return 1;
   }
+  store::StorePool pool(store_config);
+  http::ApiServer server(server_config, pool, clock);
+  auto port = server.bind();
+  if (!port) {
+    return fail(port.error().message);
+  }
   auto key_count = store->count_keys();
   if (!key_count) {
     return fail(key_count.error().message);
@@ -73,12 +79,6 @@ int run_serve(const ServeOptions& o) {
               << key->key << std::endl;
   }
 
-  store::StorePool pool(store_config);
-  http::ApiServer server(server_config, pool, clock);
-  auto port = server.bind();
-  if (!port) {
-    return fail(port.error().message);
-  }
   auto workforce = Workforce::start(o.work, o.workers, clock);
   if (!workforce) {
     return 1;

@@ -43,7 +43,22 @@ Progress derive_progress(const Job& job, Micros now) {
   p.job_id = job.job_id;
   p.status = job.status;
   p.url = job.url;
-  p.current_page = job.status == JobStatus::pending ? 0 : job.current_page;
+  // Pending: 0. Processing: the listing page being fetched (stored on the
+  // row). Ended: the last listing page processed; pages are numbered 1..n and
+  // each is stored once, so that is how many were processed (the row may
+  // already point at a next page the job never fetched: timeout, cancel).
+  const std::int64_t processed =
+      job.counters.listing_pages_scraped + job.counters.listing_pages_failed;
+  switch (job.status) {
+    case JobStatus::pending:
+      p.current_page = 0;
+      break;
+    case JobStatus::processing:
+      p.current_page = job.current_page;
+      break;
+    default:
+      p.current_page = processed;
+  }
   p.total_pages_scraped = job.counters.listing_pages_scraped + job.counters.detail_pages_scraped;
   p.total_properties_found = job.counters.items_found;
   p.pagination_complete = job.pagination_complete;
