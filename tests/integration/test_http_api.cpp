@@ -743,6 +743,12 @@ TEST_CASE("unknown routes are NOT_FOUND and wrong methods METHOD_NOT_ALLOWED", "
     INFO(method << " " << path);
     check_error(a.request(method, path), 405, "METHOD_NOT_ALLOWED", now);
   }
+  // A 405 says which methods the path has, in the Allow header and details.
+  const HttpReply put = a.request("PUT", "/v1/scrape/jobs/" + id);
+  CHECK(put.header("Allow") == std::optional<std::string>("GET, DELETE"));
+  CHECK(put.error()["details"]["allowed_methods"] == Json::array({"GET", "DELETE"}));
+  CHECK(a.request("GET", "/v1/scrape/jobs/" + id + "/cancel").header("Allow") ==
+        std::optional<std::string>("POST"));
   // The job is untouched by all that.
   CHECK(a.get("/v1/scrape/jobs/" + id).data()["status"] == "pending");
 }

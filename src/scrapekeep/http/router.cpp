@@ -51,20 +51,23 @@ std::variant<Router::Match, ApiError> Router::match(std::string_view method,
   if (path.empty() || path.front() != '/') {
     return route_not_found();
   }
-  bool path_known = false;
+  std::vector<std::string> allowed;
   std::vector<std::string> params;
   for (const Route& r : m_routes) {
     if (!match_template(r.path, path, params)) {
       continue;
     }
-    path_known = true;
     // HEAD is answered as GET by the server library.
     if (r.method == method || (method == "HEAD" && r.method == "GET")) {
       return Match{&r, std::move(params)};
     }
+    allowed.push_back(r.method);
   }
-  if (path_known) {
-    return method_not_allowed();
+  if (!allowed.empty()) {
+    // The server turns details.allowed_methods into the Allow header.
+    ApiError error = method_not_allowed();
+    error.details = Json{{"allowed_methods", allowed}};
+    return error;
   }
   return route_not_found();
 }

@@ -70,6 +70,14 @@ void write_json(httplib::Response& res, int status, const Json& body,
 
 void write_error(httplib::Response& res, const ApiError& error, const std::string& request_id,
                  core::Micros now) {
+  if (error.status == 405 && error.details.is_object() &&
+      error.details.contains("allowed_methods")) {
+    std::string allow;
+    for (const auto& method : error.details["allowed_methods"]) {
+      allow += (allow.empty() ? "" : ", ") + method.get<std::string>();
+    }
+    res.set_header("Allow", allow);
+  }
   write_json(res, error.status, error_body(error, request_id, now), request_id);
 }
 
