@@ -14,6 +14,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "scrapekeep/store/job_row.hpp"
 #include "scrapekeep/store/json_codec.hpp"
 #include "scrapekeep/store/migrations.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
@@ -48,96 +49,27 @@ namespace {
 // enough that a live server's checkpoints are not held back for long.
 constexpr std::int64_t k_export_chunk = 5000;
 
-// The job row as JobStore reads it (same columns, same order), plus the
-// organization's name and the lease holder.
-// TODO(store): share read_job()/k_job_columns with job_store.cpp through an
-// internal header instead of keeping this copy (a test keeps the two equal).
-constexpr const char* k_job_select =
-    "SELECT j.job_id, j.org_id, j.status, j.url, j.timeout_s, j.max_items, j.follow_pagination, "
-    "j.max_pages, j.depth, j.selectors, j.created_at, j.started_at, j.completed_at, "
-    "j.completion_reason, j.error_message, j.current_page, j.pagination_complete, "
-    "j.listing_pages_scraped, j.listing_pages_failed, j.detail_pages_discovered, "
-    "j.detail_pages_scraped, j.detail_pages_failed, j.items_found, j.stopped_percentage, "
-    "j.attempts, j.claim_token, j.lease_expires_at, IFNULL(o.name, ''), j.claimed_by, j.rowid "
-    "FROM jobs j LEFT JOIN organizations o ON o.org_id = j.org_id ";
+// The job row as JobStore reads it, plus the organization's name, the lease
+// holder and the rowid.
+const std::string& k_job_select() {
+  static const std::string k_select =
+      "SELECT " + job_columns("j.") +
+      ", IFNULL(o.name, ''), j.claimed_by, j.rowid "
+      "FROM jobs j LEFT JOIN organizations o ON o.org_id = j.org_id ";
+  return k_select;
+}
 
 constexpr const char* k_event_select =
     "SELECT e.seq, e.job_id, e.kind, e.page_number, e.item_index, e.url, e.http_status, "
     "e.outcome, e.items_found, e.detail_links, e.next_url, e.error, e.started_at, e.finished_at "
     "FROM page_events e ";
 
-std::optional<Micros> opt_int(const SQLite::Column& c) {
-  if (c.isNull()) {
-    return std::nullopt;
-  }
-  return c.getInt64();
-}
-
-std::optional<std::string> opt_text(const SQLite::Column& c) {
-  if (c.isNull()) {
-    return std::nullopt;
-  }
-  return c.getString();
-}
-
-// The last selectors document parsed: jobs read in a row mostly share theirs,
-// and parsing it is most of the cost of reading a job.
-struct SelectorsCache {
-  std::string text;
-  core::Selectors value;
-};
-
-// Reads a row of k_job_select; returns the job's rowid through `rowid`.
+// Reads a row of k_job_select(); returns the job's rowid through `rowid`.
 JobRecord read_job_record(SQLite::Statement& q, std::int64_t* rowid = nullptr,
                           SelectorsCache* cache = nullptr) {
   JobRecord r;
-  core::Job& j = r.job;
   int i = 0;
-  j.job_id = q.getColumn(i++).getString();
-  j.org_id = q.getColumn(i++).getInt64();
-  j.status = core::parse_job_status(q.getColumn(i++).getText()).value_or(JobStatus::failed);
-  j.url = q.getColumn(i++).getString();
-  j.options.timeout = q.getColumn(i++).getInt();
-  j.options.max_items = q.getColumn(i++).getInt();
-  j.options.follow_pagination = q.getColumn(i++).getInt() != 0;
-  j.options.max_pages = q.getColumn(i++).getInt();
-  j.options.depth = q.getColumn(i++).getInt();
-  {
-    const SQLite::Column selectors = q.getColumn(i++);
-    const char* text = selectors.getText();
-    const auto size = static_cast<size_t>(selectors.getBytes());
-    if (!cache) {
-      j.options.selectors = selectors_from_json(Json::parse(text, text + size));
-    } else {
-      if (cache->text.size() != size || cache->text.compare(0, size, text, size) != 0) {
-        cache->value = selectors_from_json(Json::parse(text, text + size));
-        cache->text.assign(text, size);
-      }
-      j.options.selectors = cache->value;
-    }
-  }
-  j.created_at = q.getColumn(i++).getInt64();
-  j.started_at = opt_int(q.getColumn(i++));
-  j.completed_at = opt_int(q.getColumn(i++));
-  if (auto reason = opt_text(q.getColumn(i++))) {
-    j.completion_reason = core::parse_completion_reason(*reason);
-  }
-  j.error_message = opt_text(q.getColumn(i++));
-  j.current_page = q.getColumn(i++).getInt64();
-  j.pagination_complete = q.getColumn(i++).getInt() != 0;
-  j.counters.listing_pages_scraped = q.getColumn(i++).getInt64();
-  j.counters.listing_pages_failed = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_discovered = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_scraped = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_failed = q.getColumn(i++).getInt64();
-  j.counters.items_found = q.getColumn(i++).getInt64();
-  if (!q.getColumn(i).isNull()) {
-    j.stopped_percentage = q.getColumn(i).getDouble();
-  }
-  ++i;
-  j.attempts = q.getColumn(i++).getInt64();
-  j.claim_token = opt_text(q.getColumn(i++));
-  j.lease_expires_at = opt_int(q.getColumn(i++));
+  r.job = read_job_row(q, i, cache);
   r.org = q.getColumn(i++).getString();
   r.claimed_by = opt_text(q.getColumn(i++));
   if (rowid) {
@@ -429,7 +361,7 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
 
 Result<JobRecord> History::job(const std::string& job_id) {
   return reading([&]() -> Result<JobRecord> {
-    SQLite::Statement q(*m_impl->db, std::string(k_job_select) + "WHERE j.job_id = ?");
+    SQLite::Statement q(*m_impl->db, k_job_select() + "WHERE j.job_id = ?");
     q.bind(1, job_id);
     if (!q.executeStep()) {
       return Error{ErrorCode::not_found, "job not found: " + job_id};
@@ -500,7 +432,7 @@ Status History::each_job(const HistoryFilter& filter,
       return org.error();
     }
     // created_at DESC, rowid DESC walks (status|org, created_at) indexes backwards.
-    SQLite::Statement q(*m_impl->db, std::string(k_job_select) + "WHERE 1 = 1" +
+    SQLite::Statement q(*m_impl->db, k_job_select() + "WHERE 1 = 1" +
                                          filter_sql(filter, org->has_value(), false) +
                                          " ORDER BY j.created_at DESC, j.rowid DESC LIMIT :limit");
     bind_filter(q, filter, *org);
@@ -557,7 +489,7 @@ Status History::export_jobs(const HistoryFilter& filter,
     }
     // Keyset pagination on rowid: each chunk is one range scan and its own
     // short read transaction.
-    SQLite::Statement q(*m_impl->db, std::string(k_job_select) + "WHERE j.rowid > :after" +
+    SQLite::Statement q(*m_impl->db, k_job_select() + "WHERE j.rowid > :after" +
                                          filter_sql(filter, org->has_value(), true) +
                                          " ORDER BY j.rowid LIMIT :chunk");
     std::int64_t after = std::numeric_limits<std::int64_t>::min();

@@ -14,6 +14,7 @@
 #include "scrapekeep/core/random.hpp"
 #include "scrapekeep/store/group_commit.hpp"
 #include "scrapekeep/store/hashing.hpp"
+#include "scrapekeep/store/job_row.hpp"
 #include "scrapekeep/store/json_codec.hpp"
 #include "scrapekeep/store/migrations.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
@@ -29,25 +30,9 @@ const char* to_string(PageKind kind) { return kind == PageKind::listing ? "listi
 
 namespace {
 
-constexpr const char* k_job_columns =
-    "job_id, org_id, status, url, timeout_s, max_items, follow_pagination, max_pages, depth, "
-    "selectors, created_at, started_at, completed_at, completion_reason, error_message, "
-    "current_page, pagination_complete, listing_pages_scraped, listing_pages_failed, "
-    "detail_pages_discovered, detail_pages_scraped, detail_pages_failed, items_found, "
-    "stopped_percentage, attempts, claim_token, lease_expires_at";
-
-std::optional<core::Micros> opt_int(const SQLite::Column& c) {
-  if (c.isNull()) {
-    return std::nullopt;
-  }
-  return c.getInt64();
-}
-
-std::optional<std::string> opt_text(const SQLite::Column& c) {
-  if (c.isNull()) {
-    return std::nullopt;
-  }
-  return c.getString();
+const std::string& k_job_columns() {
+  static const std::string k_columns = job_columns();
+  return k_columns;
 }
 
 template <typename T>
@@ -64,41 +49,8 @@ void bind_opt(SQLite::Statement& q, int index, const std::optional<T>& value) {
 }
 
 Job read_job(SQLite::Statement& q) {
-  Job j;
   int i = 0;
-  j.job_id = q.getColumn(i++).getString();
-  j.org_id = q.getColumn(i++).getInt64();
-  j.status = core::parse_job_status(q.getColumn(i++).getText()).value_or(JobStatus::failed);
-  j.url = q.getColumn(i++).getString();
-  j.options.timeout = q.getColumn(i++).getInt();
-  j.options.max_items = q.getColumn(i++).getInt();
-  j.options.follow_pagination = q.getColumn(i++).getInt() != 0;
-  j.options.max_pages = q.getColumn(i++).getInt();
-  j.options.depth = q.getColumn(i++).getInt();
-  j.options.selectors = selectors_from_json(Json::parse(q.getColumn(i++).getText()));
-  j.created_at = q.getColumn(i++).getInt64();
-  j.started_at = opt_int(q.getColumn(i++));
-  j.completed_at = opt_int(q.getColumn(i++));
-  if (auto reason = opt_text(q.getColumn(i++))) {
-    j.completion_reason = core::parse_completion_reason(*reason);
-  }
-  j.error_message = opt_text(q.getColumn(i++));
-  j.current_page = q.getColumn(i++).getInt64();
-  j.pagination_complete = q.getColumn(i++).getInt() != 0;
-  j.counters.listing_pages_scraped = q.getColumn(i++).getInt64();
-  j.counters.listing_pages_failed = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_discovered = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_scraped = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_failed = q.getColumn(i++).getInt64();
-  j.counters.items_found = q.getColumn(i++).getInt64();
-  if (!q.getColumn(i).isNull()) {
-    j.stopped_percentage = q.getColumn(i).getDouble();
-  }
-  ++i;
-  j.attempts = q.getColumn(i++).getInt64();
-  j.claim_token = opt_text(q.getColumn(i++));
-  j.lease_expires_at = opt_int(q.getColumn(i++));
-  return j;
+  return read_job_row(q, i);
 }
 
 Error not_found_job() { return {ErrorCode::not_found, "job not found"}; }
@@ -169,7 +121,7 @@ struct JobStore::Impl : BatchConnection {
 
   std::optional<Job> load_job(const std::string& job_id, std::optional<std::int64_t> org_id) {
     static const std::string k_sql =
-        std::string("SELECT ") + k_job_columns + " FROM jobs WHERE job_id = ?";
+        std::string("SELECT ") + k_job_columns() + " FROM jobs WHERE job_id = ?";
     auto q = prepared(k_sql.c_str());
     q->bind(1, job_id);
     if (!q->executeStep()) {
@@ -462,7 +414,7 @@ Result<JobPage> JobStore::list_jobs(const JobFilter& f) {
     bind_all(count);
     count.executeStep();
     page.total = count.getColumn(0).getInt64();
-    SQLite::Statement q(m_impl->db, std::string("SELECT ") + k_job_columns + " FROM jobs" + where +
+    SQLite::Statement q(m_impl->db, std::string("SELECT ") + k_job_columns() + " FROM jobs" + where +
                                         " ORDER BY created_at DESC, job_id DESC LIMIT :limit "
                                         "OFFSET :offset");
     bind_all(q);
@@ -867,7 +819,7 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     std::vector<Job> expired;
     {
-      static const std::string k_sql = std::string("SELECT ") + k_job_columns +
+      static const std::string k_sql = std::string("SELECT ") + k_job_columns() +
                                        " FROM jobs WHERE status = 'processing' AND "
                                        "lease_expires_at < ?";
       auto q = m_impl->prepared(k_sql.c_str());
