@@ -42,6 +42,98 @@ FetchResult guarded_fetch(Fetcher& fetcher, const std::string& url, SteadyTime d
   }
 }
 
+// One listing fetch on a thread of its own, so that the next listing page
+// is already on its way while this one is stored (and its detail pages are
+// fetched). The page fetched ahead counts only once the page before it is
+// stored: a job stopped meanwhile drops it. The thread lives as long as the
+// job run; a fetch still running when it ends is cancelled.
+class FetchAhead {
+ public:
+  FetchAhead() = default;
+  FetchAhead(const FetchAhead&) = delete;
+  FetchAhead& operator=(const FetchAhead&) = delete;
+  ~FetchAhead() {
+    std::unique_lock lock(m_mutex);
+    if (m_state == State::fetching && m_fetcher != nullptr) {
+      m_fetcher->cancel();
+    }
+    m_cv.wait(lock, [&] { return m_state != State::fetching; });
+    m_quit = true;
+    lock.unlock();
+    m_cv.notify_all();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+  }
+
+  // Starts fetching `url`; at most one fetch at a time.
+  void start(Fetcher& fetcher, const std::string& url, SteadyTime deadline, Micros now) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (!m_thread.joinable()) {
+        m_thread = std::thread([this] { loop(); });
+      }
+      m_fetcher = &fetcher;
+      m_url = url;
+      m_deadline = deadline;
+      m_started_at = now;
+      m_state = State::fetching;
+    }
+    m_cv.notify_all();
+  }
+
+  // Whether a fetch of `url` was started and not yet taken.
+  bool started(const std::string& url) const {
+    std::lock_guard lock(m_mutex);
+    return m_state != State::idle && m_url == url;
+  }
+  Micros started_at() const {
+    std::lock_guard lock(m_mutex);
+    return m_started_at;
+  }
+
+  // Waits for the started fetch and hands its result over.
+  FetchResult take() {
+    std::unique_lock lock(m_mutex);
+    m_cv.wait(lock, [&] { return m_state != State::fetching; });
+    m_state = State::idle;
+    return std::move(m_result);
+  }
+
+ private:
+  enum class State { idle, fetching, done };
+
+  void loop() {
+    std::unique_lock lock(m_mutex);
+    while (true) {
+      m_cv.wait(lock, [&] { return m_quit || m_state == State::fetching; });
+      if (m_quit) {
+        return;
+      }
+      Fetcher& fetcher = *m_fetcher;
+      const std::string url = m_url;
+      const SteadyTime deadline = m_deadline;
+      lock.unlock();
+      FetchResult result = guarded_fetch(fetcher, url, deadline);
+      lock.lock();
+      m_result = std::move(result);
+      m_state = State::done;
+      m_cv.notify_all();
+    }
+  }
+
+  mutable std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::thread m_thread;
+  State m_state = State::idle;
+  bool m_quit = false;
+  Fetcher* m_fetcher = nullptr;
+  std::string m_url;
+  SteadyTime m_deadline{};
+  Micros m_started_at = 0;
+  FetchResult m_result;
+};
+
 // How a job run ended for this worker.
 enum class Outcome {
   finished,   // terminal state written
@@ -91,7 +183,7 @@ class JobRunner {
   void wait_for_wall_deadline() const;
   std::optional<Interrupt> tick();
   std::optional<Outcome> checkpoint();
-  std::optional<Outcome> fetch_listing(const std::string& url, FetchResult& out);
+  std::optional<Outcome> fetch_listing(FetchAhead& ahead, const std::string& url, FetchResult& out);
   void watch_loop();
   void stop_watch();
   std::optional<Outcome> run_details(const std::vector<store::PendingDetail>& pending);
@@ -107,10 +199,10 @@ class JobRunner {
   std::unique_ptr<Fetcher> m_listing_fetcher;
   std::vector<std::unique_ptr<Fetcher>> m_detail_fetchers;
 
-  // Listing pages are fetched on this thread (a hand-off to a helper thread
-  // per page cost more than the page). A watch thread meanwhile notices stop
-  // and timeout and keeps the lease of a fetch that outlasts renew_interval,
-  // through its own store connection, opened on first need.
+  // Listing pages are fetched by a FetchAhead of run_job(). While this thread
+  // waits for one, a watch thread notices stop and timeout and keeps the
+  // lease of a fetch that outlasts renew_interval, through its own store
+  // connection, opened on first need.
   std::thread m_watch;
   std::mutex m_watch_mutex;
   std::condition_variable m_watch_cv;
@@ -250,9 +342,11 @@ Fetcher& JobRunner::listing_fetcher() {
   return *m_listing_fetcher;
 }
 
-// Fetches a listing page under the watch thread; an outcome means the job
-// run is over (stop, timeout, lost claim).
-std::optional<Outcome> JobRunner::fetch_listing(const std::string& url, FetchResult& out) {
+// Fetches a listing page (or takes the fetch of it started ahead) under the
+// watch thread; an outcome means the job run is over (stop, timeout, lost
+// claim).
+std::optional<Outcome> JobRunner::fetch_listing(FetchAhead& ahead, const std::string& url,
+                                                FetchResult& out) {
   Fetcher& fetcher = listing_fetcher();
   {
     std::lock_guard lock(m_watch_mutex);
@@ -261,7 +355,10 @@ std::optional<Outcome> JobRunner::fetch_listing(const std::string& url, FetchRes
     }
     m_watched = &fetcher;
   }
-  out = guarded_fetch(fetcher, url, m_deadline);
+  if (!ahead.started(url)) {
+    ahead.start(fetcher, url, m_deadline, m_ctx.clock.now());
+  }
+  out = ahead.take();
   std::optional<Interrupt> why;
   {
     std::lock_guard lock(m_watch_mutex);
@@ -517,18 +614,21 @@ Outcome JobRunner::run_job() {
   if (items_total >= job.options.max_items) {
     url.reset();
   }
+  // Declared after nothing it outlives: its destructor cancels a fetch still
+  // running when the run ends early.
+  FetchAhead ahead;
   while (url) {
-    // The next page is only requested once this one is stored: a cancel
-    // (a failed write) then stops the job with no request started after it.
+    // The next page is fetched while this one is stored (and its detail pages
+    // fetched), and counted only after.
     if (auto outcome = checkpoint()) {
       return *outcome;
     }
     store::ListingPageRecord record;
     record.page_number = page_number;
     record.url = *url;
-    record.started_at = m_ctx.clock.now();
+    record.started_at = ahead.started(*url) ? ahead.started_at() : m_ctx.clock.now();
     FetchResult fetched;
-    if (auto outcome = fetch_listing(*url, fetched)) {
+    if (auto outcome = fetch_listing(ahead, *url, fetched)) {
       return *outcome;
     }
     record.finished_at = m_ctx.clock.now();
@@ -569,9 +669,18 @@ Outcome JobRunner::run_job() {
     }
     record.next_url = next;
     record.pagination_complete = !next;
-
-    const core::Status status = with_retry(
-        [&] { return m_ctx.store.record_listing_page(m_claim, record, m_ctx.clock.now()); });
+    // The next page is requested while this one is written, once the write
+    // has found the job still ours: a cancel lands before (the write fails)
+    // or after (that request is the one in flight when it came).
+    Fetcher& fetcher = listing_fetcher();
+    const std::function<void()> fetch_next = [&] {
+      if (next && !ahead.started(*next)) {
+        ahead.start(fetcher, *next, m_deadline, m_ctx.clock.now());
+      }
+    };
+    const core::Status status = with_retry([&] {
+      return m_ctx.store.record_listing_page(m_claim, record, m_ctx.clock.now(), fetch_next);
+    });
     if (!status) {
       return fail(status.error());
     }

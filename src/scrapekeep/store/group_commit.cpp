@@ -28,7 +28,20 @@ struct GroupCommitter::Waiter {
 
 GroupCommitter::GroupCommitter(std::size_t max_batch) : m_max_batch(std::max<std::size_t>(1, max_batch)) {}
 
-std::shared_ptr<GroupCommitter> GroupCommitter::for_database(const std::string& path) {
+GroupCommitter::~GroupCommitter() {
+  {
+    std::lock_guard lock(m_checkpoint_mutex);
+    m_stopping = true;
+  }
+  m_checkpoint_cv.notify_all();
+  if (m_checkpointer.joinable()) {
+    m_checkpointer.join();
+  }
+}
+
+std::shared_ptr<GroupCommitter> GroupCommitter::for_database(const std::string& path,
+                                                             Opener opener,
+                                                             const std::string& settings) {
   if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) {
     return nullptr;
   }
@@ -37,8 +50,9 @@ std::shared_ptr<GroupCommitter> GroupCommitter::for_database(const std::string& 
   if (ec || key.empty()) {
     key = path;
   }
-  // Process-wide by nature: every connection to one file must meet the same
-  // queue. Entries die with their last holder.
+  key += '\n' + settings;
+  // Process-wide by nature: every connection to one file (configured alike)
+  // must meet the same queue. Entries die with their last holder.
   static std::mutex registry_mutex;
   static std::map<std::string, std::weak_ptr<GroupCommitter>> registry;
   std::lock_guard lock(registry_mutex);
@@ -49,6 +63,7 @@ std::shared_ptr<GroupCommitter> GroupCommitter::for_database(const std::string& 
   auto committer = slot.lock();
   if (!committer) {
     committer = std::make_shared<GroupCommitter>();
+    committer->m_opener = std::move(opener);
     slot = committer;
   }
   return committer;
@@ -80,7 +95,9 @@ Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
     const std::size_t n = std::min(m_queue.size(), m_max_batch);
     std::vector<Waiter*> batch(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(n));
     lock.unlock();
-    run_batch(mine, batch);
+    BatchConnection& connection = batch_connection(mine);
+    run_batch(connection, batch);
+    after_commit(connection);
     lock.lock();
     m_queue.erase(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(n));
     std::size_t committed = 0;
@@ -101,6 +118,69 @@ Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
     m_queue.front()->cv.notify_one();
   }
   return self.result;
+}
+
+BatchConnection& GroupCommitter::batch_connection(BatchConnection& mine) {
+  if (m_own && !m_own->usable()) {
+    m_own.reset();
+  }
+  if (!m_own && m_opener) {
+    m_own = m_opener();
+    if (m_own) {
+      sqlite3_wal_hook(m_own->database().getHandle(), &GroupCommitter::on_wal_commit, this);
+    }
+  }
+  return m_own ? *m_own : mine;
+}
+
+int GroupCommitter::on_wal_commit(void* self, sqlite3*, const char*, int frames) {
+  static_cast<GroupCommitter*>(self)->m_wal_frames.store(frames, std::memory_order_relaxed);
+  return SQLITE_OK;
+}
+
+void GroupCommitter::after_commit(BatchConnection& connection) {
+  const int frames = m_wal_frames.load(std::memory_order_relaxed);
+  if (frames < k_checkpoint_frames || &connection != m_own.get()) {
+    return;  // a connection of a writer's own checkpoints by itself, as SQLite does
+  }
+  if (frames >= k_checkpoint_frames_max) {
+    sqlite3_wal_checkpoint_v2(connection.database().getHandle(), "main",
+                              SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    m_wal_frames.store(0, std::memory_order_relaxed);
+    return;
+  }
+  std::lock_guard lock(m_checkpoint_mutex);
+  m_checkpoint_wanted = true;
+  if (!m_checkpointer.joinable()) {
+    m_checkpointer = std::thread([this] { checkpoint_loop(); });
+  }
+  m_checkpoint_cv.notify_one();
+}
+
+void GroupCommitter::checkpoint_loop() {
+  std::unique_ptr<BatchConnection> connection;
+  std::unique_lock lock(m_checkpoint_mutex);
+  while (true) {
+    m_checkpoint_cv.wait(lock, [&] { return m_stopping || m_checkpoint_wanted; });
+    if (m_stopping) {
+      return;
+    }
+    m_checkpoint_wanted = false;
+    lock.unlock();
+    if (connection && !connection->usable()) {
+      connection.reset();
+    }
+    if (!connection) {
+      connection = m_opener();
+    }
+    if (connection) {
+      // Copies what no reader still needs; a busy database is tried again at
+      // the next commit that finds the WAL long.
+      sqlite3_wal_checkpoint_v2(connection->database().getHandle(), "main",
+                                SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+    lock.lock();
+  }
 }
 
 void GroupCommitter::run_batch(BatchConnection& connection, const std::vector<Waiter*>& batch) {

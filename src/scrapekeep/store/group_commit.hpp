@@ -1,10 +1,23 @@
 #pragma once
 // Group commit: concurrent writers of one database file, each on its own
 // connection, hand their write to a queue; the first in line (the leader) runs
-// everything queued in one BEGIN IMMEDIATE ... COMMIT on its own connection,
-// each write inside its own SAVEPOINT, then wakes every writer with its own
-// result. One commit (and one WAL sync) serves many writers, and the writers
-// no longer fight for SQLite's write lock, whose busy handler sleeps.
+// everything queued in one BEGIN IMMEDIATE ... COMMIT, each write inside its
+// own SAVEPOINT, then wakes every writer with its own result. One commit (and
+// one WAL sync) serves many writers, and the writers no longer fight for
+// SQLite's write lock, whose busy handler sleeps.
+//
+// Batches run on the committer's own connection (opened by the `Opener` given
+// at registration), whoever leads: being the only one to write, its page cache
+// stays valid from one commit to the next, where a connection that another one
+// has written behind must read every page it touches again. Without an opener,
+// or while it fails, a batch runs on the leader's connection.
+//
+// That connection does not checkpoint the WAL on commit (SQLite's default,
+// which makes every thousandth commit copy the WAL into the database and sync
+// it while its writers wait): a thread of the committer's, on a connection of
+// its own, checkpoints in the background once the WAL passes
+// k_checkpoint_frames; the leader checkpoints itself only if the WAL grows past
+// k_checkpoint_frames_max anyway.
 //
 // Thread-safe. A write that fails (an error Status or a SQLite exception) is
 // rolled back to its savepoint alone; the others in its batch still commit. A
@@ -15,11 +28,15 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "scrapekeep/core/error.hpp"
+
+struct sqlite3;
 
 namespace SQLite {
 class Database;
@@ -33,6 +50,8 @@ class BatchConnection {
  public:
   virtual ~BatchConnection() = default;
   virtual SQLite::Database& database() = 0;
+  // False once the connection's file was removed or replaced underneath.
+  virtual bool usable() { return true; }
 };
 
 class GroupCommitter {
@@ -40,20 +59,30 @@ class GroupCommitter {
   // The body of one write, run inside a transaction and a savepoint that the
   // committer owns. Returning an error or throwing SQLite::Exception undoes it.
   using Write = std::function<core::Status(BatchConnection&)>;
+  // Opens a connection to the committer's file for batches to run on; nullptr
+  // when it cannot.
+  using Opener = std::function<std::unique_ptr<BatchConnection>()>;
 
   // `max_batch` bounds how many writes share a transaction.
   explicit GroupCommitter(std::size_t max_batch = 256);
+  ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
   // The committer shared by every connection to the database file `path`
   // (lives while anyone holds it); nullptr for in-memory or temporary
-  // databases, which are private to their connection.
-  static std::shared_ptr<GroupCommitter> for_database(const std::string& path);
+  // databases, which are private to their connection. Connections whose
+  // `settings` differ (what the opener configures: sync mode, size limit) get
+  // committers of their own; the first caller's `opener` serves every later
+  // one with the same settings.
+  static std::shared_ptr<GroupCommitter> for_database(const std::string& path,
+                                                      Opener opener = nullptr,
+                                                      const std::string& settings = "");
 
-  // Runs `write` in a group transaction, on `mine` if this caller leads the
-  // batch, else on the leader's connection; blocks until it is committed or
-  // has failed. Returns the write's own result (store errors translated).
+  // Runs `write` in a group transaction, on the committer's connection (or on
+  // `mine` if there is none and this caller leads the batch, else on the
+  // leader's); blocks until it is committed or has failed. Returns the write's
+  // own result (store errors translated).
   core::Status run(BatchConnection& mine, const Write& write);
 
   // Writes committed so far, and transactions that committed them (for tests
@@ -64,11 +93,29 @@ class GroupCommitter {
  private:
   struct Waiter;
   static void run_batch(BatchConnection& connection, const std::vector<Waiter*>& batch);
+  // The connection the leader runs batches on (called by the leader only).
+  BatchConnection& batch_connection(BatchConnection& mine);
+  // After a commit: wakes the checkpointer, or checkpoints on `connection`
+  // if the WAL is far too long.
+  void after_commit(BatchConnection& connection);
+  void checkpoint_loop();
+  static int on_wal_commit(void* self, ::sqlite3* db, const char* name, int frames);
+
+  static constexpr int k_checkpoint_frames = 1000;       // SQLite's own default
+  static constexpr int k_checkpoint_frames_max = 16000;  // 64 MiB of 4 KiB pages
 
   // Batches one leader runs before it hands over and returns.
   static constexpr int k_max_rounds = 8;
 
   const std::size_t m_max_batch;
+  Opener m_opener;                            // set once, at registration
+  std::unique_ptr<BatchConnection> m_own;     // used by the leader only
+  std::atomic<int> m_wal_frames{0};           // the WAL's length after the last commit
+  std::mutex m_checkpoint_mutex;
+  std::condition_variable m_checkpoint_cv;
+  bool m_checkpoint_wanted = false;
+  bool m_stopping = false;
+  std::thread m_checkpointer;  // started with the first checkpoint wanted
   mutable std::mutex m_mutex;
   std::deque<Waiter*> m_queue;  // oldest first; the batch being run is at the front
   bool m_leading = false;       // a leader is running batches

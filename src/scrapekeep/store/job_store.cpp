@@ -69,6 +69,11 @@ struct JobStore::Impl : BatchConnection {
   std::shared_ptr<GroupCommitter> committer;
 
   SQLite::Database& database() override { return db; }
+  bool usable() override {
+    int moved = 0;
+    const int rc = sqlite3_file_control(db.getHandle(), "main", SQLITE_FCNTL_HAS_MOVED, &moved);
+    return rc != SQLITE_OK || moved == 0;
+  }
 
   // Runs `body(impl)` as one fenced write: in a group transaction with other
   // connections' writes when there is a committer (on whichever connection
@@ -174,6 +179,14 @@ JobStore::~JobStore() = default;
 SQLite::Database& JobStore::database() { return m_impl->db; }
 
 Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
+  auto impl = open_connection(config);
+  if (!impl) {
+    return impl.error();
+  }
+  return std::unique_ptr<JobStore>(new JobStore(std::move(*impl)));
+}
+
+Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreConfig& config) {
   try {
     if (config.read_only && !std::filesystem::exists(config.path)) {
       return Error{ErrorCode::not_found, "database file does not exist: " + config.path};
@@ -183,7 +196,19 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
                                        : SQLite::OPEN_READWRITE;
     auto impl = std::make_unique<Impl>(config, flags | SQLite::OPEN_NOMUTEX);
     if (!config.read_only && config.group_commit) {
-      impl->committer = GroupCommitter::for_database(config.path);
+      // The committer's own connection: configured alike, no committer of its own.
+      StoreConfig own = config;
+      own.group_commit = false;
+      own.migrate = false;
+      impl->committer = GroupCommitter::for_database(
+          config.path,
+          [own]() -> std::unique_ptr<BatchConnection> {
+            auto opened = open_connection(own);
+            return opened ? std::move(*opened) : nullptr;
+          },
+          std::to_string(static_cast<int>(config.synchronous)) + ' ' +
+              std::to_string(config.max_page_count) + ' ' + std::to_string(config.busy_timeout_ms) +
+              ' ' + std::to_string(config.cache_kib));
     }
     auto& db = impl->db;
     db.exec("PRAGMA foreign_keys = ON");
@@ -223,7 +248,7 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
                    config.read_only ? "the file is not a scrapekeep database"
                                     : "database is not migrated"};
     }
-    return std::unique_ptr<JobStore>(new JobStore(std::move(impl)));
+    return impl;
   } catch (const SQLite::Exception& e) {
     Error err = translate(e);
     if ((e.getErrorCode() & 0xff) == SQLITE_CANTOPEN) {
@@ -636,15 +661,28 @@ Result<ResumePoint> JobStore::resume_point(const Claim& claim) {
 }
 
 Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord& page,
-                                     Micros now) {
+                                     Micros now, const std::function<void()>& on_fenced) {
   (void)now;
+  // The options are the claim's (a job's options never change); only the
+  // counter is read again, fenced by the claim.
+  const core::JobOptions& options = claim.job.options;
   return m_impl->write([&](Impl& x) -> Status {
-    auto job = x.load_claimed(claim);
-    if (!job) {
-      return lost_claim();
+    std::int64_t items_found = 0;
+    {
+      auto q = x.prepared(
+          "SELECT items_found FROM jobs WHERE job_id = ? AND status = 'processing' "
+          "AND claim_token = ?");
+      q->bind(1, claim.job_id);
+      q->bind(2, claim.token);
+      if (!q->executeStep()) {
+        return lost_claim();
+      }
+      items_found = q->getColumn(0).getInt64();
     }
-    const std::int64_t room =
-        std::max<std::int64_t>(0, job->options.max_items - job->counters.items_found);
+    if (on_fenced) {
+      on_fenced();
+    }
+    const std::int64_t room = std::max<std::int64_t>(0, options.max_items - items_found);
     const std::int64_t take =
         page.ok ? std::min<std::int64_t>(room, static_cast<std::int64_t>(page.items.size())) : 0;
     std::int64_t links = 0;
@@ -654,10 +692,10 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
           "detail_url) VALUES (?, ?, ?, ?, ?, ?)");
       for (std::int64_t i = 0; i < take; ++i) {
         const NewItem& item = page.items[static_cast<size_t>(i)];
-        const bool has_link = job->options.depth >= 1 && item.detail_url.has_value();
+        const bool has_link = options.depth >= 1 && item.detail_url.has_value();
         links += has_link ? 1 : 0;
         ins->bind(1, claim.job_id);
-        ins->bind(2, job->counters.items_found + i);
+        ins->bind(2, items_found + i);
         ins->bind(3, page.page_number);
         ins->bind(4, page.url);
         ins->bind(5, to_json(item.fields).dump());
@@ -671,7 +709,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
       }
     }
     const bool complete = page.pagination_complete || !page.next_url ||
-                          job->counters.items_found + take >= job->options.max_items;
+                          items_found + take >= options.max_items;
     {
       auto ev = x.prepared(
           "INSERT INTO page_events (job_id, kind, page_number, url, http_status, outcome, "
@@ -911,16 +949,10 @@ Result<std::int64_t> JobStore::delete_terminal_before(Micros cutoff, std::int64_
 }
 
 Status JobStore::check_file() {
-  if (m_impl->config.path.empty() || m_impl->config.path == ":memory:") {
+  if (m_impl->config.path.empty() || m_impl->config.path == ":memory:" || m_impl->usable()) {
     return core::ok_status();
   }
-  int moved = 0;
-  const int rc =
-      sqlite3_file_control(m_impl->db.getHandle(), "main", SQLITE_FCNTL_HAS_MOVED, &moved);
-  if (rc == SQLITE_OK && moved != 0) {
-    return Error{ErrorCode::unavailable, "the database file was removed or replaced"};
-  }
-  return core::ok_status();
+  return Error{ErrorCode::unavailable, "the database file was removed or replaced"};
 }
 
 Status JobStore::checkpoint() {

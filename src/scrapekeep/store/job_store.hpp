@@ -211,8 +211,12 @@ class JobStore {
   Result<ResumePoint> resume_point(const Claim& claim);
   // Stores the event, its items and the counter changes in one transaction.
   // Items beyond max_items are dropped. conflict when the claim was lost or the
-  // page was already stored.
-  Status record_listing_page(const Claim& claim, const ListingPageRecord& page, Micros now);
+  // page was already stored. `on_fenced`, if set, is called (on any thread,
+  // possibly more than once if the write is retried) once the transaction
+  // holds the write lock and has found the claim still held: no cancel can
+  // land before this write commits.
+  Status record_listing_page(const Claim& claim, const ListingPageRecord& page, Micros now,
+                             const std::function<void()>& on_fenced = nullptr);
   Status record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now);
   // Terminal write: completed (done/timeout) or failed (error).
   Status finish(const Claim& claim, core::CompletionReason reason,
@@ -249,6 +253,8 @@ class JobStore {
  private:
   struct Impl;
   explicit JobStore(std::unique_ptr<Impl> impl);
+  // One configured connection (open() without the wrapping).
+  static Result<std::unique_ptr<Impl>> open_connection(const StoreConfig& config);
   std::unique_ptr<Impl> m_impl;
 };
 
