@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: scrape_extract PAGE.html [ROUNDS]\n");
     return 2;
   }
+  scrapekeep::scrape::init_libxml();  // as the workers do: libxml2's allocations pooled
   std::ifstream in(argv[1], std::ios::binary);
   std::stringstream buffer;
   buffer << in.rdbuf();

@@ -14,6 +14,8 @@
 #include <memory>
 #include <mutex>
 
+#include "scrapekeep/scrape/xml_memory.hpp"
+
 namespace scrapekeep::scrape {
 namespace {
 
@@ -303,7 +305,10 @@ std::string remove_dot_segments(const std::string& url) {
 
 void init_libxml() {
   static std::once_flag once;
-  std::call_once(once, [] { xmlInitParser(); });
+  std::call_once(once, [] {
+    use_pooled_xml_memory();
+    xmlInitParser();
+  });
 }
 
 std::string normalize_space(const std::string& text) {

@@ -1,0 +1,170 @@
+#include "scrapekeep/scrape/xml_memory.hpp"
+
+#include <libxml/xmlmemory.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+namespace scrapekeep::scrape {
+namespace {
+
+// Every block handed out starts 16 bytes into a malloc'd chunk whose first 16
+// bytes say what it is. The magic sits where glibc keeps a chunk's size, so a
+// pointer malloc'd by anyone else (before the switch, say) is told apart and
+// given back to free().
+constexpr std::uint64_t k_magic = 0x4c4d585f504f4f4cULL;  // "LOOP_XML"
+constexpr std::size_t k_header = 16;
+constexpr std::size_t k_granule = 16;
+constexpr std::size_t k_classes = 32;  // blocks of up to 512 bytes are kept
+constexpr std::uint64_t k_large = ~std::uint64_t{0};
+// Bytes a thread keeps for reuse; what is freed beyond goes back to malloc.
+constexpr std::size_t k_max_kept_bytes = 1 << 20;
+
+struct Header {
+  std::uint64_t size_class;  // k_large, or the index of the block's class
+  std::uint64_t magic;
+};
+static_assert(sizeof(Header) == k_header);
+
+constexpr std::size_t class_bytes(std::size_t c) { return (c + 1) * k_granule; }
+
+// Trivially destructible, so still readable while the thread's other
+// thread_local objects are destroyed; `dead` once drained.
+struct Kept {
+  void* head[k_classes];
+  std::size_t bytes;
+  bool dead;
+  bool registered;
+};
+thread_local Kept t_kept{};
+
+void drain() {
+  for (void*& head : t_kept.head) {
+    while (head != nullptr) {
+      void* next = *static_cast<void**>(head);
+      std::free(static_cast<char*>(head) - k_header);
+      head = next;
+    }
+  }
+  t_kept.bytes = 0;
+}
+
+struct Drainer {
+  ~Drainer() {
+    drain();
+    t_kept.dead = true;
+  }
+};
+
+void register_drainer() {
+  thread_local Drainer drainer;
+  (void)drainer;
+  t_kept.registered = true;
+}
+
+void* with_header(void* chunk, std::uint64_t size_class) {
+  if (chunk == nullptr) {
+    return nullptr;
+  }
+  auto* header = static_cast<Header*>(chunk);
+  header->size_class = size_class;
+  header->magic = k_magic;
+  return static_cast<char*>(chunk) + k_header;
+}
+
+const Header* header_of(void* block) {
+  return reinterpret_cast<const Header*>(static_cast<char*>(block) - k_header);
+}
+
+void* pooled_malloc(std::size_t size) {
+  const std::size_t c = size == 0 ? 0 : (size - 1) / k_granule;
+  if (c >= k_classes) {
+    return with_header(std::malloc(k_header + size), k_large);
+  }
+  void*& head = t_kept.head[c];
+  if (head != nullptr && !t_kept.dead) {
+    void* block = head;
+    head = *static_cast<void**>(block);
+    t_kept.bytes -= class_bytes(c);
+    return block;  // its header still says class c
+  }
+  return with_header(std::malloc(k_header + class_bytes(c)), c);
+}
+
+void pooled_free(void* block) {
+  if (block == nullptr) {
+    return;
+  }
+  const Header* header = header_of(block);
+  if (header->magic != k_magic) {
+    std::free(block);  // not one of ours
+    return;
+  }
+  const std::uint64_t c = header->size_class;
+  if (c == k_large || t_kept.dead || t_kept.bytes + class_bytes(c) > k_max_kept_bytes) {
+    std::free(static_cast<char*>(block) - k_header);
+    return;
+  }
+  if (!t_kept.registered) {
+    register_drainer();
+  }
+  *static_cast<void**>(block) = t_kept.head[c];
+  t_kept.head[c] = block;
+  t_kept.bytes += class_bytes(c);
+}
+
+void* pooled_realloc(void* block, std::size_t size) {
+  if (block == nullptr) {
+    return pooled_malloc(size);
+  }
+  const Header* header = header_of(block);
+  if (header->magic != k_magic) {
+    return std::realloc(block, size);
+  }
+  const std::uint64_t c = header->size_class;
+  if (c == k_large) {
+    void* chunk = std::realloc(static_cast<char*>(block) - k_header, k_header + size);
+    return chunk == nullptr ? nullptr : static_cast<char*>(chunk) + k_header;
+  }
+  if (size <= class_bytes(c)) {
+    return block;
+  }
+  void* grown = pooled_malloc(size);
+  if (grown != nullptr) {
+    std::memcpy(grown, block, class_bytes(c));
+    pooled_free(block);
+  }
+  return grown;
+}
+
+char* pooled_strdup(const char* text) {
+  const std::size_t n = std::strlen(text) + 1;
+  auto* copy = static_cast<char*>(pooled_malloc(n));
+  if (copy != nullptr) {
+    std::memcpy(copy, text, n);
+  }
+  return copy;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool k_pool = false;  // let AddressSanitizer see every block
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool k_pool = false;
+#else
+constexpr bool k_pool = true;
+#endif
+#else
+constexpr bool k_pool = true;
+#endif
+
+} // namespace
+
+void use_pooled_xml_memory() {
+  if (k_pool) {
+    xmlMemSetup(pooled_free, pooled_malloc, pooled_realloc, pooled_strdup);
+  }
+}
+
+} // namespace scrapekeep::scrape
