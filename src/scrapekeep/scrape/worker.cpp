@@ -134,6 +134,74 @@ class FetchAhead {
   FetchResult m_result;
 };
 
+// The threads that fetch a job's detail pages, kept for the whole job run
+// (not started again for every listing page): run(n, task) has task(k) run on
+// n of them, wait() returns once every one has returned.
+class Crew {
+ public:
+  Crew() = default;
+  Crew(const Crew&) = delete;
+  Crew& operator=(const Crew&) = delete;
+  ~Crew() {
+    wait();
+    {
+      std::lock_guard lock(m_mutex);
+      m_quit = true;
+    }
+    m_cv.notify_all();
+    for (std::thread& t : m_threads) {
+      t.join();
+    }
+  }
+
+  void run(std::size_t n, std::function<void(std::size_t)> task) {
+    std::lock_guard lock(m_mutex);
+    while (m_threads.size() < n) {
+      const std::size_t k = m_threads.size();
+      m_threads.emplace_back([this, k] { loop(k); });
+    }
+    m_task = std::move(task);
+    m_wanted = n;
+    m_running = n;
+    ++m_round;
+    m_cv.notify_all();
+  }
+
+  void wait() {
+    std::unique_lock lock(m_mutex);
+    m_cv.wait(lock, [&] { return m_running == 0; });
+  }
+
+ private:
+  void loop(std::size_t k) {
+    std::uint64_t seen = 0;
+    std::unique_lock lock(m_mutex);
+    while (true) {
+      m_cv.wait(lock, [&] { return m_quit || (m_round != seen && k < m_wanted); });
+      if (m_quit) {
+        return;
+      }
+      seen = m_round;
+      const std::function<void(std::size_t)> task = m_task;
+      lock.unlock();
+      task(k);
+      lock.lock();
+      if (--m_running == 0) {
+        m_cv.notify_all();
+      }
+    }
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::vector<std::thread> m_threads;
+  std::function<void(std::size_t)> m_task;
+  std::size_t m_wanted = 0;
+  std::size_t m_running = 0;
+  std::uint64_t m_round = 0;
+  bool m_quit = false;
+};
+
 // How a job run ended for this worker.
 enum class Outcome {
   finished,   // terminal state written
@@ -198,6 +266,7 @@ class JobRunner {
   std::unordered_set<std::string> m_visited;
   std::unique_ptr<Fetcher> m_listing_fetcher;
   std::vector<std::unique_ptr<Fetcher>> m_detail_fetchers;
+  Crew m_crew;  // after the fetchers it uses: stops before they go
 
   // Listing pages are fetched by a FetchAhead of run_job(). While this thread
   // waits for one, a watch thread notices stop and timeout and keeps the
@@ -449,56 +518,51 @@ std::optional<Outcome> JobRunner::run_details(const std::vector<store::PendingDe
   std::atomic<bool> abort{false};
   const core::FieldList& fields = options().selectors.detail_fields;
 
-  std::vector<std::thread> group;
-  group.reserve(threads);
-  // Joins the group on every way out, an exception included.
-  struct JoinGuard {
-    std::vector<std::thread>& group;
+  // Waits for the crew on every way out, an exception included.
+  struct CrewGuard {
+    Crew& crew;
     std::atomic<bool>& abort;
     std::vector<std::unique_ptr<Fetcher>>& fetchers;
-    ~JoinGuard() {
-      for (std::thread& t : group) {
-        if (t.joinable()) {
-          abort = true;
-          for (auto& f : fetchers) {
-            f->cancel();
-          }
-          t.join();
+    bool finished = false;
+    ~CrewGuard() {
+      if (!finished) {
+        abort = true;
+        for (auto& f : fetchers) {
+          f->cancel();
         }
       }
+      crew.wait();
     }
-  } join_guard{group, abort, m_detail_fetchers};
-  for (std::size_t k = 0; k < threads; ++k) {
-    group.emplace_back([&, k] {
-      Fetcher& fetcher = *m_detail_fetchers[k];
-      while (!abort) {
-        const std::size_t i = next++;
-        if (i >= total) {
-          break;
-        }
-        Done d;
-        d.index = i;
-        d.started_at = m_ctx.clock.now();
-        d.fetched = guarded_fetch(fetcher, pending[i].url, m_deadline);
-        if (d.fetched.ok) {
-          try {
-            d.detail = extract_detail(d.fetched.body, d.fetched.final_url, fields, d.fetched.charset);
-          } catch (const std::exception& e) {
-            d.fetched.ok = false;
-            d.fetched.error = std::string("cannot parse the page: ") + e.what();
-          }
-          d.fetched.body.clear();
-        }
-        d.finished_at = m_ctx.clock.now();
-        std::lock_guard lock(mutex);
-        done.push_back(std::move(d));
-        cv.notify_one();
+  } crew_guard{m_crew, abort, m_detail_fetchers};
+  m_crew.run(threads, [&](std::size_t k) {
+    Fetcher& fetcher = *m_detail_fetchers[k];
+    while (!abort) {
+      const std::size_t i = next++;
+      if (i >= total) {
+        break;
       }
+      Done d;
+      d.index = i;
+      d.started_at = m_ctx.clock.now();
+      d.fetched = guarded_fetch(fetcher, pending[i].url, m_deadline);
+      if (d.fetched.ok) {
+        try {
+          d.detail = extract_detail(d.fetched.body, d.fetched.final_url, fields, d.fetched.charset);
+        } catch (const std::exception& e) {
+          d.fetched.ok = false;
+          d.fetched.error = std::string("cannot parse the page: ") + e.what();
+        }
+        d.fetched.body.clear();
+      }
+      d.finished_at = m_ctx.clock.now();
       std::lock_guard lock(mutex);
-      --running;
+      done.push_back(std::move(d));
       cv.notify_one();
-    });
-  }
+    }
+    std::lock_guard lock(mutex);
+    --running;
+    cv.notify_one();
+  });
 
   std::optional<Interrupt> why;
   std::optional<Outcome> failed;
@@ -512,19 +576,18 @@ std::optional<Outcome> JobRunner::run_details(const std::vector<store::PendingDe
         break;
       }
     }
+    // What came in meanwhile is stored in one transaction.
+    std::vector<store::DetailPageRecord> records;
     for (Done& d : batch) {
       // Pages fetched before a stop or timeout are still stored; nothing is
       // once the claim is lost.
-      if (failed || why == Interrupt::lost) {
-        break;
-      }
       if (d.fetched.interrupted) {
         if (!why) {
           why = m_ctx.stopping ? Interrupt::stop : Interrupt::timeout;
         }
         continue;
       }
-      store::DetailPageRecord record;
+      store::DetailPageRecord& record = records.emplace_back();
       record.item_index = pending[d.index].item_index;
       record.url = pending[d.index].url;
       record.http_status = d.fetched.http_status;
@@ -533,8 +596,10 @@ std::optional<Outcome> JobRunner::run_details(const std::vector<store::PendingDe
       record.started_at = d.started_at;
       record.finished_at = d.finished_at;
       record.detail = std::move(d.detail);
+    }
+    if (!records.empty() && !failed && why != Interrupt::lost) {
       const core::Status status = with_retry(
-          [&] { return m_ctx.store.record_detail_page(m_claim, record, m_ctx.clock.now()); });
+          [&] { return m_ctx.store.record_detail_pages(m_claim, records, m_ctx.clock.now()); });
       if (!status) {
         failed = fail(status.error());
       }
@@ -549,9 +614,8 @@ std::optional<Outcome> JobRunner::run_details(const std::vector<store::PendingDe
       }
     }
   }
-  for (std::thread& t : group) {
-    t.join();
-  }
+  crew_guard.finished = true;
+  m_crew.wait();
   if (failed) {
     return failed;
   }

@@ -749,52 +749,62 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
 }
 
 Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now) {
+  return record_detail_pages(claim, {page}, now);
+}
+
+Status JobStore::record_detail_pages(const Claim& claim, const std::vector<DetailPageRecord>& pages,
+                                     Micros now) {
   (void)now;
   return m_impl->write([&](Impl& x) -> Status {
-    std::int64_t page_number = 0;
-    {
-      auto check = x.prepared(
-          "SELECT r.page_number FROM jobs j JOIN result_items r ON r.job_id = j.job_id "
-          "WHERE j.job_id = ? AND j.status = 'processing' AND j.claim_token = ? "
-          "AND r.item_index = ?");
-      check->bind(1, claim.job_id);
-      check->bind(2, claim.token);
-      check->bind(3, page.item_index);
-      if (!check->executeStep()) {
-        return lost_claim();
+    std::int64_t scraped = 0;
+    std::int64_t failed = 0;
+    for (const DetailPageRecord& page : pages) {
+      std::int64_t page_number = 0;
+      {
+        auto check = x.prepared(
+            "SELECT r.page_number FROM jobs j JOIN result_items r ON r.job_id = j.job_id "
+            "WHERE j.job_id = ? AND j.status = 'processing' AND j.claim_token = ? "
+            "AND r.item_index = ?");
+        check->bind(1, claim.job_id);
+        check->bind(2, claim.token);
+        check->bind(3, page.item_index);
+        if (!check->executeStep()) {
+          return lost_claim();
+        }
+        page_number = check->getColumn(0).getInt64();
       }
-      page_number = check->getColumn(0).getInt64();
-    }
-    {
-      auto ev = x.prepared(
-          "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, "
-          "outcome, items_found, error, started_at, finished_at) "
-          "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?)");
-      ev->bind(1, claim.job_id);
-      ev->bind(2, page_number);
-      ev->bind(3, page.item_index);
-      ev->bind(4, page.url);
-      bind_opt(*ev, 5, page.http_status);
-      ev->bind(6, page.ok ? "ok" : "failed");
-      bind_opt(*ev, 7, page.ok ? std::nullopt : std::optional<std::string>(page.error));
-      ev->bind(8, page.started_at);
-      ev->bind(9, page.finished_at);
-      ev->exec();
-    }
-    if (page.ok) {
-      auto up = x.prepared(
-          "UPDATE result_items SET detail = ? WHERE job_id = ? AND item_index = ?");
-      up->bind(1, to_json(page.detail).dump());
-      up->bind(2, claim.job_id);
-      up->bind(3, page.item_index);
-      up->exec();
+      {
+        auto ev = x.prepared(
+            "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, "
+            "outcome, items_found, error, started_at, finished_at) "
+            "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?)");
+        ev->bind(1, claim.job_id);
+        ev->bind(2, page_number);
+        ev->bind(3, page.item_index);
+        ev->bind(4, page.url);
+        bind_opt(*ev, 5, page.http_status);
+        ev->bind(6, page.ok ? "ok" : "failed");
+        bind_opt(*ev, 7, page.ok ? std::nullopt : std::optional<std::string>(page.error));
+        ev->bind(8, page.started_at);
+        ev->bind(9, page.finished_at);
+        ev->exec();
+      }
+      if (page.ok) {
+        auto up = x.prepared(
+            "UPDATE result_items SET detail = ? WHERE job_id = ? AND item_index = ?");
+        up->bind(1, to_json(page.detail).dump());
+        up->bind(2, claim.job_id);
+        up->bind(3, page.item_index);
+        up->exec();
+      }
+      (page.ok ? scraped : failed) += 1;
     }
     {
       auto up = x.prepared(
           "UPDATE jobs SET detail_pages_scraped = detail_pages_scraped + ?, "
           "detail_pages_failed = detail_pages_failed + ? WHERE job_id = ?");
-      up->bind(1, page.ok ? 1 : 0);
-      up->bind(2, page.ok ? 0 : 1);
+      up->bind(1, scraped);
+      up->bind(2, failed);
       up->bind(3, claim.job_id);
       up->exec();
     }

@@ -218,6 +218,9 @@ class JobStore {
   Status record_listing_page(const Claim& claim, const ListingPageRecord& page, Micros now,
                              const std::function<void()>& on_fenced = nullptr);
   Status record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now);
+  // Several detail pages in one transaction: all stored, or none.
+  Status record_detail_pages(const Claim& claim, const std::vector<DetailPageRecord>& pages,
+                             Micros now);
   // Terminal write: completed (done/timeout) or failed (error).
   Status finish(const Claim& claim, core::CompletionReason reason,
                 std::optional<std::string> error_message, Micros now);
