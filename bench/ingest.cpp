@@ -232,9 +232,6 @@ int main(int argc, char** argv) {
     stored = o.events;
     transactions = 1;
   } else {
-    auto committer = o.mode == "group" ? scrapekeep::store::GroupCommitter::for_database(o.db)
-                                       : nullptr;
-    const std::size_t batches_before = committer ? committer->committed_batches() : 0;
     // Jobs are ready: a script running readers alongside starts them now.
     std::printf("STARTED\n");
     std::fflush(stdout);
@@ -250,6 +247,7 @@ int main(int argc, char** argv) {
       }
       stores.push_back(std::move(*mine));
     }
+    const std::size_t batches_before = stores.front()->committed_batches();
     std::vector<std::thread> threads;
     for (int w = 0; w < o.workers; ++w) {
       threads.emplace_back([&, w] {
@@ -276,8 +274,9 @@ int main(int argc, char** argv) {
     for (auto& t : threads) {
       t.join();
     }
-    transactions = committer ? static_cast<long>(committer->committed_batches() - batches_before)
-                             : stored.load();
+    transactions = o.mode == "group"
+                       ? static_cast<long>(stores.front()->committed_batches() - batches_before)
+                       : stored.load();
   }
   const double secs = since(start);
   if (failed > 0) {

@@ -965,6 +965,10 @@ Status JobStore::check_file() {
   return Error{ErrorCode::unavailable, "the database file was removed or replaced"};
 }
 
+std::size_t JobStore::committed_batches() const {
+  return m_impl->committer ? m_impl->committer->committed_batches() : 0;
+}
+
 Status JobStore::checkpoint() {
   return guarded([&]() -> Status {
     m_impl->db.exec("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -246,6 +246,9 @@ class JobStore {
 
   // Copies the WAL into the database file and truncates it (at shutdown).
   Status checkpoint();
+  // Transactions the group committer of this connection committed so far
+  // (shared by every connection to the file configured alike); 0 without.
+  std::size_t committed_batches() const;
 
   // "host:pid:nonce" of this process, as written into claimed_by.
   static const std::string& process_identity();
