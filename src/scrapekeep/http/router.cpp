@@ -4,46 +4,56 @@ namespace scrapekeep::http {
 
 namespace {
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
+// Calls `segment(text)` for each '/'-separated segment of `path` after its
+// leading '/', stopping early when it returns false; returns whether it never did.
+template <typename Fn>
+bool each_segment(std::string_view path, Fn&& segment) {
   size_t start = 1;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string_view::npos) {
       end = path.size();
     }
-    out.push_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-// Segments of `path` against the template; params filled on success.
-bool match_template(std::string_view tmpl, std::string_view path,
-                    std::vector<std::string>& params) {
-  const auto want = split_path(tmpl);
-  const auto have = split_path(path);
-  if (want.size() != have.size()) {
-    return false;
-  }
-  params.clear();
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (!want[i].empty() && want[i].front() == '{') {
-      if (have[i].empty()) {
-        return false;
-      }
-      params.emplace_back(have[i]);
-    } else if (want[i] != have[i]) {
+    if (!segment(path.substr(start, end - start))) {
       return false;
     }
+    start = end + 1;
   }
   return true;
+}
+
+// Segments of `path` against the template's; params filled on success.
+bool match_template(const std::vector<std::string>& want, std::string_view path,
+                    std::vector<std::string>& params) {
+  params.clear();
+  size_t i = 0;
+  const bool matched = each_segment(path, [&](std::string_view have) {
+    if (i >= want.size()) {
+      return false;
+    }
+    const std::string& w = want[i++];
+    if (!w.empty() && w.front() == '{') {
+      if (have.empty()) {
+        return false;
+      }
+      params.emplace_back(have);
+      return true;
+    }
+    return w == have;
+  });
+  return matched && i == want.size();
 }
 
 } // namespace
 
 void Router::add(std::string method, std::string path, bool needs_auth, Handler handler) {
-  m_routes.push_back(Route{std::move(method), std::move(path), needs_auth, std::move(handler)});
+  std::vector<std::string> segments;
+  each_segment(path, [&](std::string_view segment) {
+    segments.emplace_back(segment);
+    return true;
+  });
+  m_routes.push_back(
+      Route{std::move(method), std::move(path), needs_auth, std::move(handler), std::move(segments)});
 }
 
 std::variant<Router::Match, ApiError> Router::match(std::string_view method,
@@ -54,7 +64,7 @@ std::variant<Router::Match, ApiError> Router::match(std::string_view method,
   std::vector<std::string> allowed;
   std::vector<std::string> params;
   for (const Route& r : m_routes) {
-    if (!match_template(r.path, path, params)) {
+    if (!match_template(r.segments, path, params)) {
       continue;
     }
     // HEAD is answered as GET by the server library.

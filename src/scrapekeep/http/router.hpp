@@ -51,6 +51,7 @@ struct Route {
   std::string path;  // template, as in openapi.yaml
   bool needs_auth = true;
   Handler handler;
+  std::vector<std::string> segments;  // of `path`, split once at add()
 };
 
 class Router {
