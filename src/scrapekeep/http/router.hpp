@@ -41,6 +41,8 @@ struct Reply {
   // Also copies data's fields to the top level (for /healthz probes that read
   // `status` without unwrapping the envelope).
   bool mirror_at_top = false;
+  // When not empty: `data` already written as JSON text, and `data` unused.
+  std::string data_json = {};
 };
 
 using Outcome = std::variant<Reply, ApiError>;

@@ -28,12 +28,18 @@ std::variant<core::Job, ApiError> callers_job(RouteContext& ctx) {
   return std::move(*job);
 }
 
+Reply progress_reply(const core::Job& job, core::Micros now) {
+  Reply reply;
+  reply.data_json = progress_json(core::derive_progress(job, now));
+  return reply;
+}
+
 Outcome progress(RouteContext& ctx) {
   auto job = callers_job(ctx);
   if (auto* err = std::get_if<ApiError>(&job)) {
     return *err;
   }
-  return Reply{200, progress_view(core::derive_progress(std::get<core::Job>(job), ctx.now))};
+  return progress_reply(std::get<core::Job>(job), ctx.now);
 }
 
 Outcome results(RouteContext& ctx) {

@@ -61,11 +61,19 @@ bool is_known_method(const std::string& method) {
   return false;
 }
 
-void write_json(httplib::Response& res, int status, const Json& body,
+void write_body(httplib::Response& res, int status, std::string body,
                 const std::string& request_id) {
   res.status = status;
   res.set_header("X-Request-Id", request_id);
-  res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), k_json);
+  // As Response::set_content, without copying the body.
+  res.headers.erase("Content-Type");
+  res.set_header("Content-Type", k_json);
+  res.body = std::move(body);
+}
+
+void write_json(httplib::Response& res, int status, const Json& body,
+                const std::string& request_id) {
+  write_body(res, status, body.dump(-1, ' ', false, Json::error_handler_t::replace), request_id);
 }
 
 void write_error(httplib::Response& res, const ApiError& error, const std::string& request_id,
@@ -79,6 +87,25 @@ void write_error(httplib::Response& res, const ApiError& error, const std::strin
     res.set_header("Allow", allow);
   }
   write_json(res, error.status, error_body(error, request_id, now), request_id);
+}
+
+void write_outcome(httplib::Response& res, const Outcome& out, const std::string& request_id,
+                   core::Micros now) {
+  if (const auto* err = std::get_if<ApiError>(&out)) {
+    write_error(res, *err, request_id, now);
+    return;
+  }
+  const auto& reply = std::get<Reply>(out);
+  if (!reply.data_json.empty()) {
+    write_body(res, reply.status, R"({"success":true,"data":)" + reply.data_json + "}",
+               request_id);
+    return;
+  }
+  Json envelope{{"success", true}, {"data", reply.data}};
+  if (reply.mirror_at_top) {
+    envelope.update(reply.data);
+  }
+  write_json(res, reply.status, envelope, request_id);
 }
 
 // The caller's API key from X-API-Key or Authorization: Bearer; empty if none.
@@ -265,17 +292,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       }
       ctx.org_id = info->org_id;
     }
-    Outcome out = match.route->handler(ctx);
-    if (auto* err = std::get_if<ApiError>(&out)) {
-      write_error(res, *err, request_id, now);
-      return;
-    }
-    auto& reply = std::get<Reply>(out);
-    Json envelope{{"success", true}, {"data", reply.data}};
-    if (reply.mirror_at_top) {
-      envelope.update(reply.data);
-    }
-    write_json(res, reply.status, envelope, request_id);
+    write_outcome(res, match.route->handler(ctx), request_id, now);
   };
   auto without_body = [dispatch](const httplib::Request& req, httplib::Response& res) {
     dispatch(req, req.body, res);

@@ -8,7 +8,11 @@
 namespace scrapekeep::http {
 
 Json job_view(const core::Job& job);
-// The progress object in API.md's field order.
+// The progress object in API.md's field order, as JSON text written directly
+// (the server's hot path: building a Json costs more than the rest of the
+// answer), byte for byte what dumping progress_view() gives.
+std::string progress_json(const core::Progress& progress);
+// The same object as a Json (parsed from progress_json, for `inspect`).
 Json progress_view(const core::Progress& progress);
 Json result_item_view(const store::ResultItem& item);
 Json event_view(const store::PageEvent& event);
