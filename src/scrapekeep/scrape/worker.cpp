@@ -22,6 +22,8 @@ constexpr milliseconds k_tick{25};
 // Tries to give a job back on stop before leaving it to lease expiry.
 constexpr int k_release_tries = 5;
 constexpr milliseconds k_first_store_backoff{20};
+// Detail pages left to fetch beyond which the next listing page waits.
+constexpr std::size_t k_max_details_ahead = 1000;
 // Longest wait for the job clock to reach a deadline the steady clock passed.
 constexpr milliseconds k_max_deadline_skew{1000};
 
@@ -134,72 +136,131 @@ class FetchAhead {
   FetchResult m_result;
 };
 
-// The threads that fetch a job's detail pages, kept for the whole job run
-// (not started again for every listing page): run(n, task) has task(k) run on
-// n of them, wait() returns once every one has returned.
-class Crew {
+// The detail pages of a job: fetched and extracted by up to
+// --detail-concurrency threads kept for the job run, from a queue that each
+// stored listing page adds to. The runner stores what they bring in, in
+// batches, while it goes on with the listing pages.
+class DetailCrew {
  public:
-  Crew() = default;
-  Crew(const Crew&) = delete;
-  Crew& operator=(const Crew&) = delete;
-  ~Crew() {
-    wait();
+  struct Done {
+    store::PendingDetail pending;
+    FetchResult fetched;
+    core::FieldValues detail;
+    Micros started_at = 0;
+    Micros finished_at = 0;
+  };
+
+  DetailCrew(const FetcherFactory& factory, std::size_t max_threads, core::FieldList fields,
+             const core::Clock& clock, SteadyTime deadline)
+      : m_factory(factory),
+        m_max_threads(std::max<std::size_t>(1, max_threads)),
+        m_fields(std::move(fields)),
+        m_clock(clock),
+        m_deadline(deadline) {}
+  DetailCrew(const DetailCrew&) = delete;
+  DetailCrew& operator=(const DetailCrew&) = delete;
+  ~DetailCrew() {
+    abort();
     {
       std::lock_guard lock(m_mutex);
       m_quit = true;
     }
-    m_cv.notify_all();
+    m_work_cv.notify_all();
     for (std::thread& t : m_threads) {
       t.join();
     }
   }
 
-  void run(std::size_t n, std::function<void(std::size_t)> task) {
+  void add(const std::vector<store::PendingDetail>& pending) {
     std::lock_guard lock(m_mutex);
-    while (m_threads.size() < n) {
-      const std::size_t k = m_threads.size();
-      m_threads.emplace_back([this, k] { loop(k); });
+    if (m_aborted) {
+      return;
     }
-    m_task = std::move(task);
-    m_wanted = n;
-    m_running = n;
-    ++m_round;
-    m_cv.notify_all();
+    m_queue.insert(m_queue.end(), pending.begin(), pending.end());
+    while (m_threads.size() < m_max_threads && m_threads.size() < m_in_flight + m_queue.size()) {
+      m_fetchers.push_back(m_factory());
+      Fetcher* fetcher = m_fetchers.back().get();
+      m_threads.emplace_back([this, fetcher] { loop(*fetcher); });
+    }
+    m_work_cv.notify_all();
   }
 
-  void wait() {
+  // What is done so far, after waiting up to `wait` for something to be done
+  // or for no more than `leave` pages to be left queued or in flight; `left`
+  // is how many are.
+  std::vector<Done> take(std::size_t leave, milliseconds wait, std::size_t& left) {
     std::unique_lock lock(m_mutex);
-    m_cv.wait(lock, [&] { return m_running == 0; });
+    if (m_done.empty() && m_queue.size() + m_in_flight > leave) {
+      m_done_cv.wait_for(lock, wait,
+                         [&] { return !m_done.empty() || m_queue.size() + m_in_flight <= leave; });
+    }
+    std::vector<Done> out(std::make_move_iterator(m_done.begin()), std::make_move_iterator(m_done.end()));
+    m_done.clear();
+    left = m_queue.size() + m_in_flight;
+    return out;
+  }
+
+  // Drops what is queued and cancels the fetches in flight (they come back
+  // interrupted). For good: the job run is ending.
+  void abort() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_aborted = true;
+      m_queue.clear();
+    }
+    for (auto& fetcher : m_fetchers) {
+      fetcher->cancel();
+    }
+    m_done_cv.notify_all();
   }
 
  private:
-  void loop(std::size_t k) {
-    std::uint64_t seen = 0;
+  void loop(Fetcher& fetcher) {
     std::unique_lock lock(m_mutex);
     while (true) {
-      m_cv.wait(lock, [&] { return m_quit || (m_round != seen && k < m_wanted); });
+      m_work_cv.wait(lock, [&] { return m_quit || !m_queue.empty(); });
       if (m_quit) {
         return;
       }
-      seen = m_round;
-      const std::function<void(std::size_t)> task = m_task;
+      Done d;
+      d.pending = std::move(m_queue.front());
+      m_queue.pop_front();
+      ++m_in_flight;
       lock.unlock();
-      task(k);
-      lock.lock();
-      if (--m_running == 0) {
-        m_cv.notify_all();
+      d.started_at = m_clock.now();
+      d.fetched = guarded_fetch(fetcher, d.pending.url, m_deadline);
+      if (d.fetched.ok) {
+        try {
+          d.detail = extract_detail(d.fetched.body, d.fetched.final_url, m_fields, d.fetched.charset);
+        } catch (const std::exception& e) {
+          d.fetched.ok = false;
+          d.fetched.error = std::string("cannot parse the page: ") + e.what();
+        }
+        d.fetched.body.clear();
       }
+      d.finished_at = m_clock.now();
+      lock.lock();
+      --m_in_flight;
+      m_done.push_back(std::move(d));
+      m_done_cv.notify_one();
     }
   }
 
+  const FetcherFactory& m_factory;
+  const std::size_t m_max_threads;
+  const core::FieldList m_fields;
+  const core::Clock& m_clock;
+  const SteadyTime m_deadline;
   std::mutex m_mutex;
-  std::condition_variable m_cv;
-  std::vector<std::thread> m_threads;
-  std::function<void(std::size_t)> m_task;
-  std::size_t m_wanted = 0;
-  std::size_t m_running = 0;
-  std::uint64_t m_round = 0;
+  std::condition_variable m_work_cv;  // something queued, or quit
+  std::condition_variable m_done_cv;  // something done, or idle
+  std::deque<store::PendingDetail> m_queue;
+  std::deque<Done> m_done;
+  std::size_t m_in_flight = 0;
+  bool m_aborted = false;
   bool m_quit = false;
+  std::vector<std::unique_ptr<Fetcher>> m_fetchers;  // one per thread; only grows
+  std::vector<std::thread> m_threads;
 };
 
 // How a job run ended for this worker.
@@ -254,7 +315,10 @@ class JobRunner {
   std::optional<Outcome> fetch_listing(FetchAhead& ahead, const std::string& url, FetchResult& out);
   void watch_loop();
   void stop_watch();
-  std::optional<Outcome> run_details(const std::vector<store::PendingDetail>& pending);
+  DetailCrew& details();
+  std::optional<Outcome> store_details(std::size_t leave);
+  std::optional<Outcome> store_detail_batch(std::vector<DetailCrew::Done>& batch);
+  void settle_details();
   Fetcher& listing_fetcher();
   std::string stored_listing_error();
 
@@ -265,8 +329,7 @@ class JobRunner {
   std::atomic<Micros> m_last_renew{0};
   std::unordered_set<std::string> m_visited;
   std::unique_ptr<Fetcher> m_listing_fetcher;
-  std::vector<std::unique_ptr<Fetcher>> m_detail_fetchers;
-  Crew m_crew;  // after the fetchers it uses: stops before they go
+  std::unique_ptr<DetailCrew> m_details;  // once the job has detail pages
 
   // Listing pages are fetched by a FetchAhead of run_job(). While this thread
   // waits for one, a watch thread notices stop and timeout and keeps the
@@ -310,6 +373,7 @@ Outcome JobRunner::fail(const core::Error& error) {
 }
 
 Outcome JobRunner::finish(core::CompletionReason reason, std::optional<std::string> message) {
+  settle_details();
   const core::Status status = with_retry(
       [&] { return m_ctx.store.finish(m_claim, reason, message, m_ctx.clock.now()); });
   if (!status) {
@@ -321,6 +385,7 @@ Outcome JobRunner::finish(core::CompletionReason reason, std::optional<std::stri
 }
 
 Outcome JobRunner::release() {
+  settle_details();
   for (int attempt = 0; attempt < k_release_tries; ++attempt) {
     const core::Status status = m_ctx.store.release(m_claim);
     if (status) {
@@ -495,134 +560,81 @@ void JobRunner::stop_watch() {
   }
 }
 
-std::optional<Outcome> JobRunner::run_details(const std::vector<store::PendingDetail>& pending) {
-  struct Done {
-    std::size_t index = 0;
-    FetchResult fetched;
-    core::FieldValues detail;
-    Micros started_at = 0;
-    Micros finished_at = 0;
-  };
-  const std::size_t total = pending.size();
-  const std::size_t threads =
-      std::min<std::size_t>(total, static_cast<std::size_t>(std::max(1, m_ctx.config.detail_concurrency)));
-  while (m_detail_fetchers.size() < threads) {
-    m_detail_fetchers.push_back(m_ctx.factory());
+DetailCrew& JobRunner::details() {
+  if (!m_details) {
+    m_details = std::make_unique<DetailCrew>(
+        m_ctx.factory, static_cast<std::size_t>(std::max(1, m_ctx.config.detail_concurrency)),
+        options().selectors.detail_fields, m_ctx.clock, m_deadline);
   }
+  return *m_details;
+}
 
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::deque<Done> done;
-  std::size_t running = threads;
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> abort{false};
-  const core::FieldList& fields = options().selectors.detail_fields;
-
-  // Waits for the crew on every way out, an exception included.
-  struct CrewGuard {
-    Crew& crew;
-    std::atomic<bool>& abort;
-    std::vector<std::unique_ptr<Fetcher>>& fetchers;
-    bool finished = false;
-    ~CrewGuard() {
-      if (!finished) {
-        abort = true;
-        for (auto& f : fetchers) {
-          f->cancel();
-        }
-      }
-      crew.wait();
+// Stores what the crew brought in, in one transaction. Pages whose fetch was
+// interrupted (stop, timeout) are left out: they were not fetched.
+std::optional<Outcome> JobRunner::store_detail_batch(std::vector<DetailCrew::Done>& batch) {
+  std::vector<store::DetailPageRecord> records;
+  for (DetailCrew::Done& d : batch) {
+    if (d.fetched.interrupted) {
+      continue;
     }
-  } crew_guard{m_crew, abort, m_detail_fetchers};
-  m_crew.run(threads, [&](std::size_t k) {
-    Fetcher& fetcher = *m_detail_fetchers[k];
-    while (!abort) {
-      const std::size_t i = next++;
-      if (i >= total) {
-        break;
-      }
-      Done d;
-      d.index = i;
-      d.started_at = m_ctx.clock.now();
-      d.fetched = guarded_fetch(fetcher, pending[i].url, m_deadline);
-      if (d.fetched.ok) {
-        try {
-          d.detail = extract_detail(d.fetched.body, d.fetched.final_url, fields, d.fetched.charset);
-        } catch (const std::exception& e) {
-          d.fetched.ok = false;
-          d.fetched.error = std::string("cannot parse the page: ") + e.what();
-        }
-        d.fetched.body.clear();
-      }
-      d.finished_at = m_ctx.clock.now();
-      std::lock_guard lock(mutex);
-      done.push_back(std::move(d));
-      cv.notify_one();
-    }
-    std::lock_guard lock(mutex);
-    --running;
-    cv.notify_one();
-  });
-
-  std::optional<Interrupt> why;
-  std::optional<Outcome> failed;
-  while (true) {
-    std::deque<Done> batch;
-    {
-      std::unique_lock lock(mutex);
-      cv.wait_for(lock, k_tick, [&] { return !done.empty() || running == 0; });
-      batch.swap(done);
-      if (batch.empty() && running == 0) {
-        break;
-      }
-    }
-    // What came in meanwhile is stored in one transaction.
-    std::vector<store::DetailPageRecord> records;
-    for (Done& d : batch) {
-      // Pages fetched before a stop or timeout are still stored; nothing is
-      // once the claim is lost.
-      if (d.fetched.interrupted) {
-        if (!why) {
-          why = m_ctx.stopping ? Interrupt::stop : Interrupt::timeout;
-        }
-        continue;
-      }
-      store::DetailPageRecord& record = records.emplace_back();
-      record.item_index = pending[d.index].item_index;
-      record.url = pending[d.index].url;
-      record.http_status = d.fetched.http_status;
-      record.ok = d.fetched.ok;
-      record.error = d.fetched.error;
-      record.started_at = d.started_at;
-      record.finished_at = d.finished_at;
-      record.detail = std::move(d.detail);
-    }
-    if (!records.empty() && !failed && why != Interrupt::lost) {
-      const core::Status status = with_retry(
-          [&] { return m_ctx.store.record_detail_pages(m_claim, records, m_ctx.clock.now()); });
-      if (!status) {
-        failed = fail(status.error());
-      }
-    }
-    if (!why && !failed) {
-      why = tick();
-    }
-    if (why || failed) {
-      abort = true;
-      for (std::size_t k = 0; k < threads; ++k) {
-        m_detail_fetchers[k]->cancel();
-      }
-    }
+    store::DetailPageRecord& record = records.emplace_back();
+    record.item_index = d.pending.item_index;
+    record.url = d.pending.url;
+    record.http_status = d.fetched.http_status;
+    record.ok = d.fetched.ok;
+    record.error = d.fetched.error;
+    record.started_at = d.started_at;
+    record.finished_at = d.finished_at;
+    record.detail = std::move(d.detail);
   }
-  crew_guard.finished = true;
-  m_crew.wait();
-  if (failed) {
-    return failed;
+  if (records.empty()) {
+    return std::nullopt;
   }
-  if (why) {
-    return handle(*why);
+  const core::Status status = with_retry(
+      [&] { return m_ctx.store.record_detail_pages(m_claim, records, m_ctx.clock.now()); });
+  if (!status) {
+    m_details->abort();
+    return fail(status.error());
   }
   return std::nullopt;
+}
+
+// Stores the detail pages done so far, then, watching stop, timeout and lease,
+// those done until no more than `leave` are left to fetch. An outcome means
+// the job run is over.
+std::optional<Outcome> JobRunner::store_details(std::size_t leave) {
+  if (!m_details) {
+    return std::nullopt;
+  }
+  while (true) {
+    std::size_t left = 0;
+    std::vector<DetailCrew::Done> batch = m_details->take(leave, k_tick, left);
+    if (auto outcome = store_detail_batch(batch)) {
+      return outcome;
+    }
+    if (auto why = tick()) {
+      return handle(*why);
+    }
+    if (left <= leave) {
+      return std::nullopt;
+    }
+  }
+}
+
+// Before the run ends (finished or given back): what was fetched before is
+// still stored, nothing more is fetched.
+void JobRunner::settle_details() {
+  if (!m_details) {
+    return;
+  }
+  m_details->abort();
+  while (true) {
+    std::size_t left = 0;
+    std::vector<DetailCrew::Done> batch = m_details->take(0, k_tick, left);
+    if (store_detail_batch(batch) || left == 0) {
+      return;
+    }
+  }
 }
 
 // "<url>: <error>" of the job's failed listing page, from its events.
@@ -667,9 +679,7 @@ Outcome JobRunner::run_job() {
   }
   const bool depth1 = job.options.depth >= 1;
   if (depth1 && !resume->pending_details.empty()) {
-    if (auto outcome = run_details(resume->pending_details)) {
-      return *outcome;
-    }
+    details().add(resume->pending_details);
   }
 
   std::optional<std::string> url = resume->next_url;
@@ -706,6 +716,10 @@ Outcome JobRunner::run_job() {
           [&] { return m_ctx.store.record_listing_page(m_claim, record, m_ctx.clock.now()); });
       if (!status) {
         return fail(status.error());
+      }
+      // The detail pages of the pages before still count.
+      if (auto outcome = store_details(0)) {
+        return *outcome;
       }
       return finish(core::CompletionReason::error, *url + ": " + fetched.error);
     }
@@ -748,21 +762,27 @@ Outcome JobRunner::run_job() {
     if (!status) {
       return fail(status.error());
     }
-    items_total += static_cast<std::int64_t>(take);
-
     if (depth1 && has_detail_links) {
-      auto details = with_retry([&] { return m_ctx.store.resume_point(m_claim); });
-      if (!details) {
-        return fail(details.error());
-      }
-      if (!details->pending_details.empty()) {
-        if (auto outcome = run_details(details->pending_details)) {
-          return *outcome;
+      // The items just stored, numbered as record_listing_page numbered them.
+      std::vector<store::PendingDetail> pending;
+      for (std::size_t i = 0; i < take; ++i) {
+        if (record.items[i].detail_url) {
+          pending.push_back(store::PendingDetail{items_total + static_cast<std::int64_t>(i),
+                                                 page_number, *record.items[i].detail_url});
         }
       }
+      details().add(pending);
+    }
+    items_total += static_cast<std::int64_t>(take);
+    // Listing pages run ahead of their detail pages, by a bounded amount.
+    if (auto outcome = store_details(k_max_details_ahead)) {
+      return *outcome;
     }
     url = std::move(next);
     ++page_number;
+  }
+  if (auto outcome = store_details(0)) {
+    return *outcome;
   }
   return finish(core::CompletionReason::done);
 }
