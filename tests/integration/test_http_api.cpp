@@ -642,6 +642,27 @@ TEST_CASE("auth: missing, invalid and revoked keys on every /v1 route", "[http]"
   CHECK(a.get("/v1/scrape/jobs/" + id).data()["status"] == "pending");
 }
 
+TEST_CASE("progress: a key revoked while in use is refused on its next request", "[http]") {
+  // The progress route reads key and job in one statement on a pooled
+  // connection that keeps its statement and the key's hash between requests:
+  // the revocation must still show at once.
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  auto created = server.store().create_key(server.org_a().org_name, clock.now());
+  REQUIRE(created.ok());
+  ApiClient a = server.client_a();
+  ApiClient soon_revoked = server.client(created->key);
+  const std::string id = create_job(a, job_request(page_url(1)));
+  const std::string path = "/v1/scrape/jobs/" + id + "/progress";
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(soon_revoked.get(path).status == 200);
+  }
+  REQUIRE(server.store().revoke_key(created->info.key_id, clock.now()).ok());
+  check_error(soon_revoked.get(path), 401, "API_KEY_DEACTIVATED", clock.now());
+  CHECK(a.get(path).status == 200);
+  check_error(server.client_b().get(path), 404, "JOB_NOT_FOUND", clock.now());
+}
+
 TEST_CASE("auth: Authorization: Bearer works like X-API-Key", "[http]") {
   FakeClock clock(k_t0);
   TestServer server(clock);

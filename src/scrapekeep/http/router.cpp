@@ -46,14 +46,15 @@ bool match_template(const std::vector<std::string>& want, std::string_view path,
 
 } // namespace
 
-void Router::add(std::string method, std::string path, bool needs_auth, Handler handler) {
+void Router::add(std::string method, std::string path, bool needs_auth, Handler handler,
+                 FastHandler fast) {
   std::vector<std::string> segments;
   each_segment(path, [&](std::string_view segment) {
     segments.emplace_back(segment);
     return true;
   });
-  m_routes.push_back(
-      Route{std::move(method), std::move(path), needs_auth, std::move(handler), std::move(segments)});
+  m_routes.push_back(Route{std::move(method), std::move(path), needs_auth, std::move(handler),
+                           std::move(fast), std::move(segments)});
 }
 
 std::variant<Router::Match, ApiError> Router::match(std::string_view method,

@@ -10,13 +10,10 @@
 #include <vector>
 
 #include "scrapekeep/http/api_error.hpp"
+#include "scrapekeep/store/store_pool.hpp"
 
 namespace httplib {
 struct Request;
-}
-
-namespace scrapekeep::store {
-class JobStore;
 }
 
 namespace scrapekeep::http {
@@ -29,6 +26,7 @@ struct RouteContext {
   const std::string& body;          // the request body, read within the size limit
   std::vector<std::string> params;  // `{...}` segments, in order
   store::JobStore& store;
+  store::StorePool::Lease& lease;   // the connection `store` is on
   core::Micros now;                 // read once per request
   std::int64_t org_id = 0;          // the caller's organization (auth routes)
   const ServerConfig& config;
@@ -47,18 +45,25 @@ struct Reply {
 
 using Outcome = std::variant<Reply, ApiError>;
 using Handler = std::function<Outcome(RouteContext&)>;
+// Answers an authenticated route from one store read that also checks the
+// caller's `key` (well-formed, not yet looked up); nullopt when that read
+// found nothing, and the request then goes the usual way: the key is looked
+// up (401s), then `Handler` runs (404s).
+using FastHandler = std::function<std::optional<Outcome>(RouteContext&, const std::string& key)>;
 
 struct Route {
   std::string method;
   std::string path;  // template, as in openapi.yaml
   bool needs_auth = true;
   Handler handler;
+  FastHandler fast;  // optional, auth routes only
   std::vector<std::string> segments;  // of `path`, split once at add()
 };
 
 class Router {
  public:
-  void add(std::string method, std::string path, bool needs_auth, Handler handler);
+  void add(std::string method, std::string path, bool needs_auth, Handler handler,
+           FastHandler fast = nullptr);
 
   struct Match {
     const Route* route = nullptr;

@@ -266,7 +266,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       write_error(res, from_store_error(lease.error()), request_id, now);
       return;
     }
-    RouteContext ctx{req, body, std::move(match.params), **lease, now, 0, m_config};
+    RouteContext ctx{req, body, std::move(match.params), **lease, *lease, now, 0, m_config};
     if (match.route->needs_auth) {
       const std::string key = presented_key(req);
       if (key.empty()) {
@@ -276,6 +276,12 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       if (!core::looks_like_api_key(key)) {
         write_error(res, invalid_api_key(), request_id, now);
         return;
+      }
+      if (match.route->fast) {
+        if (auto out = match.route->fast(ctx, key)) {
+          write_outcome(res, *out, request_id, now);
+          return;
+        }
       }
       auto info = (*lease)->find_key(key);
       if (!info) {

@@ -1,5 +1,7 @@
 #include "scrapekeep/store/job_row.hpp"
 
+#include <string_view>
+
 #include "scrapekeep/store/json_codec.hpp"
 
 namespace scrapekeep::store {
@@ -36,10 +38,15 @@ constexpr const char* k_job_columns[] = {"job_id",
 
 }  // namespace
 
-std::string job_columns(const std::string& table) {
+std::string job_columns(const std::string& table, Selectors selectors) {
   std::string list;
   for (const char* column : k_job_columns) {
-    list += (list.empty() ? "" : ", ") + table + column;
+    list += list.empty() ? "" : ", ";
+    if (selectors == Selectors::skip && std::string_view(column) == "selectors") {
+      list += "NULL";
+    } else {
+      list += table + column;
+    }
   }
   return list;
 }
@@ -69,8 +76,7 @@ core::Job read_job_row(SQLite::Statement& q, int& i, SelectorsCache* cache) {
   j.options.follow_pagination = q.getColumn(i++).getInt() != 0;
   j.options.max_pages = q.getColumn(i++).getInt();
   j.options.depth = q.getColumn(i++).getInt();
-  {
-    const SQLite::Column selectors = q.getColumn(i++);
+  if (const SQLite::Column selectors = q.getColumn(i++); !selectors.isNull()) {
     const char* text = selectors.getText();
     const auto size = static_cast<size_t>(selectors.getBytes());
     if (!cache) {

@@ -12,9 +12,14 @@
 
 namespace scrapekeep::store {
 
+// Whether a read parses the job's selectors: progress does not need them, and
+// parsing them is most of the cost of reading a job.
+enum class Selectors { read, skip };
+
 // The job columns in read_job_row()'s order, each prefixed with `table`
-// ("" or "j." in a join), comma-separated.
-std::string job_columns(const std::string& table = "");
+// ("" or "j." in a join), comma-separated. With Selectors::skip a NULL stands
+// in for the selectors column and read_job_row() leaves them empty.
+std::string job_columns(const std::string& table = "", Selectors selectors = Selectors::read);
 
 std::optional<core::Micros> opt_int(const SQLite::Column& c);
 std::optional<std::string> opt_text(const SQLite::Column& c);
@@ -27,6 +32,7 @@ struct SelectorsCache {
 };
 
 // Reads the job columns starting at column `i`, leaving `i` just past them.
+// A NULL selectors column (Selectors::skip) leaves the job's selectors empty.
 core::Job read_job_row(SQLite::Statement& q, int& i, SelectorsCache* cache = nullptr);
 
 }  // namespace scrapekeep::store

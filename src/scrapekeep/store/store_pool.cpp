@@ -1,10 +1,28 @@
 #include "scrapekeep/store/store_pool.hpp"
 
+#include <SQLiteCpp/Statement.h>
+
+#include "scrapekeep/store/hashing.hpp"
+#include "scrapekeep/store/job_row.hpp"
+#include "scrapekeep/store/sqlite_error.hpp"
+
 namespace scrapekeep::store {
 
 namespace {
 constexpr int k_request_cache_kib = 512;
 } // namespace
+
+struct StorePool::Connection {
+  explicit Connection(std::unique_ptr<JobStore> opened) : store(std::move(opened)) {}
+
+  std::unique_ptr<JobStore> store;
+  // Prepared on first use. Declared after `store`, so destroyed before it.
+  std::unique_ptr<SQLite::Statement> job_for_key;
+  // The last key hashed and its SHA-256: a client sends the same key with
+  // every request. Only the hash is memoized; revocation is read each time.
+  std::string key;
+  std::string key_hash;
+};
 
 StorePool::StorePool(StoreConfig config) : m_config(std::move(config)) {
   m_config.migrate = false;
@@ -13,14 +31,55 @@ StorePool::StorePool(StoreConfig config) : m_config(std::move(config)) {
   }
 }
 
+StorePool::~StorePool() = default;
+
+StorePool::Lease::Lease(StorePool* pool, std::unique_ptr<Connection> connection)
+    : m_pool(pool), m_connection(std::move(connection)) {}
+
+StorePool::Lease::Lease(Lease&&) noexcept = default;
+
 StorePool::Lease::~Lease() {
-  if (m_pool && m_store) {
-    m_pool->give_back(std::move(m_store));
+  if (m_pool && m_connection) {
+    m_pool->give_back(std::move(m_connection));
   }
 }
 
+JobStore* StorePool::Lease::operator->() { return m_connection->store.get(); }
+JobStore& StorePool::Lease::operator*() { return *m_connection->store; }
+
+Result<std::optional<core::Job>> StorePool::Lease::job_for_key(const std::string& key,
+                                                               const std::string& job_id) {
+  Connection& c = *m_connection;
+  return guarded([&]() -> Result<std::optional<core::Job>> {
+    if (!c.job_for_key) {
+      static const std::string k_sql =
+          "SELECT k.key_hash, " + job_columns("j.", Selectors::skip) +
+          " FROM api_keys k JOIN organizations o ON o.org_id = k.org_id"
+          " JOIN jobs j ON j.org_id = k.org_id"
+          " WHERE k.key_hash = ? AND k.revoked_at IS NULL AND j.job_id = ?";
+      c.job_for_key = std::make_unique<SQLite::Statement>(c.store->database(), k_sql);
+    }
+    if (c.key_hash.empty() || !constant_time_equal(c.key, key)) {
+      c.key_hash = sha256_hex(key);
+      c.key = key;
+    }
+    SQLite::Statement& q = *c.job_for_key;
+    struct Reset {
+      SQLite::Statement& q;
+      ~Reset() { q.tryReset(); }
+    } reset{q};
+    q.bindNoCopy(1, c.key_hash);
+    q.bindNoCopy(2, job_id);
+    if (!q.executeStep() || !constant_time_equal(q.getColumn(0).getString(), c.key_hash)) {
+      return std::optional<core::Job>();
+    }
+    int column = 1;
+    return std::optional<core::Job>(read_job_row(q, column));
+  });
+}
+
 Result<StorePool::Lease> StorePool::acquire() {
-  std::unique_ptr<JobStore> idle;
+  std::unique_ptr<Connection> idle;
   {
     std::lock_guard lock(m_mutex);
     if (!m_idle.empty()) {
@@ -31,10 +90,10 @@ Result<StorePool::Lease> StorePool::acquire() {
   if (idle) {
     // A connection to a file removed or replaced underneath would read and
     // write a file nobody opens again: drop it and every other idle one.
-    if (idle->check_file()) {
+    if (idle->store->check_file()) {
       return Lease(this, std::move(idle));
     }
-    std::vector<std::unique_ptr<JobStore>> stale;
+    std::vector<std::unique_ptr<Connection>> stale;
     {
       std::lock_guard lock(m_mutex);
       stale.swap(m_idle);
@@ -44,12 +103,12 @@ Result<StorePool::Lease> StorePool::acquire() {
   if (!opened) {
     return opened.error();
   }
-  return Lease(this, std::move(opened.value()));
+  return Lease(this, std::make_unique<Connection>(std::move(opened.value())));
 }
 
-void StorePool::give_back(std::unique_ptr<JobStore> store) {
+void StorePool::give_back(std::unique_ptr<Connection> connection) {
   std::lock_guard lock(m_mutex);
-  m_idle.push_back(std::move(store));
+  m_idle.push_back(std::move(connection));
 }
 
 } // namespace scrapekeep::store

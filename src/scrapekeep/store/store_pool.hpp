@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "scrapekeep/store/job_store.hpp"
@@ -13,30 +15,41 @@ namespace scrapekeep::store {
 class StorePool {
  public:
   explicit StorePool(StoreConfig config);
+  ~StorePool();
+
+  // One pooled connection with what the request fast path keeps on it.
+  struct Connection;
 
   class Lease {
    public:
-    Lease(StorePool* pool, std::unique_ptr<JobStore> store)
-        : m_pool(pool), m_store(std::move(store)) {}
-    Lease(Lease&&) = default;
+    Lease(StorePool* pool, std::unique_ptr<Connection> connection);
+    Lease(Lease&&) noexcept;
     ~Lease();
-    JobStore* operator->() { return m_store.get(); }
-    JobStore& operator*() { return *m_store; }
+    JobStore* operator->();
+    JobStore& operator*();
+
+    // The job `job_id` (selectors not read) when `key` is an unrevoked API
+    // key of the job's organization, in one statement; nullopt otherwise
+    // (unknown or revoked key, missing job or another organization's), and
+    // find_key() and get_job() tell which. Reads the key's revocation each
+    // call: nothing about a key is cached but the hash of the last one seen.
+    Result<std::optional<core::Job>> job_for_key(const std::string& key,
+                                                 const std::string& job_id);
 
    private:
     StorePool* m_pool;
-    std::unique_ptr<JobStore> m_store;
+    std::unique_ptr<Connection> m_connection;
   };
 
   // A connection (opened on demand, without migrating), or the open error.
   Result<Lease> acquire();
 
  private:
-  void give_back(std::unique_ptr<JobStore> store);
+  void give_back(std::unique_ptr<Connection> connection);
 
   StoreConfig m_config;
   std::mutex m_mutex;
-  std::vector<std::unique_ptr<JobStore>> m_idle;
+  std::vector<std::unique_ptr<Connection>> m_idle;
 };
 
 } // namespace scrapekeep::store
