@@ -139,16 +139,25 @@ int GroupCommitter::on_wal_commit(void* self, sqlite3*, const char*, int frames)
 }
 
 void GroupCommitter::after_commit(BatchConnection& connection) {
-  const int frames = m_wal_frames.load(std::memory_order_relaxed);
-  if (frames < k_checkpoint_frames || &connection != m_own.get()) {
+  if (&connection != m_own.get()) {
     return;  // a connection of a writer's own checkpoints by itself, as SQLite does
+  }
+  const int frames = m_wal_frames.load(std::memory_order_relaxed);
+  if (frames < m_frames_at_checkpoint) {
+    m_frames_at_checkpoint = 0;  // the WAL started over
   }
   if (frames >= k_checkpoint_frames_max) {
     sqlite3_wal_checkpoint_v2(connection.database().getHandle(), "main",
                               SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    m_wal_frames.store(0, std::memory_order_relaxed);
+    m_frames_at_checkpoint = frames;
     return;
   }
+  // One checkpoint per k_checkpoint_frames the WAL grew: one asked for at
+  // every commit would copy (and, synchronous=full, sync) a few pages each.
+  if (frames < m_frames_at_checkpoint + k_checkpoint_frames) {
+    return;
+  }
+  m_frames_at_checkpoint = frames;
   std::lock_guard lock(m_checkpoint_mutex);
   m_checkpoint_wanted = true;
   if (!m_checkpointer.joinable()) {

@@ -111,6 +111,7 @@ class GroupCommitter {
   Opener m_opener;                            // set once, at registration
   std::unique_ptr<BatchConnection> m_own;     // used by the leader only
   std::atomic<int> m_wal_frames{0};           // the WAL's length after the last commit
+  int m_frames_at_checkpoint = 0;             // its length when a checkpoint was last asked for
   std::mutex m_checkpoint_mutex;
   std::condition_variable m_checkpoint_cv;
   bool m_checkpoint_wanted = false;
