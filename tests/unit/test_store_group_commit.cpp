@@ -5,7 +5,9 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -14,6 +16,7 @@
 
 #include "scrapekeep/store/group_commit.hpp"
 #include "scrapekeep/store/job_store.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -258,4 +261,49 @@ TEST_CASE("group commit: concurrent workers' fenced pages keep counters exact", 
               "SELECT COUNT(*) FROM page_events WHERE job_id = '" + fenced.job_id + "'") == 0);
   CHECK(count(store.database(), "SELECT COUNT(*) FROM page_events") == k_workers * k_pages);
   CHECK(count(store.database(), "SELECT COUNT(*) FROM result_items") == 3 * k_workers * k_pages);
+}
+
+TEST_CASE("group commit: batches run on the committer's own connection, which the WAL "
+          "checkpoints leave alone",
+          "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("own.db");
+  {
+    Connection setup(path);
+    setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE, pad TEXT)");
+  }
+  std::atomic<int> opened{0};
+  Connection* own = nullptr;
+  auto committer = GroupCommitter::for_database(path, [&]() -> std::unique_ptr<BatchConnection> {
+    ++opened;
+    auto c = std::make_unique<Connection>(path);
+    if (own == nullptr) {
+      own = c.get();  // the first one opened is for batches, a later one for checkpoints
+    }
+    return c;
+  });
+  REQUIRE(committer != nullptr);
+  Connection mine(path);
+  std::vector<BatchConnection*> ran_on;
+  // 4 KiB a row: about 3000 WAL frames in all, so the WAL passes 1000 frames.
+  for (int i = 0; i < 3000; ++i) {
+    const Status st = committer->run(mine, [&, i](BatchConnection& c) -> Status {
+      ran_on.push_back(&c);
+      SQLite::Statement q(c.database(), "INSERT INTO t (v, pad) VALUES (?, ?)");
+      q.bind(1, i);
+      q.bind(2, std::string(4000, 'x'));
+      q.exec();
+      return scrapekeep::core::ok_status();
+    });
+    REQUIRE(st.ok());
+  }
+  REQUIRE(own != nullptr);
+  CHECK(std::count(ran_on.begin(), ran_on.end(), static_cast<BatchConnection*>(own)) == 3000);
+  // The checkpoint thread opened a connection of its own and copied pages
+  // into the database file: nobody else checkpointed (the writer's connection
+  // does not, and `mine` never wrote).
+  CHECK(opened.load() == 2);
+  CHECK(scrapekeep::testing::eventually(
+      [&] { return std::filesystem::file_size(path) > 4000u * 1000u; }));
+  CHECK(count(mine.database(), "SELECT COUNT(*) FROM t") == 3000);
 }
