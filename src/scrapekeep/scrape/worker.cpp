@@ -44,17 +44,24 @@ FetchResult guarded_fetch(Fetcher& fetcher, const std::string& url, SteadyTime d
   }
 }
 
-// One listing fetch on a thread of its own, so that the next listing page
-// is already on its way while this one is stored (and its detail pages are
-// fetched). The page fetched ahead counts only once the page before it is
-// stored: a job stopped meanwhile drops it. The thread lives as long as the
-// job run; a fetch still running when it ends is cancelled.
-class FetchAhead {
+// A listing page fetched and its items extracted.
+struct ListingPage {
+  FetchResult fetched;  // body cleared once extracted
+  ListingExtraction extraction;
+};
+
+// One listing page fetched and extracted on a thread of its own, so that the
+// next listing page is on its way while this one is stored. The page counts
+// only once the page before it is stored: a job stopped meanwhile drops it.
+// The thread lives as long as the job run; a fetch still running when it ends
+// is cancelled.
+class ListingAhead {
  public:
-  FetchAhead() = default;
-  FetchAhead(const FetchAhead&) = delete;
-  FetchAhead& operator=(const FetchAhead&) = delete;
-  ~FetchAhead() {
+  ListingAhead(const core::Selectors& selectors, bool want_detail_links)
+      : m_selectors(selectors), m_want_detail_links(want_detail_links) {}
+  ListingAhead(const ListingAhead&) = delete;
+  ListingAhead& operator=(const ListingAhead&) = delete;
+  ~ListingAhead() {
     std::unique_lock lock(m_mutex);
     if (m_state == State::fetching && m_fetcher != nullptr) {
       m_fetcher->cancel();
@@ -68,7 +75,7 @@ class FetchAhead {
     }
   }
 
-  // Starts fetching `url`; at most one fetch at a time.
+  // Starts on `url`; at most one page at a time.
   void start(Fetcher& fetcher, const std::string& url, SteadyTime deadline, Micros now) {
     {
       std::lock_guard lock(m_mutex);
@@ -84,7 +91,7 @@ class FetchAhead {
     m_cv.notify_all();
   }
 
-  // Whether a fetch of `url` was started and not yet taken.
+  // Whether `url` was started and not yet taken.
   bool started(const std::string& url) const {
     std::lock_guard lock(m_mutex);
     return m_state != State::idle && m_url == url;
@@ -94,12 +101,12 @@ class FetchAhead {
     return m_started_at;
   }
 
-  // Waits for the started fetch and hands its result over.
-  FetchResult take() {
+  // Waits for the started page and hands it over.
+  ListingPage take() {
     std::unique_lock lock(m_mutex);
     m_cv.wait(lock, [&] { return m_state != State::fetching; });
     m_state = State::idle;
-    return std::move(m_result);
+    return std::move(m_page);
   }
 
  private:
@@ -116,14 +123,27 @@ class FetchAhead {
       const std::string url = m_url;
       const SteadyTime deadline = m_deadline;
       lock.unlock();
-      FetchResult result = guarded_fetch(fetcher, url, deadline);
+      ListingPage page;
+      page.fetched = guarded_fetch(fetcher, url, deadline);
+      if (page.fetched.ok) {
+        try {
+          page.extraction = extract_listing(page.fetched.body, page.fetched.final_url, m_selectors,
+                                            m_want_detail_links, page.fetched.charset);
+        } catch (const std::exception& e) {
+          page.fetched.ok = false;
+          page.fetched.error = std::string("cannot parse the page: ") + e.what();
+        }
+        page.fetched.body.clear();
+      }
       lock.lock();
-      m_result = std::move(result);
+      m_page = std::move(page);
       m_state = State::done;
       m_cv.notify_all();
     }
   }
 
+  const core::Selectors& m_selectors;
+  const bool m_want_detail_links;
   mutable std::mutex m_mutex;
   std::condition_variable m_cv;
   std::thread m_thread;
@@ -133,7 +153,7 @@ class FetchAhead {
   std::string m_url;
   SteadyTime m_deadline{};
   Micros m_started_at = 0;
-  FetchResult m_result;
+  ListingPage m_page;
 };
 
 // The detail pages of a job: fetched and extracted by up to
@@ -312,7 +332,7 @@ class JobRunner {
   void wait_for_wall_deadline() const;
   std::optional<Interrupt> tick();
   std::optional<Outcome> checkpoint();
-  std::optional<Outcome> fetch_listing(FetchAhead& ahead, const std::string& url, FetchResult& out);
+  std::optional<Outcome> fetch_listing(ListingAhead& ahead, const std::string& url, ListingPage& out);
   void watch_loop();
   void stop_watch();
   DetailCrew& details();
@@ -331,7 +351,7 @@ class JobRunner {
   std::unique_ptr<Fetcher> m_listing_fetcher;
   std::unique_ptr<DetailCrew> m_details;  // once the job has detail pages
 
-  // Listing pages are fetched by a FetchAhead of run_job(). While this thread
+  // Listing pages are fetched by a ListingAhead of run_job(). While this thread
   // waits for one, a watch thread notices stop and timeout and keeps the
   // lease of a fetch that outlasts renew_interval, through its own store
   // connection, opened on first need.
@@ -479,8 +499,8 @@ Fetcher& JobRunner::listing_fetcher() {
 // Fetches a listing page (or takes the fetch of it started ahead) under the
 // watch thread; an outcome means the job run is over (stop, timeout, lost
 // claim).
-std::optional<Outcome> JobRunner::fetch_listing(FetchAhead& ahead, const std::string& url,
-                                                FetchResult& out) {
+std::optional<Outcome> JobRunner::fetch_listing(ListingAhead& ahead, const std::string& url,
+                                                ListingPage& out) {
   Fetcher& fetcher = listing_fetcher();
   {
     std::lock_guard lock(m_watch_mutex);
@@ -499,7 +519,7 @@ std::optional<Outcome> JobRunner::fetch_listing(FetchAhead& ahead, const std::st
     m_watched = nullptr;
     why = m_watch_why;
   }
-  if (!why && out.interrupted) {
+  if (!why && out.fetched.interrupted) {
     why = m_ctx.stopping ? Interrupt::stop : Interrupt::timeout;
   }
   if (why) {
@@ -690,7 +710,7 @@ Outcome JobRunner::run_job() {
   }
   // Declared after nothing it outlives: its destructor cancels a fetch still
   // running when the run ends early.
-  FetchAhead ahead;
+  ListingAhead ahead(job.options.selectors, depth1);
   while (url) {
     // The next page is fetched while this one is stored (and its detail pages
     // fetched), and counted only after.
@@ -701,10 +721,11 @@ Outcome JobRunner::run_job() {
     record.page_number = page_number;
     record.url = *url;
     record.started_at = ahead.started(*url) ? ahead.started_at() : m_ctx.clock.now();
-    FetchResult fetched;
-    if (auto outcome = fetch_listing(ahead, *url, fetched)) {
+    ListingPage listing;
+    if (auto outcome = fetch_listing(ahead, *url, listing)) {
       return *outcome;
     }
+    const FetchResult& fetched = listing.fetched;
     record.finished_at = m_ctx.clock.now();
     record.http_status = fetched.http_status;
 
@@ -724,9 +745,7 @@ Outcome JobRunner::run_job() {
       return finish(core::CompletionReason::error, *url + ": " + fetched.error);
     }
 
-    ListingExtraction extraction =
-        extract_listing(fetched.body, fetched.final_url, job.options.selectors, depth1, fetched.charset);
-    fetched.body.clear();
+    ListingExtraction& extraction = listing.extraction;
     const auto room = static_cast<std::size_t>(std::max<std::int64_t>(0, job.options.max_items - items_total));
     const std::size_t take = std::min(room, extraction.items.size());
     bool has_detail_links = false;
