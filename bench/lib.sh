@@ -44,14 +44,15 @@ db_for() {
   echo "$db"
 }
 
-# start_serve DB [extra args]: runs `scrapekeep serve` (API only) on a free
-# port for at most 30 minutes; sets SERVE_PID and SERVE_PORT.
+# start_serve DB [extra args]: runs `scrapekeep serve` (API only; the binary
+# $SERVE_EXE if set, else $BIN/scrapekeep) on a free port for at most 30
+# minutes; sets SERVE_PID, SERVE_PORT and SERVE_CHILD.
 start_serve() {
   local db="$1"
   shift
   local log="$RUN_DIR/serve.$RANDOM.log"
   : >"$log"
-  timeout 1800 "$BIN/scrapekeep" serve --db "$db" --listen 127.0.0.1:0 --workers 0 "$@" \
+  timeout 1800 "${SERVE_EXE:-$BIN/scrapekeep}" serve --db "$db" --listen 127.0.0.1:0 --workers 0 "$@" \
     >"$log" 2>&1 &
   SERVE_PID=$!
   BENCH_PIDS+=("$SERVE_PID")

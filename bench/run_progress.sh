@@ -6,10 +6,14 @@
 # measured alternately in the same run. Then the library's keep-alive pitfalls,
 # each measured against the ceiling server with one setting changed.
 #   BENCH_SIZES="1000 100000 1000000" BENCH_CONNS="1 8 32 64" BENCH_SECONDS=10
+# Before/after: BENCH_BASELINE=path/to/another/scrapekeep is measured too, right
+# after serve in every cell (row "base"), and BENCH_ROUNDS=N repeats each cell.
 source "$(dirname "$0")/lib.sh"
 SIZES="${BENCH_SIZES:-1000 100000 1000000}"
 CONNS="${BENCH_CONNS:-1 8 32 64}"
 SECS="${BENCH_SECONDS:-10}"
+BASELINE="${BENCH_BASELINE:-}"
+ROUNDS="${BENCH_ROUNDS:-1}"
 
 printf '%-8s %5s | %9s %7s %7s | %9s %7s %7s | %5s %s\n' jobs conns "serve r/s" "p50 us" \
   "p99 us" "ceil r/s" "p50 us" "p99 us" ratio "errors(non2xx/socket)"
@@ -23,17 +27,35 @@ for n in $SIZES; do
   body_bytes="$(curl -s -H "X-API-Key: $key" \
     "http://127.0.0.1:$SERVE_PORT/v1/scrape/jobs/$first_id/progress" | wc -c)"
   start_ceiling "$body_bytes"
-  # Warm both (connections, statement caches, page cache).
+  # Warm them all (connections, statement caches, page cache).
   wrk_progress "$SERVE_PORT" 8 2 "$ids" "$key" >/dev/null
   wrk_progress "$CEIL_PORT" 8 2 "$ids" "$key" >/dev/null
+  if [ -n "$BASELINE" ]; then
+    main=("$SERVE_PID" "$SERVE_PORT" "$SERVE_CHILD")
+    SERVE_EXE="$BASELINE" start_serve "$db"
+    base=("$SERVE_PID" "$SERVE_PORT" "$SERVE_CHILD")
+    SERVE_PID="${main[0]}" SERVE_PORT="${main[1]}" SERVE_CHILD="${main[2]}"
+    wrk_progress "${base[1]}" 8 2 "$ids" "$key" >/dev/null
+  fi
   for c in $CONNS; do
-    read -r c_rps c_p50 c_p99 _ _ _ < <(wrk_progress "$CEIL_PORT" "$c" "$SECS" "$ids" "$key")
-    read -r s_rps s_p50 s_p99 _ s_non2xx s_err < <(wrk_progress "$SERVE_PORT" "$c" "$SECS" "$ids" "$key")
-    printf '%-8s %5s | %9.0f %7s %7s | %9.0f %7s %7s | %5s %s/%s\n' "$n" "$c" "$s_rps" "$s_p50" \
-      "$s_p99" "$c_rps" "$c_p50" "$c_p99" "$(fmt_ratio "$s_rps" "$c_rps")" "$s_non2xx" "$s_err"
+    for _ in $(seq 1 "$ROUNDS"); do
+      read -r c_rps c_p50 c_p99 _ _ _ < <(wrk_progress "$CEIL_PORT" "$c" "$SECS" "$ids" "$key")
+      read -r s_rps s_p50 s_p99 _ s_non2xx s_err < <(wrk_progress "$SERVE_PORT" "$c" "$SECS" "$ids" "$key")
+      printf '%-8s %5s | %9.0f %7s %7s | %9.0f %7s %7s | %5s %s/%s\n' "$n" "$c" "$s_rps" "$s_p50" \
+        "$s_p99" "$c_rps" "$c_p50" "$c_p99" "$(fmt_ratio "$s_rps" "$c_rps")" "$s_non2xx" "$s_err"
+      if [ -n "$BASELINE" ]; then
+        read -r b_rps b_p50 b_p99 _ b_non2xx b_err < <(wrk_progress "${base[1]}" "$c" "$SECS" "$ids" "$key")
+        printf '%-8s %5s | %9.0f %7s %7s | %25s | %5s %s/%s\n' base "$c" "$b_rps" "$b_p50" \
+          "$b_p99" "(same ceiling)" "$(fmt_ratio "$b_rps" "$c_rps")" "$b_non2xx" "$b_err"
+      fi
+    done
   done
   echo "   serve peak RSS (VmHWM) with $n jobs: $(serve_peak_mib) MiB;" \
     "body $body_bytes bytes"
+  if [ -n "$BASELINE" ]; then
+    echo "   base peak RSS (VmHWM) with $n jobs: $(($(vmhwm_kib "${base[2]}") / 1024)) MiB"
+    stop_pid "${base[0]}"
+  fi
   stop_pid "$SERVE_PID"
   stop_pid "$CEIL_PID"
 done
