@@ -60,6 +60,32 @@ std::string format_timestamp(Micros at) {
     days -= 1;
   }
   const std::chrono::year_month_day ymd{std::chrono::sys_days{std::chrono::days{days}}};
+  const int year = static_cast<int>(ymd.year());
+  if (year >= 0 && year <= 9999) {
+    // Digit by digit: snprintf was a tenth of a progress request's CPU.
+    char out[32];
+    char* p = out;
+    const auto put = [&p](std::int64_t value, int width, char after) {
+      for (int i = width - 1; i >= 0; --i) {
+        p[i] = static_cast<char>('0' + value % 10);
+        value /= 10;
+      }
+      p += width;
+      if (after != '\0') {
+        *p++ = after;
+      }
+    };
+    put(year, 4, '-');
+    put(static_cast<unsigned>(ymd.month()), 2, '-');
+    put(static_cast<unsigned>(ymd.day()), 2, 'T');
+    put(rem / 3600, 2, ':');
+    put((rem % 3600) / 60, 2, ':');
+    put(rem % 60, 2, '.');
+    put(micros, 6, '\0');
+    std::string text(out, static_cast<std::size_t>(p - out));
+    text += "+00:00";
+    return text;
+  }
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld+00:00",
                 static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
