@@ -18,12 +18,15 @@ using core::ErrorCode;
 using core::Status;
 
 struct GroupCommitter::Waiter {
-  explicit Waiter(const Write& w) : write(&w) {}
+  Waiter(const Write& w, std::size_t s) : write(&w), slot(s) {}
   const Write* write;
+  // Which of the committer's condition variables this writer waits on: they
+  // outlive every writer, so a leader may signal one after letting go of the
+  // lock, when the writer may already be gone.
+  std::size_t slot;
   Status result = core::ok_status();
   bool done = false;
   bool committed = false;
-  std::condition_variable cv;
 };
 
 GroupCommitter::GroupCommitter(std::size_t max_batch) : m_max_batch(std::max<std::size_t>(1, max_batch)) {}
@@ -70,10 +73,11 @@ std::shared_ptr<GroupCommitter> GroupCommitter::for_database(const std::string& 
 }
 
 Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
-  Waiter self(write);
+  Waiter self(write, m_next_slot.fetch_add(1, std::memory_order_relaxed) % k_wakeup_slots);
   std::unique_lock lock(m_mutex);
   m_queue.push_back(&self);
-  self.cv.wait(lock, [&] { return self.done || (!m_leading && m_queue.front() == &self); });
+  m_wakeups[self.slot].wait(
+      lock, [&] { return self.done || (!m_leading && m_queue.front() == &self); });
   if (self.done) {
     return self.result;
   }
@@ -101,21 +105,31 @@ Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
     lock.lock();
     m_queue.erase(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(n));
     std::size_t committed = 0;
+    std::vector<std::size_t> slots;
     for (Waiter* w : batch) {
       committed += w->committed ? 1 : 0;
-      w->done = true;
+      w->done = true;  // from here on `w` may be gone once the lock is let go
       if (w != &self) {
-        w->cv.notify_one();
+        slots.push_back(w->slot);
       }
     }
     if (committed > 0) {
       m_committed_writes += committed;
       ++m_committed_batches;
     }
+    // Woken without the lock held, they do not wake only to wait for it; and
+    // the writers meanwhile queue up for the next batch.
+    lock.unlock();
+    std::sort(slots.begin(), slots.end());
+    slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+    for (const std::size_t slot : slots) {
+      m_wakeups[slot].notify_all();
+    }
+    lock.lock();
   }
   m_leading = false;
   if (!m_queue.empty()) {
-    m_queue.front()->cv.notify_one();
+    m_wakeups[m_queue.front()->slot].notify_all();
   }
   return self.result;
 }
