@@ -516,6 +516,64 @@ TEST_CASE("worker: timeout keeps the partial results", "[scrape][worker]") {
   CHECK(core::derive_progress(job, h.clock.now()).progress_percentage == 100);
 }
 
+TEST_CASE("worker: detail pages cut short by the deadline end the job with timeout, not done",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 1;
+  site_config.detail_delay = milliseconds(2000);
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = detail_options();
+  options.timeout = 1;
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped == 1; }));
+  // The job clock now lags the worker's steady clock: its detail fetches
+  // meet their deadline while the job clock has not reached it yet.
+  h.clock.advance(-500'000);
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::timeout);
+  CHECK(job.counters.items_found == 4);
+  CHECK(job.counters.detail_pages_discovered == 4);
+  CHECK(job.counters.detail_pages_scraped == 0);
+  CHECK(job.counters.detail_pages_failed == 0);
+  CHECK(h.events(id).size() == 1);
+}
+
+TEST_CASE("worker: a cancel stops the detail pages too while a listing page is on its way",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 2;
+  site_config.items_per_page = 8;
+  site_config.listing_delay = milliseconds(1500);
+  site_config.detail_delay = milliseconds(100);
+  FixtureSite site(site_config);
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.detail_concurrency = 1;
+  config.renew_interval = milliseconds(5000);  // no lease renewal notices the cancel
+  auto pool = h.pool(config);
+  pool->start();
+  // Page 1 is stored: its 8 detail pages (100 ms each, one at a time) start
+  // while page 2 (1.5 s) is on its way.
+  REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped == 1; }));
+  REQUIRE(h.db().cancel_job(id, std::nullopt, h.clock.now()).ok());
+  const int at_cancel = site.hits_with_prefix("/detail");
+  REQUIRE(eventually([&] { return pool->busy_workers() == 0; }));
+
+  const core::Job job = h.job(id);
+  CHECK(job.status == core::JobStatus::cancelled);
+  CHECK(job.counters.listing_pages_scraped == 1);
+  // The detail page in flight when the cancel came, and at most the one its
+  // thread started before its result was found unwanted.
+  CHECK(site.hits_with_prefix("/detail") <= at_cancel + 2);
+  CHECK(site.hits_with_prefix("/detail") < 8);
+}
+
 TEST_CASE("worker: a cancel stops the worker within one page fetch", "[scrape][worker]") {
   FixtureSiteConfig site_config;
   site_config.slow_delay = milliseconds(150);

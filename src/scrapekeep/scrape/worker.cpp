@@ -1,6 +1,7 @@
 #include "scrapekeep/scrape/worker.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <optional>
@@ -99,6 +100,12 @@ class ListingAhead {
   Micros started_at() const {
     std::lock_guard lock(m_mutex);
     return m_started_at;
+  }
+
+  // Whether the started page is ready, after waiting up to `wait`.
+  bool wait_for(milliseconds wait) {
+    std::unique_lock lock(m_mutex);
+    return m_cv.wait_for(lock, wait, [&] { return m_state != State::fetching; });
   }
 
   // Waits for the started page and hands it over.
@@ -218,6 +225,11 @@ class DetailCrew {
     m_done.clear();
     left = m_queue.size() + m_in_flight;
     return out;
+  }
+
+  bool aborted() {
+    std::lock_guard lock(m_mutex);
+    return m_aborted;
   }
 
   // Drops what is queued and cancels the fetches in flight (they come back
@@ -512,13 +524,24 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingAhead& ahead, const std::
   if (!ahead.started(url)) {
     ahead.start(fetcher, url, m_deadline, m_ctx.clock.now());
   }
-  out = ahead.take();
+  // Meanwhile the detail pages that came in are stored: each write checks
+  // the job is still ours, so a cancel stops the detail threads too.
+  std::optional<Outcome> outcome;
+  while (!ahead.wait_for(k_tick)) {
+    if (m_details && (outcome = store_details(SIZE_MAX))) {
+      break;
+    }
+  }
   std::optional<Interrupt> why;
   {
     std::lock_guard lock(m_watch_mutex);
     m_watched = nullptr;
     why = m_watch_why;
   }
+  if (outcome) {
+    return outcome;  // the page still coming is cancelled with `ahead`
+  }
+  out = ahead.take();
   if (!why && out.fetched.interrupted) {
     why = m_ctx.stopping ? Interrupt::stop : Interrupt::timeout;
   }
@@ -593,8 +616,10 @@ DetailCrew& JobRunner::details() {
 // interrupted (stop, timeout) are left out: they were not fetched.
 std::optional<Outcome> JobRunner::store_detail_batch(std::vector<DetailCrew::Done>& batch) {
   std::vector<store::DetailPageRecord> records;
+  bool interrupted = false;
   for (DetailCrew::Done& d : batch) {
     if (d.fetched.interrupted) {
+      interrupted = true;
       continue;
     }
     store::DetailPageRecord& record = records.emplace_back();
@@ -607,14 +632,19 @@ std::optional<Outcome> JobRunner::store_detail_batch(std::vector<DetailCrew::Don
     record.finished_at = d.finished_at;
     record.detail = std::move(d.detail);
   }
-  if (records.empty()) {
-    return std::nullopt;
+  if (!records.empty()) {
+    const core::Status status = with_retry(
+        [&] { return m_ctx.store.record_detail_pages(m_claim, records, m_ctx.clock.now()); });
+    if (!status) {
+      m_details->abort();
+      return fail(status.error());
+    }
   }
-  const core::Status status = with_retry(
-      [&] { return m_ctx.store.record_detail_pages(m_claim, records, m_ctx.clock.now()); });
-  if (!status) {
+  // A fetch cut short that nobody aborted met the job's deadline (or a stop):
+  // that page was not tried, so the job cannot end as done.
+  if (interrupted && !m_details->aborted()) {
     m_details->abort();
-    return fail(status.error());
+    return handle(m_ctx.stopping ? Interrupt::stop : Interrupt::timeout);
   }
   return std::nullopt;
 }

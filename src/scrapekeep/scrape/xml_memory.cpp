@@ -80,6 +80,9 @@ const Header* header_of(void* block) {
 void* pooled_malloc(std::size_t size) {
   const std::size_t c = size == 0 ? 0 : (size - 1) / k_granule;
   if (c >= k_classes) {
+    if (size > SIZE_MAX - k_header) {
+      return nullptr;
+    }
     return with_header(std::malloc(k_header + size), k_large);
   }
   void*& head = t_kept.head[c];
@@ -124,6 +127,9 @@ void* pooled_realloc(void* block, std::size_t size) {
   }
   const std::uint64_t c = header->size_class;
   if (c == k_large) {
+    if (size > SIZE_MAX - k_header) {
+      return nullptr;
+    }
     void* chunk = std::realloc(static_cast<char*>(block) - k_header, k_header + size);
     return chunk == nullptr ? nullptr : static_cast<char*>(chunk) + k_header;
   }

@@ -4,9 +4,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "scrapekeep/store/sqlite_error.hpp"
@@ -105,12 +107,12 @@ Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
     lock.lock();
     m_queue.erase(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(n));
     std::size_t committed = 0;
-    std::vector<std::size_t> slots;
+    std::array<bool, k_wakeup_slots> to_wake{};
     for (Waiter* w : batch) {
       committed += w->committed ? 1 : 0;
       w->done = true;  // from here on `w` may be gone once the lock is let go
       if (w != &self) {
-        slots.push_back(w->slot);
+        to_wake[w->slot] = true;
       }
     }
     if (committed > 0) {
@@ -120,10 +122,10 @@ Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
     // Woken without the lock held, they do not wake only to wait for it; and
     // the writers meanwhile queue up for the next batch.
     lock.unlock();
-    std::sort(slots.begin(), slots.end());
-    slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
-    for (const std::size_t slot : slots) {
-      m_wakeups[slot].notify_all();
+    for (std::size_t slot = 0; slot < k_wakeup_slots; ++slot) {
+      if (to_wake[slot]) {
+        m_wakeups[slot].notify_all();
+      }
     }
     lock.lock();
   }
@@ -175,7 +177,14 @@ void GroupCommitter::after_commit(BatchConnection& connection) {
   std::lock_guard lock(m_checkpoint_mutex);
   m_checkpoint_wanted = true;
   if (!m_checkpointer.joinable()) {
-    m_checkpointer = std::thread([this] { checkpoint_loop(); });
+    try {
+      m_checkpointer = std::thread([this] { checkpoint_loop(); });
+    } catch (const std::system_error&) {
+      // No thread to be had: checkpoint here, as SQLite itself would.
+      sqlite3_wal_checkpoint_v2(connection.database().getHandle(), "main",
+                                SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      return;
+    }
   }
   m_checkpoint_cv.notify_one();
 }
