@@ -45,6 +45,25 @@ FetchResult guarded_fetch(Fetcher& fetcher, const std::string& url, SteadyTime d
   }
 }
 
+// Fetches `url` and extracts from a page that came back with
+// `extract(fetched)`; a page that cannot be parsed is a failed page. The
+// body is dropped once extracted.
+template <typename Extract>
+FetchResult fetch_and_extract(Fetcher& fetcher, const std::string& url, SteadyTime deadline,
+                              Extract extract) {
+  FetchResult fetched = guarded_fetch(fetcher, url, deadline);
+  if (fetched.ok) {
+    try {
+      extract(fetched);
+    } catch (const std::exception& e) {
+      fetched.ok = false;
+      fetched.error = std::string("cannot parse the page: ") + e.what();
+    }
+    fetched.body.clear();
+  }
+  return fetched;
+}
+
 // A listing page fetched and its items extracted.
 struct ListingPage {
   FetchResult fetched;  // body cleared once extracted
@@ -131,17 +150,10 @@ class ListingAhead {
       const SteadyTime deadline = m_deadline;
       lock.unlock();
       ListingPage page;
-      page.fetched = guarded_fetch(fetcher, url, deadline);
-      if (page.fetched.ok) {
-        try {
-          page.extraction = extract_listing(page.fetched.body, page.fetched.final_url, m_selectors,
-                                            m_want_detail_links, page.fetched.charset);
-        } catch (const std::exception& e) {
-          page.fetched.ok = false;
-          page.fetched.error = std::string("cannot parse the page: ") + e.what();
-        }
-        page.fetched.body.clear();
-      }
+      page.fetched = fetch_and_extract(fetcher, url, deadline, [&](const FetchResult& f) {
+        page.extraction =
+            extract_listing(f.body, f.final_url, m_selectors, m_want_detail_links, f.charset);
+      });
       lock.lock();
       m_page = std::move(page);
       m_state = State::done;
@@ -260,16 +272,9 @@ class DetailCrew {
       ++m_in_flight;
       lock.unlock();
       d.started_at = m_clock.now();
-      d.fetched = guarded_fetch(fetcher, d.pending.url, m_deadline);
-      if (d.fetched.ok) {
-        try {
-          d.detail = extract_detail(d.fetched.body, d.fetched.final_url, m_fields, d.fetched.charset);
-        } catch (const std::exception& e) {
-          d.fetched.ok = false;
-          d.fetched.error = std::string("cannot parse the page: ") + e.what();
-        }
-        d.fetched.body.clear();
-      }
+      d.fetched = fetch_and_extract(fetcher, d.pending.url, m_deadline, [&](const FetchResult& f) {
+        d.detail = extract_detail(f.body, f.final_url, m_fields, f.charset);
+      });
       d.finished_at = m_clock.now();
       lock.lock();
       --m_in_flight;
