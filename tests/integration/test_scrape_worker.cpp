@@ -15,12 +15,14 @@
 #include "scrapekeep/scrape/fetcher.hpp"
 #include "scrapekeep/scrape/worker.hpp"
 #include "scrapekeep/store/job_store.hpp"
+#include "support/child_process.hpp"
 #include "support/fixture_site.hpp"
 #include "support/temp_dir.hpp"
 
 namespace core = scrapekeep::core;
 namespace store = scrapekeep::store;
 namespace scrape = scrapekeep::scrape;
+using scrapekeep::testing::eventually;
 using scrapekeep::testing::FixtureSite;
 using scrapekeep::testing::FixtureSiteConfig;
 using scrapekeep::testing::TempDir;
@@ -41,19 +43,6 @@ class OffsetClock final : public core::Clock {
   core::SystemClock m_system;
   std::atomic<core::Micros> m_offset{0};
 };
-
-// Waits (bounded) until `predicate` holds.
-template <typename Predicate>
-bool eventually(Predicate predicate, seconds limit = seconds(20)) {
-  const auto until = steady_clock::now() + limit;
-  while (steady_clock::now() < until) {
-    if (predicate()) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return predicate();
-}
 
 core::JobOptions listing_options() {
   core::JobOptions options;

@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "scrapekeep/scrape/fetcher.hpp"
+#include "support/child_process.hpp"
 #include "support/fixture_site.hpp"
 
 using namespace scrapekeep::scrape;
+using scrapekeep::testing::eventually;
 using scrapekeep::testing::FixtureSite;
 using scrapekeep::testing::FixtureSiteConfig;
 using std::chrono::milliseconds;
@@ -27,19 +29,6 @@ FetchConfig test_config() {
 }
 
 SteadyTime in(std::chrono::milliseconds d) { return steady_clock::now() + d; }
-
-// Waits (bounded) until `predicate` holds.
-template <typename Predicate>
-bool eventually(Predicate predicate) {
-  const auto until = steady_clock::now() + seconds(10);
-  while (steady_clock::now() < until) {
-    if (predicate()) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return predicate();
-}
 
 } // namespace
 
