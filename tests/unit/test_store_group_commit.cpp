@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -81,6 +82,49 @@ ListingPageRecord page(std::int64_t number, int items) {
   return r;
 }
 
+// Runs `body(i)` on `n` threads at once, i from 0, and waits for them all.
+void in_threads(int n, const std::function<void(int)>& body) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back(body, i);
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+}
+
+// `n` jobs created and claimed in `store` (up to 1000 pages, 100,000 items).
+std::vector<Claim> claimed_jobs(JobStore& store, int n) {
+  auto key = store.create_key("org", k_t0);
+  REQUIRE(key.ok());
+  JobOptions options;
+  options.follow_pagination = true;
+  options.max_pages = 1000;
+  options.max_items = 100000;
+  std::vector<Claim> claims;
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(store.create_job(key->info.org_id, "http://127.0.0.1:9000/p1", options, k_t0).ok());
+  }
+  for (int i = 0; i < n; ++i) {
+    auto claim = store.claim_next(k_t0, k_lease);
+    REQUIRE(claim.ok());
+    REQUIRE(claim->has_value());
+    claims.push_back(**claim);
+  }
+  return claims;
+}
+
+// Each claimed job's counters say `pages` listing pages of 3 items each.
+void check_counters(JobStore& store, const std::vector<Claim>& claims, int pages) {
+  for (const Claim& claim : claims) {
+    auto job = store.get_job(claim.job_id, std::nullopt);
+    REQUIRE(job.ok());
+    CHECK(job->counters.listing_pages_scraped == pages);
+    CHECK(job->counters.items_found == 3 * pages);
+    CHECK(job->current_page == pages + 1);
+  }
+}
+
 } // namespace
 
 TEST_CASE("group commit: every concurrent write commits, in fewer transactions", "[store]") {
@@ -92,20 +136,14 @@ TEST_CASE("group commit: every concurrent write commits, in fewer transactions",
   constexpr int k_threads = 16;
   constexpr int k_each = 50;
   std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < k_threads; ++t) {
-    threads.emplace_back([&, t] {
-      Connection mine(path);
-      for (int i = 0; i < k_each; ++i) {
-        if (!committer.run(mine, insert(t * k_each + i))) {
-          ++failures;
-        }
+  in_threads(k_threads, [&](int t) {
+    Connection mine(path);
+    for (int i = 0; i < k_each; ++i) {
+      if (!committer.run(mine, insert(t * k_each + i))) {
+        ++failures;
       }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
+    }
+  });
   CHECK(failures == 0);
   CHECK(count(setup.database(), "SELECT COUNT(*) FROM t") == k_threads * k_each);
   CHECK(committer.committed_writes() == k_threads * k_each);
@@ -160,26 +198,61 @@ TEST_CASE("group commit: failures in a shared batch do not sink the others", "[s
   constexpr int k_values = 40;
   std::atomic<int> ok{0};
   std::atomic<int> conflicts{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < k_threads; ++t) {
-    threads.emplace_back([&] {
-      Connection mine(path);
-      for (int v = 0; v < k_values; ++v) {
-        auto st = committer.run(mine, insert(v));
-        if (st.ok()) {
-          ++ok;
-        } else if (st.error().code == ErrorCode::conflict) {
-          ++conflicts;
-        }
+  in_threads(k_threads, [&](int) {
+    Connection mine(path);
+    for (int v = 0; v < k_values; ++v) {
+      auto st = committer.run(mine, insert(v));
+      if (st.ok()) {
+        ++ok;
+      } else if (st.error().code == ErrorCode::conflict) {
+        ++conflicts;
       }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
+    }
+  });
   CHECK(ok == k_values);
   CHECK(conflicts == (k_threads - 1) * k_values);
   CHECK(count(setup.database(), "SELECT COUNT(*) FROM t") == k_values);
+}
+
+TEST_CASE("group commit: a write that fails after changing rows is undone alone; its batch "
+          "commits the others once",
+          "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("t.db");
+  Connection setup(path);
+  setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  setup.database().exec("INSERT INTO t (v) VALUES (-1)");
+  GroupCommitter committer;
+  // Every thread alternates a good insert with one that inserts a row and then
+  // fails on a duplicate: batches shared with such a write run again.
+  constexpr int k_threads = 8;
+  constexpr int k_each = 30;
+  std::atomic<int> good_failed{0};
+  std::atomic<int> half_done_ok{0};
+  in_threads(k_threads, [&](int t) {
+    Connection mine(path);
+    for (int i = 0; i < k_each; ++i) {
+      const int v = t * k_each + i;
+      if (!committer.run(mine, insert(v))) {
+        ++good_failed;
+      }
+      auto half_done = [v](BatchConnection& c) -> Status {
+        SQLite::Statement q(c.database(), "INSERT INTO t (v) VALUES (?)");
+        q.bind(1, 100000 + v);
+        q.exec();
+        c.database().exec("INSERT INTO t (v) VALUES (-1)");  // duplicate
+        return scrapekeep::core::ok_status();
+      };
+      if (committer.run(mine, half_done)) {
+        ++half_done_ok;
+      }
+    }
+  });
+  CHECK(good_failed == 0);
+  CHECK(half_done_ok == 0);
+  CHECK(count(setup.database(), "SELECT COUNT(*) FROM t WHERE v >= 100000") == 0);
+  CHECK(count(setup.database(), "SELECT COUNT(*) FROM t WHERE v >= 0") == k_threads * k_each);
+  CHECK(committer.committed_writes() == k_threads * k_each);
 }
 
 TEST_CASE("group commit: the committer is shared per database file", "[store]") {
@@ -200,24 +273,9 @@ TEST_CASE("group commit: concurrent workers' fenced pages keep counters exact", 
   auto opened = JobStore::open(config);
   REQUIRE(opened.ok());
   auto& store = **opened;
-  auto key = store.create_key("org", k_t0);
-  REQUIRE(key.ok());
   constexpr int k_workers = 8;
   constexpr int k_pages = 20;
-  JobOptions options;
-  options.follow_pagination = true;
-  options.max_pages = 1000;
-  options.max_items = 100000;
-  std::vector<Claim> claims;
-  for (int i = 0; i < k_workers + 1; ++i) {
-    REQUIRE(store.create_job(key->info.org_id, "http://127.0.0.1:9000/p1", options, k_t0).ok());
-  }
-  for (int i = 0; i < k_workers + 1; ++i) {
-    auto claim = store.claim_next(k_t0, k_lease);
-    REQUIRE(claim.ok());
-    REQUIRE(claim->has_value());
-    claims.push_back(**claim);
-  }
+  std::vector<Claim> claims = claimed_jobs(store, k_workers + 1);
   // The last job's claim is lost (cancelled): its writer is fenced out while
   // the others share batches with it.
   Claim fenced = claims.back();
@@ -226,39 +284,68 @@ TEST_CASE("group commit: concurrent workers' fenced pages keep counters exact", 
 
   std::atomic<int> failures{0};
   std::atomic<int> fenced_conflicts{0};
-  std::vector<std::thread> threads;
-  for (int w = 0; w < k_workers; ++w) {
-    threads.emplace_back([&, w] {
-      auto mine = JobStore::open(config);
-      REQUIRE(mine.ok());
-      for (int p = 1; p <= k_pages; ++p) {
-        if (!(*mine)->record_listing_page(claims[static_cast<size_t>(w)], page(p, 3), k_t0)) {
-          ++failures;
-        }
-        auto st = (*mine)->record_listing_page(fenced, page(p, 3), k_t0);
-        if (!st.ok() && st.error().code == ErrorCode::conflict) {
-          ++fenced_conflicts;
-        }
+  in_threads(k_workers, [&](int w) {
+    auto mine = JobStore::open(config);
+    REQUIRE(mine.ok());
+    for (int p = 1; p <= k_pages; ++p) {
+      if (!(*mine)->record_listing_page(claims[static_cast<size_t>(w)], page(p, 3), k_t0)) {
+        ++failures;
       }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
+      auto st = (*mine)->record_listing_page(fenced, page(p, 3), k_t0);
+      if (!st.ok() && st.error().code == ErrorCode::conflict) {
+        ++fenced_conflicts;
+      }
+    }
+  });
   CHECK(failures == 0);
   CHECK(fenced_conflicts == k_workers * k_pages);
-  for (const Claim& claim : claims) {
-    auto job = store.get_job(claim.job_id, std::nullopt);
-    REQUIRE(job.ok());
-    CHECK(job->counters.listing_pages_scraped == k_pages);
-    CHECK(job->counters.items_found == 3 * k_pages);
-    CHECK(job->current_page == k_pages + 1);
-  }
+  check_counters(store, claims, k_pages);
   auto gone = store.get_job(fenced.job_id, std::nullopt);
   REQUIRE(gone.ok());
   CHECK(gone->counters.listing_pages_scraped == 0);
   CHECK(count(store.database(),
               "SELECT COUNT(*) FROM page_events WHERE job_id = '" + fenced.job_id + "'") == 0);
+  CHECK(count(store.database(), "SELECT COUNT(*) FROM page_events") == k_workers * k_pages);
+  CHECK(count(store.database(), "SELECT COUNT(*) FROM result_items") == 3 * k_workers * k_pages);
+}
+
+TEST_CASE("group commit: a listing page stored twice fails the second time, tells the worker "
+          "once per call, and leaves the counters exact",
+          "[store]") {
+  TempDir dir;
+  StoreConfig config;
+  config.path = dir.file("scrapekeep.db");
+  auto opened = JobStore::open(config);
+  REQUIRE(opened.ok());
+  auto& store = **opened;
+  constexpr int k_workers = 6;
+  constexpr int k_pages = 15;
+  const std::vector<Claim> claims = claimed_jobs(store, k_workers);
+  std::atomic<int> failures{0};
+  std::atomic<int> duplicates{0};
+  std::atomic<int> told{0};
+  in_threads(k_workers, [&](int w) {
+    auto mine = JobStore::open(config);
+    REQUIRE(mine.ok());
+    const Claim& claim = claims[static_cast<size_t>(w)];
+    for (int p = 1; p <= k_pages; ++p) {
+      // The second one inserts its items before its event fails as a
+      // duplicate, which sends its batch round again.
+      int told_here = 0;
+      if (!(*mine)->record_listing_page(claim, page(p, 3), k_t0, [&] { ++told_here; })) {
+        ++failures;
+      }
+      auto st = (*mine)->record_listing_page(claim, page(p, 3), k_t0, [&] { ++told_here; });
+      if (!st.ok() && st.error().code == ErrorCode::conflict) {
+        ++duplicates;
+      }
+      told += told_here;
+    }
+  });
+  CHECK(failures == 0);
+  CHECK(duplicates == k_workers * k_pages);
+  CHECK(told == 2 * k_workers * k_pages);
+  check_counters(store, claims, k_pages);
   CHECK(count(store.database(), "SELECT COUNT(*) FROM page_events") == k_workers * k_pages);
   CHECK(count(store.database(), "SELECT COUNT(*) FROM result_items") == 3 * k_workers * k_pages);
 }

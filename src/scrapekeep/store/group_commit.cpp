@@ -216,6 +216,13 @@ void GroupCommitter::checkpoint_loop() {
 }
 
 void GroupCommitter::run_batch(BatchConnection& connection, const std::vector<Waiter*>& batch) {
+  if (!run_batch_once(connection, batch, false)) {
+    run_batch_once(connection, batch, true);
+  }
+}
+
+bool GroupCommitter::run_batch_once(BatchConnection& connection, const std::vector<Waiter*>& batch,
+                                    bool savepoints) {
   SQLite::Database& db = connection.database();
   sqlite3* handle = db.getHandle();
   // Fails every write that had succeeded so far (its work is gone) and every
@@ -234,12 +241,15 @@ void GroupCommitter::run_batch(BatchConnection& connection, const std::vector<Wa
     db.exec("BEGIN IMMEDIATE");
   } catch (const SQLite::Exception& e) {
     fail_from(0, translate(e));
-    return;
+    return true;
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Waiter* w = batch[i];
     try {
-      db.exec("SAVEPOINT group_write");
+      if (savepoints) {
+        db.exec("SAVEPOINT group_write");
+      }
+      const sqlite3_int64 changes_before = sqlite3_total_changes64(handle);
       Status status = core::ok_status();
       try {
         status = (*w->write)(connection);
@@ -252,27 +262,36 @@ void GroupCommitter::run_batch(BatchConnection& connection, const std::vector<Wa
         // SQLite rolled the whole transaction back (disk full, I/O error).
         fail_from(i, status.ok() ? Error{ErrorCode::unavailable, "the write was rolled back"}
                                  : status.error());
-        return;
+        return true;
       }
-      if (!status.ok()) {
-        db.exec("ROLLBACK TO group_write");
+      if (!status.ok() && !savepoints && sqlite3_total_changes64(handle) != changes_before) {
+        // It failed after changing rows, which only a savepoint of its own
+        // could undo alone: the batch runs again, each write in one.
+        sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
+        return false;
       }
-      db.exec("RELEASE group_write");
+      if (savepoints) {
+        if (!status.ok()) {
+          db.exec("ROLLBACK TO group_write");
+        }
+        db.exec("RELEASE group_write");
+      }
       w->result = std::move(status);
     } catch (const SQLite::Exception& e) {
       fail_from(i, translate(e));
-      return;
+      return true;
     }
   }
   try {
     db.exec("COMMIT");
   } catch (const SQLite::Exception& e) {
     fail_from(batch.size(), translate(e));
-    return;
+    return true;
   }
   for (Waiter* w : batch) {
     w->committed = w->result.ok();
   }
+  return true;
 }
 
 std::size_t GroupCommitter::committed_writes() const {

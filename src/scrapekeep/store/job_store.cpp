@@ -666,6 +666,8 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
   // The options are the claim's (a job's options never change); only the
   // counter is read again, fenced by the claim.
   const core::JobOptions& options = claim.job.options;
+  // A group commit may run this write twice: the worker is told once.
+  bool fenced_told = false;
   return m_impl->write([&](Impl& x) -> Status {
     std::int64_t items_found = 0;
     {
@@ -679,7 +681,8 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
       }
       items_found = q->getColumn(0).getInt64();
     }
-    if (on_fenced) {
+    if (on_fenced && !fenced_told) {
+      fenced_told = true;
       on_fenced();
     }
     const std::int64_t room = std::max<std::int64_t>(0, options.max_items - items_found);
