@@ -52,6 +52,7 @@ timeout 1800 "$bin/bench/scrape_site" --max-seconds 1790 >"$tmp/site.out" &
 pids+=($!)
 site_port=$(await_line "$tmp/site.out" '^[0-9]+$')
 site="http://127.0.0.1:$site_port"
+site_pid=$(pgrep -P "${pids[-1]}" scrape_site)
 
 start_serve() {  # start_serve NAME EXTRA_ARGS...; sets api and key
   local name=$1
@@ -60,11 +61,13 @@ start_serve() {  # start_serve NAME EXTRA_ARGS...; sets api and key
     --detail-concurrency "$conc" "$@" >"$tmp/$name.out" 2>&1 &
   pids+=($!)
   api=$(await_line "$tmp/$name.out" 'serving on http://' | grep -oE 'http://[0-9.]+:[0-9]+')
+  serve_pid=$(pgrep -P "${pids[-1]}" scrapekeep)
   key=$(await_line "$tmp/$name.out" '^ak_[0-9a-f]{40}$')
 }
 start_serve serve
 api_normal=$api
 key_normal=$key
+serve_normal_pid=$serve_pid
 start_serve serve_full --synchronous full
 api_full=$api
 key_full=$key
@@ -79,11 +82,34 @@ record() {  # record ROW JOB LINE
   results["$1|$2"]+="${v:-nan} "
 }
 
+# CPU time per page, summed over the rounds: the site's process and the
+# fetching side (site_client, or scrapekeep serve with its API), from
+# /proc/PID/stat (user + system, in clock ticks).
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+cpu_us_of() { awk -v t="$tick_us" '{print ($14 + $15) * t}' "/proc/$1/stat"; }
+declare -A cpu_site cpu_own cpu_pages  # "row|job" -> sums
+count_cpu() {  # count_cpu ROW JOB SITE_US OWN_US LINE
+  local pages
+  pages=$(field "$5" pages)
+  [ -n "$pages" ] || return 0
+  cpu_site["$1|$2"]=$((${cpu_site["$1|$2"]:-0} + $3))
+  cpu_own["$1|$2"]=$((${cpu_own["$1|$2"]:-0} + $4))
+  cpu_pages["$1|$2"]=$((${cpu_pages["$1|$2"]:-0} + pages))
+}
+
 for round in $(seq 1 "$rounds"); do
   echo "round $round/$rounds" >&2
   for job in chain details; do
-    record site "$job" "$("$bin/bench/site_client" --base "$site" --job "$job" --clients "$conc")"
-    record scrapekeep "$job" "$("$py" bench/scrape_api.py "$api_normal" "$key_normal" "$site" "$job")"
+    s0=$(cpu_us_of "$site_pid")
+    line=$("$bin/bench/site_client" --base "$site" --job "$job" --clients "$conc")
+    record site "$job" "$line"
+    count_cpu site "$job" $(($(cpu_us_of "$site_pid") - s0)) "$(field "$line" cpu_us)" "$line"
+    s0=$(cpu_us_of "$site_pid")
+    k0=$(cpu_us_of "$serve_normal_pid")
+    line=$("$py" bench/scrape_api.py "$api_normal" "$key_normal" "$site" "$job")
+    record scrapekeep "$job" "$line"
+    count_cpu scrapekeep "$job" $(($(cpu_us_of "$site_pid") - s0)) \
+      $(($(cpu_us_of "$serve_normal_pid") - k0)) "$line"
     record full "$job" "$("$py" bench/scrape_api.py "$api_full" "$key_full" "$site" "$job")"
     record nostore "$job" "$("$bin/bench/scrape_pool" --base "$site" --job "$job" --mode nostore \
       --detail-concurrency "$conc")"
@@ -116,6 +142,20 @@ echo "-- scrapekeep taken apart"
 row full "scrapekeep serve --synchronous full"
 row nostore "fetch + parse only (no store writes)"
 row storeonly "store writes only (no fetch, no parse)"
+per_page() { awk -v a="${1:-0}" -v n="${2:-0}" 'BEGIN { if (n == 0) print "-"; else printf "%.0f\n", a / n }'; }
+cpu_row() {  # cpu_row KEY LABEL
+  local j out=""
+  for j in chain details; do
+    out+=$(printf ' %9s %9s' "$(per_page "${cpu_site[$1|$j]:-}" "${cpu_pages[$1|$j]:-}")" \
+      "$(per_page "${cpu_own[$1|$j]:-}" "${cpu_pages[$1|$j]:-}")")
+  done
+  printf '%-44s%s\n' "$2" "$out"
+}
+echo
+echo "CPU time per page, us (all rounds; site = the site's process, own = the fetching side)"
+printf '%-44s %9s %9s %9s %9s\n' "" "chain:site" "own" "det.:site" "own"
+cpu_row site "site limit (own = the plain client)"
+cpu_row scrapekeep "scrapekeep serve (own = serve, API included)"
 echo
 echo "rounds (pages/s):"
 for k in site scrapekeep scrapy full nostore storeonly; do
