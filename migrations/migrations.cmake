@@ -2,4 +2,5 @@
 # migration that has landed is never edited.
 set(SCRAPEKEEP_MIGRATIONS
   0001_initial.sql
+  0002_jobs_progress_index.sql
 )

@@ -57,6 +57,14 @@ CREATE INDEX jobs_org_created ON jobs (org_id, created_at DESC);
 CREATE INDEX jobs_org_status_created ON jobs (org_id, status, created_at DESC);
 CREATE INDEX jobs_status_created ON jobs (status, created_at);
 CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'processing';
+-- Everything GET .../progress reads of a job: that read never visits the table.
+CREATE INDEX jobs_progress ON jobs (
+  job_id, org_id, status, url, max_items, follow_pagination, max_pages, depth,
+  created_at, started_at, completed_at, completion_reason, error_message,
+  current_page, pagination_complete, listing_pages_scraped, listing_pages_failed,
+  detail_pages_discovered, detail_pages_scraped, detail_pages_failed, items_found,
+  stopped_percentage
+);
 
 -- Append-only page events. A listing page is stored once per job and page
 -- number, a detail page once per job and item.

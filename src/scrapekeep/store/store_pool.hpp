@@ -28,11 +28,13 @@ class StorePool {
     JobStore* operator->();
     JobStore& operator*();
 
-    // The job `job_id` (selectors not read) when `key` is an unrevoked API
-    // key of the job's organization, in one statement; nullopt otherwise
-    // (unknown or revoked key, missing job or another organization's), and
-    // find_key() and get_job() tell which. Reads the key's revocation each
-    // call: nothing about a key is cached but the hash of the last one seen.
+    // The job `job_id` when `key` is an unrevoked API key of the job's
+    // organization, in one statement; nullopt otherwise (unknown or revoked
+    // key, missing job or another organization's), and find_key() and
+    // get_job() tell which. Reads the key's revocation each call: nothing
+    // about a key is cached but the hash of the last one seen. Only what
+    // progress reads is read, all of it from the index jobs_progress: the
+    // selectors, timeout, attempts, claim token and lease come back empty.
     Result<std::optional<core::Job>> job_for_key(const std::string& key,
                                                  const std::string& job_id);
 
@@ -40,6 +42,10 @@ class StorePool {
     StorePool* m_pool;
     std::unique_ptr<Connection> m_connection;
   };
+
+  // The statement Lease::job_for_key runs (two parameters: the key's
+  // SHA-256 in hex, the job id); tests check its query plan.
+  static const std::string& job_for_key_sql();
 
   // A connection (opened on demand, without migrating), or the open error.
   Result<Lease> acquire();
