@@ -4,15 +4,19 @@
 # databases of BENCH_SIZES jobs, and against ceiling_server (a bare cpp-httplib
 # server with the same settings answering a constant body of the same size),
 # measured alternately in the same run. Then the library's keep-alive pitfalls,
-# each measured against the ceiling server with one setting changed.
+# each measured against the ceiling server with one setting changed
+# (BENCH_PITFALLS=0 leaves them out).
 #   BENCH_SIZES="1000 100000 1000000" BENCH_CONNS="1 8 32 64" BENCH_SECONDS=10
 # Before/after: BENCH_BASELINE=path/to/another/scrapekeep is measured too, right
 # after serve in every cell (row "base"), and BENCH_ROUNDS=N repeats each cell.
+# BENCH_BASELINE_DATA=dir gives the baseline its own copies of the databases
+# (dir/jobs_N.db), for a baseline that refuses a schema serve has migrated to.
 source "$(dirname "$0")/lib.sh"
 SIZES="${BENCH_SIZES:-1000 100000 1000000}"
 CONNS="${BENCH_CONNS:-1 8 32 64}"
 SECS="${BENCH_SECONDS:-10}"
 BASELINE="${BENCH_BASELINE:-}"
+BASELINE_DATA="${BENCH_BASELINE_DATA:-}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 
 printf '%-8s %5s | %9s %7s %7s | %9s %7s %7s | %5s %s\n' jobs conns "serve r/s" "p50 us" \
@@ -32,7 +36,12 @@ for n in $SIZES; do
   wrk_progress "$CEIL_PORT" 8 2 "$ids" "$key" >/dev/null
   if [ -n "$BASELINE" ]; then
     main=("$SERVE_PID" "$SERVE_PORT" "$SERVE_CHILD")
-    SERVE_EXE="$BASELINE" start_serve "$db"
+    base_db="$db"
+    if [ -n "$BASELINE_DATA" ]; then
+      base_db="$BASELINE_DATA/jobs_$n.db"
+      cat "$base_db" >/dev/null
+    fi
+    SERVE_EXE="$BASELINE" start_serve "$base_db"
     base=("$SERVE_PID" "$SERVE_PORT" "$SERVE_CHILD")
     SERVE_PID="${main[0]}" SERVE_PORT="${main[1]}" SERVE_CHILD="${main[2]}"
     wrk_progress "${base[1]}" 8 2 "$ids" "$key" >/dev/null
@@ -61,6 +70,7 @@ for n in $SIZES; do
 done
 
 # The keep-alive pitfalls, one setting at a time (ceiling server, $SECS s each).
+[ "${BENCH_PITFALLS:-1}" = 0 ] && exit 0
 n="${SIZES%% *}"
 ids="$DATA/jobs_$n.ids"
 key="$(cat "$DATA/jobs_$n.key")"
