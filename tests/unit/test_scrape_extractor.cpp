@@ -316,3 +316,31 @@ TEST_CASE("extraction runs in parallel threads with identical results", "[scrape
   }
   CHECK(mismatches == std::vector<int>(k_threads, 0));
 }
+
+TEST_CASE("a page whose expressions need more XPath steps than the budget fails with an error",
+          "[scrape][extractor]") {
+  std::string html = "<html><body>";
+  for (int i = 0; i < 300; ++i) {
+    html += "<article class=\"property\"><h2>T" + std::to_string(i) + "</h2></article>";
+  }
+  html += "</body></html>";
+  // Every node counts every node: 602 nodes make about 360,000 steps.
+  Selectors quadratic = property_selectors();
+  quadratic.item = "//*[count(//*) > 0]";
+
+  SECTION("under the budget the same page is extracted") {
+    const ListingExtraction ok = extract_listing(html, k_page_url, quadratic, false, "", 50'000'000);
+    CHECK(ok.items.size() == 602);  // html, body and 300 x (article, h2)
+    const ListingExtraction plain = extract_listing(html, k_page_url, property_selectors(), false, "", 100'000);
+    REQUIRE(plain.items.size() == 300);
+    CHECK(plain.items[299].fields[0].second == "T299");
+  }
+  SECTION("over it, listing and detail extraction throw, naming the budget") {
+    CHECK_THROWS_WITH(extract_listing(html, k_page_url, quadratic, false, "", 100'000),
+                      Catch::Contains("more than 100000 steps"));
+    const FieldList fields{{"n", "count(//*[count(//*) > 0])"}};
+    CHECK_THROWS_WITH(extract_detail(html, k_page_url, fields, "", 100'000),
+                      Catch::Contains("more than 100000 steps"));
+    CHECK(extract_detail(html, k_page_url, fields, "", 50'000'000)[0].second == "602");
+  }
+}

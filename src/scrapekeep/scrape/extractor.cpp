@@ -13,6 +13,7 @@
 #include <climits>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 
 #include "scrapekeep/scrape/xml_memory.hpp"
 
@@ -164,7 +165,24 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
     return nullptr;
   }
   ctx->node = node;
-  return XPathObjectPtr(xmlXPathCompiledEval(comp, ctx));
+  XPathObjectPtr result(xmlXPathCompiledEval(comp, ctx));
+  // libxml2 stops an evaluation that would pass opLimit and leaves opCount
+  // at it.
+  if (ctx->opLimit != 0 && ctx->opCount >= ctx->opLimit) {
+    throw std::runtime_error("the XPath expressions take more than " +
+                             std::to_string(ctx->opLimit) + " steps on this page");
+  }
+  return result;
+}
+
+// A context for the expressions of one page, sharing `step_budget` steps.
+XPathContextPtr page_context(xmlDoc* doc, unsigned long step_budget) {
+  XPathContextPtr ctx(doc == nullptr ? nullptr : xmlXPathNewContext(doc));
+  if (ctx) {
+    ctx->opLimit = step_budget;
+    ctx->opCount = 0;
+  }
+  return ctx;
 }
 
 // The value API.md defines for a field: first node's string value, or the
@@ -412,14 +430,14 @@ std::string strip_fragment(const std::string& url) {
 
 ListingExtraction extract_listing(const std::string& html, const std::string& page_url,
                                   const core::Selectors& selectors, bool want_detail_links,
-                                  const std::string& charset) {
+                                  const std::string& charset, unsigned long step_budget) {
   prepare_thread();
   ListingExtraction result;
   DocPtr doc = parse_html(html, page_url, charset);
   if (!doc) {
     return result;
   }
-  XPathContextPtr ctx(xmlXPathNewContext(doc.get()));
+  XPathContextPtr ctx = page_context(doc.get(), step_budget);
   if (!ctx) {
     return result;
   }
@@ -453,11 +471,12 @@ ListingExtraction extract_listing(const std::string& html, const std::string& pa
 }
 
 core::FieldValues extract_detail(const std::string& html, const std::string& page_url,
-                                 const core::FieldList& fields, const std::string& charset) {
+                                 const core::FieldList& fields, const std::string& charset,
+                                 unsigned long step_budget) {
   prepare_thread();
   const CompiledFields compiled(fields);
   DocPtr doc = parse_html(html, page_url, charset);
-  XPathContextPtr ctx(doc ? xmlXPathNewContext(doc.get()) : nullptr);
+  XPathContextPtr ctx = page_context(doc.get(), step_budget);
   if (!doc || !ctx) {
     core::FieldValues empty;
     for (const auto& [name, expr] : fields) {

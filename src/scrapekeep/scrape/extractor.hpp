@@ -43,6 +43,14 @@ struct ListingExtraction {
   std::optional<std::string> next_url;  // resolved, fragment stripped
 };
 
+// XPath steps (nodes visited, operations run) all the expressions of one page
+// may take together: about a second of CPU. A page that needs more (a huge
+// page meeting an expression that visits every node for every node) fails
+// with an error instead of holding a worker for hours, deaf to its timeout
+// and to a cancel. A 10 MiB page of 100,000 items needs 10 to 30 million with
+// ordinary selectors.
+constexpr unsigned long k_xpath_step_budget = 100'000'000;
+
 // Items of a listing page. A field's value is the whitespace-normalized
 // string value of the first node its XPath selects (relative to the item), or
 // the string form of a string/number/boolean result; nullopt when it selects
@@ -50,13 +58,17 @@ struct ListingExtraction {
 // page's <base href>). Detail links are only extracted when
 // `want_detail_links`. `charset` is the HTTP header's charset, if any: a BOM
 // wins over it, it wins over <meta charset>, and UTF-8 is the fallback.
+// Throws std::runtime_error when the page's expressions need more than
+// `step_budget` XPath steps.
 ListingExtraction extract_listing(const std::string& html, const std::string& page_url,
                                   const core::Selectors& selectors, bool want_detail_links,
-                                  const std::string& charset = {});
+                                  const std::string& charset = {},
+                                  unsigned long step_budget = k_xpath_step_budget);
 
 // Fields of a detail page, evaluated relative to the document, as above.
 core::FieldValues extract_detail(const std::string& html, const std::string& page_url,
-                                 const core::FieldList& fields, const std::string& charset = {});
+                                 const core::FieldList& fields, const std::string& charset = {},
+                                 unsigned long step_budget = k_xpath_step_budget);
 
 // XPath's normalize-space: ASCII whitespace runs become one space, trimmed.
 // Other bytes (UTF-8 included) are kept exactly.
