@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -343,4 +346,39 @@ TEST_CASE("a page whose expressions need more XPath steps than the budget fails 
                       Catch::Contains("more than 100000 steps"));
     CHECK(extract_detail(html, k_page_url, fields, "", 50'000'000)[0].second == "602");
   }
+}
+
+TEST_CASE("the parse budget lets pages through while their bytes fit, the rest wait",
+          "[scrape][extractor]") {
+  ParseBudget budget(100);
+  std::optional<ParseBudget::Lease> first(budget.acquire(60));
+  CHECK(budget.held() == 60);
+  {
+    const ParseBudget::Lease small = budget.acquire(40);  // fits beside it
+    CHECK(budget.held() == 100);
+  }
+  std::atomic<bool> second_in{false};
+  std::thread second([&] {
+    const ParseBudget::Lease lease = budget.acquire(60);
+    second_in = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_FALSE(second_in.load());  // 60 + 60 > 100: it waits
+  CHECK(budget.held() == 60);
+  first.reset();
+  second.join();
+  CHECK(second_in.load());
+  CHECK(budget.held() == 0);
+  // A page larger than the whole budget goes alone.
+  {
+    const ParseBudget::Lease huge = budget.acquire(500);
+    CHECK(budget.held() == 500);
+  }
+  CHECK(budget.held() == 0);
+  // Extraction gives its bytes back, also when it throws.
+  CHECK(extract_listing(listing_page(), k_page_url, property_selectors(), true).items.size() == 3);
+  Selectors quadratic = property_selectors();
+  quadratic.item = "//*[count(//*) > 0]";
+  CHECK_THROWS(extract_listing(listing_page(), k_page_url, quadratic, false, "", 10));
+  CHECK(process_parse_budget().held() == 0);
 }

@@ -321,6 +321,34 @@ std::string remove_dot_segments(const std::string& url) {
 
 } // namespace
 
+ParseBudget::Lease::~Lease() {
+  if (m_owner == nullptr) {
+    return;
+  }
+  {
+    std::lock_guard lock(m_owner->m_mutex);
+    m_owner->m_held -= m_bytes;
+  }
+  m_owner->m_cv.notify_all();
+}
+
+ParseBudget::Lease ParseBudget::acquire(std::size_t bytes) {
+  std::unique_lock lock(m_mutex);
+  m_cv.wait(lock, [&] { return m_held == 0 || bytes <= m_bytes - std::min(m_bytes, m_held); });
+  m_held += bytes;
+  return Lease(this, bytes);
+}
+
+std::size_t ParseBudget::held() const {
+  std::lock_guard lock(m_mutex);
+  return m_held;
+}
+
+ParseBudget& process_parse_budget() {
+  static ParseBudget budget(16 * 1024 * 1024);
+  return budget;
+}
+
 void init_libxml() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -433,6 +461,8 @@ ListingExtraction extract_listing(const std::string& html, const std::string& pa
                                   const std::string& charset, unsigned long step_budget) {
   prepare_thread();
   ListingExtraction result;
+  // Held until the page is freed: declared before it.
+  const ParseBudget::Lease lease = process_parse_budget().acquire(html.size());
   DocPtr doc = parse_html(html, page_url, charset);
   if (!doc) {
     return result;
@@ -475,6 +505,7 @@ core::FieldValues extract_detail(const std::string& html, const std::string& pag
                                  unsigned long step_budget) {
   prepare_thread();
   const CompiledFields compiled(fields);
+  const ParseBudget::Lease lease = process_parse_budget().acquire(html.size());
   DocPtr doc = parse_html(html, page_url, charset);
   XPathContextPtr ctx = page_context(doc.get(), step_budget);
   if (!doc || !ctx) {
