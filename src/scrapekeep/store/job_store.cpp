@@ -668,6 +668,13 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
   const core::JobOptions& options = claim.job.options;
   // A group commit may run this write twice: the worker is told once.
   bool fenced_told = false;
+  // The items' JSON, written here rather than in the write, which may run on
+  // the thread that commits everyone's writes.
+  std::vector<std::string> fields;
+  fields.reserve(page.items.size());
+  for (const NewItem& item : page.items) {
+    fields.push_back(to_json(item.fields).dump());
+  }
   return m_impl->write([&](Impl& x) -> Status {
     std::int64_t items_found = 0;
     {
@@ -701,7 +708,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
         ins->bind(2, items_found + i);
         ins->bind(3, page.page_number);
         ins->bind(4, page.url);
-        ins->bind(5, to_json(item.fields).dump());
+        ins->bind(5, fields[static_cast<size_t>(i)]);
         if (has_link) {
           ins->bind(6, *item.detail_url);
         } else {
@@ -758,10 +765,18 @@ Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& 
 Status JobStore::record_detail_pages(const Claim& claim, const std::vector<DetailPageRecord>& pages,
                                      Micros now) {
   (void)now;
+  // The details' JSON, written here rather than in the write (see
+  // record_listing_page).
+  std::vector<std::string> details;
+  details.reserve(pages.size());
+  for (const DetailPageRecord& page : pages) {
+    details.push_back(page.ok ? to_json(page.detail).dump() : std::string());
+  }
   return m_impl->write([&](Impl& x) -> Status {
     std::int64_t scraped = 0;
     std::int64_t failed = 0;
-    for (const DetailPageRecord& page : pages) {
+    for (std::size_t p = 0; p < pages.size(); ++p) {
+      const DetailPageRecord& page = pages[p];
       std::int64_t page_number = 0;
       {
         auto check = x.prepared(
@@ -795,7 +810,7 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
       if (page.ok) {
         auto up = x.prepared(
             "UPDATE result_items SET detail = ? WHERE job_id = ? AND item_index = ?");
-        up->bind(1, to_json(page.detail).dump());
+        up->bind(1, details[p]);
         up->bind(2, claim.job_id);
         up->bind(3, page.item_index);
         up->exec();
