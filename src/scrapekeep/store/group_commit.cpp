@@ -1,10 +1,14 @@
 #include "scrapekeep/store/group_commit.hpp"
 
 #include <SQLiteCpp/Database.h>
+#include <linux/futex.h>
 #include <sqlite3.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <array>
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -19,16 +23,44 @@ using core::Error;
 using core::ErrorCode;
 using core::Status;
 
+namespace {
+
+// What a waiting writer's word says; set by the leader.
+constexpr std::uint32_t k_waiting = 0;
+constexpr std::uint32_t k_done = 1;  // its result is final
+constexpr std::uint32_t k_lead = 2;  // it leads next
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+
+// Sleeps until `word` is no longer `value` (a futex: no lock to take again
+// once woken, unlike a condition variable).
+void wait_while(std::atomic<std::uint32_t>& word, std::uint32_t value) {
+  while (word.load(std::memory_order_acquire) == value) {
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, value,
+            nullptr, nullptr, 0);
+  }
+}
+
+// Sets `*word` and wakes its sleeper. The word may be gone as soon as it is
+// set (its writer returns): the wake-up uses its address only as a key, and a
+// sleeper on whatever lives there now wakes, finds its own word unchanged and
+// sleeps again.
+void set_and_wake(std::atomic<std::uint32_t>* word, std::uint32_t value) {
+  word->store(value, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
+}
+
+} // namespace
+
 struct GroupCommitter::Waiter {
-  Waiter(const Write& w, std::size_t s) : write(&w), slot(s) {}
+  explicit Waiter(const Write& w) : write(&w) {}
   const Write* write;
-  // Which of the committer's condition variables this writer waits on: they
-  // outlive every writer, so a leader may signal one after letting go of the
-  // lock, when the writer may already be gone.
-  std::size_t slot;
   Status result = core::ok_status();
-  bool done = false;
   bool committed = false;
+  // k_waiting until a leader sets it (see set_and_wake); `result` and
+  // `committed` are written before it is, and read after.
+  std::atomic<std::uint32_t> state{k_waiting};
 };
 
 GroupCommitter::GroupCommitter(std::size_t max_batch) : m_max_batch(std::max<std::size_t>(1, max_batch)) {}
@@ -75,13 +107,16 @@ std::shared_ptr<GroupCommitter> GroupCommitter::for_database(const std::string& 
 }
 
 Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
-  Waiter self(write, m_next_slot.fetch_add(1, std::memory_order_relaxed) % k_wakeup_slots);
+  Waiter self(write);
   std::unique_lock lock(m_mutex);
   m_queue.push_back(&self);
-  m_wakeups[self.slot].wait(
-      lock, [&] { return self.done || (!m_leading && m_queue.front() == &self); });
-  if (self.done) {
-    return self.result;
+  if (m_leading) {
+    lock.unlock();
+    wait_while(self.state, k_waiting);
+    if (self.state.load(std::memory_order_acquire) == k_done) {
+      return std::move(self.result);
+    }
+    lock.lock();  // handed the lead: m_leading was kept set for this caller
   }
   // This caller leads: it runs whatever is queued, itself first, then keeps
   // running what queued up meanwhile (a few rounds), which saves a hand-over
@@ -107,33 +142,32 @@ Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
     lock.lock();
     m_queue.erase(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(n));
     std::size_t committed = 0;
-    std::array<bool, k_wakeup_slots> to_wake{};
     for (Waiter* w : batch) {
       committed += w->committed ? 1 : 0;
-      w->done = true;  // from here on `w` may be gone once the lock is let go
-      if (w != &self) {
-        to_wake[w->slot] = true;
-      }
     }
     if (committed > 0) {
       m_committed_writes += committed;
       ++m_committed_batches;
     }
-    // Woken without the lock held, they do not wake only to wait for it; and
-    // the writers meanwhile queue up for the next batch.
+    // Woken without the lock held, they return without taking it; and the
+    // writers meanwhile queue up for the next batch.
     lock.unlock();
-    for (std::size_t slot = 0; slot < k_wakeup_slots; ++slot) {
-      if (to_wake[slot]) {
-        m_wakeups[slot].notify_all();
+    for (Waiter* w : batch) {
+      if (w != &self) {
+        set_and_wake(&w->state, k_done);
       }
     }
     lock.lock();
   }
-  m_leading = false;
-  if (!m_queue.empty()) {
-    m_wakeups[m_queue.front()->slot].notify_all();
+  // The lead goes to the first writer in line, if any (m_leading stays set
+  // for it: nobody else may take it meanwhile).
+  Waiter* next = m_queue.empty() ? nullptr : m_queue.front();
+  m_leading = next != nullptr;
+  lock.unlock();
+  if (next != nullptr) {
+    set_and_wake(&next->state, k_lead);
   }
-  return self.result;
+  return std::move(self.result);
 }
 
 BatchConnection& GroupCommitter::batch_connection(BatchConnection& mine) {

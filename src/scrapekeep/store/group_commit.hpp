@@ -36,7 +36,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <array>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -131,12 +130,9 @@ class GroupCommitter {
   bool m_checkpoint_wanted = false;
   bool m_stopping = false;
   std::thread m_checkpointer;  // started with the first checkpoint wanted
-  static constexpr std::size_t k_wakeup_slots = 64;
-  std::array<std::condition_variable, k_wakeup_slots> m_wakeups;  // see Waiter::slot
-  std::atomic<std::size_t> m_next_slot{0};
   mutable std::mutex m_mutex;
   std::deque<Waiter*> m_queue;  // oldest first; the batch being run is at the front
-  bool m_leading = false;       // a leader is running batches
+  bool m_leading = false;       // a leader runs batches, or the lead was handed to the first in line
   std::size_t m_committed_writes = 0;
   std::size_t m_committed_batches = 0;
 };
