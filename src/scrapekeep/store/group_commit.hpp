@@ -8,8 +8,8 @@
 //
 // Writes run without savepoints: a savepoint copies every page its write
 // touches into a statement journal, which cost more than a tenth of a batch.
-// A write that fails having changed no row (the usual case: fenced out by its
-// first read) has nothing to undo. One that fails after changing rows rolls
+// A write that fails having changed no row (as sqlite3_total_changes counts
+// them; the usual case: fenced out by its first read) has nothing to undo. One that fails after changing rows rolls
 // its batch back, and the batch runs again with each write inside its own
 // SAVEPOINT, so that write alone is undone; a write may therefore run twice
 // (only its last run counts).
@@ -28,8 +28,8 @@
 // k_checkpoint_frames_max anyway.
 //
 // Thread-safe. A write that fails (an error Status or a SQLite exception) is
-// rolled back to its savepoint alone; the others in its batch still commit. A
-// failure of the transaction itself (BEGIN or COMMIT) fails the whole batch.
+// undone alone (see above); the others in its batch still commit. A failure of
+// the transaction itself (BEGIN or COMMIT) fails the whole batch.
 
 #include <condition_variable>
 #include <cstddef>
