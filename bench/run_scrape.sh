@@ -156,6 +156,8 @@ echo "CPU time per page, us (all rounds; site = the site's process, own = the fe
 printf '%-44s %9s %9s %9s %9s\n' "" "chain:site" "own" "det.:site" "own"
 cpu_row site "site limit (own = the plain client)"
 cpu_row scrapekeep "scrapekeep serve (own = serve, API included)"
+printf 'scrapekeep serve peak RSS (VmHWM) after every round: %s MiB\n' \
+  "$(awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$serve_normal_pid/status")"
 echo
 echo "rounds (pages/s):"
 for k in site scrapekeep scrapy full nostore storeonly; do
