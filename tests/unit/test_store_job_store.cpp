@@ -540,6 +540,34 @@ TEST_CASE("detail pages are counted and merged into their items", "[store]") {
   }
 }
 
+TEST_CASE("scraped values that are not UTF-8 are stored with U+FFFD in their place", "[store]") {
+  // A Latin-1 page without a declared charset is parsed as UTF-8 and keeps
+  // its raw bytes: "caf\xe9" is not UTF-8.
+  StoreFixture f;
+  const Job job = f.create(paged_options(3, 100, 1));
+  const Claim c = f.claim();
+  auto page = listing(1, 2, f.clock.now(), true, true);
+  page.items[0].fields = {{"title", std::string("caf\xe9")}, {"price", std::nullopt}};
+  REQUIRE(f.store().record_listing_page(c, page, f.clock.now()).ok());
+  auto d = detail(0, *page.items[0].detail_url, f.clock.now());
+  d.detail = {{"description", std::string("cr\xe8me \xff")}};
+  REQUIRE(f.store().record_detail_page(c, d, f.clock.now()).ok());
+
+  auto results = f.store().list_results(job.job_id, 10, 0);
+  REQUIRE(results.ok());
+  REQUIRE(results->items.size() == 2);
+  const FieldValues title = {{"title", std::string("caf\xef\xbf\xbd")}, {"price", std::nullopt}};
+  CHECK(results->items[0].fields == title);
+  REQUIRE(results->items[0].detail);
+  const FieldValues description = {{"description", std::string("cr\xef\xbf\xbdme \xef\xbf\xbd")}};
+  CHECK(*results->items[0].detail == description);
+  CHECK(results->items[1].fields == item_fields(1, 1));
+  const Job j = f.get(job.job_id);
+  CHECK(j.counters.items_found == 2);
+  CHECK(j.counters.detail_pages_scraped == 1);
+  check_counters_match_events(f.store(), job.job_id);
+}
+
 TEST_CASE("detail links are not planned at depth 0", "[store]") {
   StoreFixture f;
   const Job job = f.create(paged_options(3, 100, 0));

@@ -673,7 +673,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
   std::vector<std::string> fields;
   fields.reserve(page.items.size());
   for (const NewItem& item : page.items) {
-    fields.push_back(to_json(item.fields).dump());
+    fields.push_back(dump_scraped(item.fields));
   }
   return m_impl->write([&](Impl& x) -> Status {
     std::int64_t items_found = 0;
@@ -770,7 +770,7 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
   std::vector<std::string> details;
   details.reserve(pages.size());
   for (const DetailPageRecord& page : pages) {
-    details.push_back(page.ok ? to_json(page.detail).dump() : std::string());
+    details.push_back(page.ok ? dump_scraped(page.detail) : std::string());
   }
   return m_impl->write([&](Impl& x) -> Status {
     std::int64_t scraped = 0;

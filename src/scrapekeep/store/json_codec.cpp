@@ -30,6 +30,10 @@ Json to_json(const core::FieldValues& values) {
   return out;
 }
 
+std::string dump_scraped(const core::FieldValues& values) {
+  return to_json(values).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 Json to_json(const core::Selectors& s) {
   return Json{{"item", s.item},
               {"fields", to_json(s.fields)},

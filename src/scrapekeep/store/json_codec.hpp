@@ -19,6 +19,11 @@ Json to_json(const core::Selectors& selectors);
 // {"timeout", "max_items", "follow_pagination", "max_pages", "depth", "selectors"}.
 Json to_json(const core::JobOptions& options);
 
+// Scraped values as stored: a JSON text in which bytes that are not UTF-8
+// (a Latin-1 page that declares no charset is parsed as UTF-8 and keeps its
+// raw bytes) become U+FFFD instead of making the dump throw.
+std::string dump_scraped(const core::FieldValues& values);
+
 // Inverses for values the store wrote itself; throw nlohmann::json::exception
 // on a malformed document.
 core::FieldValues field_values_from_json(const Json& json);
