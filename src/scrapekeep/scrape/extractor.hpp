@@ -51,7 +51,8 @@ struct ListingExtraction {
 // page meeting an expression that visits every node for every node) fails
 // with an error instead of holding a worker for hours, deaf to its timeout
 // and to a cancel. A 10 MiB page of 100,000 items needs 10 to 30 million with
-// ordinary selectors.
+// ordinary selectors. libxml2 does not count the duplicate checks of a union
+// (`a | b`, the product of the two sides' sizes): those are not bounded.
 constexpr unsigned long k_xpath_step_budget = 100'000'000;
 
 // Bytes of HTML being parsed at once. A parsed page takes about 25 times its
