@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "scrapekeep/scrape/extractor.hpp"
+#include "support/child_process.hpp"
 
 using scrapekeep::core::FieldList;
 using scrapekeep::core::FieldValues;
@@ -368,6 +369,31 @@ TEST_CASE("the parse budget lets pages through while their bytes fit, the rest w
   first.reset();
   second.join();
   CHECK(second_in.load());
+  CHECK(budget.held() == 0);
+  // In the order they asked: a page that would fit waits behind a larger one.
+  {
+    std::optional<ParseBudget::Lease> held(budget.acquire(60));
+    std::atomic<bool> large_in{false};
+    std::atomic<bool> small_in{false};
+    std::thread large([&] {
+      const ParseBudget::Lease lease = budget.acquire(60);
+      large_in = true;
+    });
+    REQUIRE(scrapekeep::testing::eventually([&] { return budget.waiting() == 1; }));
+    std::thread small([&] {
+      const ParseBudget::Lease lease = budget.acquire(10);  // 60 + 10 fits
+      small_in = true;
+    });
+    REQUIRE(scrapekeep::testing::eventually([&] { return budget.waiting() == 2; }));
+    CHECK_FALSE(small_in.load());
+    CHECK_FALSE(large_in.load());
+    held.reset();
+    large.join();
+    small.join();
+    CHECK(large_in.load());
+    CHECK(small_in.load());
+    CHECK(budget.waiting() == 0);
+  }
   CHECK(budget.held() == 0);
   // A page larger than the whole budget goes alone.
   {

@@ -334,14 +334,26 @@ ParseBudget::Lease::~Lease() {
 
 ParseBudget::Lease ParseBudget::acquire(std::size_t bytes) {
   std::unique_lock lock(m_mutex);
-  m_cv.wait(lock, [&] { return m_held == 0 || bytes <= m_bytes - std::min(m_bytes, m_held); });
+  const std::uint64_t ticket = m_next_ticket++;
+  m_cv.wait(lock, [&] {
+    return ticket == m_admitted &&
+           (m_held == 0 || bytes <= m_bytes - std::min(m_bytes, m_held));
+  });
+  ++m_admitted;
   m_held += bytes;
+  lock.unlock();
+  m_cv.notify_all();  // the next in line may fit too
   return Lease(this, bytes);
 }
 
 std::size_t ParseBudget::held() const {
   std::lock_guard lock(m_mutex);
   return m_held;
+}
+
+std::size_t ParseBudget::waiting() const {
+  std::lock_guard lock(m_mutex);
+  return static_cast<std::size_t>(m_next_ticket - m_admitted);
 }
 
 ParseBudget& process_parse_budget() {

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -59,7 +60,9 @@ constexpr unsigned long k_xpath_step_budget = 100'000'000;
 // size in memory (an 11 MiB page of 100,000 items: 310 MiB at its peak), so
 // sixteen detail threads on pages near the 10 MiB cap would take gigabytes.
 // A page waits until its bytes fit beside those being parsed; one larger than
-// the whole budget waits until nothing else is parsed. Thread-safe.
+// the whole budget waits until nothing else is parsed. Pages are let in in
+// the order they asked, so a large page is not passed over for ever by a
+// stream of smaller ones (which wait behind it). Thread-safe.
 class ParseBudget {
  public:
   explicit ParseBudget(std::size_t bytes) : m_bytes(bytes) {}
@@ -84,15 +87,20 @@ class ParseBudget {
     std::size_t m_bytes;
   };
 
-  // Waits until `bytes` fit (or nothing else is held) and holds them.
+  // Waits until every earlier caller is in and `bytes` fit (or nothing else
+  // is held), then holds them.
   Lease acquire(std::size_t bytes);
   std::size_t held() const;
+  // Callers waiting in acquire() (for tests).
+  std::size_t waiting() const;
 
  private:
   const std::size_t m_bytes;
   mutable std::mutex m_mutex;
   std::condition_variable m_cv;
   std::size_t m_held = 0;
+  std::uint64_t m_next_ticket = 0;  // handed to each caller of acquire()
+  std::uint64_t m_admitted = 0;     // tickets let in so far, in order
 };
 
 // The budget every extraction of the process parses under: 16 MiB.
