@@ -264,6 +264,23 @@ TEST_CASE("text encodings: UTF-8 kept exactly, declared charsets converted", "[s
     REQUIRE(result.items.size() == 1);
     CHECK(field(result.items[0].fields, "title") == std::optional<std::string>("Caf\xC3\xA9"));
   }
+  SECTION("undeclared bytes that are not UTF-8 are read as windows-1252") {
+    const std::string html = "<html><body><article class='property'><h2>Caf\xE9 cr\xE8me "
+                             "\x80 5</h2></article></body></html>";
+    const auto result = extract_listing(html, k_page_url, s, false);
+    REQUIRE(result.items.size() == 1);
+    CHECK(field(result.items[0].fields, "title") ==
+          std::optional<std::string>("Caf\xC3\xA9 cr\xC3\xA8me \xE2\x82\xAC 5"));
+  }
+  SECTION("undeclared UTF-8 with a stray byte stays UTF-8") {
+    const std::string html = "<html><body><article class='property'><h2>" + title +
+                             " \xFF</h2></article></body></html>";
+    const auto result = extract_listing(html, k_page_url, s, false);
+    REQUIRE(result.items.size() == 1);
+    const auto value = field(result.items[0].fields, "title");
+    REQUIRE(value);
+    CHECK(value->rfind(title, 0) == 0);
+  }
   SECTION("an unknown header charset falls back to detection") {
     const std::string html = "<html><body><article class='property'><h2>" + title +
                              "</h2></article></body></html>";

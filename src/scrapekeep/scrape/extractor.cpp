@@ -125,9 +125,41 @@ bool known_encoding(const std::string& name) {
   return true;
 }
 
+// Whether `html` reads better as UTF-8 than as windows-1252: fewer bytes that
+// break UTF-8 than well-formed multi-byte sequences (so a UTF-8 page with a
+// stray byte stays UTF-8, and a Latin-1 page with accents does not).
+bool mostly_utf8(const std::string& html) {
+  std::size_t sequences = 0;
+  std::size_t broken = 0;
+  const auto* b = reinterpret_cast<const unsigned char*>(html.data());
+  const std::size_t n = html.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t length = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                               : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    std::size_t k = 1;
+    while (length != 0 && k < length && i + k < n && (b[i + k] & 0xC0) == 0x80) {
+      ++k;
+    }
+    if (length != 0 && k == length) {
+      ++sequences;
+      i += length;
+    } else {
+      ++broken;
+      ++i;
+    }
+  }
+  return broken <= sequences;
+}
+
 // The encoding to force on the parser, or nullptr to let libxml2 detect it
 // (BOM, <meta charset>). Without either, HTML's ISO-8859-1 default would
-// garble UTF-8 pages, so UTF-8 is forced.
+// garble UTF-8 pages, so UTF-8 is forced, unless the bytes say windows-1252
+// (what browsers take for an undeclared Western page; a superset of Latin-1).
 const char* choose_encoding(const std::string& html, const std::string& charset) {
   if (has_bom(html)) {
     return nullptr;
@@ -138,7 +170,7 @@ const char* choose_encoding(const std::string& html, const std::string& charset)
   if (declares_charset(html)) {
     return nullptr;
   }
-  return "UTF-8";
+  return mostly_utf8(html) ? "UTF-8" : "windows-1252";
 }
 
 DocPtr parse_html(const std::string& html, const std::string& page_url, const std::string& charset) {
