@@ -541,8 +541,8 @@ TEST_CASE("detail pages are counted and merged into their items", "[store]") {
 }
 
 TEST_CASE("scraped values that are not UTF-8 are stored with U+FFFD in their place", "[store]") {
-  // A Latin-1 page without a declared charset is parsed as UTF-8 and keeps
-  // its raw bytes: "caf\xe9" is not UTF-8.
+  // A stray byte in an undeclared UTF-8 page reaches the store as it came:
+  // "caf\xe9" is not UTF-8.
   StoreFixture f;
   const Job job = f.create(paged_options(3, 100, 1));
   const Claim c = f.claim();

@@ -20,8 +20,8 @@ Json to_json(const core::Selectors& selectors);
 Json to_json(const core::JobOptions& options);
 
 // Scraped values as stored: a JSON text in which bytes that are not UTF-8
-// (a Latin-1 page that declares no charset is parsed as UTF-8 and keeps its
-// raw bytes) become U+FFFD instead of making the dump throw.
+// (a stray byte in a page read as UTF-8 keeps its raw value) become U+FFFD
+// instead of making the dump throw.
 std::string dump_scraped(const core::FieldValues& values);
 
 // Inverses for values the store wrote itself; throw nlohmann::json::exception
