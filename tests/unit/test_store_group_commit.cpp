@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <catch2/catch.hpp>
 #include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -393,4 +395,50 @@ TEST_CASE("group commit: batches run on the committer's own connection, which th
   CHECK(scrapekeep::testing::eventually(
       [&] { return std::filesystem::file_size(path) > 4000u * 1000u; }));
   CHECK(count(mine.database(), "SELECT COUNT(*) FROM t") == 3000);
+}
+
+TEST_CASE("group commit: a leader that throws (out of memory) leaves nobody waiting for ever",
+          "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("oom.db");
+  {
+    Connection setup(path);
+    setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  }
+  std::atomic<int> opened{0};
+  auto committer = GroupCommitter::for_database(path, [&]() -> std::unique_ptr<BatchConnection> {
+    if (opened++ == 0) {
+      // The first leader fails while the others queue behind it.
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      throw std::bad_alloc();
+    }
+    return std::make_unique<Connection>(path);
+  });
+  REQUIRE(committer != nullptr);
+  constexpr int k_writers = 8;
+  std::vector<int> outcome(k_writers, -1);  // 1 ok, 0 unavailable, 2 threw
+  in_threads(k_writers, [&](int i) {
+    if (i > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // behind writer 0
+    }
+    Connection mine(path);
+    try {
+      const Status st = committer->run(mine, insert(i));
+      outcome[i] = st.ok() ? 1 : (st.error().code == ErrorCode::unavailable ? 0 : 3);
+    } catch (const std::bad_alloc&) {
+      outcome[i] = 2;
+    }
+  });
+  // Exactly one leader met the failure; everyone returned; what said ok is
+  // stored and nothing else is.
+  CHECK(std::count(outcome.begin(), outcome.end(), 2) == 1);
+  CHECK(std::count(outcome.begin(), outcome.end(), 3) == 0);
+  CHECK(std::count(outcome.begin(), outcome.end(), -1) == 0);
+  Connection check(path);
+  CHECK(count(check.database(), "SELECT COUNT(*) FROM t") ==
+        std::count(outcome.begin(), outcome.end(), 1));
+  // And the committer goes on.
+  Connection mine(path);
+  CHECK(committer->run(mine, insert(100)).ok());
+  CHECK(count(check.database(), "SELECT COUNT(*) FROM t WHERE v = 100") == 1);
 }

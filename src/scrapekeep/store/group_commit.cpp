@@ -122,6 +122,16 @@ Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
   // running what queued up meanwhile (a few rounds), which saves a hand-over
   // (a thread wake-up) per batch.
   m_leading = true;
+  try {
+    lead(lock, mine, self);
+  } catch (...) {
+    abandon_lead(lock, mine, self);
+    throw;
+  }
+  return std::move(self.result);
+}
+
+void GroupCommitter::lead(std::unique_lock<std::mutex>& lock, BatchConnection& mine, Waiter& self) {
   for (int round = 0; round < k_max_rounds; ++round) {
     if (m_queue.empty() && round > 0) {
       // The writers just woken are likely about to queue their next write:
@@ -167,7 +177,34 @@ Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
   if (next != nullptr) {
     set_and_wake(&next->state, k_lead);
   }
-  return std::move(self.result);
+}
+
+// Something threw while this caller led (out of memory, in practice): no
+// writer may wait for ever and the lead must not stay taken. A transaction
+// left open is rolled back; every writer still queued that did not commit
+// fails as unavailable (its caller may try again), one that did is told so.
+// Allocates nothing: the message fits std::string's inline buffer.
+void GroupCommitter::abandon_lead(std::unique_lock<std::mutex>& lock, BatchConnection& mine,
+                                  Waiter& self) noexcept {
+  sqlite3* handle = (m_own ? *m_own : mine).database().getHandle();
+  if (sqlite3_get_autocommit(handle) == 0) {
+    sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  if (!lock.owns_lock()) {
+    lock.lock();
+  }
+  for (Waiter* w : m_queue) {
+    if (w == &self) {
+      continue;
+    }
+    if (!w->committed) {
+      w->result = Error{ErrorCode::unavailable, "out of memory"};
+    }
+    set_and_wake(&w->state, k_done);  // it returns without taking the lock
+  }
+  m_queue.clear();
+  m_leading = false;
+  lock.unlock();
 }
 
 BatchConnection& GroupCommitter::batch_connection(BatchConnection& mine) {

@@ -108,6 +108,11 @@ class GroupCommitter {
                              bool savepoints);
   // The connection the leader runs batches on (called by the leader only).
   BatchConnection& batch_connection(BatchConnection& mine);
+  // The leader's work: batches of what is queued, then the lead handed on.
+  // Called with `lock` held; returns with it let go.
+  void lead(std::unique_lock<std::mutex>& lock, BatchConnection& mine, Waiter& self);
+  void abandon_lead(std::unique_lock<std::mutex>& lock, BatchConnection& mine,
+                    Waiter& self) noexcept;
   // After a commit: wakes the checkpointer, or checkpoints on `connection`
   // if the WAL is far too long.
   void after_commit(BatchConnection& connection);
