@@ -8,44 +8,52 @@ namespace scrapekeep::store {
 
 namespace {
 
-constexpr const char* k_job_columns[] = {"job_id",
-                                         "org_id",
-                                         "status",
-                                         "url",
-                                         "timeout_s",
-                                         "max_items",
-                                         "follow_pagination",
-                                         "max_pages",
-                                         "depth",
-                                         "selectors",
-                                         "created_at",
-                                         "started_at",
-                                         "completed_at",
-                                         "completion_reason",
-                                         "error_message",
-                                         "current_page",
-                                         "pagination_complete",
-                                         "listing_pages_scraped",
-                                         "listing_pages_failed",
-                                         "detail_pages_discovered",
-                                         "detail_pages_scraped",
-                                         "detail_pages_failed",
-                                         "items_found",
-                                         "stopped_percentage",
-                                         "attempts",
-                                         "claim_token",
-                                         "lease_expires_at"};
+// Every column of a job row, and whether progress reads it (the columns of
+// the index jobs_progress).
+struct JobColumn {
+  const char* name;
+  bool progress;
+};
+constexpr JobColumn k_job_columns[] = {
+    {"job_id", true},
+    {"org_id", true},
+    {"status", true},
+    {"url", true},
+    {"timeout_s", false},
+    {"max_items", true},
+    {"follow_pagination", true},
+    {"max_pages", true},
+    {"depth", true},
+    {"selectors", false},
+    {"created_at", true},
+    {"started_at", true},
+    {"completed_at", true},
+    {"completion_reason", true},
+    {"error_message", true},
+    {"current_page", true},
+    {"pagination_complete", true},
+    {"listing_pages_scraped", true},
+    {"listing_pages_failed", true},
+    {"detail_pages_discovered", true},
+    {"detail_pages_scraped", true},
+    {"detail_pages_failed", true},
+    {"items_found", true},
+    {"stopped_percentage", true},
+    {"attempts", false},
+    {"claim_token", false},
+    {"lease_expires_at", false},
+};
 
 }  // namespace
 
-std::string job_columns(const std::string& table, Selectors selectors) {
+std::string job_columns(const std::string& table, JobColumns which) {
   std::string list;
-  for (const char* column : k_job_columns) {
+  for (const JobColumn& column : k_job_columns) {
     list += list.empty() ? "" : ", ";
-    if (selectors == Selectors::skip && std::string_view(column) == "selectors") {
+    if (which == JobColumns::progress && !column.progress) {
       list += "NULL";
     } else {
-      list += table + column;
+      list += table + column.name;
     }
   }
   return list;

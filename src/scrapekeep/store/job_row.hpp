@@ -12,14 +12,16 @@
 
 namespace scrapekeep::store {
 
-// Whether a read parses the job's selectors: progress does not need them, and
-// parsing them is most of the cost of reading a job.
-enum class Selectors { read, skip };
+// Which job columns a read fills: all, or only those progress is derived from.
+// The index jobs_progress (migrations/0002) holds exactly the latter, so a
+// progress read never visits the table (nor parses the selectors, most of the
+// cost of reading a job). The others read as NULL: no selectors, 0 for timeout
+// and attempts, no claim token or lease.
+enum class JobColumns { all, progress };
 
 // The job columns in read_job_row()'s order, each prefixed with `table`
-// ("" or "j." in a join), comma-separated. With Selectors::skip a NULL stands
-// in for the selectors column and read_job_row() leaves them empty.
-std::string job_columns(const std::string& table = "", Selectors selectors = Selectors::read);
+// ("" or "j." in a join), comma-separated, NULL for those `which` leaves out.
+std::string job_columns(const std::string& table = "", JobColumns which = JobColumns::all);
 
 std::optional<core::Micros> opt_int(const SQLite::Column& c);
 std::optional<std::string> opt_text(const SQLite::Column& c);
@@ -32,7 +34,7 @@ struct SelectorsCache {
 };
 
 // Reads the job columns starting at column `i`, leaving `i` just past them.
-// A NULL selectors column (Selectors::skip) leaves the job's selectors empty.
+// A NULL selectors column (JobColumns::progress) leaves the job's selectors empty.
 core::Job read_job_row(SQLite::Statement& q, int& i, SelectorsCache* cache = nullptr);
 
 }  // namespace scrapekeep::store

@@ -2,10 +2,6 @@
 
 #include <SQLiteCpp/Statement.h>
 
-#include <algorithm>
-#include <iterator>
-#include <string_view>
-
 #include "scrapekeep/store/hashing.hpp"
 #include "scrapekeep/store/job_row.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
@@ -14,30 +10,6 @@ namespace scrapekeep::store {
 
 namespace {
 constexpr int k_request_cache_kib = 512;
-
-// Columns of the job row that progress does not read: NULL in job_for_key's
-// select list, so that the index jobs_progress (migrations/0002) covers the
-// read and the table itself is never visited. Everything else of the row is
-// a column of that index.
-constexpr std::string_view k_not_for_progress[] = {"selectors", "timeout_s", "attempts",
-                                                   "claim_token", "lease_expires_at"};
-
-// job_columns("j.") with NULL for the columns above.
-std::string progress_columns() {
-  const std::string all = job_columns("j.");
-  std::string list;
-  for (size_t start = 0; start < all.size();) {
-    size_t end = all.find(", ", start);
-    end = end == std::string::npos ? all.size() : end;
-    const std::string_view column(all.data() + start, end - start);
-    const bool skipped = std::find(std::begin(k_not_for_progress), std::end(k_not_for_progress),
-                                   column.substr(2)) != std::end(k_not_for_progress);
-    list += list.empty() ? "" : ", ";
-    list += skipped ? std::string_view("NULL") : column;
-    start = end + 2;
-  }
-  return list;
-}
 } // namespace
 
 struct StorePool::Connection {
@@ -77,7 +49,7 @@ JobStore& StorePool::Lease::operator*() { return *m_connection->store; }
 
 const std::string& StorePool::job_for_key_sql() {
   static const std::string k_sql =
-      "SELECT k.key_hash, " + progress_columns() +
+      "SELECT k.key_hash, " + job_columns("j.", JobColumns::progress) +
       " FROM api_keys k JOIN organizations o ON o.org_id = k.org_id"
       " JOIN jobs j ON j.org_id = k.org_id"
       " WHERE k.key_hash = ? AND k.revoked_at IS NULL AND j.job_id = ?";
