@@ -775,21 +775,28 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
   return m_impl->write([&](Impl& x) -> Status {
     std::int64_t scraped = 0;
     std::int64_t failed = 0;
+    {
+      // Fenced once: the pages are written in this one transaction.
+      auto fence = x.prepared(
+          "SELECT 1 FROM jobs WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
+      fence->bind(1, claim.job_id);
+      fence->bind(2, claim.token);
+      if (!fence->executeStep()) {
+        return lost_claim();
+      }
+    }
     for (std::size_t p = 0; p < pages.size(); ++p) {
       const DetailPageRecord& page = pages[p];
       std::int64_t page_number = 0;
       {
-        auto check = x.prepared(
-            "SELECT r.page_number FROM jobs j JOIN result_items r ON r.job_id = j.job_id "
-            "WHERE j.job_id = ? AND j.status = 'processing' AND j.claim_token = ? "
-            "AND r.item_index = ?");
-        check->bind(1, claim.job_id);
-        check->bind(2, claim.token);
-        check->bind(3, page.item_index);
-        if (!check->executeStep()) {
-          return lost_claim();
+        auto item = x.prepared(
+            "SELECT page_number FROM result_items WHERE job_id = ? AND item_index = ?");
+        item->bind(1, claim.job_id);
+        item->bind(2, page.item_index);
+        if (!item->executeStep()) {
+          return lost_claim();  // not an item of this job's
         }
-        page_number = check->getColumn(0).getInt64();
+        page_number = item->getColumn(0).getInt64();
       }
       {
         auto ev = x.prepared(
