@@ -2,10 +2,7 @@
 // Every command must leave the database file's bytes unchanged.
 
 #include <SQLiteCpp/Database.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,9 +20,8 @@
 #include "scrapekeep/store/hashing.hpp"
 #include "scrapekeep/store/history.hpp"
 #include "scrapekeep/store/job_store.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -40,6 +36,8 @@ using scrapekeep::store::JobStore;
 using scrapekeep::store::ListingPageRecord;
 using scrapekeep::store::NewItem;
 using scrapekeep::store::StoreConfig;
+using scrapekeep::testing::run_program;
+using scrapekeep::testing::RunResult;
 using scrapekeep::testing::TempDir;
 
 constexpr Micros k_second = 1'000'000;
@@ -75,42 +73,13 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
 // Runs `prefix... SCRAPEKEEP_BINARY args...` with stdout and stderr in files of `dir`.
 RunResult run_binary(const TempDir& dir, const std::vector<std::string>& args,
                      const std::vector<std::string>& prefix = {}) {
-  const std::string out_path = dir.file("stdout.txt");
-  const std::string err_path = dir.file("stderr.txt");
   std::vector<std::string> all = prefix;
   all.push_back(SCRAPEKEEP_BINARY);
   all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) {
-    argv.push_back(a.data());
-  }
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  const int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(spawned == 0);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
-  return r;
+  return run_program(dir.path().string(), std::move(all));
 }
 
 // `scrapekeep inspect --db DB args...`, checking that the database file and its

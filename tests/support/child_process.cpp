@@ -3,6 +3,7 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+extern char** environ;
 
 namespace scrapekeep::testing {
 
@@ -159,6 +162,41 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& needle
 
 std::string ChildProcess::out() const { return read_all(m_out_path); }
 std::string ChildProcess::err() const { return read_all(m_err_path); }
+
+RunResult run_program(const std::string& dir, std::vector<std::string> argv) {
+  const std::string out_path = dir + "/stdout.txt";
+  const std::string err_path = dir + "/stderr.txt";
+  std::vector<char*> args;
+  for (std::string& a : argv) {
+    args.push_back(a.data());
+  }
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    throw std::runtime_error("run_program: cannot start " + argv[0]);
+  }
+  int status = 0;
+  pid_t got = 0;
+  do {
+    got = waitpid(pid, &status, 0);
+  } while (got < 0 && errno == EINTR);
+  if (got != pid) {
+    throw std::runtime_error("run_program: waitpid failed for " + argv[0]);
+  }
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_all(out_path);
+  r.err = read_all(err_path);
+  return r;
+}
 
 std::optional<ServeStart> wait_serving(ChildProcess& child, milliseconds limit) {
   const auto line = child.wait_for_line("serving on http://", limit);

@@ -70,6 +70,19 @@ class ChildProcess {
   std::optional<int> m_status;
 };
 
+// What a program that ran to its end printed, and its exit status (the code,
+// or 128 + signal number when killed).
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` (argv[0] a path or a name looked up in PATH) to its end, with
+// stdout and stderr in the files stdout.txt and stderr.txt of `dir`; throws
+// when it cannot be started.
+RunResult run_program(const std::string& dir, std::vector<std::string> argv);
+
 // What `scrapekeep serve` printed at start.
 struct ServeStart {
   int port = 0;
