@@ -533,6 +533,20 @@ TEST_CASE("inspect export streams jobs and events as jsonl and csv", "[inspect]"
   api["org"] = "acme";
   CHECK(lines[0] == api.dump());
 
+  // --json is --format jsonl, alone or beside it.
+  for (const auto& args : {std::vector<std::string>{"export", "--json"},
+                           std::vector<std::string>{"export", "--format", "jsonl", "--json"}}) {
+    auto same = inspect(dir, db, args);
+    CHECK(same.exit_code == 0);
+    CHECK(same.out == jsonl.out);
+  }
+  auto both = inspect(dir, db, {"export", "--json", "--format", "csv"});
+  CHECK(both.exit_code == 2);
+  CHECK(both.out.empty());
+  CHECK(both.err ==
+        "scrapekeep: --json: means --format jsonl, so it cannot go with --format csv (see "
+        "scrapekeep --help)\n");
+
   auto csv = inspect(dir, db, {"export", "--format", "csv", "--status", "failed"});
   REQUIRE(csv.exit_code == 0);
   lines = lines_of(csv.out);
@@ -735,7 +749,9 @@ TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usag
     CHECK(inspect(dir, db, {"jobs", "--limit", "0"}).exit_code == 2);
     CHECK(inspect(dir, db, {"progress", b.done, "--at", "yesterday"}).exit_code == 2);
     CHECK(inspect(dir, db, {"export", "--format", "xml"}).exit_code == 2);
-    CHECK(inspect(dir, db, {"export"}).exit_code == 2);
+    auto no_format = inspect(dir, db, {"export"});
+    CHECK(no_format.exit_code == 2);
+    CHECK(no_format.err == "scrapekeep: --format is required (see scrapekeep --help)\n");
     CHECK(inspect(dir, db, {"frobnicate"}).exit_code == 2);
     auto r = inspect(dir, db, {"job"});
     CHECK(r.exit_code == 2);

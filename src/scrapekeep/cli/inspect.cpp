@@ -972,6 +972,21 @@ int run_check(const InspectOptions& o) {
 
 // ---- registration ----
 
+// export's --json is --format jsonl; without it --format is required.
+void settle_export_format(InspectOptions& o) {
+  if (!o.json) {
+    if (o.format.empty()) {
+      throw CLI::RequiredError("--format");
+    }
+    return;
+  }
+  if (!o.format.empty() && o.format != "jsonl") {
+    throw CLI::ValidationError("--json",
+                               "means --format jsonl, so it cannot go with --format " + o.format);
+  }
+  o.format = "jsonl";
+}
+
 void add_filter_options(CLI::App* cmd, InspectOptions& o) {
   cmd->add_option("--status", o.status, "Only jobs in this status")
       ->check(CLI::IsMember({"pending", "processing", "completed", "failed", "cancelled"}));
@@ -995,12 +1010,17 @@ void add_inspect_command(CLI::App& app, Action& action) {
   inspect->add_option("--db", o.db, "Database file to read (required)");
 
   // Each subcommand also takes --db after its name; it must be given somewhere.
-  auto command = [&](const char* name, const char* description, int (*run)(const InspectOptions&)) {
+  // `check`, when given, settles the options that depend on each other.
+  auto command = [&](const char* name, const char* description, int (*run)(const InspectOptions&),
+                     void (*check)(InspectOptions&) = nullptr) {
     auto* cmd = inspect->add_subcommand(name, description);
     cmd->add_option("--db", o.db, "Database file to read");
-    cmd->callback([&action, opts, run] {
+    cmd->callback([&action, opts, run, check] {
       if (opts->db.empty()) {
         throw CLI::RequiredError("--db");
+      }
+      if (check) {
+        check(*opts);
       }
       action = [opts, run] {
         std::ios::sync_with_stdio(false);
@@ -1038,10 +1058,11 @@ void add_inspect_command(CLI::App& app, Action& action) {
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000}));
   stats->add_flag("--json", o.json, "Print the statistics as JSON");
 
-  auto* exp = command("export", "Stream jobs (or page events) as JSON lines or CSV", run_export);
-  exp->add_option("--format", o.format, "jsonl or csv")
-      ->required()
+  auto* exp = command("export", "Stream jobs (or page events) as JSON lines or CSV", run_export,
+                      settle_export_format);
+  exp->add_option("--format", o.format, "jsonl or csv (required unless --json)")
       ->check(CLI::IsMember({"jsonl", "csv"}));
+  exp->add_flag("--json", o.json, "Same as --format jsonl");
   exp->add_flag("--events", o.events, "Export the page events of the matching jobs");
   add_filter_options(exp, o);
   exp->add_option("--limit", o.limit, "At most N rows (default all)")->check(CLI::PositiveNumber);
