@@ -1,6 +1,7 @@
 // scrapekeep keys create|list|revoke
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 
@@ -79,7 +80,16 @@ void add_keys_command(CLI::App& app, Action& action) {
 
   auto* create = keys->add_subcommand("create", "Create a key; prints it once, as the last line");
   create->add_option("--db", opts->db, "Database file")->required();
-  create->add_option("--org", opts->org, "Organization the key belongs to")->required();
+  create->add_option("--org", opts->org, "Organization the key belongs to")
+      ->required()
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            const bool blank = std::all_of(name.begin(), name.end(), [](unsigned char c) {
+              return std::isspace(c) != 0;
+            });
+            return blank ? "the organization name must not be empty" : "";
+          },
+          "NAME"));
   create->callback([&action, opts] { action = [opts] { return create_key(*opts); }; });
 
   auto* list = keys->add_subcommand("list", "List keys (never the keys themselves)");
