@@ -150,6 +150,23 @@ std::string immutable_uri(const std::string& path) {
   return uri + "?immutable=1";
 }
 
+// True when `path` exists and none of PATH-wal, PATH-shm and PATH-journal
+// does: SQLite keeps the -wal and -shm of a WAL database while any connection
+// has it open (and removes them when the last one closes), so nothing is
+// using the file and all of its content is in the file itself.
+bool at_rest(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return false;
+  }
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    if (std::filesystem::exists(path + suffix, ec) || ec) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // " AND ..." conditions on jobs `j` for `filter` (named parameters :status,
 // :org, :since, :until). `plain` prefixes columns with '+' so that SQLite
 // walks the table in rowid order instead of using an index.
@@ -266,6 +283,31 @@ struct History::Impl {
   SQLite::Database* db = nullptr;
   std::optional<std::string> note;
 
+  // Opens `path` as an immutable snapshot into `frozen`: invalid_argument
+  // when it is not a scrapekeep database or is newer than this binary,
+  // another error when SQLite cannot read it this way.
+  Status open_frozen(const std::string& path) {
+    try {
+      frozen = std::make_unique<SQLite::Database>(
+          immutable_uri(path), SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX);
+      db = frozen.get();
+      db->exec("PRAGMA query_only = ON");
+      auto version = recorded_schema_version(*db);
+      if (!version) {
+        return version.error();
+      }
+      if (*version == 0) {
+        return Error{ErrorCode::invalid_argument, "the file is not a scrapekeep database"};
+      }
+      if (*version > latest_schema_version()) {
+        return newer_schema(*version);
+      }
+      return core::ok_status();
+    } catch (const SQLite::Exception& e) {
+      return Error{ErrorCode::unavailable, e.what()};
+    }
+  }
+
   std::optional<std::int64_t> org_id(const std::string& name) {
     SQLite::Statement q(*db, "SELECT org_id FROM organizations WHERE name = ?");
     q.bind(1, name);
@@ -312,6 +354,19 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
     return Error{ErrorCode::invalid_argument, path + " is a directory, not a database file"};
   }
   auto impl = std::make_unique<Impl>();
+  // A file at rest is read as an immutable snapshot, so that reading it
+  // creates no -wal or -shm beside it. A file that cannot be read that way
+  // goes the usual way below, which says why.
+  if (at_rest(path)) {
+    auto frozen = impl->open_frozen(path);
+    if (frozen) {
+      return std::unique_ptr<History>(new History(std::move(impl)));
+    }
+    if (frozen.error().code == ErrorCode::invalid_argument) {
+      return frozen.error();
+    }
+    impl = std::make_unique<Impl>();
+  }
   auto opened = JobStore::open(StoreConfig{.path = path, .read_only = true, .migrate = false});
   if (opened) {
     impl->store = std::move(opened.value());
@@ -328,23 +383,9 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
   if (why != SQLITE_CANTOPEN && why != SQLITE_READONLY) {
     return opened.error();
   }
-  try {
-    impl->frozen = std::make_unique<SQLite::Database>(
-        immutable_uri(path), SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX);
-    impl->db = impl->frozen.get();
-    impl->db->exec("PRAGMA query_only = ON");
-    auto version = recorded_schema_version(*impl->db);
-    if (!version) {
-      return version.error();
-    }
-    if (*version == 0) {
-      return Error{ErrorCode::invalid_argument, "the file is not a scrapekeep database"};
-    }
-    if (*version > latest_schema_version()) {
-      return newer_schema(*version);
-    }
-  } catch (const SQLite::Exception&) {
-    return opened.error();
+  auto frozen = impl->open_frozen(path);
+  if (!frozen) {
+    return frozen.error().code == ErrorCode::invalid_argument ? frozen.error() : opened.error();
   }
   std::string note =
       "the database's directory is not writable, so it is read as an immutable snapshot "

@@ -149,9 +149,11 @@ class History {
 
   // Opens `path` read-only, never creating it: not_found when it is missing,
   // invalid_argument when it is not a scrapekeep database or its schema is
-  // newer than this binary. A file that SQLite cannot open read-only in place
-  // (a WAL database in a read-only directory) is read as an immutable snapshot;
-  // open_note() then says so.
+  // newer than this binary. A file at rest (no -wal, -shm or -journal beside
+  // it: no connection has it open) is read as an immutable snapshot, so that
+  // nothing is created beside it; a process that opens it meanwhile is not
+  // seen. A file that SQLite cannot open read-only in place (a WAL database
+  // in a read-only directory) is read that way too; open_note() then says so.
   static Result<std::unique_ptr<History>> open(const std::string& path);
 
   // Set when the database was opened in a degraded way a reader should know of.
