@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <condition_variable>
+#include <functional>
 #include <iostream>
 #include <list>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "scrapekeep/core/random.hpp"
+#include "scrapekeep/http/connection.hpp"
 #include "scrapekeep/store/job_store.hpp"
 
 namespace scrapekeep::http {
@@ -106,6 +108,48 @@ void write_outcome(httplib::Response& res, const Outcome& out, const std::string
     envelope.update(reply.data);
   }
   write_json(res, reply.status, envelope, request_id);
+}
+
+ApiError request_timeout(const std::string& why) {
+  return {408, "REQUEST_TIMEOUT", why, nullptr};
+}
+
+// The whole answer to a request whose head was refused, for BoundedServer.
+std::string refusal_response(HeadRefusal why, const ServerConfig& config, core::Micros now) {
+  ApiError error;
+  const char* reason = "";
+  switch (why) {
+    case HeadRefusal::uri_too_long:
+      error = {414, "URI_TOO_LONG", "the request line is longer than 8192 bytes", nullptr};
+      reason = "URI Too Long";
+      break;
+    case HeadRefusal::headers_too_large:
+      error = {431, "HEADERS_TOO_LARGE",
+               "the request headers are larger than " + std::to_string(config.max_header_bytes) +
+                   " bytes, or one of them than 8192",
+               nullptr};
+      reason = "Request Header Fields Too Large";
+      break;
+    case HeadRefusal::timed_out:
+      error = request_timeout("the request headers did not arrive within " +
+                              std::to_string(config.header_timeout_s) + " seconds");
+      reason = "Request Timeout";
+      break;
+    case HeadRefusal::stalled:
+      error = request_timeout("the request headers stopped arriving for " +
+                              std::to_string(config.read_timeout_s) + " seconds");
+      reason = "Request Timeout";
+      break;
+  }
+  httplib::Response res;
+  res.set_header("Connection", "close");
+  write_error(res, error, new_request_id(), now);
+  std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " + reason + "\r\n";
+  for (const auto& [name, value] : res.headers) {
+    out += name + ": " + value + "\r\n";
+  }
+  out += "Content-Length: " + std::to_string(res.body.size()) + "\r\n\r\n" + res.body;
+  return out;
 }
 
 // The caller's API key from X-API-Key or Authorization: Bearer; empty if none.
@@ -222,12 +266,17 @@ class ConnectionThreads final : public httplib::TaskQueue {
 } // namespace
 
 struct ApiServer::Impl {
-  httplib::Server server;
+  Impl(ConnectionLimits limits, std::function<std::string(HeadRefusal)> refuse)
+      : server(limits, std::move(refuse)) {}
+  BoundedServer server;
   int listen_fd = -1;  // seen by the socket-options hook, for the backlog
 };
 
 ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Clock& clock)
-    : m_config(std::move(config)), m_pool(pool), m_clock(clock), m_impl(std::make_unique<Impl>()) {
+    : m_config(std::move(config)), m_pool(pool), m_clock(clock), m_impl(std::make_unique<Impl>(
+          ConnectionLimits{8192, 8192, m_config.max_header_bytes,
+                           std::chrono::seconds(m_config.header_timeout_s)},
+          [this](HeadRefusal why) { return refusal_response(why, m_config, m_clock.now()); })) {
   add_health_routes(m_router);
   add_job_routes(m_router);
   add_job_data_routes(m_router);
@@ -356,10 +405,16 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     if (too_slow) {
       res.set_header("Connection", "close");
       write_error(res,
-                  {408, "REQUEST_TIMEOUT",
-                   "the request body did not arrive within " +
-                       std::to_string(m_config.body_timeout_s) + " seconds",
-                   nullptr},
+                  request_timeout("the request body did not arrive within " +
+                                  std::to_string(m_config.body_timeout_s) + " seconds"),
+                  new_request_id(), m_clock.now());
+      return;
+    }
+    if (!read && current_read_timed_out()) {
+      res.set_header("Connection", "close");
+      write_error(res,
+                  request_timeout("the request body stopped arriving for " +
+                                  std::to_string(m_config.read_timeout_s) + " seconds"),
                   new_request_id(), m_clock.now());
       return;
     }
@@ -393,7 +448,8 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   svr.Patch(pattern, with_body);
   svr.Delete(pattern, with_body);
 
-  // Errors the library answers itself (413, 400 on a bad request line, ...).
+  // Errors the library answers itself (413, 400 on a bad request line, ...);
+// BoundedServer answers 414, 431 and 408 for a request's head.
   svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                      httplib::Response& res) {
     if (!res.body.empty()) {
@@ -410,12 +466,6 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
         break;
       case 405:
         error = method_not_allowed();
-        break;
-      case 414:
-        error = {414, "URI_TOO_LONG", "the request URI is too long", nullptr};
-        break;
-      case 431:
-        error = {431, "HEADERS_TOO_LARGE", "the request headers are too large", nullptr};
         break;
       default:
         if (res.status >= 500) {

@@ -25,6 +25,8 @@ struct ServerConfig {
   int max_threads = 512;
   std::size_t max_body_bytes = 1 << 20;   // larger -> 413
   int body_timeout_s = 30;                // a body still arriving after this -> 408
+  std::size_t max_header_bytes = 65536;   // request line and headers; more -> 431
+  int header_timeout_s = 30;              // request line and headers still arriving -> 408
   int keep_alive_max_requests = 100000;   // library default 5 reconnects constantly
   int keep_alive_timeout_s = 5;
   int read_timeout_s = 5;                 // slow clients lose their connection
