@@ -4,7 +4,11 @@
 // the same headers the API sends. Stops by itself after --seconds.
 //
 //   ceiling_server --port P --body-bytes N [--threads 64] [--nodelay 1]
-//                  [--keep-alive-max 100000] [--seconds 600]
+//                  [--keep-alive-max 100000] [--seconds 600] [--io library|scrapekeep]
+//
+// --io scrapekeep: the connections go through scrapekeep's own socket I/O
+// (http::BoundedServer, as serve's do) instead of the library's, so that the
+// cost of that I/O and the cost of the API can be told apart.
 //
 // Prints "listening on PORT" once bound (port 0: any free port).
 
@@ -15,7 +19,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <memory>
 #include <thread>
+
+#include "scrapekeep/http/connection.hpp"
 
 namespace {
 
@@ -26,6 +33,7 @@ struct Options {
   bool nodelay = true;
   int keep_alive_max = 100000;
   int seconds = 600;
+  bool own_io = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -51,9 +59,12 @@ Options parse(int argc, char** argv) {
       o.keep_alive_max = number();
     } else if (arg == "--seconds") {
       o.seconds = number();
+    } else if (arg == "--io" && i + 1 < argc &&
+               (std::string(argv[i + 1]) == "library" || std::string(argv[i + 1]) == "scrapekeep")) {
+      o.own_io = std::string(argv[++i]) == "scrapekeep";
     } else {
       std::cerr << "usage: ceiling_server --port P --body-bytes N [--threads T] [--nodelay 0|1] "
-                   "[--keep-alive-max N] [--seconds S]\n";
+                   "[--keep-alive-max N] [--seconds S] [--io library|scrapekeep]\n";
       std::exit(2);
     }
   }
@@ -73,7 +84,14 @@ int main(int argc, char** argv) {
   body += tail;
   const std::string request_id = "req_000000000000000000000000";
 
-  httplib::Server svr;
+  std::unique_ptr<httplib::Server> server =
+      o.own_io ? std::make_unique<scrapekeep::http::BoundedServer>(
+                     scrapekeep::http::ConnectionLimits{},
+                     [](scrapekeep::http::HeadRefusal) {
+                       return std::string("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                     })
+               : std::make_unique<httplib::Server>();
+  httplib::Server& svr = *server;
   const int threads = o.threads;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   svr.set_tcp_nodelay(o.nodelay);

@@ -11,6 +11,9 @@
 # after serve in every cell (row "base"), and BENCH_ROUNDS=N repeats each cell.
 # BENCH_BASELINE_DATA=dir gives the baseline its own copies of the databases
 # (dir/jobs_N.db), for a baseline that refuses a schema serve has migrated to.
+# serve does its own socket I/O (http/connection.cpp), not the library's: row
+# "ceil-io" is the ceiling server over that same I/O, and its ratio is serve's
+# against it (BENCH_CEILING_IO=0 leaves it out).
 source "$(dirname "$0")/lib.sh"
 SIZES="${BENCH_SIZES:-1000 100000 1000000}"
 CONNS="${BENCH_CONNS:-1 8 32 64}"
@@ -31,6 +34,13 @@ for n in $SIZES; do
   body_bytes="$(curl -s -H "X-API-Key: $key" \
     "http://127.0.0.1:$SERVE_PORT/v1/scrape/jobs/$first_id/progress" | wc -c)"
   start_ceiling "$body_bytes"
+  lib_ceiling=("$CEIL_PID" "$CEIL_PORT")
+  if [ "${BENCH_CEILING_IO:-1}" != 0 ]; then
+    start_ceiling "$body_bytes" --io scrapekeep
+    io_ceiling=("$CEIL_PID" "$CEIL_PORT")
+    wrk_progress "${io_ceiling[1]}" 8 2 "$ids" "$key" >/dev/null
+  fi
+  CEIL_PID="${lib_ceiling[0]}" CEIL_PORT="${lib_ceiling[1]}"
   # Warm them all (connections, statement caches, page cache).
   wrk_progress "$SERVE_PORT" 8 2 "$ids" "$key" >/dev/null
   wrk_progress "$CEIL_PORT" 8 2 "$ids" "$key" >/dev/null
@@ -52,6 +62,11 @@ for n in $SIZES; do
       read -r s_rps s_p50 s_p99 _ s_non2xx s_err < <(wrk_progress "$SERVE_PORT" "$c" "$SECS" "$ids" "$key")
       printf '%-8s %5s | %9.0f %7s %7s | %9.0f %7s %7s | %5s %s/%s\n' "$n" "$c" "$s_rps" "$s_p50" \
         "$s_p99" "$c_rps" "$c_p50" "$c_p99" "$(fmt_ratio "$s_rps" "$c_rps")" "$s_non2xx" "$s_err"
+      if [ "${BENCH_CEILING_IO:-1}" != 0 ]; then
+        read -r i_rps i_p50 i_p99 _ _ _ < <(wrk_progress "${io_ceiling[1]}" "$c" "$SECS" "$ids" "$key")
+        printf '%-8s %5s | %25s | %9.0f %7s %7s | %5s\n' ceil-io "$c" "(serve, same I/O ceiling)" \
+          "$i_rps" "$i_p50" "$i_p99" "$(fmt_ratio "$s_rps" "$i_rps")"
+      fi
       if [ -n "$BASELINE" ]; then
         read -r b_rps b_p50 b_p99 _ b_non2xx b_err < <(wrk_progress "${base[1]}" "$c" "$SECS" "$ids" "$key")
         printf '%-8s %5s | %9.0f %7s %7s | %25s | %5s %s/%s\n' base "$c" "$b_rps" "$b_p50" \
@@ -67,6 +82,7 @@ for n in $SIZES; do
   fi
   stop_pid "$SERVE_PID"
   stop_pid "$CEIL_PID"
+  [ "${BENCH_CEILING_IO:-1}" != 0 ] && stop_pid "${io_ceiling[0]}"
 done
 
 # The keep-alive pitfalls, one setting at a time (ceiling server, $SECS s each).
