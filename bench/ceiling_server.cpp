@@ -86,8 +86,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<httplib::Server> server =
       o.own_io ? std::make_unique<scrapekeep::http::BoundedServer>(
-                     scrapekeep::http::ConnectionLimits{},
-                     [](scrapekeep::http::HeadRefusal) {
+                     scrapekeep::net::HeadLimits{},
+                     [](scrapekeep::net::HeadResult) {
                        return std::string("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
                      })
                : std::make_unique<httplib::Server>();

@@ -1,9 +1,15 @@
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -29,6 +35,63 @@ FetchConfig test_config() {
 }
 
 SteadyTime in(std::chrono::milliseconds d) { return steady_clock::now() + d; }
+
+// A site that answers every connection by reading the request, then running
+// `answer` on the socket: for answers the fixture site's library cannot give.
+// Stops by itself after 30 s.
+class RawSite {
+ public:
+  explicit RawSite(std::function<void(int fd)> answer) : m_answer(std::move(answer)) {
+    m_listen = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(m_listen, reinterpret_cast<sockaddr*>(&a), len) == 0);
+    REQUIRE(::listen(m_listen, 8) == 0);
+    REQUIRE(::getsockname(m_listen, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    m_port = ntohs(a.sin_port);
+    m_thread = std::thread([this] { serve(); });
+  }
+  ~RawSite() {
+    m_stop = true;
+    m_thread.join();
+    ::close(m_listen);
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(m_port) + path;
+  }
+
+ private:
+  void serve() {
+    const auto until = steady_clock::now() + seconds(30);
+    while (!m_stop && steady_clock::now() < until) {
+      pollfd p{m_listen, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) {
+        continue;
+      }
+      const int fd = ::accept(m_listen, nullptr, nullptr);
+      if (fd < 0) {
+        continue;
+      }
+      char request[4096];
+      if (::recv(fd, request, sizeof request, 0) > 0) {
+        m_answer(fd);
+      }
+      ::close(fd);
+    }
+  }
+
+  std::function<void(int)> m_answer;
+  int m_listen = -1;
+  int m_port = 0;
+  std::atomic<bool> m_stop{false};
+  std::thread m_thread;
+};
+
+bool send_all(int fd, const std::string& bytes) {
+  return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+}
 
 } // namespace
 
@@ -383,4 +446,55 @@ TEST_CASE("fetch: binary bytes labelled HTML, broken redirects", "[scrape][fetch
 
   // Still usable afterwards.
   CHECK(fetcher.fetch(site.url("/binary"), in(seconds(10))).ok);
+}
+
+TEST_CASE("fetch: response headers that never end fail the page once past 256 KiB",
+          "[scrape][fetcher]") {
+  std::atomic<std::size_t> sent{0};
+  RawSite site([&](int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n");
+    const std::string line = "X-Endless: " + std::string(1000, 'e') + "\r\n";
+    // Up to 256 MiB: the fetcher must stop reading long before.
+    while (sent < (256u << 20) && send_all(fd, line)) {
+      sent += line.size();
+    }
+  });
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+  CHECK_FALSE(r.ok);
+  CHECK_FALSE(r.interrupted);
+  CHECK(r.error == "response headers exceed 262144 bytes (or a line 8192)");
+  CHECK(r.body.empty());
+  // What the site got out before the fetcher closed: the 256 KiB it read and
+  // the socket buffers, nowhere near the 256 MiB offered.
+  CHECK(sent < (64u << 20));
+}
+
+TEST_CASE("fetch: a response head split byte by byte, and one after 100 Continue",
+          "[scrape][fetcher]") {
+  const std::string body = "<html><body><p>slowly</p></body></html>";
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  SECTION("byte by byte") {
+    RawSite site([&](int fd) {
+      for (const char c : head) {
+        send_all(fd, std::string(1, c));
+        std::this_thread::sleep_for(milliseconds(1));
+      }
+      send_all(fd, body);
+    });
+    HttpFetcher fetcher(test_config());
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+    CHECK(r.ok);
+    CHECK(r.body == body);
+  }
+  SECTION("after 100 Continue") {
+    RawSite site([&](int fd) { send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n" + head + body); });
+    HttpFetcher fetcher(test_config());
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+    INFO(r.error);
+    CHECK(r.ok);
+    CHECK(r.http_status == std::optional<int>(200));
+    CHECK(r.body == body);
+  }
 }

@@ -115,31 +115,35 @@ ApiError request_timeout(const std::string& why) {
 }
 
 // The whole answer to a request whose head was refused, for BoundedServer.
-std::string refusal_response(HeadRefusal why, const ServerConfig& config, core::Micros now) {
+// The library refuses a request line over 8192 bytes with CRLF as 414 too.
+std::string refusal_response(net::HeadResult why, const ServerConfig& config, core::Micros now) {
   ApiError error;
   const char* reason = "";
   switch (why) {
-    case HeadRefusal::uri_too_long:
+    case net::HeadResult::start_line_too_long:
       error = {414, "URI_TOO_LONG", "the request line is longer than 8192 bytes", nullptr};
       reason = "URI Too Long";
       break;
-    case HeadRefusal::headers_too_large:
+    case net::HeadResult::too_large:
       error = {431, "HEADERS_TOO_LARGE",
                "the request headers are larger than " + std::to_string(config.max_header_bytes) +
                    " bytes, or one of them than 8192",
                nullptr};
       reason = "Request Header Fields Too Large";
       break;
-    case HeadRefusal::timed_out:
+    case net::HeadResult::timed_out:
       error = request_timeout("the request headers did not arrive within " +
                               std::to_string(config.header_timeout_s) + " seconds");
       reason = "Request Timeout";
       break;
-    case HeadRefusal::stalled:
+    case net::HeadResult::stalled:
       error = request_timeout("the request headers stopped arriving for " +
                               std::to_string(config.read_timeout_s) + " seconds");
       reason = "Request Timeout";
       break;
+    case net::HeadResult::ready:
+    case net::HeadResult::closed:
+      break;  // never refused
   }
   httplib::Response res;
   res.set_header("Connection", "close");
@@ -266,7 +270,7 @@ class ConnectionThreads final : public httplib::TaskQueue {
 } // namespace
 
 struct ApiServer::Impl {
-  Impl(ConnectionLimits limits, std::function<std::string(HeadRefusal)> refuse)
+  Impl(net::HeadLimits limits, std::function<std::string(net::HeadResult)> refuse)
       : server(limits, std::move(refuse)) {}
   BoundedServer server;
   int listen_fd = -1;  // seen by the socket-options hook, for the backlog
@@ -274,9 +278,9 @@ struct ApiServer::Impl {
 
 ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Clock& clock)
     : m_config(std::move(config)), m_pool(pool), m_clock(clock), m_impl(std::make_unique<Impl>(
-          ConnectionLimits{8192, 8192, m_config.max_header_bytes,
-                           std::chrono::seconds(m_config.header_timeout_s)},
-          [this](HeadRefusal why) { return refusal_response(why, m_config, m_clock.now()); })) {
+          net::HeadLimits{8192, 8192, m_config.max_header_bytes,
+                          std::chrono::seconds(m_config.header_timeout_s)},
+          [this](net::HeadResult why) { return refusal_response(why, m_config, m_clock.now()); })) {
   add_health_routes(m_router);
   add_job_routes(m_router);
   add_job_data_routes(m_router);

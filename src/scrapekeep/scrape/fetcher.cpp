@@ -29,6 +29,10 @@ constexpr std::size_t k_max_discarded_body = 64 * 1024;
 constexpr std::size_t k_max_cached_clients = 16;
 // How often a wait for a host slot looks at the cancel flag.
 constexpr milliseconds k_cancel_poll{20};
+// A response's status line and headers. The library refuses a header line
+// over 8 KiB itself; together they may take 256 KiB (long cookies, CSP and
+// Link headers are real), not more: past that the page fails.
+const net::HeadLimits k_response_head{8192, 8192, 256 * 1024, std::chrono::seconds(30)};
 
 std::string lower_ascii(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -274,6 +278,41 @@ struct HttpFetcher::Attempt {
 
 namespace {
 
+int to_ms(time_t sec, time_t usec) { return static_cast<int>(sec * 1000 + usec / 1000); }
+
+// A URL's host without the brackets of an IPv6 literal.
+std::string bare_host(const std::string& host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    return host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
+// cpp-httplib's client (plain or TLS) over net::SocketStream: a response's
+// head is read whole and bounded before the library parses it (a site
+// sending endless headers took a worker past 1.8 GB), and `head_failure`
+// tells why a head was refused.
+template <typename Base>
+class BoundedClient final : public Base {
+ public:
+  BoundedClient(const std::string& host, int port, std::optional<net::HeadResult>& head_failure)
+      : Base(host, port), m_head_failure(head_failure) {}
+
+ private:
+  bool process_socket(const typename Base::Socket& socket,
+                      std::function<bool(httplib::Stream& strm)> callback) override {
+    net::SocketStream strm(socket.sock, socket.ssl,
+                           to_ms(this->read_timeout_sec_, this->read_timeout_usec_),
+                           to_ms(this->write_timeout_sec_, this->write_timeout_usec_));
+    strm.read_head_on_next_read(k_response_head);
+    const bool ok = callback(strm) && strm.flush();
+    m_head_failure = strm.head_failure();
+    return ok;
+  }
+
+  std::optional<net::HeadResult>& m_head_failure;
+};
+
 std::optional<std::string> parse_target(const std::string& url, std::string& host,
                                         std::string& origin, std::string& path) {
   struct UriFree {
@@ -324,7 +363,7 @@ bool HttpFetcher::wait_until(SteadyTime until) {
   return !m_cancel_cv.wait_until(lock, until, [this] { return m_cancelled.load(); });
 }
 
-httplib::Client& HttpFetcher::client_for(const Target& target) {
+httplib::ClientImpl& HttpFetcher::client_for(const Target& target) {
   auto it = m_clients.find(target.origin);
   if (it != m_clients.end()) {
     return *it->second;
@@ -332,7 +371,16 @@ httplib::Client& HttpFetcher::client_for(const Target& target) {
   if (m_clients.size() >= k_max_cached_clients) {
     m_clients.clear();
   }
-  auto client = std::make_unique<httplib::Client>(target.origin);
+  // origin is scheme://host:port; the library wants an IPv6 host bare.
+  const std::size_t colon = target.origin.rfind(':');
+  const int port = std::atoi(target.origin.c_str() + colon + 1);
+  const std::string host = bare_host(target.host);
+  std::unique_ptr<httplib::ClientImpl> client;
+  if (target.origin.rfind("https://", 0) == 0) {
+    client = std::make_unique<BoundedClient<httplib::SSLClient>>(host, port, m_head_failure);
+  } else {
+    client = std::make_unique<BoundedClient<httplib::ClientImpl>>(host, port, m_head_failure);
+  }
   client->set_keep_alive(true);
   client->set_follow_location(false);
   client->set_url_encode(false);
@@ -360,7 +408,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     return attempt;
   }
   const auto remaining = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now);
-  httplib::Client& client = client_for(target);
+  httplib::ClientImpl& client = client_for(target);
   client.set_connection_timeout(clamp_positive(std::min<std::chrono::microseconds>(
       m_config.connect_timeout, remaining)));
   client.set_read_timeout(
@@ -369,10 +417,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       clamp_positive(std::min<std::chrono::microseconds>(m_config.read_timeout, remaining)));
 
   if (m_config.address_filter) {
-    std::string bare = target.host;
-    if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
-      bare = bare.substr(1, bare.size() - 2);
-    }
+    const std::string bare = bare_host(target.host);
     const std::vector<std::string> ips = resolve_host(bare);
     if (ips.empty()) {
       attempt.error = "cannot resolve host " + bare;
@@ -453,12 +498,23 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     }
     m_active = &client;
   }
+  m_head_failure.reset();
   httplib::Result result = client.Get(target.path, headers, on_response, on_content);
   {
     std::lock_guard lock(m_mutex);
     m_active = nullptr;
   }
 
+  if (m_head_failure && !m_cancelled && steady_clock::now() < deadline) {
+    const bool too_large = *m_head_failure == net::HeadResult::too_large ||
+                           *m_head_failure == net::HeadResult::start_line_too_long;
+    attempt.error = too_large ? "response headers exceed " +
+                                    std::to_string(k_response_head.max_head_bytes) +
+                                    " bytes (or a line 8192)"
+                              : "response headers did not arrive in time";
+    attempt.retryable = !too_large;
+    return attempt;
+  }
   switch (abort) {
     case Abort::interrupted:
       attempt.interrupted = true;

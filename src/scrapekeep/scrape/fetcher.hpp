@@ -13,8 +13,10 @@
 #include <optional>
 #include <string>
 
+#include "scrapekeep/net/socket_stream.hpp"
+
 namespace httplib {
-class Client;
+class ClientImpl;
 }
 
 namespace scrapekeep::scrape {
@@ -140,16 +142,17 @@ class HttpFetcher final : public Fetcher {
   struct Target;
   struct Attempt;
   Attempt request_once(const Target& target, SteadyTime deadline);
-  httplib::Client& client_for(const Target& target);
+  httplib::ClientImpl& client_for(const Target& target);
   bool wait_until(SteadyTime until);  // false when cancelled
 
   FetchConfig m_config;
   std::shared_ptr<HostLimiter> m_limiter;
-  std::map<std::string, std::unique_ptr<httplib::Client>> m_clients;  // by origin
+  std::map<std::string, std::unique_ptr<httplib::ClientImpl>> m_clients;  // by origin
+  std::optional<net::HeadResult> m_head_failure;  // of the last request's response
   std::atomic<bool> m_cancelled{false};
   std::mutex m_mutex;  // guards m_active against cancel()
   std::condition_variable m_cancel_cv;
-  httplib::Client* m_active = nullptr;
+  httplib::ClientImpl* m_active = nullptr;
 };
 
 } // namespace scrapekeep::scrape

@@ -1,0 +1,325 @@
+#include "scrapekeep/net/socket_stream.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+namespace scrapekeep::net {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::size_t k_read_chunk = 4096;
+// Larger writes go out as they come; smaller ones wait for flush().
+constexpr std::size_t k_write_buffer = 16384;
+// send_and_linger(): what the peer still sends is read and dropped, up to
+// this, waiting at most k_linger_ms for each piece.
+constexpr std::size_t k_linger_bytes = 256 * 1024;
+constexpr int k_linger_ms = 500;
+// An idle wait for a head rechecks its keep_waiting() this often.
+constexpr int k_idle_slice_ms = 250;
+
+int ms_until(SteadyClock::time_point t) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - SteadyClock::now());
+  return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
+}
+
+void address_of(int (*get)(int, sockaddr*, socklen_t*), socket_t sock, std::string& ip,
+                int& port) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  ip.clear();
+  port = 0;
+  if (get(sock, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    return;
+  }
+  char text[INET6_ADDRSTRLEN] = "";
+  if (a.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
+    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    port = ntohs(v4->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    port = ntohs(v6->sin6_port);
+  }
+  ip = text;
+}
+
+// Whether `line` (without its CRLF) is a 100 Continue status line, after
+// which the library reads the real response's head.
+bool is_continue_line(const char* line, std::size_t size) {
+  return size >= 12 && std::memcmp(line, "HTTP/1.", 7) == 0 && std::memcmp(line + 8, " 100", 4) == 0 &&
+         (size == 12 || line[12] == ' ' || line[12] == '\r');
+}
+
+} // namespace
+
+SocketStream::SocketStream(socket_t sock, SSL* ssl, int read_timeout_ms, int write_timeout_ms)
+    : m_sock(sock),
+      m_ssl(ssl),
+      m_read_timeout_ms(read_timeout_ms),
+      m_write_timeout_ms(write_timeout_ms),
+      m_buf(k_read_chunk) {}
+
+int SocketStream::wait(short events, int timeout_ms) const {
+  pollfd p{m_sock, events, 0};
+  for (;;) {
+    const int r = ::poll(&p, 1, std::max(0, timeout_ms));
+    if (r >= 0 || errno != EINTR) {
+      return r > 0 ? 1 : r;
+    }
+  }
+}
+
+bool SocketStream::is_readable() const {
+  return m_pos < m_end || (m_ssl != nullptr && SSL_pending(m_ssl) > 0) ||
+         wait(POLLIN, m_read_timeout_ms) > 0;
+}
+
+bool SocketStream::is_writable() const { return wait(POLLOUT, m_write_timeout_ms) > 0; }
+
+ssize_t SocketStream::read(char* ptr, size_t size) {
+  if (m_pending_head) {
+    const HeadLimits limits = *m_pending_head;
+    m_pending_head.reset();
+    if (!flush()) {
+      return -1;
+    }
+    const HeadResult head = read_head(limits, m_read_timeout_ms, {});
+    if (head == HeadResult::closed) {
+      return m_timed_out ? -1 : 0;
+    }
+    if (head != HeadResult::ready) {
+      m_head_failure = head;
+      return -1;
+    }
+  }
+  if (m_pos == m_end) {
+    if (!flush()) {
+      return -1;
+    }
+    m_pos = m_end = 0;
+    const ssize_t n = receive(m_read_timeout_ms, false);
+    if (n <= 0) {
+      return n;
+    }
+  }
+  const std::size_t n = std::min(size, m_end - m_pos);
+  std::memcpy(ptr, m_buf.data() + m_pos, n);
+  m_pos += n;
+  return static_cast<ssize_t>(n);
+}
+
+ssize_t SocketStream::write(const char* ptr, size_t size) {
+  if (m_out.size() + size > k_write_buffer) {
+    if (!flush()) {
+      return -1;
+    }
+    if (size > k_write_buffer) {
+      return send_some(ptr, size);
+    }
+  }
+  m_out.append(ptr, size);
+  return static_cast<ssize_t>(size);
+}
+
+void SocketStream::get_remote_ip_and_port(std::string& ip, int& port) const {
+  cached_address(m_remote, ::getpeername, ip, port);
+}
+
+void SocketStream::get_local_ip_and_port(std::string& ip, int& port) const {
+  cached_address(m_local, ::getsockname, ip, port);
+}
+
+void SocketStream::cached_address(Address& cache, int (*get)(int, sockaddr*, socklen_t*),
+                                  std::string& ip, int& port) const {
+  if (!cache) {
+    cache.emplace();
+    address_of(get, m_sock, cache->first, cache->second);
+  }
+  ip = cache->first;
+  port = cache->second;
+}
+
+bool SocketStream::flush() {
+  std::size_t done = 0;
+  while (done < m_out.size()) {
+    const ssize_t n = send_some(m_out.data() + done, m_out.size() - done);
+    if (n <= 0) {
+      m_out.clear();
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  m_out.clear();
+  return true;
+}
+
+HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
+                                   const std::function<bool()>& keep_waiting) {
+  m_timed_out = false;
+  if (m_pos > 0) {
+    std::memmove(m_buf.data(), m_buf.data() + m_pos, m_end - m_pos);
+    m_end -= m_pos;
+    m_pos = 0;
+  }
+  std::size_t scanned = 0;
+  std::size_t line_start = 0;
+  std::size_t head_start = 0;  // of the current head (a 100 Continue head may come first)
+  bool start_line = true;
+  std::optional<SteadyClock::time_point> deadline;
+  if (m_end > 0) {
+    deadline = SteadyClock::now() + limits.head_timeout;
+  }
+  const auto idle_until = SteadyClock::now() + std::chrono::milliseconds(idle_ms);
+  for (;;) {
+    for (; scanned < m_end; ++scanned) {
+      const std::size_t line = scanned - line_start + 1;  // bytes of this line so far
+      if (scanned + 1 > limits.max_head_bytes) {
+        return HeadResult::too_large;
+      }
+      if (line > (start_line ? limits.max_start_line : limits.max_header_line)) {
+        return start_line ? HeadResult::start_line_too_long : HeadResult::too_large;
+      }
+      if (m_buf[scanned] != '\n') {
+        continue;
+      }
+      // As the library: a head ends at the first line after the start line
+      // that is exactly CRLF; after a 100 Continue head comes the real one.
+      if (!start_line && line == 2 && m_buf[scanned - 1] == '\r') {
+        if (!is_continue_line(m_buf.data() + head_start, m_end - head_start)) {
+          return HeadResult::ready;
+        }
+        start_line = true;
+        head_start = scanned + 1;
+      } else {
+        start_line = false;
+      }
+      line_start = scanned + 1;
+    }
+    if (m_end == m_buf.size()) {
+      m_buf.resize(std::min(m_buf.size() * 2, limits.max_head_bytes + k_read_chunk));
+    }
+    ssize_t n = 0;
+    if (deadline) {
+      const int left = ms_until(*deadline);
+      if (left == 0) {
+        return HeadResult::timed_out;
+      }
+      const bool stall = m_read_timeout_ms <= left;
+      n = receive(stall ? m_read_timeout_ms : left, true);
+      if (n < 0 && m_timed_out) {
+        return stall ? HeadResult::stalled : HeadResult::timed_out;
+      }
+    } else {
+      // Idle: waiting for the first byte.
+      const int left = ms_until(idle_until);
+      if (left == 0 || (keep_waiting && !keep_waiting())) {
+        m_timed_out = left == 0;
+        return HeadResult::closed;
+      }
+      n = receive(keep_waiting ? std::min(k_idle_slice_ms, left) : left, true);
+      if (n < 0 && m_timed_out) {
+        m_timed_out = false;
+        continue;
+      }
+      deadline = SteadyClock::now() + limits.head_timeout;
+    }
+    if (n <= 0) {
+      return HeadResult::closed;
+    }
+  }
+}
+
+void SocketStream::send_and_linger(const std::string& bytes) {
+  m_out = bytes;
+  if (!flush() || ::shutdown(m_sock, SHUT_WR) != 0) {
+    return;
+  }
+  std::size_t dropped = 0;
+  while (dropped < k_linger_bytes && wait(POLLIN, k_linger_ms) > 0) {
+    const ssize_t n = ::recv(m_sock, m_buf.data(), m_buf.size(), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    dropped += static_cast<std::size_t>(n);
+  }
+}
+
+ssize_t SocketStream::receive(int timeout_ms, bool wait_first) {
+  char* const into = m_buf.data() + m_end;
+  const std::size_t room = m_buf.size() - m_end;
+  // A plain socket is tried at once unless nothing is expected yet. A TLS
+  // read starts only once bytes are there: the library's TLS sockets block.
+  bool must_wait = wait_first || (m_ssl != nullptr && SSL_pending(m_ssl) <= 0);
+  for (;;) {
+    if (must_wait) {
+      const int ready = wait(POLLIN, timeout_ms);
+      if (ready <= 0) {
+        m_timed_out = ready == 0;
+        return -1;
+      }
+    }
+    must_wait = true;
+    ssize_t n = 0;
+    if (m_ssl != nullptr) {
+      n = SSL_read(m_ssl, into, static_cast<int>(std::min<std::size_t>(room, INT_MAX)));
+      if (n < 0 && SSL_get_error(m_ssl, static_cast<int>(n)) == SSL_ERROR_WANT_READ) {
+        continue;  // part of a record: wait for the rest
+      }
+    } else {
+      n = ::recv(m_sock, into, room, MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+        continue;
+      }
+    }
+    if (n <= 0) {
+      return n < 0 ? -1 : 0;
+    }
+    m_end += static_cast<std::size_t>(n);
+    return n;
+  }
+}
+
+ssize_t SocketStream::send_some(const char* ptr, size_t size) {
+  for (;;) {
+    if (m_ssl != nullptr) {
+      if (wait(POLLOUT, m_write_timeout_ms) <= 0) {
+        return -1;
+      }
+      const int sent =
+          SSL_write(m_ssl, ptr, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
+      if (sent > 0) {
+        return sent;
+      }
+      const int error = SSL_get_error(m_ssl, sent);
+      if (error != SSL_ERROR_WANT_WRITE && error != SSL_ERROR_WANT_READ) {
+        return -1;
+      }
+      continue;
+    }
+    const ssize_t n = ::send(m_sock, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      return n;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if ((errno != EAGAIN && errno != EWOULDBLOCK) || wait(POLLOUT, m_write_timeout_ms) <= 0) {
+      return -1;
+    }
+  }
+}
+
+} // namespace scrapekeep::net

@@ -1,0 +1,100 @@
+#pragma once
+// An httplib::Stream over a connected socket, plain or TLS, for the API
+// server's connections and the fetcher's. cpp-httplib 0.11.4's own streams
+// read a message head (start line and headers) of any size into memory: one
+// client sending endless headers took serve to 630 MB, one site sending them
+// took a worker past 1.8 GB. Here the head of each message is read whole,
+// within limits, before the library parses it; reads are buffered (the
+// library reads a head a byte at a time), writes are held until flush() (a
+// response goes out in one send), and every wait is a poll() with a timeout.
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace scrapekeep::net {
+
+struct HeadLimits {
+  std::size_t max_start_line = 8192;   // with its CRLF
+  std::size_t max_header_line = 8192;  // one header line with its CRLF
+  std::size_t max_head_bytes = 65536;  // start line and headers together
+  // The whole head must arrive within this from its first byte.
+  std::chrono::milliseconds head_timeout{30000};
+};
+
+enum class HeadResult {
+  ready,                // the whole head is buffered
+  closed,               // no message: the peer closed, or nothing came while idle
+  start_line_too_long,  // over max_start_line
+  too_large,            // a header line over max_header_line, or over max_head_bytes
+  timed_out,            // not all there within head_timeout
+  stalled,              // nothing more for the read timeout, half way
+};
+
+// `ssl` null: plain TCP. Not thread-safe; one message exchange at a time.
+class SocketStream final : public httplib::Stream {
+ public:
+  SocketStream(socket_t sock, SSL* ssl, int read_timeout_ms, int write_timeout_ms);
+
+  bool is_readable() const override;
+  bool is_writable() const override;
+  // -1 on an error, a timeout (then timed_out()) or a refused head.
+  ssize_t read(char* ptr, size_t size) override;
+  ssize_t write(const char* ptr, size_t size) override;
+  // Looked up once per connection (the library asks on every request).
+  void get_remote_ip_and_port(std::string& ip, int& port) const override;
+  void get_local_ip_and_port(std::string& ip, int& port) const override;
+  socket_t socket() const override { return m_sock; }
+
+  // Sends what write() holds; false if the peer is gone or stopped reading.
+  bool flush();
+
+  // Reads until the buffer holds the whole head of the next message. Waits
+  // up to `idle_ms` for its first byte, rechecking `keep_waiting` (may be
+  // empty) every quarter second.
+  HeadResult read_head(const HeadLimits& limits, int idle_ms,
+                       const std::function<bool()>& keep_waiting);
+  // The next read() first reads the head with read_head(limits, read
+  // timeout): for a client, which writes its request and then reads.
+  void read_head_on_next_read(const HeadLimits& limits) { m_pending_head = limits; }
+  // What that read_head() found, when it was not `ready`.
+  std::optional<HeadResult> head_failure() const { return m_head_failure; }
+
+  // Whether a read ran out of time (the peer stopped sending).
+  bool timed_out() const { return m_timed_out; }
+
+  // Sends `bytes`, then reads and drops what the peer still sends (bounded)
+  // so that it sees them before the close instead of a reset.
+  void send_and_linger(const std::string& bytes);
+
+ private:
+  using Address = std::optional<std::pair<std::string, int>>;
+
+  void cached_address(Address& cache, int (*get)(int, sockaddr*, socklen_t*), std::string& ip,
+                      int& port) const;
+  int wait(short events, int timeout_ms) const;
+  ssize_t receive(int timeout_ms, bool wait_first);
+  ssize_t send_some(const char* ptr, size_t size);
+
+  const socket_t m_sock;
+  SSL* const m_ssl;
+  const int m_read_timeout_ms;
+  const int m_write_timeout_ms;
+  std::vector<char> m_buf;  // received bytes; m_pos..m_end not yet read
+  std::size_t m_pos = 0;
+  std::size_t m_end = 0;
+  std::string m_out;  // written, not yet sent
+  bool m_timed_out = false;
+  std::optional<HeadLimits> m_pending_head;
+  std::optional<HeadResult> m_head_failure;
+  mutable Address m_remote;
+  mutable Address m_local;
+};
+
+} // namespace scrapekeep::net
