@@ -5,6 +5,7 @@
 // never a crash), and the server must keep serving everyone else.
 
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <chrono>
 #include <regex>
 #include <set>
@@ -183,6 +184,37 @@ TEST_CASE("hostile: request lines, URIs and headers past the limits", "[http][ho
     CHECK(second.json["data"]["total"] == 1);
     CHECK(second.json["data"]["jobs"][0]["job_id"] == created.json["data"]["job_id"]);
     check_error(c.read_reply(), 404, "NOT_FOUND");
+  }
+  SECTION("a body left unread is never read as the next request") {
+    const std::string smuggled = request_head("GET", "/v1/scrape/jobs", key);
+    // Too large (refused before reading), a bad Content-Length, a GET with a
+    // body: each is answered, then the connection closes, and the request
+    // hidden in the body is never answered.
+    for (const auto& [head, status] : std::vector<std::pair<std::string, int>>{
+             {request_head("POST", "/v1/scrape", key, "Content-Length: 2000000\r\n"), 413},
+             {request_head("POST", "/v1/scrape", key, "Content-Length: abc\r\n"), 400},
+             {request_head("GET", "/v1/scrape/jobs", key,
+                           "Content-Length: " + std::to_string(smuggled.size()) + "\r\n"),
+              200}}) {
+      INFO(head);
+      RawConnection c(port);
+      c.send(head + smuggled);
+      const HttpReply first = c.read_reply();
+      CHECK(first.status == status);
+      CHECK(first.header("Connection") == std::optional<std::string>("close"));
+      const HttpReply second = c.read_reply(seconds(3));
+      CHECK(second.status == 0);
+      CHECK(c.wait_closed(seconds(10)));
+    }
+  }
+  SECTION("an answer is read whole even when the client sent more than was read") {
+    RawConnection c(port);
+    c.send(request_head("GET", "/v1/scrape/jobs", key, "Connection: close\r\n") +
+           std::string(200000, 'x'));
+    const HttpReply r = c.read_reply();
+    INFO(r.transport_error);
+    REQUIRE(r.status == 200);
+    CHECK(r.json["data"]["total"] == 0);
   }
   SECTION("binary garbage, a TLS handshake, NUL bytes") {
     const std::string tls("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
@@ -611,4 +643,40 @@ TEST_CASE("hostile: slow clients lose their connection, and nothing is half-crea
   // None of that created a job, and the server serves on.
   CHECK(job_count(server) == 0);
   check_alive(server);
+}
+
+TEST_CASE("hostile: stopping the server does not wait for clients that send slowly",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  std::atomic<bool> done{false};
+  std::thread trickler;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    TestServer server(clock);
+    const int port = server.port();
+    std::atomic<bool> sending{false};
+    // A request head, a byte every 200 ms: it would take 30 s to be refused.
+    trickler = std::thread([&done, &sending, port] {
+      RawConnection c(port);
+      const std::string head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " +
+                               std::string(1000, 's');
+      for (std::size_t i = 0; i < head.size() && !done; ++i) {
+        if (!c.send(head.substr(i, 1))) {
+          break;
+        }
+        sending = true;
+        std::this_thread::sleep_for(milliseconds(200));
+      }
+    });
+    while (!sending) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    std::this_thread::sleep_for(milliseconds(500));
+  }  // the server stops here
+  const auto took = std::chrono::steady_clock::now() - start;
+  done = true;
+  trickler.join();
+  // The head timeout is 30 s; stopping waits at most a quarter second per
+  // connection thread, plus the rest of the shutdown.
+  CHECK(took < seconds(10));
 }

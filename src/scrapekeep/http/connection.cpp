@@ -12,10 +12,13 @@ namespace {
 int to_ms(time_t sec, time_t usec) { return static_cast<int>(sec * 1000 + usec / 1000); }
 
 thread_local const net::SocketStream* t_current = nullptr;
+thread_local bool t_close_after = false;
 
 } // namespace
 
 bool current_read_timed_out() { return t_current != nullptr && t_current->timed_out(); }
+
+void close_after_response() { t_close_after = true; }
 
 BoundedServer::BoundedServer(net::HeadLimits limits,
                              std::function<std::string(net::HeadResult)> refuse)
@@ -39,13 +42,14 @@ bool BoundedServer::process_and_close_socket(socket_t sock) {
     }
     bool connection_closed = false;
     t_current = &strm;
+    t_close_after = false;
     ret = process_request(strm, left == 1, connection_closed, nullptr);
     t_current = nullptr;
-    if (!strm.flush() || !ret || connection_closed) {
+    if (!strm.flush() || !ret || connection_closed || t_close_after) {
       break;
     }
   }
-  ::shutdown(sock, SHUT_RDWR);
+  strm.close_gracefully(listening);
   ::close(sock);
   return ret;
 }

@@ -19,6 +19,12 @@ namespace scrapekeep::http {
 // reads a body: a stalled body is a 408, not a bad request.
 bool current_read_timed_out();
 
+// Closes the connection once the response to the request being answered on
+// this thread is sent: for a request whose body is left unread (refused, too
+// large, too slow, or sent with a GET), whose bytes must not be read as the
+// next request. Sets nothing in the response; say `Connection: close` too.
+void close_after_response();
+
 class BoundedServer final : public httplib::Server {
  public:
   // `refuse` returns the whole HTTP response (status line, headers, body)

@@ -63,6 +63,12 @@ bool is_known_method(const std::string& method) {
   return false;
 }
 
+// The response says so, and the connection closes once it is sent.
+void close_connection(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  close_after_response();
+}
+
 void write_body(httplib::Response& res, int status, std::string body,
                 const std::string& request_id) {
   res.status = status;
@@ -146,7 +152,7 @@ std::string refusal_response(net::HeadResult why, const ServerConfig& config, co
       break;  // never refused
   }
   httplib::Response res;
-  res.set_header("Connection", "close");
+  close_connection(res);
   write_error(res, error, new_request_id(), now);
   std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " + reason + "\r\n";
   for (const auto& [name, value] : res.headers) {
@@ -353,8 +359,15 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     }
     write_outcome(res, match.route->handler(ctx), request_id, now);
   };
+  // GET, HEAD and OPTIONS that came with a body: the library does not read
+  // it, so the connection closes after the answer rather than read that body
+  // as the next request.
   auto without_body = [dispatch](const httplib::Request& req, httplib::Response& res) {
     dispatch(req, req.body, res);
+    if (req.has_header("Transfer-Encoding") ||
+        (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0")) {
+      close_connection(res);
+    }
   };
   // Bodies are read here, not by the library: its own reader applies the
   // payload limit to Content-Length only, and a chunked body would grow
@@ -370,13 +383,13 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       if (ec == std::errc::result_out_of_range ||
           (ec == std::errc() && end == text.data() + text.size() &&
            length > m_config.max_body_bytes)) {
-        res.set_header("Connection", "close");
+        close_connection(res);
         write_error(res, payload_too_large(m_config.max_body_bytes), new_request_id(),
                     m_clock.now());
         return;
       }
       if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-        res.set_header("Connection", "close");
+        close_connection(res);
         write_error(res, {400, "BAD_REQUEST", "the Content-Length header is not a number", nullptr},
                     new_request_id(), m_clock.now());
         return;
@@ -401,13 +414,13 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       return true;
     });
     if (too_large || (!read && res.status == 413)) {
-      res.set_header("Connection", "close");
+      close_connection(res);
       write_error(res, payload_too_large(m_config.max_body_bytes), new_request_id(),
                   m_clock.now());
       return;
     }
     if (too_slow) {
-      res.set_header("Connection", "close");
+      close_connection(res);
       write_error(res,
                   request_timeout("the request body did not arrive within " +
                                   std::to_string(m_config.body_timeout_s) + " seconds"),
@@ -415,7 +428,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       return;
     }
     if (!read && current_read_timed_out()) {
-      res.set_header("Connection", "close");
+      close_connection(res);
       write_error(res,
                   request_timeout("the request body stopped arriving for " +
                                   std::to_string(m_config.read_timeout_s) + " seconds"),
@@ -423,7 +436,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       return;
     }
     if (!read) {
-      res.set_header("Connection", "close");
+      close_connection(res);
       write_error(res, {400, "BAD_REQUEST", "the request body could not be read", nullptr},
                   new_request_id(), m_clock.now());
       return;
@@ -453,13 +466,16 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   svr.Delete(pattern, with_body);
 
   // Errors the library answers itself (413, 400 on a bad request line, ...);
-// BoundedServer answers 414, 431 and 408 for a request's head.
+  // BoundedServer answers 414, 431 and 408 for a request's head.
   svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                      httplib::Response& res) {
     if (!res.body.empty()) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     const std::string request_id = new_request_id();
+    // What the library refused may have left bytes unread (a body, the rest
+    // of a bad request): they must not be read as the next request.
+    close_connection(res);
     ApiError error;
     switch (res.status) {
       case 413:

@@ -19,10 +19,10 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr std::size_t k_read_chunk = 4096;
 // Larger writes go out as they come; smaller ones wait for flush().
 constexpr std::size_t k_write_buffer = 16384;
-// send_and_linger(): what the peer still sends is read and dropped, up to
-// this, waiting at most k_linger_ms for each piece.
+// close_gracefully(): what the peer still sends is read and dropped, up to
+// this much and this long in all.
 constexpr std::size_t k_linger_bytes = 256 * 1024;
-constexpr int k_linger_ms = 500;
+constexpr int k_linger_ms = 1000;
 // An idle wait for a head rechecks its keep_waiting() this often.
 constexpr int k_idle_slice_ms = 250;
 
@@ -175,11 +175,15 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
   std::size_t line_start = 0;
   std::size_t head_start = 0;  // of the current head (a 100 Continue head may come first)
   bool start_line = true;
+  // Set by the first byte: the head must be whole by `deadline`, and never
+  // pause longer than the read timeout.
   std::optional<SteadyClock::time_point> deadline;
+  SteadyClock::time_point last_byte = SteadyClock::now();
   if (m_end > 0) {
-    deadline = SteadyClock::now() + limits.head_timeout;
+    deadline = last_byte + limits.head_timeout;
   }
   const auto idle_until = SteadyClock::now() + std::chrono::milliseconds(idle_ms);
+  bool tried = false;
   for (;;) {
     for (; scanned < m_end; ++scanned) {
       const std::size_t line = scanned - line_start + 1;  // bytes of this line so far
@@ -192,9 +196,13 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
       if (m_buf[scanned] != '\n') {
         continue;
       }
+      const bool crlf = line >= 2 && m_buf[scanned - 1] == '\r';
+      if (start_line && !crlf) {
+        return HeadResult::ready;  // not HTTP/1.1: the library answers it (400)
+      }
       // As the library: a head ends at the first line after the start line
       // that is exactly CRLF; after a 100 Continue head comes the real one.
-      if (!start_line && line == 2 && m_buf[scanned - 1] == '\r') {
+      if (!start_line && line == 2 && crlf) {
         if (!is_continue_line(m_buf.data() + head_start, m_end - head_start)) {
           return HeadResult::ready;
         }
@@ -208,46 +216,64 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
     if (m_end == m_buf.size()) {
       m_buf.resize(std::min(m_buf.size() * 2, limits.max_head_bytes + k_read_chunk));
     }
-    ssize_t n = 0;
+    if (keep_waiting && !keep_waiting()) {
+      return HeadResult::closed;
+    }
+    int wait_ms = 0;
     if (deadline) {
-      const int left = ms_until(*deadline);
-      if (left == 0) {
+      const int stall_left = ms_until(last_byte + std::chrono::milliseconds(m_read_timeout_ms));
+      if (ms_until(*deadline) == 0) {
         return HeadResult::timed_out;
       }
-      const bool stall = m_read_timeout_ms <= left;
-      n = receive(stall ? m_read_timeout_ms : left, true);
-      if (n < 0 && m_timed_out) {
-        return stall ? HeadResult::stalled : HeadResult::timed_out;
+      if (stall_left == 0) {
+        return HeadResult::stalled;
       }
+      wait_ms = std::min(ms_until(*deadline), stall_left);
     } else {
       // Idle: waiting for the first byte.
-      const int left = ms_until(idle_until);
-      if (left == 0 || (keep_waiting && !keep_waiting())) {
-        m_timed_out = left == 0;
+      wait_ms = ms_until(idle_until);
+      if (wait_ms == 0 && tried) {
+        m_timed_out = true;
         return HeadResult::closed;
       }
-      n = receive(keep_waiting ? std::min(k_idle_slice_ms, left) : left, true);
-      if (n < 0 && m_timed_out) {
-        m_timed_out = false;
-        continue;
-      }
-      deadline = SteadyClock::now() + limits.head_timeout;
+    }
+    if (keep_waiting) {
+      wait_ms = std::min(wait_ms, k_idle_slice_ms);
+    }
+    tried = true;
+    const ssize_t n = receive(wait_ms, true);
+    if (n < 0 && m_timed_out) {
+      m_timed_out = false;
+      continue;  // the checks above decide
     }
     if (n <= 0) {
       return HeadResult::closed;
+    }
+    last_byte = SteadyClock::now();
+    if (!deadline) {
+      deadline = last_byte + limits.head_timeout;
     }
   }
 }
 
 void SocketStream::send_and_linger(const std::string& bytes) {
   m_out = bytes;
-  if (!flush() || ::shutdown(m_sock, SHUT_WR) != 0) {
+  if (flush()) {
+    close_gracefully({});
+  }
+}
+
+void SocketStream::close_gracefully(const std::function<bool()>& keep_waiting) {
+  if (m_eof || !flush() || ::shutdown(m_sock, SHUT_WR) != 0) {
     return;
   }
+  const auto until = SteadyClock::now() + std::chrono::milliseconds(k_linger_ms);
   std::size_t dropped = 0;
-  while (dropped < k_linger_bytes && wait(POLLIN, k_linger_ms) > 0) {
+  while (dropped < k_linger_bytes && ms_until(until) > 0 &&
+         (!keep_waiting || keep_waiting()) &&
+         wait(POLLIN, std::min(ms_until(until), k_idle_slice_ms)) > 0) {
     const ssize_t n = ::recv(m_sock, m_buf.data(), m_buf.size(), MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) {
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
       continue;
     }
     if (n <= 0) {
@@ -285,6 +311,7 @@ ssize_t SocketStream::receive(int timeout_ms, bool wait_first) {
       }
     }
     if (n <= 0) {
+      m_eof = n == 0;
       return n < 0 ? -1 : 0;
     }
     m_end += static_cast<std::size_t>(n);

@@ -56,8 +56,8 @@ class SocketStream final : public httplib::Stream {
   bool flush();
 
   // Reads until the buffer holds the whole head of the next message. Waits
-  // up to `idle_ms` for its first byte, rechecking `keep_waiting` (may be
-  // empty) every quarter second.
+  // up to `idle_ms` for its first byte. `keep_waiting` (may be empty) is
+  // asked every quarter second: false ends the wait as `closed`.
   HeadResult read_head(const HeadLimits& limits, int idle_ms,
                        const std::function<bool()>& keep_waiting);
   // The next read() first reads the head with read_head(limits, read
@@ -69,9 +69,13 @@ class SocketStream final : public httplib::Stream {
   // Whether a read ran out of time (the peer stopped sending).
   bool timed_out() const { return m_timed_out; }
 
-  // Sends `bytes`, then reads and drops what the peer still sends (bounded)
-  // so that it sees them before the close instead of a reset.
+  // Sends `bytes`, then close_gracefully().
   void send_and_linger(const std::string& bytes);
+  // Before the socket is closed: sends what is held, ends the sending side,
+  // and reads and drops what the peer still sends (up to 256 KiB and 1 s, or
+  // until `keep_waiting` says no), so that the peer reads all that was sent
+  // instead of a reset. Nothing to do once the peer has closed.
+  void close_gracefully(const std::function<bool()>& keep_waiting);
 
  private:
   using Address = std::optional<std::pair<std::string, int>>;
@@ -91,6 +95,7 @@ class SocketStream final : public httplib::Stream {
   std::size_t m_end = 0;
   std::string m_out;  // written, not yet sent
   bool m_timed_out = false;
+  bool m_eof = false;  // the peer closed its side
   std::optional<HeadLimits> m_pending_head;
   std::optional<HeadResult> m_head_failure;
   mutable Address m_remote;
