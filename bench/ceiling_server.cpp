@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<httplib::Server> server =
       o.own_io ? std::make_unique<scrapekeep::http::BoundedServer>(
-                     scrapekeep::net::HeadLimits{},
+                     scrapekeep::net::HeadLimits{8192, 8192, 65536, std::chrono::seconds(30), true},
                      [](scrapekeep::net::HeadResult) {
                        return std::string("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
                      })

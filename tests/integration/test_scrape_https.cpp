@@ -34,6 +34,11 @@ class TlsSite {
       res.set_content("<html><body><article><h2>Château</h2></article></body></html>",
                       "text/html; charset=utf-8");
     });
+    // A head of 6 KB and no body: one TLS record, more than one read of it.
+    m_server->Get("/big-head", [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("X-Padding", std::string(6000, 'p'));
+      res.set_content("", "text/html");
+    });
     m_server->Get("/moved", [](const httplib::Request&, httplib::Response& res) {
       res.set_redirect("/listings");
     });
@@ -90,4 +95,17 @@ TEST_CASE("HTTPS pages are fetched over TLS, redirects included", "[scrape]") {
     CHECK_FALSE(page.http_status.has_value());
     CHECK_FALSE(page.error.empty());
   }
+}
+
+TEST_CASE("HTTPS: a response head larger than one read, with nothing after it", "[scrape]") {
+  TempDir dir;
+  TlsSite site(dir);
+  FetchConfig config;
+  config.verify_tls = false;  // self-signed
+  HttpFetcher fetcher(config);
+  const auto r = fetcher.fetch(site.url("/big-head"), soon());
+  INFO(r.error);
+  CHECK(r.ok);
+  CHECK(r.http_status == std::optional<int>(200));
+  CHECK(r.body.empty());
 }

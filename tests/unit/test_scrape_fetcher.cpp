@@ -488,8 +488,12 @@ TEST_CASE("fetch: a response head split byte by byte, and one after 100 Continue
     CHECK(r.ok);
     CHECK(r.body == body);
   }
-  SECTION("after 100 Continue") {
-    RawSite site([&](int fd) { send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n" + head + body); });
+  SECTION("after interim responses: 100 Continue with a header, 103 Early Hints") {
+    RawSite site([&](int fd) {
+      send_all(fd, "HTTP/1.1 100 Continue\r\nX-A: b\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+                   "Link: </a.css>; rel=preload\r\n\r\n" +
+                       head + body);
+    });
     HttpFetcher fetcher(test_config());
     const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
     INFO(r.error);
@@ -497,4 +501,56 @@ TEST_CASE("fetch: a response head split byte by byte, and one after 100 Continue
     CHECK(r.http_status == std::optional<int>(200));
     CHECK(r.body == body);
   }
+}
+
+TEST_CASE("fetch: bodies and heads that never end are bounded, and so is the time",
+          "[scrape][fetcher]") {
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> stop{false};
+  // Sends `first`, then `endless` until the fetcher goes (or 256 MiB, 20 s).
+  auto site_sending = [&](const std::string& first, const std::string& endless,
+                          milliseconds pause) {
+    return [&, first, endless, pause](int fd) {
+      send_all(fd, first);
+      const auto until = steady_clock::now() + seconds(20);
+      while (!stop && sent < (256u << 20) && steady_clock::now() < until &&
+             send_all(fd, endless)) {
+        sent += endless.size();
+        std::this_thread::sleep_for(pause);
+      }
+    };
+  };
+  // The page fails with `error`, having read a bounded part of what came.
+  auto check_refused = [&](const RawSite& site, const std::string& error) {
+    {
+      HttpFetcher fetcher(test_config());
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+      CHECK_FALSE(r.ok);
+      CHECK(r.error == error);
+    }
+    CHECK(sent < (64u << 20));
+  };
+  const std::string chunk_line = std::string(4096, 'f');
+  SECTION("a status line ending in a bare LF, then bytes without end") {
+    RawSite site(site_sending("HTTP/1.1 200 OK\n", "X-Endless: " + chunk_line + "\n",
+                              milliseconds(0)));
+    check_refused(site, "response headers exceed 262144 bytes (or a line 8192)");
+  }
+  SECTION("a chunk-size line without end") {
+    RawSite site(site_sending(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
+        chunk_line, milliseconds(0)));
+    check_refused(site, "response body has a chunk-size or trailer line over 8192 bytes");
+  }
+  SECTION("a head trickled in past the fetch's deadline") {
+    RawSite site(site_sending("HTTP/1.1 200 OK\r\n", "X", milliseconds(100)));
+    {
+      HttpFetcher fetcher(test_config());
+      const FetchResult r = fetcher.fetch(site.url("/"), in(milliseconds(800)));
+      CHECK_FALSE(r.ok);
+      CHECK(r.interrupted);
+      CHECK(r.error == "deadline exceeded");
+    }
+  }
+  stop = true;
 }

@@ -285,7 +285,7 @@ struct ApiServer::Impl {
 ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Clock& clock)
     : m_config(std::move(config)), m_pool(pool), m_clock(clock), m_impl(std::make_unique<Impl>(
           net::HeadLimits{8192, 8192, m_config.max_header_bytes,
-                          std::chrono::seconds(m_config.header_timeout_s)},
+                          std::chrono::seconds(m_config.header_timeout_s), true},
           [this](net::HeadResult why) { return refusal_response(why, m_config, m_clock.now()); })) {
   add_health_routes(m_router);
   add_job_routes(m_router);

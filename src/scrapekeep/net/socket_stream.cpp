@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cctype>
 #include <cstring>
+#include <fcntl.h>
 
 namespace scrapekeep::net {
 
@@ -25,6 +27,10 @@ constexpr std::size_t k_linger_bytes = 256 * 1024;
 constexpr int k_linger_ms = 1000;
 // An idle wait for a head rechecks its keep_waiting() this often.
 constexpr int k_idle_slice_ms = 250;
+// Lines the library reads after a head (chunk sizes, trailers): one at most
+// this long, and this many bytes of them per message.
+constexpr std::size_t k_max_line = 8192;
+constexpr std::size_t k_max_lines_total = 1 << 20;
 
 int ms_until(SteadyClock::time_point t) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - SteadyClock::now());
@@ -53,11 +59,15 @@ void address_of(int (*get)(int, sockaddr*, socklen_t*), socket_t sock, std::stri
   ip = text;
 }
 
-// Whether `line` (without its CRLF) is a 100 Continue status line, after
-// which the library reads the real response's head.
-bool is_continue_line(const char* line, std::size_t size) {
-  return size >= 12 && std::memcmp(line, "HTTP/1.", 7) == 0 && std::memcmp(line + 8, " 100", 4) == 0 &&
-         (size == 12 || line[12] == ' ' || line[12] == '\r');
+// Whether `line` is the status line of an interim response (1xx but 101
+// Switching Protocols: 100 Continue, 103 Early Hints...), which the final
+// response follows. The library only expects a bare 100, so these heads are
+// taken out before it reads.
+bool is_interim_line(const char* line, std::size_t size) {
+  return size >= 13 && std::memcmp(line, "HTTP/1.", 7) == 0 && line[8] == ' ' && line[9] == '1' &&
+         std::isdigit(static_cast<unsigned char>(line[10])) != 0 &&
+         std::isdigit(static_cast<unsigned char>(line[11])) != 0 &&
+         std::memcmp(line + 9, "101", 3) != 0;
 }
 
 } // namespace
@@ -67,7 +77,22 @@ SocketStream::SocketStream(socket_t sock, SSL* ssl, int read_timeout_ms, int wri
       m_ssl(ssl),
       m_read_timeout_ms(read_timeout_ms),
       m_write_timeout_ms(write_timeout_ms),
-      m_buf(k_read_chunk) {}
+      m_buf(k_read_chunk) {
+  if (m_ssl != nullptr) {
+    // The library's TLS sockets block, and a blocking SSL_read waits for a
+    // whole record, however slowly it trickles in. Here every wait is ours.
+    m_blocking_flags = ::fcntl(m_sock, F_GETFL, 0);
+    if (m_blocking_flags >= 0) {
+      ::fcntl(m_sock, F_SETFL, m_blocking_flags | O_NONBLOCK);
+    }
+  }
+}
+
+SocketStream::~SocketStream() {
+  if (m_blocking_flags >= 0) {
+    ::fcntl(m_sock, F_SETFL, m_blocking_flags);
+  }
+}
 
 int SocketStream::wait(short events, int timeout_ms) const {
   pollfd p{m_sock, events, 0};
@@ -115,6 +140,18 @@ ssize_t SocketStream::read(char* ptr, size_t size) {
   const std::size_t n = std::min(size, m_end - m_pos);
   std::memcpy(ptr, m_buf.data() + m_pos, n);
   m_pos += n;
+  if (size == 1) {
+    // The library reads a line a byte at a time (past the head: chunk sizes
+    // and trailers) into memory without bound.
+    m_line_bytes = ptr[0] == '\n' ? 0 : m_line_bytes + 1;
+    m_lines_total += 1;
+    if (m_line_bytes > k_max_line || m_lines_total > k_max_lines_total) {
+      m_line_too_long = true;
+      return -1;
+    }
+  } else {
+    m_line_bytes = 0;
+  }
   return static_cast<ssize_t>(n);
 }
 
@@ -166,6 +203,8 @@ bool SocketStream::flush() {
 HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
                                    const std::function<bool()>& keep_waiting) {
   m_timed_out = false;
+  m_line_bytes = 0;
+  m_lines_total = 0;
   if (m_pos > 0) {
     std::memmove(m_buf.data(), m_buf.data() + m_pos, m_end - m_pos);
     m_end -= m_pos;
@@ -173,7 +212,8 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
   }
   std::size_t scanned = 0;
   std::size_t line_start = 0;
-  std::size_t head_start = 0;  // of the current head (a 100 Continue head may come first)
+  std::size_t head_start = 0;  // of the current head (interim heads may come first)
+  std::size_t taken_out = 0;   // bytes of interim heads removed from the buffer
   bool start_line = true;
   // Set by the first byte: the head must be whole by `deadline`, and never
   // pause longer than the read timeout.
@@ -187,7 +227,7 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
   for (;;) {
     for (; scanned < m_end; ++scanned) {
       const std::size_t line = scanned - line_start + 1;  // bytes of this line so far
-      if (scanned + 1 > limits.max_head_bytes) {
+      if (taken_out + scanned + 1 > limits.max_head_bytes) {
         return HeadResult::too_large;
       }
       if (line > (start_line ? limits.max_start_line : limits.max_header_line)) {
@@ -197,17 +237,23 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
         continue;
       }
       const bool crlf = line >= 2 && m_buf[scanned - 1] == '\r';
-      if (start_line && !crlf) {
+      if (start_line && !crlf && limits.bare_lf_start_line_ends_head) {
         return HeadResult::ready;  // not HTTP/1.1: the library answers it (400)
       }
       // As the library: a head ends at the first line after the start line
-      // that is exactly CRLF; after a 100 Continue head comes the real one.
+      // that is exactly CRLF. An interim response's head is taken out.
       if (!start_line && line == 2 && crlf) {
-        if (!is_continue_line(m_buf.data() + head_start, m_end - head_start)) {
+        if (!is_interim_line(m_buf.data() + head_start, m_end - head_start)) {
           return HeadResult::ready;
         }
+        const std::size_t head_end = scanned + 1;
+        std::memmove(m_buf.data() + head_start, m_buf.data() + head_end, m_end - head_end);
+        m_end -= head_end - head_start;
+        taken_out += head_end - head_start;
         start_line = true;
-        head_start = scanned + 1;
+        line_start = head_start;
+        scanned = head_start - 1;  // the loop's ++ brings it to head_start
+        continue;
       } else {
         start_line = false;
       }
@@ -286,27 +332,32 @@ void SocketStream::close_gracefully(const std::function<bool()>& keep_waiting) {
 ssize_t SocketStream::receive(int timeout_ms, bool wait_first) {
   char* const into = m_buf.data() + m_end;
   const std::size_t room = m_buf.size() - m_end;
-  // A plain socket is tried at once unless nothing is expected yet. A TLS
-  // read starts only once bytes are there: the library's TLS sockets block.
-  bool must_wait = wait_first || (m_ssl != nullptr && SSL_pending(m_ssl) <= 0);
+  const auto until = SteadyClock::now() + std::chrono::milliseconds(std::max(0, timeout_ms));
+  // Tried at once unless nothing is expected yet; TLS bytes OpenSSL already
+  // holds are never waited for.
+  short wait_for = (wait_first && !(m_ssl != nullptr && SSL_pending(m_ssl) > 0)) ? POLLIN : 0;
   for (;;) {
-    if (must_wait) {
-      const int ready = wait(POLLIN, timeout_ms);
+    if (wait_for != 0) {
+      const int ready = wait(wait_for, ms_until(until));
       if (ready <= 0) {
         m_timed_out = ready == 0;
         return -1;
       }
     }
-    must_wait = true;
     ssize_t n = 0;
     if (m_ssl != nullptr) {
       n = SSL_read(m_ssl, into, static_cast<int>(std::min<std::size_t>(room, INT_MAX)));
-      if (n < 0 && SSL_get_error(m_ssl, static_cast<int>(n)) == SSL_ERROR_WANT_READ) {
-        continue;  // part of a record: wait for the rest
+      if (n <= 0) {
+        const int error = SSL_get_error(m_ssl, static_cast<int>(n));
+        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+          wait_for = error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+          continue;  // part of a record, or a renegotiation: wait, within `until`
+        }
       }
     } else {
       n = ::recv(m_sock, into, room, MSG_DONTWAIT);
       if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+        wait_for = POLLIN;
         continue;
       }
     }
@@ -320,11 +371,10 @@ ssize_t SocketStream::receive(int timeout_ms, bool wait_first) {
 }
 
 ssize_t SocketStream::send_some(const char* ptr, size_t size) {
+  const auto until = SteadyClock::now() + std::chrono::milliseconds(m_write_timeout_ms);
   for (;;) {
+    short wait_for = POLLOUT;
     if (m_ssl != nullptr) {
-      if (wait(POLLOUT, m_write_timeout_ms) <= 0) {
-        return -1;
-      }
       const int sent =
           SSL_write(m_ssl, ptr, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
       if (sent > 0) {
@@ -334,16 +384,17 @@ ssize_t SocketStream::send_some(const char* ptr, size_t size) {
       if (error != SSL_ERROR_WANT_WRITE && error != SSL_ERROR_WANT_READ) {
         return -1;
       }
-      continue;
+      wait_for = error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+    } else {
+      const ssize_t n = ::send(m_sock, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) {
+        return n;
+      }
+      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+        return -1;
+      }
     }
-    const ssize_t n = ::send(m_sock, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n >= 0) {
-      return n;
-    }
-    if (errno == EINTR) {
-      continue;
-    }
-    if ((errno != EAGAIN && errno != EWOULDBLOCK) || wait(POLLOUT, m_write_timeout_ms) <= 0) {
+    if (wait(wait_for, ms_until(until)) <= 0) {
       return -1;
     }
   }

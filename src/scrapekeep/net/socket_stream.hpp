@@ -26,6 +26,10 @@ struct HeadLimits {
   std::size_t max_head_bytes = 65536;  // start line and headers together
   // The whole head must arrive within this from its first byte.
   std::chrono::milliseconds head_timeout{30000};
+  // A start line ending in a bare LF is handed to the library at once: for
+  // a server, whose library answers it with 400. A client's library would
+  // take such a status line, so its head goes on within the limits.
+  bool bare_lf_start_line_ends_head = false;
 };
 
 enum class HeadResult {
@@ -37,10 +41,17 @@ enum class HeadResult {
   stalled,              // nothing more for the read timeout, half way
 };
 
-// `ssl` null: plain TCP. Not thread-safe; one message exchange at a time.
+// `ssl` null: plain TCP. A TLS socket is non-blocking while the stream
+// lives (every wait is a poll with a time limit), as it was after. Past a
+// head, a line the library reads a byte at a time (chunk sizes, trailers)
+// may be 8 KiB, and such lines 1 MiB per message; more fails the read
+// (line_too_long()). Not thread-safe; one message exchange at a time.
 class SocketStream final : public httplib::Stream {
  public:
   SocketStream(socket_t sock, SSL* ssl, int read_timeout_ms, int write_timeout_ms);
+  ~SocketStream() override;
+  SocketStream(const SocketStream&) = delete;
+  SocketStream& operator=(const SocketStream&) = delete;
 
   bool is_readable() const override;
   bool is_writable() const override;
@@ -68,6 +79,8 @@ class SocketStream final : public httplib::Stream {
 
   // Whether a read ran out of time (the peer stopped sending).
   bool timed_out() const { return m_timed_out; }
+  // Whether a read failed on a line past the head over its limits.
+  bool line_too_long() const { return m_line_too_long; }
 
   // Sends `bytes`, then close_gracefully().
   void send_and_linger(const std::string& bytes);
@@ -96,6 +109,10 @@ class SocketStream final : public httplib::Stream {
   std::string m_out;  // written, not yet sent
   bool m_timed_out = false;
   bool m_eof = false;  // the peer closed its side
+  bool m_line_too_long = false;
+  std::size_t m_line_bytes = 0;   // of the line being read a byte at a time
+  std::size_t m_lines_total = 0;  // bytes read a byte at a time since the head
+  int m_blocking_flags = -1;      // a TLS socket's flags before the stream
   std::optional<HeadLimits> m_pending_head;
   std::optional<HeadResult> m_head_failure;
   mutable Address m_remote;

@@ -31,8 +31,10 @@ constexpr std::size_t k_max_cached_clients = 16;
 constexpr milliseconds k_cancel_poll{20};
 // A response's status line and headers. The library refuses a header line
 // over 8 KiB itself; together they may take 256 KiB (long cookies, CSP and
-// Link headers are real), not more: past that the page fails.
-const net::HeadLimits k_response_head{8192, 8192, 256 * 1024, std::chrono::seconds(30)};
+// Link headers are real), not more: past that the page fails. They must
+// arrive within 30 s, and within the fetch's deadline.
+constexpr std::size_t k_response_head_bytes = 256 * 1024;
+constexpr std::chrono::milliseconds k_response_head_time{30000};
 
 std::string lower_ascii(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -292,11 +294,11 @@ std::string bare_host(const std::string& host) {
 // head is read whole and bounded before the library parses it (a site
 // sending endless headers took a worker past 1.8 GB), and `head_failure`
 // tells why a head was refused.
-template <typename Base>
+template <typename Base, typename Limits>
 class BoundedClient final : public Base {
  public:
-  BoundedClient(const std::string& host, int port, std::optional<net::HeadResult>& head_failure)
-      : Base(host, port), m_head_failure(head_failure) {}
+  BoundedClient(const std::string& host, int port, Limits& limits)
+      : Base(host, port), m_limits(limits) {}
 
  private:
   bool process_socket(const typename Base::Socket& socket,
@@ -304,13 +306,14 @@ class BoundedClient final : public Base {
     net::SocketStream strm(socket.sock, socket.ssl,
                            to_ms(this->read_timeout_sec_, this->read_timeout_usec_),
                            to_ms(this->write_timeout_sec_, this->write_timeout_usec_));
-    strm.read_head_on_next_read(k_response_head);
+    strm.read_head_on_next_read(m_limits.head);
     const bool ok = callback(strm) && strm.flush();
-    m_head_failure = strm.head_failure();
+    m_limits.head_failure = strm.head_failure();
+    m_limits.line_too_long = strm.line_too_long();
     return ok;
   }
 
-  std::optional<net::HeadResult>& m_head_failure;
+  Limits& m_limits;
 };
 
 std::optional<std::string> parse_target(const std::string& url, std::string& host,
@@ -377,9 +380,11 @@ httplib::ClientImpl& HttpFetcher::client_for(const Target& target) {
   const std::string host = bare_host(target.host);
   std::unique_ptr<httplib::ClientImpl> client;
   if (target.origin.rfind("https://", 0) == 0) {
-    client = std::make_unique<BoundedClient<httplib::SSLClient>>(host, port, m_head_failure);
+    client = std::make_unique<BoundedClient<httplib::SSLClient, ResponseLimits>>(host, port,
+                                                                                 m_response);
   } else {
-    client = std::make_unique<BoundedClient<httplib::ClientImpl>>(host, port, m_head_failure);
+    client = std::make_unique<BoundedClient<httplib::ClientImpl, ResponseLimits>>(host, port,
+                                                                                  m_response);
   }
   client->set_keep_alive(true);
   client->set_follow_location(false);
@@ -498,21 +503,35 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     }
     m_active = &client;
   }
-  m_head_failure.reset();
+  m_response.head.max_head_bytes = k_response_head_bytes;
+  m_response.head.head_timeout = std::min(
+      k_response_head_time,
+      std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now()) + milliseconds(1));
+  m_response.head_failure.reset();
+  m_response.line_too_long = false;
   httplib::Result result = client.Get(target.path, headers, on_response, on_content);
   {
     std::lock_guard lock(m_mutex);
     m_active = nullptr;
   }
 
-  if (m_head_failure && !m_cancelled && steady_clock::now() < deadline) {
-    const bool too_large = *m_head_failure == net::HeadResult::too_large ||
-                           *m_head_failure == net::HeadResult::start_line_too_long;
+  // A cancel can end a body without a length as if it were whole.
+  if (m_cancelled || steady_clock::now() >= deadline) {
+    attempt.interrupted = true;
+    return attempt;
+  }
+  if (const auto& failure = m_response.head_failure) {
+    const bool too_large = *failure == net::HeadResult::too_large ||
+                           *failure == net::HeadResult::start_line_too_long;
     attempt.error = too_large ? "response headers exceed " +
-                                    std::to_string(k_response_head.max_head_bytes) +
+                                    std::to_string(k_response_head_bytes) +
                                     " bytes (or a line 8192)"
                               : "response headers did not arrive in time";
     attempt.retryable = !too_large;
+    return attempt;
+  }
+  if (m_response.line_too_long) {
+    attempt.error = "response body has a chunk-size or trailer line over 8192 bytes";
     return attempt;
   }
   switch (abort) {

@@ -148,7 +148,14 @@ class HttpFetcher final : public Fetcher {
   FetchConfig m_config;
   std::shared_ptr<HostLimiter> m_limiter;
   std::map<std::string, std::unique_ptr<httplib::ClientImpl>> m_clients;  // by origin
-  std::optional<net::HeadResult> m_head_failure;  // of the last request's response
+  // The limits a response is read within (the head's time limit is set per
+  // request), and what the last response broke.
+  struct ResponseLimits {
+    net::HeadLimits head;
+    std::optional<net::HeadResult> head_failure;
+    bool line_too_long = false;
+  };
+  ResponseLimits m_response;
   std::atomic<bool> m_cancelled{false};
   std::mutex m_mutex;  // guards m_active against cancel()
   std::condition_variable m_cancel_cv;
