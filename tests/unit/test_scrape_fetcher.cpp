@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -540,7 +541,23 @@ TEST_CASE("fetch: bodies and heads that never end are bounded, and so is the tim
     RawSite site(site_sending(
         "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
         chunk_line, milliseconds(0)));
-    check_refused(site, "response body has a chunk-size or trailer line over 8192 bytes");
+    check_refused(site, "response body has a chunk-size or trailer line over 8192 bytes, or "
+                        "over 1 MiB of trailers");
+  }
+  SECTION("a head whose first byte comes after the fetch's deadline") {
+    RawSite site([](int fd) {
+      std::this_thread::sleep_for(seconds(2));
+      send_all(fd, "HTTP/1.1 200 OK\r\n");
+    });
+    {
+      HttpFetcher fetcher(test_config());
+      const auto start = steady_clock::now();
+      const FetchResult r = fetcher.fetch(site.url("/"), in(milliseconds(800)));
+      CHECK(r.interrupted);
+      CHECK(r.error == "deadline exceeded");
+      // Not the 10 s read timeout.
+      CHECK(steady_clock::now() - start < seconds(5));
+    }
   }
   SECTION("a head trickled in past the fetch's deadline") {
     RawSite site(site_sending("HTTP/1.1 200 OK\r\n", "X", milliseconds(100)));
@@ -553,4 +570,30 @@ TEST_CASE("fetch: bodies and heads that never end are bounded, and so is the tim
     }
   }
   stop = true;
+}
+
+TEST_CASE("fetch: a chunked page of 200,000 small chunks is read whole", "[scrape][fetcher]") {
+  std::string page = "<html><body>";
+  std::string wire;
+  for (int i = 0; i < 200000; ++i) {
+    const std::string piece = "<i>" + std::to_string(i % 1000000) + "</i>";
+    page += piece;
+  }
+  page += "</body></html>";
+  for (std::size_t at = 0; at < page.size(); at += 16) {
+    const std::string piece = page.substr(at, 16);
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+    wire += size + piece + "\r\n";
+  }
+  wire += "0\r\n\r\n";
+  RawSite site([&](int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     wire);
+  });
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+  INFO(r.error);
+  CHECK(r.ok);
+  CHECK(r.body == page);
 }

@@ -28,7 +28,7 @@ constexpr int k_linger_ms = 1000;
 // An idle wait for a head rechecks its keep_waiting() this often.
 constexpr int k_idle_slice_ms = 250;
 // Lines the library reads after a head (chunk sizes, trailers): one at most
-// this long, and this many bytes of them per message.
+// this long, and this many bytes of them one after another (trailers).
 constexpr std::size_t k_max_line = 8192;
 constexpr std::size_t k_max_lines_total = 1 << 20;
 
@@ -88,6 +88,11 @@ SocketStream::SocketStream(socket_t sock, SSL* ssl, int read_timeout_ms, int wri
   }
 }
 
+void SocketStream::forget_socket() {
+  m_blocking_flags = -1;
+  m_ssl = nullptr;
+}
+
 SocketStream::~SocketStream() {
   if (m_blocking_flags >= 0) {
     ::fcntl(m_sock, F_SETFL, m_blocking_flags);
@@ -142,7 +147,7 @@ ssize_t SocketStream::read(char* ptr, size_t size) {
   m_pos += n;
   if (size == 1) {
     // The library reads a line a byte at a time (past the head: chunk sizes
-    // and trailers) into memory without bound.
+    // and trailers) into memory without bound, and keeps every trailer.
     m_line_bytes = ptr[0] == '\n' ? 0 : m_line_bytes + 1;
     m_lines_total += 1;
     if (m_line_bytes > k_max_line || m_lines_total > k_max_lines_total) {
@@ -150,7 +155,9 @@ ssize_t SocketStream::read(char* ptr, size_t size) {
       return -1;
     }
   } else {
+    // Content came between: only lines read one after another count.
     m_line_bytes = 0;
+    m_lines_total = 0;
   }
   return static_cast<ssize_t>(n);
 }
@@ -220,9 +227,10 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
   std::optional<SteadyClock::time_point> deadline;
   SteadyClock::time_point last_byte = SteadyClock::now();
   if (m_end > 0) {
-    deadline = last_byte + limits.head_timeout;
+    deadline = std::min(last_byte + limits.head_timeout, limits.not_after);
   }
-  const auto idle_until = SteadyClock::now() + std::chrono::milliseconds(idle_ms);
+  const auto idle_until =
+      std::min(SteadyClock::now() + std::chrono::milliseconds(idle_ms), limits.not_after);
   bool tried = false;
   for (;;) {
     for (; scanned < m_end; ++scanned) {
@@ -297,7 +305,7 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
     }
     last_byte = SteadyClock::now();
     if (!deadline) {
-      deadline = last_byte + limits.head_timeout;
+      deadline = std::min(last_byte + limits.head_timeout, limits.not_after);
     }
   }
 }

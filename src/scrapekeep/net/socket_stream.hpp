@@ -30,6 +30,8 @@ struct HeadLimits {
   // a server, whose library answers it with 400. A client's library would
   // take such a status line, so its head goes on within the limits.
   bool bare_lf_start_line_ends_head = false;
+  // And all of it by then (a client: the fetch's deadline).
+  std::chrono::steady_clock::time_point not_after = std::chrono::steady_clock::time_point::max();
 };
 
 enum class HeadResult {
@@ -44,8 +46,9 @@ enum class HeadResult {
 // `ssl` null: plain TCP. A TLS socket is non-blocking while the stream
 // lives (every wait is a poll with a time limit), as it was after. Past a
 // head, a line the library reads a byte at a time (chunk sizes, trailers)
-// may be 8 KiB, and such lines 1 MiB per message; more fails the read
-// (line_too_long()). Not thread-safe; one message exchange at a time.
+// may be 8 KiB, and such lines 1 MiB one after another (trailers); more
+// fails the read (line_too_long()). Not thread-safe; one message exchange
+// at a time.
 class SocketStream final : public httplib::Stream {
  public:
   SocketStream(socket_t sock, SSL* ssl, int read_timeout_ms, int write_timeout_ms);
@@ -79,6 +82,11 @@ class SocketStream final : public httplib::Stream {
 
   // Whether a read ran out of time (the peer stopped sending).
   bool timed_out() const { return m_timed_out; }
+  // The library closed the socket (and freed its TLS state) while the
+  // stream still had it: the destructor must not touch that fd number, which
+  // another thread may have been given already.
+  void forget_socket();
+
   // Whether a read failed on a line past the head over its limits.
   bool line_too_long() const { return m_line_too_long; }
 
@@ -100,7 +108,7 @@ class SocketStream final : public httplib::Stream {
   ssize_t send_some(const char* ptr, size_t size);
 
   const socket_t m_sock;
-  SSL* const m_ssl;
+  SSL* m_ssl;
   const int m_read_timeout_ms;
   const int m_write_timeout_ms;
   std::vector<char> m_buf;  // received bytes; m_pos..m_end not yet read

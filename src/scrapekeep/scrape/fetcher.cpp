@@ -307,7 +307,13 @@ class BoundedClient final : public Base {
                            to_ms(this->read_timeout_sec_, this->read_timeout_usec_),
                            to_ms(this->write_timeout_sec_, this->write_timeout_usec_));
     strm.read_head_on_next_read(m_limits.head);
+    const socket_t sock = socket.sock;
     const bool ok = callback(strm) && strm.flush();
+    if (socket.sock != sock) {
+      // Closed by the library (Connection: close, HTTP/1.0): the number may
+      // be another thread's socket by now.
+      strm.forget_socket();
+    }
     m_limits.head_failure = strm.head_failure();
     m_limits.line_too_long = strm.line_too_long();
     return ok;
@@ -504,9 +510,8 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     m_active = &client;
   }
   m_response.head.max_head_bytes = k_response_head_bytes;
-  m_response.head.head_timeout = std::min(
-      k_response_head_time,
-      std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now()) + milliseconds(1));
+  m_response.head.head_timeout = k_response_head_time;
+  m_response.head.not_after = deadline;
   m_response.head_failure.reset();
   m_response.line_too_long = false;
   httplib::Result result = client.Get(target.path, headers, on_response, on_content);
@@ -531,7 +536,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     return attempt;
   }
   if (m_response.line_too_long) {
-    attempt.error = "response body has a chunk-size or trailer line over 8192 bytes";
+    attempt.error = "response body has a chunk-size or trailer line over 8192 bytes, or over 1 MiB of trailers";
     return attempt;
   }
   switch (abort) {
