@@ -158,7 +158,7 @@ TEST_CASE("hostile: request lines, URIs and headers past the limits", "[http][ho
     const std::string lines = "X-A: " + std::string(1000, 'a') + "\r\n";
     std::size_t sent = 0;
     // Up to 128 MiB; the server answers and stops reading after 64 KiB (and
-    // then drops at most 256 KiB more), so sending fails once the socket
+    // then drops at most 4 MiB more), so sending fails once the socket
     // buffers are full (a few MiB on loopback).
     while (sent < (128u << 20) && c.send(lines)) {
       sent += lines.size();

@@ -23,7 +23,7 @@ constexpr std::size_t k_read_chunk = 4096;
 constexpr std::size_t k_write_buffer = 16384;
 // close_gracefully(): what the peer still sends is read and dropped, up to
 // this much and this long in all.
-constexpr std::size_t k_linger_bytes = 256 * 1024;
+constexpr std::size_t k_linger_bytes = 4 << 20;
 constexpr int k_linger_ms = 1000;
 // An idle wait for a head rechecks its keep_waiting() this often.
 constexpr int k_idle_slice_ms = 250;

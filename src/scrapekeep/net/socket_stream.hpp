@@ -93,7 +93,7 @@ class SocketStream final : public httplib::Stream {
   // Sends `bytes`, then close_gracefully().
   void send_and_linger(const std::string& bytes);
   // Before the socket is closed: sends what is held, ends the sending side,
-  // and reads and drops what the peer still sends (up to 256 KiB and 1 s, or
+  // and reads and drops what the peer still sends (up to 4 MiB and 1 s, or
   // until `keep_waiting` says no), so that the peer reads all that was sent
   // instead of a reset. Nothing to do once the peer has closed.
   void close_gracefully(const std::function<bool()>& keep_waiting);
