@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <regex>
@@ -34,6 +35,7 @@ using scrapekeep::store::NewItem;
 using scrapekeep::testing::ApiClient;
 using scrapekeep::testing::FakeClock;
 using scrapekeep::testing::HttpReply;
+using scrapekeep::testing::RawConnection;
 using scrapekeep::testing::TestServer;
 using Json = nlohmann::ordered_json;
 
@@ -937,6 +939,31 @@ TEST_CASE("cancel and delete answer 409 when the state does not allow it", "[htt
   CHECK(a.get("/v1/scrape/jobs").data()["total"] == 0);
 }
 
+// POSTs `body` to /v1/scrape on a raw connection, with a Content-Length or
+// chunked, and reads the answer. The server answers an oversize body and
+// closes without reading it all, so sending may fail half way (when, depends
+// on scheduling); a client library gives up then without reading the answer
+// already sent, this stops sending and reads it.
+HttpReply post_raw(const TestServer& server, const std::string& body, bool chunked) {
+  RawConnection c(server.port());
+  bool sending = c.send("POST /v1/scrape HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " +
+                        server.org_a().key + "\r\nContent-Type: application/json\r\n" +
+                        (chunked ? std::string("Transfer-Encoding: chunked\r\n")
+                                 : "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+                        "\r\n");
+  constexpr std::size_t k_piece = 65536;
+  for (std::size_t at = 0; sending && at < body.size(); at += k_piece) {
+    const std::string part = body.substr(at, k_piece);
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", part.size());
+    sending = c.send(chunked ? size + part + "\r\n" : part);
+  }
+  if (sending && chunked) {
+    c.send("0\r\n\r\n");
+  }
+  return c.read_reply(std::chrono::seconds(30));
+}
+
 TEST_CASE("bodies over 1 MiB are PAYLOAD_TOO_LARGE", "[http]") {
   FakeClock clock(k_t0);
   TestServer server(clock);
@@ -952,18 +979,14 @@ TEST_CASE("bodies over 1 MiB are PAYLOAD_TOO_LARGE", "[http]") {
   CHECK(ok.status == 201);
 
   const std::string over = exact + " ";
-  ApiClient fresh = server.client_a();
-  const HttpReply r = fresh.post("/v1/scrape", over);
-  check_error(r, 413, "PAYLOAD_TOO_LARGE", clock.now());
+  check_error(post_raw(server, over, false), 413, "PAYLOAD_TOO_LARGE", clock.now());
   CHECK(a.get("/v1/scrape/jobs").data()["total"] == 1);
 
   SECTION("also when the body comes chunked, without a Content-Length") {
     // A valid job padded to 2 MiB: it must be refused, not read and created.
     std::string big = job_request(page_url(2)).dump();
     big.append(2 * k_limit - big.size(), ' ');
-    ApiClient chunked = server.client_a();
-    const HttpReply too_big = chunked.post_chunked("/v1/scrape", big);
-    check_error(too_big, 413, "PAYLOAD_TOO_LARGE", clock.now());
+    check_error(post_raw(server, big, true), 413, "PAYLOAD_TOO_LARGE", clock.now());
     CHECK(a.get("/v1/scrape/jobs").data()["total"] == 1);
   }
   SECTION("a small chunked body is served") {
