@@ -53,6 +53,14 @@ class Connection : public BatchConnection {
   SQLite::Database m_db;
 };
 
+// A database with table t (v INTEGER UNIQUE), and a connection to it.
+struct Table {
+  TempDir dir;
+  std::string path = dir.file("t.db");
+  Connection setup{path};
+  Table() { setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)"); }
+};
+
 std::int64_t count(SQLite::Database& db, const std::string& sql) {
   SQLite::Statement q(db, sql);
   q.executeStep();
@@ -130,10 +138,9 @@ void check_counters(JobStore& store, const std::vector<Claim>& claims, int pages
 } // namespace
 
 TEST_CASE("group commit: every concurrent write commits, in fewer transactions", "[store]") {
-  TempDir dir;
-  const std::string path = dir.file("t.db");
-  Connection setup(path);
-  setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  Table table;
+  const std::string& path = table.path;
+  Connection& setup = table.setup;
   GroupCommitter committer;
   constexpr int k_threads = 16;
   constexpr int k_each = 50;
@@ -154,10 +161,9 @@ TEST_CASE("group commit: every concurrent write commits, in fewer transactions",
 }
 
 TEST_CASE("group commit: a failing write is undone alone and gets its own error", "[store]") {
-  TempDir dir;
-  const std::string path = dir.file("t.db");
-  Connection setup(path);
-  setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  Table table;
+  const std::string& path = table.path;
+  Connection& setup = table.setup;
   setup.database().exec("INSERT INTO t (v) VALUES (7)");
   GroupCommitter committer;
   Connection mine(path);
@@ -189,10 +195,9 @@ TEST_CASE("group commit: a failing write is undone alone and gets its own error"
 }
 
 TEST_CASE("group commit: failures in a shared batch do not sink the others", "[store]") {
-  TempDir dir;
-  const std::string path = dir.file("t.db");
-  Connection setup(path);
-  setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  Table table;
+  const std::string& path = table.path;
+  Connection& setup = table.setup;
   GroupCommitter committer;
   // Every thread inserts the same values: for each value exactly one insert
   // wins and every other one fails with conflict, whatever the batching.
@@ -219,10 +224,9 @@ TEST_CASE("group commit: failures in a shared batch do not sink the others", "[s
 TEST_CASE("group commit: a write that fails after changing rows is undone alone; its batch "
           "commits the others once",
           "[store]") {
-  TempDir dir;
-  const std::string path = dir.file("t.db");
-  Connection setup(path);
-  setup.database().exec("CREATE TABLE t (v INTEGER UNIQUE)");
+  Table table;
+  const std::string& path = table.path;
+  Connection& setup = table.setup;
   setup.database().exec("INSERT INTO t (v) VALUES (-1)");
   GroupCommitter committer;
   // Every thread alternates a good insert with one that inserts a row and then
