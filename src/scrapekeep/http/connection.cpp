@@ -9,8 +9,6 @@ namespace scrapekeep::http {
 
 namespace {
 
-int to_ms(time_t sec, time_t usec) { return static_cast<int>(sec * 1000 + usec / 1000); }
-
 thread_local const net::SocketStream* t_current = nullptr;
 thread_local bool t_close_after = false;
 
@@ -25,8 +23,8 @@ BoundedServer::BoundedServer(net::HeadLimits limits,
     : m_limits(limits), m_refuse(std::move(refuse)) {}
 
 bool BoundedServer::process_and_close_socket(socket_t sock) {
-  net::SocketStream strm(sock, nullptr, to_ms(read_timeout_sec_, read_timeout_usec_),
-                         to_ms(write_timeout_sec_, write_timeout_usec_));
+  net::SocketStream strm(sock, nullptr, net::timeout_ms(read_timeout_sec_, read_timeout_usec_),
+                         net::timeout_ms(write_timeout_sec_, write_timeout_usec_));
   const int idle_ms = static_cast<int>(keep_alive_timeout_sec_ * 1000);
   const auto listening = [this] { return svr_sock_ != INVALID_SOCKET; };
   bool ret = false;

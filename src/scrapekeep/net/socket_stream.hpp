@@ -43,6 +43,11 @@ enum class HeadResult {
   stalled,              // nothing more for the read timeout, half way
 };
 
+// A timeout as the library keeps it (seconds and microseconds), in ms.
+inline int timeout_ms(time_t sec, time_t usec) {
+  return static_cast<int>(sec * 1000 + usec / 1000);
+}
+
 // `ssl` null: plain TCP. A TLS socket is non-blocking while the stream
 // lives (every wait is a poll with a time limit), as it was after. Past a
 // head, a line the library reads a byte at a time (chunk sizes, trailers)

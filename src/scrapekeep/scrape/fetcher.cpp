@@ -280,8 +280,6 @@ struct HttpFetcher::Attempt {
 
 namespace {
 
-int to_ms(time_t sec, time_t usec) { return static_cast<int>(sec * 1000 + usec / 1000); }
-
 // A URL's host without the brackets of an IPv6 literal.
 std::string bare_host(const std::string& host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -304,8 +302,8 @@ class BoundedClient final : public Base {
   bool process_socket(const typename Base::Socket& socket,
                       std::function<bool(httplib::Stream& strm)> callback) override {
     net::SocketStream strm(socket.sock, socket.ssl,
-                           to_ms(this->read_timeout_sec_, this->read_timeout_usec_),
-                           to_ms(this->write_timeout_sec_, this->write_timeout_usec_));
+                           net::timeout_ms(this->read_timeout_sec_, this->read_timeout_usec_),
+                           net::timeout_ms(this->write_timeout_sec_, this->write_timeout_usec_));
     strm.read_head_on_next_read(m_limits.head);
     const socket_t sock = socket.sock;
     const bool ok = callback(strm) && strm.flush();
