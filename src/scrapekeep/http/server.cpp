@@ -120,6 +120,16 @@ ApiError request_timeout(const std::string& why) {
   return {408, "REQUEST_TIMEOUT", why, nullptr};
 }
 
+// What a request's head may be: the library's line limits (8192 bytes), ours
+// for the whole head and its time.
+net::HeadLimits head_limits(const ServerConfig& config) {
+  net::HeadLimits limits;
+  limits.max_head_bytes = config.max_header_bytes;
+  limits.head_timeout = std::chrono::seconds(config.header_timeout_s);
+  limits.bare_lf_start_line_ends_head = true;  // the library answers it: 400
+  return limits;
+}
+
 // The whole answer to a request whose head was refused, for BoundedServer.
 // The library refuses a request line over 8192 bytes with CRLF as 414 too.
 std::string refusal_response(net::HeadResult why, const ServerConfig& config, core::Micros now) {
@@ -284,8 +294,7 @@ struct ApiServer::Impl {
 
 ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Clock& clock)
     : m_config(std::move(config)), m_pool(pool), m_clock(clock), m_impl(std::make_unique<Impl>(
-          net::HeadLimits{8192, 8192, m_config.max_header_bytes,
-                          std::chrono::seconds(m_config.header_timeout_s), true},
+          head_limits(m_config),
           [this](net::HeadResult why) { return refusal_response(why, m_config, m_clock.now()); })) {
   add_health_routes(m_router);
   add_job_routes(m_router);
