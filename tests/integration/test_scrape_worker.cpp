@@ -2,6 +2,7 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -127,6 +128,11 @@ class Harness {
     config.renew_interval = milliseconds(500);
     config.detail_concurrency = 4;
     return config;
+  }
+
+  // The per-host politeness of the pools made after this call.
+  void limit_hosts(scrape::HostLimiterConfig config) {
+    m_limiter = std::make_shared<scrape::HostLimiter>(config);
   }
 
   store::JobStore& db() { return *m_store; }
@@ -332,6 +338,44 @@ TEST_CASE("worker: depth 1 fetches detail pages, and a missing one is counted, n
   CHECK(listing == 3);
   CHECK(detail_ok == 11);
   CHECK(detail_failed == 1);
+}
+
+TEST_CASE("worker: a page event starts when its request goes out, not while it waits for the host",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 1;
+  site_config.detail_delay = milliseconds(200);
+  FixtureSite site(site_config);
+  Harness h;
+  // One request to the site at a time: the 4 detail fetches of the crew queue
+  // for the host, and go out one after the other.
+  h.limit_hosts(scrape::HostLimiterConfig{1, milliseconds(0)});
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+  REQUIRE(job.status == core::JobStatus::completed);
+  CHECK(job.counters.detail_pages_scraped == 4);
+
+  std::vector<store::PageEvent> details;
+  for (const auto& e : h.events(id)) {
+    CHECK(e.started_at <= e.finished_at);
+    if (e.kind == store::PageKind::detail) {
+      details.push_back(e);
+    }
+  }
+  REQUIRE(details.size() == 4);
+  std::sort(details.begin(), details.end(),
+            [](const auto& a, const auto& b) { return a.started_at < b.started_at; });
+  for (std::size_t i = 1; i < details.size(); ++i) {
+    INFO("detail event " << i);
+    // The requests, 200 ms each, did not overlap, and neither do their
+    // events: a request goes out once the one before is answered, which is
+    // before that page is parsed and its finished_at taken (hence the 100 ms
+    // of slack). Events that started when their fetch was queued overlap by
+    // 200 ms or more.
+    CHECK(details[i].started_at >= details[i - 1].finished_at - 100 * 1000);
+  }
 }
 
 TEST_CASE("worker: a page that fails once with 503 is retried", "[scrape][worker]") {

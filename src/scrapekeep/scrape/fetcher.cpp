@@ -276,6 +276,7 @@ struct HttpFetcher::Attempt {
   std::string charset;
   std::string retry_after;
   std::string body;
+  std::chrono::microseconds host_wait{0};  // for the HostLimiter's permit
 };
 
 namespace {
@@ -405,11 +406,14 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   Attempt attempt;
   std::optional<HostLimiter::Permit> permit;
   if (m_limiter) {
+    const SteadyTime asked = steady_clock::now();
     permit = m_limiter->acquire(target.origin, deadline, &m_cancelled);
     if (!permit) {
       attempt.interrupted = true;
       return attempt;
     }
+    attempt.host_wait =
+        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - asked);
   }
   const SteadyTime now = steady_clock::now();
   if (m_cancelled || now >= deadline) {
@@ -590,6 +594,9 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
     Attempt attempt;
     for (int tries = 1;; ++tries) {
       attempt = request_once(target, deadline);
+      if (redirects == 0 && tries == 1) {
+        result.host_wait = attempt.host_wait;
+      }
       if (attempt.interrupted) {
         result.interrupted = true;
         result.error = m_cancelled ? "cancelled" : "deadline exceeded";

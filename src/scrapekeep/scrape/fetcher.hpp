@@ -60,6 +60,9 @@ struct FetchResult {
   // The fetch was cut short by its deadline or cancel(): the page was not
   // really tried and must not be counted as failed.
   bool interrupted = false;
+  // How long the first request waited for its host's turn (HostLimiter)
+  // before it went out: a page's fetch starts when its request is sent.
+  std::chrono::microseconds host_wait{0};
 };
 
 // Per-host politeness shared by every fetcher of a process: at most

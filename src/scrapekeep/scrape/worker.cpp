@@ -32,6 +32,12 @@ Micros to_micros(milliseconds d) {
   return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
+// When a page's fetch started: when its request went out, after any wait for
+// the host's turn since `asked_at`, and never after it finished.
+Micros request_sent_at(Micros asked_at, const FetchResult& fetched, Micros finished_at) {
+  return std::min(asked_at + static_cast<Micros>(fetched.host_wait.count()), finished_at);
+}
+
 // A fetch that throws (out of memory, a library bug) is a failed page, not
 // a dead worker thread.
 FetchResult guarded_fetch(Fetcher& fetcher, const std::string& url, SteadyTime deadline) {
@@ -633,7 +639,7 @@ std::optional<Outcome> JobRunner::store_detail_batch(std::vector<DetailCrew::Don
     record.http_status = d.fetched.http_status;
     record.ok = d.fetched.ok;
     record.error = d.fetched.error;
-    record.started_at = d.started_at;
+    record.started_at = request_sent_at(d.started_at, d.fetched, d.finished_at);
     record.finished_at = d.finished_at;
     record.detail = std::move(d.detail);
   }
@@ -762,6 +768,7 @@ Outcome JobRunner::run_job() {
     }
     const FetchResult& fetched = listing.fetched;
     record.finished_at = m_ctx.clock.now();
+    record.started_at = request_sent_at(record.started_at, fetched, record.finished_at);
     record.http_status = fetched.http_status;
 
     if (!fetched.ok) {
