@@ -785,6 +785,14 @@ TEST_CASE("methods no route uses are METHOD_NOT_ALLOWED, not a bad request", "[h
     INFO("TRACE " << path);
     check_error(a.request("TRACE", path), 405, "METHOD_NOT_ALLOWED", clock.now());
   }
+  // Methods the server library has never heard of, too.
+  for (const std::string method : {"PROPFIND", "FOO"}) {
+    INFO(method);
+    const HttpReply on_route = a.request(method, "/v1/scrape/jobs/" + id + "?x=1");
+    check_error(on_route, 405, "METHOD_NOT_ALLOWED", clock.now());
+    CHECK(on_route.header("Allow") == std::optional<std::string>("GET, DELETE"));
+    check_error(a.request(method, "/v1/no-such-route"), 404, "NOT_FOUND", clock.now());
+  }
 }
 
 TEST_CASE("INVALID_JSON is 400 with the byte position", "[http]") {

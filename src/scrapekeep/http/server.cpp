@@ -499,11 +499,14 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       default:
         if (res.status >= 500) {
           error = internal_error();
-        } else if (res.status == 400 && !req.method.empty() && !req.path.empty() &&
+        } else if (res.status == 400 && !req.method.empty() && !req.target.empty() &&
                    !is_known_method(req.method)) {
           // A well-formed request with a method the library does not route
           // (TRACE, CONNECT, PROPFIND...): the route table decides 404 or 405.
-          auto matched = m_router.match(req.method, req.path);
+          // The library leaves the path empty for a method it does not know.
+          const std::string path =
+              !req.path.empty() ? req.path : req.target.substr(0, req.target.find_first_of("?#"));
+          auto matched = m_router.match(req.method, path);
           error = std::holds_alternative<ApiError>(matched) ? std::get<ApiError>(matched)
                                                             : method_not_allowed();
         } else {
