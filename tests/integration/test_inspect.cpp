@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "scrapekeep/core/clock.hpp"
 #include "scrapekeep/core/progress.hpp"
 #include "scrapekeep/core/time_format.hpp"
 #include "scrapekeep/http/views.hpp"
@@ -397,6 +398,21 @@ TEST_CASE("inspect progress --json is the API's data object", "[inspect]") {
     CHECK(contains(human.out, "running_time            10.0 s\n"));
     CHECK(contains(human.out, "note: this job was processing when the database was read"));
     CHECK(contains(human.out, "lease expired"));
+
+    // While its lease runs, the job's worker is not said to be gone.
+    const Micros lease_end = scrapekeep::core::SystemClock().now() + 3600 * k_second;
+    {
+      SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+      raw.exec("UPDATE jobs SET lease_expires_at = " + std::to_string(lease_end) +
+               " WHERE job_id = '" + b.processing + "'");
+    }
+    auto held = inspect(dir, db, {"progress", b.processing});
+    INFO(held.out);
+    REQUIRE(held.exit_code == 0);
+    CHECK(contains(held.out, "note: this job was processing when the database was read; its "
+                             "worker holds it until " +
+                                 at(lease_end).substr(0, 10)));
+    CHECK_FALSE(contains(held.out, "may be gone"));
   }
   SECTION("an unknown job is a failure") {
     auto r = inspect(dir, db, {"progress", "job_000000000000000000000000"});

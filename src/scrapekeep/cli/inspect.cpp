@@ -294,14 +294,15 @@ std::string job_duration(const core::Job& job, Micros now) {
 }
 
 std::string worker_note(const core::Job& job, Micros now) {
-  std::string note = "this job was processing when the database was read; its worker may be gone";
+  std::string note = "this job was processing when the database was read; ";
+  if (job.lease_expires_at && *job.lease_expires_at >= now) {
+    return note + "its worker holds it until " + format_time(*job.lease_expires_at) +
+           " UTC, unless it renews its lease";
+  }
+  note += "its worker may be gone";
   if (job.lease_expires_at) {
-    if (*job.lease_expires_at < now) {
-      note += " (its lease expired " + format_duration(now - *job.lease_expires_at) +
-              " ago; a running server or worker would take it back)";
-    } else {
-      note += " (its lease runs until " + format_time(*job.lease_expires_at) + " UTC)";
-    }
+    note += " (its lease expired " + format_duration(now - *job.lease_expires_at) +
+            " ago; a running server or worker would take it back)";
   }
   return note;
 }
