@@ -1010,6 +1010,32 @@ TEST_CASE("list_jobs filters, pages and counts, newest first", "[store]") {
   }
 }
 
+TEST_CASE("list_jobs: jobs created in the same microsecond page in creation order", "[store]") {
+  StoreFixture f;
+  std::vector<std::string> created;
+  for (int i = 0; i < 7; ++i) {
+    created.push_back(f.create().job_id);  // the fixture's clock does not move
+  }
+  f.clock.advance(k_second);
+  const std::string newest = f.create().job_id;
+
+  JobFilter paged;
+  paged.org_id = f.org;
+  paged.limit = 3;
+  std::vector<std::string> seen;
+  for (paged.offset = 0; paged.offset < 12; paged.offset += 3) {
+    auto p = f.store().list_jobs(paged);
+    REQUIRE(p.ok());
+    CHECK(p->total == 8);
+    for (const auto& j : p->jobs) {
+      seen.push_back(j.job_id);
+    }
+  }
+  std::vector<std::string> expected{newest};
+  expected.insert(expected.end(), created.begin(), created.end());
+  CHECK(seen == expected);
+}
+
 TEST_CASE("list_events pages with after, limit and next_after", "[store]") {
   StoreFixture f;
   const Job other = f.create(paged_options(10));
