@@ -616,11 +616,23 @@ TEST_CASE("inspect check accepts a sound database and reports each finding", "[i
         "finished_at) VALUES ('job_ffffffffffffffffffffffff', 'listing', 1, 'http://x', 'ok', 0, "
         "0)");
     raw.exec("UPDATE jobs SET claim_token = NULL WHERE job_id = '" + b.processing + "'");
+    // A result item renumbered: the results pages would skip it.
+    raw.exec("UPDATE result_items SET item_index = 108 WHERE job_id = '" + b.timeout +
+             "' AND item_index = 9");
   }
   auto bad = inspect(dir, db, {"check"});
   CHECK(bad.exit_code == 1);
   auto lines = lines_of(bad.out);
-  REQUIRE(lines.size() == 3);
+  INFO(bad.out);
+  REQUIRE(lines.size() == 5);
+  CHECK(std::count(lines.begin(), lines.end(),
+                   "results: " + b.done +
+                       ": 5 result items are stored (numbered 0 to 4) where items_found says 6, "
+                       "numbered from 0") == 1);
+  CHECK(std::count(lines.begin(), lines.end(),
+                   "results: " + b.timeout +
+                       ": 10 result items are stored (numbered 0 to 108) where items_found says "
+                       "10, numbered from 0") == 1);
   CHECK(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
           return l == "counters: " + b.done +
                           ": counters differ from page events: items_found is 6 but its events "
@@ -635,13 +647,13 @@ TEST_CASE("inspect check accepts a sound database and reports each finding", "[i
           return l ==
                  "lease: " + b.processing + ": processing without a lease: claim_token not set";
         }) == 1);
-  CHECK(contains(bad.err, "scrapekeep: check found 3 problems"));
+  CHECK(contains(bad.err, "scrapekeep: check found 5 problems"));
 
   auto json = inspect(dir, db, {"check", "--json"});
   CHECK(json.exit_code == 1);
   Json j = Json::parse(json.out);
   CHECK(j["ok"] == false);
-  CHECK(j["findings"].size() == 3);
+  CHECK(j["findings"].size() == 5);
 }
 
 TEST_CASE("inspect reads a copy without its -wal, and a live file under a writer's lock",

@@ -956,7 +956,7 @@ int run_check(const InspectOptions& o) {
               << ",\"expired_leases\":" << summary->expired_leases << "}\n";
   } else if (summary->findings == 0) {
     std::cout << "ok: " << checked << " checked (" << (o.quick ? "quick_check" : "integrity_check")
-              << ", counters equal page events, leases, states)\n";
+              << ", counters equal page events, result items numbered, leases, states)\n";
   }
   if (summary->expired_leases > 0) {
     std::cerr << "scrapekeep: note: " << group_digits(summary->expired_leases)

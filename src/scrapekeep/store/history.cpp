@@ -31,6 +31,8 @@ const char* to_string(FindingKind kind) {
       return "integrity";
     case FindingKind::counters:
       return "counters";
+    case FindingKind::results:
+      return "results";
     case FindingKind::orphan_events:
       return "orphan_events";
     case FindingKind::foreign_key:
@@ -763,8 +765,15 @@ Result<CheckSummary> History::check(const CheckOptions& options,
       static const char* k_names[] = {"listing_pages_scraped", "listing_pages_failed",
                                       "detail_pages_scraped",  "detail_pages_failed",
                                       "items_found",           "detail_pages_discovered"};
+      // And each job's result items against its items_found: numbered 0 to
+      // items_found - 1 (the API's results pages rely on it). Read in
+      // primary-key order, no sort.
+      SQLite::Statement items(db,
+                              "SELECT job_id, COUNT(*), MIN(item_index), MAX(item_index) "
+                              "FROM result_items GROUP BY job_id ORDER BY job_id");
       bool has_event = events.executeStep();
       bool has_job = jobs.executeStep();
+      bool has_items = items.executeStep();
       while (has_event || has_job) {
         const std::string event_job = has_event ? events.getColumn(0).getString() : "";
         const std::string job_id = has_job ? jobs.getColumn(0).getString() : "";
@@ -789,6 +798,23 @@ Result<CheckSummary> History::check(const CheckOptions& options,
           report(FindingKind::counters, job_id,
                  std::string("counters differ from page events") +
                      (order == 0 ? "" : " (it has none)") + ": " + diffs);
+        }
+        while (has_items && items.getColumn(0).getString() < job_id) {
+          has_items = items.executeStep();  // a missing job: foreign_key below
+        }
+        const bool stored = has_items && items.getColumn(0).getString() == job_id;
+        const std::int64_t count = stored ? items.getColumn(1).getInt64() : 0;
+        const std::int64_t items_found = jobs.getColumn(5).getInt64();
+        if (count != items_found ||
+            (stored && (items.getColumn(2).getInt64() != 0 ||
+                        items.getColumn(3).getInt64() != count - 1))) {
+          report(FindingKind::results, job_id,
+                 std::to_string(count) + " result items are stored" +
+                     (stored ? " (numbered " + std::to_string(items.getColumn(2).getInt64()) +
+                                   " to " + std::to_string(items.getColumn(3).getInt64()) + ")"
+                             : std::string()) +
+                     " where items_found says " + std::to_string(items_found) +
+                     ", numbered from 0");
         }
         if (order == 0) {
           has_event = events.executeStep();

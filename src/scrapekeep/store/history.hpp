@@ -116,6 +116,7 @@ struct Stats {
 enum class FindingKind {
   integrity,      // PRAGMA integrity_check / quick_check
   counters,       // a job's counters differ from the sums over its page events
+  results,        // a job's result items are not numbered 0 .. items_found - 1
   orphan_events,  // page events whose job does not exist
   foreign_key,    // other rows whose parent does not exist
   lease,          // a processing job without claim token, lease or start
