@@ -30,6 +30,7 @@ namespace core = scrapekeep::core;
 namespace store = scrapekeep::store;
 using json = nlohmann::ordered_json;
 using scrapekeep::testing::ApiClient;
+using scrapekeep::testing::HttpReply;
 using scrapekeep::testing::ChildProcess;
 using scrapekeep::testing::eventually;
 using scrapekeep::testing::FixtureSite;
@@ -64,8 +65,9 @@ class Deployment {
   std::string dir() const { return m_dir.path().string(); }
 
   // Starts `scrapekeep serve` with `extra` options; returns once it serves.
-  std::unique_ptr<ChildProcess> serve(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"serve", "--db", m_db, "--listen", "127.0.0.1:0"};
+  std::unique_ptr<ChildProcess> serve(const std::vector<std::string>& extra,
+                                      const std::string& listen = "127.0.0.1:0") {
+    std::vector<std::string> args = {"serve", "--db", m_db, "--listen", listen};
     args.insert(args.end(), extra.begin(), extra.end());
     auto child = std::make_unique<ChildProcess>(dir(), "serve-" + std::to_string(++m_started), args);
     const auto started = wait_serving(*child, seconds(20));
@@ -88,6 +90,9 @@ class Deployment {
     REQUIRE(child->wait_for_line(" worker: ", milliseconds(20000)));
     return child;
   }
+
+  // The port of the last serve started.
+  int port() const { return m_port; }
 
   // A client of the last serve started.
   ApiClient client() const { return ApiClient("127.0.0.1", m_port, {{"X-API-Key", m_key}}); }
@@ -295,6 +300,30 @@ TEST_CASE("processes: SIGTERM gives the job back, the next start resumes it at o
   for (const std::string& path : details_stored) {
     CHECK(site.hits(path) == 1);
   }
+  serve->send(SIGTERM);
+  CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
+
+TEST_CASE("processes: serve starts again at once on the port it served on, and refuses one in use",
+          "[recovery][process]") {
+  Deployment d;
+  auto serve = d.serve({"--workers", "0"});
+  const std::string listen = "127.0.0.1:" + std::to_string(d.port());
+  // The server closes this connection first, so its side of it waits in
+  // TIME_WAIT for a minute after the server is gone.
+  const HttpReply closed = d.client().request("GET", "/healthz", "", {{"Connection", "close"}});
+  REQUIRE(closed.status == 200);
+
+  // While it listens, a second server on its port is refused.
+  ChildProcess second(d.dir(), "second", {"serve", "--db", d.db(), "--listen", listen});
+  CHECK(second.wait(seconds(20)) == std::optional<int>(1));
+  CHECK(second.err() == "scrapekeep: cannot listen on " + listen + " (address in use or not allowed)\n");
+
+  serve->send(SIGTERM);
+  REQUIRE(serve->wait(seconds(10)) == std::optional<int>(0));
+  serve = d.serve({"--workers", "0"}, listen);
+  CHECK(d.port() == std::stoi(listen.substr(listen.find(':') + 1)));
+  CHECK(d.client().get("/healthz").status == 200);
   serve->send(SIGTERM);
   CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
 }

@@ -1,11 +1,9 @@
 #include "scrapekeep/http/server.hpp"
 
 #include <httplib.h>
-#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -26,30 +24,6 @@ namespace scrapekeep::http {
 namespace {
 
 constexpr const char* k_json = "application/json";
-
-// True when another socket already listens on host:port. The library binds
-// with SO_REUSEPORT, so a second server on the same port would not fail but
-// silently share the connections; a probe bound without it does fail.
-bool port_taken(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found) {
-    return false;  // the library reports unresolvable hosts itself
-  }
-  bool taken = false;
-  const int fd = ::socket(found->ai_family, found->ai_socktype, found->ai_protocol);
-  if (fd >= 0) {
-    const int yes = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    taken = ::bind(fd, found->ai_addr, found->ai_addrlen) != 0 && errno == EADDRINUSE;
-    ::close(fd);
-  }
-  freeaddrinfo(found);
-  return taken;
-}
 
 std::string new_request_id() { return "req_" + core::random_hex(12); }
 
@@ -309,8 +283,13 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   svr.set_tcp_nodelay(true);
   // The library listens with a backlog of 5: a burst of connections beyond it
   // waits for SYN retries (1 s, 3 s, ...). bind() raises it once listening.
+  // SO_REUSEADDR, not the library's SO_REUSEPORT: a second server on the
+  // same port fails to bind instead of silently sharing its connections, and
+  // the TIME_WAIT connections a stopped server leaves (for a minute) do not
+  // keep the next start from binding.
   svr.set_socket_options([impl = m_impl.get()](socket_t sock) {
-    httplib::default_socket_options(sock);
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     impl->listen_fd = sock;
   });
   svr.set_keep_alive_max_count(static_cast<size_t>(m_config.keep_alive_max_requests));
@@ -543,8 +522,7 @@ core::Result<int> ApiServer::bind() {
     if (port < 0) {
       return core::Error{core::ErrorCode::unavailable, "cannot bind " + m_config.host};
     }
-  } else if (port_taken(m_config.host, port) ||
-             !m_impl->server.bind_to_port(m_config.host, port)) {
+  } else if (!m_impl->server.bind_to_port(m_config.host, port)) {
     return core::Error{core::ErrorCode::unavailable,
                        "cannot listen on " + m_config.host + ":" + std::to_string(port) +
                            " (address in use or not allowed)"};
