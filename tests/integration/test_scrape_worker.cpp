@@ -601,10 +601,58 @@ TEST_CASE("worker: a cancel stops the detail pages too while a listing page is o
   const core::Job job = h.job(id);
   CHECK(job.status == core::JobStatus::cancelled);
   CHECK(job.counters.listing_pages_scraped == 1);
-  // The detail page in flight when the cancel came, and at most the one its
-  // thread started before its result was found unwanted.
-  CHECK(site.hits_with_prefix("/detail") <= at_cancel + 2);
+  // The detail page in flight when the cancel came, and no other: its thread
+  // asks the database before each request (an answer at most 10 ms old).
+  CHECK(site.hits_with_prefix("/detail") <= at_cancel + 1);
   CHECK(site.hits_with_prefix("/detail") < 8);
+}
+
+TEST_CASE("worker: at the deadline only the requests in flight are dropped, no more go out",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 5;
+  site_config.detail_delay = milliseconds(300);
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = detail_options();
+  options.timeout = 1;
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.detail_concurrency = 4;
+  auto pool = h.pool(config);
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+  REQUIRE(job.completion_reason == core::CompletionReason::timeout);
+  const std::int64_t stored = job.counters.detail_pages_scraped + job.counters.detail_pages_failed;
+  CHECK(stored < 20);
+  // Every detail request was stored but the (at most 4) that the deadline
+  // cut short: none went out in the deadline's last moments to be dropped.
+  CHECK(site.hits_with_prefix("/detail") <= stored + 4);
+}
+
+TEST_CASE("worker: after a cancel no detail thread starts another request", "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 3;
+  site_config.detail_delay = milliseconds(300);
+  FixtureSite site(site_config);
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.detail_concurrency = 4;
+  config.renew_interval = milliseconds(5000);  // no lease renewal notices the cancel
+  auto pool = h.pool(config);
+  pool->start();
+  // 4 detail pages of 300 ms in flight at once, 8 more queued behind them.
+  REQUIRE(eventually([&] { return site.hits_with_prefix("/detail") >= 4; }));
+  REQUIRE(h.db().cancel_job(id, std::nullopt, h.clock.now()).ok());
+  const int at_cancel = site.hits_with_prefix("/detail");
+  REQUIRE(eventually([&] { return pool->busy_workers() == 0; }));
+
+  CHECK(h.job(id).status == core::JobStatus::cancelled);
+  // The threads finishing their pages after the cancel take no new ones; a
+  // request may slip only if its thread asked within 10 ms before the cancel.
+  CHECK(site.hits_with_prefix("/detail") <= at_cancel + 1);
+  CHECK(h.events(id).size() <= 3);  // listing pages only: the details came too late
 }
 
 TEST_CASE("worker: a cancel stops the worker within one page fetch", "[scrape][worker]") {

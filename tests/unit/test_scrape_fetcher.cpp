@@ -265,7 +265,46 @@ TEST_CASE("fetch: never runs past its deadline", "[scrape][fetcher]") {
 
   const FetchResult past = fetcher.fetch(site.url("/listings?page=1"), in(milliseconds(-1)));
   CHECK(past.interrupted);
+  // Nor is a request sent that has too little time left to be answered.
+  const FetchResult late = fetcher.fetch(site.url("/listings?page=1"), in(milliseconds(5)));
+  CHECK(late.interrupted);
+  CHECK(late.error == "deadline exceeded");
   CHECK(site.hits("/listings?page=1") == 0);
+}
+
+TEST_CASE("fetch: a closed gate stops the request before it goes out, for good",
+          "[scrape][fetcher]") {
+  FixtureSite site;
+  auto limiter = std::make_shared<HostLimiter>(HostLimiterConfig{1, milliseconds(0)});
+  HttpFetcher fetcher(test_config(), limiter);
+  std::atomic<int> asked{0};
+  std::atomic<bool> open{true};
+  fetcher.set_gate([&] {
+    ++asked;
+    return open.load();
+  });
+  CHECK(fetcher.fetch(site.url("/listings?page=1"), in(seconds(10))).ok);
+  CHECK(asked == 1);
+
+  // The gate is asked after the wait for the host's turn: closed meanwhile,
+  // nothing is sent.
+  const std::string origin = "http://127.0.0.1:" + std::to_string(site.port());
+  auto held = limiter->acquire(origin, in(seconds(1)));
+  REQUIRE(held);
+  FetchResult r;
+  std::thread t([&] { r = fetcher.fetch(site.url("/listings?page=2"), in(seconds(10))); });
+  std::this_thread::sleep_for(milliseconds(50));
+  open = false;
+  held.reset();
+  t.join();
+  CHECK(r.interrupted);
+  CHECK(r.error == "cancelled");
+  CHECK(site.hits("/listings?page=2") == 0);
+  // Like cancel(): the later fetches stop too, without asking.
+  open = true;
+  CHECK(fetcher.fetch(site.url("/listings?page=3"), in(seconds(10))).interrupted);
+  CHECK(site.hits("/listings?page=3") == 0);
+  CHECK(asked == 2);
 }
 
 TEST_CASE("fetch: cancel() from another thread aborts the fetch in flight", "[scrape][fetcher]") {

@@ -29,6 +29,8 @@ constexpr std::size_t k_max_discarded_body = 64 * 1024;
 constexpr std::size_t k_max_cached_clients = 16;
 // How often a wait for a host slot looks at the cancel flag.
 constexpr milliseconds k_cancel_poll{20};
+// A request is not sent with less time than this left before its deadline.
+constexpr std::chrono::microseconds k_least_request_time{10000};
 // A response's status line and headers. The library refuses a header line
 // over 8 KiB itself; together they may take 256 KiB (long cookies, CSP and
 // Link headers are real), not more: past that the page fails. They must
@@ -416,11 +418,19 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - asked);
   }
   const SteadyTime now = steady_clock::now();
-  if (m_cancelled || now >= deadline) {
+  const auto remaining = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now);
+  // A request with almost no time left could not be answered in it, yet the
+  // site would still serve it: not sent. (Sent, it would time out at once and
+  // the next one go out, a burst of requests in the deadline's last moments.)
+  if (m_cancelled || remaining < k_least_request_time) {
     attempt.interrupted = true;
     return attempt;
   }
-  const auto remaining = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now);
+  if (m_gate && !m_gate()) {
+    cancel();
+    attempt.interrupted = true;
+    return attempt;
+  }
   httplib::ClientImpl& client = client_for(target);
   client.set_connection_timeout(clamp_positive(std::min<std::chrono::microseconds>(
       m_config.connect_timeout, remaining)));

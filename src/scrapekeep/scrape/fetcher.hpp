@@ -127,6 +127,9 @@ class Fetcher {
   // Aborts the fetch in progress, if any, and every later one (they return
   // interrupted at once). Thread-safe; idempotent.
   virtual void cancel() {}
+  // `gate` is asked right before each request goes out (after any wait for
+  // the host's turn); false cancels, as cancel() does. Set before fetching.
+  virtual void set_gate(std::function<bool()> gate) { (void)gate; }
 };
 
 // The cpp-httplib implementation. Keeps one keep-alive connection per origin.
@@ -139,6 +142,7 @@ class HttpFetcher final : public Fetcher {
   HttpFetcher& operator=(const HttpFetcher&) = delete;
 
   FetchResult fetch(const std::string& url, SteadyTime deadline) override;
+  void set_gate(std::function<bool()> gate) override { m_gate = std::move(gate); }
   void cancel() override;
 
  private:
@@ -150,6 +154,7 @@ class HttpFetcher final : public Fetcher {
 
   FetchConfig m_config;
   std::shared_ptr<HostLimiter> m_limiter;
+  std::function<bool()> m_gate;
   std::map<std::string, std::unique_ptr<httplib::ClientImpl>> m_clients;  // by origin
   // The limits a response is read within (the head's time limit is set per
   // request), and what the last response broke.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -20,6 +21,9 @@ using std::chrono::steady_clock;
 
 // How often a worker waiting for fetches looks at stop, timeout and lease.
 constexpr milliseconds k_tick{25};
+// How old the answer to "is the job still ours?" may be when a request goes
+// out (JobGate).
+constexpr milliseconds k_gate_interval{10};
 // Tries to give a job back on stop before leaving it to lease expiry.
 constexpr int k_release_tries = 5;
 constexpr milliseconds k_first_store_backoff{20};
@@ -195,9 +199,11 @@ class DetailCrew {
     Micros finished_at = 0;
   };
 
-  DetailCrew(const FetcherFactory& factory, std::size_t max_threads, core::FieldList fields,
-             const core::Clock& clock, SteadyTime deadline)
+  // `gate` is given to every fetcher (Fetcher::set_gate).
+  DetailCrew(const FetcherFactory& factory, std::function<bool()> gate, std::size_t max_threads,
+             core::FieldList fields, const core::Clock& clock, SteadyTime deadline)
       : m_factory(factory),
+        m_gate(std::move(gate)),
         m_max_threads(std::max<std::size_t>(1, max_threads)),
         m_fields(std::move(fields)),
         m_clock(clock),
@@ -225,6 +231,7 @@ class DetailCrew {
     while (m_threads.size() < m_max_threads && m_threads.size() < m_in_flight + m_queue.size()) {
       m_fetchers.push_back(m_factory());
       Fetcher* fetcher = m_fetchers.back().get();
+      fetcher->set_gate(m_gate);
       m_threads.emplace_back([this, fetcher] { loop(*fetcher); });
     }
     m_work_cv.notify_all();
@@ -290,6 +297,7 @@ class DetailCrew {
   }
 
   const FetcherFactory& m_factory;
+  const std::function<bool()> m_gate;
   const std::size_t m_max_threads;
   const core::FieldList m_fields;
   const core::Clock& m_clock;
@@ -326,6 +334,65 @@ struct PoolContext {
   const std::atomic<bool>& stopping;
   std::function<bool(milliseconds)> pause;  // false when stopping
   std::function<void(const std::string&)> log;
+};
+
+// A connection of a job run's own beside the worker's (the file is migrated
+// already); null when it cannot be opened now.
+std::unique_ptr<store::JobStore> open_side_store(const store::StoreConfig& store_config) {
+  store::StoreConfig config = store_config;
+  config.migrate = false;
+  auto opened = store::JobStore::open(config);
+  return opened ? std::move(*opened) : nullptr;
+}
+
+// Whether a job is still this worker's to fetch for, asked by its fetchers
+// right before each request goes out (after any wait for the host's turn), so
+// that a cancel or a lost lease stops new requests at once rather than at the
+// job's next page write. The claim is read from the database (a connection of
+// the gate's own, opened on first need) at most once per k_gate_interval;
+// once lost, for good. A database that cannot answer lets the request go:
+// the fenced writes still decide. Thread-safe.
+class JobGate {
+ public:
+  JobGate(PoolContext& ctx, const store::Claim& claim) : m_ctx(ctx), m_claim(claim) {}
+
+  bool open() {
+    if (m_ctx.stopping) {
+      return false;
+    }
+    std::lock_guard lock(m_mutex);
+    if (m_lost) {
+      return false;
+    }
+    const SteadyTime now = steady_clock::now();
+    if (m_checked && now - *m_checked < k_gate_interval) {
+      return true;
+    }
+    if (!m_store && !(m_store = open_side_store(m_ctx.store_config))) {
+      return true;
+    }
+    const auto held = m_store->holds(m_claim);
+    if (!held) {
+      return true;  // busy: asked again next time
+    }
+    m_checked = now;
+    m_lost = !*held;
+    return !m_lost;
+  }
+
+  // Whether open() found the claim lost.
+  bool lost() const {
+    std::lock_guard lock(m_mutex);
+    return m_lost;
+  }
+
+ private:
+  PoolContext& m_ctx;
+  const store::Claim& m_claim;
+  mutable std::mutex m_mutex;
+  std::optional<SteadyTime> m_checked;
+  bool m_lost = false;
+  std::unique_ptr<store::JobStore> m_store;
 };
 
 class JobRunner {
@@ -365,8 +432,14 @@ class JobRunner {
   Fetcher& listing_fetcher();
   std::string stored_listing_error();
 
+  // Why a fetch came back interrupted when nothing aborted it.
+  Interrupt why_interrupted() const {
+    return m_ctx.stopping ? Interrupt::stop : m_gate.lost() ? Interrupt::lost : Interrupt::timeout;
+  }
+
   PoolContext& m_ctx;
   store::Claim m_claim;
+  JobGate m_gate{m_ctx, m_claim};
   Micros m_deadline_us = 0;
   SteadyTime m_deadline{};
   std::atomic<Micros> m_last_renew{0};
@@ -515,6 +588,7 @@ std::optional<Outcome> JobRunner::checkpoint() {
 Fetcher& JobRunner::listing_fetcher() {
   if (!m_listing_fetcher) {
     m_listing_fetcher = m_ctx.factory();
+    m_listing_fetcher->set_gate([this] { return m_gate.open(); });
   }
   return *m_listing_fetcher;
 }
@@ -554,7 +628,7 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingAhead& ahead, const std::
   }
   out = ahead.take();
   if (!why && out.fetched.interrupted) {
-    why = m_ctx.stopping ? Interrupt::stop : Interrupt::timeout;
+    why = why_interrupted();
   }
   if (why) {
     return handle(*why);
@@ -578,11 +652,7 @@ void JobRunner::watch_loop() {
       // A long fetch: renew without holding the lock (the fetch may end meanwhile).
       lock.unlock();
       if (!m_watch_store) {
-        store::StoreConfig config = m_ctx.store_config;
-        config.migrate = false;
-        if (auto opened = store::JobStore::open(config)) {
-          m_watch_store = std::move(*opened);
-        }
+        m_watch_store = open_side_store(m_ctx.store_config);
       }
       std::optional<core::Status> status;
       if (m_watch_store) {
@@ -617,7 +687,8 @@ void JobRunner::stop_watch() {
 DetailCrew& JobRunner::details() {
   if (!m_details) {
     m_details = std::make_unique<DetailCrew>(
-        m_ctx.factory, static_cast<std::size_t>(std::max(1, m_ctx.config.detail_concurrency)),
+        m_ctx.factory, [this] { return m_gate.open(); },
+        static_cast<std::size_t>(std::max(1, m_ctx.config.detail_concurrency)),
         options().selectors.detail_fields, m_ctx.clock, m_deadline);
   }
   return *m_details;
@@ -655,7 +726,7 @@ std::optional<Outcome> JobRunner::store_detail_batch(std::vector<DetailCrew::Don
   // that page was not tried, so the job cannot end as done.
   if (interrupted && !m_details->aborted()) {
     m_details->abort();
-    return handle(m_ctx.stopping ? Interrupt::stop : Interrupt::timeout);
+    return handle(why_interrupted());
   }
   return std::nullopt;
 }

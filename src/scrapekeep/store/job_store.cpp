@@ -629,6 +629,16 @@ Status JobStore::renew_lease(const Claim& claim, Micros now, Micros lease) {
   });
 }
 
+Result<bool> JobStore::holds(const Claim& claim) {
+  return guarded([&]() -> Result<bool> {
+    auto q = m_impl->prepared(
+        "SELECT 1 FROM jobs WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
+    q->bind(1, claim.job_id);
+    q->bind(2, claim.token);
+    return q->executeStep();
+  });
+}
+
 Result<ResumePoint> JobStore::resume_point(const Claim& claim) {
   return guarded([&]() -> Result<ResumePoint> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::DEFERRED);

@@ -208,6 +208,9 @@ class JobStore {
   Result<std::optional<Claim>> claim_next(Micros now, Micros lease);
   // conflict when the claim was lost.
   Status renew_lease(const Claim& claim, Micros now, Micros lease);
+  // Whether `claim` still holds its job (processing, same claim token): a
+  // read, for a worker about to send a request for the job.
+  Result<bool> holds(const Claim& claim);
   Result<ResumePoint> resume_point(const Claim& claim);
   // Stores the event, its items and the counter changes in one transaction.
   // Items beyond max_items are dropped. conflict when the claim was lost or the
