@@ -3,7 +3,8 @@
 # interrupted jobs: processing, live leases (an hour left), held by a process of
 # this host that has exited. Measures the wall time from launching
 # `scrapekeep serve` to the first 200 from /healthz, then how many of the 1000
-# are back in work (pending again, or claimed anew) at that moment. Beside it,
+# are back in work (no longer held by the dead process: waiting for a worker,
+# or claimed anew) at that moment. Beside it,
 # the ceiling: the same binary's start-up on the same file with nothing to
 # recover, and `scrapekeep --version` (process start alone).
 #   BENCH_SU_JOBS=1000000 BENCH_SU_INTERRUPTED=1000 BENCH_SU_RUNS=3

@@ -51,7 +51,9 @@ CREATE TABLE jobs (
   claim_token             TEXT,     -- set while a worker holds the job
   claimed_by              TEXT,     -- that worker: "host:pid:nonce"
   lease_expires_at        INTEGER
-);
+  -- Worker losses in a row without a page stored. Added by migration 0003's
+  -- ALTER TABLE, which writes it after the last column this way.
+  , lost_attempts INTEGER NOT NULL DEFAULT 0);
 
 CREATE INDEX jobs_org_created ON jobs (org_id, created_at DESC);
 CREATE INDEX jobs_org_status_created ON jobs (org_id, status, created_at DESC);

@@ -698,7 +698,7 @@ TEST_CASE("worker: stop() gives the job back, and the next start resumes it", "[
   first->stop();
 
   const core::Job stopped = h.job(id);
-  CHECK(stopped.status == core::JobStatus::pending);
+  CHECK(stopped.status == core::JobStatus::processing);  // waiting for a worker
   CHECK(stopped.attempts == 1);
   CHECK_FALSE(stopped.claim_token);
   const std::int64_t stored = stopped.counters.listing_pages_scraped;

@@ -755,10 +755,12 @@ TEST_CASE("a worker that lost its lease can change nothing", "[store]") {
   REQUIRE(moved.ok());
   CHECK(*moved == 1);
   Job j = f.get(job.job_id);
-  CHECK(j.status == JobStatus::pending);
+  // Still processing, waiting for a worker: its progress does not go back.
+  CHECK(j.status == JobStatus::processing);
   CHECK_FALSE(j.claim_token.has_value());
   CHECK_FALSE(j.lease_expires_at.has_value());
   CHECK(j.counters.items_found == 3);  // kept for the next attempt
+  CHECK(scrapekeep::core::derive_progress(j, f.clock.now()).progress_percentage == 20.0);
 
   const Claim new_claim = f.claim();
   CHECK(new_claim.job_id == job.job_id);
@@ -794,7 +796,7 @@ TEST_CASE("release gives a job back to be resumed at once", "[store]") {
   REQUIRE(f.store().record_listing_page(c, listing(1, 2, f.clock.now()), f.clock.now()).ok());
   REQUIRE(f.store().release(c).ok());
   const Job j = f.get(job.job_id);
-  CHECK(j.status == JobStatus::pending);
+  CHECK(j.status == JobStatus::processing);
   CHECK_FALSE(j.claim_token.has_value());
   CHECK_FALSE(j.lease_expires_at.has_value());
   CHECK(j.counters.items_found == 2);
@@ -832,7 +834,9 @@ TEST_CASE("recover_expired puts back, gives up on, or times out interrupted jobs
     REQUIRE(f.store().record_listing_page(first, listing(1, 1, f.clock.now()), f.clock.now()).ok());
     f.clock.advance(k_lease + k_second);
     REQUIRE(*f.store().recover_expired(f.clock.now(), 2) == 1);
-    CHECK(f.get(job.job_id).status == JobStatus::pending);
+    CHECK(f.get(job.job_id).status == JobStatus::processing);
+    // Waiting for a worker, it is not moved again.
+    CHECK(*f.store().recover_expired(f.clock.now() + k_lease, 2) == 0);
 
     const Claim second = f.claim();
     CHECK(second.job.attempts == 2);
@@ -855,6 +859,42 @@ TEST_CASE("recover_expired puts back, gives up on, or times out interrupted jobs
     CHECK_FALSE(none->has_value());
   }
 
+  SECTION("the cap counts losses in a row without a page stored") {
+    JobOptions o = paged_options(10);
+    o.timeout = 1800;
+    const Job job = f.create(o);
+    // Three losses, a page stored in each attempt: never given up on.
+    for (int page = 1; page <= 3; ++page) {
+      const Claim c = f.claim();
+      REQUIRE(f.store().record_listing_page(c, listing(page, 1, f.clock.now()), f.clock.now()).ok());
+      f.clock.advance(k_lease + k_second);
+      REQUIRE(*f.store().recover_expired(f.clock.now(), 2) == 1);
+      CHECK(f.get(job.job_id).status == JobStatus::processing);
+    }
+    // A detail page stored counts as moving forward too.
+    const Claim with_detail = f.claim();
+    scrapekeep::store::DetailPageRecord detail;
+    detail.item_index = 0;
+    detail.url = "http://127.0.0.1:9/detail/0";
+    detail.http_status = 200;
+    detail.ok = true;
+    detail.started_at = detail.finished_at = f.clock.now();
+    REQUIRE(f.store().record_detail_pages(with_detail, {detail}, f.clock.now()).ok());
+    f.clock.advance(k_lease + k_second);
+    REQUIRE(*f.store().recover_expired(f.clock.now(), 2) == 1);
+    CHECK(f.get(job.job_id).status == JobStatus::processing);
+    // The loss after it and one more with nothing stored between: 2 in a row.
+    f.claim();
+    f.clock.advance(k_lease + k_second);
+    REQUIRE(*f.store().recover_expired(f.clock.now(), 2) == 1);
+    const Job j = f.get(job.job_id);
+    CHECK(j.status == JobStatus::failed);
+    CHECK(j.attempts == 5);
+    CHECK(j.error_message ==
+          std::optional<std::string>("the job's worker was lost 2 times in a row without a page "
+                                     "stored; giving up"));
+  }
+
   SECTION("timeout passed: completed with reason timeout, partial results kept") {
     JobOptions o = paged_options(4);
     o.timeout = 60;
@@ -867,12 +907,51 @@ TEST_CASE("recover_expired puts back, gives up on, or times out interrupted jobs
     const Job j = f.get(job.job_id);
     CHECK(j.status == JobStatus::completed);
     CHECK(j.completion_reason == std::optional<CompletionReason>(CompletionReason::timeout));
-    CHECK(j.completed_at == std::optional<Micros>(now));
+    // Dated when its time ran out, not when the timeout was found.
+    CHECK(j.completed_at == std::optional<Micros>(k_t0 + 60 * k_second));
+    CHECK(scrapekeep::core::derive_progress(j, now).processing_time == std::optional<double>(60.0));
     CHECK(j.counters.items_found == 3);
     CHECK_FALSE(j.claim_token.has_value());
     check_counters_match_events(f.store(), job.job_id);
     CHECK(scrapekeep::core::derive_progress(j, now).progress_percentage == 100.0);
   }
+
+  SECTION("a job waiting for a worker completes with timeout when its time runs out") {
+    JobOptions o = paged_options(4);
+    o.timeout = 60;
+    const Job job = f.create(o);
+    const Claim c = f.claim();
+    REQUIRE(f.store().release(c).ok());
+    f.clock.advance(59 * k_second);
+    CHECK(*f.store().recover_expired(f.clock.now(), 3) == 0);
+    CHECK(f.get(job.job_id).status == JobStatus::processing);
+    f.clock.advance(2 * k_second);
+    CHECK(*f.store().recover_expired(f.clock.now(), 3) == 1);
+    const Job j = f.get(job.job_id);
+    CHECK(j.completion_reason == std::optional<CompletionReason>(CompletionReason::timeout));
+    CHECK(j.completed_at == std::optional<Micros>(k_t0 + 60 * k_second));
+  }
+}
+
+TEST_CASE("claim_next resumes a job waiting for a worker before it starts a new one", "[store]") {
+  StoreFixture f;
+  const Job interrupted = f.create();
+  const Claim first = f.claim();
+  REQUIRE(first.job_id == interrupted.job_id);
+  REQUIRE(f.store().release(first).ok());
+  // A pending job created before it.
+  f.clock.advance(k_second);
+  const Job older = f.create();
+  REQUIRE(f.store().database().exec("UPDATE jobs SET created_at = " + std::to_string(k_t0 - k_second) +
+                                    " WHERE job_id = '" + older.job_id + "'") == 1);
+
+  const Claim resumed = f.claim();
+  CHECK(resumed.job_id == interrupted.job_id);
+  CHECK(resumed.job.attempts == 2);
+  CHECK(resumed.job.started_at == std::optional<Micros>(k_t0));
+  const Claim next = f.claim();
+  CHECK(next.job_id == older.job_id);
+  CHECK(next.job.attempts == 1);
 }
 
 TEST_CASE("delete removes only terminal jobs, with their events and results", "[store]") {

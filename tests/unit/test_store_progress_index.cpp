@@ -143,6 +143,7 @@ TEST_CASE("a database of schema version 1 gets jobs_progress when opened", "[sto
     // What a database written by a binary of schema version 1 looks like.
     SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
     db.exec("DROP INDEX jobs_progress");
+    db.exec("ALTER TABLE jobs DROP COLUMN lost_attempts");
     db.exec("DELETE FROM schema_migrations WHERE version > 1");
   }
   auto store = JobStore::open(config);

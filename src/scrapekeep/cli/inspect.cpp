@@ -295,6 +295,9 @@ std::string job_duration(const core::Job& job, Micros now) {
 
 std::string worker_note(const core::Job& job, Micros now) {
   std::string note = "this job was processing when the database was read; ";
+  if (!job.lease_expires_at && !job.claim_token) {
+    return note + "no worker holds it: the next server or worker to look for work resumes it";
+  }
   if (job.lease_expires_at && *job.lease_expires_at >= now) {
     return note + "its worker holds it until " + format_time(*job.lease_expires_at) +
            " UTC, unless it renews its lease";

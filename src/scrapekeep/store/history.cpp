@@ -858,8 +858,8 @@ Result<CheckSummary> History::check(const CheckOptions& options,
           "SELECT job_id, status, completion_reason, started_at IS NOT NULL, "
           "completed_at IS NOT NULL, claim_token IS NOT NULL, lease_expires_at IS NOT NULL "
           "FROM jobs WHERE "
-          "(status = 'processing' AND (claim_token IS NULL OR lease_expires_at IS NULL OR "
-          " started_at IS NULL)) "
+          "(status = 'processing' AND (started_at IS NULL OR "
+          " (claim_token IS NULL) != (lease_expires_at IS NULL))) "
           "OR (status IN ('pending', 'processing') AND "
           " (completion_reason IS NOT NULL OR completed_at IS NOT NULL)) "
           "OR (status != 'processing' AND (claim_token IS NOT NULL OR "
@@ -878,9 +878,11 @@ Result<CheckSummary> History::check(const CheckOptions& options,
         const bool lease = q.getColumn(6).getInt() != 0;
         const bool terminal = status != "pending" && status != "processing";
         if (status == "processing") {
+          // Held (a claim token and a lease) or waiting for a worker (neither),
+          // and started either way.
           std::string missing;
           for (auto [has, name] :
-               {std::pair{token, "claim_token"}, std::pair{lease, "lease_expires_at"},
+               {std::pair{token || !lease, "claim_token"}, std::pair{lease || !token, "lease_expires_at"},
                 std::pair{started, "started_at"}}) {
             if (!has) {
               missing += std::string(missing.empty() ? "" : ", ") + name;

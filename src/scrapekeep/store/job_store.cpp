@@ -584,14 +584,21 @@ Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t 
 Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
   return guarded([&]() -> Result<std::optional<Claim>> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    // A job given back or taken back from a lost worker (processing, no
+    // claim) resumes before a new one starts.
     std::string job_id;
-    {
-      auto pick = m_impl->prepared(
-          "SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at, job_id LIMIT 1");
-      if (!pick->executeStep()) {
-        return std::optional<Claim>();
+    for (const char* sql :
+         {"SELECT job_id FROM jobs WHERE status = 'processing' AND lease_expires_at IS NULL "
+          "ORDER BY created_at, job_id LIMIT 1",
+          "SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at, job_id LIMIT 1"}) {
+      auto pick = m_impl->prepared(sql);
+      if (pick->executeStep()) {
+        job_id = pick->getColumn(0).getString();
+        break;
       }
-      job_id = pick->getColumn(0).getString();
+    }
+    if (job_id.empty()) {
+      return std::optional<Claim>();
     }
     Claim claim;
     claim.job_id = job_id;
@@ -600,7 +607,8 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       auto q = m_impl->prepared(
           "UPDATE jobs SET status = 'processing', started_at = COALESCE(started_at, ?), "
           "attempts = attempts + 1, claim_token = ?, claimed_by = ?, lease_expires_at = ?, "
-          "current_page = MAX(current_page, 1) WHERE job_id = ? AND status = 'pending'");
+          "current_page = MAX(current_page, 1) WHERE job_id = ? AND claim_token IS NULL AND "
+          "status IN ('pending', 'processing')");
       q->bind(1, now);
       q->bind(2, claim.token);
       q->bind(3, JobStore::process_identity());
@@ -763,7 +771,8 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
           "UPDATE jobs SET listing_pages_scraped = listing_pages_scraped + ?, "
           "listing_pages_failed = listing_pages_failed + ?, items_found = items_found + ?, "
           "detail_pages_discovered = detail_pages_discovered + ?, current_page = ?, "
-          "pagination_complete = ? WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
+          "pagination_complete = ?, lost_attempts = 0 "
+          "WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
       up->bind(1, page.ok ? 1 : 0);
       up->bind(2, page.ok ? 0 : 1);
       up->bind(3, take);
@@ -847,7 +856,7 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
     {
       auto up = x.prepared(
           "UPDATE jobs SET detail_pages_scraped = detail_pages_scraped + ?, "
-          "detail_pages_failed = detail_pages_failed + ? WHERE job_id = ?");
+          "detail_pages_failed = detail_pages_failed + ?, lost_attempts = 0 WHERE job_id = ?");
       up->bind(1, scraped);
       up->bind(2, failed);
       up->bind(3, claim.job_id);
@@ -896,8 +905,8 @@ Status JobStore::finish(const Claim& claim, core::CompletionReason reason,
 Status JobStore::release(const Claim& claim) {
   return guarded([&]() -> Status {
     auto q = m_impl->prepared(
-        "UPDATE jobs SET status = 'pending', claim_token = NULL, claimed_by = NULL, "
-        "lease_expires_at = NULL WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
+        "UPDATE jobs SET claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL "
+        "WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
     q->bind(1, claim.job_id);
     q->bind(2, claim.token);
     if (q->exec() != 1) {
@@ -910,22 +919,39 @@ Status JobStore::release(const Claim& claim) {
 Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_attempts) {
   return guarded([&]() -> Result<std::int64_t> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
-    std::vector<Job> expired;
+    std::vector<std::pair<Job, std::int64_t>> expired;  // and its lost_attempts
     {
+      // Expired leases, and jobs waiting for a worker (no lease) whose time
+      // may have run out meanwhile.
       static const std::string k_sql = std::string("SELECT ") + k_job_columns() +
-                                       " FROM jobs WHERE status = 'processing' AND "
-                                       "lease_expires_at < ?";
+                                       ", lost_attempts FROM jobs WHERE status = 'processing' AND "
+                                       "(lease_expires_at < ? OR lease_expires_at IS NULL)";
       auto q = m_impl->prepared(k_sql.c_str());
       q->bind(1, now);
       while (q->executeStep()) {
-        expired.push_back(read_job(*q));
+        int i = 0;
+        Job job = read_job_row(*q, i);
+        expired.emplace_back(std::move(job), q->getColumn(i).getInt64());
       }
     }
-    for (const Job& job : expired) {
-      const bool timed_out =
-          job.started_at &&
-          now >= *job.started_at + static_cast<Micros>(job.options.timeout) * core::k_micros_per_second;
-      if (timed_out || job.attempts >= max_attempts) {
+    std::int64_t moved = 0;
+    for (const auto& [job, lost_before] : expired) {
+      const std::optional<Micros> time_up =
+          job.started_at ? std::optional<Micros>(*job.started_at +
+                                                 static_cast<Micros>(job.options.timeout) *
+                                                     core::k_micros_per_second)
+                         : std::nullopt;
+      const bool timed_out = time_up && now >= *time_up;
+      const bool waiting = !job.lease_expires_at;
+      if (waiting && !timed_out) {
+        continue;  // already back in work
+      }
+      ++moved;
+      // Losses in a row without a page stored: a job that keeps killing its
+      // worker (a page that crashes it) is given up on; one that moves
+      // forward between crashes is not.
+      const std::int64_t lost = lost_before + 1;
+      if (timed_out || lost >= max_attempts) {
         auto q = m_impl->prepared(
             "UPDATE jobs SET status = ?, completion_reason = ?, error_message = ?, "
             "completed_at = ?, stopped_percentage = ?, claim_token = NULL, claimed_by = NULL, "
@@ -936,23 +962,28 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
           q->bind(3);
           q->bind(5);
         } else {
-          q->bind(3, "the job was interrupted " + std::to_string(job.attempts) +
-                         " times (worker lost); giving up");
+          q->bind(3, "the job's worker was lost " + std::to_string(lost) +
+                         " times in a row without a page stored; giving up");
           q->bind(5, core::live_percentage(job));
         }
-        q->bind(4, now);
+        // A timeout found late is dated when the time ran out: nothing was
+        // stored after it.
+        q->bind(4, timed_out ? std::min(now, *time_up) : now);
         q->bind(6, job.job_id);
         q->exec();
       } else {
+        // Back in work: still processing (its progress stays what it was),
+        // waiting for the next worker, which resumes it before new jobs.
         auto q = m_impl->prepared(
-            "UPDATE jobs SET status = 'pending', claim_token = NULL, claimed_by = NULL, "
-            "lease_expires_at = NULL WHERE job_id = ? AND status = 'processing'");
-        q->bind(1, job.job_id);
+            "UPDATE jobs SET claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL, "
+            "lost_attempts = ? WHERE job_id = ? AND status = 'processing'");
+        q->bind(1, lost);
+        q->bind(2, job.job_id);
         q->exec();
       }
     }
     tx.commit();
-    return static_cast<std::int64_t>(expired.size());
+    return moved;
   });
 }
 
@@ -963,7 +994,8 @@ Result<std::int64_t> JobStore::expire_orphaned_leases(
     std::vector<std::string> gone;
     {
       SQLite::Statement q(m_impl->db,
-                          "SELECT job_id, claimed_by FROM jobs WHERE status = 'processing'");
+                          "SELECT job_id, claimed_by FROM jobs WHERE status = 'processing' "
+                          "AND claim_token IS NOT NULL");
       while (q.executeStep()) {
         if (q.getColumn(1).isNull() || holder_is_gone(q.getColumn(1).getString())) {
           gone.push_back(q.getColumn(0).getString());

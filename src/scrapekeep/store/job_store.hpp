@@ -203,8 +203,10 @@ class JobStore {
                                 std::int64_t limit);
 
   // --- workers ---
-  // Takes the oldest pending job: status processing, attempts + 1, new token,
-  // lease until now + lease. nullopt when there is nothing to do.
+  // Takes the oldest job waiting for a worker (processing without a claim:
+  // given back or taken back, to resume), else the oldest pending job: status
+  // processing, attempts + 1, new token, lease until now + lease. nullopt
+  // when there is nothing to do.
   Result<std::optional<Claim>> claim_next(Micros now, Micros lease);
   // conflict when the claim was lost.
   Status renew_lease(const Claim& claim, Micros now, Micros lease);
@@ -227,10 +229,13 @@ class JobStore {
   // Terminal write: completed (done/timeout) or failed (error).
   Status finish(const Claim& claim, core::CompletionReason reason,
                 std::optional<std::string> error_message, Micros now);
-  // Gives the job back (pending, lease cleared) so another worker resumes it now.
+  // Gives the job back (still processing, claim and lease cleared: waiting
+  // for a worker) so another worker resumes it now.
   Status release(const Claim& claim);
-  // Jobs whose lease expired go back to pending (or fail after `max_attempts`,
-  // or complete with timeout when their time is up). Returns how many moved.
+  // Jobs whose lease expired go back to work (still processing, claim and
+  // lease cleared: waiting for a worker), or fail after `max_attempts`, or
+  // complete with timeout, dated when their time ran out, if it has (so do
+  // jobs waiting for a worker). Returns how many moved.
   Result<std::int64_t> recover_expired(Micros now, std::int64_t max_attempts);
 
   // Ends the lease of every processing job whose holder ("host:pid:nonce", as
