@@ -91,8 +91,9 @@ TEST_CASE("progress of a pending job", "[core]") {
 }
 
 TEST_CASE("progress of a pending job put back after a lost lease", "[core]") {
-  // A recovered job keeps its counters and started_at but is pending again:
-  // 0 %, page 0, no running time, no estimate.
+  // A recovered job as binaries before migration 0003 left it (pending again,
+  // counters and started_at kept; now it stays processing): API.md's pending
+  // rule holds, 0 %, page 0, no running time, no estimate.
   FakeClock clock(k_t0 + 90 * k_second);
   Job job = base_job();
   job.started_at = k_t0 + k_second;

@@ -318,7 +318,7 @@ class DetailCrew {
 enum class Outcome {
   finished,   // terminal state written
   lost,       // the claim was lost (cancelled, lease taken over): nothing to do
-  released,   // given back (stop): pending again
+  released,   // given back (stop): waiting for the next worker
   abandoned,  // store trouble: left to lease expiry and recovery
 };
 
