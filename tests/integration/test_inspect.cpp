@@ -814,6 +814,40 @@ TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usag
     CHECK(r.err.rfind("scrapekeep: ", 0) == 0);
     CHECK(lines_of(r.err).size() == 1);
   }
+  SECTION("a damaged scrapekeep database, and one with no tables yet") {
+    {
+      auto opened = JobStore::open(StoreConfig{.path = db});
+      REQUIRE(opened);
+      REQUIRE((*opened)->checkpoint());
+    }
+    std::ifstream in(db, std::ios::binary);
+    std::string first_page(4096, '\0');
+    in.read(first_page.data(), 4096);
+    REQUIRE(in.gcount() == 4096);
+    REQUIRE(std::filesystem::file_size(db) > 4096);
+    // Only its first page: the rest of the schema is gone.
+    const std::string cut = dir.file("cut.db");
+    std::ofstream(cut, std::ios::binary) << first_page;
+    for (const std::string command : {"jobs", "check"}) {
+      auto r = inspect(dir, cut, {command});
+      INFO(command);
+      CHECK(r.exit_code == 1);
+      CHECK(r.err ==
+            "scrapekeep: the database file is damaged: SQLite cannot read it (database disk "
+            "image is malformed)\n");
+    }
+    // A database whose tables are all still in its -wal, copied without it.
+    const std::string young = dir.file("young.db");
+    {
+      SQLite::Database raw(young, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      raw.exec("PRAGMA user_version = 0");
+    }
+    auto r = inspect(dir, young, {"jobs"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err ==
+          "scrapekeep: the file is not a scrapekeep database: it has no tables (a copy made "
+          "without its -wal file may have none yet)\n");
+  }
   SECTION("another SQLite database") {
     const std::string other = dir.file("other.db");
     {

@@ -299,7 +299,7 @@ struct History::Impl {
         return version.error();
       }
       if (*version == 0) {
-        return Error{ErrorCode::invalid_argument, "the file is not a scrapekeep database"};
+        return Error{ErrorCode::invalid_argument, no_scrapekeep_tables()};
       }
       if (*version > latest_schema_version()) {
         return newer_schema(*version);

@@ -245,16 +245,16 @@ Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreCon
       }
     } else if (*version == 0) {
       return Error{ErrorCode::invalid_argument,
-                   config.read_only ? "the file is not a scrapekeep database"
-                                    : "database is not migrated"};
+                   config.read_only ? no_scrapekeep_tables() : "database is not migrated"};
     }
     return impl;
   } catch (const SQLite::Exception& e) {
     Error err = translate(e);
     if ((e.getErrorCode() & 0xff) == SQLITE_CANTOPEN) {
       err.message = "cannot open database file " + config.path;
-    } else if ((e.getErrorCode() & 0xff) == SQLITE_NOTADB) {
-      err = Error{ErrorCode::invalid_argument, "the file is not a scrapekeep database"};
+    } else if ((e.getErrorCode() & 0xff) == SQLITE_NOTADB ||
+               (e.getErrorCode() & 0xff) == SQLITE_CORRUPT) {
+      err = unreadable_database(config.path);
     }
     return err;
   } catch (const std::exception& e) {

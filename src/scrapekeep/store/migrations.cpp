@@ -3,6 +3,10 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
+
+#include <cstring>
+#include <fstream>
 
 #include "scrapekeep/store/sqlite_error.hpp"
 
@@ -28,13 +32,32 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
     }
     return 0;
   });
-  // SQLite says "not a database" (or "corrupt" for some garbage headers)
-  // on the first read: for the caller that is the same finding.
+  // SQLite says "not a database" or "corrupt" on the first read.
   if (!version && version.error().code == core::ErrorCode::internal &&
       version.error().message == "database file is damaged or not a database") {
-    return core::Error{core::ErrorCode::invalid_argument, "the file is not a scrapekeep database"};
+    // The file's own path (the connection may have been opened by URI).
+    const char* path = sqlite3_db_filename(db.getHandle(), "main");
+    return unreadable_database(path != nullptr ? path : db.getFilename());
   }
   return version;
+}
+
+std::string no_scrapekeep_tables() {
+  return "the file is not a scrapekeep database: it has no tables (a copy made without its "
+         "-wal file may have none yet)";
+}
+
+core::Error unreadable_database(const std::string& path) {
+  char header[16] = {};
+  std::ifstream file(path, std::ios::binary);
+  file.read(header, sizeof header);
+  if (file.gcount() == sizeof header && std::memcmp(header, "SQLite format 3", 16) == 0) {
+    return core::Error{core::ErrorCode::invalid_argument,
+                       "the database file is damaged: SQLite cannot read it (database disk image "
+                       "is malformed)"};
+  }
+  return core::Error{core::ErrorCode::invalid_argument,
+                     "the file is not a scrapekeep database (not an SQLite database at all)"};
 }
 
 core::Status migrate(SQLite::Database& db, long long now_micros) {

@@ -25,8 +25,18 @@ const std::vector<Migration>& embedded_migrations();
 int latest_schema_version();
 
 // Version recorded in `db` (0 for an empty database). invalid_argument when
-// the file is not a scrapekeep database.
+// the file is not a scrapekeep database, or SQLite cannot read it.
 core::Result<int> recorded_schema_version(SQLite::Database& db);
+
+// The error for a file at `path` that SQLite refused to read (SQLITE_NOTADB,
+// SQLITE_CORRUPT): one that starts as an SQLite database does is damaged;
+// another is not a scrapekeep database. invalid_argument either way.
+core::Error unreadable_database(const std::string& path);
+
+// The message for an SQLite file with no tables read where a scrapekeep
+// database was expected (a copy of a young database made without its -wal
+// file looks like that).
+std::string no_scrapekeep_tables();
 
 // Applies every migration newer than the recorded version, each in its own
 // transaction, recording it. Refuses (invalid_argument) a database whose
