@@ -872,13 +872,21 @@ TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usag
   SECTION("bad usage exits 2") {
     CHECK(run_binary(dir, {"inspect", "jobs"}).exit_code == 2);
     CHECK(inspect(dir, db, {"jobs", "--status", "done"}).exit_code == 2);
-    CHECK(inspect(dir, db, {"jobs", "--limit", "0"}).exit_code == 2);
+    auto zero = inspect(dir, db, {"jobs", "--limit", "0"});
+    CHECK(zero.exit_code == 2);
+    CHECK(zero.err ==
+          "scrapekeep: --limit: must be a whole number of at least 1, not 0 (see scrapekeep "
+          "--help)\n");
     CHECK(inspect(dir, db, {"progress", b.done, "--at", "yesterday"}).exit_code == 2);
     CHECK(inspect(dir, db, {"export", "--format", "xml"}).exit_code == 2);
     auto no_format = inspect(dir, db, {"export"});
     CHECK(no_format.exit_code == 2);
     CHECK(no_format.err == "scrapekeep: --format is required (see scrapekeep --help)\n");
-    CHECK(inspect(dir, db, {"frobnicate"}).exit_code == 2);
+    auto unknown = inspect(dir, db, {"frobnicate"});
+    CHECK(unknown.exit_code == 2);
+    CHECK(unknown.err ==
+          "scrapekeep: unknown command 'frobnicate' for scrapekeep inspect (see scrapekeep "
+          "inspect --help)\n");
     auto r = inspect(dir, db, {"job"});
     CHECK(r.exit_code == 2);
     CHECK(lines_of(r.err).size() == 1);

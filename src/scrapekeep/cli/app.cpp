@@ -1,5 +1,6 @@
 #include "scrapekeep/cli/app.hpp"
 
+#include <charconv>
 #include <iostream>
 
 #include "scrapekeep/cli/command.hpp"
@@ -24,6 +25,19 @@ store::Synchronous parse_synchronous(const std::string& text) {
   return text == "full" ? store::Synchronous::full : store::Synchronous::normal;
 }
 
+CLI::Validator at_least_one() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        long long n = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec != std::errc() || end != text.data() + text.size() || n < 1) {
+          return "must be a whole number of at least 1, not " + text;
+        }
+        return std::string();
+      },
+      "INT>=1");
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"scrapekeep: a persistent job store for web-scraping jobs", "scrapekeep"};
   app.require_subcommand(1);
@@ -43,6 +57,22 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // CLI11 says "A subcommand is required" for a command it does not know:
+    // name it instead.
+    const CLI::App* deepest = &app;
+    std::string path = "scrapekeep";
+    while (!deepest->get_subcommands().empty()) {
+      deepest = deepest->get_subcommands().front();
+      path += " " + deepest->get_name();
+    }
+    const std::vector<std::string> left = deepest->remaining();
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !left.empty() &&
+        !left.front().empty() && left.front().front() != '-' &&
+        deepest->get_require_subcommand_min() > 0) {
+      std::cerr << "scrapekeep: unknown command '" << left.front() << "' for " << path << " (see "
+                << path << " --help)\n";
+      return 2;
+    }
     std::cerr << "scrapekeep: " << e.what() << " (see scrapekeep --help)\n";
     return 2;
   }

@@ -30,4 +30,8 @@ std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& 
 // Validator for --synchronous.
 store::Synchronous parse_synchronous(const std::string& text);
 
+// Validator of a whole number of at least 1 ("--limit: must be a whole
+// number of at least 1"; CLI11's PositiveNumber prints a range up to DBL_MAX).
+CLI::Validator at_least_one();
+
 } // namespace scrapekeep::cli
