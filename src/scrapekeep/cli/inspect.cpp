@@ -639,10 +639,13 @@ int run_events(const InspectOptions& o) {
       last_seq = r.event.seq;
       return true;
     });
-    std::cout << "],\"next_after\":" << last_seq << "}\n";
     if (!listed) {
+      // Left unclosed: a reader that misses the exit status still cannot
+      // take the events streamed so far for all of them.
+      std::cout << "\n" << std::flush;
       return fail(listed.error().message);
     }
+    std::cout << "],\"next_after\":" << last_seq << "}\n";
     return 0;
   }
   // Fixed widths (URL and error last) so events stream without being held in memory.
