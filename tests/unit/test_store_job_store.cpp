@@ -926,10 +926,44 @@ TEST_CASE("recover_expired puts back, gives up on, or times out interrupted jobs
     CHECK(*f.store().recover_expired(f.clock.now(), 3) == 0);
     CHECK(f.get(job.job_id).status == JobStatus::processing);
     f.clock.advance(2 * k_second);
+    // Its time is up: no worker takes it up again, recovery ends it.
+    auto none = f.store().claim_next(f.clock.now(), k_lease);
+    REQUIRE(none.ok());
+    CHECK_FALSE(none->has_value());
     CHECK(*f.store().recover_expired(f.clock.now(), 3) == 1);
     const Job j = f.get(job.job_id);
     CHECK(j.completion_reason == std::optional<CompletionReason>(CompletionReason::timeout));
     CHECK(j.completed_at == std::optional<Micros>(k_t0 + 60 * k_second));
+    CHECK(j.attempts == 1);
+  }
+
+  SECTION("a late timeout is dated no earlier than the last page stored") {
+    JobOptions o = paged_options(4);
+    o.timeout = 60;
+    const Job job = f.create(o);
+    const Claim c = f.claim();  // lease until t0 + 30 s, renewed below
+    REQUIRE(f.store().renew_lease(c, k_t0 + 50 * k_second, k_lease).ok());
+    // Its worker stored a page that finished after the time was up.
+    f.clock.advance(65 * k_second);
+    REQUIRE(f.store().record_listing_page(c, listing(1, 1, f.clock.now()), f.clock.now()).ok());
+    f.clock.advance(30 * k_second);
+    CHECK(*f.store().recover_expired(f.clock.now(), 3) == 1);
+    const Job j = f.get(job.job_id);
+    CHECK(j.completion_reason == std::optional<CompletionReason>(CompletionReason::timeout));
+    CHECK(j.completed_at == std::optional<Micros>(k_t0 + 65 * k_second + 250000));
+  }
+
+  SECTION("a claim without a lease (written by hand) is taken back") {
+    const Job job = f.create();
+    f.claim();
+    REQUIRE(f.store().database().exec("UPDATE jobs SET lease_expires_at = NULL WHERE job_id = '" +
+                                      job.job_id + "'") == 1);
+    CHECK(*f.store().recover_expired(f.clock.now(), 3) == 1);
+    const Job j = f.get(job.job_id);
+    CHECK(j.status == JobStatus::processing);
+    CHECK_FALSE(j.claim_token.has_value());
+    const Claim again = f.claim();
+    CHECK(again.job_id == job.job_id);
   }
 }
 

@@ -499,7 +499,9 @@ int run_job(const InspectOptions& o) {
   if (j.error_message) {
     row(about, "error", *j.error_message);
   }
-  if (processing || j.claim_token) {
+  if (processing && !j.claim_token && !j.lease_expires_at) {
+    row(about, "lease", "none: waiting for a worker to resume it");
+  } else if (processing || j.claim_token) {
     row(about, "lease",
         "held by " + record->claimed_by.value_or("?") + " until " +
             format_time(j.lease_expires_at));

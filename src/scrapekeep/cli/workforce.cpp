@@ -56,7 +56,8 @@ void add_work_options(CLI::App& command, WorkOptions& o) {
       ->capture_default_str();
   command
       .add_option("--max-attempts", o.max_attempts,
-                  "Times a job may be taken up before it fails instead of crash-looping")
+                  "Times in a row a job's worker may be lost (killed, crashed) without a page "
+                  "stored before the job fails instead of crash-looping")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   command

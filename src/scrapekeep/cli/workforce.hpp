@@ -49,8 +49,8 @@ class Workforce {
   static std::unique_ptr<Workforce> start(const WorkOptions& options, int workers,
                                           const core::Clock& clock);
   ~Workforce();  // stop()
-  // Stops claiming, gives held jobs back (pending: they resume at once on the
-  // next start) and joins every thread.
+  // Stops claiming, gives held jobs back (waiting for a worker: they resume
+  // at once on the next start) and joins every thread.
   void stop();
 
  private:

@@ -33,11 +33,12 @@ struct WorkerConfig {
   std::chrono::milliseconds lease{10000};
   // How often a busy worker renews its lease (well below `lease`).
   std::chrono::milliseconds renew_interval{3000};
-  // How long an idle worker waits before looking for a pending job again.
+  // How long an idle worker waits before looking for work again.
   std::chrono::milliseconds poll_interval{200};
   // Detail pages of one job fetched at once (depth 1), >= 1.
   int detail_concurrency = 8;
-  // recover_expired(): a job whose lease expired this many times fails.
+  // recover_expired(): a job whose worker was lost (its lease expired) this
+  // many times in a row without a page stored in between fails.
   std::int64_t max_attempts = 5;
   // How often an idle worker puts jobs with expired leases back to work;
   // zero: never (someone else does it).
@@ -49,7 +50,8 @@ struct WorkerConfig {
   std::function<void(const std::string&)> log;
 };
 
-// Runs `workers` threads. Each claims the oldest pending job, scrapes it and
+// Runs `workers` threads. Each claims a job (the oldest waiting for a worker,
+// else the oldest pending one: JobStore::claim_next), scrapes it and
 // writes every page through its claim; a lost claim (cancel, lease taken
 // over) makes it drop the job silently. start()/stop() are not thread-safe
 // with each other; busy_workers() is.
@@ -64,7 +66,8 @@ class WorkerPool {
   // Starts the threads; no-op when running.
   void start();
   // Stops claiming, abandons in-flight fetches, gives each held job back
-  // (pending, so it resumes at once on the next start) and joins. Idempotent.
+  // (waiting for a worker, so it resumes at once on the next start) and
+  // joins. Idempotent.
   void stop();
 
   bool running() const;

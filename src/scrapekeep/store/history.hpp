@@ -119,7 +119,8 @@ enum class FindingKind {
   results,        // a job's result items are not numbered 0 .. items_found - 1
   orphan_events,  // page events whose job does not exist
   foreign_key,    // other rows whose parent does not exist
-  lease,          // a processing job without claim token, lease or start
+  lease,          // a processing job without a start, or with a claim token
+                  // and no lease or the reverse (waiting jobs have neither)
   state,          // status, completion reason and timestamps disagree
 };
 const char* to_string(FindingKind kind);

@@ -585,16 +585,24 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
   return guarded([&]() -> Result<std::optional<Claim>> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     // A job given back or taken back from a lost worker (processing, no
-    // claim) resumes before a new one starts.
+    // claim, no lease) resumes before a new one starts; one whose time ran
+    // out meanwhile is left to recover_expired, which dates its timeout.
     std::string job_id;
-    for (const char* sql :
-         {"SELECT job_id FROM jobs WHERE status = 'processing' AND lease_expires_at IS NULL "
-          "ORDER BY created_at, job_id LIMIT 1",
-          "SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at, job_id LIMIT 1"}) {
-      auto pick = m_impl->prepared(sql);
-      if (pick->executeStep()) {
-        job_id = pick->getColumn(0).getString();
-        break;
+    {
+      auto waiting = m_impl->prepared(
+          "SELECT job_id FROM jobs WHERE status = 'processing' AND lease_expires_at IS NULL "
+          "AND claim_token IS NULL AND started_at + timeout_s * 1000000 > ? "
+          "ORDER BY created_at, job_id LIMIT 1");
+      waiting->bind(1, now);
+      if (waiting->executeStep()) {
+        job_id = waiting->getColumn(0).getString();
+      }
+    }
+    if (job_id.empty()) {
+      auto pending = m_impl->prepared(
+          "SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at, job_id LIMIT 1");
+      if (pending->executeStep()) {
+        job_id = pending->getColumn(0).getString();
       }
     }
     if (job_id.empty()) {
@@ -614,7 +622,9 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       q->bind(3, JobStore::process_identity());
       q->bind(4, now + lease);
       q->bind(5, job_id);
-      q->exec();
+      if (q->exec() != 1) {
+        return Error{ErrorCode::internal, "the job picked to claim could not be claimed"};
+      }
     }
     claim.job = *m_impl->load_job(job_id, std::nullopt);
     tx.commit();
@@ -942,7 +952,9 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
                                                      core::k_micros_per_second)
                          : std::nullopt;
       const bool timed_out = time_up && now >= *time_up;
-      const bool waiting = !job.lease_expires_at;
+      // Waiting for a worker: neither claim nor lease. (A claim without a
+      // lease, which nothing writes, is taken back like an expired one.)
+      const bool waiting = !job.lease_expires_at && !job.claim_token;
       if (waiting && !timed_out) {
         continue;  // already back in work
       }
@@ -966,9 +978,17 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
                          " times in a row without a page stored; giving up");
           q->bind(5, core::live_percentage(job));
         }
-        // A timeout found late is dated when the time ran out: nothing was
-        // stored after it.
-        q->bind(4, timed_out ? std::min(now, *time_up) : now);
+        // A timeout found late is dated when the time ran out, or when the
+        // job's last page was stored if a lost worker stored one after that.
+        Micros completed_at = now;
+        if (timed_out) {
+          auto last = m_impl->prepared(
+              "SELECT finished_at FROM page_events WHERE job_id = ? ORDER BY seq DESC LIMIT 1");
+          last->bind(1, job.job_id);
+          const Micros last_stored = last->executeStep() ? last->getColumn(0).getInt64() : 0;
+          completed_at = std::min(now, std::max(*time_up, last_stored));
+        }
+        q->bind(4, completed_at);
         q->bind(6, job.job_id);
         q->exec();
       } else {

@@ -152,7 +152,8 @@ void Maintenance::run() {
       if (!moved) {
         log("maintenance: lease recovery failed: " + moved.error().message);
       } else if (*moved > 0) {
-        log("recovered " + std::to_string(*moved) + " job(s) whose lease expired");
+        log("recovered " + std::to_string(*moved) +
+            " job(s) whose lease expired: back in work, or ended (timeout, attempt cap)");
       }
     }
     if (m_config.retain && due(last_retention, m_config.retention_interval)) {
