@@ -368,14 +368,16 @@ class JobGate {
     if (m_checked && now - *m_checked < k_gate_interval) {
       return true;
     }
+    // Asked at most once per interval, answered or not: a database that
+    // cannot be opened or is busy is not asked again at every request.
+    m_checked = now;
     if (!m_store && !(m_store = open_side_store(m_ctx.store_config))) {
       return true;
     }
     const auto held = m_store->holds(m_claim);
     if (!held) {
-      return true;  // busy: asked again next time
+      return true;
     }
-    m_checked = now;
     m_lost = !*held;
     return !m_lost;
   }
