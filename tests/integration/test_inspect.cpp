@@ -485,6 +485,38 @@ TEST_CASE("inspect events prints the page-event timeline", "[inspect]") {
   CHECK(none.out == "no page events\n");
 }
 
+TEST_CASE("inspect events --json on a damaged file prints no document that parses", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("events.db");
+  const Built b = build_db(db);
+  std::vector<std::int64_t> leaves;
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    REQUIRE((*opened)->checkpoint());
+    SQLite::Statement q((*opened)->database(),
+                        "SELECT pageno FROM dbstat WHERE name = 'page_events' AND pagetype = 'leaf'");
+    while (q.executeStep()) {
+      leaves.push_back(q.getColumn(0).getInt64());
+    }
+  }
+  REQUIRE_FALSE(leaves.empty());
+  {
+    // The events' pages overwritten with garbage; the jobs are intact.
+    std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
+    const std::string garbage(4096, '\x5a');
+    for (const std::int64_t page : leaves) {
+      file.seekp((page - 1) * 4096);
+      file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+  }
+  auto r = inspect(dir, db, {"events", b.done, "--json"});
+  CHECK(r.exit_code == 1);
+  CHECK(lines_of(r.err).size() == 1);
+  // What was streamed before the failure is not a document a script would take.
+  CHECK_FALSE(Json::accept(r.out));
+}
+
 TEST_CASE("inspect stats counts, sums and percentiles", "[inspect]") {
   TempDir dir;
   const std::string db = dir.file("stats.db");
