@@ -52,6 +52,13 @@ std::optional<CompletionReason> parse_completion_reason(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<Micros> time_up(const Job& job) {
+  if (!job.started_at) {
+    return std::nullopt;
+  }
+  return *job.started_at + static_cast<Micros>(job.options.timeout) * k_micros_per_second;
+}
+
 bool is_terminal(JobStatus status) {
   return status == JobStatus::completed || status == JobStatus::failed ||
          status == JobStatus::cancelled;

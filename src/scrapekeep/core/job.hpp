@@ -76,4 +76,8 @@ struct Job {
   std::optional<Micros> lease_expires_at;
 };
 
+// When the job's time runs out: options.timeout counts from started_at.
+// nullopt before it started.
+std::optional<Micros> time_up(const Job& job);
+
 } // namespace scrapekeep::core

@@ -793,8 +793,9 @@ Outcome JobRunner::run_job() {
   const core::Job& job = m_claim.job;
   const Micros now = m_ctx.clock.now();
   m_last_renew = now;
-  m_deadline_us = job.started_at.value_or(now) +
-                  static_cast<Micros>(job.options.timeout) * core::k_micros_per_second;
+  // claim_next sets started_at; were it missing, the time would count from now.
+  m_deadline_us = core::time_up(job).value_or(
+      now + static_cast<Micros>(job.options.timeout) * core::k_micros_per_second);
   m_deadline = steady_clock::now() + std::chrono::microseconds(std::max<Micros>(0, m_deadline_us - now));
   if (now >= m_deadline_us) {
     return finish(core::CompletionReason::timeout);

@@ -586,7 +586,8 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     // A job given back or taken back from a lost worker (processing, no
     // claim, no lease) resumes before a new one starts; one whose time ran
-    // out meanwhile is left to recover_expired, which dates its timeout.
+    // out meanwhile (core::time_up, in SQL here) is left to recover_expired,
+    // which dates its timeout.
     std::string job_id;
     {
       auto waiting = m_impl->prepared(
@@ -946,11 +947,7 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
     }
     std::int64_t moved = 0;
     for (const auto& [job, lost_before] : expired) {
-      const std::optional<Micros> time_up =
-          job.started_at ? std::optional<Micros>(*job.started_at +
-                                                 static_cast<Micros>(job.options.timeout) *
-                                                     core::k_micros_per_second)
-                         : std::nullopt;
+      const std::optional<Micros> time_up = core::time_up(job);
       const bool timed_out = time_up && now >= *time_up;
       // Waiting for a worker: neither claim nor lease. (A claim without a
       // lease, which nothing writes, is taken back like an expired one.)
