@@ -932,11 +932,16 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     std::vector<std::pair<Job, std::int64_t>> expired;  // and its lost_attempts
     {
-      // Expired leases, and jobs waiting for a worker (no lease) whose time
-      // may have run out meanwhile.
-      static const std::string k_sql = std::string("SELECT ") + k_job_columns() +
-                                       ", lost_attempts FROM jobs WHERE status = 'processing' AND "
-                                       "(lease_expires_at < ? OR lease_expires_at IS NULL)";
+      // Expired leases; jobs waiting for a worker (neither claim nor lease)
+      // only once their time ran out (core::time_up, in SQL here), so that
+      // those still waiting are not read again at every pass under the write
+      // lock; and a claim without a lease, which nothing writes, taken back
+      // like an expired one.
+      static const std::string k_sql =
+          std::string("SELECT ") + k_job_columns() +
+          ", lost_attempts FROM jobs WHERE status = 'processing' AND (lease_expires_at < ?1 OR "
+          "(lease_expires_at IS NULL AND (claim_token IS NOT NULL OR "
+          "started_at + timeout_s * 1000000 <= ?1)))";
       auto q = m_impl->prepared(k_sql.c_str());
       q->bind(1, now);
       while (q->executeStep()) {
@@ -945,17 +950,9 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
         expired.emplace_back(std::move(job), q->getColumn(i).getInt64());
       }
     }
-    std::int64_t moved = 0;
     for (const auto& [job, lost_before] : expired) {
       const std::optional<Micros> time_up = core::time_up(job);
       const bool timed_out = time_up && now >= *time_up;
-      // Waiting for a worker: neither claim nor lease. (A claim without a
-      // lease, which nothing writes, is taken back like an expired one.)
-      const bool waiting = !job.lease_expires_at && !job.claim_token;
-      if (waiting && !timed_out) {
-        continue;  // already back in work
-      }
-      ++moved;
       // Losses in a row without a page stored: a job that keeps killing its
       // worker (a page that crashes it) is given up on; one that moves
       // forward between crashes is not.
@@ -1000,7 +997,7 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
       }
     }
     tx.commit();
-    return moved;
+    return static_cast<std::int64_t>(expired.size());
   });
 }
 
