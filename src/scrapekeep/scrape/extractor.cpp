@@ -500,48 +500,76 @@ std::string strip_fragment(const std::string& url) {
   return hash == std::string::npos ? url : url.substr(0, hash);
 }
 
+struct ParsedListing::State {
+  // Held until the page is freed: declared before it.
+  ParseBudget::Lease lease;
+  const core::Selectors& selectors;
+  DocPtr doc;
+  XPathContextPtr ctx;
+  std::string base;
+  std::vector<xmlNode*> items;
+  std::optional<std::string> next_url;
+};
+
+ParsedListing::ParsedListing(const std::string& html, const std::string& page_url,
+                             const core::Selectors& selectors, const std::string& charset,
+                             unsigned long step_budget)
+    : m_state(new State{process_parse_budget().acquire(html.size()), selectors, nullptr, nullptr,
+                        page_url, {}, std::nullopt}) {
+  prepare_thread();
+  State& s = *m_state;
+  s.doc = parse_html(html, page_url, charset);
+  s.ctx = page_context(s.doc.get(), step_budget);
+  if (!s.ctx) {
+    return;
+  }
+  xmlNode* root = reinterpret_cast<xmlNode*>(s.doc.get());
+  s.base = base_url_of(s.doc.get(), s.ctx.get(), page_url);
+  XPathCompPtr next_comp = compile(selectors.next_page);
+  XPathObjectPtr next = evaluate(next_comp.get(), s.ctx.get(), root);
+  s.next_url = resolve_link(s.base, value_of(next.get()));
+  XPathCompPtr item_comp = compile(selectors.item);
+  XPathObjectPtr items = evaluate(item_comp.get(), s.ctx.get(), root);
+  if (items && items->type == XPATH_NODESET && items->nodesetval != nullptr) {
+    // Copied: evaluating fields reuses the context.
+    const xmlNodeSet* set = items->nodesetval;
+    s.items.assign(set->nodeTab, set->nodeTab + set->nodeNr);
+  }
+}
+
+ParsedListing::ParsedListing(ParsedListing&& other) noexcept = default;
+ParsedListing& ParsedListing::operator=(ParsedListing&& other) noexcept = default;
+ParsedListing::~ParsedListing() = default;
+
+const std::optional<std::string>& ParsedListing::next_url() const { return m_state->next_url; }
+
+std::size_t ParsedListing::item_count() const { return m_state->items.size(); }
+
+ListingExtraction ParsedListing::extract(bool want_detail_links) {
+  prepare_thread();
+  State& s = *m_state;
+  ListingExtraction result;
+  result.next_url = s.next_url;
+  const CompiledFields fields(s.selectors.fields);
+  XPathCompPtr detail_comp = want_detail_links ? compile(s.selectors.detail_link) : nullptr;
+  result.items.reserve(s.items.size());
+  for (xmlNode* node : s.items) {
+    ExtractedItem item;
+    item.fields = fields.evaluate_at(s.ctx.get(), node);
+    if (want_detail_links) {
+      XPathObjectPtr link = evaluate(detail_comp.get(), s.ctx.get(), node);
+      item.detail_url = resolve_link(s.base, value_of(link.get()));
+    }
+    result.items.push_back(std::move(item));
+  }
+  s.items.clear();
+  return result;
+}
+
 ListingExtraction extract_listing(const std::string& html, const std::string& page_url,
                                   const core::Selectors& selectors, bool want_detail_links,
                                   const std::string& charset, unsigned long step_budget) {
-  prepare_thread();
-  ListingExtraction result;
-  // Held until the page is freed: declared before it.
-  const ParseBudget::Lease lease = process_parse_budget().acquire(html.size());
-  DocPtr doc = parse_html(html, page_url, charset);
-  if (!doc) {
-    return result;
-  }
-  XPathContextPtr ctx = page_context(doc.get(), step_budget);
-  if (!ctx) {
-    return result;
-  }
-  xmlNode* root = reinterpret_cast<xmlNode*>(doc.get());
-  const std::string base = base_url_of(doc.get(), ctx.get(), page_url);
-
-  const CompiledFields fields(selectors.fields);
-  XPathCompPtr detail_comp = want_detail_links ? compile(selectors.detail_link) : nullptr;
-  XPathCompPtr item_comp = compile(selectors.item);
-  XPathObjectPtr items = evaluate(item_comp.get(), ctx.get(), root);
-  if (items && items->type == XPATH_NODESET && items->nodesetval != nullptr) {
-    // Copy the node list: evaluating fields reuses the context.
-    const xmlNodeSet* set = items->nodesetval;
-    std::vector<xmlNode*> nodes(set->nodeTab, set->nodeTab + set->nodeNr);
-    result.items.reserve(nodes.size());
-    for (xmlNode* node : nodes) {
-      ExtractedItem item;
-      item.fields = fields.evaluate_at(ctx.get(), node);
-      if (want_detail_links) {
-        XPathObjectPtr link = evaluate(detail_comp.get(), ctx.get(), node);
-        item.detail_url = resolve_link(base, value_of(link.get()));
-      }
-      result.items.push_back(std::move(item));
-    }
-  }
-
-  XPathCompPtr next_comp = compile(selectors.next_page);
-  XPathObjectPtr next = evaluate(next_comp.get(), ctx.get(), root);
-  result.next_url = resolve_link(base, value_of(next.get()));
-  return result;
+  return ParsedListing(html, page_url, selectors, charset, step_budget).extract(want_detail_links);
 }
 
 core::FieldValues extract_detail(const std::string& html, const std::string& page_url,

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -119,6 +120,38 @@ ListingExtraction extract_listing(const std::string& html, const std::string& pa
                                   const core::Selectors& selectors, bool want_detail_links,
                                   const std::string& charset = {},
                                   unsigned long step_budget = k_xpath_step_budget);
+
+// A listing page parsed, with its next link and its item nodes found, whose
+// items' fields are evaluated later, perhaps on another thread: the next
+// listing page can be on its way meanwhile. The parse budget's bytes are
+// held while it lives; its expressions share one `step_budget`. Used by one
+// thread at a time.
+class ParsedListing {
+ public:
+  // Parses under process_parse_budget() and evaluates the item and next-page
+  // expressions. Throws std::runtime_error when they need more than
+  // `step_budget` XPath steps. A page that cannot be parsed has no items.
+  // `selectors` must outlive it.
+  ParsedListing(const std::string& html, const std::string& page_url,
+                const core::Selectors& selectors, const std::string& charset = {},
+                unsigned long step_budget = k_xpath_step_budget);
+  ParsedListing(ParsedListing&& other) noexcept;
+  ParsedListing& operator=(ParsedListing&& other) noexcept;
+  ParsedListing(const ParsedListing&) = delete;
+  ParsedListing& operator=(const ParsedListing&) = delete;
+  ~ParsedListing();
+
+  // Resolved, fragment stripped.
+  const std::optional<std::string>& next_url() const;
+  std::size_t item_count() const;
+  // The items' fields (and detail links when `want_detail_links`), evaluated
+  // once; throws as the constructor does.
+  ListingExtraction extract(bool want_detail_links);
+
+ private:
+  struct State;
+  std::unique_ptr<State> m_state;
+};
 
 // Fields of a detail page, evaluated relative to the document, as above.
 core::FieldValues extract_detail(const std::string& html, const std::string& page_url,

@@ -55,13 +55,10 @@ FetchResult guarded_fetch(Fetcher& fetcher, const std::string& url, SteadyTime d
   }
 }
 
-// Fetches `url` and extracts from a page that came back with
-// `extract(fetched)`; a page that cannot be parsed is a failed page. The
-// body is dropped once extracted.
+// Runs `extract(fetched)` on a page that came back; a page that cannot be
+// parsed is a failed page. The body is dropped once extracted.
 template <typename Extract>
-FetchResult fetch_and_extract(Fetcher& fetcher, const std::string& url, SteadyTime deadline,
-                              Extract extract) {
-  FetchResult fetched = guarded_fetch(fetcher, url, deadline);
+void extract_or_fail(FetchResult& fetched, Extract extract) {
   if (fetched.ok) {
     try {
       extract(fetched);
@@ -71,118 +68,160 @@ FetchResult fetch_and_extract(Fetcher& fetcher, const std::string& url, SteadyTi
     }
     fetched.body.clear();
   }
+}
+
+// Fetches `url` and extracts from it as extract_or_fail() does.
+template <typename Extract>
+FetchResult fetch_and_extract(Fetcher& fetcher, const std::string& url, SteadyTime deadline,
+                              Extract extract) {
+  FetchResult fetched = guarded_fetch(fetcher, url, deadline);
+  extract_or_fail(fetched, extract);
   return fetched;
 }
 
-// A listing page fetched and its items extracted.
-struct ListingPage {
-  FetchResult fetched;  // body cleared once extracted
-  ListingExtraction extraction;
+// How many of a listing page's `found` items the job still has room for.
+std::size_t items_to_take(const core::JobOptions& options, std::int64_t items_before, std::size_t found) {
+  const auto room = static_cast<std::size_t>(std::max<std::int64_t>(0, options.max_items - items_before));
+  return std::min(room, found);
+}
+
+// Where a job's pagination goes on from.
+struct PaginationStart {
+  std::string url;
+  std::int64_t page_number = 1;
+  std::int64_t items_found = 0;
+  std::unordered_set<std::string> visited;  // listing URLs stored, fragments stripped
 };
 
-// One listing page fetched and extracted on a thread of its own, so that the
-// next listing page is on its way while this one is stored. The page counts
-// only once the page before it is stored: a job stopped meanwhile drops it.
-// The thread lives as long as the job run; a fetch still running when it ends
-// is cancelled.
-class ListingAhead {
- public:
-  ListingAhead(const core::Selectors& selectors, bool want_detail_links)
-      : m_selectors(selectors), m_want_detail_links(want_detail_links) {}
-  ListingAhead(const ListingAhead&) = delete;
-  ListingAhead& operator=(const ListingAhead&) = delete;
-  ~ListingAhead() {
-    std::unique_lock lock(m_mutex);
-    if (m_state == State::fetching && m_fetcher != nullptr) {
-      m_fetcher->cancel();
-    }
-    m_cv.wait(lock, [&] { return m_state != State::fetching; });
-    m_quit = true;
-    lock.unlock();
-    m_cv.notify_all();
-    if (m_thread.joinable()) {
-      m_thread.join();
-    }
-  }
+// A listing page fetched and parsed, with the listing page to follow it.
+struct ListingPage {
+  std::int64_t page_number = 0;
+  std::string url;
+  Micros asked_at = 0;                  // when its fetch was asked for
+  Micros finished_at = 0;               // fetched and parsed
+  FetchResult fetched;                  // body cleared once parsed
+  std::optional<ParsedListing> parsed;  // when fetched.ok
+  std::optional<std::string> next;      // by the job's pagination rules
+};
 
-  // Starts on `url`; at most one page at a time.
-  void start(Fetcher& fetcher, const std::string& url, SteadyTime deadline, Micros now) {
+// A job's listing pages, fetched and parsed one after the other on a thread
+// of its own. Once page N is parsed, its next link is known and the rules of
+// API.md say whether to follow it (follow_pagination, max_pages, max_items,
+// a loop back to a page seen), page N+1 is requested while the runner
+// extracts N's items and stores N. Pages are taken in order and count only
+// once stored; one page at most waits to be taken while the next is fetched.
+// Every request asks the fetcher's gate first, so after a cancel no new
+// listing request goes out. A fetch still running when it ends is cancelled.
+class ListingPipeline {
+ public:
+  ListingPipeline(const core::JobOptions& options, Fetcher& fetcher, const core::Clock& clock,
+                  SteadyTime deadline, PaginationStart start)
+      : m_options(options), m_fetcher(fetcher), m_clock(clock), m_deadline(deadline),
+        m_start(std::move(start)), m_thread([this] { loop(); }) {}
+  ListingPipeline(const ListingPipeline&) = delete;
+  ListingPipeline& operator=(const ListingPipeline&) = delete;
+  ~ListingPipeline() {
     {
       std::lock_guard lock(m_mutex);
-      if (!m_thread.joinable()) {
-        m_thread = std::thread([this] { loop(); });
-      }
-      m_fetcher = &fetcher;
-      m_url = url;
-      m_deadline = deadline;
-      m_started_at = now;
-      m_state = State::fetching;
+      m_quit = true;
     }
+    m_fetcher.cancel();
     m_cv.notify_all();
+    m_thread.join();
   }
 
-  // Whether `url` was started and not yet taken.
-  bool started(const std::string& url) const {
-    std::lock_guard lock(m_mutex);
-    return m_state != State::idle && m_url == url;
-  }
-  Micros started_at() const {
-    std::lock_guard lock(m_mutex);
-    return m_started_at;
-  }
-
-  // Whether the started page is ready, after waiting up to `wait`.
+  // Whether the next page is ready, after waiting up to `wait`.
   bool wait_for(milliseconds wait) {
     std::unique_lock lock(m_mutex);
-    return m_cv.wait_for(lock, wait, [&] { return m_state != State::fetching; });
+    return m_cv.wait_for(lock, wait, [&] { return m_ready.has_value(); });
   }
 
-  // Waits for the started page and hands it over.
+  // Gives a page's parse back, to be freed on the pipeline's thread before
+  // it parses the next page: libxml2's memory is kept per thread
+  // (xml_memory.cpp), and a thread that only allocated would reuse none.
+  void recycle(std::optional<ParsedListing>& parsed) {
+    if (parsed) {
+      std::lock_guard lock(m_mutex);
+      m_freed.push_back(std::move(*parsed));
+    }
+    parsed.reset();
+  }
+
+  // Waits for the next page and hands it over. Only called while the page
+  // taken before had a next page.
   ListingPage take() {
     std::unique_lock lock(m_mutex);
-    m_cv.wait(lock, [&] { return m_state != State::fetching; });
-    m_state = State::idle;
-    return std::move(m_page);
+    m_cv.wait(lock, [&] { return m_ready.has_value(); });
+    ListingPage page = std::move(*m_ready);
+    m_ready.reset();
+    lock.unlock();
+    m_cv.notify_all();
+    return page;
   }
 
  private:
-  enum class State { idle, fetching, done };
-
   void loop() {
-    std::unique_lock lock(m_mutex);
-    while (true) {
-      m_cv.wait(lock, [&] { return m_quit || m_state == State::fetching; });
+    std::optional<std::string> url = m_start.url;
+    std::int64_t page_number = m_start.page_number;
+    std::int64_t items_found = m_start.items_found;
+    while (url) {
+      ListingPage page;
+      page.page_number = page_number++;
+      page.url = *url;
+      page.asked_at = m_clock.now();
+      page.fetched = fetch_and_extract(m_fetcher, *url, m_deadline, [&](const FetchResult& f) {
+        free_recycled();
+        page.parsed.emplace(f.body, f.final_url, m_options.selectors, f.charset);
+      });
+      page.finished_at = m_clock.now();
+      if (page.fetched.ok) {
+        page.next = follow(page, items_found);
+      }
+      url = page.next;
+      std::unique_lock lock(m_mutex);
+      m_cv.wait(lock, [&] { return m_quit || !m_ready; });
       if (m_quit) {
         return;
       }
-      Fetcher& fetcher = *m_fetcher;
-      const std::string url = m_url;
-      const SteadyTime deadline = m_deadline;
+      m_ready = std::move(page);
       lock.unlock();
-      ListingPage page;
-      page.fetched = fetch_and_extract(fetcher, url, deadline, [&](const FetchResult& f) {
-        page.extraction =
-            extract_listing(f.body, f.final_url, m_selectors, m_want_detail_links, f.charset);
-      });
-      lock.lock();
-      m_page = std::move(page);
-      m_state = State::done;
       m_cv.notify_all();
     }
   }
 
-  const core::Selectors& m_selectors;
-  const bool m_want_detail_links;
-  mutable std::mutex m_mutex;
+  void free_recycled() {
+    std::vector<ParsedListing> freed;
+    {
+      std::lock_guard lock(m_mutex);
+      freed.swap(m_freed);
+    }
+  }
+
+  // The page to fetch after `page`, if any; `items_found` counts its items.
+  std::optional<std::string> follow(const ListingPage& page, std::int64_t& items_found) {
+    m_start.visited.insert(strip_fragment(page.url));
+    m_start.visited.insert(strip_fragment(page.fetched.final_url));
+    const std::size_t take = items_to_take(m_options, items_found, page.parsed->item_count());
+    items_found += static_cast<std::int64_t>(take);
+    const std::optional<std::string>& next = page.parsed->next_url();
+    if (m_options.follow_pagination && next && items_found < m_options.max_items &&
+        page.page_number < m_options.max_pages && m_start.visited.count(*next) == 0) {
+      return next;
+    }
+    return std::nullopt;
+  }
+
+  const core::JobOptions& m_options;
+  Fetcher& m_fetcher;
+  const core::Clock& m_clock;
+  const SteadyTime m_deadline;
+  PaginationStart m_start;  // the thread's own once it runs
+  std::mutex m_mutex;
   std::condition_variable m_cv;
-  std::thread m_thread;
-  State m_state = State::idle;
+  std::optional<ListingPage> m_ready;
+  std::vector<ParsedListing> m_freed;  // by recycle(), not yet freed
   bool m_quit = false;
-  Fetcher* m_fetcher = nullptr;
-  std::string m_url;
-  SteadyTime m_deadline{};
-  Micros m_started_at = 0;
-  ListingPage m_page;
+  std::thread m_thread;  // last: started once the rest is built
 };
 
 // The detail pages of a job: fetched and extracted by up to
@@ -356,7 +395,8 @@ class JobGate {
  public:
   JobGate(PoolContext& ctx, const store::Claim& claim) : m_ctx(ctx), m_claim(claim) {}
 
-  bool open() {
+  // `max_age`: how old an answer may be reused (0: asked every time).
+  bool open(milliseconds max_age) {
     if (m_ctx.stopping) {
       return false;
     }
@@ -365,7 +405,7 @@ class JobGate {
       return false;
     }
     const SteadyTime now = steady_clock::now();
-    if (m_checked && now - *m_checked < k_gate_interval) {
+    if (m_checked && now - *m_checked < max_age) {
       return true;
     }
     // Asked at most once per interval, answered or not: a database that
@@ -424,7 +464,7 @@ class JobRunner {
   void wait_for_wall_deadline() const;
   std::optional<Interrupt> tick();
   std::optional<Outcome> checkpoint();
-  std::optional<Outcome> fetch_listing(ListingAhead& ahead, const std::string& url, ListingPage& out);
+  std::optional<Outcome> fetch_listing(ListingPipeline& pipeline, ListingPage& out);
   void watch_loop();
   void stop_watch();
   DetailCrew& details();
@@ -445,11 +485,10 @@ class JobRunner {
   Micros m_deadline_us = 0;
   SteadyTime m_deadline{};
   std::atomic<Micros> m_last_renew{0};
-  std::unordered_set<std::string> m_visited;
   std::unique_ptr<Fetcher> m_listing_fetcher;
   std::unique_ptr<DetailCrew> m_details;  // once the job has detail pages
 
-  // Listing pages are fetched by a ListingAhead of run_job(). While this thread
+  // Listing pages are fetched by a ListingPipeline of run_job(). While this thread
   // waits for one, a watch thread notices stop and timeout and keeps the
   // lease of a fetch that outlasts renew_interval, through its own store
   // connection, opened on first need.
@@ -590,31 +629,26 @@ std::optional<Outcome> JobRunner::checkpoint() {
 Fetcher& JobRunner::listing_fetcher() {
   if (!m_listing_fetcher) {
     m_listing_fetcher = m_ctx.factory();
-    m_listing_fetcher->set_gate([this] { return m_gate.open(); });
+    // Asked afresh before each listing request: a cancel stops the next one.
+    m_listing_fetcher->set_gate([this] { return m_gate.open(milliseconds(0)); });
   }
   return *m_listing_fetcher;
 }
 
-// Fetches a listing page (or takes the fetch of it started ahead) under the
-// watch thread; an outcome means the job run is over (stop, timeout, lost
-// claim).
-std::optional<Outcome> JobRunner::fetch_listing(ListingAhead& ahead, const std::string& url,
-                                                ListingPage& out) {
-  Fetcher& fetcher = listing_fetcher();
+// Takes the next listing page from the pipeline, waiting under the watch
+// thread; an outcome means the job run is over (stop, timeout, lost claim).
+std::optional<Outcome> JobRunner::fetch_listing(ListingPipeline& pipeline, ListingPage& out) {
   {
     std::lock_guard lock(m_watch_mutex);
     if (!m_watch.joinable()) {
       m_watch = std::thread([this] { watch_loop(); });
     }
-    m_watched = &fetcher;
-  }
-  if (!ahead.started(url)) {
-    ahead.start(fetcher, url, m_deadline, m_ctx.clock.now());
+    m_watched = &listing_fetcher();
   }
   // Meanwhile the detail pages that came in are stored: each write checks
   // the job is still ours, so a cancel stops the detail threads too.
   std::optional<Outcome> outcome;
-  while (!ahead.wait_for(k_tick)) {
+  while (!pipeline.wait_for(k_tick)) {
     if (m_details && (outcome = store_details(SIZE_MAX))) {
       break;
     }
@@ -626,9 +660,9 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingAhead& ahead, const std::
     why = m_watch_why;
   }
   if (outcome) {
-    return outcome;  // the page still coming is cancelled with `ahead`
+    return outcome;  // the page still coming is cancelled with the pipeline
   }
-  out = ahead.take();
+  out = pipeline.take();
   if (!why && out.fetched.interrupted) {
     why = why_interrupted();
   }
@@ -689,7 +723,7 @@ void JobRunner::stop_watch() {
 DetailCrew& JobRunner::details() {
   if (!m_details) {
     m_details = std::make_unique<DetailCrew>(
-        m_ctx.factory, [this] { return m_gate.open(); },
+        m_ctx.factory, [this] { return m_gate.open(k_gate_interval); },
         static_cast<std::size_t>(std::max(1, m_ctx.config.detail_concurrency)),
         options().selectors.detail_fields, m_ctx.clock, m_deadline);
   }
@@ -805,8 +839,9 @@ Outcome JobRunner::run_job() {
   if (!resume) {
     return fail(resume.error());
   }
+  PaginationStart pagination;
   for (const std::string& url : resume->visited_listing_urls) {
-    m_visited.insert(strip_fragment(url));
+    pagination.visited.insert(strip_fragment(url));
   }
   if (job.counters.listing_pages_failed > 0) {
     // Interrupted between storing a failed listing page and failing the job.
@@ -817,32 +852,39 @@ Outcome JobRunner::run_job() {
     details().add(resume->pending_details);
   }
 
-  std::optional<std::string> url = resume->next_url;
-  std::int64_t page_number = resume->next_page_number;
   std::int64_t items_total = job.counters.items_found;
+  std::optional<std::string> url = resume->next_url;
   if (items_total >= job.options.max_items) {
     url.reset();
   }
   // Declared after nothing it outlives: its destructor cancels a fetch still
   // running when the run ends early.
-  ListingAhead ahead(job.options.selectors, depth1);
+  std::optional<ListingPipeline> pipeline;
+  if (url) {
+    pagination.url = *url;
+    pagination.page_number = resume->next_page_number;
+    pagination.items_found = items_total;
+    pipeline.emplace(job.options, listing_fetcher(), m_ctx.clock, m_deadline, std::move(pagination));
+  }
   while (url) {
     // The next page is fetched while this one is stored (and its detail pages
     // fetched), and counted only after.
     if (auto outcome = checkpoint()) {
       return *outcome;
     }
-    store::ListingPageRecord record;
-    record.page_number = page_number;
-    record.url = *url;
-    record.started_at = ahead.started(*url) ? ahead.started_at() : m_ctx.clock.now();
     ListingPage listing;
-    if (auto outcome = fetch_listing(ahead, *url, listing)) {
+    if (auto outcome = fetch_listing(*pipeline, listing)) {
       return *outcome;
     }
-    const FetchResult& fetched = listing.fetched;
-    record.finished_at = m_ctx.clock.now();
-    record.started_at = request_sent_at(record.started_at, fetched, record.finished_at);
+    FetchResult& fetched = listing.fetched;
+    ListingExtraction extraction;
+    extract_or_fail(fetched, [&](const FetchResult&) { extraction = listing.parsed->extract(depth1); });
+    pipeline->recycle(listing.parsed);
+    store::ListingPageRecord record;
+    record.page_number = listing.page_number;
+    record.url = listing.url;
+    record.finished_at = listing.finished_at;
+    record.started_at = request_sent_at(listing.asked_at, fetched, record.finished_at);
     record.http_status = fetched.http_status;
 
     if (!fetched.ok) {
@@ -858,12 +900,10 @@ Outcome JobRunner::run_job() {
       if (auto outcome = store_details(0)) {
         return *outcome;
       }
-      return finish(core::CompletionReason::error, *url + ": " + fetched.error);
+      return finish(core::CompletionReason::error, listing.url + ": " + fetched.error);
     }
 
-    ListingExtraction& extraction = listing.extraction;
-    const auto room = static_cast<std::size_t>(std::max<std::int64_t>(0, job.options.max_items - items_total));
-    const std::size_t take = std::min(room, extraction.items.size());
+    const std::size_t take = items_to_take(job.options, items_total, extraction.items.size());
     bool has_detail_links = false;
     record.items.reserve(extraction.items.size());
     for (std::size_t i = 0; i < extraction.items.size(); ++i) {
@@ -871,28 +911,10 @@ Outcome JobRunner::run_job() {
       has_detail_links = has_detail_links || (i < take && item.detail_url.has_value());
       record.items.push_back(store::NewItem{std::move(item.fields), depth1 ? item.detail_url : std::nullopt});
     }
-    m_visited.insert(strip_fragment(*url));
-    m_visited.insert(strip_fragment(fetched.final_url));
-
-    std::optional<std::string> next;
-    const bool items_left = items_total + static_cast<std::int64_t>(take) < job.options.max_items;
-    if (job.options.follow_pagination && extraction.next_url && items_left &&
-        page_number < job.options.max_pages && m_visited.count(*extraction.next_url) == 0) {
-      next = extraction.next_url;
-    }
-    record.next_url = next;
-    record.pagination_complete = !next;
-    // The next page is requested while this one is written, once the write
-    // has found the job still ours: a cancel lands before (the write fails)
-    // or after (that request is the one in flight when it came).
-    Fetcher& fetcher = listing_fetcher();
-    const std::function<void()> fetch_next = [&] {
-      if (next && !ahead.started(*next)) {
-        ahead.start(fetcher, *next, m_deadline, m_ctx.clock.now());
-      }
-    };
+    record.next_url = listing.next;
+    record.pagination_complete = !listing.next;
     const core::Status status = with_retry([&] {
-      return m_ctx.store.record_listing_page(m_claim, record, m_ctx.clock.now(), fetch_next);
+      return m_ctx.store.record_listing_page(m_claim, record, m_ctx.clock.now());
     });
     if (!status) {
       return fail(status.error());
@@ -903,7 +925,7 @@ Outcome JobRunner::run_job() {
       for (std::size_t i = 0; i < take; ++i) {
         if (record.items[i].detail_url) {
           pending.push_back(store::PendingDetail{items_total + static_cast<std::int64_t>(i),
-                                                 page_number, *record.items[i].detail_url});
+                                                 listing.page_number, *record.items[i].detail_url});
         }
       }
       details().add(pending);
@@ -913,8 +935,7 @@ Outcome JobRunner::run_job() {
     if (auto outcome = store_details(k_max_details_ahead)) {
       return *outcome;
     }
-    url = std::move(next);
-    ++page_number;
+    url = std::move(listing.next);
   }
   if (auto outcome = store_details(0)) {
     return *outcome;

@@ -700,13 +700,11 @@ Result<ResumePoint> JobStore::resume_point(const Claim& claim) {
 }
 
 Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord& page,
-                                     Micros now, const std::function<void()>& on_fenced) {
+                                     Micros now) {
   (void)now;
   // The options are the claim's (a job's options never change); only the
   // counter is read again, fenced by the claim.
   const core::JobOptions& options = claim.job.options;
-  // A group commit may run this write twice: the worker is told once.
-  bool fenced_told = false;
   // The items' JSON, written here rather than in the write, which may run on
   // the thread that commits everyone's writes.
   std::vector<std::string> fields;
@@ -726,10 +724,6 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
         return lost_claim();
       }
       items_found = q->getColumn(0).getInt64();
-    }
-    if (on_fenced && !fenced_told) {
-      fenced_told = true;
-      on_fenced();
     }
     const std::int64_t room = std::max<std::int64_t>(0, options.max_items - items_found);
     const std::int64_t take =

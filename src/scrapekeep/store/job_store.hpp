@@ -216,12 +216,8 @@ class JobStore {
   Result<ResumePoint> resume_point(const Claim& claim);
   // Stores the event, its items and the counter changes in one transaction.
   // Items beyond max_items are dropped. conflict when the claim was lost or the
-  // page was already stored. `on_fenced`, if set, is called (on any thread,
-  // possibly more than once if the write is retried) once the transaction
-  // holds the write lock and has found the claim still held: no cancel can
-  // land before this write commits.
-  Status record_listing_page(const Claim& claim, const ListingPageRecord& page, Micros now,
-                             const std::function<void()>& on_fenced = nullptr);
+  // page was already stored.
+  Status record_listing_page(const Claim& claim, const ListingPageRecord& page, Micros now);
   Status record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now);
   // Several detail pages in one transaction: all stored, or none.
   Status record_detail_pages(const Claim& claim, const std::vector<DetailPageRecord>& pages,
