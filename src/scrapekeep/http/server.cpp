@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "scrapekeep/core/random.hpp"
+#include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/http/connection.hpp"
 #include "scrapekeep/store/job_store.hpp"
 
@@ -207,7 +208,10 @@ class ConnectionThreads final : public httplib::TaskQueue {
   void start_thread() {
     m_threads.emplace_back();
     auto it = std::prev(m_threads.end());
-    *it = std::thread([this, it] { work(it); });
+    *it = std::thread([this, it] {
+      core::name_this_thread("sk-http");
+      work(it);
+    });
   }
 
   // Joins threads that have ended. Holds m_mutex.

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
 
 namespace scrapekeep::scrape {
@@ -117,7 +118,10 @@ class ListingPipeline {
   ListingPipeline(const core::JobOptions& options, Fetcher& fetcher, const core::Clock& clock,
                   SteadyTime deadline, PaginationStart start)
       : m_options(options), m_fetcher(fetcher), m_clock(clock), m_deadline(deadline),
-        m_start(std::move(start)), m_thread([this] { loop(); }) {}
+        m_start(std::move(start)), m_thread([this] {
+          core::name_this_thread("sk-listing");
+          loop();
+        }) {}
   ListingPipeline(const ListingPipeline&) = delete;
   ListingPipeline& operator=(const ListingPipeline&) = delete;
   ~ListingPipeline() {
@@ -271,7 +275,10 @@ class DetailCrew {
       m_fetchers.push_back(m_factory());
       Fetcher* fetcher = m_fetchers.back().get();
       fetcher->set_gate(m_gate);
-      m_threads.emplace_back([this, fetcher] { loop(*fetcher); });
+      m_threads.emplace_back([this, fetcher] {
+        core::name_this_thread("sk-detail");
+        loop(*fetcher);
+      });
     }
     m_work_cv.notify_all();
   }
@@ -641,7 +648,10 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingPipeline& pipeline, Listi
   {
     std::lock_guard lock(m_watch_mutex);
     if (!m_watch.joinable()) {
-      m_watch = std::thread([this] { watch_loop(); });
+      m_watch = std::thread([this] {
+        core::name_this_thread("sk-watch");
+        watch_loop();
+      });
     }
     m_watched = &listing_fetcher();
   }
@@ -970,7 +980,10 @@ void WorkerPool::start() {
   init_libxml();
   m_stopping = false;
   for (int i = 0; i < m_config.workers; ++i) {
-    m_threads.emplace_back([this] { run_worker(); });
+    m_threads.emplace_back([this] {
+      core::name_this_thread("sk-worker");
+      run_worker();
+    });
   }
 }
 

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <thread>
 
+#include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
 
 namespace scrapekeep::store {
@@ -249,7 +250,10 @@ void GroupCommitter::after_commit(BatchConnection& connection) {
   m_checkpoint_wanted = true;
   if (!m_checkpointer.joinable()) {
     try {
-      m_checkpointer = std::thread([this] { checkpoint_loop(); });
+      m_checkpointer = std::thread([this] {
+        core::name_this_thread("sk-checkpoint");
+        checkpoint_loop();
+      });
     } catch (const std::system_error&) {
       // No thread to be had: checkpoint here, as SQLite itself would.
       sqlite3_wal_checkpoint_v2(connection.database().getHandle(), "main",

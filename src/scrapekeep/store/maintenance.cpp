@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "scrapekeep/core/thread_name.hpp"
+
 namespace scrapekeep::store {
 
 namespace {
@@ -90,7 +92,10 @@ void Maintenance::start() {
     std::lock_guard lock(m_mutex);
     m_stopping = false;
   }
-  m_thread = std::thread([this] { run(); });
+  m_thread = std::thread([this] {
+    core::name_this_thread("sk-maintenance");
+    run();
+  });
 }
 
 void Maintenance::stop() {
