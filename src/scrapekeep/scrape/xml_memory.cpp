@@ -153,10 +153,12 @@ char* pooled_strdup(const char* text) {
   return copy;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool k_pool = false;  // let AddressSanitizer see every block
+// Off under AddressSanitizer and ThreadSanitizer: they see every block, and
+// a foreign block's header is read from memory their allocators do not own.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool k_pool = false;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 constexpr bool k_pool = false;
 #else
 constexpr bool k_pool = true;
