@@ -896,6 +896,13 @@ TEST_CASE("VALIDATION_ERROR is 422 naming every bad field", "[http]") {
         a.post("/v1/scrape",
                job_request(page_url(1), Json{{"selectors", Json{{"item", "count(("}}}})),
         now, {"options.selectors.item"});
+    // An XPath 2.0 function inside a predicate, which an empty page never evaluates.
+    check_bad_fields(
+        a.post("/v1/scrape",
+               job_request(page_url(1),
+                           Json{{"selectors", Json{{"item", "//article[matches(@class, 'p')]"},
+                                                   {"fields", Json{{"t", ".//h2[$x]"}}}}}})),
+        now, {"options.selectors.item", "options.selectors.fields.t"});
   }
   SECTION("a body that is not an object") {
     const HttpReply r = a.post("/v1/scrape", std::string("[1, 2]"));

@@ -78,11 +78,43 @@ TEST_CASE("xpath_error accepts XPath 1.0 and names what is wrong", "[scrape][ext
   CHECK(xpath_error("//a[@href='x]") ==
         std::optional<std::string>("invalid XPath expression: unbalanced parentheses or brackets"));
   CHECK(xpath_error("nosuchfunction()") ==
-        std::optional<std::string>("invalid XPath expression: Unregistered function"));
+        std::optional<std::string>(
+            "invalid XPath expression: Unregistered function nosuchfunction() (not an XPath 1.0 "
+            "function)"));
   CHECK(xpath_error("$undefined") ==
         std::optional<std::string>("invalid XPath expression: Undefined variable"));
   CHECK(xpath_error("ns:a") ==
-        std::optional<std::string>("invalid XPath expression: Undefined namespace prefix"));
+        std::optional<std::string>("invalid XPath expression: Undefined namespace prefix ns:"));
+}
+
+TEST_CASE("xpath_error finds unknown functions, variables and prefixes inside predicates too",
+          "[scrape][extractor]") {
+  // Never evaluated on an empty page: only names can tell.
+  CHECK(xpath_error("//a[matches(@href, 'x')]") ==
+        std::optional<std::string>(
+            "invalid XPath expression: Unregistered function matches() (not an XPath 1.0 "
+            "function)"));
+  CHECK(xpath_error(".//h2[lower-case(.) = 'x']") ==
+        std::optional<std::string>(
+            "invalid XPath expression: Unregistered function lower-case() (not an XPath 1.0 "
+            "function)"));
+  CHECK(xpath_error("//a[fn:ends-with(@href, 'x')]") ==
+        std::optional<std::string>("invalid XPath expression: Undefined namespace prefix fn:"));
+  CHECK(xpath_error("//a[$x]") == std::optional<std::string>("invalid XPath expression: Undefined variable"));
+  CHECK(xpath_error("//a[ns:b]") ==
+        std::optional<std::string>("invalid XPath expression: Undefined namespace prefix ns:"));
+
+  // XPath 1.0's own functions and node tests, operators before parentheses,
+  // names inside string literals, the bound `xml` prefix, axes.
+  CHECK_FALSE(xpath_error("//a[starts-with(@href, 'x') and (position() < 3)]"));
+  CHECK_FALSE(xpath_error("//p[string-length(normalize-space(text())) > 0]"));
+  CHECK_FALSE(xpath_error("//li[(position() mod 2) = 1 or (last() div 2) > 1]"));
+  CHECK_FALSE(xpath_error("//a[@title = 'matches($x) ns:y']/@href"));
+  CHECK_FALSE(xpath_error("//*[@xml:lang]"));
+  CHECK_FALSE(xpath_error("child::node()/following-sibling::comment()"));
+  CHECK_FALSE(xpath_error("//a[contains(translate(@data-x, 'AB', 'ab'), \"z\")][1]"));
+  CHECK_FALSE(xpath_error("sum(//span[@class='n']) + round(1.5) - floor(.5)"));
+  CHECK_FALSE(xpath_error("//div[count(.//processing-instruction('x')) = 0]"));
 }
 
 TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrape][extractor]") {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "scrapekeep/scrape/xml_memory.hpp"
 
@@ -323,6 +324,68 @@ bool balanced(const std::string& expr) {
   return open.empty() && quote == 0;
 }
 
+bool starts_name(unsigned char c) { return std::isalpha(c) != 0 || c == '_' || c >= 0x80; }
+bool continues_name(unsigned char c) {
+  return starts_name(c) || std::isdigit(c) != 0 || c == '-' || c == '.';
+}
+
+// What libxml2 would only report once an evaluation reaches it: a call of a
+// function XPath 1.0 does not have, a variable, a namespace prefix (none is
+// bound; `xml` is). Evaluating on an empty page finds those outside
+// predicates only, so the expression's names are read here, outside string
+// literals. nullopt when there is none.
+std::optional<std::string> unsupported_name(const std::string& expr) {
+  static const std::unordered_set<std::string> k_functions = {
+      "last", "position", "count", "id", "local-name", "namespace-uri", "name", "string",
+      "concat", "starts-with", "contains", "substring-before", "substring-after", "substring",
+      "string-length", "normalize-space", "translate", "boolean", "not", "true", "false", "lang",
+      "number", "sum", "floor", "ceiling", "round"};
+  static const std::unordered_set<std::string> k_not_calls = {
+      "node", "text", "comment", "processing-instruction", "and", "or", "div", "mod"};
+  const std::size_t n = expr.size();
+  const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned char>(expr[i]) : 0; };
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = at(i);
+    if (c == '\'' || c == '"') {
+      const std::size_t close = expr.find(static_cast<char>(c), i + 1);
+      i = close == std::string::npos ? n : close + 1;
+    } else if (c == '$') {
+      return std::string("Undefined variable");
+    } else if (std::isdigit(c) != 0) {
+      while (std::isdigit(at(i)) != 0 || at(i) == '.') {
+        ++i;
+      }
+    } else if (starts_name(c)) {
+      std::size_t end = i;
+      while (continues_name(at(end))) {
+        ++end;
+      }
+      std::string name = expr.substr(i, end - i);
+      if (at(end) == ':' && at(end + 1) != ':') {
+        if (name != "xml") {
+          return "Undefined namespace prefix " + name + ":";
+        }
+        ++end;
+        while (continues_name(at(end))) {
+          ++end;
+        }
+        name = expr.substr(i, end - i);
+      }
+      std::size_t next = end;
+      while (is_ascii_space(at(next))) {
+        ++next;
+      }
+      if (at(next) == '(' && k_not_calls.count(name) == 0 && k_functions.count(name) == 0) {
+        return "Unregistered function " + name + "() (not an XPath 1.0 function)";
+      }
+      i = end;
+    } else {
+      ++i;
+    }
+  }
+  return std::nullopt;
+}
+
 // xmlBuildURI leaves dot segments in an absolute-path reference ("/./g");
 // libxml2's xmlNormalizeURIPath removes them (RFC 3986 5.2.4).
 std::string remove_dot_segments(const std::string& url) {
@@ -427,6 +490,9 @@ std::optional<std::string> xpath_error(const std::string& expr) {
   // libxml2 2.9 compiles "count(" without complaint.
   if (!balanced(expr)) {
     return std::string("invalid XPath expression: unbalanced parentheses or brackets");
+  }
+  if (auto name = unsupported_name(expr)) {
+    return "invalid XPath expression: " + *name;
   }
   xmlResetLastError();
   XPathCompPtr comp(xmlXPathCompile(as_xml(expr)));
