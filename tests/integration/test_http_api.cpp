@@ -688,6 +688,20 @@ TEST_CASE("auth: Authorization: Bearer works like X-API-Key", "[http]") {
   ApiClient colleague = server.client(second_key->key);
   CHECK(colleague.get("/v1/scrape/jobs/" + by_header).status == 200);
   CHECK(colleague.get("/v1/scrape/jobs").data()["total"] == 2);
+
+  // The scheme in any case (RFC 9110); an empty token is no key at all.
+  for (const std::string scheme : {"bearer ", "BEARER ", "BeArEr  "}) {
+    CHECK(server.client_with({{"Authorization", scheme + server.org_a().key}})
+              .get("/v1/scrape/jobs")
+              .status == 200);
+  }
+  for (const std::string empty : {"Bearer", "Bearer   ", ""}) {
+    check_error(server.client_with({{"Authorization", empty}}).get("/v1/scrape/jobs"), 401,
+                "AUTHENTICATION_REQUIRED", clock.now());
+  }
+  check_error(server.client_with({{"Authorization", "Basic " + server.org_a().key}})
+                  .get("/v1/scrape/jobs"),
+              401, "INVALID_API_KEY", clock.now());
 }
 
 TEST_CASE("another organization's job is JOB_NOT_FOUND on every job route", "[http]") {

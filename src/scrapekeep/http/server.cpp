@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -147,18 +149,31 @@ std::string refusal_response(net::HeadResult why, const ServerConfig& config, co
   return out;
 }
 
-// The caller's API key from X-API-Key or Authorization: Bearer; empty if none.
+// The caller's API key from X-API-Key or Authorization: Bearer (the scheme
+// in any case, RFC 9110); empty if none or an empty one, " " for another
+// scheme (a credential that is not a key).
 std::string presented_key(const httplib::Request& req) {
   if (req.has_header("X-API-Key")) {
     return req.get_header_value("X-API-Key");
   }
   const std::string auth = req.get_header_value("Authorization");
-  if (auth.size() > 7 && (auth.rfind("Bearer ", 0) == 0 || auth.rfind("bearer ", 0) == 0)) {
-    std::string key = auth.substr(7);
-    key.erase(0, key.find_first_not_of(' '));
-    return key;
+  const std::size_t begin = auth.find_first_not_of(" \t");
+  if (begin == std::string::npos) {
+    return std::string();
   }
-  return auth.empty() ? std::string() : std::string(" ");
+  const std::size_t scheme_end = std::min(auth.find_first_of(" \t", begin), auth.size());
+  std::string scheme = auth.substr(begin, scheme_end - begin);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme != "bearer") {
+    return std::string(" ");
+  }
+  const std::size_t key_begin = auth.find_first_not_of(" \t", scheme_end);
+  if (key_begin == std::string::npos) {
+    return std::string();
+  }
+  const std::size_t key_end = auth.find_last_not_of(" \t");
+  return auth.substr(key_begin, key_end + 1 - key_begin);
 }
 
 // The server's task queue: one task per connection. Unlike httplib's fixed
