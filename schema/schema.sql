@@ -8,12 +8,11 @@ CREATE TABLE organizations (
   created_at INTEGER NOT NULL
 );
 
--- Only the SHA-256 of a key is stored (hex); prefix helps people tell keys apart.
+-- Only the SHA-256 of a key is stored (hex); key_id tells keys apart.
 CREATE TABLE api_keys (
   key_id     TEXT PRIMARY KEY,
   org_id     INTEGER NOT NULL REFERENCES organizations(org_id),
   key_hash   TEXT NOT NULL UNIQUE,
-  prefix     TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   revoked_at INTEGER
 );

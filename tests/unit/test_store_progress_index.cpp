@@ -123,7 +123,7 @@ TEST_CASE("job_for_key gives the body of the full row at every stage of a job",
   CHECK(failed.first.find("listing page 2: HTTP 500") != std::string::npos);
 }
 
-TEST_CASE("a database of schema version 1 gets jobs_progress when opened", "[store]") {
+TEST_CASE("a database of schema version 1 gets jobs_progress and loses its key prefixes when opened", "[store]") {
   TempDir dir;
   StoreConfig config;
   config.path = dir.file("scrapekeep.db");
@@ -144,6 +144,9 @@ TEST_CASE("a database of schema version 1 gets jobs_progress when opened", "[sto
     SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
     db.exec("DROP INDEX jobs_progress");
     db.exec("ALTER TABLE jobs DROP COLUMN lost_attempts");
+    // Versions 1 to 3 kept the key's first characters beside its hash.
+    db.exec("ALTER TABLE api_keys ADD COLUMN prefix TEXT NOT NULL DEFAULT ''");
+    db.exec("UPDATE api_keys SET prefix = substr('" + key.key + "', 1, 11)");
     db.exec("DELETE FROM schema_migrations WHERE version > 1");
   }
   auto store = JobStore::open(config);
@@ -151,6 +154,14 @@ TEST_CASE("a database of schema version 1 gets jobs_progress when opened", "[sto
   auto version = (*store)->schema_version();
   REQUIRE(version.ok());
   CHECK(*version == scrapekeep::store::latest_schema_version());
+  // Nothing of the key is left but its hash, and the key still works (below).
+  CHECK((*store)->database().execAndGet(
+                   "SELECT COUNT(*) FROM pragma_table_info('api_keys') WHERE name = 'prefix'")
+            .getInt() == 0);
+  CHECK((*store)->database().execAndGet(
+                   "SELECT COUNT(*) FROM api_keys WHERE instr(key_id || org_id || key_hash, '" +
+                   key.key.substr(3, 8) + "') > 0")
+            .getInt() == 0);
   CHECK((*store)->database().execAndGet(
                    "SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs_progress'")
             .getInt() == 1);

@@ -46,13 +46,11 @@ int list_keys(const KeysOptions& o) {
   for (const auto& k : *keys) {
     org_width = std::max(org_width, static_cast<int>(k.org_name.size()));
   }
-  std::printf("%-20s  %-*s  %-14s  %-32s  %s\n", "KEY_ID", org_width, "ORG", "PREFIX", "CREATED",
-              "STATUS");
+  std::printf("%-20s  %-*s  %-32s  %s\n", "KEY_ID", org_width, "ORG", "CREATED", "STATUS");
   for (const auto& k : *keys) {
     const std::string status =
         k.revoked_at ? "revoked " + core::format_timestamp(*k.revoked_at) : "active";
-    std::printf("%-20s  %-*s  %-14s  %-32s  %s\n", k.key_id.c_str(), org_width,
-                k.org_name.c_str(), (k.prefix + "...").c_str(),
+    std::printf("%-20s  %-*s  %-32s  %s\n", k.key_id.c_str(), org_width, k.org_name.c_str(),
                 core::format_timestamp(k.created_at).c_str(), status.c_str());
   }
   return 0;

@@ -273,14 +273,13 @@ ApiKeyInfo read_key(SQLite::Statement& q) {
   k.key_id = q.getColumn(0).getString();
   k.org_id = q.getColumn(1).getInt64();
   k.org_name = q.getColumn(2).getString();
-  k.prefix = q.getColumn(3).getString();
-  k.created_at = q.getColumn(4).getInt64();
-  k.revoked_at = opt_int(q.getColumn(5));
+  k.created_at = q.getColumn(3).getInt64();
+  k.revoked_at = opt_int(q.getColumn(4));
   return k;
 }
 
 constexpr const char* k_key_select =
-    "SELECT k.key_id, k.org_id, o.name, k.prefix, k.created_at, k.revoked_at, k.key_hash "
+    "SELECT k.key_id, k.org_id, o.name, k.created_at, k.revoked_at, k.key_hash "
     "FROM api_keys k JOIN organizations o ON o.org_id = k.org_id ";
 
 } // namespace
@@ -303,16 +302,14 @@ Result<CreatedKey> JobStore::create_key(const std::string& org_name, Micros now)
     out.info.key_id = "key_" + core::random_hex(8);
     out.info.org_id = org.getColumn(0).getInt64();
     out.info.org_name = org_name;
-    out.info.prefix = out.key.substr(0, 11);
     out.info.created_at = now;
     SQLite::Statement key(db,
-                          "INSERT INTO api_keys (key_id, org_id, key_hash, prefix, created_at) "
-                          "VALUES (?, ?, ?, ?, ?)");
+                          "INSERT INTO api_keys (key_id, org_id, key_hash, created_at) "
+                          "VALUES (?, ?, ?, ?)");
     key.bind(1, out.info.key_id);
     key.bind(2, out.info.org_id);
     key.bind(3, sha256_hex(out.key));
-    key.bind(4, out.info.prefix);
-    key.bind(5, now);
+    key.bind(4, now);
     key.exec();
     tx.commit();
     return out;
@@ -349,7 +346,7 @@ Result<ApiKeyInfo> JobStore::find_key(const std::string& key) {
     const std::string hash = sha256_hex(key);
     auto q = m_impl->prepared(k_sql.c_str());
     q->bind(1, hash);
-    if (!q->executeStep() || !constant_time_equal(q->getColumn(6).getString(), hash)) {
+    if (!q->executeStep() || !constant_time_equal(q->getColumn(5).getString(), hash)) {
       return Error{ErrorCode::not_found, "unknown API key"};
     }
     return read_key(*q);

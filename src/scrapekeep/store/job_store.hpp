@@ -57,7 +57,6 @@ struct ApiKeyInfo {
   std::string key_id;
   std::int64_t org_id = 0;
   std::string org_name;
-  std::string prefix;  // first characters of the key, for people to recognise it
   Micros created_at = 0;
   std::optional<Micros> revoked_at;
 };
