@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -795,6 +796,32 @@ TEST_CASE("inspect creates nothing beside a database at rest", "[inspect]") {
   }
 }
 
+// Runs inspect on `db` (in `ro`, made read-only meanwhile) as a user the
+// directory's permissions bind; nullopt (with a warning) where that cannot be
+// done here.
+std::optional<RunResult> inspect_in_read_only_dir(const TempDir& dir, const std::filesystem::path& ro,
+                                                  const std::string& db,
+                                                  const std::vector<std::string>& args) {
+  ::chmod(ro.c_str(), 0555);
+  // root ignores directory permissions: run the binary as nobody instead.
+  std::vector<std::string> prefix;
+  if (geteuid() == 0) {
+    if (!std::filesystem::exists("/usr/bin/setpriv")) {
+      ::chmod(ro.c_str(), 0755);
+      WARN("running as root without setpriv: read-only directory not tested");
+      return std::nullopt;
+    }
+    prefix = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  }
+  RunResult r = inspect(dir, db, args, prefix);
+  ::chmod(ro.c_str(), 0755);
+  if (!prefix.empty() && r.exit_code >= 126) {
+    WARN("nobody cannot run " SCRAPEKEEP_BINARY ": read-only directory not tested");
+    return std::nullopt;
+  }
+  return r;
+}
+
 TEST_CASE("inspect reads a database in a read-only directory", "[inspect]") {
   TempDir dir;
   const std::string db = dir.file("source.db");
@@ -807,29 +834,48 @@ TEST_CASE("inspect reads a database in a read-only directory", "[inspect]") {
   // With a -wal beside it (empty, as after a checkpoint) the file may be in
   // use, so it is not read as a file at rest: SQLite would need a -shm.
   std::ofstream(copy + "-wal").close();
-  ::chmod(ro.c_str(), 0555);
 
-  // root ignores directory permissions: run the binary as nobody instead.
-  std::vector<std::string> prefix;
-  if (geteuid() == 0) {
-    if (!std::filesystem::exists("/usr/bin/setpriv")) {
-      ::chmod(ro.c_str(), 0755);
-      WARN("running as root without setpriv: read-only directory not tested");
-      return;
-    }
-    prefix = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
-  }
-  auto r = inspect(dir, copy, {"stats", "--json"}, prefix);
-  ::chmod(ro.c_str(), 0755);
-  INFO(r.err);
-  if (!prefix.empty() && r.exit_code >= 126) {
-    WARN("nobody cannot run " SCRAPEKEEP_BINARY ": read-only directory not tested");
+  auto r = inspect_in_read_only_dir(dir, ro, copy, {"stats", "--json"});
+  if (!r) {
     return;
   }
-  REQUIRE(r.exit_code == 0);
-  CHECK(Json::parse(r.out)["jobs"] == 7);
-  CHECK(contains(r.err, "immutable snapshot"));
+  INFO(r->err);
+  REQUIRE(r->exit_code == 0);
+  CHECK(Json::parse(r->out)["jobs"] == 7);
+  CHECK(contains(r->err, "immutable snapshot"));
   CHECK(std::filesystem::file_size(copy + "-wal") == 0);
+  CHECK_FALSE(std::filesystem::exists(copy + "-shm"));
+}
+
+TEST_CASE("inspect says why a read-only directory's database whose tables are all in its -wal "
+          "cannot be read",
+          "[inspect]") {
+  TempDir dir;
+  const auto ro = dir.path() / "ro";
+  std::filesystem::create_directory(ro);
+  const std::string source = dir.file("live.db");
+  const std::string copy = (ro / "copy.db").string();
+  {
+    // A live database never checkpointed: its file holds no table yet, its
+    // -wal all of them. Copied while open, as a copy of a running server's.
+    SQLite::Database live(source, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    live.exec("PRAGMA journal_mode = WAL");
+    live.exec("PRAGMA wal_autocheckpoint = 0");
+    live.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)");
+    live.exec("INSERT INTO schema_migrations VALUES (1, 0)");
+    std::filesystem::copy_file(source, copy);
+    std::filesystem::copy_file(source + "-wal", copy + "-wal");
+  }
+  REQUIRE(std::filesystem::file_size(copy + "-wal") > 0);
+
+  auto r = inspect_in_read_only_dir(dir, ro, copy, {"jobs"});
+  if (!r) {
+    return;
+  }
+  CHECK(r->exit_code == 1);
+  CHECK(lines_of(r->err).size() == 1);
+  CHECK(contains(r->err, "everything in this database is still in its -wal file"));
+  CHECK(contains(r->err, "copy the database and its -wal into a folder that can be written"));
   CHECK_FALSE(std::filesystem::exists(copy + "-shm"));
 }
 

@@ -385,16 +385,25 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
   if (why != SQLITE_CANTOPEN && why != SQLITE_READONLY) {
     return opened.error();
   }
+  std::error_code ec;
+  const auto wal_size = std::filesystem::file_size(path + "-wal", ec);
+  const bool has_wal = !ec && wal_size > 0;
   auto frozen = impl->open_frozen(path);
   if (!frozen) {
+    if (frozen.error().message == no_scrapekeep_tables() && has_wal) {
+      return Error{ErrorCode::invalid_argument,
+                   "everything in this database is still in its -wal file (" +
+                       std::to_string(wal_size) +
+                       " bytes), which SQLite reads only beside a -shm file, and the "
+                       "database's directory is not writable: copy the database and its -wal "
+                       "into a folder that can be written, and inspect the copy"};
+    }
     return frozen.error().code == ErrorCode::invalid_argument ? frozen.error() : opened.error();
   }
   std::string note =
       "the database's directory is not writable, so it is read as an immutable snapshot "
       "(changes made while inspect runs are not seen)";
-  std::error_code ec;
-  const auto wal_size = std::filesystem::file_size(path + "-wal", ec);
-  if (!ec && wal_size > 0) {
+  if (has_wal) {
     note += "; its -wal file (" + std::to_string(wal_size) +
             " bytes) cannot be read this way, so the latest transactions are missing";
   }
