@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "scrapekeep/store/job_store.hpp"
 #include "support/child_process.hpp"
@@ -19,6 +20,12 @@ using scrapekeep::testing::TempDir;
 RunResult create_key(const TempDir& dir, const std::string& db, const std::string& org) {
   return run_program(dir.path().string(),
                      {SCRAPEKEEP_BINARY, "keys", "create", "--db", db, "--org", org});
+}
+
+RunResult keys(const TempDir& dir, const std::vector<std::string>& args) {
+  std::vector<std::string> all = {SCRAPEKEEP_BINARY, "keys"};
+  all.insert(all.end(), args.begin(), args.end());
+  return run_program(dir.path().string(), all);
 }
 
 }  // namespace
@@ -50,5 +57,43 @@ TEST_CASE("keys create refuses an empty organization name as bad usage", "[cli][
     REQUIRE(keys);
     REQUIRE(keys->size() == 1);
     CHECK((*keys)[0].org_name == "demo");
+  }
+}
+
+TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made by a typo",
+          "[cli][keys]") {
+  TempDir dir;
+  const std::string db = dir.file("keys.db");
+  auto made = create_key(dir, db, "demo");
+  REQUIRE(made.exit_code == 0);
+  // "Created API key KEY_ID for organization demo (...):\nKEY\n"
+  const std::size_t id_at = made.out.find("key_");
+  const std::string key_id = made.out.substr(id_at, made.out.find(' ', id_at) - id_at);
+  const std::size_t key_at = made.out.find('\n') + 1;
+  const std::string key = made.out.substr(key_at, made.out.find('\n', key_at) - key_at);
+  REQUIRE(key.rfind("ak_", 0) == 0);
+
+  auto listed = keys(dir, {"list", "--db", db});
+  CHECK(listed.exit_code == 0);
+  CHECK(listed.out.rfind("KEY_ID", 0) == 0);
+  CHECK(listed.out.find(key_id) != std::string::npos);
+  CHECK(listed.out.find("active") != std::string::npos);
+  CHECK(listed.out.find(key.substr(0, 11)) == std::string::npos);
+
+  auto revoked = keys(dir, {"revoke", "--db", db, key_id});
+  CHECK(revoked.exit_code == 0);
+  CHECK(revoked.out == "Revoked " + key_id + "\n");
+  CHECK(keys(dir, {"list", "--db", db}).out.find("revoked ") != std::string::npos);
+
+  for (const std::string& command : {std::string("list"), std::string("revoke")}) {
+    const std::string missing = dir.file("typo.db");
+    std::vector<std::string> args = {command, "--db", missing};
+    if (command == "revoke") {
+      args.push_back(key_id);
+    }
+    auto r = keys(dir, args);
+    INFO(command << ": " << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK_FALSE(std::filesystem::exists(missing));
   }
 }

@@ -57,7 +57,8 @@ int list_keys(const KeysOptions& o) {
 }
 
 int revoke_key(const KeysOptions& o) {
-  auto store = open_store_or_report(store::StoreConfig{.path = o.db});
+  // Not migrated, so that a mistyped path leaves no new database behind.
+  auto store = open_store_or_report(store::StoreConfig{.path = o.db, .migrate = false});
   if (!store) {
     return 1;
   }
