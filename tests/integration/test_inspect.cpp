@@ -995,4 +995,6 @@ TEST_CASE("History reads jobs exactly as JobStore does", "[inspect]") {
   CHECK(scrapekeep::store::normalize_error_message(
             "https://x.test/a?p=2: HTTP 503 (see http://y.test/z.)") ==
         "<url>: HTTP 503 (see <url>.)");
+  CHECK(scrapekeep::store::normalize_error_message("HTTP://X.test/: connection failed") ==
+        "<url>: connection failed");
 }

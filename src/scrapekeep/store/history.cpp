@@ -255,10 +255,14 @@ class DurationHistogram {
 }  // namespace
 
 std::string normalize_error_message(const std::string& message) {
+  // Schemes in any case ("HTTP://" as a user may have typed it).
+  std::string lower = message;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   std::string out;
   size_t i = 0;
   while (i < message.size()) {
-    const size_t found = std::min(message.find("http://", i), message.find("https://", i));
+    const size_t found = std::min(lower.find("http://", i), lower.find("https://", i));
     if (found == std::string::npos) {
       out.append(message, i, std::string::npos);
       break;
