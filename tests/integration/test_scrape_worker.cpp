@@ -975,3 +975,55 @@ TEST_CASE("worker: a busy database delays page writes, never drops them", "[scra
     CHECK(site.hits("/slow?page=" + std::to_string(page)) == 1);
   }
 }
+
+TEST_CASE("worker: no more than two listing pages are fetched and not stored while a write waits",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 10;
+  site_config.listing_delay = milliseconds(50);
+  FixtureSite site(site_config);
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), listing_options());
+  auto pool = h.pool(Harness::worker_config(), 50);  // the write retries while the lock is held
+  pool->start();
+  REQUIRE(eventually([&] { return site.hits("/listings?page=1") >= 1; }));
+  {
+    SQLite::Database locker(h.store_config().path, SQLite::OPEN_READWRITE);
+    locker.exec("BEGIN IMMEDIATE");
+    std::this_thread::sleep_for(milliseconds(800));  // 16 pages' time
+    const std::int64_t stored = h.job(id).counters.listing_pages_scraped;
+    CHECK(site.hits_with_prefix("/listings") - stored <= 2);
+    locker.exec("ROLLBACK");
+  }
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 10);
+  for (int page = 1; page <= 10; ++page) {
+    CHECK(site.hits("/listings?page=" + std::to_string(page)) == 1);
+  }
+}
+
+TEST_CASE("worker: listing pages that together exceed the parse budget are all scraped",
+          "[scrape][worker]") {
+  // Two pages of about 8.5 MB do not fit in the process's 16 MiB at once:
+  // the page before must be freed before the next one is parsed.
+  FixtureSiteConfig site_config;
+  site_config.pages = 3;
+  site_config.items_per_page = 55000;
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.max_items = 1000000;
+  options.timeout = 120;
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  // Under ctest's 120 s for the test; about 5 s on 2 cores.
+  const bool done = eventually([&] { return core::is_terminal(h.job(id).status); },
+                               std::chrono::seconds(60));
+  REQUIRE(done);
+  const core::Job job = h.job(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.items_found == 3 * 55000);
+}

@@ -103,6 +103,13 @@ TEST_CASE("xpath_error finds unknown functions, variables and prefixes inside pr
   CHECK(xpath_error("//a[$x]") == std::optional<std::string>("invalid XPath expression: Undefined variable"));
   CHECK(xpath_error("//a[ns:b]") ==
         std::optional<std::string>("invalid XPath expression: Undefined namespace prefix ns:"));
+  // An operator's name where no operand comes before it is a function call.
+  CHECK(xpath_error("//a[div(1)]") ==
+        std::optional<std::string>(
+            "invalid XPath expression: Unregistered function div() (not an XPath 1.0 function)"));
+  CHECK(xpath_error("//a[not(and (1))]") ==
+        std::optional<std::string>(
+            "invalid XPath expression: Unregistered function and() (not an XPath 1.0 function)"));
 
   // XPath 1.0's own functions and node tests, operators before parentheses,
   // names inside string literals, the bound `xml` prefix, axes.
@@ -115,6 +122,8 @@ TEST_CASE("xpath_error finds unknown functions, variables and prefixes inside pr
   CHECK_FALSE(xpath_error("//a[contains(translate(@data-x, 'AB', 'ab'), \"z\")][1]"));
   CHECK_FALSE(xpath_error("sum(//span[@class='n']) + round(1.5) - floor(.5)"));
   CHECK_FALSE(xpath_error("//div[count(.//processing-instruction('x')) = 0]"));
+  CHECK_FALSE(xpath_error("//a[@x and (@y)][@z or (1 div (2)) > 0]['a' and ('b')]"));
+  CHECK_FALSE(xpath_error("//a[. and (1)] | //*[* and (@n mod (2))]"));
 }
 
 TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrape][extractor]") {

@@ -340,11 +340,15 @@ std::optional<std::string> unsupported_name(const std::string& expr) {
       "concat", "starts-with", "contains", "substring-before", "substring-after", "substring",
       "string-length", "normalize-space", "translate", "boolean", "not", "true", "false", "lang",
       "number", "sum", "floor", "ceiling", "round"};
-  static const std::unordered_set<std::string> k_not_calls = {
-      "node", "text", "comment", "processing-instruction", "and", "or", "div", "mod"};
+  static const std::unordered_set<std::string> k_node_types = {"node", "text", "comment",
+                                                               "processing-instruction"};
+  static const std::unordered_set<std::string> k_operators = {"and", "or", "div", "mod"};
   const std::size_t n = expr.size();
   const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned char>(expr[i]) : 0; };
-  for (std::size_t i = 0; i < n;) {
+  // The last character before the current token but spaces: after an
+  // operand, `and`, `or`, `div` and `mod` are operators (XPath 1.0, 3.7).
+  unsigned char before = 0;
+  for (std::size_t i = 0; i < n; before = is_ascii_space(at(i - 1)) ? before : at(i - 1)) {
     const unsigned char c = at(i);
     if (c == '\'' || c == '"') {
       const std::size_t close = expr.find(static_cast<char>(c), i + 1);
@@ -375,7 +379,12 @@ std::optional<std::string> unsupported_name(const std::string& expr) {
       while (is_ascii_space(at(next))) {
         ++next;
       }
-      if (at(next) == '(' && k_not_calls.count(name) == 0 && k_functions.count(name) == 0) {
+      const bool after_operand = before == ')' || before == ']' || before == '\'' ||
+                                 before == '"' || before == '.' || before == '*' ||
+                                 continues_name(before);
+      const bool is_operator = k_operators.count(name) != 0 && after_operand;
+      if (at(next) == '(' && !is_operator && k_node_types.count(name) == 0 &&
+          k_functions.count(name) == 0) {
         return "Unregistered function " + name + "() (not an XPath 1.0 function)";
       }
       i = end;

@@ -110,9 +110,10 @@ struct ListingPage {
 // API.md say whether to follow it (follow_pagination, max_pages, max_items,
 // a loop back to a page seen), page N+1 is requested while the runner
 // extracts N's items and stores N. Pages are taken in order and count only
-// once stored; one page at most waits to be taken while the next is fetched.
-// Every request asks the fetcher's gate first, so after a cancel no new
-// listing request goes out. A fetch still running when it ends is cancelled.
+// once stored; the next page is fetched only once the runner has taken the
+// one before, so no more than two are fetched and not yet stored. Every
+// request asks the fetcher's gate first, so after a cancel no new listing
+// request goes out. A fetch still running when it ends is cancelled.
 class ListingPipeline {
  public:
   ListingPipeline(const core::JobOptions& options, Fetcher& fetcher, const core::Clock& clock,
@@ -143,10 +144,18 @@ class ListingPipeline {
   // Gives a page's parse back, to be freed on the pipeline's thread before
   // it parses the next page: libxml2's memory is kept per thread
   // (xml_memory.cpp), and a thread that only allocated would reuse none.
+  // While the pipeline parses it is freed here instead: the parse it holds
+  // counts against the process's parse budget, which the pipeline may be
+  // waiting for.
   void recycle(std::optional<ParsedListing>& parsed) {
-    if (parsed) {
+    std::optional<ParsedListing> now;
+    {
       std::lock_guard lock(m_mutex);
-      m_freed.push_back(std::move(*parsed));
+      if (parsed && m_parsing) {
+        now = std::move(parsed);
+      } else if (parsed) {
+        m_freed.push_back(std::move(*parsed));
+      }
     }
     parsed.reset();
   }
@@ -169,36 +178,53 @@ class ListingPipeline {
     std::int64_t page_number = m_start.page_number;
     std::int64_t items_found = m_start.items_found;
     while (url) {
+      {
+        // Not before the runner has taken the page before.
+        std::unique_lock lock(m_mutex);
+        m_cv.wait(lock, [&] { return m_quit || !m_ready; });
+        if (m_quit) {
+          return;
+        }
+      }
       ListingPage page;
       page.page_number = page_number++;
       page.url = *url;
       page.asked_at = m_clock.now();
       page.fetched = fetch_and_extract(m_fetcher, *url, m_deadline, [&](const FetchResult& f) {
-        free_recycled();
+        start_parsing();
         page.parsed.emplace(f.body, f.final_url, m_options.selectors, f.charset);
       });
+      {
+        std::lock_guard lock(m_mutex);
+        m_parsing = false;
+      }
       page.finished_at = m_clock.now();
       if (page.fetched.ok) {
-        page.next = follow(page, items_found);
+        try {
+          page.next = follow(page, items_found);
+        } catch (const std::exception& e) {
+          page.fetched.ok = false;
+          page.fetched.error = std::string("cannot follow the page: ") + e.what();
+          page.parsed.reset();
+        }
       }
       url = page.next;
-      std::unique_lock lock(m_mutex);
-      m_cv.wait(lock, [&] { return m_quit || !m_ready; });
-      if (m_quit) {
-        return;
+      {
+        std::lock_guard lock(m_mutex);
+        m_ready = std::move(page);
       }
-      m_ready = std::move(page);
-      lock.unlock();
       m_cv.notify_all();
     }
   }
 
-  void free_recycled() {
+  // Frees the parses given back, and has those given back from now on until
+  // the parse ends freed by recycle(): none is held here while the parse
+  // waits for the parse budget.
+  void start_parsing() {
     std::vector<ParsedListing> freed;
-    {
-      std::lock_guard lock(m_mutex);
-      freed.swap(m_freed);
-    }
+    std::lock_guard lock(m_mutex);
+    freed.swap(m_freed);
+    m_parsing = true;
   }
 
   // The page to fetch after `page`, if any; `items_found` counts its items.
@@ -224,6 +250,7 @@ class ListingPipeline {
   std::condition_variable m_cv;
   std::optional<ListingPage> m_ready;
   std::vector<ParsedListing> m_freed;  // by recycle(), not yet freed
+  bool m_parsing = false;              // between start_parsing() and the parse's end
   bool m_quit = false;
   std::thread m_thread;  // last: started once the rest is built
 };
@@ -658,9 +685,14 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingPipeline& pipeline, Listi
   // Meanwhile the detail pages that came in are stored: each write checks
   // the job is still ours, so a cancel stops the detail threads too.
   std::optional<Outcome> outcome;
-  while (!pipeline.wait_for(k_tick)) {
+  bool ready = false;
+  while (!(ready = pipeline.wait_for(k_tick))) {
     if (m_details && (outcome = store_details(SIZE_MAX))) {
       break;
+    }
+    std::lock_guard lock(m_watch_mutex);
+    if (m_watch_why) {
+      break;  // not waiting for a parse to end
     }
   }
   std::optional<Interrupt> why;
@@ -671,6 +703,9 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingPipeline& pipeline, Listi
   }
   if (outcome) {
     return outcome;  // the page still coming is cancelled with the pipeline
+  }
+  if (!ready) {
+    return handle(*why);
   }
   out = pipeline.take();
   if (!why && out.fetched.interrupted) {
