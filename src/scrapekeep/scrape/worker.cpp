@@ -110,8 +110,9 @@ struct ListingPage {
 // API.md say whether to follow it (follow_pagination, max_pages, max_items,
 // a loop back to a page seen), page N+1 is requested while the runner
 // extracts N's items and stores N. Pages are taken in order and count only
-// once stored; the next page is fetched only once the runner has taken the
-// one before, so no more than two are fetched and not yet stored. Every
+// once stored; one page at most waits to be taken, so no more than three are
+// fetched and not yet stored (one being stored, one waiting, one on its
+// way). Every
 // request asks the fetcher's gate first, so after a cancel no new listing
 // request goes out. A fetch still running when it ends is cancelled.
 class ListingPipeline {
@@ -178,14 +179,6 @@ class ListingPipeline {
     std::int64_t page_number = m_start.page_number;
     std::int64_t items_found = m_start.items_found;
     while (url) {
-      {
-        // Not before the runner has taken the page before.
-        std::unique_lock lock(m_mutex);
-        m_cv.wait(lock, [&] { return m_quit || !m_ready; });
-        if (m_quit) {
-          return;
-        }
-      }
       ListingPage page;
       page.page_number = page_number++;
       page.url = *url;
@@ -209,10 +202,13 @@ class ListingPipeline {
         }
       }
       url = page.next;
-      {
-        std::lock_guard lock(m_mutex);
-        m_ready = std::move(page);
+      std::unique_lock lock(m_mutex);
+      m_cv.wait(lock, [&] { return m_quit || !m_ready; });
+      if (m_quit) {
+        return;
       }
+      m_ready = std::move(page);
+      lock.unlock();
       m_cv.notify_all();
     }
   }
