@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -95,5 +96,16 @@ TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made
     INFO(command << ": " << r.err);
     CHECK(r.exit_code == 1);
     CHECK_FALSE(std::filesystem::exists(missing));
+
+    // An empty file is refused and left empty, not made a database.
+    const std::string empty = dir.file("empty.db");
+    std::ofstream(empty).close();
+    args[2] = empty;
+    auto e = keys(dir, args);
+    INFO(command << ": " << e.err);
+    CHECK(e.exit_code == 1);
+    CHECK(e.err.find("not a scrapekeep database") != std::string::npos);
+    CHECK(std::filesystem::file_size(empty) == 0);
+    CHECK_FALSE(std::filesystem::exists(empty + "-wal"));
   }
 }

@@ -221,6 +221,10 @@ Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreCon
     if (!version) {
       return version.error();
     }
+    if (!config.migrate && *version == 0) {
+      // Not migrated here, so not made one either (an empty file stays empty).
+      return Error{ErrorCode::invalid_argument, no_scrapekeep_tables()};
+    }
     if (config.cache_kib > 0) {
       db.exec("PRAGMA cache_size = -" + std::to_string(config.cache_kib));
     }
