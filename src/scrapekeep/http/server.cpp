@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "scrapekeep/core/random.hpp"
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/http/connection.hpp"
 #include "scrapekeep/store/job_store.hpp"
@@ -156,24 +156,15 @@ std::string presented_key(const httplib::Request& req) {
   if (req.has_header("X-API-Key")) {
     return req.get_header_value("X-API-Key");
   }
-  const std::string auth = req.get_header_value("Authorization");
-  const std::size_t begin = auth.find_first_not_of(" \t");
-  if (begin == std::string::npos) {
+  const std::string auth = core::trim_ascii(req.get_header_value("Authorization"));
+  if (auth.empty()) {
     return std::string();
   }
-  const std::size_t scheme_end = std::min(auth.find_first_of(" \t", begin), auth.size());
-  std::string scheme = auth.substr(begin, scheme_end - begin);
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (scheme != "bearer") {
+  const std::size_t scheme_end = std::min(auth.find_first_of(" \t"), auth.size());
+  if (core::lower_ascii(auth.substr(0, scheme_end)) != "bearer") {
     return std::string(" ");
   }
-  const std::size_t key_begin = auth.find_first_not_of(" \t", scheme_end);
-  if (key_begin == std::string::npos) {
-    return std::string();
-  }
-  const std::size_t key_end = auth.find_last_not_of(" \t");
-  return auth.substr(key_begin, key_end + 1 - key_begin);
+  return core::trim_ascii(auth.substr(scheme_end));
 }
 
 // The server's task queue: one task per connection. Unlike httplib's fixed

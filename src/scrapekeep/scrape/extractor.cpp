@@ -16,10 +16,15 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/xml_memory.hpp"
 
 namespace scrapekeep::scrape {
 namespace {
+
+using core::is_ascii_space;
+using core::lower_ascii;
+using core::trim_ascii;
 
 constexpr int k_html_options =
     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET;
@@ -79,16 +84,6 @@ const xmlChar* as_xml(const std::string& s) { return reinterpret_cast<const xmlC
 
 std::string from_xml(const xmlChar* s) {
   return s == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(s));
-}
-
-bool is_ascii_space(unsigned char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-}
-
-std::string lower_ascii(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
 }
 
 bool has_bom(const std::string& html) {
@@ -287,18 +282,6 @@ std::optional<std::string> resolve_link(const std::string& base, const std::opti
     return strip_fragment(*resolved);
   }
   return std::nullopt;
-}
-
-std::string trim_ascii(const std::string& text) {
-  std::size_t begin = 0;
-  std::size_t end = text.size();
-  while (begin < end && is_ascii_space(static_cast<unsigned char>(text[begin]))) {
-    ++begin;
-  }
-  while (end > begin && is_ascii_space(static_cast<unsigned char>(text[end - 1]))) {
-    --end;
-  }
-  return text.substr(begin, end - begin);
 }
 
 // Parentheses and brackets outside string literals pair up.

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
 
 namespace scrapekeep::scrape {
@@ -38,33 +39,18 @@ constexpr std::chrono::microseconds k_least_request_time{10000};
 constexpr std::size_t k_response_head_bytes = 256 * 1024;
 constexpr std::chrono::milliseconds k_response_head_time{30000};
 
-std::string lower_ascii(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-std::string trim(const std::string& text) {
-  const auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) {
-    return {};
-  }
-  const auto end = text.find_last_not_of(" \t\r\n");
-  return text.substr(begin, end - begin + 1);
-}
-
 // "text/html; charset=UTF-8" -> ("text/html", "UTF-8").
 std::pair<std::string, std::string> parse_content_type(const std::string& header) {
   const auto semi = header.find(';');
-  std::string media = lower_ascii(trim(header.substr(0, semi)));
+  std::string media = core::lower_ascii(core::trim_ascii(header.substr(0, semi)));
   std::string charset;
   if (semi != std::string::npos) {
     const std::string params = header.substr(semi + 1);
-    const std::string lowered = lower_ascii(params);
+    const std::string lowered = core::lower_ascii(params);
     const auto pos = lowered.find("charset=");
     if (pos != std::string::npos) {
       std::string value = params.substr(pos + 8);
-      value = trim(value.substr(0, value.find(';')));
+      value = core::trim_ascii(value.substr(0, value.find(';')));
       if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
           value.back() == value.front()) {
         value = value.substr(1, value.size() - 2);
@@ -88,7 +74,7 @@ bool is_retryable_status(int status) { return status == 429 || status >= 500; }
 
 // Retry-After in delta-seconds; an HTTP-date is not honoured.
 std::optional<milliseconds> parse_retry_after(const std::string& value) {
-  const std::string text = trim(value);
+  const std::string text = core::trim_ascii(value);
   long seconds = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || seconds < 0) {
@@ -98,7 +84,7 @@ std::optional<milliseconds> parse_retry_after(const std::string& value) {
 }
 
 std::optional<std::size_t> parse_content_length(const std::string& value) {
-  const std::string text = trim(value);
+  const std::string text = core::trim_ascii(value);
   std::size_t length = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
@@ -334,7 +320,7 @@ std::optional<std::string> parse_target(const std::string& url, std::string& hos
   if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
     return std::nullopt;
   }
-  const std::string scheme = lower_ascii(uri->scheme);
+  const std::string scheme = core::lower_ascii(uri->scheme);
   if (scheme != "http" && scheme != "https") {
     return std::nullopt;
   }

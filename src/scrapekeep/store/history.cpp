@@ -14,6 +14,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/store/job_row.hpp"
 #include "scrapekeep/store/json_codec.hpp"
 #include "scrapekeep/store/migrations.hpp"
@@ -256,9 +257,7 @@ class DurationHistogram {
 
 std::string normalize_error_message(const std::string& message) {
   // Schemes in any case ("HTTP://" as a user may have typed it).
-  std::string lower = message;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string lower = core::lower_ascii(message);
   std::string out;
   size_t i = 0;
   while (i < message.size()) {

@@ -1,0 +1,30 @@
+#include "scrapekeep/core/text.hpp"
+
+#include <algorithm>
+
+namespace scrapekeep::core {
+
+std::string lower_ascii(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  return text;
+}
+
+bool is_ascii_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+std::string trim_ascii(const std::string& text) {
+  std::size_t begin = 0;
+  std::size_t end = text.size();
+  while (begin < end && is_ascii_space(static_cast<unsigned char>(text[begin]))) {
+    ++begin;
+  }
+  while (end > begin && is_ascii_space(static_cast<unsigned char>(text[end - 1]))) {
+    --end;
+  }
+  return text.substr(begin, end - begin);
+}
+
+} // namespace scrapekeep::core
