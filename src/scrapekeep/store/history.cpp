@@ -290,8 +290,9 @@ struct History::Impl {
 
   // Opens `path` as an immutable snapshot into `frozen`: invalid_argument
   // when it is not a scrapekeep database or is newer than this binary,
-  // another error when SQLite cannot read it this way.
-  Status open_frozen(const std::string& path) {
+  // another error when SQLite cannot read it this way. `wal_bytes`: the size
+  // of a -wal beside it, which a snapshot cannot read.
+  Status open_frozen(const std::string& path, std::uintmax_t wal_bytes = 0) {
     try {
       frozen = std::make_unique<SQLite::Database>(
           immutable_uri(path), SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX);
@@ -300,6 +301,14 @@ struct History::Impl {
       auto version = recorded_schema_version(*db);
       if (!version) {
         return version.error();
+      }
+      if (*version == 0 && wal_bytes > 0) {
+        return Error{ErrorCode::invalid_argument,
+                     "everything in this database is still in its -wal file (" +
+                         std::to_string(wal_bytes) +
+                         " bytes), which SQLite reads only beside a -shm file, and the "
+                         "database's directory is not writable: copy the database and its "
+                         "-wal into a folder that can be written, and inspect the copy"};
       }
       if (*version == 0) {
         return Error{ErrorCode::invalid_argument, no_scrapekeep_tables()};
@@ -389,24 +398,18 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
     return opened.error();
   }
   std::error_code ec;
-  const auto wal_size = std::filesystem::file_size(path + "-wal", ec);
-  const bool has_wal = !ec && wal_size > 0;
-  auto frozen = impl->open_frozen(path);
+  std::uintmax_t wal_size = std::filesystem::file_size(path + "-wal", ec);
+  if (ec) {
+    wal_size = 0;
+  }
+  auto frozen = impl->open_frozen(path, wal_size);
   if (!frozen) {
-    if (frozen.error().message == no_scrapekeep_tables() && has_wal) {
-      return Error{ErrorCode::invalid_argument,
-                   "everything in this database is still in its -wal file (" +
-                       std::to_string(wal_size) +
-                       " bytes), which SQLite reads only beside a -shm file, and the "
-                       "database's directory is not writable: copy the database and its -wal "
-                       "into a folder that can be written, and inspect the copy"};
-    }
     return frozen.error().code == ErrorCode::invalid_argument ? frozen.error() : opened.error();
   }
   std::string note =
       "the database's directory is not writable, so it is read as an immutable snapshot "
       "(changes made while inspect runs are not seen)";
-  if (has_wal) {
+  if (wal_size > 0) {
     note += "; its -wal file (" + std::to_string(wal_size) +
             " bytes) cannot be read this way, so the latest transactions are missing";
   }
