@@ -103,6 +103,8 @@ struct ListingPage {
   FetchResult fetched;                  // body cleared once parsed
   std::optional<ParsedListing> parsed;  // when fetched.ok
   std::optional<std::string> next;      // by the job's pagination rules
+  std::int64_t items_before = 0;        // the job's items before this page's
+  std::size_t take = 0;                 // of its items, those max_items leaves room for
 };
 
 // A job's listing pages, fetched and parsed one after the other on a thread
@@ -194,7 +196,7 @@ class ListingPipeline {
       page.finished_at = m_clock.now();
       if (page.fetched.ok) {
         try {
-          page.next = follow(page, items_found);
+          follow(page, items_found);
         } catch (const std::exception& e) {
           page.fetched.ok = false;
           page.fetched.error = std::string("cannot follow the page: ") + e.what();
@@ -223,18 +225,19 @@ class ListingPipeline {
     m_parsing = true;
   }
 
-  // The page to fetch after `page`, if any; `items_found` counts its items.
-  std::optional<std::string> follow(const ListingPage& page, std::int64_t& items_found) {
+  // Which of `page`'s items count and the page to fetch after it, if any;
+  // `items_found` counts its items.
+  void follow(ListingPage& page, std::int64_t& items_found) {
     m_start.visited.insert(strip_fragment(page.url));
     m_start.visited.insert(strip_fragment(page.fetched.final_url));
-    const std::size_t take = items_to_take(m_options, items_found, page.parsed->item_count());
-    items_found += static_cast<std::int64_t>(take);
+    page.items_before = items_found;
+    page.take = items_to_take(m_options, items_found, page.parsed->item_count());
+    items_found += static_cast<std::int64_t>(page.take);
     const std::optional<std::string>& next = page.parsed->next_url();
     if (m_options.follow_pagination && next && items_found < m_options.max_items &&
         page.page_number < m_options.max_pages && m_start.visited.count(*next) == 0) {
-      return next;
+      page.next = next;
     }
-    return std::nullopt;
   }
 
   const core::JobOptions& m_options;
@@ -893,9 +896,8 @@ Outcome JobRunner::run_job() {
     details().add(resume->pending_details);
   }
 
-  std::int64_t items_total = job.counters.items_found;
   std::optional<std::string> url = resume->next_url;
-  if (items_total >= job.options.max_items) {
+  if (job.counters.items_found >= job.options.max_items) {
     url.reset();
   }
   // Declared after nothing it outlives: its destructor cancels a fetch still
@@ -904,7 +906,7 @@ Outcome JobRunner::run_job() {
   if (url) {
     pagination.url = *url;
     pagination.page_number = resume->next_page_number;
-    pagination.items_found = items_total;
+    pagination.items_found = job.counters.items_found;
     pipeline.emplace(job.options, listing_fetcher(), m_ctx.clock, m_deadline, std::move(pagination));
   }
   while (url) {
@@ -944,7 +946,7 @@ Outcome JobRunner::run_job() {
       return finish(core::CompletionReason::error, listing.url + ": " + fetched.error);
     }
 
-    const std::size_t take = items_to_take(job.options, items_total, extraction.items.size());
+    const std::size_t take = listing.take;
     bool has_detail_links = false;
     record.items.reserve(extraction.items.size());
     for (std::size_t i = 0; i < extraction.items.size(); ++i) {
@@ -965,13 +967,12 @@ Outcome JobRunner::run_job() {
       std::vector<store::PendingDetail> pending;
       for (std::size_t i = 0; i < take; ++i) {
         if (record.items[i].detail_url) {
-          pending.push_back(store::PendingDetail{items_total + static_cast<std::int64_t>(i),
+          pending.push_back(store::PendingDetail{listing.items_before + static_cast<std::int64_t>(i),
                                                  listing.page_number, *record.items[i].detail_url});
         }
       }
       details().add(pending);
     }
-    items_total += static_cast<std::int64_t>(take);
     // Listing pages run ahead of their detail pages, by a bounded amount.
     if (auto outcome = store_details(k_max_details_ahead)) {
       return *outcome;
