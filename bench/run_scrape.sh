@@ -7,6 +7,9 @@
 #       details = 50 listing pages whose 1000 items each have a detail page.
 # Rows: site limit  a plain keep-alive client GETting the same pages (1 client
 #                   for the chain, DETAIL_CONCURRENCY clients for details);
+#       floor       the same client also decompressing and parsing every page
+#                   with libxml2 (no XPath, no store): what any scraper that
+#                   must parse a page to find the next one can at best reach;
 #       scrapekeep  `scrapekeep serve --workers 1`, job created with POST
 #                   /v1/scrape and polled until terminal; pages/s over
 #                   started_at..completed_at; counters checked against the site;
@@ -105,6 +108,10 @@ for round in $(seq 1 "$rounds"); do
     record site "$job" "$line"
     count_cpu site "$job" $(($(cpu_us_of "$site_pid") - s0)) "$(field "$line" cpu_us)" "$line"
     s0=$(cpu_us_of "$site_pid")
+    line=$("$bin/bench/site_client" --base "$site" --job "$job" --clients "$conc" --parse)
+    record floor "$job" "$line"
+    count_cpu floor "$job" $(($(cpu_us_of "$site_pid") - s0)) "$(field "$line" cpu_us)" "$line"
+    s0=$(cpu_us_of "$site_pid")
     k0=$(cpu_us_of "$serve_normal_pid")
     line=$("$py" bench/scrape_api.py "$api_normal" "$key_normal" "$site" "$job")
     record scrapekeep "$job" "$line"
@@ -136,6 +143,7 @@ row() {  # row KEY LABEL
   printf '%-44s %12s %9s %12s %9s\n' "$2" "$c" "$(fraction "$c" "$site_chain")" "$d" "$(fraction "$d" "$site_details")"
 }
 row site "site limit (plain keep-alive client)"
+row floor "floor (that client + libxml2 parse)"
 row scrapekeep "scrapekeep serve (synchronous normal)"
 row scrapy "scrapy $("$py" -c 'import scrapy; print(scrapy.__version__)' 2>/dev/null)"
 echo "-- scrapekeep taken apart"
@@ -155,12 +163,13 @@ echo
 echo "CPU time per page, us (all rounds; site = the site's process, own = the fetching side)"
 printf '%-44s %9s %9s %9s %9s\n' "" "chain:site" "own" "det.:site" "own"
 cpu_row site "site limit (own = the plain client)"
+cpu_row floor "floor (own = the client, parsing)"
 cpu_row scrapekeep "scrapekeep serve (own = serve, API included)"
 printf 'scrapekeep serve peak RSS (VmHWM) after every round: %s MiB\n' \
   "$(awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$serve_normal_pid/status")"
 echo
 echo "rounds (pages/s):"
-for k in site scrapekeep scrapy full nostore storeonly; do
+for k in site floor scrapekeep scrapy full nostore storeonly; do
   for job in chain details; do
     [ -n "${results[$k|$job]:-}" ] && printf '  %-11s %-8s %s\n' "$k" "$job" "${results[$k|$job]}"
   done
