@@ -391,6 +391,138 @@ TEST_CASE("hostile: JSON bodies that are deep, invalid UTF-8 or numerically absu
   check_alive(server);
 }
 
+TEST_CASE("hostile: create-job bodies at the edges of the contract's rules", "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+  const auto why = [](const HttpReply& r, const std::string& field) {
+    return r.json["error"]["details"]["fields"].value(field, std::string());
+  };
+
+  SECTION("32 nested objects and arrays are allowed, whatever the innermost holds; 33 are not") {
+    for (const std::string& inner : {std::string("1"), std::string("[]"), std::string("")}) {
+      INFO("innermost: " << inner);
+      // 32 in all: the innermost pair holds `inner` (or is itself the 32nd).
+      const size_t pairs = inner == "[]" ? 31 : 32;
+      const std::string ok = std::string(pairs, '[') + inner + std::string(pairs, ']');
+      check_bad_field(a.post("/v1/scrape", ok), "body");  // parsed: just not an object
+      const std::string deep = "[" + ok + "]";
+      check_error(a.post("/v1/scrape", deep), 400, "INVALID_JSON");
+    }
+  }
+  SECTION("a key given twice in one object is named, at any depth") {
+    const std::string url = "\"url\": \"" + k_listing + "\"";
+    const std::string sel = R"("selectors": {"item": "//a"})";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"{" + url + ", " + url + R"(, "options": {)" + sel + "}}", "url"},
+        {"{" + url + R"(, "options": {"timeout": 5, "timeout": 7, )" + sel + "}}",
+         "options.timeout"},
+        {"{" + url +
+             R"(, "options": {"selectors": {"item": "//a", "fields": {"t": ".//h2", "t": ".//p"}}}})",
+         "options.selectors.fields.t"},
+    };
+    for (const auto& [body, field] : cases) {
+      INFO(body);
+      const HttpReply r = a.post("/v1/scrape", body);
+      check_bad_field(r, field);
+      CHECK(why(r, field) == "is given more than once");
+    }
+    // The same key in two different objects is fine.
+    const HttpReply r = a.post(
+        "/v1/scrape", "{" + url + R"(, "options": {"selectors": {"item": "//a", "fields": )" +
+                          R"({"item": ".//h2"}, "detail_fields": {"item": ".//p"}}}})");
+    INFO(r.body);
+    CHECK(r.status == 201);
+    CHECK(job_count(server) == 1);
+  }
+  SECTION("lengths count characters, not bytes") {
+    const std::string e_acute = "\u00e9";  // 2 bytes in UTF-8
+    std::string long_path;
+    for (int i = 0; i < 1100; ++i) {
+      long_path += e_acute;
+    }
+    // 1122 characters, 2222 bytes.
+    Json url_ok = job_body("http://127.0.0.1:9000/" + long_path);
+    const HttpReply u = a.post("/v1/scrape", url_ok);
+    INFO(u.body);
+    CHECK(u.status == 201);
+    check_bad_field(a.post("/v1/scrape", job_body("http://127.0.0.1:9000/" + long_path + long_path)),
+                    "url");
+
+    Json names = job_body();
+    std::string cjk;
+    for (int i = 0; i < 20; ++i) {
+      cjk += "\u4ef7\u683c";  // 40 characters, 120 bytes
+    }
+    std::string hundred;
+    for (int i = 0; i < 100; ++i) {
+      hundred += e_acute;
+    }
+    names["options"]["selectors"]["fields"][cjk] = ".//h2";
+    names["options"]["selectors"]["fields"][hundred] = ".//p";
+    names["options"]["selectors"]["item"] = "//article[@class='" + long_path + "']";
+    const HttpReply n = a.post("/v1/scrape", names);
+    INFO(n.body);
+    CHECK(n.status == 201);
+
+    Json too_long = job_body();
+    too_long["options"]["selectors"]["fields"][hundred + e_acute] = ".//h2";
+    check_bad_field(a.post("/v1/scrape", too_long), "options.selectors.fields");
+  }
+  SECTION("field names with control characters are refused as such") {
+    for (const std::string& name :
+         {std::string("t\0x", 3), std::string("a\tb"), std::string("line\n"), std::string("\x7f")}) {
+      Json body = job_body();
+      body["options"]["selectors"]["fields"][name] = ".//h2";
+      const HttpReply r = a.post("/v1/scrape", body);
+      check_bad_field(r, "options.selectors.fields");
+      CHECK(why(r, "options.selectors.fields") ==
+            "field names must not contain control characters");
+    }
+    CHECK(job_count(server) == 0);
+  }
+  SECTION("an item selector must select nodes; fields and links may give strings") {
+    for (const auto& [expr, kind] : std::vector<std::pair<std::string, std::string>>{
+             {"1+1", "a number"},
+             {"count(//article)", "a number"},
+             {"true()", "a boolean"},
+             {"string(//h2)", "a string"}}) {
+      Json body = job_body();
+      body["options"]["selectors"]["item"] = expr;
+      const HttpReply r = a.post("/v1/scrape", body);
+      INFO(expr);
+      check_bad_field(r, "options.selectors.item");
+      CHECK(why(r, "options.selectors.item") ==
+            "is not a valid XPath 1.0 expression: must select nodes; this expression gives " +
+                kind);
+    }
+    CHECK(job_count(server) == 0);
+    Json strings = job_body();
+    strings["options"]["selectors"]["item"] = "(//article)[1] | //section";
+    strings["options"]["selectors"]["fields"]["t"] = "normalize-space(.//h2)";
+    strings["options"]["selectors"]["next_page"] = "concat('?page=', 2)";
+    strings["options"]["selectors"]["detail_link"] = "string(.//a/@href)";
+    const HttpReply r = a.post("/v1/scrape", strings);
+    INFO(r.body);
+    CHECK(r.status == 201);
+  }
+  SECTION("a URL's host and port must be usable") {
+    for (const char* url :
+         {"http://[::1/", "http://[]/", "http://127.0.0.1:99999/a", "http://127.0.0.1:0/",
+          "http://h:8x/", "http://h:-1/", "https://h:1234567/", "http://:80/"}) {
+      INFO(url);
+      check_bad_field(a.post("/v1/scrape", job_body(url)), "url");
+    }
+    CHECK(job_count(server) == 0);
+    for (const char* url : {"http://[::1]:8080/x", "http://[::1]/", "http://h:/",
+                                   "http://u:p@h:65535/", "HTTPS://H.example:1/"}) {
+      INFO(url);
+      CHECK(a.post("/v1/scrape", job_body(url)).status == 201);
+    }
+  }
+  check_alive(server);
+}
+
 TEST_CASE("hostile: absurd query parameters are VALIDATION_ERROR naming the parameter",
           "[http][hostile]") {
   FakeClock clock(k_t0);

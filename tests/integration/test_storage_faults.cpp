@@ -95,7 +95,7 @@ class Faulty {
     http::ServerConfig server_config;
     server_config.host = "127.0.0.1";
     server_config.port = 0;
-    server_config.xpath_check = [](const std::string& e) { return scrape::xpath_error(e); };
+    server_config.xpath_check = scrape::xpath_error;
     m_pool = std::make_unique<store::StorePool>(server_store);
     m_server = std::make_unique<http::ApiServer>(server_config, *m_pool, m_clock);
     auto port = m_server->bind();

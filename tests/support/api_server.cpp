@@ -285,7 +285,7 @@ TestServer::TestServer(const core::Clock& clock, http::ServerConfig config) {
   config.host = "127.0.0.1";
   config.port = 0;
   if (!config.xpath_check) {
-    config.xpath_check = [](const std::string& expr) { return scrape::xpath_error(expr); };
+    config.xpath_check = scrape::xpath_error;
   }
   m_pool = std::make_unique<store::StorePool>(store_config);
   m_server = std::make_unique<http::ApiServer>(std::move(config), *m_pool, clock);

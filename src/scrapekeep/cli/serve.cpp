@@ -50,7 +50,7 @@ int run_serve(const ServeOptions& o) {
   server_config.threads = o.threads;
   server_config.max_threads = std::max(o.threads, o.max_threads);
   scrape::init_libxml();
-  server_config.xpath_check = [](const std::string& expr) { return scrape::xpath_error(expr); };
+  server_config.xpath_check = scrape::xpath_error;
 
   block_shutdown_signals();
   core::SystemClock clock;

@@ -15,4 +15,11 @@ bool is_ascii_space(unsigned char c);
 // `text` without leading and trailing is_ascii_space bytes.
 std::string trim_ascii(const std::string& text);
 
+// Characters (code points) in valid UTF-8 `text`: its bytes that do not
+// continue a character. What the contract's "at most N characters" counts.
+std::size_t utf8_length(const std::string& text);
+
+// Whether `text` holds a C0 control character or DEL.
+bool has_control_char(const std::string& text);
+
 } // namespace scrapekeep::core

@@ -4,6 +4,10 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <unordered_set>
+#include <vector>
+
+#include "scrapekeep/core/text.hpp"
 
 namespace scrapekeep::http {
 
@@ -15,6 +19,9 @@ constexpr size_t k_max_fields = 100;
 constexpr size_t k_max_field_name = 100;
 
 struct TooDeep {};
+struct RepeatedKey {
+  std::string path;
+};
 
 class Validator {
  public:
@@ -86,9 +93,10 @@ class Validator {
     out = obj.at(key).get<bool>();
   }
 
-  // An XPath string; `required` fails when absent.
-  void xpath(const Json& obj, const char* key, const std::string& name, bool required,
-             std::string& out) {
+  // An XPath string; `required` fails when absent; `nodes`: it must select
+  // nodes (not give a number, string or boolean).
+  void xpath(const Json& obj, const std::string& key, const std::string& name, bool required,
+             std::string& out, bool nodes = false) {
     if (!obj.contains(key) || obj.at(key).is_null()) {
       if (required) {
         fail(name, "is required");
@@ -101,12 +109,12 @@ class Validator {
       return;
     }
     const auto& text = v.get_ref<const std::string&>();
-    if (text.size() > k_max_xpath) {
+    if (core::utf8_length(text) > k_max_xpath) {
       fail(name, "must be at most " + std::to_string(k_max_xpath) + " characters");
       return;
     }
     if (m_check) {
-      if (auto why = m_check(text)) {
+      if (auto why = m_check(text, nodes)) {
         fail(name, "is not a valid XPath 1.0 expression: " + *why);
         return;
       }
@@ -129,12 +137,16 @@ class Validator {
     }
     for (const auto& [field, expr] : v.items()) {
       const std::string fname = name + "." + field;
-      if (field.empty() || field.size() > k_max_field_name) {
+      if (field.empty() || core::utf8_length(field) > k_max_field_name) {
         fail(name, "field names must be 1 to " + std::to_string(k_max_field_name) + " characters");
         continue;
       }
+      if (core::has_control_char(field)) {
+        fail(name, "field names must not contain control characters");
+        continue;
+      }
       std::string xpath_text;
-      xpath(v, field.c_str(), fname, true, xpath_text);
+      xpath(v, field, fname, true, xpath_text);
       if (!xpath_text.empty()) {
         out.emplace_back(field, xpath_text);
       }
@@ -173,19 +185,73 @@ bool is_http_url(const std::string& url) {
   if (const size_t at = authority.rfind('@'); at != std::string::npos) {
     authority = authority.substr(at + 1);
   }
-  return !authority.empty() && authority.front() != ':';
+  // The host: an IPv6 address in brackets, or a name or IPv4 address.
+  size_t host_length = 0;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string::npos || close == 1) {
+      return false;
+    }
+    host_length = close + 1;
+  } else {
+    host_length = std::min(authority.find(':'), authority.size());
+  }
+  if (host_length == 0) {
+    return false;
+  }
+  // Then nothing, or ':' and a port (empty: the scheme's default).
+  const std::string port = authority.substr(host_length);
+  if (port.empty() || port == ":") {
+    return true;
+  }
+  if (port.front() != ':' || port.size() > 6 ||
+      !std::all_of(port.begin() + 1, port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  const int number = std::stoi(port.substr(1));
+  return number >= 1 && number <= 65535;
 }
 
 std::variant<Json, ApiError> parse_json_body(const std::string& body) {
+  // Per open object or array: its path (as validation errors name fields),
+  // the key read last and the keys read so far.
+  struct Open {
+    std::string path;
+    std::string key;
+    std::unordered_set<std::string> keys;
+  };
+  std::vector<Open> open;
   try {
-    Json::parser_callback_t depth_limit = [](int depth, Json::parse_event_t, Json&) {
-      // `depth` counts the containers around this one: 0 for the outermost.
-      if (depth >= k_max_json_depth) {
-        throw TooDeep{};
+    Json::parser_callback_t check = [&](int depth, Json::parse_event_t event, Json& parsed) {
+      using Event = Json::parse_event_t;
+      if (event == Event::object_start || event == Event::array_start) {
+        // `depth` counts the objects and arrays around this one.
+        if (depth >= k_max_json_depth) {
+          throw TooDeep{};
+        }
+        std::string path;
+        if (!open.empty() && !open.back().key.empty()) {
+          path = open.back().path + open.back().key + ".";
+        } else if (!open.empty()) {
+          path = open.back().path;
+        }
+        open.push_back(Open{std::move(path), {}, {}});
+      } else if (event == Event::object_end || event == Event::array_end) {
+        open.pop_back();
+      } else if (event == Event::key && !open.empty()) {
+        const std::string& key = parsed.get_ref<const std::string&>();
+        if (!open.back().keys.insert(key).second) {
+          throw RepeatedKey{open.back().path + key};
+        }
+        open.back().key = key;
       }
       return true;
     };
-    return Json::parse(body, depth_limit);
+    return Json::parse(body, check);
+  } catch (const RepeatedKey& e) {
+    Json fields = Json::object();
+    fields[e.path] = "is given more than once";
+    return validation_error(fields);
   } catch (const Json::parse_error& e) {
     std::string what = e.what();
     // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, ...".
@@ -234,7 +300,7 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
     v.fail("url", "must be a string");
   } else {
     req.url = doc.at("url").get<std::string>();
-    if (req.url.size() > k_max_url) {
+    if (core::utf8_length(req.url) > k_max_url) {
       v.fail("url", "must be at most 2048 characters");
     } else if (!is_http_url(req.url)) {
       v.fail("url", "must be an absolute http or https URL");
@@ -270,7 +336,7 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
   }
   const std::string sp = "options.selectors.";
   v.unknown_keys(*selectors, {"item", "fields", "next_page", "detail_link", "detail_fields"}, sp);
-  v.xpath(*selectors, "item", sp + "item", true, o.selectors.item);
+  v.xpath(*selectors, "item", sp + "item", true, o.selectors.item, true);
   v.field_map(*selectors, "fields", sp + "fields", o.selectors.fields);
   v.xpath(*selectors, "next_page", sp + "next_page", false, o.selectors.next_page);
   v.xpath(*selectors, "detail_link", sp + "detail_link", false, o.selectors.detail_link);

@@ -11,18 +11,21 @@
 
 namespace scrapekeep::http {
 
-// Returns why an XPath expression does not compile, or nullopt when it does.
-using XPathCheck = std::function<std::optional<std::string>(const std::string&)>;
+// Returns why an XPath expression does not compile (or, with `nodes`, does
+// not select nodes), or nullopt when it is usable.
+using XPathCheck = std::function<std::optional<std::string>(const std::string&, bool nodes)>;
 
 struct CreateJobRequest {
   std::string url;
   core::JobOptions options;  // normalized, defaults filled in
 };
 
-// Deeper JSON than this is refused as INVALID_JSON.
+// JSON with more objects and arrays nested in each other than this is
+// refused as INVALID_JSON.
 constexpr int k_max_json_depth = 32;
 
-// Parses JSON with a depth limit; INVALID_JSON (with the byte position) on failure.
+// Parses JSON with a depth limit; INVALID_JSON (with the byte position) on
+// failure, VALIDATION_ERROR naming a key given twice in one object.
 std::variant<Json, ApiError> parse_json_body(const std::string& body);
 
 // INVALID_JSON for a body that is not JSON; VALIDATION_ERROR naming every bad
@@ -30,7 +33,8 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body);
 std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& body,
                                                           const XPathCheck& xpath_check);
 
-// True for an absolute http(s) URL with a host, no spaces or control bytes.
+// True for an absolute http(s) URL with a host (an IPv6 one in brackets), a
+// port of 1..65535 if any, no spaces or control bytes.
 bool is_http_url(const std::string& url);
 
 } // namespace scrapekeep::http

@@ -474,7 +474,7 @@ std::string normalize_space(const std::string& text) {
   return out;
 }
 
-std::optional<std::string> xpath_error(const std::string& expr) {
+std::optional<std::string> xpath_error(const std::string& expr, bool nodes) {
   prepare_thread();
   if (expr.empty()) {
     return std::string("empty XPath expression");
@@ -498,6 +498,15 @@ std::optional<std::string> xpath_error(const std::string& expr) {
     }
     xmlResetLastError();
     XPathObjectPtr obj = evaluate(comp.get(), ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
+    // XPath 1.0's types are known before any page is read: what gives a
+    // number here gives a number on every page.
+    if (obj && nodes && obj->type != XPATH_NODESET) {
+      return std::string("must select nodes; this expression gives ") +
+             (obj->type == XPATH_NUMBER    ? "a number"
+              : obj->type == XPATH_STRING  ? "a string"
+              : obj->type == XPATH_BOOLEAN ? "a boolean"
+                                           : "no node-set");
+    }
     if (obj) {
       return std::nullopt;
     }

@@ -20,9 +20,10 @@ namespace scrapekeep::scrape {
 // functions call it themselves; call it early from the main thread anyway.
 void init_libxml();
 
-// nullopt when `expr` compiles as XPath 1.0; otherwise a short message for
-// people. Errors that only show at evaluation (unknown function) are not seen.
-std::optional<std::string> xpath_error(const std::string& expr);
+// nullopt when `expr` is usable XPath 1.0: it compiles and evaluates (on an
+// empty page: unknown functions, variables and prefixes fail there) and, with
+// `nodes`, gives a node-set; otherwise a short message for people.
+std::optional<std::string> xpath_error(const std::string& expr, bool nodes = false);
 
 // `ref` resolved against `base` per RFC 3986 (libxml2's xmlBuildURI), after
 // trimming ASCII whitespace and percent-encoding characters a URI cannot hold.

@@ -317,7 +317,8 @@ std::optional<std::string> parse_target(const std::string& url, std::string& hos
   init_libxml();
   const std::string clean = strip_fragment(escape_uri_chars(url));
   std::unique_ptr<xmlURI, UriFree> uri(xmlParseURIRaw(clean.c_str(), 1));
-  if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
+  if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0' ||
+      uri->port > 65535) {
     return std::nullopt;
   }
   const std::string scheme = core::lower_ascii(uri->scheme);
