@@ -518,6 +518,21 @@ TEST_CASE("worker: a pagination loop ends the listing", "[scrape][worker]") {
   CHECK(site.hits("/loop?page=1") == 1);
 }
 
+TEST_CASE("worker: a pagination loop is found however its URL is written", "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/caseloop?page=1"), listing_options());
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.items_found == 12);
+  check_listing_results(h.results(id), site, "/caseloop", 1, 12, 4);
+  CHECK(site.hits("/caseloop?page=1") == 1);
+}
+
 TEST_CASE("worker: timeout keeps the partial results", "[scrape][worker]") {
   FixtureSiteConfig site_config;
   site_config.slow_delay = milliseconds(150);

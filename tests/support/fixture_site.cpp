@@ -236,6 +236,16 @@ void FixtureSite::add_routes() {
   s.Get("/loop", [short_chain](const httplib::Request& req, httplib::Response& res) {
     short_chain("/loop", req, res, 1);
   });
+  // A loop written differently: the last page links back to the first with
+  // an upper-case scheme, the port spelled out and a fragment.
+  s.Get("/caseloop", [this](const httplib::Request& req, httplib::Response& res) {
+    const int page = std::max(1, page_param(req));
+    const std::string next =
+        page < k_short_chain_pages
+            ? "/caseloop?page=" + std::to_string(page + 1)
+            : "HTTP://127.0.0.1:" + std::to_string(m_port) + "/caseloop?page=1#top";
+    res.set_content(listing_html("/caseloop", page, next), k_html);
+  });
 
   s.Get("/endless", [this](const httplib::Request& req, httplib::Response& res) {
     const int page = std::max(1, page_param(req));

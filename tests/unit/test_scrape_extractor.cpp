@@ -163,6 +163,28 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK(strip_fragment("http://a/b") == "http://a/b");
 }
 
+TEST_CASE("page_identity writes one page's URLs alike and keeps different pages apart",
+          "[scrape][extractor]") {
+  const std::string id = page_identity("http://shop.example/list?page=2");
+  CHECK(id == "http://shop.example/list?page=2");
+  for (const char* same : {"HTTP://Shop.Example/list?page=2", "http://shop.example:80/list?page=2",
+                           "http://shop.example/list?page=2#top", "Http://SHOP.example:80/list?page=2#"}) {
+    INFO(same);
+    CHECK(page_identity(same) == id);
+  }
+  CHECK(page_identity("https://h:443") == "https://h/");
+  CHECK(page_identity("https://h:8443/a") == "https://h:8443/a");
+  CHECK(page_identity("http://u@h/a") == "http://u@h/a");
+  // Path and query keep their case and bytes.
+  for (const char* other : {"http://shop.example/List?page=2", "http://shop.example/list?Page=2",
+                            "http://shop.example:8080/list?page=2", "https://shop.example/list?page=2",
+                            "http://shop.example/list?page=2&x"}) {
+    INFO(other);
+    CHECK(page_identity(other) != id);
+  }
+  CHECK(page_identity("not a url#x") == "not a url");
+}
+
 TEST_CASE("normalize_space collapses ASCII whitespace and keeps other bytes", "[scrape][extractor]") {
   CHECK(normalize_space("  a \t\n b\r\n") == "a b");
   CHECK(normalize_space("") == "");

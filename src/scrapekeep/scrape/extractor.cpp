@@ -567,6 +567,31 @@ std::string strip_fragment(const std::string& url) {
   return hash == std::string::npos ? url : url.substr(0, hash);
 }
 
+std::string page_identity(const std::string& url) {
+  const std::string bare = strip_fragment(url);
+  UriPtr uri(xmlParseURIRaw(bare.c_str(), 1));
+  if (!uri || uri->scheme == nullptr || uri->server == nullptr) {
+    return bare;
+  }
+  const std::string scheme = core::lower_ascii(uri->scheme);
+  const int default_port = scheme == "https" ? 443 : scheme == "http" ? 80 : -1;
+  std::string id = scheme + "://";
+  if (uri->user != nullptr) {
+    id += uri->user;
+    id += '@';
+  }
+  id += core::lower_ascii(uri->server);
+  if (uri->port > 0 && uri->port != default_port) {
+    id += ':' + std::to_string(uri->port);
+  }
+  id += uri->path != nullptr && uri->path[0] != '\0' ? uri->path : "/";
+  if (uri->query_raw != nullptr) {
+    id += '?';
+    id += uri->query_raw;
+  }
+  return id;
+}
+
 struct ParsedListing::State {
   // Held until the page is freed: declared before it.
   ParseBudget::Lease lease;

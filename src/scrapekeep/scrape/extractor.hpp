@@ -36,8 +36,13 @@ std::optional<std::string> resolve_url(const std::string& base, const std::strin
 // reserved characters stay as they are.
 std::string escape_uri_chars(const std::string& text);
 
-// `url` without its fragment ("#..."), for fetching and loop detection.
+// `url` without its fragment ("#..."), for fetching.
 std::string strip_fragment(const std::string& url);
+
+// What tells two listing URLs apart for loop detection: `url` without its
+// fragment, scheme and host lower-cased, the scheme's default port and an
+// empty path ("/") written alike. `url` itself if it cannot be parsed.
+std::string page_identity(const std::string& url);
 
 struct ExtractedItem {
   core::FieldValues fields;               // in selector order

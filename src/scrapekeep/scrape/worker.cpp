@@ -91,7 +91,7 @@ struct PaginationStart {
   std::string url;
   std::int64_t page_number = 1;
   std::int64_t items_found = 0;
-  std::unordered_set<std::string> visited;  // listing URLs stored, fragments stripped
+  std::unordered_set<std::string> visited;  // page_identity of the listing URLs stored
 };
 
 // A listing page fetched and parsed, with the listing page to follow it.
@@ -228,14 +228,15 @@ class ListingPipeline {
   // Which of `page`'s items count and the page to fetch after it, if any;
   // `items_found` counts its items.
   void follow(ListingPage& page, std::int64_t& items_found) {
-    m_start.visited.insert(strip_fragment(page.url));
-    m_start.visited.insert(strip_fragment(page.fetched.final_url));
+    m_start.visited.insert(page_identity(page.url));
+    m_start.visited.insert(page_identity(page.fetched.final_url));
     page.items_before = items_found;
     page.take = items_to_take(m_options, items_found, page.parsed->item_count());
     items_found += static_cast<std::int64_t>(page.take);
     const std::optional<std::string>& next = page.parsed->next_url();
     if (m_options.follow_pagination && next && items_found < m_options.max_items &&
-        page.page_number < m_options.max_pages && m_start.visited.count(*next) == 0) {
+        page.page_number < m_options.max_pages &&
+        m_start.visited.count(page_identity(*next)) == 0) {
       page.next = next;
     }
   }
@@ -885,7 +886,7 @@ Outcome JobRunner::run_job() {
   }
   PaginationStart pagination;
   for (const std::string& url : resume->visited_listing_urls) {
-    pagination.visited.insert(strip_fragment(url));
+    pagination.visited.insert(page_identity(url));
   }
   if (job.counters.listing_pages_failed > 0) {
     // Interrupted between storing a failed listing page and failing the job.
