@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "scrapekeep/core/time_format.hpp"
@@ -387,6 +388,62 @@ TEST_CASE("hostile: JSON bodies that are deep, invalid UTF-8 or numerically absu
     const HttpReply form = a.request("POST", "/v1/scrape", "url=http://a.b/",
                                      {{"Content-Type", "application/x-www-form-urlencoded"}});
     check_error(form, 400, "INVALID_JSON");
+  }
+  check_alive(server);
+}
+
+TEST_CASE("hostile: a body whose framing is ambiguous is refused at once; absolute targets served",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  const std::string key = server.org_a().key;
+  const int port = server.port();
+
+  SECTION("refused, and the connection closed, before any body is read") {
+    const std::vector<std::tuple<std::string, std::string, int, std::string>> cases = {
+        {"Content-Length: 2\r\nContent-Length: 3\r\n", "{}x", 400, "BAD_REQUEST"},
+        {"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n", "2\r\n{}\r\n0\r\n\r\n", 400,
+         "BAD_REQUEST"},
+        {"Transfer-Encoding: gzip\r\n", "", 501, "NOT_IMPLEMENTED"},
+        {"Transfer-Encoding: chunked, gzip\r\n", "", 501, "NOT_IMPLEMENTED"},
+        {"Transfer-Encoding: xyz\r\n", "", 501, "NOT_IMPLEMENTED"},
+        {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "", 501,
+         "NOT_IMPLEMENTED"},
+    };
+    for (const auto& [headers, body, status, code] : cases) {
+      INFO(headers);
+      RawConnection c(port);
+      c.send(request_head("POST", "/v1/scrape", key, headers) + body);
+      // Well before the body read timeout: nothing is waited for.
+      const HttpReply r = c.read_reply(std::chrono::seconds(2));
+      check_error(r, status, code);
+      CHECK(c.wait_closed(std::chrono::seconds(2)));
+    }
+    CHECK(job_count(server) == 0);
+  }
+  SECTION("the same Content-Length twice, and chunked in any case, are read as usual") {
+    check_bad_field(raw(port, request_head("POST", "/v1/scrape", key,
+                                           "Content-Length: 2\r\nContent-Length: 2\r\n") +
+                                  "{}"),
+                    "url");
+    check_bad_field(raw(port, request_head("POST", "/v1/scrape", key,
+                                           "Transfer-Encoding: Chunked\r\n") +
+                                  "2\r\n{}\r\n0\r\n\r\n"),
+                    "url");
+  }
+  SECTION("an absolute-form target is the path it names") {
+    const std::string authority = "127.0.0.1:" + std::to_string(port);
+    const HttpReply health = raw(port, request_head("GET", "http://" + authority + "/healthz", key));
+    INFO(health.body);
+    CHECK(health.status == 200);
+    CHECK(health.json["status"] == "ok");
+    const HttpReply jobs =
+        raw(port, request_head("GET", "HTTP://" + authority + "/v1/scrape/jobs?limit=1", key));
+    INFO(jobs.body);
+    CHECK(jobs.status == 200);
+    CHECK(jobs.data()["limit"] == 1);
+    check_error(raw(port, request_head("GET", "http://" + authority + "/nowhere", key)), 404,
+                "NOT_FOUND");
   }
   check_alive(server);
 }

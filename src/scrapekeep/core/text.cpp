@@ -33,6 +33,14 @@ std::size_t utf8_length(const std::string& text) {
   }));
 }
 
+std::size_t http_scheme_length(const std::string& url) {
+  const std::string scheme = lower_ascii(url.substr(0, 8));
+  if (scheme.rfind("http://", 0) == 0) {
+    return 7;
+  }
+  return scheme.rfind("https://", 0) == 0 ? 8 : 0;
+}
+
 bool has_control_char(const std::string& text) {
   return std::any_of(text.begin(), text.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);

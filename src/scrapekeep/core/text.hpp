@@ -19,6 +19,9 @@ std::string trim_ascii(const std::string& text);
 // continue a character. What the contract's "at most N characters" counts.
 std::size_t utf8_length(const std::string& text);
 
+// The length of `url`'s "http://" or "https://" (in any case), or 0.
+std::size_t http_scheme_length(const std::string& url);
+
 // Whether `text` holds a C0 control character or DEL.
 bool has_control_char(const std::string& text);
 

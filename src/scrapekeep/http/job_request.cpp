@@ -161,17 +161,8 @@ class Validator {
 } // namespace
 
 bool is_http_url(const std::string& url) {
-  std::string lower;
-  lower.reserve(8);
-  for (size_t i = 0; i < std::min<size_t>(url.size(), 8); ++i) {
-    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(url[i]))));
-  }
-  size_t rest = 0;
-  if (lower.rfind("http://", 0) == 0) {
-    rest = 7;
-  } else if (lower.rfind("https://", 0) == 0) {
-    rest = 8;
-  } else {
+  const size_t rest = core::http_scheme_length(url);
+  if (rest == 0) {
     return false;
   }
   for (unsigned char c : url) {

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -38,6 +39,45 @@ bool is_known_method(const std::string& method) {
     }
   }
   return false;
+}
+
+// Why a request's body cannot be told apart from what follows it (RFC 9112
+// 6.1-6.3), if it cannot: Content-Length given twice with different values,
+// both Content-Length and Transfer-Encoding, or a transfer coding other than
+// chunked. A server that guessed could read a request smuggled in a body.
+std::optional<ApiError> framing_error(const httplib::Request& req) {
+  const std::size_t lengths = req.get_header_value_count("Content-Length");
+  for (std::size_t i = 1; i < lengths; ++i) {
+    if (core::trim_ascii(req.get_header_value("Content-Length", i)) !=
+        core::trim_ascii(req.get_header_value("Content-Length", 0))) {
+      return ApiError{400, "BAD_REQUEST", "the request has Content-Length headers that differ",
+                      nullptr};
+    }
+  }
+  const std::size_t codings = req.get_header_value_count("Transfer-Encoding");
+  if (codings > 0 && lengths > 0) {
+    return ApiError{400, "BAD_REQUEST",
+                    "the request has both Content-Length and Transfer-Encoding", nullptr};
+  }
+  if (codings > 1 ||
+      (codings == 1 &&
+       core::lower_ascii(core::trim_ascii(req.get_header_value("Transfer-Encoding"))) != "chunked")) {
+    return ApiError{501, "NOT_IMPLEMENTED",
+                    "the only transfer coding a request body may have is chunked", nullptr};
+  }
+  return std::nullopt;
+}
+
+// The request target in origin form: an absolute-form target
+// ("http://host:port/path", which RFC 9112 3.2.2 says servers must accept)
+// without its scheme and authority.
+std::string origin_form(const std::string& path) {
+  const std::size_t rest = core::http_scheme_length(path);
+  if (rest == 0) {
+    return path;
+  }
+  const std::size_t slash = path.find('/', rest);
+  return slash == std::string::npos ? "/" : path.substr(slash);
 }
 
 // The response says so, and the connection closes once it is sent.
@@ -312,7 +352,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
                          httplib::Response& res) {
     const std::string request_id = new_request_id();
     const core::Micros now = m_clock.now();
-    auto matched = m_router.match(req.method, req.path);
+    auto matched = m_router.match(req.method, origin_form(req.path));
     if (auto* err = std::get_if<ApiError>(&matched)) {
       write_error(res, *err, request_id, now);
       return;
@@ -447,7 +487,13 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   // the read timeout passes; for the others it would only match each route's
   // regex, which costs more than some of our answers. Requests with a body
   // (any method) take the library's way, which reads it.
-  svr.set_pre_routing_handler([dispatch](const httplib::Request& req, httplib::Response& res) {
+  svr.set_pre_routing_handler([this, dispatch](const httplib::Request& req,
+                                                httplib::Response& res) {
+    if (auto error = framing_error(req)) {
+      close_connection(res);
+      write_error(res, *error, new_request_id(), m_clock.now());
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding") ||
         !is_known_method(req.method)) {
       return httplib::Server::HandlerResponse::Unhandled;
