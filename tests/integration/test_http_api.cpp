@@ -780,10 +780,14 @@ TEST_CASE("unknown routes are NOT_FOUND and wrong methods METHOD_NOT_ALLOWED", "
     INFO(method << " " << path);
     check_error(a.request(method, path), 405, "METHOD_NOT_ALLOWED", now);
   }
-  // A 405 says which methods the path has, in the Allow header and details.
+  // A 405 says which methods the path has, in the Allow header and details
+  // (HEAD wherever GET is: it is answered as GET without the body).
   const HttpReply put = a.request("PUT", "/v1/scrape/jobs/" + id);
-  CHECK(put.header("Allow") == std::optional<std::string>("GET, DELETE"));
-  CHECK(put.error()["details"]["allowed_methods"] == Json::array({"GET", "DELETE"}));
+  CHECK(put.header("Allow") == std::optional<std::string>("GET, HEAD, DELETE"));
+  CHECK(put.error()["details"]["allowed_methods"] == Json::array({"GET", "HEAD", "DELETE"}));
+  const HttpReply head = a.request("HEAD", "/v1/scrape/jobs/" + id);
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
   CHECK(a.request("GET", "/v1/scrape/jobs/" + id + "/cancel").header("Allow") ==
         std::optional<std::string>("POST"));
   // The job is untouched by all that.
@@ -804,7 +808,7 @@ TEST_CASE("methods no route uses are METHOD_NOT_ALLOWED, not a bad request", "[h
     INFO(method);
     const HttpReply on_route = a.request(method, "/v1/scrape/jobs/" + id + "?x=1");
     check_error(on_route, 405, "METHOD_NOT_ALLOWED", clock.now());
-    CHECK(on_route.header("Allow") == std::optional<std::string>("GET, DELETE"));
+    CHECK(on_route.header("Allow") == std::optional<std::string>("GET, HEAD, DELETE"));
     check_error(a.request(method, "/v1/no-such-route"), 404, "NOT_FOUND", clock.now());
   }
 }

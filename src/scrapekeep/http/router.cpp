@@ -73,6 +73,9 @@ std::variant<Router::Match, ApiError> Router::match(std::string_view method,
       return Match{&r, std::move(params)};
     }
     allowed.push_back(r.method);
+    if (r.method == "GET") {
+      allowed.emplace_back("HEAD");
+    }
   }
   if (!allowed.empty()) {
     // The server turns details.allowed_methods into the Allow header.
