@@ -19,6 +19,7 @@
 #include "scrapekeep/core/clock.hpp"
 #include "scrapekeep/core/job.hpp"
 #include "scrapekeep/store/job_store.hpp"
+#include "scrapekeep/store/migrations.hpp"
 #include "support/api_server.hpp"
 #include "support/child_process.hpp"
 #include "support/fixture_site.hpp"
@@ -207,6 +208,44 @@ TEST_CASE("processes: a worker process killed while serve runs, its job is taken
   serve->send(SIGTERM);
   CHECK(second->wait(seconds(10)) == std::optional<int>(0));
   CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
+
+TEST_CASE("processes: a worker refuses a database file that does not exist, creating nothing",
+          "[recovery][process]") {
+  Deployment d;
+  const std::filesystem::path folder = std::filesystem::path(d.dir()) / "dbs";
+  std::filesystem::create_directory(folder);
+  const std::string typo = (folder / "typo.db").string();
+  ChildProcess worker(d.dir(), "typo", {"worker", "--db", typo});
+  CHECK(worker.wait(seconds(20)) == std::optional<int>(1));
+  CHECK(worker.out().empty());
+  CHECK(worker.err() == "scrapekeep: " + typo +
+                            ": no such database file (start scrapekeep serve or scrapekeep "
+                            "migrate on it first)\n");
+  CHECK(std::filesystem::is_empty(folder));
+
+  // A database at an older schema version is still migrated.
+  {
+    SQLite::Database old(d.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    const store::Migration& first = store::embedded_migrations().front();
+    old.exec("CREATE TABLE schema_migrations ("
+             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    old.exec(first.sql);
+    SQLite::Statement rec(old, "INSERT INTO schema_migrations VALUES (?, ?, 0)");
+    rec.bind(1, first.version);
+    rec.bind(2, first.name);
+    rec.exec();
+  }
+  REQUIRE(store::latest_schema_version() > store::embedded_migrations().front().version);
+  auto migrated = d.worker({"--concurrency", "1"});
+  migrated->send(SIGTERM);
+  CHECK(migrated->wait(seconds(10)) == std::optional<int>(0));
+  store::StoreConfig config;
+  config.path = d.db();
+  config.read_only = true;
+  auto opened = store::JobStore::open(config);
+  REQUIRE(opened.ok());
+  CHECK((*opened)->schema_version().value() == store::latest_schema_version());
 }
 
 TEST_CASE("processes: the next worker process resumes a killed one's job at once",

@@ -12,7 +12,7 @@ namespace scrapekeep::cli {
 namespace {
 
 struct WorkerOptions {
-  WorkOptions work;
+  WorkOptions work{.create_db = false};
   int concurrency = 2;
 };
 

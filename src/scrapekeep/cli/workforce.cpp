@@ -75,17 +75,25 @@ void add_work_options(CLI::App& command, WorkOptions& o) {
 }
 
 store::StoreConfig store_config_for(const WorkOptions& o) {
-  return store::StoreConfig{.path = o.db, .synchronous = parse_synchronous(o.synchronous)};
+  return store::StoreConfig{
+      .path = o.db, .synchronous = parse_synchronous(o.synchronous), .create = o.create_db};
 }
 
 std::unique_ptr<Workforce> Workforce::start(const WorkOptions& o, int workers,
                                             const core::Clock& clock) {
   const store::StoreConfig store_config = store_config_for(o);
   {
-    auto store = open_store_or_report(store_config);
-    if (!store) {
+    auto opened = store::JobStore::open(store_config);
+    if (!opened) {
+      if (opened.error().code == core::ErrorCode::not_found) {
+        fail(o.db + ": no such database file (start scrapekeep serve or scrapekeep migrate on "
+                    "it first)");
+      } else {
+        fail(opened.error().message);
+      }
       return nullptr;
     }
+    auto& store = *opened;
     auto recovered = store::recover_at_start(*store, clock.now(), o.max_attempts);
     if (!recovered) {
       fail("cannot recover interrupted jobs: " + recovered.error().message);

@@ -26,6 +26,9 @@ struct WorkOptions {
   int max_attempts = 5;
   std::string targets = "refuse-link-local";
   int retain_days = 0;  // 0: keep forever
+  // Whether a missing --db is created (serve) or refused (worker: a mistyped
+  // path would otherwise be a new empty database that no job ever reaches).
+  bool create_db = true;
 };
 
 // Adds --db, --synchronous, --detail-concurrency, --max-per-host,

@@ -188,11 +188,13 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
 
 Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreConfig& config) {
   try {
-    if (config.read_only && !std::filesystem::exists(config.path)) {
+    const bool may_create = config.migrate && config.create;
+    const bool must_exist = config.read_only || (config.migrate && !config.create);
+    if (must_exist && !std::filesystem::exists(config.path)) {
       return Error{ErrorCode::not_found, "database file does not exist: " + config.path};
     }
     const int flags = config.read_only ? SQLite::OPEN_READONLY
-                      : config.migrate ? (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)
+                      : may_create     ? (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)
                                        : SQLite::OPEN_READWRITE;
     auto impl = std::make_unique<Impl>(config, flags | SQLite::OPEN_NOMUTEX);
     if (!config.read_only && config.group_commit) {
