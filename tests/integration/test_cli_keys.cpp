@@ -1,5 +1,6 @@
 // scrapekeep keys: the real binary, on a database file of its own.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -59,6 +60,40 @@ TEST_CASE("keys create refuses an empty organization name as bad usage", "[cli][
     REQUIRE(keys->size() == 1);
     CHECK((*keys)[0].org_name == "demo");
   }
+}
+
+TEST_CASE("keys create trims the organization name and refuses control characters",
+          "[cli][keys]") {
+  TempDir dir;
+  const std::string db = dir.file("keys.db");
+  const std::string k_refused =
+      "scrapekeep: --org: the organization name must not contain control characters (see "
+      "scrapekeep --help)\n";
+  for (const std::string org : {"ac\tme\n", "ac\nme", "a\x01" "b", "ac\x7fme", " \v "}) {
+    auto r = create_key(dir, db, org);
+    INFO(org);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err == k_refused);
+    CHECK_FALSE(std::filesystem::exists(db));
+  }
+
+  auto made = create_key(dir, db, " \t acme \r\n");
+  REQUIRE(made.exit_code == 0);
+  CHECK(made.out.find(" for organization acme (shown once; store it now):\n") != std::string::npos);
+  // The same organization as one created without the padding, listed on one line.
+  REQUIRE(create_key(dir, db, "acme").exit_code == 0);
+  auto listed = keys(dir, {"list", "--db", db});
+  CHECK(listed.exit_code == 0);
+  const auto lines = std::count(listed.out.begin(), listed.out.end(), '\n');
+  CHECK(lines == 3);
+  auto opened = JobStore::open(StoreConfig{.path = db, .read_only = true});
+  REQUIRE(opened);
+  auto found = (*opened)->list_keys();
+  REQUIRE(found);
+  REQUIRE(found->size() == 2);
+  CHECK((*found)[0].org_name == "acme");
+  CHECK((*found)[0].org_id == (*found)[1].org_id);
 }
 
 TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made by a typo",

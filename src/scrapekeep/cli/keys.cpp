@@ -1,11 +1,11 @@
 // scrapekeep keys create|list|revoke
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <iostream>
 
 #include "scrapekeep/cli/command.hpp"
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
 
 namespace scrapekeep::cli {
@@ -81,12 +81,18 @@ void add_keys_command(CLI::App& app, Action& action) {
   create->add_option("--db", opts->db, "Database file")->required();
   create->add_option("--org", opts->org, "Organization the key belongs to")
       ->required()
-      ->check(CLI::Validator(
+      // Trimmed, so that ' acme ' is acme; a control character (a tab, a
+      // newline) would break keys list's rows.
+      ->transform(CLI::Validator(
           [](std::string& name) -> std::string {
-            const bool blank = std::all_of(name.begin(), name.end(), [](unsigned char c) {
-              return std::isspace(c) != 0;
+            name = core::trim_ascii(name);
+            if (name.empty()) {
+              return "the organization name must not be empty";
+            }
+            const bool control = std::any_of(name.begin(), name.end(), [](unsigned char c) {
+              return c < 0x20 || c == 0x7f;
             });
-            return blank ? "the organization name must not be empty" : "";
+            return control ? "the organization name must not contain control characters" : "";
           },
           "NAME"));
   create->callback([&action, opts] { action = [opts] { return create_key(*opts); }; });
