@@ -971,6 +971,29 @@ TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usag
   }
 }
 
+TEST_CASE("backup names a target it cannot create, and why", "[cli][backup]") {
+  TempDir dir;
+  const std::string db = dir.file("source.db");
+  build_db(db);
+  const auto missing = dir.path() / "missing" / "dir";
+  const std::string to_missing = (missing / "b.db").string();
+  auto r = run_binary(dir, {"backup", "--db", db, "--to", to_missing});
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.empty());
+  CHECK(r.err == "scrapekeep: backup failed: cannot create " + to_missing + ": its folder " +
+                     missing.string() + " does not exist\n");
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "missing"));
+
+  const std::string file = dir.file("a-file");
+  std::ofstream(file) << "not a folder";
+  const std::string to_file = file + "/b.db";
+  r = run_binary(dir, {"backup", "--db", db, "--to", to_file});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err ==
+        "scrapekeep: backup failed: cannot create " + to_file + ": " + file + " is not a folder\n");
+  CHECK(read_file(file) == "not a folder");
+}
+
 TEST_CASE("History reads jobs exactly as JobStore does", "[inspect]") {
   TempDir dir;
   const std::string db = dir.file("same.db");
