@@ -367,6 +367,35 @@ TEST_CASE("processes: serve starts again at once on the port it served on, and r
   CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
 }
 
+TEST_CASE("processes: serve's banner brackets an IPv6 host in its URLs, as a URL must",
+          "[recovery][process]") {
+  Deployment d;
+  auto serve = d.serve({"--workers", "0"});
+  const std::string v4 = "127.0.0.1:" + std::to_string(d.port());
+  CHECK(serve->out().find("scrapekeep " SCRAPEKEEP_VERSION " serving on http://" + v4 +
+                          " (database " + d.db() + ", 0 workers)\nTry: curl -s http://" + v4 +
+                          "/healthz\n") != std::string::npos);
+  serve->send(SIGTERM);
+  REQUIRE(serve->wait(seconds(10)) == std::optional<int>(0));
+
+  ChildProcess v6(d.dir(), "serve-v6", {"serve", "--db", d.db(), "--listen", "[::1]:0",
+                                        "--workers", "0"});
+  const auto started = wait_serving(v6, seconds(20));
+  if (!started) {
+    INFO("serve stderr: " << v6.err());
+    REQUIRE(v6.err().find("cannot listen on") != std::string::npos);
+    WARN("no IPv6 loopback here: the IPv6 banner is not tested");
+    return;
+  }
+  const std::string url = "http://[::1]:" + std::to_string(started->port);
+  CHECK(v6.out() == "scrapekeep " SCRAPEKEEP_VERSION " serving on " + url + " (database " +
+                        d.db() + ", 0 workers)\nTry: curl -s " + url + "/healthz\n");
+  const HttpReply health = ApiClient("::1", started->port, {}).get("/healthz");
+  CHECK(health.status == 200);
+  v6.send(SIGTERM);
+  CHECK(v6.wait(seconds(10)) == std::optional<int>(0));
+}
+
 TEST_CASE("processes: a job whose timeout passed while nothing ran completes with timeout",
           "[recovery][process]") {
   FixtureSiteConfig site_config;

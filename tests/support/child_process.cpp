@@ -205,7 +205,9 @@ std::optional<ServeStart> wait_serving(ChildProcess& child, milliseconds limit) 
   }
   ServeStart start;
   const size_t at = line->find("serving on http://");
-  const size_t colon = line->find(':', at + 18);
+  // The port's colon: after the brackets of an IPv6 host ("http://[::1]:PORT").
+  const size_t host_end = line->compare(at + 18, 1, "[") == 0 ? line->find(']', at + 18) : at + 18;
+  const size_t colon = host_end == std::string::npos ? host_end : line->find(':', host_end);
   if (colon == std::string::npos) {
     return std::nullopt;
   }

@@ -89,7 +89,7 @@ struct ServeStart {
   std::string key;  // the API key printed on a fresh database; empty otherwise
 };
 
-// Waits for serve's "serving on http://HOST:PORT" line (and the key line
+// Waits for serve's "serving on http://HOST:PORT" (or http://[IPV6]:PORT) line (and the key line
 // before it, if any); nullopt when it did not come within `limit`.
 std::optional<ServeStart> wait_serving(ChildProcess& child, std::chrono::milliseconds limit);
 

@@ -83,11 +83,13 @@ int run_serve(const ServeOptions& o) {
   if (!workforce) {
     return 1;
   }
-  std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " serving on http://"
-            << server_config.host << ":" << *port << " (database " << o.work.db << ", "
-            << o.workers << " workers)\n"
-            << "Try: curl -s http://" << server_config.host << ":" << *port << "/healthz"
-            << std::endl;
+  // An IPv6 address is bracketed in a URL (RFC 3986), so its colons are not the port's.
+  const std::string url_host = server_config.host.find(':') == std::string::npos
+                                   ? server_config.host
+                                   : "[" + server_config.host + "]";
+  std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " serving on http://" << url_host << ":"
+            << *port << " (database " << o.work.db << ", " << o.workers << " workers)\n"
+            << "Try: curl -s http://" << url_host << ":" << *port << "/healthz" << std::endl;
 
   std::thread serving([&server] { server.serve(); });
   await_shutdown_signal();
