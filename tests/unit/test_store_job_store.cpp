@@ -859,6 +859,18 @@ TEST_CASE("recover_expired puts back, gives up on, or times out interrupted jobs
     CHECK_FALSE(none->has_value());
   }
 
+  SECTION("a cap of 1: the first loss fails the job, said in the singular") {
+    const Job job = f.create(paged_options(4));
+    f.claim();
+    f.clock.advance(k_lease + k_second);
+    REQUIRE(*f.store().recover_expired(f.clock.now(), 1) == 1);
+    const Job j = f.get(job.job_id);
+    CHECK(j.status == JobStatus::failed);
+    CHECK(j.error_message ==
+          std::optional<std::string>("the job's worker was lost 1 time in a row without a page "
+                                     "stored; giving up"));
+  }
+
   SECTION("the cap counts losses in a row without a page stored") {
     JobOptions o = paged_options(10);
     o.timeout = 1800;

@@ -966,7 +966,8 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
           q->bind(5);
         } else {
           q->bind(3, "the job's worker was lost " + std::to_string(lost) +
-                         " times in a row without a page stored; giving up");
+                         (lost == 1 ? " time" : " times") +
+                         " in a row without a page stored; giving up");
           q->bind(5, core::live_percentage(job));
         }
         // A timeout found late is dated when the time ran out, or when the
