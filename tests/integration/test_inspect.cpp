@@ -305,12 +305,12 @@ TEST_CASE("inspect jobs lists jobs newest first with filters", "[inspect]") {
   CHECK(rows.back().rfind(b.done, 0) == 0);
   CHECK(contains(all.out, "7 of 7 matching jobs"));
   CHECK(all.out.find('\033') == std::string::npos);  // no color when not on a terminal
-  // The done job: 2 listing + 4 detail pages, 5 items, 63.5 s.
+  // The done job: 2 listing + 4 detail pages, 5 items, 63.5 s (rounded half away from zero).
   const std::string done_row = rows.back();
   CHECK(contains(done_row, "completed"));
   CHECK(contains(done_row, "done"));
   CHECK(contains(done_row, "      6         5  2026-01-12 07:00:00"));
-  CHECK(contains(done_row, "1m 03s"));
+  CHECK(contains(done_row, "1m 04s"));
   CHECK(contains(done_row, "http://127.0.0.1:9/a?page=1"));
   // Columns are aligned: every row has its URL at the same offset.
   const size_t url_at = rows.front().find("http://");
@@ -432,7 +432,7 @@ TEST_CASE("inspect job shows counters and a timeline summary", "[inspect]") {
   REQUIRE(r.exit_code == 0);
   CHECK(contains(r.out, "Job " + b.done));
   CHECK(contains(r.out, "completed (done)"));
-  CHECK(contains(r.out, "processing time  1m 03s"));
+  CHECK(contains(r.out, "processing time  1m 04s"));
   CHECK(contains(r.out, "listing pages  2 scraped, 0 failed"));
   CHECK(contains(r.out, "detail pages   5 discovered, 4 scraped, 1 failed"));
   CHECK(contains(r.out, "counters match"));
@@ -564,6 +564,56 @@ TEST_CASE("inspect stats counts, sums and percentiles", "[inspect]") {
   CHECK(contains(human.out, "failed      error         2  28.6%"));
   CHECK(contains(human.out, "p50 2.0s   p90 5m 00s   p99 5m 00s   max 5m 00s"));
   CHECK(contains(human.out, "   2  <url>: HTTP 503 after 3 attempts"));
+}
+
+TEST_CASE("inspect rounds durations half away from zero at the precision it shows", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("durations.db");
+  // Processing time -> what inspect shows.
+  const std::vector<std::pair<Micros, std::string>> k_shown = {
+      {2'400, "2ms"},           {2'600, "3ms"},
+      {999'600, "1.0s"},        {5'480'000, "5.5s"},
+      {59'960'000, "1m 00s"},   {63'500'000, "1m 04s"},
+      {3'599'500'000, "1h 00m 00s"}, {86'399'600'000, "1d 00h 00m"}};
+  std::vector<std::string> ids;
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    JobStore& store = **opened;
+    auto key = store.create_key("acme", k_t0);
+    REQUIRE(key);
+    Micros t = k_t0;
+    for (const auto& [took, shown] : k_shown) {
+      auto job =
+          store.create_job(key->info.org_id, "http://127.0.0.1:9/", options(false, 1, 0), t);
+      REQUIRE(job);
+      ids.push_back(job->job_id);
+      Claim c = claim(store, t);
+      REQUIRE(store.finish(c, CompletionReason::done, std::nullopt, t + took));
+      t += 100'000 * k_second;
+    }
+  }
+
+  auto listed = inspect(dir, db, {"jobs"});
+  REQUIRE(listed.exit_code == 0);
+  const auto rows = table_rows(listed.out);
+  REQUIRE(rows.size() == k_shown.size());
+  for (size_t i = 0; i < k_shown.size(); ++i) {
+    // Newest first; the duration column is right-aligned before the URL.
+    const std::string& row = rows[k_shown.size() - 1 - i];
+    INFO(row);
+    CHECK(row.rfind(ids[i], 0) == 0);
+    CHECK(contains(row, " " + k_shown[i].second + "  http://127.0.0.1:9/"));
+  }
+
+  auto job = inspect(dir, db, {"job", ids[3]});
+  REQUIRE(job.exit_code == 0);
+  CHECK(contains(job.out, "processing time  5.5s\n"));
+
+  // Percentiles are exact at 10 ms: p50 is the 4th of 8, 5.48 s.
+  auto stats = inspect(dir, db, {"stats"});
+  REQUIRE(stats.exit_code == 0);
+  CHECK(contains(stats.out, "p50 5.5s   p90 1d 00h 00m   p99 1d 00h 00m   max 1d 00h 00m\n"));
 }
 
 TEST_CASE("inspect export streams jobs and events as jsonl and csv", "[inspect]") {

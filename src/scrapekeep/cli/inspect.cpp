@@ -101,29 +101,33 @@ const CLI::Validator& time_validator() {
 
 // ---- human formatting ----
 
+// Rounded half away from zero at the precision shown (1 ms, 0.1 s, 1 s, 1
+// min), a value that rounds up to the next unit shown in it ("1.0s", "1m 00s").
 std::string format_duration(Micros d) {
   const bool negative = d < 0;
   const std::uint64_t us = static_cast<std::uint64_t>(negative ? -d : d);
+  const auto rounded = [us](std::uint64_t unit) { return (us + unit / 2) / unit; };
   char buf[64];
-  if (us < 1'000'000) {
-    std::snprintf(buf, sizeof buf, "%llums", static_cast<unsigned long long>(us / 1000));
-  } else if (us < 60'000'000) {
-    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(us / 100'000) / 10.0);
-  } else {
-    const std::uint64_t s = us / 1'000'000;
+  if (const std::uint64_t ms = rounded(1'000); ms < 1000) {
+    std::snprintf(buf, sizeof buf, "%llums", static_cast<unsigned long long>(ms));
+  } else if (const std::uint64_t tenths = rounded(100'000); tenths < 600) {
+    std::snprintf(buf, sizeof buf, "%llu.%llus", static_cast<unsigned long long>(tenths / 10),
+                  static_cast<unsigned long long>(tenths % 10));
+  } else if (const std::uint64_t s = rounded(1'000'000); s < 86400) {
     if (s < 3600) {
       std::snprintf(buf, sizeof buf, "%llum %02llus", static_cast<unsigned long long>(s / 60),
                     static_cast<unsigned long long>(s % 60));
-    } else if (s < 86400) {
+    } else {
       std::snprintf(
           buf, sizeof buf, "%lluh %02llum %02llus", static_cast<unsigned long long>(s / 3600),
           static_cast<unsigned long long>(s % 3600 / 60), static_cast<unsigned long long>(s % 60));
-    } else {
-      std::snprintf(buf, sizeof buf, "%llud %02lluh %02llum",
-                    static_cast<unsigned long long>(s / 86400),
-                    static_cast<unsigned long long>(s % 86400 / 3600),
-                    static_cast<unsigned long long>(s % 3600 / 60));
     }
+  } else {
+    const std::uint64_t m = rounded(60'000'000);
+    std::snprintf(buf, sizeof buf, "%llud %02lluh %02llum",
+                  static_cast<unsigned long long>(m / 1440),
+                  static_cast<unsigned long long>(m % 1440 / 60),
+                  static_cast<unsigned long long>(m % 60));
   }
   return negative ? "-" + std::string(buf) : std::string(buf);
 }
