@@ -89,10 +89,9 @@ void add_keys_command(CLI::App& app, Action& action) {
             if (name.empty()) {
               return "the organization name must not be empty";
             }
-            const bool control = std::any_of(name.begin(), name.end(), [](unsigned char c) {
-              return c < 0x20 || c == 0x7f;
-            });
-            return control ? "the organization name must not contain control characters" : "";
+            return core::has_control_char(name)
+                       ? "the organization name must not contain control characters"
+                       : "";
           },
           "NAME"));
   create->callback([&action, opts] { action = [opts] { return create_key(*opts); }; });
