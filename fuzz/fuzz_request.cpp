@@ -46,9 +46,7 @@ void check(bool condition) {
 }
 
 void fuzz_body(const std::string& input) {
-  static const http::XPathCheck xpath = [](const std::string& expr) {
-    return scrape::xpath_error(expr);
-  };
+  static const http::XPathCheck xpath = scrape::xpath_error;
   auto parsed = http::parse_create_job(input, xpath);
   if (auto* err = std::get_if<http::ApiError>(&parsed)) {
     check(err->status == 400 || err->status == 422);
