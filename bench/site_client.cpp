@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/scrape/xml_memory.hpp"
 
 namespace {
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   const bool parse = flag(argc, argv, "--parse");
   if (parse) {
     scrapekeep::scrape::use_pooled_xml_memory();
+    scrapekeep::scrape::init_libxml();
   }
   if (base.empty() || (job != "chain" && job != "details")) {
     std::fprintf(stderr, "usage: site_client --base URL --job chain|details [--clients N]\n");

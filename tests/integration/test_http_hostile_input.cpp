@@ -444,6 +444,9 @@ TEST_CASE("hostile: a body whose framing is ambiguous is refused at once; absolu
     CHECK(jobs.data()["limit"] == 1);
     check_error(raw(port, request_head("GET", "http://" + authority + "/nowhere", key)), 404,
                 "NOT_FOUND");
+    // A method the library does not route meets the route table all the same.
+    check_error(raw(port, request_head("TRACE", "http://" + authority + "/healthz", key)), 405,
+                "METHOD_NOT_ALLOWED");
   }
   check_alive(server);
 }
@@ -483,6 +486,12 @@ TEST_CASE("hostile: create-job bodies at the edges of the contract's rules", "[h
       const HttpReply r = a.post("/v1/scrape", body);
       check_bad_field(r, field);
       CHECK(why(r, field) == "is given more than once");
+    }
+    // A body that is not JSON is INVALID_JSON, whatever it repeats first.
+    for (const std::string& bad : {"{" + url + ", " + url + ", ", "{" + url + ", " + url + "} x",
+                                   "{" + url + ", " + url + R"(, "options": {"timeout": 1e400}})"}) {
+      INFO(bad);
+      check_error(a.post("/v1/scrape", bad), 400, "INVALID_JSON");
     }
     // The same key in two different objects is fine.
     const HttpReply r = a.post(
@@ -566,13 +575,13 @@ TEST_CASE("hostile: create-job bodies at the edges of the contract's rules", "[h
   SECTION("a URL's host and port must be usable") {
     for (const char* url :
          {"http://[::1/", "http://[]/", "http://127.0.0.1:99999/a", "http://127.0.0.1:0/",
-          "http://h:8x/", "http://h:-1/", "https://h:1234567/", "http://:80/"}) {
+          "http://h:8x/", "http://h:-1/", "https://h:1234567/", "http://:80/", "http://h:/"}) {
       INFO(url);
       check_bad_field(a.post("/v1/scrape", job_body(url)), "url");
     }
     CHECK(job_count(server) == 0);
-    for (const char* url : {"http://[::1]:8080/x", "http://[::1]/", "http://h:/",
-                                   "http://u:p@h:65535/", "HTTPS://H.example:1/"}) {
+    for (const char* url : {"http://[::1]:8080/x", "http://[::1]/", "http://u:p@h:65535/",
+                            "HTTPS://H.example:1/"}) {
       INFO(url);
       CHECK(a.post("/v1/scrape", job_body(url)).status == 201);
     }

@@ -19,9 +19,6 @@ constexpr size_t k_max_fields = 100;
 constexpr size_t k_max_field_name = 100;
 
 struct TooDeep {};
-struct RepeatedKey {
-  std::string path;
-};
 
 class Validator {
  public:
@@ -190,12 +187,13 @@ bool is_http_url(const std::string& url) {
   if (host_length == 0) {
     return false;
   }
-  // Then nothing, or ':' and a port (empty: the scheme's default).
+  // Then nothing, or ':' and a port (not empty: libxml2 2.9, which the
+  // fetcher parses URLs with, refuses "host:/").
   const std::string port = authority.substr(host_length);
-  if (port.empty() || port == ":") {
+  if (port.empty()) {
     return true;
   }
-  if (port.front() != ':' || port.size() > 6 ||
+  if (port.front() != ':' || port.size() < 2 || port.size() > 6 ||
       !std::all_of(port.begin() + 1, port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return false;
   }
@@ -212,6 +210,9 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body) {
     std::unordered_set<std::string> keys;
   };
   std::vector<Open> open;
+  // The first key given twice, named once the body is known to be JSON: a
+  // body that is not is INVALID_JSON whatever it repeats.
+  std::optional<std::string> repeated;
   try {
     Json::parser_callback_t check = [&](int depth, Json::parse_event_t event, Json& parsed) {
       using Event = Json::parse_event_t;
@@ -231,18 +232,20 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body) {
         open.pop_back();
       } else if (event == Event::key && !open.empty()) {
         const std::string& key = parsed.get_ref<const std::string&>();
-        if (!open.back().keys.insert(key).second) {
-          throw RepeatedKey{open.back().path + key};
+        if (!open.back().keys.insert(key).second && !repeated) {
+          repeated = open.back().path + key;
         }
         open.back().key = key;
       }
       return true;
     };
-    return Json::parse(body, check);
-  } catch (const RepeatedKey& e) {
-    Json fields = Json::object();
-    fields[e.path] = "is given more than once";
-    return validation_error(fields);
+    Json parsed = Json::parse(body, check);
+    if (repeated) {
+      Json fields = Json::object();
+      fields[*repeated] = "is given more than once";
+      return validation_error(fields);
+    }
+    return parsed;
   } catch (const Json::parse_error& e) {
     std::string what = e.what();
     // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, ...".

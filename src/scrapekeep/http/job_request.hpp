@@ -34,7 +34,7 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
                                                           const XPathCheck& xpath_check);
 
 // True for an absolute http(s) URL with a host (an IPv6 one in brackets), a
-// port of 1..65535 if any, no spaces or control bytes.
+// port of 1..65535 if any (not an empty one), no spaces or control bytes.
 bool is_http_url(const std::string& url);
 
 } // namespace scrapekeep::http

@@ -541,7 +541,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
           // The library leaves the path empty for a method it does not know.
           const std::string path =
               !req.path.empty() ? req.path : req.target.substr(0, req.target.find_first_of("?#"));
-          auto matched = m_router.match(req.method, path);
+          auto matched = m_router.match(req.method, origin_form(path));
           error = std::holds_alternative<ApiError>(matched) ? std::get<ApiError>(matched)
                                                             : method_not_allowed();
         } else {
