@@ -210,19 +210,37 @@ TEST_CASE("processes: a worker process killed while serve runs, its job is taken
   CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
 }
 
-TEST_CASE("processes: a worker refuses a database file that does not exist, creating nothing",
+TEST_CASE("processes: a worker waits for a database file that does not exist, creating nothing",
           "[recovery][process]") {
   Deployment d;
   const std::filesystem::path folder = std::filesystem::path(d.dir()) / "dbs";
   std::filesystem::create_directory(folder);
   const std::string typo = (folder / "typo.db").string();
-  ChildProcess worker(d.dir(), "typo", {"worker", "--db", typo});
-  CHECK(worker.wait(seconds(20)) == std::optional<int>(1));
-  CHECK(worker.out().empty());
-  CHECK(worker.err() == "scrapekeep: " + typo +
-                            ": no such database file (start scrapekeep serve or scrapekeep "
-                            "migrate on it first)\n");
-  CHECK(std::filesystem::is_empty(folder));
+  {
+    ChildProcess worker(d.dir(), "typo", {"worker", "--db", typo});
+    CHECK(worker.wait_for_line("does not exist yet", seconds(20), ChildProcess::Stream::err) ==
+          "scrapekeep: " + typo +
+              " does not exist yet; waiting for scrapekeep serve or scrapekeep migrate to "
+              "create it");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(worker.running());
+    CHECK(std::filesystem::is_empty(folder));
+    worker.send(SIGTERM);
+    CHECK(worker.wait(seconds(10)) == std::optional<int>(0));
+    CHECK(worker.out().empty());
+    CHECK(std::filesystem::is_empty(folder));
+  }
+  {
+    // Started before the file exists, it works on it once it does.
+    ChildProcess worker(d.dir(), "early", {"worker", "--db", typo, "--concurrency", "1"});
+    REQUIRE(worker.wait_for_line("does not exist yet", seconds(20), ChildProcess::Stream::err));
+    const scrapekeep::testing::RunResult migrated =
+        scrapekeep::testing::run_program(d.dir(), {SCRAPEKEEP_BINARY, "migrate", "--db", typo});
+    REQUIRE(migrated.exit_code == 0);
+    CHECK(worker.wait_for_line("worker: 1 workers on " + typo, seconds(20)));
+    worker.send(SIGTERM);
+    CHECK(worker.wait(seconds(10)) == std::optional<int>(0));
+  }
 
   // A database at an older schema version is still migrated.
   {

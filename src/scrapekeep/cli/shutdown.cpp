@@ -31,6 +31,12 @@ int wait_for_shutdown_signal() {
   return sig;
 }
 
+bool shutdown_signal_within(long ms) {
+  sigset_t set = shutdown_set();
+  const timespec wait{ms / 1000, (ms % 1000) * 1000000};
+  return sigtimedwait(&set, nullptr, &wait) > 0;
+}
+
 void request_shutdown() { kill(getpid(), SIGTERM); }
 
 } // namespace scrapekeep::cli

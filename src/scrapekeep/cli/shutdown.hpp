@@ -10,6 +10,8 @@ namespace scrapekeep::cli {
 void block_shutdown_signals();
 // Waits for SIGINT or SIGTERM; returns the signal number.
 int wait_for_shutdown_signal();
+// Whether SIGINT or SIGTERM came within `ms` milliseconds (taking it).
+bool shutdown_signal_within(long ms);
 // Sends SIGTERM to this process (wakes wait_for_shutdown_signal()).
 void request_shutdown();
 

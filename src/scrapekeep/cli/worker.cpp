@@ -1,5 +1,6 @@
 // scrapekeep worker: scraper workers without the API, on a shared database.
 
+#include <filesystem>
 #include <iostream>
 
 #include "scrapekeep/cli/command.hpp"
@@ -19,6 +20,20 @@ struct WorkerOptions {
 int run_worker(const WorkerOptions& o) {
   scrape::init_libxml();
   block_shutdown_signals();
+  // A worker started before the server that creates the file waits for it,
+  // and says so, rather than create a database of its own: a mistyped path
+  // would be a new empty database that no job ever reaches.
+  if (!std::filesystem::exists(o.work.db)) {
+    std::cerr << "scrapekeep: " << o.work.db
+              << " does not exist yet; waiting for scrapekeep serve or scrapekeep migrate to "
+                 "create it"
+              << std::endl;
+    while (!std::filesystem::exists(o.work.db)) {
+      if (shutdown_signal_within(100)) {
+        return 0;
+      }
+    }
+  }
   core::SystemClock clock;
   auto workforce = Workforce::start(o.work, o.concurrency, clock);
   if (!workforce) {
