@@ -185,6 +185,37 @@ TEST_CASE("page_identity writes one page's URLs alike and keeps different pages 
   CHECK(page_identity("not a url#x") == "not a url");
 }
 
+TEST_CASE("pages nested deeper than libxml2's default are read; past 4096 levels they fail",
+          "[scrape][extractor]") {
+  const auto page = [](int depth) {
+    std::string html = "<html><body><article class=\"property\"><h2>before</h2></article>";
+    for (int i = 0; i < depth; ++i) {
+      html += "<div>";
+    }
+    html += "<article class=\"property\"><h2>deep</h2></article>";
+    for (int i = 0; i < depth; ++i) {
+      html += "</div>";
+    }
+    return html + "<article class=\"property\"><h2>after</h2></article>"
+                  "<a rel=\"next\" href=\"?page=2\">next</a></body></html>";
+  };
+  // libxml2 alone stops at 256 levels and drops the rest of the page without
+  // an error: the deep item, the one after it and the next link.
+  const ListingExtraction read = extract_listing(page(1000), k_page_url, property_selectors(), false);
+  REQUIRE(read.items.size() == 3);
+  CHECK(read.items[1].fields[0].second == std::optional<std::string>("deep"));
+  CHECK(read.items[2].fields[0].second == std::optional<std::string>("after"));
+  CHECK(read.next_url == std::optional<std::string>("http://example.test/listings?page=2"));
+
+  const std::string too_deep = page(5000);
+  CHECK_THROWS_WITH(extract_listing(too_deep, k_page_url, property_selectors(), false),
+                    "elements nest more than 4096 deep, where the HTML parser stops reading");
+  CHECK_THROWS_WITH(extract_detail(too_deep, k_page_url, {{"t", "//h2"}}),
+                    "elements nest more than 4096 deep, where the HTML parser stops reading");
+  // The thread's next page is not taken for one that stopped.
+  CHECK(extract_listing(page(10), k_page_url, property_selectors(), false).items.size() == 3);
+}
+
 TEST_CASE("normalize_space collapses ASCII whitespace and keeps other bytes", "[scrape][extractor]") {
   CHECK(normalize_space("  a \t\n b\r\n") == "a b");
   CHECK(normalize_space("") == "");

@@ -3,6 +3,7 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/encoding.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/uri.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xpath.h>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <unordered_set>
 
 #include "scrapekeep/core/text.hpp"
@@ -28,6 +30,10 @@ using core::trim_ascii;
 
 constexpr int k_html_options =
     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET;
+// How deep elements may nest in a page. libxml2 stops reading a page at its
+// default, 256, without a word (what follows, items and next link included,
+// is lost); real pages stay well under this, a page past it fails.
+constexpr unsigned int k_max_depth = 4096;
 // How far into a document a <meta charset> is looked for (the HTML spec's prescan).
 constexpr std::size_t k_charset_prescan_bytes = 4096;
 
@@ -174,9 +180,18 @@ DocPtr parse_html(const std::string& html, const std::string& page_url, const st
     return nullptr;
   }
   const char* encoding = choose_encoding(html, charset);
+  xmlResetLastError();
   DocPtr doc(htmlReadMemory(html.data(), static_cast<int>(html.size()),
                             page_url.empty() ? nullptr : page_url.c_str(), encoding,
                             k_html_options));
+  // libxml2 halts at the depth limit, and records nothing after: the
+  // (per-thread) last error says whether it did.
+  const xmlError* error = xmlGetLastError();
+  if (error != nullptr && error->code == XML_ERR_INTERNAL_ERROR && error->message != nullptr &&
+      std::string_view(error->message).rfind("Excessive depth", 0) == 0) {
+    throw std::runtime_error("elements nest more than " + std::to_string(k_max_depth) +
+                             " deep, where the HTML parser stops reading");
+  }
   return doc;
 }
 
@@ -453,6 +468,7 @@ void init_libxml() {
   std::call_once(once, [] {
     use_pooled_xml_memory();
     xmlInitParser();
+    xmlParserMaxDepth = k_max_depth;
   });
 }
 
