@@ -216,6 +216,36 @@ TEST_CASE("pages nested deeper than libxml2's default are read; past 4096 levels
   CHECK(extract_listing(page(10), k_page_url, property_selectors(), false).items.size() == 3);
 }
 
+TEST_CASE("a NUL byte in a page is dropped, not taken for its end; UTF-16 keeps its zero bytes",
+          "[scrape][extractor]") {
+  const char with_nul[] = "<html><body><article class=\"property\"><h2>o\0ne</h2></article>\0\n";
+  const std::string html =
+      std::string(with_nul, sizeof with_nul - 1) +
+      "<article class=\"property\"><h2>two</h2></article>"
+      "<a rel=\"next\" href=\"?page=2\">next</a></body></html>";
+  REQUIRE(html.find('\0') != std::string::npos);
+  for (const std::string& charset : {std::string(), std::string("utf-8"), std::string("windows-1252")}) {
+    INFO("charset " << charset);
+    const ListingExtraction read = extract_listing(html, k_page_url, property_selectors(), false, charset);
+    REQUIRE(read.items.size() == 2);
+    CHECK(read.items[0].fields[0].second == std::optional<std::string>("one"));
+    CHECK(read.items[1].fields[0].second == std::optional<std::string>("two"));
+    CHECK(read.next_url == std::optional<std::string>("http://example.test/listings?page=2"));
+  }
+  // The same page in UTF-16LE with its byte-order mark: every other byte is 0.
+  const std::string ascii = "<html><body><article class=\"property\"><h2>wide</h2></article>"
+                            "<article class=\"property\"><h2>page</h2></article></body></html>";
+  std::string utf16 = "\xFF\xFE";
+  for (const char c : ascii) {
+    utf16 += c;
+    utf16 += '\0';
+  }
+  const ListingExtraction wide = extract_listing(utf16, k_page_url, property_selectors(), false);
+  REQUIRE(wide.items.size() == 2);
+  CHECK(wide.items[0].fields[0].second == std::optional<std::string>("wide"));
+  CHECK(wide.items[1].fields[0].second == std::optional<std::string>("page"));
+}
+
 TEST_CASE("normalize_space collapses ASCII whitespace and keeps other bytes", "[scrape][extractor]") {
   CHECK(normalize_space("  a \t\n b\r\n") == "a b");
   CHECK(normalize_space("") == "");

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -92,12 +93,23 @@ std::string from_xml(const xmlChar* s) {
   return s == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(s));
 }
 
+bool has_utf16_bom(const std::string& html) {
+  const auto* b = reinterpret_cast<const unsigned char*>(html.data());
+  return html.size() >= 2 && ((b[0] == 0xFE && b[1] == 0xFF) || (b[0] == 0xFF && b[1] == 0xFE));
+}
+
 bool has_bom(const std::string& html) {
   const auto* b = reinterpret_cast<const unsigned char*>(html.data());
-  if (html.size() >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) {
-    return true;
-  }
-  return html.size() >= 2 && ((b[0] == 0xFE && b[1] == 0xFF) || (b[0] == 0xFF && b[1] == 0xFE));
+  return (html.size() >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) ||
+         has_utf16_bom(html);
+}
+
+// Whether NUL bytes may be part of the page's characters: a UTF-16 byte-order
+// mark, or a charset of 16 or 32 bits a character.
+bool wide_encoding(const std::string& html, const std::string& charset) {
+  const std::string name = lower_ascii(charset);
+  return has_utf16_bom(html) || name.find("16") != std::string::npos ||
+         name.find("32") != std::string::npos || name.find("ucs") != std::string::npos;
 }
 
 // True when a <meta> near the start of the document declares a charset.
@@ -179,9 +191,20 @@ DocPtr parse_html(const std::string& html, const std::string& page_url, const st
   if (html.size() > static_cast<std::size_t>(INT_MAX)) {
     return nullptr;
   }
-  const char* encoding = choose_encoding(html, charset);
+  // libxml2 2.9 takes a NUL byte between elements for the end of the page
+  // and reads nothing after it; browsers ignore it. In an ASCII-compatible
+  // encoding a NUL byte is only ever that character: dropped here.
+  const bool drop_nul =
+      std::memchr(html.data(), 0, html.size()) != nullptr && !wide_encoding(html, charset);
+  std::string without_nul;
+  if (drop_nul) {
+    without_nul = html;
+    without_nul.erase(std::remove(without_nul.begin(), without_nul.end(), '\0'), without_nul.end());
+  }
+  const std::string& text = drop_nul ? without_nul : html;
+  const char* encoding = choose_encoding(text, charset);
   xmlResetLastError();
-  DocPtr doc(htmlReadMemory(html.data(), static_cast<int>(html.size()),
+  DocPtr doc(htmlReadMemory(text.data(), static_cast<int>(text.size()),
                             page_url.empty() ? nullptr : page_url.c_str(), encoding,
                             k_html_options));
   // libxml2 halts at the depth limit, and records nothing after: the
