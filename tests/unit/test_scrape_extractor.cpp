@@ -185,7 +185,7 @@ TEST_CASE("page_identity writes one page's URLs alike and keeps different pages 
   CHECK(page_identity("not a url#x") == "not a url");
 }
 
-TEST_CASE("pages nested deeper than libxml2's default are read; past 4096 levels they fail",
+TEST_CASE("pages nested deeper than libxml2's default are read; past 4096 levels, or a text over 10 MB, they fail",
           "[scrape][extractor]") {
   const auto page = [](int depth) {
     std::string html = "<html><body><article class=\"property\"><h2>before</h2></article>";
@@ -214,6 +214,12 @@ TEST_CASE("pages nested deeper than libxml2's default are read; past 4096 levels
                     "elements nest more than 4096 deep, where the HTML parser stops reading");
   // The thread's next page is not taken for one that stopped.
   CHECK(extract_listing(page(10), k_page_url, property_selectors(), false).items.size() == 3);
+  // A text node over libxml2's 10 MB stops it too.
+  const std::string huge_text = "<html><body><article class=\"property\"><h2>a</h2></article><p>" +
+                                std::string(10'100'000, 'x') +
+                                "</p><article class=\"property\"><h2>b</h2></article></body></html>";
+  CHECK_THROWS_WITH(extract_listing(huge_text, k_page_url, property_selectors(), false),
+                    "the HTML parser stopped reading it: xmlSAX2Characters: huge text node");
 }
 
 TEST_CASE("a NUL byte in a page is dropped, not taken for its end; UTF-16 keeps its zero bytes",

@@ -207,13 +207,18 @@ DocPtr parse_html(const std::string& html, const std::string& page_url, const st
   DocPtr doc(htmlReadMemory(text.data(), static_cast<int>(text.size()),
                             page_url.empty() ? nullptr : page_url.c_str(), encoding,
                             k_html_options));
-  // libxml2 halts at the depth limit, and records nothing after: the
-  // (per-thread) last error says whether it did.
+  // libxml2 halts on a fatal error (elements nested past the depth limit, a
+  // text node over 10 MB) and records nothing after it, keeping what it
+  // read: the (per-thread) last error says whether it did. A page read in
+  // part would lose its later items and its next link without a word.
   const xmlError* error = xmlGetLastError();
-  if (error != nullptr && error->code == XML_ERR_INTERNAL_ERROR && error->message != nullptr &&
-      std::string_view(error->message).rfind("Excessive depth", 0) == 0) {
-    throw std::runtime_error("elements nest more than " + std::to_string(k_max_depth) +
-                             " deep, where the HTML parser stops reading");
+  if (error != nullptr && (error->level == XML_ERR_FATAL || error->code == XML_ERR_NO_MEMORY)) {
+    const std::string message = error->message != nullptr ? trim_ascii(error->message) : "";
+    if (message.rfind("Excessive depth", 0) == 0) {
+      throw std::runtime_error("elements nest more than " + std::to_string(k_max_depth) +
+                               " deep, where the HTML parser stops reading");
+    }
+    throw std::runtime_error("the HTML parser stopped reading it: " + message);
   }
   return doc;
 }
