@@ -510,6 +510,35 @@ TEST_CASE("fetch: response headers that never end fail the page once past 256 Ki
   CHECK(sent < (64u << 20));
 }
 
+TEST_CASE("fetch: a response whose Content-Length headers differ fails, not read as the first",
+          "[scrape][fetcher]") {
+  const std::string body = "<html><body><p>framed twice</p></body></html>";
+  std::atomic<int> requests{0};
+  RawSite site([&](int fd) {
+    ++requests;
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n"
+                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  });
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+  CHECK_FALSE(r.ok);
+  CHECK_FALSE(r.interrupted);
+  CHECK(r.error == "the response has Content-Length headers that differ");
+  CHECK(r.body.empty());
+  CHECK(requests == 1);  // not retried: the site will frame it the same way again
+
+  // The same length twice is one length.
+  RawSite same([&](int fd) {
+    const std::string length = std::to_string(body.size());
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + length +
+                     "\r\nContent-Length: " + length + "\r\n\r\n" + body);
+  });
+  const FetchResult ok = fetcher.fetch(same.url("/"), in(seconds(20)));
+  INFO(ok.error);
+  CHECK(ok.ok);
+  CHECK(ok.body == body);
+}
+
 TEST_CASE("fetch: a response head split byte by byte, and one after 100 Continue",
           "[scrape][fetcher]") {
   const std::string body = "<html><body><p>slowly</p></body></html>";

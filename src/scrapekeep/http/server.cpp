@@ -46,14 +46,11 @@ bool is_known_method(const std::string& method) {
 // both Content-Length and Transfer-Encoding, or a transfer coding other than
 // chunked. A server that guessed could read a request smuggled in a body.
 std::optional<ApiError> framing_error(const httplib::Request& req) {
-  const std::size_t lengths = req.get_header_value_count("Content-Length");
-  for (std::size_t i = 1; i < lengths; ++i) {
-    if (core::trim_ascii(req.get_header_value("Content-Length", i)) !=
-        core::trim_ascii(req.get_header_value("Content-Length", 0))) {
-      return ApiError{400, "BAD_REQUEST", "the request has Content-Length headers that differ",
-                      nullptr};
-    }
+  if (net::has_conflicting_lengths(req)) {
+    return ApiError{400, "BAD_REQUEST", "the request has Content-Length headers that differ",
+                    nullptr};
   }
+  const std::size_t lengths = req.get_header_value_count("Content-Length");
   const std::size_t codings = req.get_header_value_count("Transfer-Encoding");
   if (codings > 0 && lengths > 0) {
     return ApiError{400, "BAD_REQUEST",

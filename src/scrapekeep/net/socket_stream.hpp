@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "scrapekeep/core/text.hpp"
+
 namespace scrapekeep::net {
 
 struct HeadLimits {
@@ -131,5 +133,20 @@ class SocketStream final : public httplib::Stream {
   mutable Address m_remote;
   mutable Address m_local;
 };
+
+// Whether a request's or response's Content-Length headers differ: its
+// framing is invalid (RFC 9112 6.3), and what follows its body could be read
+// as another message. The library reads the first of them.
+template <typename Message>
+bool has_conflicting_lengths(const Message& message) {
+  const std::size_t count = message.get_header_value_count("Content-Length");
+  for (std::size_t i = 1; i < count; ++i) {
+    if (core::trim_ascii(message.get_header_value("Content-Length", i)) !=
+        core::trim_ascii(message.get_header_value("Content-Length", 0))) {
+      return true;
+    }
+  }
+  return false;
+}
 
 } // namespace scrapekeep::net

@@ -451,12 +451,16 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   headers.emplace("Accept-Encoding", "identity");
 #endif
 
-  enum class Abort { none, status_known, not_html, too_large, interrupted };
+  enum class Abort { none, status_known, not_html, too_large, interrupted, bad_framing };
   Abort abort = Abort::none;
   bool success_status = false;
 
   auto on_response = [&](const httplib::Response& response) {
     attempt.status = response.status;
+    if (net::has_conflicting_lengths(response)) {
+      abort = Abort::bad_framing;
+      return false;
+    }
     attempt.location = response.get_header_value("Location");
     attempt.retry_after = response.get_header_value("Retry-After");
     std::tie(attempt.media_type, attempt.charset) =
@@ -551,6 +555,10 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       return attempt;
     case Abort::status_known:
       attempt.retryable = is_retryable_status(*attempt.status);
+      return attempt;
+    case Abort::bad_framing:
+      attempt.status.reset();
+      attempt.error = "the response has Content-Length headers that differ";
       return attempt;
     case Abort::none:
       break;
