@@ -115,6 +115,17 @@ int FixtureSite::hits_with_prefix(const std::string& prefix) const {
 
 int FixtureSite::total_hits() const { return hits_with_prefix(""); }
 
+std::vector<std::int64_t> FixtureSite::pages_not_fetched_once(const std::string& path,
+                                                              std::int64_t last) const {
+  std::vector<std::int64_t> pages;
+  for (std::int64_t page = 1; page <= last; ++page) {
+    if (hits(path + "?page=" + std::to_string(page)) != 1) {
+      pages.push_back(page);
+    }
+  }
+  return pages;
+}
+
 std::string FixtureSite::last_header(const std::string& target, const std::string& name) const {
   std::lock_guard lock(m_mutex);
   const auto it = m_last_headers.find(target);

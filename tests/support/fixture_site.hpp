@@ -31,12 +31,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace httplib {
 class Server;
@@ -72,6 +74,10 @@ class FixtureSite {
   int hits(const std::string& target) const;
   // Requests whose target starts with `prefix`.
   int hits_with_prefix(const std::string& prefix) const;
+  // The pages of `path` ("/listings") numbered 1..`last` that were not
+  // requested exactly once ("/listings?page=K"); empty when each was.
+  std::vector<std::int64_t> pages_not_fetched_once(const std::string& path,
+                                                   std::int64_t last) const;
   int total_hits() const;
   // A request header of the last request for `target` ("" if none).
   std::string last_header(const std::string& target, const std::string& name) const;
