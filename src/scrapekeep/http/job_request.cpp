@@ -1,7 +1,6 @@
 #include "scrapekeep/http/job_request.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <unordered_set>

@@ -229,7 +229,9 @@ class ListingPipeline {
   // `items_found` counts its items.
   void follow(ListingPage& page, std::int64_t& items_found) {
     m_start.visited.insert(page_identity(page.url));
-    m_start.visited.insert(page_identity(page.fetched.final_url));
+    if (page.fetched.final_url != page.url) {  // redirected
+      m_start.visited.insert(page_identity(page.fetched.final_url));
+    }
     page.items_before = items_found;
     page.take = items_to_take(m_options, items_found, page.parsed->item_count());
     items_found += static_cast<std::int64_t>(page.take);
