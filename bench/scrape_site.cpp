@@ -1,7 +1,7 @@
 // The listing site the scraping benchmark crawls, served on 127.0.0.1 by
 // httplib::Server until it is killed or --max-seconds pass.
 //
-//   scrape_site [--port N] [--max-seconds S] [--threads T]
+//   scrape_site [--port N] [--max-seconds S] [--threads T] [--delay-ms D]
 //
 // Prints the port it listens on as the first line of stdout. Pages (text/html,
 // a realistic small shop layout of about 4-9 KB, prebuilt at start so that the
@@ -12,7 +12,8 @@
 //   /hits              text: requests served so far (for the run's checks)
 // Keep-alive as a web server does it (nginx: 1000 requests per connection,
 // Nagle off); responses are compressed when the client asks (the library's
-// on-the-fly gzip/brotli).
+// on-the-fly gzip/brotli). --delay-ms holds every page's answer D ms (default
+// 0), so that tools/soak's jobs last long enough to be killed half way.
 
 #include <httplib.h>
 #include <netinet/in.h>
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   const int port = int_arg(argc, argv, "--port", 0);
   const int max_seconds = int_arg(argc, argv, "--max-seconds", 900);
   const int threads = int_arg(argc, argv, "--threads", 64);
+  const int delay_ms = int_arg(argc, argv, "--delay-ms", 0);
 
   std::unordered_map<std::string, std::string> pages;
   for (int k = 1; k <= k_chain_pages; ++k) {
@@ -166,6 +168,9 @@ int main(int argc, char** argv) {
 
   auto serve = [&](const httplib::Request& req, httplib::Response& res) {
     ++hits;
+    if (delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    }
     std::string target = req.path;
     if (req.has_param("page")) {
       target += "?page=" + req.get_param_value("page");
