@@ -4,6 +4,10 @@
         creates JOBS jobs through the API over CREATE_SECONDS seconds and
         cancels some of them half way; writes DIR/jobs.jsonl and
         DIR/cancels.jsonl. Retries through the server's restarts.
+    python3 tools/soak.py watch DIR
+        until DIR/stop exists, reads every job through the API and notes in
+        DIR/watch.jsonl any status, counter, attempts or progress that steps
+        back (the check reports them).
     python3 tools/soak.py active DIR
         prints how many jobs are pending or processing (read-only).
     python3 tools/soak.py check DIR SCRAPEKEEP
@@ -161,6 +165,84 @@ def do_cancel(api, dir_, begin, job_id):
             "at": time.monotonic() - begin})
 
 
+COUNTERS = ("listing_pages_scraped", "listing_pages_failed", "detail_pages_discovered",
+            "detail_pages_scraped", "detail_pages_failed", "items_found")
+# What a status seen may be next time (a short job may pass processing unseen).
+NEXT_STATUS = {"pending": {"pending", "processing", "completed", "failed", "cancelled"},
+               "processing": {"processing", "completed", "failed", "cancelled"}}
+
+
+def watch(dir_):
+    """Until DIR/stop exists, reads every job through the API about three
+    times a second and appends to DIR/watch.jsonl each step back seen: a
+    status that moves backwards or leaves a terminal state, a counter,
+    attempts or a progress figure that drops, a time that changes once set."""
+    api = Api(dir_)
+    seen, progress_seen = {}, {}
+    reads = 0
+
+    def bad(job_id, invariant, detail):
+        append(os.path.join(dir_, "watch.jsonl"),
+               {"job_id": job_id, "invariant": invariant, "detail": detail})
+
+    while not os.path.exists(os.path.join(dir_, "stop")):
+        time.sleep(0.3)
+        try:
+            jobs, offset = [], 0
+            while True:
+                code, data, _ = api.call("GET", "/v1/scrape/jobs?limit=100&offset=%d" % offset,
+                                         give_up=5)
+                if code != 200:
+                    break
+                jobs += data["jobs"]
+                offset += 100
+                if offset >= data["total"]:
+                    break
+            for job in jobs:
+                job_id = job["job_id"]
+                before = seen.get(job_id)
+                seen[job_id] = job
+                # Terminal jobs once more, to see where their figures froze.
+                if job["status"] in ("pending", "processing") or \
+                        progress_seen.get(job_id, {}).get("status") in ("pending", "processing"):
+                    code, p, _ = api.call("GET", "/v1/scrape/jobs/%s/progress" % job_id,
+                                          give_up=5)
+                    if code == 200:
+                        p_before = progress_seen.get(job_id)
+                        progress_seen[job_id] = p
+                        if p_before is not None:
+                            for f in ("progress_percentage", "total_pages_scraped",
+                                      "total_properties_found", "current_page"):
+                                # current_page is the page being fetched while
+                                # processing, the last one stored after (README).
+                                if p[f] < p_before[f] and not (
+                                        f == "current_page" and p["status"] != "processing"):
+                                    bad(job_id, "progress %s never drops" % f,
+                                        "%r then %r (%s then %s)" % (
+                                            p_before[f], p[f], p_before["status"], p["status"]))
+                reads += 1
+                if before is None:
+                    continue
+                if before["status"] != job["status"] and \
+                        job["status"] not in NEXT_STATUS.get(before["status"], set()):
+                    bad(job_id, "status moves forward only",
+                        "%s then %s" % (before["status"], job["status"]))
+                for name in COUNTERS:
+                    if job["counters"][name] < before["counters"][name]:
+                        bad(job_id, "counter %s never drops" % name, "%d then %d" % (
+                            before["counters"][name], job["counters"][name]))
+                if job["attempts"] < before["attempts"]:
+                    bad(job_id, "attempts never drop",
+                        "%d then %d" % (before["attempts"], job["attempts"]))
+                for name in ("started_at", "completed_at", "completion_reason"):
+                    if before[name] is not None and job[name] != before[name]:
+                        bad(job_id, "%s never changes once set" % name,
+                            "%s then %s" % (before[name], job[name]))
+        except RuntimeError:
+            pass  # serve down longer than a few seconds: read again
+    print("watch: %d job reads" % reads)
+
+
 def connect(dir_):
     db = sqlite3.connect("file:%s?mode=ro" % os.path.join(dir_, "soak.db"), uri=True, timeout=30)
     db.row_factory = sqlite3.Row
@@ -229,6 +311,10 @@ class Checker:
                 self.bad("job stored", "created (201) but not in the database")
         self.job_id = None
         self.check_inspect_check()
+        for w in jsonl(os.path.join(self.dir, "watch.jsonl")):
+            self.job_id = w["job_id"]
+            self.bad("while running: " + w["invariant"], w["detail"])
+        self.job_id = None
         print("soak: %d jobs checked (%d interrupted by a kill or stop, %d cancels sent, "
               "%d created by a POST whose answer was lost):"
               % (len(rows), len(interrupted & {r["job_id"] for r in rows}), len(cancels),
@@ -436,6 +522,9 @@ def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "drive" and len(sys.argv) == 6:
         drive(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+        return 0
+    if cmd == "watch" and len(sys.argv) == 3:
+        watch(sys.argv[2])
         return 0
     if cmd == "active" and len(sys.argv) == 3:
         active(sys.argv[2])
