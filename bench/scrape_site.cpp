@@ -2,6 +2,7 @@
 // httplib::Server until it is killed or --max-seconds pass.
 //
 //   scrape_site [--port N] [--max-seconds S] [--threads T] [--delay-ms D]
+//               [--log FILE]
 //
 // Prints the port it listens on as the first line of stdout. Pages (text/html,
 // a realistic small shop layout of about 4-9 KB, prebuilt at start so that the
@@ -10,10 +11,15 @@
 //   /listing?page=K    K = 1..50, 20 items each linking /detail/K-I, rel=next
 //   /detail/K-I        one property: <p class="desc">Description of K-I</p>
 //   /hits              text: requests served so far (for the run's checks)
+//   /j/TAG/...         the same three pages, with the detail links under
+//                      /j/TAG too: TAG (letters, digits, _) tells a job's
+//                      requests apart in the log
 // Keep-alive as a web server does it (nginx: 1000 requests per connection,
 // Nagle off); responses are compressed when the client asks (the library's
 // on-the-fly gzip/brotli). --delay-ms holds every page's answer D ms (default
-// 0), so that tools/soak's jobs last long enough to be killed half way.
+// 0), so that tools/soak's jobs last long enough to be killed half way;
+// --log appends a line per page request, "MICROS TARGET" (microseconds since
+// the epoch when the request is read, before the delay), flushed at once.
 
 #include <httplib.h>
 #include <netinet/in.h>
@@ -24,6 +30,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -142,6 +149,17 @@ int main(int argc, char** argv) {
   const int max_seconds = int_arg(argc, argv, "--max-seconds", 900);
   const int threads = int_arg(argc, argv, "--threads", 64);
   const int delay_ms = int_arg(argc, argv, "--delay-ms", 0);
+  std::FILE* log = nullptr;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--log") {
+      log = std::fopen(argv[i + 1], "a");
+      if (log == nullptr) {
+        std::fprintf(stderr, "scrape_site: cannot open %s\n", argv[i + 1]);
+        return 1;
+      }
+    }
+  }
+  std::mutex log_mutex;
 
   std::unordered_map<std::string, std::string> pages;
   for (int k = 1; k <= k_chain_pages; ++k) {
@@ -166,14 +184,25 @@ int main(int argc, char** argv) {
   server.set_tcp_nodelay(true);
   std::atomic<long> hits{0};
 
-  auto serve = [&](const httplib::Request& req, httplib::Response& res) {
+  // `prefix` is "" or "/j/TAG", `path` the page's path without it.
+  auto answer = [&](const httplib::Request& req, httplib::Response& res, const std::string& prefix,
+                    const std::string& path) {
     ++hits;
-    if (delay_ms > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    }
-    std::string target = req.path;
+    std::string target = path;
     if (req.has_param("page")) {
       target += "?page=" + req.get_param_value("page");
+    }
+    if (log != nullptr) {
+      const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      std::lock_guard lock(log_mutex);
+      std::fprintf(log, "%lld %s%s\n", static_cast<long long>(now), prefix.c_str(),
+                   target.c_str());
+      std::fflush(log);
+    }
+    if (delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     }
     const auto it = pages.find(target);
     if (it == pages.end()) {
@@ -182,11 +211,28 @@ int main(int argc, char** argv) {
                       "text/html; charset=utf-8");
       return;
     }
-    res.set_content(it->second, "text/html; charset=utf-8");
+    if (prefix.empty()) {
+      res.set_content(it->second, "text/html; charset=utf-8");
+      return;
+    }
+    std::string html = it->second;
+    const std::string from = "href=\"/detail/";
+    const std::string to = "href=\"" + prefix + "/detail/";
+    for (auto at = html.find(from); at != std::string::npos; at = html.find(from, at + to.size())) {
+      html.replace(at, from.size(), to);
+    }
+    res.set_content(html, "text/html; charset=utf-8");
+  };
+  auto serve = [&](const httplib::Request& req, httplib::Response& res) {
+    answer(req, res, "", req.path);
   };
   server.Get("/chain", serve);
   server.Get("/listing", serve);
   server.Get(R"(/detail/\d+-\d+)", serve);
+  server.Get(R"((/j/\w+)(/chain|/listing|/detail/\d+-\d+))",
+             [&](const httplib::Request& req, httplib::Response& res) {
+               answer(req, res, req.matches[1].str(), req.matches[2].str());
+             });
   server.Get("/hits", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::to_string(hits.load()) + "\n", "text/plain");
   });
