@@ -120,7 +120,8 @@ def job_mix(rng, site, n):
             opts["timeout"] = rng.randint(3, 10)
         if kind.startswith("cancel"):
             cancel = rng.uniform(0.5, 8.0)
-        body = {"url": "%s%s?page=%d" % (site, path, start), "options": opts}
+        # /j/sN: the site logs each job's requests under its own tag.
+        body = {"url": "%s/j/s%d%s?page=%d" % (site, i, path, start), "options": opts}
         out.append((kind, body, cancel))
     rng.shuffle(out)
     return out
@@ -162,7 +163,7 @@ def do_cancel(api, dir_, begin, job_id):
     append(os.path.join(dir_, "cancels.jsonl"),
            {"job_id": job_id, "status": status, "lost": lost,
             "job_status": data.get("status") if status == 200 else None,
-            "at": time.monotonic() - begin})
+            "at": time.monotonic() - begin, "answered_us": int(time.time() * 1e6)})
 
 
 COUNTERS = ("listing_pages_scraped", "listing_pages_failed", "detail_pages_discovered",
@@ -269,6 +270,17 @@ class Checker:
         self.api = Api(dir_)
         self.violations = []
         self.job_id = None
+        # Each tag's requests as the site logged them: (micros, target).
+        self.requests = {}
+        self.stats = {"requests": 0, "stored": 0}
+        log = os.path.join(dir_, "requests.log")
+        if os.path.exists(log):
+            with open(log) as f:
+                for line in f:
+                    t, target = line.split(" ", 1)
+                    m = re.match(r"(/j/\w+)/", target)
+                    if m:
+                        self.requests.setdefault(m.group(1), []).append((int(t), target.strip()))
 
     def bad(self, invariant, detail):
         self.violations.append((self.job_id or "-", invariant, detail))
@@ -291,6 +303,12 @@ class Checker:
             with open(path) as f:
                 interrupted = {line.strip() for line in f if line.strip()}
         rows = self.db.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+        # Jobs of one tag (a create sent again) cannot be told apart at the site.
+        self.tags = {}
+        for r in rows:
+            m = re.search(r"(/j/\w+)/", r["url"])
+            if m:
+                self.tags[m.group(1)] = self.tags.get(m.group(1), 0) + 1
         tally = {}
         unrecorded = 0
         for row in rows:
@@ -319,6 +337,9 @@ class Checker:
               "%d created by a POST whose answer was lost):"
               % (len(rows), len(interrupted & {r["job_id"] for r in rows}), len(cancels),
                  unrecorded))
+        print("  site: %d page requests for %d pages stored (the rest: pages in flight at a "
+              "kill, fetched again, or dropped at a cancel or timeout)"
+              % (self.stats["requests"], self.stats["stored"]))
         attempts = [r["attempts"] for r in rows]
         if attempts:
             print("  attempts per job: %d to %d, %d jobs taken more than once"
@@ -334,9 +355,9 @@ class Checker:
 
     def check_job(self, row, cancel, interrupted):
         url = urllib.parse.urlsplit(row["url"])
-        path = url.path
+        tag, path = re.fullmatch(r"(/j/\w+)?(/chain|/listing)", url.path).groups()
         start = int(urllib.parse.parse_qs(url.query)["page"][0])
-        base = "%s://%s%s" % (url.scheme, url.netloc, path)
+        base = "%s://%s%s" % (url.scheme, url.netloc, url.path)
         available = SITE_PAGES[path] - start + 1
         max_pages, max_items = row["max_pages"], row["max_items"]
         pages_planned = min(max_pages, available) if row["follow_pagination"] else 1
@@ -466,7 +487,39 @@ class Checker:
             if cancel["status"] == 409 and not cancel["lost"] and status == "cancelled":
                 self.bad("cancel answered 409", "but the job was cancelled")
 
+        if tag and self.tags.get(tag) == 1:
+            self.check_requests(row, tag + path, start, listing, detail, cancel)
         self.check_api(row, n, events)
+
+    def check_requests(self, row, prefix, start, listing, detail, cancel):
+        """What the site saw of the job: no stored page asked for again, no
+        request after the job ended or was cancelled, none beyond a done
+        job's pages."""
+        reqs = self.requests.get(prefix.rsplit("/", 1)[0], [])
+        stored = {"%s?page=%d" % (prefix, start + e["page_number"] - 1): e for e in listing}
+        tag = prefix.rsplit("/", 1)[0]
+        for e in detail:
+            stored[tag + e["url"][e["url"].index("/detail/"):]] = e
+        done = row["completion_reason"] == "done"
+        after_end = []
+        self.stats["requests"] += len(reqs)
+        self.stats["stored"] += len(stored)
+        for t, target in reqs:
+            e = stored.get(target)
+            if e is not None and t > e["finished_at"]:
+                self.bad("stored page never asked for again", "%s asked for %.3f s after the "
+                         "answer stored for it" % (target, (t - e["finished_at"]) / 1e6))
+            if e is None and done:
+                self.bad("a done job asks only for pages it stores", "%s asked for, never stored"
+                         % target)
+            if row["completed_at"] is not None and t > row["completed_at"] + 200000:
+                after_end.append(target)
+            if cancel and cancel["status"] == 200 and t > cancel["answered_us"] + 200000:
+                self.bad("no request after a cancel", "%s asked for %.3f s after the cancel was "
+                         "answered" % (target, (t - cancel["answered_us"]) / 1e6))
+        if after_end:
+            self.bad("no request after the job ended", "%d requests more than 0.2 s after "
+                     "completed_at, the first %s" % (len(after_end), after_end[0]))
 
     def check_api(self, row, n, events):
         code, job, _ = self.api.call("GET", "/v1/scrape/jobs/" + self.job_id)
