@@ -1071,3 +1071,54 @@ TEST_CASE("History reads jobs exactly as JobStore does", "[inspect]") {
   CHECK(scrapekeep::store::normalize_error_message("HTTP://X.test/: connection failed") ==
         "<url>: connection failed");
 }
+
+// ---- hostile database files ----
+
+namespace {
+
+// `scrapekeep args...` as a child: its exit status within `limit`, nullopt
+// when it still runs then (killed at scope exit).
+std::optional<int> exit_within(const TempDir& dir, const std::string& name,
+                               const std::vector<std::string>& args, std::string* err,
+                               std::chrono::seconds limit = std::chrono::seconds(20)) {
+  scrapekeep::testing::ChildProcess child(dir.path().string(), name, args);
+  auto status = child.wait(limit);
+  *err = child.err();
+  return status;
+}
+
+// The names of the files in `folder`.
+std::vector<std::string> file_names(const std::filesystem::path& folder) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("inspect, backup and migrate refuse a FIFO instead of waiting on it for ever",
+          "[inspect]") {
+  TempDir dir;
+  const std::string fifo = dir.file("fifo.db");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::vector<std::vector<std::string>> commands = {
+      {"inspect", "--db", fifo, "jobs"},
+      {"inspect", "--db", fifo, "check"},
+      {"backup", "--db", fifo, "--to", dir.file("copy.db")},
+      {"migrate", "--db", fifo},
+  };
+  int n = 0;
+  for (const auto& args : commands) {
+    INFO(args.front() << " " << args.back());
+    std::string err;
+    const auto status = exit_within(dir, "fifo" + std::to_string(n++), args, &err);
+    REQUIRE(status);
+    CHECK(*status == 1);
+    CHECK(err == "scrapekeep: " + fifo +
+                     " is not a regular file (a FIFO, socket or device), not a database file\n");
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file("copy.db")));
+}

@@ -364,8 +364,8 @@ const std::optional<std::string>& History::open_note() const {
 }
 
 Result<std::unique_ptr<History>> History::open(const std::string& path) {
-  if (std::filesystem::is_directory(path)) {
-    return Error{ErrorCode::invalid_argument, path + " is a directory, not a database file"};
+  if (auto refused = not_a_regular_file(path)) {
+    return *refused;
   }
   auto impl = std::make_unique<Impl>();
   // A file at rest is read as an immutable snapshot, so that reading it

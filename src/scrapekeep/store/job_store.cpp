@@ -188,6 +188,9 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
 
 Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreConfig& config) {
   try {
+    if (auto refused = not_a_regular_file(config.path)) {
+      return *refused;
+    }
     const bool may_create = config.migrate && config.create;
     const bool must_exist = config.read_only || (config.migrate && !config.create);
     if (must_exist && !std::filesystem::exists(config.path)) {

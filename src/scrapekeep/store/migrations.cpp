@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "scrapekeep/store/sqlite_error.hpp"
@@ -40,6 +41,21 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
     return unreadable_database(path != nullptr ? path : db.getFilename());
   }
   return version;
+}
+
+std::optional<core::Error> not_a_regular_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status) || std::filesystem::is_regular_file(status)) {
+    return std::nullopt;
+  }
+  if (std::filesystem::is_directory(status)) {
+    return core::Error{core::ErrorCode::invalid_argument,
+                       path + " is a directory, not a database file"};
+  }
+  return core::Error{core::ErrorCode::invalid_argument,
+                     path + " is not a regular file (a FIFO, socket or device), not a database "
+                            "file"};
 }
 
 std::string no_scrapekeep_tables() {

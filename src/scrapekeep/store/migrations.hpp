@@ -1,6 +1,7 @@
 #pragma once
 // Schema migrations, embedded into the binary from migrations/ at build time.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ core::Result<int> recorded_schema_version(SQLite::Database& db);
 // SQLITE_CORRUPT): one that starts as an SQLite database does is damaged;
 // another is not a scrapekeep database. invalid_argument either way.
 core::Error unreadable_database(const std::string& path);
+
+// invalid_argument when `path` exists and is not a regular file: a directory,
+// or a FIFO or device, whose open() SQLite would wait on for ever or read as
+// an endless empty file. nullopt otherwise (a missing path included).
+std::optional<core::Error> not_a_regular_file(const std::string& path);
 
 // The message for an SQLite file with no tables read where a scrapekeep
 // database was expected (a copy of a young database made without its -wal
