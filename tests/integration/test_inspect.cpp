@@ -1122,3 +1122,54 @@ TEST_CASE("inspect, backup and migrate refuse a FIFO instead of waiting on it fo
   }
   CHECK_FALSE(std::filesystem::exists(dir.file("copy.db")));
 }
+
+TEST_CASE("inspect refuses a file at rest that SQLite will not read, and creates nothing beside it",
+          "[inspect]") {
+  TempDir dir;
+  const auto folder = dir.path() / "dbs";
+  std::filesystem::create_directory(folder);
+  const std::string db = (folder / "future.db").string();
+  build_db(db);
+  {
+    // Schema format number 9 (offset 44): SQLite reads 1 to 4 only.
+    std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(44);
+    file.write("\0\0\0\x09", 4);
+  }
+  const auto before = file_names(folder);
+  REQUIRE(before == std::vector<std::string>{"future.db"});
+  for (const std::string command : {"jobs", "check"}) {
+    auto r = inspect(dir, db, {command});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err ==
+          "scrapekeep: the database file is damaged: SQLite cannot read it (database disk image "
+          "is malformed)\n");
+    CHECK(file_names(folder) == before);
+  }
+}
+
+TEST_CASE("a view in place of one of the tables is refused, not read for ever", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("view.db");
+  build_db(db);
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("ALTER TABLE jobs RENAME TO jobs_old");
+    raw.exec(
+        "CREATE VIEW jobs AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+        "SELECT j.* FROM c, jobs_old j");
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"inspect", "--db", db, "jobs"},
+        std::vector<std::string>{"inspect", "--db", db, "stats"},
+        std::vector<std::string>{"backup", "--db", db, "--to", dir.file("copy.db")}}) {
+    INFO(args[3]);
+    std::string err;
+    const auto status = exit_within(dir, "view-" + args[3], args, &err);
+    REQUIRE(status);
+    CHECK(*status == 1);
+    CHECK(err ==
+          "scrapekeep: the file is not a scrapekeep database it can read: its table jobs is "
+          "missing or is not a table\n");
+  }
+}

@@ -23,7 +23,24 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
     if (db.tableExists("schema_migrations")) {
       SQLite::Statement q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
       q.executeStep();
-      return q.getColumn(0).getInt();
+      const int version = q.getColumn(0).getInt();
+      if (version < 1 || version > latest_schema_version()) {
+        return version;
+      }
+      // Every version has had these since 0001. Each must be a table: a view
+      // of that name (a hostile file's) could make a read run for ever.
+      for (const char* table : {"organizations", "api_keys", "jobs", "page_events",
+                                "result_items"}) {
+        SQLite::Statement t(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+        t.bind(1, table);
+        if (!t.executeStep()) {
+          return core::Error{core::ErrorCode::invalid_argument,
+                             std::string("the file is not a scrapekeep database it can read: its "
+                                         "table ") +
+                                 table + " is missing or is not a table"};
+        }
+      }
+      return version;
     }
     SQLite::Statement q(db, "SELECT COUNT(*) FROM sqlite_master");
     q.executeStep();
@@ -33,9 +50,10 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
     }
     return 0;
   });
-  // SQLite says "not a database" or "corrupt" on the first read.
-  if (!version && version.error().code == core::ErrorCode::internal &&
-      version.error().message == "database file is damaged or not a database") {
+  // SQLite says "not a database" or "corrupt" on the first read, or (as
+  // internal "storage error") that a header field is beyond what it reads,
+  // such as a schema format number from the future.
+  if (!version && version.error().code == core::ErrorCode::internal) {
     // The file's own path (the connection may have been opened by URI).
     const char* path = sqlite3_db_filename(db.getHandle(), "main");
     return unreadable_database(path != nullptr ? path : db.getFilename());

@@ -26,7 +26,9 @@ const std::vector<Migration>& embedded_migrations();
 int latest_schema_version();
 
 // Version recorded in `db` (0 for an empty database). invalid_argument when
-// the file is not a scrapekeep database, or SQLite cannot read it.
+// the file is not a scrapekeep database (for a version this binary knows:
+// one of its tables is missing or is not a table, such as a view that would
+// run without end), or SQLite cannot read it.
 core::Result<int> recorded_schema_version(SQLite::Database& db);
 
 // The error for a file at `path` that SQLite refused to read (SQLITE_NOTADB,
