@@ -1173,3 +1173,19 @@ TEST_CASE("a view in place of one of the tables is refused, not read for ever", 
           "missing or is not a table\n");
   }
 }
+
+TEST_CASE("migrate names a migration that schema_migrations skips", "[cli][migrate]") {
+  TempDir dir;
+  const std::string db = dir.file("gap.db");
+  build_db(db);
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("DELETE FROM schema_migrations WHERE version = 2");
+  }
+  auto r = run_binary(dir, {"migrate", "--db", db});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err ==
+        "scrapekeep: migration 0002_jobs_progress_index.sql cannot be applied to this database "
+        "(index jobs_progress already exists): its schema_migrations table does not match its "
+        "tables\n");
+}

@@ -122,7 +122,19 @@ core::Status migrate(SQLite::Database& db, long long now_micros) {
       if (seen.executeStep()) {
         continue;
       }
-      db.exec(m.sql);
+      try {
+        db.exec(m.sql);
+      } catch (const SQLite::Exception& e) {
+        // A hostile or hand-edited file: its schema_migrations skips a
+        // version whose tables or indexes it has ("index ... already exists").
+        if ((e.getErrorCode() & 0xff) != SQLITE_ERROR) {
+          throw;
+        }
+        return core::Error{core::ErrorCode::invalid_argument,
+                           std::string("migration ") + m.name +
+                               " cannot be applied to this database (" + e.what() +
+                               "): its schema_migrations table does not match its tables"};
+      }
       SQLite::Statement rec(db,
                             "INSERT INTO schema_migrations (version, name, applied_at) "
                             "VALUES (?, ?, ?)");
