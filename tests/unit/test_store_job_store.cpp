@@ -339,6 +339,59 @@ TEST_CASE("claim_next takes the oldest pending job with a token and a lease", "[
   CHECK_FALSE(none->has_value());
 }
 
+TEST_CASE("a job whose stored selectors are not JSON fails at its claim; the next one runs",
+          "[store]") {
+  StoreFixture f;
+  const Job damaged = f.create();
+  f.clock.advance(k_second);
+  const Job next = f.create();
+  f.clock.advance(k_second);
+  const Job waiting = f.create();
+  {
+    // A damaged or hand-edited row; and one processing, waiting for a worker.
+    SQLite::Database raw(f.path(), SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE jobs SET selectors = 'not json' WHERE job_id = '" + damaged.job_id + "'");
+    raw.exec("UPDATE jobs SET status = 'processing', started_at = " + std::to_string(k_t0) +
+             ", claim_token = 'gone', lease_expires_at = 0, selectors = '{}' WHERE job_id = '" +
+             waiting.job_id + "'");
+  }
+
+  // Recovery reads no selectors: it takes the waiting job back.
+  auto moved = f.store().recover_expired(f.clock.now(), 5);
+  REQUIRE(moved.ok());
+  CHECK(*moved == 1);
+
+  // The waiting job resumes first, but its selectors cannot be read: it fails.
+  auto first = f.store().claim_next(f.clock.now(), k_lease);
+  REQUIRE(first.ok());
+  CHECK_FALSE(first->has_value());
+  auto second = f.store().claim_next(f.clock.now(), k_lease);
+  REQUIRE(second.ok());
+  CHECK_FALSE(second->has_value());
+  // Then the next job is claimed, not the damaged one again and again.
+  const Claim c = f.claim();
+  CHECK(c.job_id == next.job_id);
+
+  SQLite::Database raw(f.path(), SQLite::OPEN_READONLY);
+  for (const std::string& id : {damaged.job_id, waiting.job_id}) {
+    SQLite::Statement q(raw,
+                        "SELECT status, completion_reason, error_message, claim_token FROM jobs "
+                        "WHERE job_id = ?");
+    q.bind(1, id);
+    REQUIRE(q.executeStep());
+    CHECK(q.getColumn(0).getString() == "failed");
+    CHECK(q.getColumn(1).getString() == "error");
+    CHECK(q.getColumn(2).getString() ==
+          "the job's stored options cannot be read (a damaged database row)");
+    CHECK(q.getColumn(3).isNull());
+  }
+  // Reading it answers an error, not an exception.
+  auto read = f.store().get_job(damaged.job_id, std::nullopt);
+  REQUIRE_FALSE(read.ok());
+  CHECK(read.error().code == ErrorCode::internal);
+  CHECK(read.error().message == "a stored JSON value is malformed");
+}
+
 TEST_CASE("listing pages store the event, the items and the counters together", "[store]") {
   StoreFixture f;
   const Job job = f.create(paged_options(5));

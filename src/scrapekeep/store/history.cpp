@@ -114,7 +114,7 @@ auto reading(Fn&& fn) -> decltype(fn()) {
   } catch (const SQLite::Exception& e) {
     return translate(e);
   } catch (const nlohmann::json::exception&) {
-    return Error{ErrorCode::internal, "a stored JSON value is malformed"};
+    return malformed_json();
   }
 }
 

@@ -48,6 +48,13 @@ void bind_opt(SQLite::Statement& q, int index, const std::optional<T>& value) {
   }
 }
 
+// A job_columns() list with NULL for the selectors (read_job_row leaves them empty).
+std::string without_selectors(std::string columns) {
+  const std::string name = ", selectors,";
+  columns.replace(columns.find(name), name.size(), ", NULL,");
+  return columns;
+}
+
 Job read_job(SQLite::Statement& q) {
   int i = 0;
   return read_job_row(q, i);
@@ -633,7 +640,23 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
         return Error{ErrorCode::internal, "the job picked to claim could not be claimed"};
       }
     }
-    claim.job = *m_impl->load_job(job_id, std::nullopt);
+    try {
+      claim.job = *m_impl->load_job(job_id, std::nullopt);
+    } catch (const nlohmann::json::exception&) {
+      // A damaged row (its selectors are not the JSON this code writes) can
+      // never run, and would be picked first again and again, ahead of every
+      // job behind it: it fails instead.
+      auto failed = m_impl->prepared(
+          "UPDATE jobs SET status = 'failed', completion_reason = 'error', error_message = ?, "
+          "completed_at = ?, claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL "
+          "WHERE job_id = ?");
+      failed->bind(1, "the job's stored options cannot be read (a damaged database row)");
+      failed->bind(2, now);
+      failed->bind(3, job_id);
+      failed->exec();
+      tx.commit();
+      return std::optional<Claim>();
+    }
     tx.commit();
     return std::optional<Claim>(std::move(claim));
   });
@@ -937,8 +960,10 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
       // those still waiting are not read again at every pass under the write
       // lock; and a claim without a lease, which nothing writes, taken back
       // like an expired one.
+      // Without the selectors, which recovery does not use: a damaged row's
+      // would stop a server from starting (its next claim fails that job).
       static const std::string k_sql =
-          std::string("SELECT ") + k_job_columns() +
+          std::string("SELECT ") + without_selectors(k_job_columns()) +
           ", lost_attempts FROM jobs WHERE status = 'processing' AND (lease_expires_at < ?1 OR "
           "(lease_expires_at IS NULL AND (claim_token IS NOT NULL OR "
           "started_at + timeout_s * 1000000 <= ?1)))";

@@ -27,4 +27,8 @@ core::Error translate(const SQLite::Exception& e) {
   }
 }
 
+core::Error malformed_json() {
+  return {core::ErrorCode::internal, "a stored JSON value is malformed"};
+}
+
 } // namespace scrapekeep::store

@@ -3,6 +3,8 @@
 
 #include <SQLiteCpp/Exception.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 #include "scrapekeep/core/error.hpp"
@@ -13,13 +15,20 @@ namespace scrapekeep::store {
 // anything else -> internal. The message never carries SQL or paths.
 core::Error translate(const SQLite::Exception& e);
 
-// Runs `fn`, turning SQLite exceptions into errors.
+// The error for a stored JSON value (selectors, fields, detail) that is not
+// what this code writes: a damaged or hand-edited row. internal.
+core::Error malformed_json();
+
+// Runs `fn`, turning SQLite exceptions, and JSON ones from reading a damaged
+// row, into errors.
 template <typename Fn>
 auto guarded(Fn&& fn) -> decltype(fn()) {
   try {
     return fn();
   } catch (const SQLite::Exception& e) {
     return translate(e);
+  } catch (const nlohmann::json::exception&) {
+    return malformed_json();
   }
 }
 
