@@ -1174,6 +1174,80 @@ TEST_CASE("a view in place of one of the tables is refused, not read for ever", 
   }
 }
 
+TEST_CASE("inspect reads values scrapekeep never writes without overflow, and check reports them",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("odd.db");
+  const Built b = build_db(db);
+  const std::string max = "9223372036854775807";
+  const std::string min = "(-9223372036854775807 - 1)";
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("PRAGMA ignore_check_constraints = ON");
+    // Counters at the largest integer on every job; times at both ends.
+    raw.exec("UPDATE jobs SET listing_pages_scraped = " + max + ", detail_pages_scraped = " + max +
+             ", items_found = " + max + ", attempts = " + max);
+    raw.exec("UPDATE jobs SET started_at = " + min + ", completed_at = " + max +
+             " WHERE job_id = '" + b.done + "'");
+    // Started at the smallest integer, 1 of 10 listing pages done: an
+    // estimated completion far beyond year 9999.
+    raw.exec("UPDATE jobs SET started_at = " + min + ", lease_expires_at = " + min +
+             ", listing_pages_scraped = 1, detail_pages_scraped = 0, items_found = 0 "
+             "WHERE job_id = '" + b.processing + "'");
+    raw.exec("UPDATE page_events SET started_at = " + min + ", finished_at = " + max +
+             " WHERE job_id = '" + b.done + "'");
+    // A status outside the lifecycle, a start after the end.
+    raw.exec("UPDATE jobs SET status = 'zombie' WHERE job_id = '" + b.failed + "'");
+    raw.exec("UPDATE jobs SET started_at = completed_at + 1 WHERE job_id = '" + b.timeout + "'");
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"jobs"}, {"job", b.done}, {"job", b.processing, "--json"},
+        {"progress", b.done, "--json"}, {"progress", b.processing}, {"events", b.done},
+        {"stats", "--per-day"}, {"export", "--format", "csv", "--events"}}) {
+    auto r = inspect(dir, db, args);
+    INFO(args.front() << ": " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK_FALSE(contains(r.err, "runtime error"));  // UBSan, in sanitizer builds
+  }
+  // Sums stay at the bound instead of wrapping around to negative numbers.
+  auto stats = inspect(dir, db, {"stats", "--json"});
+  REQUIRE(stats.exit_code == 0);
+  CHECK_FALSE(contains(stats.err, "runtime error"));
+  const Json totals = Json::parse(stats.out)["totals"];
+  CHECK(totals["items_found"].get<std::int64_t>() == 6 * scrapekeep::core::k_max_count);
+  CHECK(totals["attempts"].get<std::int64_t>() == 7 * scrapekeep::core::k_max_count);
+  // Times are read within years 0000 to 9999.
+  auto progress = inspect(dir, db, {"progress", b.processing, "--json"});
+  REQUIRE(progress.exit_code == 0);
+  CHECK(Json::parse(progress.out)["estimated_completion"] == "9999-12-31T23:59:59.999999+00:00");
+
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE jobs SET selectors = 'not json' WHERE job_id = '" + b.cancelled + "'");
+  }
+  auto check = inspect(dir, db, {"check", "--json"});
+  CHECK(check.exit_code == 1);
+  CHECK_FALSE(contains(check.err, "runtime error"));
+  std::vector<std::string> values;
+  const Json findings = Json::parse(check.out)["findings"];
+  for (const Json& f : findings) {
+    if (f["check"] == "value") {
+      values.push_back(f["job_id"].get<std::string>() + ": " + f["message"].get<std::string>());
+    }
+  }
+  INFO(check.out);
+  const auto has = [&](const std::string& line) {
+    return std::count(values.begin(), values.end(), line) == 1;
+  };
+  CHECK(has(b.failed +
+            ": status 'zombie' is not one of pending, processing, completed, failed, cancelled"));
+  CHECK(has(b.timeout + ": started_at is after completed_at"));
+  CHECK(has(b.cancelled + ": its selectors are not the JSON object scrapekeep writes"));
+  CHECK(has(b.done + ": started_at is -9223372036854775808, not a time in years 0000 to 9999"));
+  CHECK(has(b.done + ": completed_at is 9223372036854775807, not a time in years 0000 to 9999"));
+  CHECK(has(b.done + ": 7 page events have a kind, outcome or time scrapekeep never writes"));
+}
+
 TEST_CASE("migrate names a migration that schema_migrations skips", "[cli][migrate]") {
   TempDir dir;
   const std::string db = dir.file("gap.db");

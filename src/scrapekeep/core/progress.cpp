@@ -94,8 +94,13 @@ Progress derive_progress(const Job& job, Micros now) {
     p.running_time = seconds_2dp(running);
     const double fraction = work_fraction(job);
     if (fraction > 0) {
+      // A damaged row's counters can make the fraction tiny: the estimate
+      // then stops at the last time shown instead of overflowing.
+      const double ahead = static_cast<double>(running) / fraction;
       p.estimated_completion =
-          *job.started_at + static_cast<Micros>(std::llround(static_cast<double>(running) / fraction));
+          ahead < static_cast<double>(k_max_time - *job.started_at)
+              ? *job.started_at + static_cast<Micros>(std::llround(ahead))
+              : k_max_time;
     }
   }
   return p;

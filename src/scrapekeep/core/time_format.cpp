@@ -1,5 +1,6 @@
 #include "scrapekeep/core/time_format.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -173,5 +174,9 @@ double seconds_2dp(Micros duration) {
 }
 
 double round_1dp(double value) { return std::round(value * 10.0) / 10.0; }
+
+Micros clamp_time(Micros at) { return std::clamp(at, k_min_time, k_max_time); }
+
+std::int64_t clamp_count(std::int64_t n) { return std::clamp(n, -k_max_count, k_max_count); }
 
 } // namespace scrapekeep::core

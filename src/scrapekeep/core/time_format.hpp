@@ -23,4 +23,17 @@ double seconds_2dp(Micros duration);
 // Rounds to 1 decimal.
 double round_1dp(double value);
 
+// The times a stored row may hold as read: years 0000 to 9999, the ones
+// ISO 8601 writes with four digits. A damaged row's time beyond them is read
+// as the nearest end, so that no duration or deadline computed from stored
+// times overflows.
+constexpr Micros k_min_time = -62'167'219'200 * k_micros_per_second;
+constexpr Micros k_max_time = 253'402'300'800 * k_micros_per_second - 1;
+Micros clamp_time(Micros at);
+
+// A stored counter as read: within +-2^53 (exact as a double), so that the
+// sums of a job's counters cannot overflow.
+constexpr std::int64_t k_max_count = std::int64_t{1} << 53;
+std::int64_t clamp_count(std::int64_t n);
+
 } // namespace scrapekeep::core

@@ -877,7 +877,11 @@ Outcome JobRunner::run_job() {
   // claim_next sets started_at; were it missing, the time would count from now.
   m_deadline_us = core::time_up(job).value_or(
       now + static_cast<Micros>(job.options.timeout) * core::k_micros_per_second);
-  m_deadline = steady_clock::now() + std::chrono::microseconds(std::max<Micros>(0, m_deadline_us - now));
+  // At most a year ahead: a damaged row's timeout or start could put the
+  // deadline beyond what steady_clock holds.
+  constexpr Micros k_year = Micros{366} * 86400 * core::k_micros_per_second;
+  m_deadline = steady_clock::now() +
+               std::chrono::microseconds(std::clamp<Micros>(m_deadline_us - now, 0, k_year));
   if (now >= m_deadline_us) {
     return finish(core::CompletionReason::timeout);
   }

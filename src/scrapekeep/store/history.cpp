@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "scrapekeep/core/text.hpp"
+#include "scrapekeep/core/time_format.hpp"
 #include "scrapekeep/store/job_row.hpp"
 #include "scrapekeep/store/json_codec.hpp"
 #include "scrapekeep/store/migrations.hpp"
@@ -42,6 +43,8 @@ const char* to_string(FindingKind kind) {
       return "lease";
     case FindingKind::state:
       return "state";
+    case FindingKind::value:
+      return "value";
   }
   return "integrity";
 }
@@ -89,7 +92,7 @@ EventRecord read_event_record(SQLite::Statement& q) {
   r.job_id = q.getColumn(i++).getString();
   e.kind =
       std::string(q.getColumn(i++).getText()) == "listing" ? PageKind::listing : PageKind::detail;
-  e.page_number = q.getColumn(i++).getInt64();
+  e.page_number = core::clamp_count(q.getColumn(i++).getInt64());
   r.item_index = opt_int(q.getColumn(i++));
   e.url = q.getColumn(i++).getString();
   if (!q.getColumn(i).isNull()) {
@@ -97,12 +100,12 @@ EventRecord read_event_record(SQLite::Statement& q) {
   }
   ++i;
   e.ok = std::string(q.getColumn(i++).getText()) == "ok";
-  e.items_found = q.getColumn(i++).getInt64();
-  r.detail_links = q.getColumn(i++).getInt64();
+  e.items_found = core::clamp_count(q.getColumn(i++).getInt64());
+  r.detail_links = core::clamp_count(q.getColumn(i++).getInt64());
   r.next_url = opt_text(q.getColumn(i++));
   e.error = opt_text(q.getColumn(i++));
-  e.started_at = q.getColumn(i++).getInt64();
-  e.finished_at = q.getColumn(i++).getInt64();
+  e.started_at = core::clamp_time(q.getColumn(i++).getInt64());
+  e.finished_at = core::clamp_time(q.getColumn(i++).getInt64());
   return r;
 }
 
@@ -204,6 +207,14 @@ void bind_filter(SQLite::Statement& q, const HistoryFilter& filter,
   }
   if (filter.until) {
     q.bind(":until", *filter.until);
+  }
+}
+
+// `sum += n`, staying at the int64 bound it would pass (sums over a damaged
+// database's rows).
+void add_bounded(std::int64_t& sum, std::int64_t n) {
+  if (__builtin_add_overflow(sum, n, &sum)) {
+    sum = n > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
   }
 }
 
@@ -438,26 +449,32 @@ Result<Timeline> History::timeline(const std::string& job_id) {
     Timeline t;
     SQLite::Statement sums(
         db,
-        "SELECT COUNT(*), IFNULL(SUM(kind = 'listing' AND outcome = 'ok'), 0), "
-        "IFNULL(SUM(kind = 'listing' AND outcome = 'failed'), 0), "
-        "IFNULL(SUM(kind = 'detail' AND outcome = 'ok'), 0), "
-        "IFNULL(SUM(kind = 'detail' AND outcome = 'failed'), 0), "
-        "IFNULL(SUM(CASE WHEN kind = 'listing' THEN items_found ELSE 0 END), 0), "
-        "IFNULL(SUM(CASE WHEN kind = 'listing' THEN detail_links ELSE 0 END), 0), "
-        "MIN(started_at), MAX(finished_at), IFNULL(SUM(MAX(0, finished_at - started_at)), 0) "
+        // TOTAL, not SUM: a damaged row's huge values make SUM fail with
+        // "integer overflow"; TOTAL's double is exact up to 2^53.
+        "SELECT COUNT(*), TOTAL(kind = 'listing' AND outcome = 'ok'), "
+        "TOTAL(kind = 'listing' AND outcome = 'failed'), "
+        "TOTAL(kind = 'detail' AND outcome = 'ok'), "
+        "TOTAL(kind = 'detail' AND outcome = 'failed'), "
+        "TOTAL(CASE WHEN kind = 'listing' THEN items_found ELSE 0 END), "
+        "TOTAL(CASE WHEN kind = 'listing' THEN detail_links ELSE 0 END), "
+        "MIN(started_at), MAX(finished_at), TOTAL(MAX(0, finished_at - started_at)) "
         "FROM page_events WHERE job_id = ?");
     sums.bind(1, job_id);
     sums.executeStep();
     t.events = sums.getColumn(0).getInt64();
-    t.listing_ok = sums.getColumn(1).getInt64();
-    t.listing_failed = sums.getColumn(2).getInt64();
-    t.detail_ok = sums.getColumn(3).getInt64();
-    t.detail_failed = sums.getColumn(4).getInt64();
-    t.items = sums.getColumn(5).getInt64();
-    t.detail_links = sums.getColumn(6).getInt64();
-    t.first_started = opt_int(sums.getColumn(7));
-    t.last_finished = opt_int(sums.getColumn(8));
-    t.fetch_time = sums.getColumn(9).getInt64();
+    t.listing_ok = core::clamp_count(sums.getColumn(1).getInt64());
+    t.listing_failed = core::clamp_count(sums.getColumn(2).getInt64());
+    t.detail_ok = core::clamp_count(sums.getColumn(3).getInt64());
+    t.detail_failed = core::clamp_count(sums.getColumn(4).getInt64());
+    t.items = core::clamp_count(sums.getColumn(5).getInt64());
+    t.detail_links = core::clamp_count(sums.getColumn(6).getInt64());
+    if (!sums.getColumn(7).isNull()) {
+      t.first_started = core::clamp_time(sums.getColumn(7).getInt64());
+    }
+    if (!sums.getColumn(8).isNull()) {
+      t.last_finished = core::clamp_time(sums.getColumn(8).getInt64());
+    }
+    t.fetch_time = std::min(sums.getColumn(9).getInt64(), core::k_max_time - core::k_min_time);
 
     SQLite::Statement slowest(db, std::string(k_event_select) +
                                       "WHERE e.job_id = ? ORDER BY e.finished_at - e.started_at "
@@ -644,22 +661,25 @@ Result<Stats> History::stats(const StatsOptions& options) {
       }
       ++groups[static_cast<int>(status)][reason ? static_cast<int>(*reason) + 1 : 0];
       core::JobCounters& t = s.totals;
-      const std::int64_t listing_ok = q.getColumn(2).getInt64();
-      const std::int64_t detail_ok = q.getColumn(5).getInt64();
-      const std::int64_t items = q.getColumn(7).getInt64();
-      t.listing_pages_scraped += listing_ok;
-      t.listing_pages_failed += q.getColumn(3).getInt64();
-      t.detail_pages_discovered += q.getColumn(4).getInt64();
-      t.detail_pages_scraped += detail_ok;
-      t.detail_pages_failed += q.getColumn(6).getInt64();
-      t.items_found += items;
-      s.attempts += q.getColumn(8).getInt64();
-      const Micros created = q.getColumn(9).getInt64();
+      // Values as read_job_row bounds them, summed without overflow.
+      const auto count = [&q](int column) { return core::clamp_count(q.getColumn(column).getInt64()); };
+      const std::int64_t listing_ok = count(2);
+      const std::int64_t detail_ok = count(5);
+      const std::int64_t items = count(7);
+      add_bounded(t.listing_pages_scraped, listing_ok);
+      add_bounded(t.listing_pages_failed, count(3));
+      add_bounded(t.detail_pages_discovered, count(4));
+      add_bounded(t.detail_pages_scraped, detail_ok);
+      add_bounded(t.detail_pages_failed, count(6));
+      add_bounded(t.items_found, items);
+      add_bounded(s.attempts, count(8));
+      const Micros created = core::clamp_time(q.getColumn(9).getInt64());
       s.first_created = s.first_created ? std::min(*s.first_created, created) : created;
       s.last_created = s.last_created ? std::max(*s.last_created, created) : created;
       std::optional<Micros> processing;
       if (core::is_terminal(status) && !q.getColumn(10).isNull() && !q.getColumn(11).isNull()) {
-        processing = std::max<Micros>(0, q.getColumn(11).getInt64() - q.getColumn(10).getInt64());
+        processing = std::max<Micros>(0, core::clamp_time(q.getColumn(11).getInt64()) -
+                                             core::clamp_time(q.getColumn(10).getInt64()));
         durations.add(*processing);
       }
       if (options.top_errors > 0 && !q.getColumn(12).isNull()) {
@@ -673,8 +693,8 @@ Result<Stats> History::stats(const StatsOptions& options) {
         d.stats.failed += status == JobStatus::failed ? 1 : 0;
         d.stats.cancelled += status == JobStatus::cancelled ? 1 : 0;
         d.stats.open += core::is_terminal(status) ? 0 : 1;
-        d.stats.pages += listing_ok + detail_ok;
-        d.stats.items += items;
+        add_bounded(d.stats.pages, listing_ok + detail_ok);
+        add_bounded(d.stats.items, items);
         if (processing) {
           ++d.timed;
           d.time_sum += static_cast<double>(*processing);
@@ -769,8 +789,8 @@ Result<CheckSummary> History::check(const CheckOptions& options,
           "SELECT job_id, COUNT(*), "
           "SUM(kind = 'listing' AND outcome = 'ok'), SUM(kind = 'listing' AND outcome = 'failed'), "
           "SUM(kind = 'detail' AND outcome = 'ok'), SUM(kind = 'detail' AND outcome = 'failed'), "
-          "SUM(CASE WHEN kind = 'listing' THEN items_found ELSE 0 END), "
-          "SUM(CASE WHEN kind = 'listing' THEN detail_links ELSE 0 END) "
+          "TOTAL(CASE WHEN kind = 'listing' THEN items_found ELSE 0 END), "
+          "TOTAL(CASE WHEN kind = 'listing' THEN detail_links ELSE 0 END) "
           "FROM page_events NOT INDEXED GROUP BY job_id ORDER BY job_id");
       SQLite::Statement jobs(
           db,
@@ -924,6 +944,84 @@ Result<CheckSummary> History::check(const CheckOptions& options,
         if (!reason_ok) {
           report(FindingKind::state, job_id, status + " with completion_reason " + r);
         }
+      }
+    }
+    {
+      // Values no code path writes (a damaged or hand-edited row): the
+      // readers above take them as something else (an unknown status as
+      // failed, a NULL counter as 0) or bound them (a time beyond year 9999).
+      // Quoted values are cut at 40 characters.
+      const auto shown = [](const std::string& column) {
+        return "CASE WHEN length(quote(" + column + ")) > 40 THEN substr(quote(" + column +
+               "), 1, 40) || '...' ELSE quote(" + column + ") END";
+      };
+      const auto time_ok = [](const std::string& column, bool nullable) {
+        return std::string("(") + (nullable ? column + " IS NULL OR " : "") + "(typeof(" +
+               column + ") = 'integer' AND " + column + " BETWEEN :min AND :max))";
+      };
+      std::string counters_bad;
+      for (const char* c : {"listing_pages_scraped", "listing_pages_failed",
+                            "detail_pages_discovered", "detail_pages_scraped",
+                            "detail_pages_failed", "items_found", "current_page", "attempts"}) {
+        counters_bad += std::string(counters_bad.empty() ? "" : " OR ") + "typeof(" + c +
+                        ") != 'integer' OR " + c + " < 0";
+      }
+      std::string sql =
+          "SELECT job_id, 'status ' || " + shown("status") +
+          " || ' is not one of pending, processing, completed, failed, cancelled' FROM jobs "
+          "WHERE status IS NULL OR status NOT IN ('pending', 'processing', 'completed', "
+          "'failed', 'cancelled') "
+          "UNION ALL SELECT job_id, 'completion_reason ' || " +
+          shown("completion_reason") +
+          " || ' is not one of done, timeout, error, cancelled' FROM jobs WHERE "
+          "completion_reason NOT IN ('done', 'timeout', 'error', 'cancelled') ";
+      for (auto [column, nullable] : {std::pair{"created_at", false}, {"started_at", true},
+                                      {"completed_at", true}, {"lease_expires_at", true}}) {
+        sql += std::string("UNION ALL SELECT job_id, '") + column + " is ' || " + shown(column) +
+               " || ', not a time in years 0000 to 9999' FROM jobs WHERE NOT " +
+               time_ok(column, nullable) + " ";
+      }
+      sql +=
+          "UNION ALL SELECT job_id, 'started_at is after completed_at' FROM jobs WHERE "
+          "started_at > completed_at "
+          "UNION ALL SELECT job_id, 'a counter (or current_page, attempts) is negative or not "
+          "an integer' FROM jobs WHERE " +
+          counters_bad +
+          " UNION ALL SELECT job_id, 'its options are outside the ranges API.md allows' FROM "
+          "jobs WHERE NOT (typeof(timeout_s) = 'integer' AND timeout_s BETWEEN 1 AND 1800 AND "
+          "typeof(max_items) = 'integer' AND max_items BETWEEN 1 AND 1000000 AND "
+          "typeof(max_pages) = 'integer' AND max_pages BETWEEN 1 AND 10000 AND depth IN (0, 1) "
+          "AND follow_pagination IN (0, 1)) "
+          "UNION ALL SELECT job_id, 'its selectors are not the JSON object scrapekeep writes' "
+          "FROM jobs WHERE CASE WHEN typeof(selectors) = 'text' AND json_valid(selectors) THEN "
+          "json_type(selectors) != 'object' OR json_type(selectors, '$.item') IS NOT 'text' "
+          "ELSE 1 END "
+          "UNION ALL SELECT job_id, 'the job id ' || " +
+          shown("job_id") +
+          " || ' is not job_ and 24 lowercase hex characters' FROM jobs WHERE job_id IS NULL OR "
+          "length(job_id) != 28 OR job_id NOT GLOB 'job_" +
+          [] {
+            std::string hex;
+            for (int k = 0; k < 24; ++k) {
+              hex += "[0-9a-f]";
+            }
+            return hex;
+          }() +
+          "' "
+          "UNION ALL SELECT job_id, COUNT(*) || ' page events have a kind, outcome or time "
+          "scrapekeep never writes' FROM page_events WHERE kind IS NULL OR kind NOT IN "
+          "('listing', 'detail') OR outcome IS NULL OR outcome NOT IN ('ok', 'failed') OR NOT " +
+          time_ok("started_at", false) + " OR NOT " + time_ok("finished_at", false) +
+          " GROUP BY job_id "
+          "UNION ALL SELECT job_id, COUNT(*) || ' result items have fields or a detail that "
+          "are not JSON' FROM result_items WHERE CASE WHEN typeof(fields) = 'text' AND "
+          "json_valid(fields) AND (detail IS NULL OR (typeof(detail) = 'text' AND "
+          "json_valid(detail))) THEN 0 ELSE 1 END GROUP BY job_id";
+      SQLite::Statement q(db, sql);
+      q.bind(":min", core::k_min_time);
+      q.bind(":max", core::k_max_time);
+      while (q.executeStep()) {
+        report(FindingKind::value, q.getColumn(0).getString(), q.getColumn(1).getString());
       }
     }
     {

@@ -122,6 +122,10 @@ enum class FindingKind {
   lease,          // a processing job without a start, or with a claim token
                   // and no lease or the reverse (waiting jobs have neither)
   state,          // status, completion reason and timestamps disagree
+  value,          // a stored value scrapekeep never writes: a status or reason
+                  // outside the lifecycle, a time outside years 0000-9999, a
+                  // negative or non-integer counter, options out of API.md's
+                  // ranges, a job id of another shape, JSON that does not parse
 };
 const char* to_string(FindingKind kind);
 
@@ -186,7 +190,8 @@ class History {
   // PRAGMA integrity_check (or quick_check) and the invariants: each job's
   // counters equal the sums over its page events, no page event or result
   // without its job, no processing job without claim token, lease and start,
-  // status/reason/timestamps agree. Each finding goes to `fn` as it is found.
+  // status/reason/timestamps agree, every value is one scrapekeep writes. Each
+  // finding goes to `fn` as it is found.
   Result<CheckSummary> check(const CheckOptions& options,
                              const std::function<void(const Finding&)>& fn);
 

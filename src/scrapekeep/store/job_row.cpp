@@ -1,7 +1,9 @@
 #include "scrapekeep/store/job_row.hpp"
 
+#include <algorithm>
 #include <string_view>
 
+#include "scrapekeep/core/time_format.hpp"
 #include "scrapekeep/store/json_codec.hpp"
 
 namespace scrapekeep::store {
@@ -97,28 +99,36 @@ core::Job read_job_row(SQLite::Statement& q, int& i, SelectorsCache* cache) {
       j.options.selectors = cache->value;
     }
   }
-  j.created_at = q.getColumn(i++).getInt64();
-  j.started_at = opt_int(q.getColumn(i++));
-  j.completed_at = opt_int(q.getColumn(i++));
+  // Times and counters as core::clamp_time and clamp_count bound them (a
+  // damaged row's), so that nothing computed from them overflows.
+  const auto time = [&q, &i]() { return core::clamp_time(q.getColumn(i++).getInt64()); };
+  const auto opt_time = [&q, &i]() -> std::optional<core::Micros> {
+    const SQLite::Column c = q.getColumn(i++);
+    return c.isNull() ? std::nullopt : std::optional(core::clamp_time(c.getInt64()));
+  };
+  const auto count = [&q, &i]() { return core::clamp_count(q.getColumn(i++).getInt64()); };
+  j.created_at = time();
+  j.started_at = opt_time();
+  j.completed_at = opt_time();
   if (auto reason = opt_text(q.getColumn(i++))) {
     j.completion_reason = core::parse_completion_reason(*reason);
   }
   j.error_message = opt_text(q.getColumn(i++));
-  j.current_page = q.getColumn(i++).getInt64();
+  j.current_page = count();
   j.pagination_complete = q.getColumn(i++).getInt() != 0;
-  j.counters.listing_pages_scraped = q.getColumn(i++).getInt64();
-  j.counters.listing_pages_failed = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_discovered = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_scraped = q.getColumn(i++).getInt64();
-  j.counters.detail_pages_failed = q.getColumn(i++).getInt64();
-  j.counters.items_found = q.getColumn(i++).getInt64();
+  j.counters.listing_pages_scraped = count();
+  j.counters.listing_pages_failed = count();
+  j.counters.detail_pages_discovered = count();
+  j.counters.detail_pages_scraped = count();
+  j.counters.detail_pages_failed = count();
+  j.counters.items_found = count();
   if (!q.getColumn(i).isNull()) {
-    j.stopped_percentage = q.getColumn(i).getDouble();
+    j.stopped_percentage = std::clamp(q.getColumn(i).getDouble(), 0.0, 100.0);
   }
   ++i;
-  j.attempts = q.getColumn(i++).getInt64();
+  j.attempts = count();
   j.claim_token = opt_text(q.getColumn(i++));
-  j.lease_expires_at = opt_int(q.getColumn(i++));
+  j.lease_expires_at = opt_time();
   return j;
 }
 
