@@ -1263,3 +1263,37 @@ TEST_CASE("migrate names a migration that schema_migrations skips", "[cli][migra
         "(index jobs_progress already exists): its schema_migrations table does not match its "
         "tables\n");
 }
+
+TEST_CASE("inspect reads a file beside a leftover -shm as at rest, and refuses one with a "
+          "-journal of a write cut short",
+          "[inspect]") {
+  TempDir dir;
+  const auto folder = dir.path() / "dbs";
+  std::filesystem::create_directory(folder);
+  const std::string db = (folder / "left.db").string();
+  build_db(db);
+  REQUIRE(file_names(folder) == std::vector<std::string>{"left.db"});
+
+  SECTION("a -shm alone (no -wal): no -wal is added beside it") {
+    std::ofstream(db + "-shm", std::ios::binary) << std::string(32768, '\x5a');
+    const auto before = file_names(folder);
+    for (const std::string command : {"jobs", "check"}) {
+      auto r = inspect(dir, db, {command});
+      INFO(command << ": " << r.err);
+      CHECK(r.exit_code == 0);
+      CHECK_FALSE(contains(r.err, "immutable"));
+      CHECK(file_names(folder) == before);
+    }
+  }
+  SECTION("a hot -journal: refused, not read as a snapshot that may hold half a write") {
+    std::ofstream(db + "-journal", std::ios::binary) << std::string(5000, '\x5a');
+    const auto before = file_names(folder);
+    auto r = inspect(dir, db, {"jobs"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err ==
+          "scrapekeep: the database's -journal file holds a write that was cut short, which "
+          "only a writer can roll back: run scrapekeep migrate on the file (or on a copy of it "
+          "and its -journal) first\n");
+    CHECK(file_names(folder) == before);
+  }
+}

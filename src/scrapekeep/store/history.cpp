@@ -128,14 +128,14 @@ Error newer_schema(int version) {
                                                 "); upgrade scrapekeep"};
 }
 
-// The primary SQLite result code of reading `path` read-only in place.
+// The extended SQLite result code of reading `path` read-only in place.
 int probe_read(const std::string& path) {
   try {
     SQLite::Database db(path, SQLite::OPEN_READONLY);
     db.exec("SELECT COUNT(*) FROM sqlite_master");
     return SQLITE_OK;
   } catch (const SQLite::Exception& e) {
-    return e.getErrorCode() & 0xff;
+    return e.getExtendedErrorCode();
   }
 }
 
@@ -156,16 +156,18 @@ std::string immutable_uri(const std::string& path) {
   return uri + "?immutable=1";
 }
 
-// True when `path` exists and none of PATH-wal, PATH-shm and PATH-journal
-// does: SQLite keeps the -wal and -shm of a WAL database while any connection
-// has it open (and removes them when the last one closes), so nothing is
-// using the file and all of its content is in the file itself.
+// True when `path` exists and neither PATH-wal nor PATH-journal does: SQLite
+// keeps the -wal and -shm of a WAL database while any connection has it open
+// (it creates the -wal before the -shm and removes it after), so nothing is
+// using the file and all of its content is in the file itself. A -shm alone
+// is a leftover (a copy, a crash): reading the usual way would add a -wal
+// beside it.
 bool at_rest(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     return false;
   }
-  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+  for (const char* suffix : {"-wal", "-journal"}) {
     if (std::filesystem::exists(path + suffix, ec) || ec) {
       return false;
     }
@@ -405,7 +407,15 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
   // creates next to the file when they are missing. Where it cannot (a
   // read-only directory) the file is still readable as an immutable snapshot.
   const int why = probe_read(path);
-  if (why != SQLITE_CANTOPEN && why != SQLITE_READONLY) {
+  if (why == SQLITE_READONLY_ROLLBACK) {
+    // A -journal of a write cut short: the file may hold half of it until a
+    // writer rolls it back, so no snapshot of it can be trusted.
+    return Error{ErrorCode::invalid_argument,
+                 "the database's -journal file holds a write that was cut short, which only a "
+                 "writer can roll back: run scrapekeep migrate on the file (or on a copy of it "
+                 "and its -journal) first"};
+  }
+  if ((why & 0xff) != SQLITE_CANTOPEN && (why & 0xff) != SQLITE_READONLY) {
     return opened.error();
   }
   std::error_code ec;
