@@ -382,6 +382,12 @@ TEST_CASE("inspect progress --json is the API's data object", "[inspect]") {
     CHECK(r.out == expected.dump() + "\n");
   }
 
+  SECTION("a span before year 0000 is read as that year's start, not wrapped around") {
+    auto r = inspect(dir, db, {"progress", b.done, "--at", "999999999w"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(contains(r.out, " at 0000-01-01T00:00:00.000000+00:00\n"));
+  }
+
   SECTION("a job interrupted mid-way is shown as processing, with a note") {
     auto r = inspect(dir, db, {"progress", b.processing, "--at", at(when), "--json"});
     REQUIRE(r.exit_code == 0);

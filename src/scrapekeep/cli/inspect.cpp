@@ -82,7 +82,13 @@ std::optional<Micros> parse_time_arg(const std::string& text, Micros now) {
   if (unit_seconds == k_units.end()) {
     return std::nullopt;
   }
-  return now - n * unit_seconds->second * core::k_micros_per_second;
+  // At most 9 digits of weeks fit in seconds, not in microseconds: a span
+  // reaching before year 0000 is read as that year's start.
+  const std::int64_t span_seconds = n * unit_seconds->second;
+  if (span_seconds > (now - core::k_min_time) / core::k_micros_per_second) {
+    return core::k_min_time;
+  }
+  return now - span_seconds * core::k_micros_per_second;
 }
 
 const CLI::Validator& time_validator() {
