@@ -1103,6 +1103,25 @@ std::vector<std::string> file_names(const std::filesystem::path& folder) {
   return names;
 }
 
+TEST_CASE("backup reads a file at rest as inspect does, creating nothing beside it",
+          "[cli][backup]") {
+  TempDir dir;
+  const auto folder = dir.path() / "rest";
+  std::filesystem::create_directories(folder);
+  const std::string db = (folder / "rest.db").string();
+  build_db(db);
+  REQUIRE(file_names(folder) == std::vector<std::string>{"rest.db"});
+  const std::string copy = dir.file("copy.db");
+  auto r = run_binary(dir, {"backup", "--db", db, "--to", copy});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(file_names(folder) == std::vector<std::string>{"rest.db"});
+  auto original = inspect(dir, db, {"jobs", "--json"});
+  auto copied = inspect(dir, copy, {"jobs", "--json"});
+  REQUIRE(original.exit_code == 0);
+  CHECK(copied.out == original.out);
+}
+
 }  // namespace
 
 TEST_CASE("inspect, backup and migrate refuse a FIFO instead of waiting on it for ever",

@@ -28,11 +28,13 @@ int run_migrate(const AdminOptions& o) {
 }
 
 int run_backup(const AdminOptions& o) {
-  auto store = open_store_or_report(store::StoreConfig{.path = o.db, .read_only = true});
-  if (!store) {
+  // Read as inspect reads it: a file at rest as an immutable snapshot, with
+  // nothing created beside it, and one in a read-only folder too.
+  auto source = open_history_or_report(o.db);
+  if (!source) {
     return 1;
   }
-  auto done = store::backup_to(*store, o.to);
+  auto done = store::backup_to(source->database(), o.to);
   if (!done) {
     return fail("backup failed: " + done.error().message);
   }

@@ -21,6 +21,18 @@ std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& 
   return std::move(opened.value());
 }
 
+std::unique_ptr<store::History> open_history_or_report(const std::string& path) {
+  auto opened = store::History::open(path);
+  if (!opened) {
+    fail(opened.error().message);
+    return nullptr;
+  }
+  if (const auto& note = (*opened)->open_note()) {
+    std::cerr << "scrapekeep: note: " << *note << "\n";
+  }
+  return std::move(opened.value());
+}
+
 store::Synchronous parse_synchronous(const std::string& text) {
   return text == "full" ? store::Synchronous::full : store::Synchronous::normal;
 }

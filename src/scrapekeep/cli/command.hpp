@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "scrapekeep/store/history.hpp"
 #include "scrapekeep/store/job_store.hpp"
 
 namespace scrapekeep::cli {
@@ -26,6 +27,10 @@ int fail(const std::string& message);
 
 // Opens the store or prints why not (nullptr then).
 std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& config);
+
+// Opens `path` read-only as inspect reads it (store::History::open); prints
+// the error, or a note on how it was opened, to stderr.
+std::unique_ptr<store::History> open_history_or_report(const std::string& path);
 
 // Validator for --synchronous.
 store::Synchronous parse_synchronous(const std::string& text);

@@ -323,15 +323,7 @@ std::string worker_note(const core::Job& job, Micros now) {
 // ---- opening ----
 
 std::unique_ptr<store::History> open_history(const InspectOptions& o) {
-  auto opened = store::History::open(o.db);
-  if (!opened) {
-    fail(opened.error().message);
-    return nullptr;
-  }
-  if (const auto& note = (*opened)->open_note()) {
-    std::cerr << "scrapekeep: note: " << *note << "\n";
-  }
-  return std::move(opened.value());
+  return open_history_or_report(o.db);
 }
 
 // The filter the options describe; times were validated at parse time.

@@ -11,7 +11,7 @@
 
 namespace scrapekeep::store {
 
-Status backup_to(JobStore& source, const std::string& target) {
+core::Status backup_to(SQLite::Database& source, const std::string& target) {
   if (std::filesystem::exists(target)) {
     return core::Error{core::ErrorCode::invalid_argument,
                        "backup target already exists: " + target};
@@ -38,9 +38,9 @@ Status backup_to(JobStore& source, const std::string& target) {
     return core::Error{core::ErrorCode::unavailable,
                        "cannot create " + target + ": its folder cannot be written to"};
   }
-  auto result = guarded([&]() -> Status {
+  auto result = guarded([&]() -> core::Status {
     SQLite::Database& copy = *opened;
-    SQLite::Backup backup(copy, source.database());
+    SQLite::Backup backup(copy, source);
     backup.executeStep(-1);
     return core::ok_status();
   });

@@ -3,14 +3,18 @@
 
 #include <string>
 
-#include "scrapekeep/store/job_store.hpp"
+#include "scrapekeep/core/error.hpp"
+
+namespace SQLite {
+class Database;
+}
 
 namespace scrapekeep::store {
 
-// Copies `source` to a new file `target` with SQLite's backup API while
-// writers go on. invalid_argument when `target` exists; not_found when its
+// Copies the database `source` is open on to a new file `target` with
+// SQLite's backup API while writers go on. invalid_argument when `target` exists; not_found when its
 // folder does not exist (or is a file), unavailable when the folder cannot be
 // written to, each naming `target`; the partial file is removed on failure.
-Status backup_to(JobStore& source, const std::string& target);
+core::Status backup_to(SQLite::Database& source, const std::string& target);
 
 } // namespace scrapekeep::store

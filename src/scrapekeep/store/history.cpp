@@ -376,6 +376,8 @@ const std::optional<std::string>& History::open_note() const {
   return m_impl->note;
 }
 
+SQLite::Database& History::database() { return *m_impl->db; }
+
 Result<std::unique_ptr<History>> History::open(const std::string& path) {
   if (auto refused = not_a_regular_file(path)) {
     return *refused;

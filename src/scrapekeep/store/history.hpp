@@ -165,6 +165,9 @@ class History {
   // Set when the database was opened in a degraded way a reader should know of.
   const std::optional<std::string>& open_note() const;
 
+  // The read-only connection (for backup_to).
+  SQLite::Database& database();
+
   // not_found when there is no such job.
   Result<JobRecord> job(const std::string& job_id);
   Result<Timeline> timeline(const std::string& job_id);
