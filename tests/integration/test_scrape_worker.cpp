@@ -418,6 +418,35 @@ TEST_CASE("worker: a permanently missing listing page fails the job", "[scrape][
   CHECK(site.hits("/holey?page=3") == 0);
 }
 
+TEST_CASE("worker: a listing page whose field values pass 16 MiB fails the job; max_items is "
+          "extracted alone",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.selectors.item = "//i";
+  options.selectors.fields = {{"all", "//body"}};
+  options.max_items = 5000;
+  const std::string bloated = h.create(site.url("/bloat"), options);
+  options.max_items = 1000;  // the first 1000 items: 10 MB, within the budget
+  const std::string capped = h.create(site.url("/bloat?capped"), options);
+  auto pool = h.pool();
+  pool->start();
+
+  const core::Job failed = h.wait_terminal(bloated);
+  CHECK(failed.status == core::JobStatus::failed);
+  CHECK(failed.error_message ==
+        std::optional<std::string>(site.url("/bloat") +
+                                   ": cannot parse the page: the values its selectors extract "
+                                   "pass 16 MiB"));
+  CHECK(failed.counters.listing_pages_failed == 1);
+  CHECK(failed.counters.items_found == 0);
+
+  const core::Job done = h.wait_terminal(capped);
+  CHECK(done.completion_reason == core::CompletionReason::done);
+  CHECK(done.counters.items_found == 1000);
+}
+
 TEST_CASE("worker: broken HTML, non-ASCII text and charsets", "[scrape][worker]") {
   FixtureSite site;
   Harness h;

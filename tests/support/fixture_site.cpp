@@ -365,6 +365,13 @@ void FixtureSite::add_routes() {
   s.Get("/empty", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(page_shell("Empty", "<p>Nothing here</p>\n"), k_html);
   });
+  s.Get("/bloat", [](const httplib::Request&, httplib::Response& res) {
+    std::string items;
+    for (int i = 0; i < 5000; ++i) {
+      items += "<i>ab</i>";
+    }
+    res.set_content(page_shell("Bloat", items), k_html);
+  });
 }
 
 } // namespace scrapekeep::testing

@@ -27,6 +27,7 @@
 //   /ratelimited      429 with Retry-After: 1 on the first request, then page 1
 //   /unavailable      always 503;  /gone  always 404
 //   /empty            200 with no items and no next link
+//   /bloat            5000 items <i>ab</i>: "//body" on each is 50 MB
 
 #include <atomic>
 #include <chrono>

@@ -496,6 +496,34 @@ TEST_CASE("a page whose expressions need more XPath steps than the budget fails 
   }
 }
 
+TEST_CASE("a page whose field values pass 16 MiB fails; only the items taken are extracted",
+          "[scrape][extractor]") {
+  // 5000 items of 2 characters: "//body" on each is the whole 10,000
+  // characters of text, 50 MB over the page.
+  std::string html = "<html><body>";
+  for (int i = 0; i < 5000; ++i) {
+    html += "<i>ab</i>";
+  }
+  html += "</body></html>";
+  Selectors whole = property_selectors();
+  whole.item = "//i";
+  whole.fields = {{"all", "//body"}};
+
+  CHECK_THROWS_WITH(extract_listing(html, k_page_url, whole, false),
+                    Catch::Contains("the values its selectors extract pass 16 MiB"));
+  ParsedListing parsed(html, k_page_url, whole);
+  REQUIRE(parsed.item_count() == 5000);
+  const ListingExtraction first = parsed.extract(false, 1000);  // 10 MB
+  REQUIRE(first.items.size() == 1000);
+  CHECK(first.items[999].fields[0].second->size() == 10'000);
+
+  const FieldList fields{{"all", "//body"}, {"again", "//body"}};
+  CHECK(extract_detail(html, k_page_url, fields)[1].second->size() == 10'000);
+  std::string big = "<html><body><p>" + std::string(9'000'000, 'x') + "</p></body></html>";
+  CHECK_THROWS_WITH(extract_detail(big, k_page_url, fields),
+                    Catch::Contains("the values its selectors extract pass 16 MiB"));
+}
+
 TEST_CASE("the parse budget lets pages through while their bytes fit, the rest wait",
           "[scrape][extractor]") {
   ParseBudget budget(100);

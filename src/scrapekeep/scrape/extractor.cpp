@@ -283,6 +283,15 @@ std::optional<std::string> value_of(const xmlXPathObject* obj) {
   }
 }
 
+// Takes `bytes` of a page's extraction budget (k_max_extracted_bytes).
+void spend(std::size_t& bytes_left, std::size_t bytes) {
+  if (bytes > bytes_left) {
+    throw std::runtime_error("the values its selectors extract pass " +
+                             std::to_string(k_max_extracted_bytes / (1024 * 1024)) + " MiB");
+  }
+  bytes_left -= bytes;
+}
+
 struct CompiledFields {
   std::vector<std::pair<std::string, XPathCompPtr>> list;
 
@@ -293,12 +302,15 @@ struct CompiledFields {
     }
   }
 
-  core::FieldValues evaluate_at(xmlXPathContext* ctx, xmlNode* node) const {
+  // `bytes_left`: what the page's values may still take (k_max_extracted_bytes).
+  core::FieldValues evaluate_at(xmlXPathContext* ctx, xmlNode* node, std::size_t& bytes_left) const {
     core::FieldValues values;
     values.reserve(list.size());
     for (const auto& [name, comp] : list) {
       XPathObjectPtr obj = evaluate(comp.get(), ctx, node);
-      values.emplace_back(name, value_of(obj.get()));
+      std::optional<std::string> value = value_of(obj.get());
+      spend(bytes_left, name.size() + (value ? value->size() : 0));
+      values.emplace_back(name, std::move(value));
     }
     return values;
   }
@@ -681,20 +693,24 @@ const std::optional<std::string>& ParsedListing::next_url() const { return m_sta
 
 std::size_t ParsedListing::item_count() const { return m_state->items.size(); }
 
-ListingExtraction ParsedListing::extract(bool want_detail_links) {
+ListingExtraction ParsedListing::extract(bool want_detail_links, std::size_t max_items) {
   prepare_thread();
   State& s = *m_state;
   ListingExtraction result;
   result.next_url = s.next_url;
   const CompiledFields fields(s.selectors.fields);
   XPathCompPtr detail_comp = want_detail_links ? compile(s.selectors.detail_link) : nullptr;
-  result.items.reserve(s.items.size());
-  for (xmlNode* node : s.items) {
+  const std::size_t count = std::min(max_items, s.items.size());
+  result.items.reserve(count);
+  std::size_t bytes_left = k_max_extracted_bytes;
+  for (std::size_t i = 0; i < count; ++i) {
+    xmlNode* node = s.items[i];
     ExtractedItem item;
-    item.fields = fields.evaluate_at(s.ctx.get(), node);
+    item.fields = fields.evaluate_at(s.ctx.get(), node, bytes_left);
     if (want_detail_links) {
       XPathObjectPtr link = evaluate(detail_comp.get(), s.ctx.get(), node);
       item.detail_url = resolve_link(s.base, value_of(link.get()));
+      spend(bytes_left, item.detail_url ? item.detail_url->size() : 0);
     }
     result.items.push_back(std::move(item));
   }
@@ -723,7 +739,8 @@ core::FieldValues extract_detail(const std::string& html, const std::string& pag
     }
     return empty;
   }
-  return compiled.evaluate_at(ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
+  std::size_t bytes_left = k_max_extracted_bytes;
+  return compiled.evaluate_at(ctx.get(), reinterpret_cast<xmlNode*>(doc.get()), bytes_left);
 }
 
 } // namespace scrapekeep::scrape

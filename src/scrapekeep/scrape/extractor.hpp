@@ -113,6 +113,12 @@ class ParseBudget {
 // The budget every extraction of the process parses under: 16 MiB.
 ParseBudget& process_parse_budget();
 
+// The most bytes of field values (and their names) one page's extraction
+// may produce: a page whose values pass it (an absolute field such as
+// "//body" on many items, nested items) fails instead of taking memory,
+// storage and the time to copy them without bound.
+constexpr std::size_t k_max_extracted_bytes = 16 * 1024 * 1024;
+
 // Items of a listing page. A field's value is the whitespace-normalized
 // string value of the first node its XPath selects (relative to the item), or
 // the string form of a string/number/boolean result; nullopt when it selects
@@ -121,7 +127,7 @@ ParseBudget& process_parse_budget();
 // `want_detail_links`. `charset` is the HTTP header's charset, if any: a BOM
 // wins over it, it wins over <meta charset>, and UTF-8 is the fallback.
 // Parses under process_parse_budget(). Throws std::runtime_error when the page's expressions need more than
-// `step_budget` XPath steps.
+// `step_budget` XPath steps, or its values pass k_max_extracted_bytes.
 ListingExtraction extract_listing(const std::string& html, const std::string& page_url,
                                   const core::Selectors& selectors, bool want_detail_links,
                                   const std::string& charset = {},
@@ -150,9 +156,11 @@ class ParsedListing {
   // Resolved, fragment stripped.
   const std::optional<std::string>& next_url() const;
   std::size_t item_count() const;
-  // The items' fields (and detail links when `want_detail_links`), evaluated
-  // once; throws as the constructor does.
-  ListingExtraction extract(bool want_detail_links);
+  // The fields (and detail links when `want_detail_links`) of the first
+  // `max_items` items, evaluated once; throws as the constructor does, and
+  // when the values pass k_max_extracted_bytes.
+  ListingExtraction extract(bool want_detail_links,
+                            std::size_t max_items = static_cast<std::size_t>(-1));
 
  private:
   struct State;

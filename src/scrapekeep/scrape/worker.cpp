@@ -928,7 +928,7 @@ Outcome JobRunner::run_job() {
     }
     FetchResult& fetched = listing.fetched;
     ListingExtraction extraction;
-    extract_or_fail(fetched, [&](const FetchResult&) { extraction = listing.parsed->extract(depth1); });
+    extract_or_fail(fetched, [&](const FetchResult&) { extraction = listing.parsed->extract(depth1, listing.take); });
     pipeline->recycle(listing.parsed);
     store::ListingPageRecord record;
     record.page_number = listing.page_number;
