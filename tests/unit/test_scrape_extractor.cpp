@@ -159,6 +159,13 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK_FALSE(resolve_url(base, "javascript:void(0)"));
   CHECK_FALSE(resolve_url(base, "ftp://a/file"));
   CHECK_FALSE(resolve_url("not a url", "g"));
+
+  // At most k_max_link_bytes (8192), after resolution and percent-encoding.
+  const std::string path_of_8176(8176, 'p');  // "http://h.test/" is 14 more
+  CHECK(resolve_url("http://h.test/", "  /" + path_of_8176 + "xx ")->size() == 8192);
+  CHECK_FALSE(resolve_url("http://h.test/", "/" + path_of_8176 + "xxx"));
+  CHECK_FALSE(resolve_url("http://h.test/", "/" + std::string(3000, ' ') + "x"));  // %20 each
+  CHECK_FALSE(resolve_url("http://h.test/", std::string(9'000'000, 'a')));
   CHECK(strip_fragment("http://a/b#c") == "http://a/b");
   CHECK(strip_fragment("http://a/b") == "http://a/b");
 }

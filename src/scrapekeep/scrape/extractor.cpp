@@ -581,13 +581,20 @@ std::optional<std::string> xpath_error(const std::string& expr, bool nodes) {
 
 std::optional<std::string> resolve_url(const std::string& base, const std::string& ref) {
   prepare_thread();
-  const std::string escaped_ref = escape_uri_chars(trim_ascii(ref));
+  const std::string trimmed = trim_ascii(ref);
+  if (trimmed.size() > k_max_link_bytes) {
+    return std::nullopt;
+  }
+  const std::string escaped_ref = escape_uri_chars(trimmed);
   const std::string escaped_base = escape_uri_chars(trim_ascii(base));
   XmlString built(xmlBuildURI(as_xml(escaped_ref), as_xml(escaped_base)));
   if (!built) {
     return std::nullopt;
   }
   std::string result = remove_dot_segments(from_xml(built.get()));
+  if (result.size() > k_max_link_bytes) {
+    return std::nullopt;
+  }
   UriPtr uri(xmlParseURIRaw(result.c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
     return std::nullopt;

@@ -27,9 +27,16 @@ std::optional<std::string> xpath_error(const std::string& expr, bool nodes = fal
 
 // `ref` resolved against `base` per RFC 3986 (libxml2's xmlBuildURI), after
 // trimming ASCII whitespace and percent-encoding characters a URI cannot hold.
-// nullopt unless the result is an absolute http/https URL with a host.
-// The fragment is kept.
+// nullopt unless the result is an absolute http/https URL with a host, of
+// at most k_max_link_bytes. The fragment is kept.
 std::optional<std::string> resolve_url(const std::string& base, const std::string& ref);
+
+// The longest link followed (next page, detail page, redirect, <base href>):
+// what common servers accept in a request line (nginx 8k, Apache 8190).
+// A longer one would fail at the server anyway, and would be stored in the
+// page's events and, as a failed listing page's URL, in the job's
+// error_message, of every list and progress answer.
+constexpr std::size_t k_max_link_bytes = 8192;
 
 // Percent-encodes the bytes a URI may not hold (space, controls, non-ASCII,
 // quotes, angle brackets, backslash and the like) as browsers do; "%" and
