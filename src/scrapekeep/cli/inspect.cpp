@@ -320,11 +320,7 @@ std::string worker_note(const core::Job& job, Micros now) {
   return note;
 }
 
-// ---- opening ----
-
-std::unique_ptr<store::History> open_history(const InspectOptions& o) {
-  return open_history_or_report(o.db);
-}
+// ---- filters ----
 
 // The filter the options describe; times were validated at parse time.
 store::HistoryFilter make_filter(const InspectOptions& o, Micros now,
@@ -350,7 +346,7 @@ store::HistoryFilter make_filter(const InspectOptions& o, Micros now,
 
 int run_jobs(const InspectOptions& o) {
   const Micros now = core::SystemClock().now();
-  auto history = open_history(o);
+  auto history = open_history_or_report(o.db);
   if (!history) {
     return 1;
   }
@@ -448,7 +444,7 @@ std::string counter_mismatches(const core::JobCounters& c, const store::Timeline
 
 int run_job(const InspectOptions& o) {
   const Micros now = core::SystemClock().now();
-  auto history = open_history(o);
+  auto history = open_history_or_report(o.db);
   if (!history) {
     return 1;
   }
@@ -569,7 +565,7 @@ int run_job(const InspectOptions& o) {
 int run_progress(const InspectOptions& o) {
   const Micros now = core::SystemClock().now();
   const Micros at = o.at.empty() ? now : *parse_time_arg(o.at, now);
-  auto history = open_history(o);
+  auto history = open_history_or_report(o.db);
   if (!history) {
     return 1;
   }
@@ -621,7 +617,7 @@ int run_progress(const InspectOptions& o) {
 }
 
 int run_events(const InspectOptions& o) {
-  auto history = open_history(o);
+  auto history = open_history_or_report(o.db);
   if (!history) {
     return 1;
   }
@@ -694,7 +690,7 @@ Json seconds(Micros d) {
 }
 
 int run_stats(const InspectOptions& o) {
-  auto history = open_history(o);
+  auto history = open_history_or_report(o.db);
   if (!history) {
     return 1;
   }
@@ -862,7 +858,7 @@ std::string csv_seconds(Micros d) {
 
 int run_export(const InspectOptions& o) {
   const Micros now = core::SystemClock().now();
-  auto history = open_history(o);
+  auto history = open_history_or_report(o.db);
   if (!history) {
     return 1;
   }
@@ -929,7 +925,7 @@ int run_export(const InspectOptions& o) {
 }
 
 int run_check(const InspectOptions& o) {
-  auto history = open_history(o);
+  auto history = open_history_or_report(o.db);
   if (!history) {
     return 1;
   }
