@@ -852,12 +852,11 @@ TEST_CASE("inspect creates nothing beside a database at rest", "[inspect]") {
   }
 }
 
-// Runs inspect on `db` (in `ro`, made read-only meanwhile) as a user the
-// directory's permissions bind; nullopt (with a warning) where that cannot be
-// done here.
-std::optional<RunResult> inspect_in_read_only_dir(const TempDir& dir, const std::filesystem::path& ro,
-                                                  const std::string& db,
-                                                  const std::vector<std::string>& args) {
+// Runs `run(prefix)` with `ro` made read-only meanwhile, as a user the
+// directory's permissions bind (the command goes after `prefix`); nullopt
+// (with a warning) where that cannot be done here.
+template <typename Run>
+std::optional<RunResult> in_read_only_dir(const std::filesystem::path& ro, Run run) {
   ::chmod(ro.c_str(), 0555);
   // root ignores directory permissions: run the binary as nobody instead.
   std::vector<std::string> prefix;
@@ -869,13 +868,21 @@ std::optional<RunResult> inspect_in_read_only_dir(const TempDir& dir, const std:
     }
     prefix = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
   }
-  RunResult r = inspect(dir, db, args, prefix);
+  RunResult r = run(prefix);
   ::chmod(ro.c_str(), 0755);
   if (!prefix.empty() && r.exit_code >= 126) {
     WARN("nobody cannot run " SCRAPEKEEP_BINARY ": read-only directory not tested");
     return std::nullopt;
   }
   return r;
+}
+
+// Runs inspect on `db` (in `ro`) as in_read_only_dir does.
+std::optional<RunResult> inspect_in_read_only_dir(const TempDir& dir, const std::filesystem::path& ro,
+                                                  const std::string& db,
+                                                  const std::vector<std::string>& args) {
+  return in_read_only_dir(
+      ro, [&](const std::vector<std::string>& prefix) { return inspect(dir, db, args, prefix); });
 }
 
 TEST_CASE("inspect reads a database in a read-only directory", "[inspect]") {
@@ -933,6 +940,44 @@ TEST_CASE("inspect says why a read-only directory's database whose tables are al
   CHECK(contains(r->err, "everything in this database is still in its -wal file"));
   CHECK(contains(r->err, "copy the database and its -wal into a folder that can be written"));
   CHECK_FALSE(std::filesystem::exists(copy + "-shm"));
+}
+
+TEST_CASE("backup refuses a read-only directory's database whose latest transactions are in its "
+          "-wal, instead of copying without them",
+          "[cli][backup]") {
+  TempDir dir;
+  const auto ro = dir.path() / "ro";
+  const auto out = dir.path() / "out";
+  std::filesystem::create_directory(ro);
+  std::filesystem::create_directory(out);
+  ::chmod(out.c_str(), 0777);
+  const std::string source = dir.file("live.db");
+  const std::string copy = (ro / "copy.db").string();
+  build_db(source);
+  {
+    // A live database with a write its file does not have yet, copied
+    // while open (no -shm), as a running server's.
+    SQLite::Database live(source, SQLite::OPEN_READWRITE);
+    live.exec("PRAGMA wal_autocheckpoint = 0");
+    live.exec("INSERT INTO organizations (name, created_at) VALUES ('late', 0)");
+    std::filesystem::copy_file(source, copy);
+    std::filesystem::copy_file(source + "-wal", copy + "-wal");
+  }
+  REQUIRE(std::filesystem::file_size(copy + "-wal") > 0);
+  const std::string target = (out / "b.db").string();
+  auto r = in_read_only_dir(ro, [&](const std::vector<std::string>& prefix) {
+    return run_binary(dir, {"backup", "--db", copy, "--to", target}, prefix);
+  });
+  if (!r) {
+    return;
+  }
+  CHECK(r->exit_code == 1);
+  CHECK(r->out.empty());
+  CHECK(r->err == "scrapekeep: backup failed: the latest transactions, in " + copy + "-wal (" +
+                      std::to_string(std::filesystem::file_size(copy + "-wal")) +
+                      " bytes), cannot be read in a folder that cannot be written: copy the "
+                      "database and its -wal into a folder that can be, and back up the copy\n");
+  CHECK_FALSE(std::filesystem::exists(target));
 }
 
 TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usage", "[inspect]") {

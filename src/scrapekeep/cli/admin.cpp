@@ -1,6 +1,8 @@
 // scrapekeep migrate, scrapekeep backup
 
+#include <filesystem>
 #include <iostream>
+#include <string>
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/store/backup.hpp"
@@ -27,14 +29,54 @@ int run_migrate(const AdminOptions& o) {
   return 0;
 }
 
+// What says whether a file changed: its size and time, and whether a -wal or
+// -journal is beside it.
+struct FileState {
+  std::uintmax_t size = 0;
+  std::filesystem::file_time_type written{};
+  bool wal = false;
+  bool journal = false;
+  bool operator==(const FileState& other) const {
+    return size == other.size && written == other.written && wal == other.wal &&
+           journal == other.journal;
+  }
+};
+
+FileState file_state(const std::string& path) {
+  std::error_code ec;
+  FileState state;
+  state.size = std::filesystem::file_size(path, ec);
+  state.written = std::filesystem::last_write_time(path, ec);
+  state.wal = std::filesystem::exists(path + "-wal", ec);
+  state.journal = std::filesystem::exists(path + "-journal", ec);
+  return state;
+}
+
 int run_backup(const AdminOptions& o) {
   // Read as inspect reads it: a file at rest as an immutable snapshot, with
-  // nothing created beside it, and one in a read-only folder too.
-  auto source = open_history_or_report(o.db);
+  // nothing created beside it, and one in a read-only folder too. But a copy
+  // must be whole: one that would miss a -wal's transactions is refused, and
+  // one of a snapshot is checked against the file after (a snapshot takes no
+  // lock: a process that opened the file meanwhile may have changed it).
+  const FileState before = file_state(o.db);
+  auto source = store::History::open(o.db);
   if (!source) {
-    return 1;
+    return fail(source.error().message);
   }
-  auto done = store::backup_to(source->database(), o.to);
+  if (const std::uintmax_t wal = (*source)->unread_wal_bytes(); wal > 0) {
+    return fail("backup failed: the latest transactions, in " + o.db + "-wal (" +
+                std::to_string(wal) +
+                " bytes), cannot be read in a folder that cannot be written: copy the database "
+                "and its -wal into a folder that can be, and back up the copy");
+  }
+  auto done = store::backup_to((*source)->database(), o.to);
+  if (done && (*source)->snapshot() && !(file_state(o.db) == before)) {
+    std::error_code ec;
+    std::filesystem::remove(o.to, ec);
+    done = core::Error{core::ErrorCode::unavailable,
+                       "another process opened the database while it was copied, so the copy may "
+                       "mix old and new pages and was removed: run backup again"};
+  }
   if (!done) {
     return fail("backup failed: " + done.error().message);
   }

@@ -300,6 +300,7 @@ struct History::Impl {
   std::unique_ptr<SQLite::Database> frozen;  // or the immutable fallback
   SQLite::Database* db = nullptr;
   std::optional<std::string> note;
+  std::uintmax_t unread_wal_bytes = 0;
 
   // Opens `path` as an immutable snapshot into `frozen`: invalid_argument
   // when it is not a scrapekeep database or is newer than this binary,
@@ -378,6 +379,10 @@ const std::optional<std::string>& History::open_note() const {
 
 SQLite::Database& History::database() { return *m_impl->db; }
 
+bool History::snapshot() const { return m_impl->frozen != nullptr; }
+
+std::uintmax_t History::unread_wal_bytes() const { return m_impl->unread_wal_bytes; }
+
 Result<std::unique_ptr<History>> History::open(const std::string& path) {
   if (auto refused = not_a_regular_file(path)) {
     return *refused;
@@ -437,6 +442,7 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
             " bytes) cannot be read this way, so the latest transactions are missing";
   }
   impl->note = std::move(note);
+  impl->unread_wal_bytes = wal_size;
   return std::unique_ptr<History>(new History(std::move(impl)));
 }
 

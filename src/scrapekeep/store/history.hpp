@@ -167,6 +167,12 @@ class History {
 
   // The read-only connection (for backup_to).
   SQLite::Database& database();
+  // Whether it was opened as an immutable snapshot (a file at rest, or one in
+  // a read-only folder): SQLite then neither locks the file nor sees changes.
+  bool snapshot() const;
+  // The size of a -wal beside a snapshot, whose transactions it cannot read
+  // (a read-only folder); 0 otherwise.
+  std::uintmax_t unread_wal_bytes() const;
 
   // not_found when there is no such job.
   Result<JobRecord> job(const std::string& job_id);
