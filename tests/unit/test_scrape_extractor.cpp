@@ -160,9 +160,12 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK_FALSE(resolve_url(base, "ftp://a/file"));
   CHECK_FALSE(resolve_url("not a url", "g"));
 
-  // At most k_max_link_bytes (8192), after resolution and percent-encoding.
+  // At most k_max_link_bytes (8192) before the fragment, after resolution
+  // and percent-encoding.
   const std::string path_of_8176(8176, 'p');  // "http://h.test/" is 14 more
   CHECK(resolve_url("http://h.test/", "  /" + path_of_8176 + "xx ")->size() == 8192);
+  CHECK(resolve_url("http://h.test/", "/" + path_of_8176 + "xx#" + std::string(9000, 'f'))
+            ->size() == 8192 + 9001);
   CHECK_FALSE(resolve_url("http://h.test/", "/" + path_of_8176 + "xxx"));
   CHECK_FALSE(resolve_url("http://h.test/", "/" + std::string(3000, ' ') + "x"));  // %20 each
   CHECK_FALSE(resolve_url("http://h.test/", std::string(9'000'000, 'a')));
@@ -329,6 +332,22 @@ TEST_CASE("extract_listing: no next link, bad links and non-node item selectors"
   CHECK(extract_listing(html, k_page_url, counting, true).items.empty());
 
   CHECK(extract_listing("", k_page_url, property_selectors(), true).items.empty());
+}
+
+TEST_CASE("a next link longer than 8192 bytes fails the page; a detail link that long is not followed",
+          "[scrape][extractor]") {
+  const std::string long_path = "/list?page=2&q=" + std::string(8200, 'q');
+  const std::string html = "<html><body><article class='property'><h2>A</h2><a href='" +
+                           long_path + "'>d</a></article><a rel='next' href='";
+  CHECK_THROWS_WITH(extract_listing(html + long_path + "'>next</a></body></html>", k_page_url,
+                                    property_selectors(), true),
+                    Catch::Contains("its next link is 8234 bytes long, more than the 8192"));
+  const ListingExtraction ok =
+      extract_listing(html + "/list?page=2#" + std::string(9000, 'f') + "'>next</a></body></html>",
+                      k_page_url, property_selectors(), true);
+  CHECK(ok.next_url == std::optional<std::string>("http://example.test/list?page=2"));
+  REQUIRE(ok.items.size() == 1);
+  CHECK_FALSE(ok.items[0].detail_url);
 }
 
 TEST_CASE("the default next_page selector also finds <link rel=next>", "[scrape][extractor]") {

@@ -579,22 +579,23 @@ std::optional<std::string> xpath_error(const std::string& expr, bool nodes) {
   return message;
 }
 
-std::optional<std::string> resolve_url(const std::string& base, const std::string& ref) {
+namespace {
+
+// What a URL sends in a request line: its bytes before any fragment.
+std::size_t request_bytes(const std::string& url) {
+  return std::min(url.find('#'), url.size());
+}
+
+// resolve_url without the length cap.
+std::optional<std::string> resolve_any_length(const std::string& base, const std::string& ref) {
   prepare_thread();
-  const std::string trimmed = trim_ascii(ref);
-  if (trimmed.size() > k_max_link_bytes) {
-    return std::nullopt;
-  }
-  const std::string escaped_ref = escape_uri_chars(trimmed);
+  const std::string escaped_ref = escape_uri_chars(trim_ascii(ref));
   const std::string escaped_base = escape_uri_chars(trim_ascii(base));
   XmlString built(xmlBuildURI(as_xml(escaped_ref), as_xml(escaped_base)));
   if (!built) {
     return std::nullopt;
   }
   std::string result = remove_dot_segments(from_xml(built.get()));
-  if (result.size() > k_max_link_bytes) {
-    return std::nullopt;
-  }
   UriPtr uri(xmlParseURIRaw(result.c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
     return std::nullopt;
@@ -604,6 +605,16 @@ std::optional<std::string> resolve_url(const std::string& base, const std::strin
     return std::nullopt;
   }
   return result;
+}
+
+} // namespace
+
+std::optional<std::string> resolve_url(const std::string& base, const std::string& ref) {
+  std::optional<std::string> resolved = resolve_any_length(base, ref);
+  if (resolved && request_bytes(*resolved) > k_max_link_bytes) {
+    return std::nullopt;
+  }
+  return resolved;
 }
 
 std::string escape_uri_chars(const std::string& text) {
@@ -682,7 +693,18 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
   s.base = base_url_of(s.doc.get(), s.ctx.get(), page_url);
   XPathCompPtr next_comp = compile(selectors.next_page);
   XPathObjectPtr next = evaluate(next_comp.get(), s.ctx.get(), root);
-  s.next_url = resolve_link(s.base, value_of(next.get()));
+  const std::optional<std::string> next_ref = value_of(next.get());
+  s.next_url = resolve_link(s.base, next_ref);
+  if (!s.next_url && next_ref) {
+    // Not followed, as resolve_url says, but not taken for the end of the
+    // pagination either: the job would end done without the pages after.
+    const std::optional<std::string> long_link = resolve_any_length(s.base, *next_ref);
+    if (long_link && request_bytes(*long_link) > k_max_link_bytes) {
+      throw std::runtime_error("its next link is " + std::to_string(request_bytes(*long_link)) +
+                               " bytes long, more than the " + std::to_string(k_max_link_bytes) +
+                               " a link may have");
+    }
+  }
   XPathCompPtr item_comp = compile(selectors.item);
   XPathObjectPtr items = evaluate(item_comp.get(), s.ctx.get(), root);
   if (items && items->type == XPATH_NODESET && items->nodesetval != nullptr) {

@@ -28,14 +28,15 @@ std::optional<std::string> xpath_error(const std::string& expr, bool nodes = fal
 // `ref` resolved against `base` per RFC 3986 (libxml2's xmlBuildURI), after
 // trimming ASCII whitespace and percent-encoding characters a URI cannot hold.
 // nullopt unless the result is an absolute http/https URL with a host, of
-// at most k_max_link_bytes. The fragment is kept.
+// at most k_max_link_bytes before its fragment. The fragment is kept.
 std::optional<std::string> resolve_url(const std::string& base, const std::string& ref);
 
-// The longest link followed (next page, detail page, redirect, <base href>):
-// what common servers accept in a request line (nginx 8k, Apache 8190).
-// A longer one would fail at the server anyway, and would be stored in the
-// page's events and, as a failed listing page's URL, in the job's
-// error_message, of every list and progress answer.
+// The longest link followed (next page, detail page, redirect, <base href>),
+// its fragment left out: what common servers accept in a request line
+// (nginx 8k, Apache 8190). A longer one would fail at most servers anyway,
+// and would be stored in the page's events and, as a failed listing page's
+// URL, in the job's error_message, of every list and progress answer. A
+// listing page whose next link is longer fails (ParsedListing).
 constexpr std::size_t k_max_link_bytes = 8192;
 
 // Percent-encodes the bytes a URI may not hold (space, controls, non-ASCII,
@@ -149,7 +150,8 @@ class ParsedListing {
  public:
   // Parses under process_parse_budget() and evaluates the item and next-page
   // expressions. Throws std::runtime_error when they need more than
-  // `step_budget` XPath steps. A page that cannot be parsed has no items.
+  // `step_budget` XPath steps, or the next link is longer than
+  // k_max_link_bytes. A page that cannot be parsed has no items.
   // `selectors` must outlive it.
   ParsedListing(const std::string& html, const std::string& page_url,
                 const core::Selectors& selectors, const std::string& charset = {},
