@@ -745,6 +745,20 @@ TEST_CASE("cancel stops pending and processing jobs and fences the worker", "[st
     CHECK_FALSE(none->has_value());
   }
 
+  SECTION("a cancel whose time was read before a worker started the job ends after the start") {
+    const Job job = f.create();
+    const Micros asked_at = f.clock.now();  // the cancel reads its clock...
+    f.clock.advance(2 * k_second);
+    const Claim c = f.claim();  // ...then waits for the write lock while a worker claims
+    REQUIRE(c.job.started_at == std::optional<Micros>(asked_at + 2 * k_second));
+    auto cancelled = f.store().cancel_job(job.job_id, f.org, asked_at);
+    REQUIRE(cancelled.ok());
+    CHECK(cancelled->completed_at == c.job.started_at);
+    CHECK(f.get(job.job_id).completed_at == c.job.started_at);
+    CHECK(scrapekeep::core::derive_progress(f.get(job.job_id), f.clock.now()).processing_time ==
+          std::optional<double>(0.0));
+  }
+
   SECTION("processing, then every write of the old holder is refused") {
     const Job job = f.create(paged_options(4, 100, 1));
     const Claim c = f.claim();

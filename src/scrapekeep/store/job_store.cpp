@@ -484,18 +484,21 @@ Result<Job> JobStore::cancel_job(const std::string& job_id, std::optional<std::i
                    std::string("job is already ") + core::to_string(job->status)};
     }
     const double pct = job->status == JobStatus::pending ? 0.0 : core::live_percentage(*job);
+    // `now` was read before this transaction waited for the write lock: a
+    // worker may have started the job since, a little later.
+    const Micros completed_at = std::max(now, job->started_at.value_or(now));
     auto q = m_impl->prepared(
         "UPDATE jobs SET status = 'cancelled', completion_reason = 'cancelled', completed_at = ?, "
         "stopped_percentage = ?, claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL "
         "WHERE job_id = ?");
-    q->bind(1, now);
+    q->bind(1, completed_at);
     q->bind(2, pct);
     q->bind(3, job_id);
     q->exec();
     tx.commit();
     job->status = JobStatus::cancelled;
     job->completion_reason = core::CompletionReason::cancelled;
-    job->completed_at = now;
+    job->completed_at = completed_at;
     job->stopped_percentage = pct;
     job->claim_token.reset();
     job->lease_expires_at.reset();
@@ -925,7 +928,7 @@ Status JobStore::finish(const Claim& claim, core::CompletionReason reason,
     q->bind(1, status);
     q->bind(2, core::to_string(reason));
     bind_opt(*q, 3, error_message);
-    q->bind(4, now);
+    q->bind(4, std::max(now, job->started_at.value_or(now)));  // were the clock set back
     bind_opt(*q, 5, stopped);
     q->bind(6, reason == core::CompletionReason::done ? 1 : 0);
     q->bind(7, claim.job_id);
