@@ -1304,3 +1304,29 @@ TEST_CASE("8 concurrent clients all get correct answers", "[http]") {
   CHECK(server.client_a().get("/v1/scrape/jobs").data()["total"] == per_org);
   CHECK(server.client_b().get("/v1/scrape/jobs").data()["total"] == per_org);
 }
+
+TEST_CASE("a stop that comes before serve() runs, or right as it starts, ends it", "[http]") {
+  scrapekeep::testing::TempDir dir;
+  const scrapekeep::store::StoreConfig store_config{.path = dir.file("stop.db")};
+  REQUIRE(scrapekeep::store::JobStore::open(store_config));  // created and migrated
+  scrapekeep::store::StorePool pool(store_config);
+  scrapekeep::testing::FakeClock clock;
+  for (int round = 0; round < 40; ++round) {
+    scrapekeep::http::ServerConfig config;
+    config.host = "127.0.0.1";
+    config.port = 0;
+    scrapekeep::http::ApiServer server(config, pool, clock);
+    REQUIRE(server.bind());
+    if (round % 4 == 0) {
+      server.stop();  // as a SIGTERM before the serving thread starts
+      server.serve();  // returns at once
+      continue;
+    }
+    std::thread serving([&server] { server.serve(); });
+    if (round % 4 == 2) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    server.stop();
+    serving.join();  // before, it could serve for ever (ctest's timeout then fails it)
+  }
+}

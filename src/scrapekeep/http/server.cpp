@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -311,6 +312,13 @@ struct ApiServer::Impl {
       : server(limits, std::move(refuse)) {}
   BoundedServer server;
   int listen_fd = -1;  // seen by the socket-options hook, for the backlog
+  // The library's stop() does nothing until its listen loop runs: a stop
+  // that comes first (SIGTERM right after start) would leave serve() running
+  // for ever. serve() and stop() agree on it here.
+  std::mutex run_mutex;
+  bool stopped = false;  // stop() was called
+  enum class Run { not_yet, serving, returned };
+  std::atomic<Run> run{Run::not_yet};
 };
 
 ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Clock& clock)
@@ -586,10 +594,37 @@ core::Result<int> ApiServer::bind() {
   return port;
 }
 
-void ApiServer::serve() { m_impl->server.listen_after_bind(); }
+void ApiServer::serve() {
+  {
+    std::lock_guard lock(m_impl->run_mutex);
+    if (m_impl->stopped) {
+      return;
+    }
+    m_impl->run = Impl::Run::serving;
+  }
+  m_impl->server.listen_after_bind();
+  m_impl->run = Impl::Run::returned;
+}
 
 void ApiServer::stop() {
-  if (m_impl) {
+  if (!m_impl) {
+    return;
+  }
+  {
+    std::lock_guard lock(m_impl->run_mutex);
+    if (m_impl->stopped) {
+      return;  // once: the library's stop() must not run twice
+    }
+    m_impl->stopped = true;
+    if (m_impl->run == Impl::Run::not_yet) {
+      return;  // serve() will not start
+    }
+  }
+  // serve() was entered: once the library's loop runs, its stop() ends it.
+  while (!m_impl->server.is_running() && m_impl->run == Impl::Run::serving) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (m_impl->server.is_running()) {
     m_impl->server.stop();
   }
 }
