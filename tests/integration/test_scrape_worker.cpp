@@ -111,6 +111,20 @@ class Harness {
     return page->events;
   }
 
+  struct Run {
+    std::string id;
+    core::Job job;  // terminal
+  };
+  // Creates a job and runs a worker pool until the job is terminal.
+  Run run(const std::string& url, const core::JobOptions& options) {
+    Run r;
+    r.id = create(url, options);
+    auto workers = pool();
+    workers->start();
+    r.job = wait_terminal(r.id);
+    return r;
+  }
+
   std::unique_ptr<scrape::WorkerPool> pool(scrape::WorkerConfig config = worker_config(),
                                            int busy_timeout_ms = 5000) {
     store::StoreConfig store_config = m_config;
@@ -183,10 +197,7 @@ TEST_CASE("worker: pagination over many pages, relative and absolute next links"
   site_config.pages = 12;
   FixtureSite site(site_config);
   Harness h;
-  const std::string id = h.create(site.url("/listings?page=1"), listing_options());
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/listings?page=1"), listing_options());
 
   CHECK(job.status == core::JobStatus::completed);
   CHECK(job.completion_reason == core::CompletionReason::done);
@@ -221,10 +232,7 @@ TEST_CASE("worker: without follow_pagination only page 1", "[scrape][worker]") {
   Harness h;
   core::JobOptions options = listing_options();
   options.follow_pagination = false;
-  const std::string id = h.create(site.url("/listings?page=1"), options);
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/listings?page=1"), options);
 
   CHECK(job.completion_reason == core::CompletionReason::done);
   CHECK(job.counters.listing_pages_scraped == 1);
@@ -239,10 +247,7 @@ TEST_CASE("worker: an endless site stops at max_pages", "[scrape][worker]") {
   Harness h;
   core::JobOptions options = listing_options();
   options.max_pages = 5;
-  const std::string id = h.create(site.url("/endless?page=1"), options);
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/endless?page=1"), options);
 
   CHECK(job.completion_reason == core::CompletionReason::done);
   CHECK(job.counters.listing_pages_scraped == 5);
@@ -259,10 +264,7 @@ TEST_CASE("worker: max_items stops inside a page", "[scrape][worker]") {
   Harness h;
   core::JobOptions options = listing_options();
   options.max_items = 10;
-  const std::string id = h.create(site.url("/listings?page=1"), options);
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/listings?page=1"), options);
 
   CHECK(job.completion_reason == core::CompletionReason::done);
   CHECK(job.counters.items_found == 10);
@@ -283,10 +285,7 @@ TEST_CASE("worker: depth 1 fetches detail pages, and a missing one is counted, n
   site_config.missing_details = {"2-3"};
   FixtureSite site(site_config);
   Harness h;
-  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/listings?page=1"), detail_options());
 
   CHECK(job.status == core::JobStatus::completed);
   CHECK(job.completion_reason == core::CompletionReason::done);
@@ -348,10 +347,7 @@ TEST_CASE("worker: a page event starts when its request goes out, not while it w
   // One request to the site at a time: the 4 detail fetches of the crew queue
   // for the host, and go out one after the other.
   h.limit_hosts(scrape::HostLimiterConfig{1, milliseconds(0)});
-  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/listings?page=1"), detail_options());
   REQUIRE(job.status == core::JobStatus::completed);
   CHECK(job.counters.detail_pages_scraped == 4);
 
@@ -379,10 +375,7 @@ TEST_CASE("worker: a page event starts when its request goes out, not while it w
 TEST_CASE("worker: a page that fails once with 503 is retried", "[scrape][worker]") {
   FixtureSite site;
   Harness h;
-  const std::string id = h.create(site.url("/flaky?page=1"), listing_options());
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/flaky?page=1"), listing_options());
 
   CHECK(job.completion_reason == core::CompletionReason::done);
   CHECK(job.counters.listing_pages_scraped == 3);
@@ -396,10 +389,7 @@ TEST_CASE("worker: a page that fails once with 503 is retried", "[scrape][worker
 TEST_CASE("worker: a permanently missing listing page fails the job", "[scrape][worker]") {
   FixtureSite site;
   Harness h;
-  const std::string id = h.create(site.url("/holey?page=1"), listing_options());
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/holey?page=1"), listing_options());
 
   CHECK(job.status == core::JobStatus::failed);
   CHECK(job.completion_reason == core::CompletionReason::error);
@@ -482,10 +472,7 @@ TEST_CASE("worker: broken HTML, non-ASCII text and charsets", "[scrape][worker]"
 TEST_CASE("worker: a redirected start URL, links resolved against the final URL", "[scrape][worker]") {
   FixtureSite site;
   Harness h;
-  const std::string id = h.create(site.url("/redirect"), listing_options());
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/redirect"), listing_options());
 
   CHECK(job.completion_reason == core::CompletionReason::done);
   CHECK(job.counters.listing_pages_scraped == 3);
@@ -532,10 +519,7 @@ TEST_CASE("worker: an oversize or non-HTML listing page fails the job", "[scrape
 TEST_CASE("worker: a pagination loop ends the listing", "[scrape][worker]") {
   FixtureSite site;
   Harness h;
-  const std::string id = h.create(site.url("/loop?page=1"), listing_options());
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/loop?page=1"), listing_options());
 
   CHECK(job.completion_reason == core::CompletionReason::done);
   CHECK(job.counters.listing_pages_scraped == 3);
@@ -548,10 +532,7 @@ TEST_CASE("worker: a pagination loop ends the listing", "[scrape][worker]") {
 TEST_CASE("worker: a pagination loop is found however its URL is written", "[scrape][worker]") {
   FixtureSite site;
   Harness h;
-  const std::string id = h.create(site.url("/caseloop?page=1"), listing_options());
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/caseloop?page=1"), listing_options());
 
   CHECK(job.completion_reason == core::CompletionReason::done);
   CHECK(job.counters.listing_pages_scraped == 3);
@@ -568,10 +549,7 @@ TEST_CASE("worker: timeout keeps the partial results", "[scrape][worker]") {
   core::JobOptions options = listing_options();
   options.timeout = 1;
   options.max_pages = 1000;
-  const std::string id = h.create(site.url("/slow?page=1"), options);
-  auto pool = h.pool();
-  pool->start();
-  const core::Job job = h.wait_terminal(id);
+  const auto [id, job] = h.run(site.url("/slow?page=1"), options);
 
   CHECK(job.status == core::JobStatus::completed);
   CHECK(job.completion_reason == core::CompletionReason::timeout);
