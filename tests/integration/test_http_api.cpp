@@ -1240,6 +1240,51 @@ TEST_CASE("results and events are paged", "[http]") {
   }
 }
 
+TEST_CASE("a damaged stored value shows as null; the job and the lists around it still answer",
+          "[http]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+  const std::string damaged = create_job(a, job_request(page_url(1), paged_options(5)));
+  clock.advance(k_second);
+  const std::string sound = create_job(a, job_request(page_url(1), paged_options(5)));
+  const Claim c = claim(server, damaged, clock.now());
+  REQUIRE(server.store().record_listing_page(c, listing(1, 3, clock.now()), clock.now()).ok());
+  {
+    SQLite::Database raw(server.db_path(), SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE jobs SET selectors = '{\"item\": 3}' WHERE job_id = '" + damaged + "'");
+    raw.exec("UPDATE result_items SET fields = 'x' WHERE item_index = 1");
+  }
+
+  const HttpReply list = a.get("/v1/scrape/jobs");
+  INFO(list.body);
+  REQUIRE(list.status == 200);
+  CHECK(list.data()["total"] == 2);
+  REQUIRE(list.data()["jobs"].size() == 2);
+  CHECK(list.data()["jobs"][0]["job_id"] == sound);
+  CHECK(list.data()["jobs"][0]["options"]["selectors"].is_object());
+  CHECK(list.data()["jobs"][1]["job_id"] == damaged);
+  CHECK(list.data()["jobs"][1]["options"]["selectors"].is_null());
+  CHECK(list.data()["jobs"][1]["options"]["max_pages"] == 5);
+  CHECK(list.data()["jobs"][1]["counters"]["items_found"] == 3);
+
+  const HttpReply one = a.get("/v1/scrape/jobs/" + damaged);
+  REQUIRE(one.status == 200);
+  CHECK(one.data() == list.data()["jobs"][1]);
+  const HttpReply progress = a.get("/v1/scrape/jobs/" + damaged + "/progress");
+  REQUIRE(progress.status == 200);
+  CHECK(progress.data()["total_properties_found"] == 3);
+
+  const HttpReply results = a.get("/v1/scrape/jobs/" + damaged + "/results");
+  INFO(results.body);
+  REQUIRE(results.status == 200);
+  REQUIRE(results.data()["items"].size() == 3);
+  CHECK(results.data()["items"][0]["fields"]["title"] == "Item 1-0");
+  CHECK(results.data()["items"][1]["fields"].is_null());
+  CHECK(results.data()["items"][1]["index"] == 1);
+  CHECK(results.data()["items"][2]["fields"]["title"] == "Item 1-2");
+}
+
 TEST_CASE("8 concurrent clients all get correct answers", "[http]") {
   FakeClock clock(k_t0);
   TestServer server(clock);

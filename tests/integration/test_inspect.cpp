@@ -1294,7 +1294,28 @@ TEST_CASE("inspect reads values scrapekeep never writes without overflow, and ch
   {
     SQLite::Database raw(db, SQLite::OPEN_READWRITE);
     raw.exec("UPDATE jobs SET selectors = 'not json' WHERE job_id = '" + b.cancelled + "'");
+    // JSON, but not what scrapekeep writes: no fields; a field that is a number.
+    raw.exec("UPDATE jobs SET selectors = '{\"item\": \"//x\"}' WHERE job_id = '" +
+             b.processing + "'");
+    raw.exec("UPDATE result_items SET fields = '{\"title\": 7}' WHERE item_index = 0 AND "
+             "job_id = '" + b.done + "'");
   }
+  // Read all the same: the damaged values show as null, the rest as stored.
+  auto jobs = inspect(dir, db, {"jobs", "--json"});
+  INFO(jobs.err);
+  REQUIRE(jobs.exit_code == 0);
+  int unreadable = 0;
+  const Json listed = Json::parse(jobs.out);
+  for (const Json& job : listed["jobs"]) {
+    const bool damaged = job["job_id"] == b.cancelled || job["job_id"] == b.processing;
+    CHECK(job["options"]["selectors"].is_null() == damaged);
+    unreadable += damaged ? 1 : 0;
+  }
+  CHECK(unreadable == 2);
+  auto about = inspect(dir, db, {"job", b.cancelled});
+  CHECK(about.exit_code == 0);
+  CHECK(contains(about.out, "cannot be read (a damaged database row)"));
+
   auto check = inspect(dir, db, {"check", "--json"});
   CHECK(check.exit_code == 1);
   CHECK_FALSE(contains(check.err, "runtime error"));
@@ -1313,6 +1334,9 @@ TEST_CASE("inspect reads values scrapekeep never writes without overflow, and ch
             ": status 'zombie' is not one of pending, processing, completed, failed, cancelled"));
   CHECK(has(b.timeout + ": started_at is after completed_at"));
   CHECK(has(b.cancelled + ": its selectors are not the JSON object scrapekeep writes"));
+  CHECK(has(b.processing + ": its selectors are not the JSON object scrapekeep writes"));
+  CHECK(has(b.done + ": 1 result items have fields or a detail that are not the JSON "
+                     "scrapekeep writes"));
   CHECK(has(b.done + ": started_at is -9223372036854775808, not a time in years 0000 to 9999"));
   CHECK(has(b.done + ": completed_at is 9223372036854775807, not a time in years 0000 to 9999"));
   CHECK(has(b.done + ": 7 page events have a kind, outcome or time scrapekeep never writes"));

@@ -171,6 +171,12 @@ std::optional<std::string> value(const core::FieldValues& values, const std::str
   return std::nullopt;
 }
 
+// A stored item's fields (or detail), which must be there.
+std::optional<std::string> value(const std::optional<core::FieldValues>& values,
+                                 const std::string& name) {
+  return value(values.value(), name);
+}
+
 // The listing items of pages first..last with `per_page` items each, as the
 // site writes them.
 void check_listing_results(const std::vector<store::ResultItem>& results, const FixtureSite& site,

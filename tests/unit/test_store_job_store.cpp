@@ -361,22 +361,18 @@ TEST_CASE("a job whose stored selectors are not JSON fails at its claim; the nex
   REQUIRE(moved.ok());
   CHECK(*moved == 1);
 
-  // The waiting job resumes first, but its selectors cannot be read: it fails.
-  auto first = f.store().claim_next(f.clock.now(), k_lease);
-  REQUIRE(first.ok());
-  CHECK_FALSE(first->has_value());
-  auto second = f.store().claim_next(f.clock.now(), k_lease);
-  REQUIRE(second.ok());
-  CHECK_FALSE(second->has_value());
-  // Then the next job is claimed, not the damaged one again and again.
+  // The waiting job resumes first, but its selectors cannot be read: it
+  // fails; so does the damaged one after it, and the same claim takes the
+  // next job, rather than the damaged ones again and again.
   const Claim c = f.claim();
   CHECK(c.job_id == next.job_id);
+  CHECK_FALSE(c.job.selectors_damaged);
 
   SQLite::Database raw(f.path(), SQLite::OPEN_READONLY);
   for (const std::string& id : {damaged.job_id, waiting.job_id}) {
     SQLite::Statement q(raw,
-                        "SELECT status, completion_reason, error_message, claim_token FROM jobs "
-                        "WHERE job_id = ?");
+                        "SELECT status, completion_reason, error_message, claim_token, "
+                        "completed_at >= started_at FROM jobs WHERE job_id = ?");
     q.bind(1, id);
     REQUIRE(q.executeStep());
     CHECK(q.getColumn(0).getString() == "failed");
@@ -384,12 +380,51 @@ TEST_CASE("a job whose stored selectors are not JSON fails at its claim; the nex
     CHECK(q.getColumn(2).getString() ==
           "the job's stored options cannot be read (a damaged database row)");
     CHECK(q.getColumn(3).isNull());
+    CHECK(q.getColumn(4).getInt() == 1);
   }
-  // Reading it answers an error, not an exception.
+  // Reading it gives the rest of the row, its selectors marked unreadable.
   auto read = f.store().get_job(damaged.job_id, std::nullopt);
-  REQUIRE_FALSE(read.ok());
-  CHECK(read.error().code == ErrorCode::internal);
-  CHECK(read.error().message == "a stored JSON value is malformed");
+  REQUIRE(read.ok());
+  CHECK(read->selectors_damaged);
+  CHECK(read->url == damaged.url);
+  CHECK(read->status == JobStatus::failed);
+  CHECK(read->options.max_items == damaged.options.max_items);
+  // And it does not hide the jobs listed with it.
+  auto listed = f.store().list_jobs(JobFilter{});
+  REQUIRE(listed.ok());
+  CHECK(listed->total == 3);
+  REQUIRE(listed->jobs.size() == 3);
+  CHECK(listed->jobs[0].selectors_damaged);   // waiting, the newest
+  CHECK_FALSE(listed->jobs[1].selectors_damaged);
+  CHECK(listed->jobs[2].selectors_damaged);
+}
+
+TEST_CASE("result items whose stored fields or detail are not the JSON written read as null",
+          "[store]") {
+  StoreFixture f;
+  const Job job = f.create(paged_options(5));
+  const Claim c = f.claim();
+  REQUIRE(f.store().record_listing_page(c, listing(1, 4, f.clock.now()), f.clock.now()).ok());
+  {
+    SQLite::Database raw(f.path(), SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE result_items SET fields = 'not json' WHERE item_index = 0");
+    raw.exec("UPDATE result_items SET fields = '{\"title\": 7}' WHERE item_index = 1");
+    raw.exec("UPDATE result_items SET detail = '[1' WHERE item_index = 2");
+    raw.exec("UPDATE result_items SET detail = '{\"d\": \"ok\"}' WHERE item_index = 3");
+  }
+  auto results = f.store().list_results(job.job_id, 10, 0);
+  REQUIRE(results.ok());
+  CHECK(results->total == 4);
+  REQUIRE(results->items.size() == 4);
+  CHECK_FALSE(results->items[0].fields.has_value());
+  CHECK_FALSE(results->items[1].fields.has_value());
+  CHECK(results->items[2].fields == item_fields(1, 2));
+  CHECK_FALSE(results->items[2].detail.has_value());
+  CHECK(results->items[3].fields == item_fields(1, 3));
+  CHECK(results->items[3].detail == FieldValues{{"d", std::string("ok")}});
+  for (const auto& item : results->items) {
+    CHECK(item.page_number == 1);
+  }
 }
 
 TEST_CASE("listing pages store the event, the items and the counters together", "[store]") {

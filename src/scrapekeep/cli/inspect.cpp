@@ -509,7 +509,9 @@ int run_job(const InspectOptions& o) {
       "timeout " + std::to_string(opt.timeout) + "s, max_items " + std::to_string(opt.max_items) +
           ", follow_pagination " + (opt.follow_pagination ? "yes" : "no") + ", max_pages " +
           std::to_string(opt.max_pages) + ", depth " + std::to_string(opt.depth));
-  row(about, "selectors", dump(store::to_json(opt.selectors)));
+  row(about, "selectors",
+      j.selectors_damaged ? "cannot be read (a damaged database row)"
+                          : dump(store::to_json(opt.selectors)));
   about.print(std::cout, style, "  ");
 
   std::cout << "\n" << style.bold("Counters") << "\n";

@@ -60,6 +60,10 @@ struct Job {
   JobStatus status = JobStatus::pending;
   std::string url;
   JobOptions options;
+  // The stored selectors are not the JSON this code writes (a damaged or
+  // hand-edited row): options.selectors holds the defaults, views show null,
+  // and a worker that claims the job fails it.
+  bool selectors_damaged = false;
   Micros created_at = 0;
   std::optional<Micros> started_at;
   std::optional<Micros> completed_at;

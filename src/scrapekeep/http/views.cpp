@@ -112,10 +112,14 @@ std::string progress_json(const core::Progress& p) {
 
 Json job_view(const core::Job& job) {
   const core::JobCounters& c = job.counters;
+  Json options = store::to_json(job.options);
+  if (job.selectors_damaged) {
+    options["selectors"] = nullptr;
+  }
   return Json{{"job_id", job.job_id},
               {"status", core::to_string(job.status)},
               {"url", job.url},
-              {"options", store::to_json(job.options)},
+              {"options", std::move(options)},
               {"created_at", core::format_timestamp(job.created_at)},
               {"started_at", time_or_null(job.started_at)},
               {"completed_at", time_or_null(job.completed_at)},
@@ -137,7 +141,7 @@ Json result_item_view(const store::ResultItem& item) {
   return Json{{"index", item.index},
               {"page_url", item.page_url},
               {"page_number", item.page_number},
-              {"fields", store::to_json(item.fields)},
+              {"fields", item.fields ? store::to_json(*item.fields) : Json(nullptr)},
               {"detail", item.detail ? store::to_json(*item.detail) : Json(nullptr)}};
 }
 

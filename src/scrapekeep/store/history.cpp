@@ -977,6 +977,13 @@ Result<CheckSummary> History::check(const CheckOptions& options,
         return std::string("(") + (nullable ? column + " IS NULL OR " : "") + "(typeof(" +
                column + ") = 'integer' AND " + column + " BETWEEN :min AND :max))";
       };
+      // Whether the JSON (valid) in `column` at `path` is not an object whose
+      // values all have one of `types` (as json_each names them).
+      const auto values_not = [](const std::string& column, const std::string& path,
+                                 const std::string& types) {
+        return "(json_type(" + column + ", '" + path + "') IS NOT 'object' OR EXISTS (SELECT 1 " +
+               "FROM json_each(" + column + ", '" + path + "') WHERE type NOT IN (" + types + ")))";
+      };
       std::string counters_bad;
       for (const char* c : {"listing_pages_scraped", "listing_pages_failed",
                             "detail_pages_discovered", "detail_pages_scraped",
@@ -1013,7 +1020,11 @@ Result<CheckSummary> History::check(const CheckOptions& options,
           "UNION ALL SELECT job_id, 'its selectors are not the JSON object scrapekeep writes' "
           "FROM jobs WHERE CASE WHEN typeof(selectors) = 'text' AND json_valid(selectors) THEN "
           "json_type(selectors) != 'object' OR json_type(selectors, '$.item') IS NOT 'text' "
-          "ELSE 1 END "
+          "OR json_type(selectors, '$.next_page') IS NOT 'text' "
+          "OR json_type(selectors, '$.detail_link') IS NOT 'text' OR " +
+          values_not("selectors", "$.fields", "'text'") + " OR " +
+          values_not("selectors", "$.detail_fields", "'text'") +
+          " ELSE 1 END "
           "UNION ALL SELECT job_id, 'the job id ' || " +
           shown("job_id") +
           " || ' is not job_ and 24 lowercase hex characters' FROM jobs WHERE job_id IS NULL OR "
@@ -1032,9 +1043,11 @@ Result<CheckSummary> History::check(const CheckOptions& options,
           time_ok("started_at", false) + " OR NOT " + time_ok("finished_at", false) +
           " GROUP BY job_id "
           "UNION ALL SELECT job_id, COUNT(*) || ' result items have fields or a detail that "
-          "are not JSON' FROM result_items WHERE CASE WHEN typeof(fields) = 'text' AND "
-          "json_valid(fields) AND (detail IS NULL OR (typeof(detail) = 'text' AND "
-          "json_valid(detail))) THEN 0 ELSE 1 END GROUP BY job_id";
+          "are not the JSON scrapekeep writes' FROM result_items WHERE CASE WHEN "
+          "typeof(fields) = 'text' AND json_valid(fields) AND (detail IS NULL OR "
+          "(typeof(detail) = 'text' AND json_valid(detail))) THEN " +
+          values_not("fields", "$", "'text', 'null'") + " OR (detail IS NOT NULL AND " +
+          values_not("detail", "$", "'text', 'null'") + ") ELSE 1 END GROUP BY job_id";
       SQLite::Statement q(db, sql);
       q.bind(":min", core::k_min_time);
       q.bind(":max", core::k_max_time);

@@ -89,14 +89,20 @@ core::Job read_job_row(SQLite::Statement& q, int& i, SelectorsCache* cache) {
   if (const SQLite::Column selectors = q.getColumn(i++); !selectors.isNull()) {
     const char* text = selectors.getText();
     const auto size = static_cast<size_t>(selectors.getBytes());
-    if (!cache) {
-      j.options.selectors = selectors_from_json(Json::parse(text, text + size));
-    } else {
-      if (cache->text.size() != size || cache->text.compare(0, size, text, size) != 0) {
-        cache->value = selectors_from_json(Json::parse(text, text + size));
-        cache->text.assign(text, size);
+    try {
+      if (!cache) {
+        j.options.selectors = selectors_from_json(Json::parse(text, text + size));
+      } else {
+        if (cache->text.size() != size || cache->text.compare(0, size, text, size) != 0) {
+          cache->value = selectors_from_json(Json::parse(text, text + size));
+          cache->text.assign(text, size);
+        }
+        j.options.selectors = cache->value;
       }
-      j.options.selectors = cache->value;
+    } catch (const nlohmann::json::exception&) {
+      // The rest of the row is still read: one damaged value does not hide
+      // the job, nor the jobs listed with it.
+      j.selectors_damaged = true;
     }
   }
   // Times and counters as core::clamp_time and clamp_count bound them (a

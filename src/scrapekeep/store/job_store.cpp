@@ -60,6 +60,21 @@ Job read_job(SQLite::Statement& q) {
   return read_job_row(q, i);
 }
 
+// A result item's stored fields or detail; nullopt when NULL or not the JSON
+// this code writes (a damaged or hand-edited row, which `inspect check`
+// reports): one such value does not hide the page of results around it.
+std::optional<core::FieldValues> readable_field_values(const SQLite::Column& column) {
+  if (column.isNull()) {
+    return std::nullopt;
+  }
+  try {
+    const char* text = column.getText();
+    return field_values_from_json(Json::parse(text, text + column.getBytes()));
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
 Error not_found_job() { return {ErrorCode::not_found, "job not found"}; }
 Error lost_claim() { return {ErrorCode::conflict, "the job is no longer held by this worker"}; }
 
@@ -549,11 +564,9 @@ Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_
       item.index = q.getColumn(0).getInt64();
       item.page_url = q.getColumn(1).getString();
       item.page_number = q.getColumn(2).getInt64();
-      item.fields = field_values_from_json(Json::parse(q.getColumn(3).getText()));
+      item.fields = readable_field_values(q.getColumn(3));
       item.detail_url = opt_text(q.getColumn(4));
-      if (!q.getColumn(5).isNull()) {
-        item.detail = field_values_from_json(Json::parse(q.getColumn(5).getText()));
-      }
+      item.detail = readable_field_values(q.getColumn(5));
       page.items.push_back(std::move(item));
     }
     tx.commit();
@@ -600,68 +613,71 @@ Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t 
 Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
   return guarded([&]() -> Result<std::optional<Claim>> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
-    // A job given back or taken back from a lost worker (processing, no
-    // claim, no lease) resumes before a new one starts; one whose time ran
-    // out meanwhile (core::time_up, in SQL here) is left to recover_expired,
-    // which dates its timeout.
-    std::string job_id;
-    {
-      auto waiting = m_impl->prepared(
-          "SELECT job_id FROM jobs WHERE status = 'processing' AND lease_expires_at IS NULL "
-          "AND claim_token IS NULL AND started_at + timeout_s * 1000000 > ? "
-          "ORDER BY created_at, job_id LIMIT 1");
-      waiting->bind(1, now);
-      if (waiting->executeStep()) {
-        job_id = waiting->getColumn(0).getString();
+    // A damaged row (its selectors are not the JSON this code writes) can
+    // never run, and would be picked first again and again, ahead of every
+    // job behind it: it fails, and the next job is taken; this many at most
+    // in one call.
+    constexpr int k_damaged_per_claim = 100;
+    for (int damaged = 0; damaged < k_damaged_per_claim; ++damaged) {
+      // A job given back or taken back from a lost worker (processing, no
+      // claim, no lease) resumes before a new one starts; one whose time ran
+      // out meanwhile (core::time_up, in SQL here) is left to recover_expired,
+      // which dates its timeout.
+      std::string job_id;
+      {
+        auto waiting = m_impl->prepared(
+            "SELECT job_id FROM jobs WHERE status = 'processing' AND lease_expires_at IS NULL "
+            "AND claim_token IS NULL AND started_at + timeout_s * 1000000 > ? "
+            "ORDER BY created_at, job_id LIMIT 1");
+        waiting->bind(1, now);
+        if (waiting->executeStep()) {
+          job_id = waiting->getColumn(0).getString();
+        }
       }
-    }
-    if (job_id.empty()) {
-      auto pending = m_impl->prepared(
-          "SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at, job_id LIMIT 1");
-      if (pending->executeStep()) {
-        job_id = pending->getColumn(0).getString();
+      if (job_id.empty()) {
+        auto pending = m_impl->prepared(
+            "SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at, job_id LIMIT 1");
+        if (pending->executeStep()) {
+          job_id = pending->getColumn(0).getString();
+        }
       }
-    }
-    if (job_id.empty()) {
-      return std::optional<Claim>();
-    }
-    Claim claim;
-    claim.job_id = job_id;
-    claim.token = core::random_hex(16);
-    {
-      auto q = m_impl->prepared(
-          "UPDATE jobs SET status = 'processing', started_at = COALESCE(started_at, ?), "
-          "attempts = attempts + 1, claim_token = ?, claimed_by = ?, lease_expires_at = ?, "
-          "current_page = MAX(current_page, 1) WHERE job_id = ? AND claim_token IS NULL AND "
-          "status IN ('pending', 'processing')");
-      q->bind(1, now);
-      q->bind(2, claim.token);
-      q->bind(3, JobStore::process_identity());
-      q->bind(4, now + lease);
-      q->bind(5, job_id);
-      if (q->exec() != 1) {
-        return Error{ErrorCode::internal, "the job picked to claim could not be claimed"};
+      if (job_id.empty()) {
+        break;
       }
-    }
-    try {
+      Claim claim;
+      claim.job_id = job_id;
+      claim.token = core::random_hex(16);
+      {
+        auto q = m_impl->prepared(
+            "UPDATE jobs SET status = 'processing', started_at = COALESCE(started_at, ?), "
+            "attempts = attempts + 1, claim_token = ?, claimed_by = ?, lease_expires_at = ?, "
+            "current_page = MAX(current_page, 1) WHERE job_id = ? AND claim_token IS NULL AND "
+            "status IN ('pending', 'processing')");
+        q->bind(1, now);
+        q->bind(2, claim.token);
+        q->bind(3, JobStore::process_identity());
+        q->bind(4, now + lease);
+        q->bind(5, job_id);
+        if (q->exec() != 1) {
+          return Error{ErrorCode::internal, "the job picked to claim could not be claimed"};
+        }
+      }
       claim.job = *m_impl->load_job(job_id, std::nullopt);
-    } catch (const nlohmann::json::exception&) {
-      // A damaged row (its selectors are not the JSON this code writes) can
-      // never run, and would be picked first again and again, ahead of every
-      // job behind it: it fails instead.
+      if (!claim.job.selectors_damaged) {
+        tx.commit();
+        return std::optional<Claim>(std::move(claim));
+      }
       auto failed = m_impl->prepared(
           "UPDATE jobs SET status = 'failed', completion_reason = 'error', error_message = ?, "
           "completed_at = ?, claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL "
           "WHERE job_id = ?");
       failed->bind(1, "the job's stored options cannot be read (a damaged database row)");
-      failed->bind(2, now);
+      failed->bind(2, std::max(now, claim.job.started_at.value_or(now)));
       failed->bind(3, job_id);
       failed->exec();
-      tx.commit();
-      return std::optional<Claim>();
     }
     tx.commit();
-    return std::optional<Claim>(std::move(claim));
+    return std::optional<Claim>();
   });
 }
 

@@ -88,9 +88,12 @@ struct ResultItem {
   std::int64_t index = 0;  // 0-based, in the order items were stored
   std::string page_url;
   std::int64_t page_number = 0;
-  core::FieldValues fields;
+  // Null only when the stored value is not the JSON this code writes (a
+  // damaged or hand-edited row); the item is still listed.
+  std::optional<core::FieldValues> fields;
   std::optional<std::string> detail_url;
-  std::optional<core::FieldValues> detail;  // set once the detail page was scraped
+  // Set once the detail page was scraped (and is readable, as fields).
+  std::optional<core::FieldValues> detail;
 };
 
 struct ResultPage {
