@@ -102,12 +102,20 @@ TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made
   const std::string db = dir.file("keys.db");
   auto made = create_key(dir, db, "demo");
   REQUIRE(made.exit_code == 0);
+  // A new database is said to be one, on the line before the key's two.
+  const std::string k_new_db = "Created a new database, " + db + " (there was none at that path)\n";
+  REQUIRE(made.out.rfind(k_new_db, 0) == 0);
   // "Created API key KEY_ID for organization demo (...):\nKEY\n"
   const std::size_t id_at = made.out.find("key_");
   const std::string key_id = made.out.substr(id_at, made.out.find(' ', id_at) - id_at);
-  const std::size_t key_at = made.out.find('\n') + 1;
+  const std::size_t key_at = made.out.find('\n', k_new_db.size()) + 1;
   const std::string key = made.out.substr(key_at, made.out.find('\n', key_at) - key_at);
   REQUIRE(key.rfind("ak_", 0) == 0);
+  CHECK(made.out.size() == key_at + key.size() + 1);
+  // A second key in the same file: no such line.
+  auto second = create_key(dir, db, "demo");
+  REQUIRE(second.exit_code == 0);
+  CHECK(second.out.rfind("Created API key key_", 0) == 0);
 
   auto listed = keys(dir, {"list", "--db", db});
   CHECK(listed.exit_code == 0);
@@ -120,6 +128,18 @@ TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made
   CHECK(revoked.exit_code == 0);
   CHECK(revoked.out == "Revoked " + key_id + "\n");
   CHECK(keys(dir, {"list", "--db", db}).out.find("revoked ") != std::string::npos);
+  // Again: said to be revoked already, with when.
+  auto again = keys(dir, {"revoke", "--db", db, key_id});
+  CHECK(again.exit_code == 0);
+  CHECK(again.out.rfind(key_id + " was revoked already, at ", 0) == 0);
+  CHECK(again.out.find("+00:00\n") != std::string::npos);
+  // The key itself in place of its id: bad usage, and the key is not echoed.
+  auto by_key = keys(dir, {"revoke", "--db", db, key});
+  CHECK(by_key.exit_code == 2);
+  CHECK(by_key.out.empty());
+  CHECK(by_key.err.find("that is an API key, not its id") != std::string::npos);
+  CHECK(by_key.err.find(key) == std::string::npos);
+  CHECK(by_key.err.find(key.substr(3, 8)) == std::string::npos);
 
   for (const std::string& command : {std::string("list"), std::string("revoke")}) {
     const std::string missing = dir.file("typo.db");

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "scrapekeep/cli/command.hpp"
+#include "scrapekeep/core/random.hpp"
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
 
@@ -19,9 +21,16 @@ struct KeysOptions {
 };
 
 int create_key(const KeysOptions& o) {
+  // A key made in a new database (a mistyped path) is no key the server
+  // knows: said before the key, which stays the last line.
+  std::error_code error;
+  const bool existed = std::filesystem::exists(o.db, error) || error;
   auto store = open_store_or_report(store::StoreConfig{.path = o.db});
   if (!store) {
     return 1;
+  }
+  if (!existed) {
+    std::cout << "Created a new database, " << o.db << " (there was none at that path)\n";
   }
   auto key = store->create_key(o.org, core::SystemClock().now());
   if (!key) {
@@ -62,11 +71,17 @@ int revoke_key(const KeysOptions& o) {
   if (!store) {
     return 1;
   }
-  auto done = store->revoke_key(o.key_id, core::SystemClock().now());
-  if (!done) {
-    return fail(done.error().message);
+  const core::Micros now = core::SystemClock().now();
+  auto revoked_at = store->revoke_key(o.key_id, now);
+  if (!revoked_at) {
+    return fail(revoked_at.error().message);
   }
-  std::cout << "Revoked " << o.key_id << "\n";
+  if (*revoked_at < now) {
+    std::cout << o.key_id << " was revoked already, at " << core::format_timestamp(*revoked_at)
+              << "\n";
+  } else {
+    std::cout << "Revoked " << o.key_id << "\n";
+  }
   return 0;
 }
 
@@ -102,7 +117,16 @@ void add_keys_command(CLI::App& app, Action& action) {
 
   auto* revoke = keys->add_subcommand("revoke", "Revoke a key by its id");
   revoke->add_option("--db", opts->db, "Database file")->required();
-  revoke->add_option("KEY_ID", opts->key_id, "Id shown by keys list")->required();
+  revoke->add_option("KEY_ID", opts->key_id, "Id shown by keys list")
+      ->required()
+      // A key given in its place is not echoed back in the error.
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            return core::looks_like_api_key(text)
+                       ? "that is an API key, not its id: give the KEY_ID that keys list shows"
+                       : "";
+          },
+          "KEY_ID"));
   revoke->callback([&action, opts] { action = [opts] { return revoke_key(*opts); }; });
 }
 

@@ -358,16 +358,19 @@ Result<std::vector<ApiKeyInfo>> JobStore::list_keys() {
   });
 }
 
-Status JobStore::revoke_key(const std::string& key_id, Micros now) {
-  return guarded([&]() -> Status {
+Result<Micros> JobStore::revoke_key(const std::string& key_id, Micros now) {
+  return guarded([&]() -> Result<Micros> {
     SQLite::Statement q(m_impl->db,
-                        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?");
+                        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ? "
+                        "RETURNING revoked_at");
     q.bind(1, now);
     q.bind(2, key_id);
-    if (q.exec() == 0) {
+    if (!q.executeStep()) {
       return Error{ErrorCode::not_found, "no such key: " + key_id};
     }
-    return core::ok_status();
+    const Micros revoked_at = q.getColumn(0).getInt64();
+    q.reset();  // the statement ends, and the write with it
+    return revoked_at;
   });
 }
 

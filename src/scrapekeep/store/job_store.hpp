@@ -188,7 +188,8 @@ class JobStore {
   // --- keys ---
   Result<CreatedKey> create_key(const std::string& org_name, Micros now);
   Result<std::vector<ApiKeyInfo>> list_keys();
-  Status revoke_key(const std::string& key_id, Micros now);
+  // When the key was revoked: `now`, or the earlier time it already was.
+  Result<Micros> revoke_key(const std::string& key_id, Micros now);
   // The key whose SHA-256 matches `key`, revoked or not; not_found otherwise.
   Result<ApiKeyInfo> find_key(const std::string& key);
   Result<std::int64_t> count_keys();
