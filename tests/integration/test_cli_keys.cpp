@@ -36,7 +36,8 @@ TEST_CASE("keys create refuses an empty organization name as bad usage", "[cli][
   TempDir dir;
   const std::string db = dir.file("keys.db");
   const std::string k_refused =
-      "scrapekeep: --org: the organization name must not be empty (see scrapekeep --help)\n";
+      "scrapekeep: --org: the organization name must not be empty (see scrapekeep keys create "
+      "--help)\n";
 
   SECTION("on a new file, which is not created") {
     for (const std::string org : {"", " ", " \t "}) {
@@ -68,7 +69,7 @@ TEST_CASE("keys create trims the organization name and refuses control character
   const std::string db = dir.file("keys.db");
   const std::string k_refused =
       "scrapekeep: --org: the organization name must not contain control characters (see "
-      "scrapekeep --help)\n";
+      "scrapekeep keys create --help)\n";
   for (const std::string org : {"ac\tme\n", "ac\nme", "a\x01" "b", "ac\x7fme", " \v "}) {
     auto r = create_key(dir, db, org);
     INFO(org);

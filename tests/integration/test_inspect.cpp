@@ -650,7 +650,7 @@ TEST_CASE("inspect export streams jobs and events as jsonl and csv", "[inspect]"
   CHECK(both.out.empty());
   CHECK(both.err ==
         "scrapekeep: --json: means --format jsonl, so it cannot go with --format csv (see "
-        "scrapekeep --help)\n");
+        "scrapekeep inspect export --help)\n");
 
   auto csv = inspect(dir, db, {"export", "--format", "csv", "--status", "failed"});
   REQUIRE(csv.exit_code == 0);
@@ -1055,12 +1055,13 @@ TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usag
     CHECK(zero.exit_code == 2);
     CHECK(zero.err ==
           "scrapekeep: --limit: must be a whole number of at least 1, not 0 (see scrapekeep "
-          "--help)\n");
+          "inspect jobs --help)\n");
     CHECK(inspect(dir, db, {"progress", b.done, "--at", "yesterday"}).exit_code == 2);
     CHECK(inspect(dir, db, {"export", "--format", "xml"}).exit_code == 2);
     auto no_format = inspect(dir, db, {"export"});
     CHECK(no_format.exit_code == 2);
-    CHECK(no_format.err == "scrapekeep: --format is required (see scrapekeep --help)\n");
+    CHECK(no_format.err ==
+          "scrapekeep: --format is required (see scrapekeep inspect export --help)\n");
     auto unknown = inspect(dir, db, {"frobnicate"});
     CHECK(unknown.exit_code == 2);
     CHECK(unknown.err ==

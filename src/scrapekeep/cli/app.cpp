@@ -1,6 +1,9 @@
 #include "scrapekeep/cli/app.hpp"
 
 #include <charconv>
+#include <cstdlib>
+#include <limits>
+#include <sstream>
 #include <iostream>
 
 #include "scrapekeep/cli/command.hpp"
@@ -37,17 +40,41 @@ store::Synchronous parse_synchronous(const std::string& text) {
   return text == "full" ? store::Synchronous::full : store::Synchronous::normal;
 }
 
-CLI::Validator at_least_one() {
+CLI::Validator whole_number(long long low, long long high) {
+  const std::string range = high == std::numeric_limits<long long>::max()
+                                ? "of at least " + std::to_string(low)
+                                : "from " + std::to_string(low) + " to " + std::to_string(high);
   return CLI::Validator(
-      [](std::string& text) -> std::string {
+      [low, high, range](std::string& text) -> std::string {
         long long n = 0;
         const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-        if (ec != std::errc() || end != text.data() + text.size() || n < 1) {
-          return "must be a whole number of at least 1, not " + text;
+        if (ec != std::errc() || end != text.data() + text.size() || n < low || n > high) {
+          return "must be a whole number " + range + ", not " + text;
         }
         return std::string();
       },
-      "INT>=1");
+      high == std::numeric_limits<long long>::max()
+          ? "INT>=" + std::to_string(low)
+          : "INT in [" + std::to_string(low) + " - " + std::to_string(high) + "]");
+}
+
+CLI::Validator at_least_one() { return whole_number(1, std::numeric_limits<long long>::max()); }
+
+CLI::Validator number(double low, double high) {
+  std::ostringstream from, in;  // 1 and 3600, not 1.000000
+  from << "from " << low << " to " << high;
+  in << "NUMBER in [" << low << " - " << high << "]";
+  const std::string range = from.str();
+  return CLI::Validator(
+      [low, high, range](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double n = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !(n >= low && n <= high)) {
+          return "must be a number " + range + ", not " + text;
+        }
+        return std::string();
+      },
+      in.str());
 }
 
 int run(int argc, char** argv) {
@@ -85,7 +112,7 @@ int run(int argc, char** argv) {
                 << path << " --help)\n";
       return 2;
     }
-    std::cerr << "scrapekeep: " << e.what() << " (see scrapekeep --help)\n";
+    std::cerr << "scrapekeep: " << e.what() << " (see " << path << " --help)\n";
     return 2;
   }
   if (!action) {

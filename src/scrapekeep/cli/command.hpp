@@ -35,8 +35,12 @@ std::unique_ptr<store::History> open_history_or_report(const std::string& path);
 // Validator for --synchronous.
 store::Synchronous parse_synchronous(const std::string& text);
 
-// Validator of a whole number of at least 1 ("--limit: must be a whole
-// number of at least 1"; CLI11's PositiveNumber prints a range up to DBL_MAX).
+// Validators of a whole number in low..high ("--workers: must be a whole
+// number from 0 to 64, not abc"; CLI11's Range says "Value abc not in range",
+// and its PositiveNumber prints a range up to DBL_MAX), of one of at least 1,
+// and of any number in low..high.
+CLI::Validator whole_number(long long low, long long high);
 CLI::Validator at_least_one();
+CLI::Validator number(double low, double high);
 
 } // namespace scrapekeep::cli

@@ -1064,7 +1064,7 @@ void add_inspect_command(CLI::App& app, Action& action) {
       command("stats", "Jobs by status and reason, totals, percentiles, errors", run_stats);
   stats->add_flag("--per-day", o.per_day, "Add a breakdown per UTC day of creation");
   stats->add_option("--top-errors", o.top_errors, "How many error messages to show (default 10)")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000}));
+      ->check(whole_number(0, 1000));
   stats->add_flag("--json", o.json, "Print the statistics as JSON");
 
   auto* exp = command("export", "Stream jobs (or page events) as JSON lines or CSV", run_export,

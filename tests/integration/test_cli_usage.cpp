@@ -1,0 +1,56 @@
+// Bad usage of any command: exit 2, one line on stderr that names what is
+// wrong and the command whose --help explains it; nothing created.
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "support/child_process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using scrapekeep::testing::run_program;
+using scrapekeep::testing::TempDir;
+
+}  // namespace
+
+TEST_CASE("numeric options out of range or not numbers are bad usage, said plainly", "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("usage.db");
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  const std::vector<Case> cases = {
+      {{"serve", "--db", db, "--workers", "abc"},
+       "scrapekeep: --workers: must be a whole number from 0 to 64, not abc (see scrapekeep "
+       "serve --help)\n"},
+      {{"serve", "--db", db, "--workers", "65"},
+       "scrapekeep: --workers: must be a whole number from 0 to 64, not 65 (see scrapekeep "
+       "serve --help)\n"},
+      {{"serve", "--db", db, "--detail-concurrency", "1.5"},
+       "scrapekeep: --detail-concurrency: must be a whole number from 1 to 64, not 1.5 (see "
+       "scrapekeep serve --help)\n"},
+      {{"serve", "--db", db, "--lease-seconds", "0.5"},
+       "scrapekeep: --lease-seconds: must be a number from 1 to 3600, not 0.5 (see scrapekeep "
+       "serve --help)\n"},
+      {{"worker", "--db", db, "--concurrency", "0"},
+       "scrapekeep: --concurrency: must be a whole number from 1 to 64, not 0 (see scrapekeep "
+       "worker --help)\n"},
+      {{"inspect", "--db", db, "stats", "--top-errors", "-1"},
+       "scrapekeep: --top-errors: must be a whole number from 0 to 1000, not -1 (see "
+       "scrapekeep inspect stats --help)\n"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> all = {SCRAPEKEEP_BINARY};
+    all.insert(all.end(), c.args.begin(), c.args.end());
+    const auto r = run_program(dir.path().string(), all);
+    INFO(c.args[0] << " " << c.args[3]);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err == c.err);
+    CHECK_FALSE(std::filesystem::exists(db));
+  }
+}
