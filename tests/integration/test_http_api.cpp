@@ -884,6 +884,14 @@ TEST_CASE("VALIDATION_ERROR is 422 naming every bad field", "[http]") {
     }
     check_bad_fields(a.post("/v1/scrape", Json{{"options", {{"selectors", {{"item", "//a"}}}}}}),
                      now, {"url"});
+    // What is wrong with a URL that looks almost right is said.
+    const HttpReply port = a.post(
+        "/v1/scrape",
+        Json{{"url", "http://127.0.0.1:70000/x"}, {"options", {{"selectors", {{"item", "//a"}}}}}});
+    check_bad_fields(port, now, {"url"});
+    CHECK(port.error()["details"]["fields"]["url"] ==
+          "must be an absolute http or https URL, with a host and, if any, a port from 1 to "
+          "65535");
   }
   SECTION("ranges and types, one at a time") {
     const std::vector<std::pair<Json, std::string>> cases = {

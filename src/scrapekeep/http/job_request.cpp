@@ -296,7 +296,9 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
     if (core::utf8_length(req.url) > k_max_url) {
       v.fail("url", "must be at most 2048 characters");
     } else if (!is_http_url(req.url)) {
-      v.fail("url", "must be an absolute http or https URL");
+      v.fail("url",
+             "must be an absolute http or https URL, with a host and, if any, a port from 1 to "
+             "65535");
     }
   }
 
