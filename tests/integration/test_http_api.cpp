@@ -1293,6 +1293,35 @@ TEST_CASE("a damaged stored value shows as null; the job and the lists around it
   CHECK(results.data()["items"][2]["fields"]["title"] == "Item 1-2");
 }
 
+TEST_CASE("a page of results holds at most 16 MiB of stored text: the next page goes on",
+          "[http]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+  const std::string id = create_job(a, job_request(page_url(1), paged_options(5)));
+  const Claim c = claim(server, id, clock.now());
+  REQUIRE(server.store().record_listing_page(c, listing(1, 4, clock.now()), clock.now()).ok());
+  {
+    // Items 1 and 2 hold 9 MiB each (items of two pages, each within its
+    // page's 16 MiB extraction bound): 0, 1 and 2 pass 16 MiB together.
+    SQLite::Database raw(server.db_path(), SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE result_items SET fields = '{\"t\": \"' || hex(zeroblob(4718592)) || "
+             "'\"}' WHERE item_index IN (1, 2)");
+  }
+  const HttpReply first = a.get("/v1/scrape/jobs/" + id + "/results?limit=10");
+  REQUIRE(first.status == 200);
+  CHECK(first.data()["total"] == 4);
+  CHECK(first.data()["limit"] == 10);
+  REQUIRE(first.data()["items"].size() == 2);
+  CHECK(first.data()["items"][1]["fields"]["t"].get<std::string>().size() == 9u << 20);
+  const HttpReply next = a.get("/v1/scrape/jobs/" + id + "/results?limit=10&offset=2");
+  REQUIRE(next.status == 200);
+  REQUIRE(next.data()["items"].size() == 2);
+  CHECK(next.data()["items"][0]["index"] == 2);
+  CHECK(next.data()["items"][1]["index"] == 3);
+  CHECK(next.data()["items"][1]["fields"]["title"] == "Item 1-3");
+}
+
 TEST_CASE("8 concurrent clients all get correct answers", "[http]") {
   FakeClock clock(k_t0);
   TestServer server(clock);

@@ -1327,6 +1327,53 @@ TEST_CASE("list_results pages with limit and offset", "[store]") {
   CHECK(past->items.empty());
 }
 
+TEST_CASE("a page of results ends before the item that takes it past its byte budget",
+          "[store]") {
+  StoreFixture f;
+  const Job job = f.create(paged_options(10));
+  const Claim c = f.claim();
+  REQUIRE(f.store().record_listing_page(c, listing(1, 5, f.clock.now()), f.clock.now()).ok());
+  // The text each item's row holds: page_url, fields, detail_url, detail.
+  std::vector<std::int64_t> sizes;
+  {
+    SQLite::Database raw(f.path(), SQLite::OPEN_READONLY);
+    SQLite::Statement q(raw,
+                        "SELECT length(CAST(page_url AS BLOB)) + length(CAST(fields AS BLOB)) + "
+                        "COALESCE(length(CAST(detail_url AS BLOB)), 0) + "
+                        "COALESCE(length(CAST(detail AS BLOB)), 0) FROM result_items "
+                        "ORDER BY item_index");
+    while (q.executeStep()) {
+      sizes.push_back(q.getColumn(0).getInt64());
+    }
+  }
+  REQUIRE(sizes.size() == 5);
+  // Room for exactly the first three.
+  const std::int64_t three = sizes[0] + sizes[1] + sizes[2];
+  auto page = f.store().list_results(job.job_id, 100, 0, three);
+  REQUIRE(page.ok());
+  CHECK(page->total == 5);
+  REQUIRE(page->items.size() == 3);
+  CHECK(page->items[2].index == 2);
+  page = f.store().list_results(job.job_id, 100, 0, three - 1);
+  REQUIRE(page.ok());
+  CHECK(page->items.size() == 2);
+  // The next page goes on where it ended.
+  page = f.store().list_results(job.job_id, 100, 2, three);
+  REQUIRE(page.ok());
+  REQUIRE(page->items.size() == 3);
+  CHECK(page->items[0].index == 2);
+  CHECK(page->items[2].fields == item_fields(1, 4));
+  // An item larger than the budget alone still comes, alone.
+  page = f.store().list_results(job.job_id, 100, 1, 1);
+  REQUIRE(page.ok());
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].index == 1);
+  // The limit still counts first.
+  page = f.store().list_results(job.job_id, 2, 0, 1 << 20);
+  REQUIRE(page.ok());
+  CHECK(page->items.size() == 2);
+}
+
 TEST_CASE("two workers on their own connections never claim the same job", "[store]") {
   StoreFixture f;
   constexpr int k_jobs = 40;

@@ -543,7 +543,7 @@ Status JobStore::delete_job(const std::string& job_id, std::optional<std::int64_
 }
 
 Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_t limit,
-                                          std::int64_t offset) {
+                                          std::int64_t offset, std::int64_t max_bytes) {
   return guarded([&]() -> Result<ResultPage> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::DEFERRED);
     ResultPage page;
@@ -562,7 +562,14 @@ Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_
     q.bind(1, job_id);
     q.bind(2, offset);
     q.bind(3, limit);
+    std::int64_t bytes = 0;
     while (q.executeStep()) {
+      for (const int text : {1, 3, 4, 5}) {
+        bytes += q.getColumn(text).getBytes();
+      }
+      if (bytes > max_bytes && !page.items.empty()) {
+        break;
+      }
       ResultItem item;
       item.index = q.getColumn(0).getInt64();
       item.page_url = q.getColumn(1).getString();

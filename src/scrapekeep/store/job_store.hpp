@@ -204,8 +204,14 @@ class JobStore {
                                Micros now);
   // conflict when the job is not terminal.
   Status delete_job(const std::string& job_id, std::optional<std::int64_t> org_id);
+  // Up to `limit` items from index `offset`, ending early before the first
+  // item that would take the text read (fields, details, URLs) past
+  // `max_bytes` (the first item is always read): a page's memory is bounded
+  // however much each item holds.
+  static constexpr std::int64_t k_result_page_bytes = 16 << 20;
   Result<ResultPage> list_results(const std::string& job_id, std::int64_t limit,
-                                  std::int64_t offset);
+                                  std::int64_t offset,
+                                  std::int64_t max_bytes = k_result_page_bytes);
   Result<EventPage> list_events(const std::string& job_id, std::int64_t after,
                                 std::int64_t limit);
 
