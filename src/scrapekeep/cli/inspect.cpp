@@ -1051,7 +1051,10 @@ void add_inspect_command(CLI::App& app, Action& action) {
   auto* progress =
       command("progress", "The job's progress object, as the API computes it", run_progress);
   progress->add_option("ID", o.job_id, "Job id")->required();
-  progress->add_option("--at", o.at, "Evaluate at TIME instead of now")->check(time_validator());
+  progress->add_option("--at", o.at,
+                       "Derive it with the clock at TIME instead of now (the rows as stored "
+                       "now: running_time and estimated_completion move, the counters do not)")
+      ->check(time_validator());
   progress->add_flag("--json", o.json, "Print exactly the API's data object");
 
   auto* events = command("events", "The job's page-event timeline", run_events);
