@@ -30,6 +30,10 @@ constexpr int k_release_tries = 5;
 constexpr milliseconds k_first_store_backoff{20};
 // Detail pages left to fetch beyond which the next listing page waits.
 constexpr std::size_t k_max_details_ahead = 1000;
+// Detail pages stored in one transaction while more are coming, unless a
+// tick passes first: each transaction writes the job's row and the pages
+// of the events' indexes again, whether it stores one page or many.
+constexpr std::size_t k_detail_batch = 64;
 // Longest wait for the job clock to reach a deadline the steady clock passed.
 constexpr milliseconds k_max_deadline_skew{1000};
 
@@ -312,18 +316,27 @@ class DetailCrew {
     m_work_cv.notify_all();
   }
 
-  // What is done so far, after waiting up to `wait` for something to be done
-  // or for no more than `leave` pages to be left queued or in flight; `left`
-  // is how many are.
-  std::vector<Done> take(std::size_t leave, milliseconds wait, std::size_t& left) {
+  // What is done so far, after waiting up to `wait` for `batch` pages to be
+  // done or for no more than `leave` to be left queued or in flight; `left`
+  // is how many are. Fewer than `batch` are taken only once none is left or
+  // `wait` has passed: none otherwise.
+  std::vector<Done> take(std::size_t leave, milliseconds wait, std::size_t& left, std::size_t batch) {
     std::unique_lock lock(m_mutex);
-    if (m_done.empty() && m_queue.size() + m_in_flight > leave) {
-      m_done_cv.wait_for(lock, wait,
-                         [&] { return !m_done.empty() || m_queue.size() + m_in_flight <= leave; });
+    bool waited_out = false;
+    if (m_done.size() < batch && m_queue.size() + m_in_flight > leave && !m_cut_short) {
+      m_wake_done = batch;
+      m_wake_left = leave;
+      waited_out = !m_done_cv.wait_for(lock, wait, [&] { return wanted(); });
+      m_wake_done = 1;
+      m_wake_left = SIZE_MAX;
+    }
+    left = m_queue.size() + m_in_flight;
+    if (m_done.size() < batch && left > 0 && !waited_out && !m_cut_short) {
+      return {};
     }
     std::vector<Done> out(std::make_move_iterator(m_done.begin()), std::make_move_iterator(m_done.end()));
     m_done.clear();
-    left = m_queue.size() + m_in_flight;
+    m_cut_short = false;
     return out;
   }
 
@@ -366,9 +379,18 @@ class DetailCrew {
       d.finished_at = m_clock.now();
       lock.lock();
       --m_in_flight;
+      m_cut_short = m_cut_short || d.fetched.interrupted;
       m_done.push_back(std::move(d));
-      m_done_cv.notify_one();
+      if (wanted()) {
+        m_done_cv.notify_one();  // not for every page: a wake-up costs about what storing a page does
+      }
     }
+  }
+
+  // Whether take() waits no longer; under m_mutex. A fetch cut short (stop,
+  // timeout) is taken at once: the run ends.
+  bool wanted() const {
+    return m_cut_short || m_done.size() >= m_wake_done || m_queue.size() + m_in_flight <= m_wake_left;
   }
 
   const FetcherFactory& m_factory;
@@ -383,6 +405,9 @@ class DetailCrew {
   std::deque<store::PendingDetail> m_queue;
   std::deque<Done> m_done;
   std::size_t m_in_flight = 0;
+  std::size_t m_wake_done = 1;         // what take() waits for: as many done,
+  std::size_t m_wake_left = SIZE_MAX;  // or no more left
+  bool m_cut_short = false;            // m_done holds a fetch that came back interrupted
   bool m_aborted = false;
   bool m_quit = false;
   std::vector<std::unique_ptr<Fetcher>> m_fetchers;  // one per thread; only grows
@@ -504,7 +529,7 @@ class JobRunner {
   void watch_loop();
   void stop_watch();
   DetailCrew& details();
-  std::optional<Outcome> store_details(std::size_t leave);
+  std::optional<Outcome> store_details(std::size_t leave, std::size_t batch = k_detail_batch);
   std::optional<Outcome> store_detail_batch(std::vector<DetailCrew::Done>& batch);
   void settle_details();
   Fetcher& listing_fetcher();
@@ -689,7 +714,7 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingPipeline& pipeline, Listi
   std::optional<Outcome> outcome;
   bool ready = false;
   while (!(ready = pipeline.wait_for(k_tick))) {
-    if (m_details && (outcome = store_details(SIZE_MAX))) {
+    if (m_details && (outcome = store_details(SIZE_MAX, 1))) {
       break;
     }
     std::lock_guard lock(m_watch_mutex);
@@ -815,16 +840,16 @@ std::optional<Outcome> JobRunner::store_detail_batch(std::vector<DetailCrew::Don
 }
 
 // Stores the detail pages done so far, then, watching stop, timeout and lease,
-// those done until no more than `leave` are left to fetch. An outcome means
-// the job run is over.
-std::optional<Outcome> JobRunner::store_details(std::size_t leave) {
+// those done until no more than `leave` are left to fetch, `batch` at a time
+// (see DetailCrew::take). An outcome means the job run is over.
+std::optional<Outcome> JobRunner::store_details(std::size_t leave, std::size_t batch) {
   if (!m_details) {
     return std::nullopt;
   }
   while (true) {
     std::size_t left = 0;
-    std::vector<DetailCrew::Done> batch = m_details->take(leave, k_tick, left);
-    if (auto outcome = store_detail_batch(batch)) {
+    std::vector<DetailCrew::Done> done = m_details->take(leave, k_tick, left, batch);
+    if (auto outcome = store_detail_batch(done)) {
       return outcome;
     }
     if (auto why = tick()) {
@@ -845,7 +870,7 @@ void JobRunner::settle_details() {
   m_details->abort();
   while (true) {
     std::size_t left = 0;
-    std::vector<DetailCrew::Done> batch = m_details->take(0, k_tick, left);
+    std::vector<DetailCrew::Done> batch = m_details->take(0, k_tick, left, 1);
     if (store_detail_batch(batch) || left == 0) {
       return;
     }
