@@ -633,6 +633,29 @@ TEST_CASE("worker: a cancel stops the detail pages too while a listing page is o
   CHECK(site.hits_with_prefix("/detail") < 8);
 }
 
+TEST_CASE("worker: detail pages are stored as they come in, not held back for a batch",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 1;
+  site_config.detail_delay = milliseconds(300);
+  FixtureSite site(site_config);
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.detail_concurrency = 1;
+  auto pool = h.pool(config);
+  pool->start();
+  // One detail page every 300 ms: each counts within a tick of being
+  // fetched, while the others are still to come.
+  CHECK(eventually([&] {
+    const std::int64_t scraped = h.job(id).counters.detail_pages_scraped;
+    return scraped >= 1 && scraped < 4;
+  }));
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.detail_pages_scraped == 4);
+}
+
 TEST_CASE("worker: at the deadline only the requests in flight are dropped, no more go out",
           "[scrape][worker]") {
   FixtureSiteConfig site_config;
