@@ -319,19 +319,20 @@ class DetailCrew {
   // What is done so far, after waiting up to `wait` for `batch` pages to be
   // done or for no more than `leave` to be left queued or in flight; `left`
   // is how many are. Fewer than `batch` are taken only once none is left or
-  // `wait` has passed: none otherwise.
+  // the first of them has waited `wait`: none otherwise.
   std::vector<Done> take(std::size_t leave, milliseconds wait, std::size_t& left, std::size_t batch) {
     std::unique_lock lock(m_mutex);
-    bool waited_out = false;
+    const auto due = [&] { return m_done.empty() ? steady_clock::now() + wait : m_first_done_at + wait; };
     if (m_done.size() < batch && m_queue.size() + m_in_flight > leave && !m_cut_short) {
       m_wake_done = batch;
       m_wake_left = leave;
-      waited_out = !m_done_cv.wait_for(lock, wait, [&] { return wanted(); });
+      m_done_cv.wait_until(lock, due(), [&] { return wanted(); });
       m_wake_done = 1;
       m_wake_left = SIZE_MAX;
     }
     left = m_queue.size() + m_in_flight;
-    if (m_done.size() < batch && left > 0 && !waited_out && !m_cut_short) {
+    const bool overdue = !m_done.empty() && steady_clock::now() >= m_first_done_at + wait;
+    if (m_done.size() < batch && left > 0 && !overdue && !m_cut_short) {
       return {};
     }
     std::vector<Done> out(std::make_move_iterator(m_done.begin()), std::make_move_iterator(m_done.end()));
@@ -380,6 +381,9 @@ class DetailCrew {
       lock.lock();
       --m_in_flight;
       m_cut_short = m_cut_short || d.fetched.interrupted;
+      if (m_done.empty()) {
+        m_first_done_at = steady_clock::now();
+      }
       m_done.push_back(std::move(d));
       if (wanted()) {
         m_done_cv.notify_one();  // not for every page: a wake-up costs about what storing a page does
@@ -408,6 +412,7 @@ class DetailCrew {
   std::size_t m_wake_done = 1;         // what take() waits for: as many done,
   std::size_t m_wake_left = SIZE_MAX;  // or no more left
   bool m_cut_short = false;            // m_done holds a fetch that came back interrupted
+  SteadyTime m_first_done_at{};        // when m_done's first page was done
   bool m_aborted = false;
   bool m_quit = false;
   std::vector<std::unique_ptr<Fetcher>> m_fetchers;  // one per thread; only grows
