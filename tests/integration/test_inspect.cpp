@@ -1300,6 +1300,11 @@ TEST_CASE("inspect reads values scrapekeep never writes without overflow, and ch
              b.processing + "'");
     raw.exec("UPDATE result_items SET fields = '{\"title\": 7}' WHERE item_index = 0 AND "
              "job_id = '" + b.done + "'");
+    // JSON to SQLite, but not UTF-8: a selector, and {"t": "<0xFF>"}.
+    raw.exec("UPDATE jobs SET selectors = replace(selectors, 'article', CAST(X'FF' AS TEXT)) "
+             "WHERE job_id = '" + b.pending + "'");
+    raw.exec("UPDATE result_items SET fields = CAST(X'7B2274223A2022FF227D' AS TEXT) WHERE "
+             "item_index = 1 AND job_id = '" + b.done + "'");
   }
   // Read all the same: the damaged values show as null, the rest as stored.
   auto jobs = inspect(dir, db, {"jobs", "--json"});
@@ -1308,11 +1313,12 @@ TEST_CASE("inspect reads values scrapekeep never writes without overflow, and ch
   int unreadable = 0;
   const Json listed = Json::parse(jobs.out);
   for (const Json& job : listed["jobs"]) {
-    const bool damaged = job["job_id"] == b.cancelled || job["job_id"] == b.processing;
+    const bool damaged = job["job_id"] == b.cancelled || job["job_id"] == b.processing ||
+                         job["job_id"] == b.pending;
     CHECK(job["options"]["selectors"].is_null() == damaged);
     unreadable += damaged ? 1 : 0;
   }
-  CHECK(unreadable == 2);
+  CHECK(unreadable == 3);
   auto about = inspect(dir, db, {"job", b.cancelled});
   CHECK(about.exit_code == 0);
   CHECK(contains(about.out, "cannot be read (a damaged database row)"));
@@ -1336,7 +1342,8 @@ TEST_CASE("inspect reads values scrapekeep never writes without overflow, and ch
   CHECK(has(b.timeout + ": started_at is after completed_at"));
   CHECK(has(b.cancelled + ": its selectors are not the JSON object scrapekeep writes"));
   CHECK(has(b.processing + ": its selectors are not the JSON object scrapekeep writes"));
-  CHECK(has(b.done + ": 1 result items have fields or a detail that are not the JSON "
+  CHECK(has(b.pending + ": its selectors are not the JSON object scrapekeep writes"));
+  CHECK(has(b.done + ": 2 result items have fields or a detail that are not the JSON "
                      "scrapekeep writes"));
   CHECK(has(b.done + ": started_at is -9223372036854775808, not a time in years 0000 to 9999"));
   CHECK(has(b.done + ": completed_at is 9223372036854775807, not a time in years 0000 to 9999"));

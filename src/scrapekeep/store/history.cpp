@@ -109,6 +109,28 @@ EventRecord read_event_record(SQLite::Statement& q) {
   return r;
 }
 
+// SQL function scrapekeep_readable(KIND, TEXT): 1 when TEXT is a value the
+// readers read (KIND 'selectors': a job's selectors; otherwise an item's
+// fields or detail), by the same code (json_codec), else 0.
+void readable_json(sqlite3_context* context, int, sqlite3_value** args) {
+  const auto* kind = reinterpret_cast<const char*>(sqlite3_value_text(args[0]));
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(args[1]));
+  bool readable = text != nullptr;
+  if (readable) {
+    try {
+      const Json json = Json::parse(text, text + sqlite3_value_bytes(args[1]));
+      if (kind != nullptr && std::string_view(kind) == "selectors") {
+        selectors_from_json(json);
+      } else {
+        field_values_from_json(json);
+      }
+    } catch (const nlohmann::json::exception&) {
+      readable = false;
+    }
+  }
+  sqlite3_result_int(context, readable ? 1 : 0);
+}
+
 // Runs `fn`, turning SQLite and JSON exceptions into errors.
 template <typename Fn>
 auto reading(Fn&& fn) -> decltype(fn()) {
@@ -977,13 +999,9 @@ Result<CheckSummary> History::check(const CheckOptions& options,
         return std::string("(") + (nullable ? column + " IS NULL OR " : "") + "(typeof(" +
                column + ") = 'integer' AND " + column + " BETWEEN :min AND :max))";
       };
-      // Whether the JSON (valid) in `column` at `path` is not an object whose
-      // values all have one of `types` (as json_each names them).
-      const auto values_not = [](const std::string& column, const std::string& path,
-                                 const std::string& types) {
-        return "(json_type(" + column + ", '" + path + "') IS NOT 'object' OR EXISTS (SELECT 1 " +
-               "FROM json_each(" + column + ", '" + path + "') WHERE type NOT IN (" + types + ")))";
-      };
+      // The readers' own test of a stored JSON value (SQLite's json_valid
+      // differs from them: it takes invalid UTF-8, for one).
+      db.createFunction("scrapekeep_readable", 2, true, nullptr, readable_json);
       std::string counters_bad;
       for (const char* c : {"listing_pages_scraped", "listing_pages_failed",
                             "detail_pages_discovered", "detail_pages_scraped",
@@ -1018,13 +1036,8 @@ Result<CheckSummary> History::check(const CheckOptions& options,
           "typeof(max_pages) = 'integer' AND max_pages BETWEEN 1 AND 10000 AND depth IN (0, 1) "
           "AND follow_pagination IN (0, 1)) "
           "UNION ALL SELECT job_id, 'its selectors are not the JSON object scrapekeep writes' "
-          "FROM jobs WHERE CASE WHEN typeof(selectors) = 'text' AND json_valid(selectors) THEN "
-          "json_type(selectors) != 'object' OR json_type(selectors, '$.item') IS NOT 'text' "
-          "OR json_type(selectors, '$.next_page') IS NOT 'text' "
-          "OR json_type(selectors, '$.detail_link') IS NOT 'text' OR " +
-          values_not("selectors", "$.fields", "'text'") + " OR " +
-          values_not("selectors", "$.detail_fields", "'text'") +
-          " ELSE 1 END "
+          "FROM jobs WHERE typeof(selectors) != 'text' OR NOT "
+          "scrapekeep_readable('selectors', selectors) "
           "UNION ALL SELECT job_id, 'the job id ' || " +
           shown("job_id") +
           " || ' is not job_ and 24 lowercase hex characters' FROM jobs WHERE job_id IS NULL OR "
@@ -1043,11 +1056,10 @@ Result<CheckSummary> History::check(const CheckOptions& options,
           time_ok("started_at", false) + " OR NOT " + time_ok("finished_at", false) +
           " GROUP BY job_id "
           "UNION ALL SELECT job_id, COUNT(*) || ' result items have fields or a detail that "
-          "are not the JSON scrapekeep writes' FROM result_items WHERE CASE WHEN "
-          "typeof(fields) = 'text' AND json_valid(fields) AND (detail IS NULL OR "
-          "(typeof(detail) = 'text' AND json_valid(detail))) THEN " +
-          values_not("fields", "$", "'text', 'null'") + " OR (detail IS NOT NULL AND " +
-          values_not("detail", "$", "'text', 'null'") + ") ELSE 1 END GROUP BY job_id";
+          "are not the JSON scrapekeep writes' FROM result_items WHERE typeof(fields) != "
+          "'text' OR NOT scrapekeep_readable('fields', fields) OR (detail IS NOT NULL AND "
+          "(typeof(detail) != 'text' OR NOT scrapekeep_readable('fields', detail))) "
+          "GROUP BY job_id";
       SQLite::Statement q(db, sql);
       q.bind(":min", core::k_min_time);
       q.bind(":max", core::k_max_time);
