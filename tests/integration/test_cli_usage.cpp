@@ -2,6 +2,7 @@
 // wrong and the command whose --help explains it; nothing created.
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -53,4 +54,18 @@ TEST_CASE("numeric options out of range or not numbers are bad usage, said plain
     CHECK(r.err == c.err);
     CHECK_FALSE(std::filesystem::exists(db));
   }
+}
+
+TEST_CASE("a number with a leading zero means what it says in decimal, not octal", "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("zero.db");
+  REQUIRE(run_program(dir.path().string(),
+                      {SCRAPEKEEP_BINARY, "keys", "create", "--db", db, "--org", "a"})
+              .exit_code == 0);
+  // CLI11 alone reads 010 as 8.
+  const auto r = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "inspect", "--db", db,
+                                                   "jobs", "--limit", "010", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["limit"] == 10);
 }

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "scrapekeep/cli/command.hpp"
+#include "scrapekeep/core/random.hpp"
 
 namespace scrapekeep::cli {
 
@@ -51,6 +52,8 @@ CLI::Validator whole_number(long long low, long long high) {
         if (ec != std::errc() || end != text.data() + text.size() || n < low || n > high) {
           return "must be a whole number " + range + ", not " + text;
         }
+        // As read here, in decimal: CLI11 would read "030" as octal 24.
+        text = std::to_string(n);
         return std::string();
       },
       high == std::numeric_limits<long long>::max()
@@ -112,7 +115,8 @@ int run(int argc, char** argv) {
                 << path << " --help)\n";
       return 2;
     }
-    std::cerr << "scrapekeep: " << e.what() << " (see " << path << " --help)\n";
+    std::cerr << "scrapekeep: " << core::without_api_keys(e.what()) << " (see " << path
+              << " --help)\n";
     return 2;
   }
   if (!action) {

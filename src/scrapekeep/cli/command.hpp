@@ -38,7 +38,9 @@ store::Synchronous parse_synchronous(const std::string& text);
 // Validators of a whole number in low..high ("--workers: must be a whole
 // number from 0 to 64, not abc"; CLI11's Range says "Value abc not in range",
 // and its PositiveNumber prints a range up to DBL_MAX), of one of at least 1,
-// and of any number in low..high.
+// and of any number in low..high. The whole-number ones are given with
+// Option::transform: they hand CLI11 the number in decimal ("010" is 10,
+// not octal 8), which Option::check would not let them do.
 CLI::Validator whole_number(long long low, long long high);
 CLI::Validator at_least_one();
 CLI::Validator number(double low, double high);

@@ -1041,7 +1041,7 @@ void add_inspect_command(CLI::App& app, Action& action) {
 
   auto* jobs = command("jobs", "List jobs, newest first", run_jobs);
   add_filter_options(jobs, o);
-  jobs->add_option("--limit", o.limit, "At most N jobs (default 50)")->check(at_least_one());
+  jobs->add_option("--limit", o.limit, "At most N jobs (default 50)")->transform(at_least_one());
   jobs->add_flag("--json", o.json, "Print {\"jobs\": [job objects], \"total\", \"limit\"}");
 
   auto* job = command("job", "Everything about one job: row, counters, timeline summary", run_job);
@@ -1060,14 +1060,14 @@ void add_inspect_command(CLI::App& app, Action& action) {
   auto* events = command("events", "The job's page-event timeline", run_events);
   events->add_option("ID", o.job_id, "Job id")->required();
   events->add_option("--limit", o.limit, "At most N events (default all)")
-      ->check(at_least_one());
+      ->transform(at_least_one());
   events->add_flag("--json", o.json, "Print {\"events\": [...], \"next_after\"} as the API does");
 
   auto* stats =
       command("stats", "Jobs by status and reason, totals, percentiles, errors", run_stats);
   stats->add_flag("--per-day", o.per_day, "Add a breakdown per UTC day of creation");
   stats->add_option("--top-errors", o.top_errors, "How many error messages to show (default 10)")
-      ->check(whole_number(0, 1000));
+      ->transform(whole_number(0, 1000));
   stats->add_flag("--json", o.json, "Print the statistics as JSON");
 
   auto* exp = command("export", "Stream jobs (or page events) as JSON lines or CSV", run_export,
@@ -1077,7 +1077,7 @@ void add_inspect_command(CLI::App& app, Action& action) {
   exp->add_flag("--json", o.json, "Same as --format jsonl");
   exp->add_flag("--events", o.events, "Export the page events of the matching jobs");
   add_filter_options(exp, o);
-  exp->add_option("--limit", o.limit, "At most N rows (default all)")->check(at_least_one());
+  exp->add_option("--limit", o.limit, "At most N rows (default all)")->transform(at_least_one());
 
   auto* check =
       command("check", "Integrity check and invariants; exit 1 on any finding", run_check);

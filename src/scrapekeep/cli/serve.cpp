@@ -112,14 +112,14 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--listen", opts->listen, "Address to listen on, HOST:PORT")
       ->capture_default_str();
   cmd->add_option("--workers", opts->workers, "Built-in scraper workers (0: API only)")
-      ->check(whole_number(0, 64))
+      ->transform(whole_number(0, 64))
       ->capture_default_str();
   cmd->add_option("--threads", opts->threads, "HTTP threads kept ready")
-      ->check(whole_number(1, 1024))
+      ->transform(whole_number(1, 1024))
       ->capture_default_str();
   cmd->add_option("--max-threads", opts->max_threads,
                   "HTTP threads at most (one per open connection); more connections wait")
-      ->check(whole_number(1, 4096))
+      ->transform(whole_number(1, 4096))
       ->capture_default_str();
   cmd->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
 }

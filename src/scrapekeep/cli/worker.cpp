@@ -60,7 +60,7 @@ void add_worker_command(CLI::App& app, Action& action) {
   add_work_options(*cmd, opts->work);
   cmd->get_option("--db")->required();
   cmd->add_option("--concurrency", opts->concurrency, "Scraper workers (jobs scraped at once)")
-      ->check(whole_number(1, 64))
+      ->transform(whole_number(1, 64))
       ->capture_default_str();
   cmd->callback([&action, opts] { action = [opts] { return run_worker(*opts); }; });
 }

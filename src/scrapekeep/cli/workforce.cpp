@@ -37,17 +37,17 @@ void add_work_options(CLI::App& command, WorkOptions& o) {
   command
       .add_option("--detail-concurrency", o.detail_concurrency,
                   "Detail pages of one job fetched at once")
-      ->check(whole_number(1, 64))
+      ->transform(whole_number(1, 64))
       ->capture_default_str();
   command
       .add_option("--max-per-host", o.max_per_host,
                   "Concurrent requests to one host, across all workers of this process")
-      ->check(whole_number(1, 256))
+      ->transform(whole_number(1, 256))
       ->capture_default_str();
   command
       .add_option("--host-delay-ms", o.host_delay_ms,
                   "Least time between the starts of two requests to one host")
-      ->check(whole_number(0, 60000))
+      ->transform(whole_number(0, 60000))
       ->capture_default_str();
   command
       .add_option("--lease-seconds", o.lease_seconds,
@@ -58,7 +58,7 @@ void add_work_options(CLI::App& command, WorkOptions& o) {
       .add_option("--max-attempts", o.max_attempts,
                   "Times in a row a job's worker may be lost (killed, crashed) without a page "
                   "stored before the job fails instead of crash-looping")
-      ->check(whole_number(1, 100))
+      ->transform(whole_number(1, 100))
       ->capture_default_str();
   command
       .add_option("--targets", o.targets,
@@ -70,7 +70,7 @@ void add_work_options(CLI::App& command, WorkOptions& o) {
   command
       .add_option("--retain-days", o.retain_days,
                   "Delete finished jobs older than this many days (0: keep forever)")
-      ->check(whole_number(0, 36500))
+      ->transform(whole_number(0, 36500))
       ->capture_default_str();
 }
 
