@@ -141,6 +141,15 @@ TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made
   CHECK(by_key.err.find("that is an API key, not its id") != std::string::npos);
   CHECK(by_key.err.find(key) == std::string::npos);
   CHECK(by_key.err.find(key.substr(3, 8)) == std::string::npos);
+  // Nor with a space before it, nor as an argument too many.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"revoke", "--db", db, " " + key},
+        std::vector<std::string>{"revoke", "--db", db, key_id, key}}) {
+    auto r = keys(dir, args);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(key.substr(3, 8)) == std::string::npos);
+  }
 
   for (const std::string& command : {std::string("list"), std::string("revoke")}) {
     const std::string missing = dir.file("typo.db");

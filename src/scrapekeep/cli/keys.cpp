@@ -71,13 +71,12 @@ int revoke_key(const KeysOptions& o) {
   if (!store) {
     return 1;
   }
-  const core::Micros now = core::SystemClock().now();
-  auto revoked_at = store->revoke_key(o.key_id, now);
-  if (!revoked_at) {
-    return fail(revoked_at.error().message);
+  auto before = store->revoke_key(o.key_id, core::SystemClock().now());
+  if (!before) {
+    return fail(before.error().message);
   }
-  if (*revoked_at < now) {
-    std::cout << o.key_id << " was revoked already, at " << core::format_timestamp(*revoked_at)
+  if (*before) {
+    std::cout << o.key_id << " was revoked already, at " << core::format_timestamp(**before)
               << "\n";
   } else {
     std::cout << "Revoked " << o.key_id << "\n";
@@ -122,7 +121,7 @@ void add_keys_command(CLI::App& app, Action& action) {
       // A key given in its place is not echoed back in the error.
       ->check(CLI::Validator(
           [](const std::string& text) -> std::string {
-            return core::looks_like_api_key(text)
+            return core::contains_api_key(text)
                        ? "that is an API key, not its id: give the KEY_ID that keys list shows"
                        : "";
           },

@@ -2,8 +2,10 @@
 
 #include <sys/random.h>
 
+#include <cctype>
 #include <cerrno>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace scrapekeep::core {
@@ -56,6 +58,41 @@ bool looks_like_job_id(const std::string& text) {
 }
 bool looks_like_api_key(const std::string& text) {
   return text.rfind("ak_", 0) == 0 && is_hex_tail(text, 3, 40);
+}
+
+namespace {
+
+constexpr std::size_t k_min_key_digits = 8;
+
+// The digits of each "ak_" + 8 or more hex digits in `text`: [first, last).
+template <typename F>
+void each_key_run(const std::string& text, F f) {
+  for (std::size_t at = text.find("ak_"); at != std::string::npos; at = text.find("ak_", at + 3)) {
+    std::size_t end = at + 3;
+    while (end < text.size() && std::isxdigit(static_cast<unsigned char>(text[end]))) {
+      ++end;
+    }
+    if (end - (at + 3) >= k_min_key_digits) {
+      f(at + 3, end);
+    }
+  }
+}
+
+}  // namespace
+
+bool contains_api_key(const std::string& text) {
+  bool found = false;
+  each_key_run(text, [&](std::size_t, std::size_t) { found = true; });
+  return found;
+}
+
+std::string without_api_keys(std::string text) {
+  std::vector<std::pair<std::size_t, std::size_t>> runs;
+  each_key_run(text, [&](std::size_t first, std::size_t last) { runs.emplace_back(first, last); });
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    text.replace(it->first, it->second - it->first, "(not shown)");
+  }
+  return text;
 }
 
 } // namespace scrapekeep::core

@@ -358,19 +358,24 @@ Result<std::vector<ApiKeyInfo>> JobStore::list_keys() {
   });
 }
 
-Result<Micros> JobStore::revoke_key(const std::string& key_id, Micros now) {
-  return guarded([&]() -> Result<Micros> {
-    SQLite::Statement q(m_impl->db,
-                        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ? "
-                        "RETURNING revoked_at");
-    q.bind(1, now);
-    q.bind(2, key_id);
+Result<std::optional<Micros>> JobStore::revoke_key(const std::string& key_id, Micros now) {
+  return guarded([&]() -> Result<std::optional<Micros>> {
+    SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement q(m_impl->db, "SELECT revoked_at FROM api_keys WHERE key_id = ?");
+    q.bind(1, key_id);
     if (!q.executeStep()) {
       return Error{ErrorCode::not_found, "no such key: " + key_id};
     }
-    const Micros revoked_at = q.getColumn(0).getInt64();
-    q.reset();  // the statement ends, and the write with it
-    return revoked_at;
+    if (!q.getColumn(0).isNull()) {
+      return std::optional<Micros>(q.getColumn(0).getInt64());
+    }
+    q.reset();
+    SQLite::Statement revoke(m_impl->db, "UPDATE api_keys SET revoked_at = ? WHERE key_id = ?");
+    revoke.bind(1, now);
+    revoke.bind(2, key_id);
+    revoke.exec();
+    tx.commit();
+    return std::optional<Micros>();
   });
 }
 

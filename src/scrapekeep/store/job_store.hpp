@@ -188,8 +188,9 @@ class JobStore {
   // --- keys ---
   Result<CreatedKey> create_key(const std::string& org_name, Micros now);
   Result<std::vector<ApiKeyInfo>> list_keys();
-  // When the key was revoked: `now`, or the earlier time it already was.
-  Result<Micros> revoke_key(const std::string& key_id, Micros now);
+  // Revokes the key at `now`; a key revoked before stays so, and its time
+  // then comes back.
+  Result<std::optional<Micros>> revoke_key(const std::string& key_id, Micros now);
   // The key whose SHA-256 matches `key`, revoked or not; not_found otherwise.
   Result<ApiKeyInfo> find_key(const std::string& key);
   Result<std::int64_t> count_keys();
