@@ -115,18 +115,12 @@ EventRecord read_event_record(SQLite::Statement& q) {
 void readable_json(sqlite3_context* context, int, sqlite3_value** args) {
   const auto* kind = reinterpret_cast<const char*>(sqlite3_value_text(args[0]));
   const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(args[1]));
-  bool readable = text != nullptr;
-  if (readable) {
-    try {
-      const Json json = Json::parse(text, text + sqlite3_value_bytes(args[1]));
-      if (kind != nullptr && std::string_view(kind) == "selectors") {
-        selectors_from_json(json);
-      } else {
-        field_values_from_json(json);
-      }
-    } catch (const nlohmann::json::exception&) {
-      readable = false;
-    }
+  bool readable = false;
+  if (text != nullptr) {
+    const std::string_view value(text, static_cast<std::size_t>(sqlite3_value_bytes(args[1])));
+    readable = kind != nullptr && std::string_view(kind) == "selectors"
+                   ? stored_selectors(value).has_value()
+                   : stored_field_values(value).has_value();
   }
   sqlite3_result_int(context, readable ? 1 : 0);
 }

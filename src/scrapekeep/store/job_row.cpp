@@ -87,22 +87,19 @@ core::Job read_job_row(SQLite::Statement& q, int& i, SelectorsCache* cache) {
   j.options.max_pages = q.getColumn(i++).getInt();
   j.options.depth = q.getColumn(i++).getInt();
   if (const SQLite::Column selectors = q.getColumn(i++); !selectors.isNull()) {
-    const char* text = selectors.getText();
-    const auto size = static_cast<size_t>(selectors.getBytes());
-    try {
-      if (!cache) {
-        j.options.selectors = selectors_from_json(Json::parse(text, text + size));
-      } else {
-        if (cache->text.size() != size || cache->text.compare(0, size, text, size) != 0) {
-          cache->value = selectors_from_json(Json::parse(text, text + size));
-          cache->text.assign(text, size);
-        }
-        j.options.selectors = cache->value;
+    const std::string_view text(selectors.getText(), static_cast<size_t>(selectors.getBytes()));
+    // A damaged value does not hide the rest of the row, nor the jobs listed with it.
+    if (!cache) {
+      auto read = stored_selectors(text);
+      j.selectors_damaged = !read;
+      j.options.selectors = read ? std::move(*read) : core::Selectors{};
+    } else {
+      if (cache->text != text) {
+        cache->value = stored_selectors(text);
+        cache->text.assign(text);
       }
-    } catch (const nlohmann::json::exception&) {
-      // The rest of the row is still read: one damaged value does not hide
-      // the job, nor the jobs listed with it.
-      j.selectors_damaged = true;
+      j.selectors_damaged = !cache->value;
+      j.options.selectors = cache->value.value_or(core::Selectors{});
     }
   }
   // Times and counters as core::clamp_time and clamp_count bound them (a

@@ -30,7 +30,7 @@ std::optional<std::string> opt_text(const SQLite::Column& c);
 // and parsing it is most of the cost of reading a job.
 struct SelectorsCache {
   std::string text;
-  core::Selectors value;
+  std::optional<core::Selectors> value;  // nullopt: `text` is not readable
 };
 
 // Reads the job columns starting at column `i`, leaving `i` just past them.

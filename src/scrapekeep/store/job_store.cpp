@@ -67,12 +67,8 @@ std::optional<core::FieldValues> readable_field_values(const SQLite::Column& col
   if (column.isNull()) {
     return std::nullopt;
   }
-  try {
-    const char* text = column.getText();
-    return field_values_from_json(Json::parse(text, text + column.getBytes()));
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
-  }
+  return stored_field_values(
+      std::string_view(column.getText(), static_cast<std::size_t>(column.getBytes())));
 }
 
 Error not_found_job() { return {ErrorCode::not_found, "job not found"}; }

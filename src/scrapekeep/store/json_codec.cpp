@@ -73,4 +73,20 @@ core::Selectors selectors_from_json(const Json& json) {
   return s;
 }
 
+std::optional<core::FieldValues> stored_field_values(std::string_view text) {
+  try {
+    return field_values_from_json(Json::parse(text.begin(), text.end()));
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<core::Selectors> stored_selectors(std::string_view text) {
+  try {
+    return selectors_from_json(Json::parse(text.begin(), text.end()));
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
 } // namespace scrapekeep::store

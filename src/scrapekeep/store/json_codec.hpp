@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
+#include <string_view>
+
 #include "scrapekeep/core/job.hpp"
 
 namespace scrapekeep::store {
@@ -28,5 +31,11 @@ std::string dump_scraped(const core::FieldValues& values);
 // on a malformed document.
 core::FieldValues field_values_from_json(const Json& json);
 core::Selectors selectors_from_json(const Json& json);
+
+// The same from a stored column's text; nullopt when it is not what the
+// store writes (a damaged or hand-edited row). One test of what is readable,
+// for the readers and `inspect check` alike.
+std::optional<core::FieldValues> stored_field_values(std::string_view text);
+std::optional<core::Selectors> stored_selectors(std::string_view text);
 
 } // namespace scrapekeep::store
