@@ -1263,6 +1263,55 @@ TEST_CASE("list_jobs: jobs created in the same microsecond page in creation orde
   CHECK(seen == expected);
 }
 
+TEST_CASE("a page of jobs ends before the job that takes it past its byte budget", "[store]") {
+  StoreFixture f;
+  // Newest first: jobs[4] .. jobs[0], with urls of different lengths.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.insert(ids.begin(),
+               f.create({}, std::string(k_url) + "?q=" + std::string(100 * (i + 1), 'x')).job_id);
+    f.clock.advance(k_second);
+  }
+  // The text each job's row holds that its creator chose: url, selectors,
+  // error_message.
+  std::vector<std::int64_t> sizes;
+  {
+    SQLite::Database raw(f.path(), SQLite::OPEN_READONLY);
+    SQLite::Statement q(raw,
+                        "SELECT length(CAST(url AS BLOB)) + length(CAST(selectors AS BLOB)) + "
+                        "COALESCE(length(CAST(error_message AS BLOB)), 0) FROM jobs "
+                        "ORDER BY created_at DESC");
+    while (q.executeStep()) {
+      sizes.push_back(q.getColumn(0).getInt64());
+    }
+  }
+  REQUIRE(sizes.size() == 5);
+  auto listed = [&](std::int64_t offset, std::int64_t max_bytes, std::int64_t limit = 50) {
+    JobFilter filter;
+    filter.org_id = f.org;
+    filter.offset = offset;
+    filter.limit = limit;
+    filter.max_bytes = max_bytes;
+    auto page = f.store().list_jobs(filter);
+    REQUIRE(page.ok());
+    CHECK(page->total == 5);
+    std::vector<std::string> out;
+    for (const auto& j : page->jobs) {
+      out.push_back(j.job_id);
+    }
+    return out;
+  };
+  const std::int64_t three = sizes[0] + sizes[1] + sizes[2];
+  CHECK(listed(0, three) == std::vector<std::string>{ids[0], ids[1], ids[2]});
+  CHECK(listed(0, three - 1) == std::vector<std::string>{ids[0], ids[1]});
+  // The next page goes on where it ended.
+  CHECK(listed(2, sizes[2] + sizes[3]) == std::vector<std::string>{ids[2], ids[3]});
+  // A job larger than the budget alone still comes, alone.
+  CHECK(listed(1, 1) == std::vector<std::string>{ids[1]});
+  // The limit still counts first.
+  CHECK(listed(0, 1 << 20, 2) == std::vector<std::string>{ids[0], ids[1]});
+}
+
 TEST_CASE("list_events pages with after, limit and next_after", "[store]") {
   StoreFixture f;
   const Job other = f.create(paged_options(10));

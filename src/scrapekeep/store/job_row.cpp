@@ -61,6 +61,19 @@ std::string job_columns(const std::string& table, JobColumns which) {
   return list;
 }
 
+std::int64_t job_row_text_bytes(SQLite::Statement& q, int first) {
+  std::int64_t bytes = 0;
+  int i = first;
+  for (const JobColumn& column : k_job_columns) {
+    const std::string_view name = column.name;
+    if (name == "url" || name == "selectors" || name == "error_message") {
+      bytes += q.getColumn(i).getBytes();
+    }
+    ++i;
+  }
+  return bytes;
+}
+
 std::optional<core::Micros> opt_int(const SQLite::Column& c) {
   if (c.isNull()) {
     return std::nullopt;

@@ -33,6 +33,11 @@ struct SelectorsCache {
   std::optional<core::Selectors> value;  // nullopt: `text` is not readable
 };
 
+// The bytes of the texts in a job row that its creator sets at will (url,
+// selectors, error_message), with the job columns starting at column
+// `first`: what bounds a page of jobs in memory.
+std::int64_t job_row_text_bytes(SQLite::Statement& q, int first);
+
 // Reads the job columns starting at column `i`, leaving `i` just past them.
 // A NULL selectors column (JobColumns::progress) leaves the job's selectors empty.
 core::Job read_job_row(SQLite::Statement& q, int& i, SelectorsCache* cache = nullptr);

@@ -30,6 +30,20 @@ const char* to_string(PageKind kind) { return kind == PageKind::listing ? "listi
 
 namespace {
 
+// The byte budget of one page of rows (k_page_bytes): a row fits while the
+// texts read so far stay within it, and the first row always fits.
+class PageBudget {
+ public:
+  explicit PageBudget(std::int64_t max_bytes) : m_left(max_bytes) {}
+  bool fits(std::int64_t row_bytes, bool first) {
+    m_left -= row_bytes;
+    return first || m_left >= 0;
+  }
+
+ private:
+  std::int64_t m_left;
+};
+
 const std::string& k_job_columns() {
   static const std::string k_columns = job_columns();
   return k_columns;
@@ -482,7 +496,8 @@ Result<JobPage> JobStore::list_jobs(const JobFilter& f) {
     bind_all(q);
     q.bind(":limit", f.limit);
     q.bind(":offset", f.offset);
-    while (q.executeStep()) {
+    PageBudget budget(f.max_bytes);
+    while (q.executeStep() && budget.fits(job_row_text_bytes(q, 0), page.jobs.empty())) {
       page.jobs.push_back(read_job(q));
     }
     tx.commit();
@@ -563,14 +578,15 @@ Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_
     q.bind(1, job_id);
     q.bind(2, offset);
     q.bind(3, limit);
-    std::int64_t bytes = 0;
-    while (q.executeStep()) {
+    PageBudget budget(max_bytes);
+    auto item_bytes = [&q] {
+      std::int64_t bytes = 0;
       for (const int text : {1, 3, 4, 5}) {
         bytes += q.getColumn(text).getBytes();
       }
-      if (bytes > max_bytes && !page.items.empty()) {
-        break;
-      }
+      return bytes;
+    };
+    while (q.executeStep() && budget.fits(item_bytes(), page.items.empty())) {
       ResultItem item;
       item.index = q.getColumn(0).getInt64();
       item.page_url = q.getColumn(1).getString();

@@ -70,6 +70,11 @@ struct CreatedKey {
   std::string key;  // plaintext; shown once, never stored
 };
 
+// A page of jobs or results ends early before the first row that would take
+// the text it reads past this many bytes, and always holds at least one row:
+// a page's memory is bounded however much each row holds.
+constexpr std::int64_t k_page_bytes = 16 << 20;
+
 struct JobFilter {
   std::optional<std::int64_t> org_id;
   std::optional<core::JobStatus> status;
@@ -77,6 +82,7 @@ struct JobFilter {
   std::optional<Micros> created_before;  // exclusive
   std::int64_t limit = 50;
   std::int64_t offset = 0;
+  std::int64_t max_bytes = k_page_bytes;  // of url, selectors and error_message
 };
 
 struct JobPage {
@@ -207,12 +213,9 @@ class JobStore {
   Status delete_job(const std::string& job_id, std::optional<std::int64_t> org_id);
   // Up to `limit` items from index `offset`, ending early before the first
   // item that would take the text read (fields, details, URLs) past
-  // `max_bytes` (the first item is always read): a page's memory is bounded
-  // however much each item holds.
-  static constexpr std::int64_t k_result_page_bytes = 16 << 20;
+  // `max_bytes` (the first item is always read).
   Result<ResultPage> list_results(const std::string& job_id, std::int64_t limit,
-                                  std::int64_t offset,
-                                  std::int64_t max_bytes = k_result_page_bytes);
+                                  std::int64_t offset, std::int64_t max_bytes = k_page_bytes);
   Result<EventPage> list_events(const std::string& job_id, std::int64_t after,
                                 std::int64_t limit);
 
