@@ -392,6 +392,62 @@ TEST_CASE("hostile: JSON bodies that are deep, invalid UTF-8 or numerically absu
   check_alive(server);
 }
 
+TEST_CASE("hostile: chunked bodies are read to RFC 9112, trailers and all; header lines are checked",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  const std::string key = server.org_a().key;
+  const int port = server.port();
+  const std::string chunked = "Transfer-Encoding: chunked\r\n";
+  // Sent on a connection of its own: 400 at once, and the connection closed.
+  auto refused = [&](const std::string& headers, const std::string& body) {
+    RawConnection c(port);
+    c.send(request_head("POST", "/v1/scrape", key, headers) + body);
+    const HttpReply r = c.read_reply(std::chrono::seconds(2));
+    check_error(r, 400, "BAD_REQUEST");
+    CHECK(c.wait_closed(std::chrono::seconds(2)));
+    return r;
+  };
+
+  SECTION("trailer fields and chunk extensions are taken (the library refused trailers)") {
+    for (const std::string body :
+         {"2\r\n{}\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n", "2;a=b\r\n{}\r\n0 ; c\r\n\r\n",
+          "1\r\n{\r\n1\r\n}\r\n0\r\n\r\n", "02\r\n{}\r\n0\r\n\r\n"}) {
+      INFO(body);
+      check_bad_field(raw(port, request_head("POST", "/v1/scrape", key, chunked) + body), "url");
+    }
+    // Two requests on one connection: the first one's trailers are not the second's head.
+    RawConnection c(port);
+    c.send(request_head("POST", "/v1/scrape", key, chunked) + "2\r\n{}\r\n0\r\nX-T: 1\r\n\r\n" +
+           request_head("GET", "/healthz", key));
+    check_bad_field(c.read_reply(std::chrono::seconds(2)), "url");
+    const HttpReply health = c.read_reply(std::chrono::seconds(2));
+    CHECK(health.status == 200);
+  }
+  SECTION("framing against the RFC is refused at once, and the connection closed") {
+    for (const std::string body :
+         {"2\r\n{}XX0\r\n\r\n", "0x2\r\n{}\r\n0\r\n\r\n", "2 \r\n{}\r\n0\r\n\r\n",
+          "-2\r\n{}\r\n0\r\n\r\n", "2\n{}\r\n0\r\n\r\n", "\r\n", "2\r\n{}\r\n0\r\nX\rY\r\n\r\n",
+          "10000000000000000\r\n"}) {
+      INFO(body);
+      CHECK(refused(chunked, body).json["error"]["message"] ==
+            "the request body's chunked framing is invalid");
+    }
+    CHECK(job_count(server) == 0);
+  }
+  SECTION("a header line folded, without a colon, with space before it, or a stray CR: 400") {
+    for (const std::string headers :
+         {"Content-Length : 2\r\n", "Transfer-Encoding : chunked\r\n", "X-No-Colon\r\n",
+          "X-A: b\r\n  folded\r\n", "X-A: b\rc\r\n", "X-A: b\n", ": empty name\r\n",
+          "X\tA: b\r\n"}) {
+      INFO(headers);
+      refused(headers, "{}");
+    }
+    CHECK(job_count(server) == 0);
+  }
+  check_alive(server);
+}
+
 TEST_CASE("hostile: a body whose framing is ambiguous is refused at once; absolute targets served",
           "[http][hostile]") {
   FakeClock clock(k_t0);

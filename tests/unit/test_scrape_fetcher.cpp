@@ -640,6 +640,45 @@ TEST_CASE("fetch: bodies and heads that never end are bounded, and so is the tim
   stop = true;
 }
 
+TEST_CASE("fetch: a chunked page is read to RFC 9112: trailers taken, bad framing refused",
+          "[scrape][fetcher]") {
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string page = "<html><body><p>hi</p></body></html>";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", page.size());
+  SECTION("trailer fields, extensions: the page (the library failed on any trailer)") {
+    for (const std::string end : {"0\r\nX-T: 1\r\nServer-Timing: a;dur=1\r\n\r\n", "0;x=y\r\n\r\n"}) {
+      INFO(end);
+      RawSite site([&](int fd) {
+        send_all(fd, head + size + ";ext\r\n" + page + "\r\n" + end);
+      });
+      HttpFetcher fetcher(test_config());
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+      INFO(r.error);
+      CHECK(r.ok);
+      CHECK(r.body == page);
+    }
+  }
+  SECTION("framing against the RFC fails the page, once, saying so") {
+    for (const std::string body :
+         {std::string(size) + "\r\n" + page + "XX0\r\n\r\n", "0x" + std::string(size) + "\r\n" +
+          page + "\r\n0\r\n\r\n", std::string(size) + "\n" + page + "\r\n0\r\n\r\n"}) {
+      INFO(body);
+      std::atomic<int> requests{0};
+      RawSite site([&](int fd) {
+        ++requests;
+        send_all(fd, head + body);
+      });
+      HttpFetcher fetcher(test_config());
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+      CHECK_FALSE(r.ok);
+      CHECK(r.error == "response body's chunked framing is invalid (RFC 9112 7.1)");
+      CHECK(requests == 1);
+    }
+  }
+}
+
 TEST_CASE("fetch: a chunked page of 200,000 small chunks is read whole", "[scrape][fetcher]") {
   std::string page = "<html><body>";
   std::string wire;

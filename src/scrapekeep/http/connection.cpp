@@ -9,12 +9,14 @@ namespace scrapekeep::http {
 
 namespace {
 
-thread_local const net::SocketStream* t_current = nullptr;
+thread_local net::SocketStream* t_current = nullptr;
 thread_local bool t_close_after = false;
 
 } // namespace
 
 bool current_read_timed_out() { return t_current != nullptr && t_current->timed_out(); }
+
+net::SocketStream* current_stream() { return t_current; }
 
 void close_after_response() { t_close_after = true; }
 

@@ -19,6 +19,9 @@ namespace scrapekeep::http {
 // reads a body: a stalled body is a 408, not a bad request.
 bool current_read_timed_out();
 
+// The stream of the request being answered on this thread; null elsewhere.
+net::SocketStream* current_stream();
+
 // Closes the connection once the response to the request being answered on
 // this thread is sent: for a request whose body is left unread (refused, too
 // large, too slow, or sent with a GET), whose bytes must not be read as the

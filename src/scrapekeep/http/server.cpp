@@ -1,6 +1,7 @@
 #include "scrapekeep/http/server.hpp"
 
 #include <httplib.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -142,6 +143,7 @@ net::HeadLimits head_limits(const ServerConfig& config) {
   limits.max_head_bytes = config.max_header_bytes;
   limits.head_timeout = std::chrono::seconds(config.header_timeout_s);
   limits.bare_lf_start_line_ends_head = true;  // the library answers it: 400
+  limits.strict_field_lines = true;
   return limits;
 }
 
@@ -171,6 +173,13 @@ std::string refusal_response(net::HeadResult why, const ServerConfig& config, co
       error = request_timeout("the request headers stopped arriving for " +
                               std::to_string(config.read_timeout_s) + " seconds");
       reason = "Request Timeout";
+      break;
+    case net::HeadResult::malformed:
+      error = {400, "BAD_REQUEST",
+               "a request header line is malformed: folded, without a colon, with whitespace "
+               "before its colon, or with a stray CR",
+               nullptr};
+      reason = "Bad Request";
       break;
     case net::HeadResult::ready:
     case net::HeadResult::closed:
@@ -479,8 +488,17 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       return;
     }
     if (!read) {
+      const net::SocketStream* strm = current_stream();
       close_connection(res);
-      write_error(res, {400, "BAD_REQUEST", "the request body could not be read", nullptr},
+      write_error(res,
+                  {400, "BAD_REQUEST",
+                   strm != nullptr && strm->bad_chunked_body()
+                       ? "the request body's chunked framing is invalid"
+                   : strm != nullptr && strm->line_too_long()
+                       ? "the request body has a chunk-size or trailer line over 8192 bytes, or "
+                         "over 1 MiB of trailers"
+                       : "the request body could not be read",
+                   nullptr},
                   new_request_id(), m_clock.now());
       return;
     }
@@ -498,6 +516,13 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       close_connection(res);
       write_error(res, *error, new_request_id(), m_clock.now());
       return httplib::Server::HandlerResponse::Handled;
+    }
+    // As the library decides that a body is chunked (its first
+    // Transfer-Encoding); the stream then reads the framing for it.
+    if (strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0) {
+      if (net::SocketStream* strm = current_stream()) {
+        strm->body_is_chunked();
+      }
     }
     if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding") ||
         !is_known_method(req.method)) {

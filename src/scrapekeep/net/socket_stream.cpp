@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <climits>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 
@@ -70,6 +71,70 @@ bool is_interim_line(const char* line, std::size_t size) {
          std::memcmp(line + 9, "101", 3) != 0;
 }
 
+// RFC 9110 5.6.2's tchar: what a field name is made of.
+bool is_tchar(unsigned char c) {
+  return std::isalnum(c) != 0 || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+// Whether a header line (`size` bytes with its line end) is one that a
+// strict server takes: "name: value" CRLF, the name all tchar and right
+// before the colon, no CR or NUL but the last CR, not folded.
+bool is_strict_field_line(const char* line, std::size_t size) {
+  if (size < 2 || line[size - 2] != '\r') {
+    return false;
+  }
+  const char* colon = static_cast<const char*>(std::memchr(line, ':', size - 2));
+  if (colon == nullptr || colon == line) {
+    return false;
+  }
+  for (const char* c = line; c < colon; ++c) {
+    if (*c == '\0' || !is_tchar(static_cast<unsigned char>(*c))) {
+      return false;  // whitespace before the colon, a fold, a control byte
+    }
+  }
+  for (const char* c = colon; c < line + size - 2; ++c) {
+    if (*c == '\r' || *c == '\0') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A chunk-size line without its CRLF (RFC 9112 7.1): hex digits, then
+// nothing or chunk extensions (";" after optional whitespace). The size, or
+// nullopt when the line is not one.
+std::optional<std::uint64_t> chunk_size(const std::string& line) {
+  std::uint64_t size = 0;
+  std::size_t i = 0;
+  for (; i < line.size() && std::isxdigit(static_cast<unsigned char>(line[i])) != 0; ++i) {
+    if (i == 15) {
+      return std::nullopt;  // over 2^60 bytes: no body is
+    }
+    const char c = line[i];
+    size = size * 16 + static_cast<std::uint64_t>(
+                           c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  if (i == 0) {
+    return std::nullopt;
+  }
+  if (i == line.size()) {
+    return size;
+  }
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
+    ++i;
+  }
+  if (i == line.size() || line[i] != ';') {
+    return std::nullopt;  // whitespace only before an extension
+  }
+  return size;
+}
+
+std::string to_hex(std::uint64_t n) {
+  char text[24];
+  std::snprintf(text, sizeof text, "%llx", static_cast<unsigned long long>(n));
+  return text;
+}
+
 } // namespace
 
 SocketStream::SocketStream(socket_t sock, SSL* ssl, int read_timeout_ms, int write_timeout_ms)
@@ -110,7 +175,7 @@ int SocketStream::wait(short events, int timeout_ms) const {
 }
 
 bool SocketStream::is_readable() const {
-  return m_pos < m_end || (m_ssl != nullptr && SSL_pending(m_ssl) > 0) ||
+  return m_pos < m_end || m_framing_pos < m_framing.size() || (m_ssl != nullptr && SSL_pending(m_ssl) > 0) ||
          wait(POLLIN, m_read_timeout_ms) > 0;
 }
 
@@ -132,6 +197,9 @@ ssize_t SocketStream::read(char* ptr, size_t size) {
       return -1;
     }
   }
+  if (m_chunked != Chunked::off || m_framing_pos < m_framing.size()) {
+    return read_chunked(ptr, size);
+  }
   if (m_pos == m_end) {
     if (!flush()) {
       return -1;
@@ -146,8 +214,9 @@ ssize_t SocketStream::read(char* ptr, size_t size) {
   std::memcpy(ptr, m_buf.data() + m_pos, n);
   m_pos += n;
   if (size == 1) {
-    // The library reads a line a byte at a time (past the head: chunk sizes
-    // and trailers) into memory without bound, and keeps every trailer.
+    // The library reads a line a byte at a time into memory without bound:
+    // past a head, the chunk sizes and trailers of a chunked body that was
+    // not announced with body_is_chunked() (every one is, by our callers).
     m_line_bytes = ptr[0] == '\n' ? 0 : m_line_bytes + 1;
     m_lines_total += 1;
     if (m_line_bytes > k_max_line || m_lines_total > k_max_lines_total) {
@@ -212,6 +281,10 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
   m_timed_out = false;
   m_line_bytes = 0;
   m_lines_total = 0;
+  m_chunked = Chunked::off;
+  m_framing.clear();
+  m_framing_pos = 0;
+  m_trailer_bytes = 0;
   if (m_pos > 0) {
     std::memmove(m_buf.data(), m_buf.data() + m_pos, m_end - m_pos);
     m_end -= m_pos;
@@ -262,6 +335,9 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
         line_start = head_start;
         scanned = head_start - 1;  // the loop's ++ brings it to head_start
         continue;
+      } else if (!start_line && limits.strict_field_lines &&
+                 !is_strict_field_line(m_buf.data() + line_start, line)) {
+        return HeadResult::malformed;
       } else {
         start_line = false;
       }
@@ -306,6 +382,134 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
     last_byte = SteadyClock::now();
     if (!deadline) {
       deadline = std::min(last_byte + limits.head_timeout, limits.not_after);
+    }
+  }
+}
+
+ssize_t SocketStream::receive_more() {
+  if (!flush()) {
+    return -1;
+  }
+  if (m_pos > 0) {
+    std::memmove(m_buf.data(), m_buf.data() + m_pos, m_end - m_pos);
+    m_end -= m_pos;
+    m_pos = 0;
+  }
+  if (m_end == m_buf.size()) {
+    if (m_buf.size() >= k_max_line + 2) {
+      m_line_too_long = true;  // only a line is kept whole in the buffer
+      return -1;
+    }
+    m_buf.resize(std::min(m_buf.size() * 2, k_max_line + 2));
+  }
+  return receive(m_read_timeout_ms, false);
+}
+
+ssize_t SocketStream::chunk_line(std::string& line) {
+  for (;;) {
+    const char* start = m_buf.data() + m_pos;
+    const auto* lf = static_cast<const char*>(std::memchr(start, '\n', m_end - m_pos));
+    if (lf == nullptr) {
+      if (m_end - m_pos > k_max_line) {
+        m_line_too_long = true;
+        return -1;
+      }
+      const ssize_t n = receive_more();
+      if (n <= 0) {
+        return n;
+      }
+      continue;
+    }
+    const std::size_t size = static_cast<std::size_t>(lf - start) + 1;
+    if (size > k_max_line) {
+      m_line_too_long = true;
+      return -1;
+    }
+    if (size < 2 || lf[-1] != '\r' || std::memchr(start, '\r', size - 2) != nullptr) {
+      return bad_chunk();  // a bare LF or a stray CR
+    }
+    line.assign(start, size - 2);
+    m_pos += size;
+    return 1;
+  }
+}
+
+ssize_t SocketStream::read_chunked(char* ptr, size_t size) {
+  for (;;) {
+    if (m_framing_pos < m_framing.size()) {
+      const std::size_t n = std::min(size, m_framing.size() - m_framing_pos);
+      std::memcpy(ptr, m_framing.data() + m_framing_pos, n);
+      m_framing_pos += n;
+      return static_cast<ssize_t>(n);
+    }
+    m_framing.clear();
+    m_framing_pos = 0;
+    std::string line;
+    switch (m_chunked) {
+      case Chunked::off:
+        return 0;  // unreachable: read() reads on
+      case Chunked::size_line: {
+        const ssize_t got = chunk_line(line);
+        if (got <= 0) {
+          return got;
+        }
+        const auto chunk = chunk_size(line);
+        if (!chunk) {
+          return bad_chunk();
+        }
+        m_chunk_left = *chunk;
+        m_chunked = *chunk == 0 ? Chunked::trailers : Chunked::data;
+        if (*chunk > 0) {
+          m_framing = to_hex(*chunk) + "\r\n";
+        }
+        break;
+      }
+      case Chunked::data: {
+        if (m_pos == m_end) {
+          const ssize_t got = receive_more();
+          if (got <= 0) {
+            return got;
+          }
+        }
+        const std::size_t n = static_cast<std::size_t>(
+            std::min<std::uint64_t>({size, m_chunk_left, m_end - m_pos}));
+        std::memcpy(ptr, m_buf.data() + m_pos, n);
+        m_pos += n;
+        m_chunk_left -= n;
+        if (m_chunk_left == 0) {
+          m_chunked = Chunked::data_end;
+        }
+        return static_cast<ssize_t>(n);
+      }
+      case Chunked::data_end: {
+        const ssize_t got = chunk_line(line);
+        if (got <= 0) {
+          return got;
+        }
+        if (!line.empty()) {
+          return bad_chunk();  // the data goes on past its size
+        }
+        m_framing = "\r\n";
+        m_chunked = Chunked::size_line;
+        break;
+      }
+      case Chunked::trailers: {
+        const ssize_t got = chunk_line(line);
+        if (got <= 0) {
+          return got;
+        }
+        if (line.empty()) {
+          m_framing = "0\r\n\r\n";  // the trailers are dropped
+          m_chunked = Chunked::off;
+          break;
+        }
+        m_trailer_bytes += line.size() + 2;
+        if (m_trailer_bytes > k_max_lines_total) {
+          m_line_too_long = true;
+          return -1;
+        }
+        break;
+      }
     }
   }
 }

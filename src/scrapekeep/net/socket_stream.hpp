@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -32,6 +33,12 @@ struct HeadLimits {
   // a server, whose library answers it with 400. A client's library would
   // take such a status line, so its head goes on within the limits.
   bool bare_lf_start_line_ends_head = false;
+  // A server's: a header line that is folded (starts with a space or tab),
+  // has no colon, whitespace before its colon, or a CR that does not end it
+  // makes the head `malformed` (RFC 9112 5.1, 5.2). The library would take
+  // "Content-Length : 5" as another header and read the body as the next
+  // request. A client takes what sites send, as the library does.
+  bool strict_field_lines = false;
   // And all of it by then (a client: the fetch's deadline).
   std::chrono::steady_clock::time_point not_after = std::chrono::steady_clock::time_point::max();
 };
@@ -43,6 +50,7 @@ enum class HeadResult {
   too_large,            // a header line over max_header_line, or over max_head_bytes
   timed_out,            // not all there within head_timeout
   stalled,              // nothing more for the read timeout, half way
+  malformed,            // a header line strict_field_lines refuses
 };
 
 // A timeout as the library keeps it (seconds and microseconds), in ms.
@@ -51,11 +59,17 @@ inline int timeout_ms(time_t sec, time_t usec) {
 }
 
 // `ssl` null: plain TCP. A TLS socket is non-blocking while the stream
-// lives (every wait is a poll with a time limit), as it was after. Past a
-// head, a line the library reads a byte at a time (chunk sizes, trailers)
-// may be 8 KiB, and such lines 1 MiB one after another (trailers); more
-// fails the read (line_too_long()). Not thread-safe; one message exchange
-// at a time.
+// lives (every wait is a poll with a time limit), as it was after.
+//
+// A chunked body (once its head is read, the stream's owner calls
+// body_is_chunked() when the library will read one) is read here to RFC
+// 9112 7.1 and handed to the library framed anew: cpp-httplib 0.11.4 fails
+// on any trailer field, and takes
+// chunk sizes such as "0x2", "2 " or "-2" and chunk data not followed by
+// CRLF. A chunk-size line and a trailer line may be 8 KiB, the trailers
+// (which are dropped) 1 MiB in all; more fails the read (line_too_long()),
+// and so does framing that breaks the RFC (bad_chunked_body()).
+// Not thread-safe; one message exchange at a time.
 class SocketStream final : public httplib::Stream {
  public:
   SocketStream(socket_t sock, SSL* ssl, int read_timeout_ms, int write_timeout_ms);
@@ -96,6 +110,11 @@ class SocketStream final : public httplib::Stream {
 
   // Whether a read failed on a line past the head over its limits.
   bool line_too_long() const { return m_line_too_long; }
+  // The body after the head just read is chunked, and the library reads it
+  // next (its first Transfer-Encoding is "chunked", as the library decides).
+  void body_is_chunked() { m_chunked = Chunked::size_line; }
+  // Whether a read failed on a chunked body's framing.
+  bool bad_chunked_body() const { return m_bad_chunk; }
 
   // Sends `bytes`, then close_gracefully().
   void send_and_linger(const std::string& bytes);
@@ -113,6 +132,19 @@ class SocketStream final : public httplib::Stream {
   int wait(short events, int timeout_ms) const;
   ssize_t receive(int timeout_ms, bool wait_first);
   ssize_t send_some(const char* ptr, size_t size);
+  ssize_t read_chunked(char* ptr, size_t size);
+  // Makes room and receives more of a chunked body; the read's result.
+  ssize_t receive_more();
+  // The next line of a chunked body without its CRLF into `line`; 1 when
+  // read, else the read's result (-1 with the reason set, 0 at the end).
+  ssize_t chunk_line(std::string& line);
+  ssize_t bad_chunk() {
+    m_bad_chunk = true;
+    return -1;
+  }
+
+  // Where a chunked body is.
+  enum class Chunked { off, size_line, data, data_end, trailers };
 
   const socket_t m_sock;
   SSL* m_ssl;
@@ -128,6 +160,12 @@ class SocketStream final : public httplib::Stream {
   std::size_t m_line_bytes = 0;   // of the line being read a byte at a time
   std::size_t m_lines_total = 0;  // bytes read a byte at a time since the head
   int m_blocking_flags = -1;      // a TLS socket's flags before the stream
+  bool m_bad_chunk = false;
+  Chunked m_chunked = Chunked::off;
+  std::uint64_t m_chunk_left = 0;    // of the chunk's data
+  std::size_t m_trailer_bytes = 0;   // of the trailers so far
+  std::string m_framing;             // framing for the library, not yet read
+  std::size_t m_framing_pos = 0;
   std::optional<HeadLimits> m_pending_head;
   std::optional<HeadResult> m_head_failure;
   mutable Address m_remote;

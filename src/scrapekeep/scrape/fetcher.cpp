@@ -1,8 +1,11 @@
 #include "scrapekeep/scrape/fetcher.hpp"
 
+#include <strings.h>
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <httplib.h>
@@ -295,7 +298,9 @@ class BoundedClient final : public Base {
                            net::timeout_ms(this->write_timeout_sec_, this->write_timeout_usec_));
     strm.read_head_on_next_read(m_limits.head);
     const socket_t sock = socket.sock;
+    m_limits.stream = &strm;
     const bool ok = callback(strm) && strm.flush();
+    m_limits.stream = nullptr;
     if (socket.sock != sock) {
       // Closed by the library (Connection: close, HTTP/1.0): the number may
       // be another thread's socket by now.
@@ -303,6 +308,7 @@ class BoundedClient final : public Base {
     }
     m_limits.head_failure = strm.head_failure();
     m_limits.line_too_long = strm.line_too_long();
+    m_limits.bad_chunked = strm.bad_chunked_body();
     return ok;
   }
 
@@ -461,6 +467,12 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       abort = Abort::bad_framing;
       return false;
     }
+    // As the library decides that a body is chunked (its first
+    // Transfer-Encoding); the stream then reads the framing for it.
+    if (strcasecmp(response.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0 &&
+        m_response.stream != nullptr) {
+      m_response.stream->body_is_chunked();
+    }
     attempt.location = response.get_header_value("Location");
     attempt.retry_after = response.get_header_value("Retry-After");
     std::tie(attempt.media_type, attempt.charset) =
@@ -517,6 +529,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   m_response.head.not_after = deadline;
   m_response.head_failure.reset();
   m_response.line_too_long = false;
+  m_response.bad_chunked = false;
   httplib::Result result = client.Get(target.path, headers, on_response, on_content);
   {
     std::lock_guard lock(m_mutex);
@@ -540,6 +553,10 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   }
   if (m_response.line_too_long) {
     attempt.error = "response body has a chunk-size or trailer line over 8192 bytes, or over 1 MiB of trailers";
+    return attempt;
+  }
+  if (m_response.bad_chunked) {
+    attempt.error = "response body's chunked framing is invalid (RFC 9112 7.1)";
     return attempt;
   }
   switch (abort) {

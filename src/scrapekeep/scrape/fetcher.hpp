@@ -162,6 +162,8 @@ class HttpFetcher final : public Fetcher {
     net::HeadLimits head;
     std::optional<net::HeadResult> head_failure;
     bool line_too_long = false;
+    bool bad_chunked = false;
+    net::SocketStream* stream = nullptr;  // while a response is read
   };
   ResponseLimits m_response;
   std::atomic<bool> m_cancelled{false};
