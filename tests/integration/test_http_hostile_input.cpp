@@ -448,6 +448,29 @@ TEST_CASE("hostile: chunked bodies are read to RFC 9112, trailers and all; heade
   check_alive(server);
 }
 
+TEST_CASE("hostile: a multipart body is refused unread, and none of it is read as a request",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  const std::string first = "--xx\r\n\r\n";
+  const std::string tail = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  RawConnection c(server.port());
+  c.send("POST /v1/scrape HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+         "Content-Type: multipart/form-data; boundary=xx\r\nContent-Length: " +
+         std::to_string(first.size() + tail.size()) + "\r\n\r\n" + first);
+  // The rest in a segment of its own: the library read the first as a body
+  // and the rest as the next request.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  c.send(tail);
+  const HttpReply r = c.read_reply(std::chrono::seconds(2));
+  check_error(r, 400, "INVALID_JSON");
+  CHECK(r.json["error"]["message"] ==
+        "the request body is not valid JSON: a multipart/form-data body is not read; send JSON");
+  CHECK(c.wait_closed(std::chrono::seconds(2)));
+  CHECK(job_count(server) == 0);
+  check_alive(server);
+}
+
 TEST_CASE("hostile: a body whose framing is ambiguous is refused at once; absolute targets served",
           "[http][hostile]") {
   FakeClock clock(k_t0);

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -374,4 +375,26 @@ TEST_CASE("storage: the database file removed underneath the server", "[storage]
   maintenance.stop();
   CHECK(logged("was removed or replaced") == 1);
   CHECK_FALSE(std::filesystem::exists(f.path()));
+}
+
+// An empty file: a new connection finds no scrapekeep database in it. (A
+// file with other bytes is read together with the old database's WAL, which
+// still holds its recent pages, by whatever opens it: SQLite's affair.)
+TEST_CASE("storage: an empty file put in the database's place answers 503, not a client error",
+          "[storage]") {
+  Faulty f;
+  f.serve(f.config);
+  ApiClient api = f.client();
+  const HttpReply created = api.post("/v1/scrape", create_body("http://127.0.0.1:9/a"));
+  REQUIRE(created.status == 201);
+  const std::string id = created.data()["job_id"];
+  REQUIRE(api.get("/healthz").status == 200);
+
+  std::filesystem::remove(f.path());
+  std::ofstream(f.path(), std::ios::binary).close();
+
+  // It answered 422 VALIDATION_ERROR, "not a scrapekeep database".
+  check_unavailable(api.get("/healthz"), f.path());
+  check_unavailable(api.get("/v1/scrape/jobs/" + id), f.path());
+  check_unavailable(api.get("/v1/scrape/jobs"), f.path());
 }

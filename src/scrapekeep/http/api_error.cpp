@@ -31,6 +31,13 @@ ApiError payload_too_large(std::size_t limit) {
 }
 ApiError internal_error() { return {500, "INTERNAL_ERROR", "internal error", nullptr}; }
 
+ApiError storage_unavailable() {
+  // Not the store's message: an open failure names the database file.
+  return {503, "STORAGE_UNAVAILABLE",
+          "storage is unavailable (busy, full, read-only or missing); retry later",
+          Json{{"database", "unavailable"}}};
+}
+
 ApiError from_store_error(const core::Error& error, const char* conflict_code) {
   switch (error.code) {
     case core::ErrorCode::not_found:
@@ -38,10 +45,7 @@ ApiError from_store_error(const core::Error& error, const char* conflict_code) {
     case core::ErrorCode::conflict:
       return {409, conflict_code, error.message, nullptr};
     case core::ErrorCode::unavailable:
-      // Not error.message: an open failure names the database file.
-      return {503, "STORAGE_UNAVAILABLE",
-              "storage is unavailable (busy, full, read-only or missing); retry later",
-              Json{{"database", "unavailable"}}};
+      return storage_unavailable();
     case core::ErrorCode::invalid_argument:
       return {422, "VALIDATION_ERROR", error.message, nullptr};
     case core::ErrorCode::internal:

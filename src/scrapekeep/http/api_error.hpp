@@ -28,6 +28,8 @@ ApiError route_not_found();
 ApiError method_not_allowed();
 ApiError payload_too_large(std::size_t limit);
 ApiError internal_error();
+// 503 STORAGE_UNAVAILABLE, naming no file.
+ApiError storage_unavailable();
 
 // A store error as the API reports it. not_found -> JOB_NOT_FOUND;
 // conflict -> `conflict_code` (409); unavailable -> STORAGE_UNAVAILABLE (503);

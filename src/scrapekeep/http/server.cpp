@@ -374,7 +374,10 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     auto& match = std::get<Router::Match>(matched);
     auto lease = m_pool.acquire();
     if (!lease) {
-      write_error(res, from_store_error(lease.error()), request_id, now);
+      // Whatever the open met (busy, missing, or a file put in the
+      // database's place that is not one), the server has no database:
+      // not the client's error.
+      write_error(res, storage_unavailable(), request_id, now);
       return;
     }
     RouteContext ctx{req, body, std::move(match.params), **lease, *lease, now, 0, m_config};
@@ -446,6 +449,14 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
                     new_request_id(), m_clock.now());
         return;
       }
+    }
+    // The library hands a multipart body to multipart callbacks, not to
+    // the receiver below (whose limits would not apply), and we have none.
+    if (req.is_multipart_form_data()) {
+      close_connection(res);
+      write_error(res, invalid_json("a multipart/form-data body is not read; send JSON", 0),
+                  new_request_id(), m_clock.now());
+      return;
     }
     std::string body;
     bool too_large = false;
@@ -595,6 +606,8 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
         const std::string request_id = new_request_id();
         std::cerr << "scrapekeep: internal error on " << req.method << " " << req.path << " ("
                   << request_id << "): " << cause << "\n";
+        // What the request sent may not all be read.
+        close_connection(res);
         write_error(res, internal_error(), request_id, m_clock.now());
       });
 }
