@@ -74,6 +74,7 @@ class Harness {
     auto key = m_store->create_key("default", clock.now());
     REQUIRE(key.ok());
     m_org_id = key->info.org_id;
+    fetch.backoff = milliseconds(10);
   }
 
   std::string create(const std::string& url, const core::JobOptions& options) {
@@ -129,8 +130,6 @@ class Harness {
                                            int busy_timeout_ms = 5000) {
     store::StoreConfig store_config = m_config;
     store_config.busy_timeout_ms = busy_timeout_ms;
-    scrape::FetchConfig fetch;
-    fetch.backoff = milliseconds(10);
     return std::make_unique<scrape::WorkerPool>(store_config, config, clock,
                                                 scrape::http_fetcher_factory(fetch, m_limiter));
   }
@@ -153,6 +152,8 @@ class Harness {
   const store::StoreConfig& store_config() const { return m_config; }
 
   OffsetClock clock;
+  // How the pools made after a change to it fetch.
+  scrape::FetchConfig fetch;
 
  private:
   TempDir m_dir;
@@ -193,6 +194,26 @@ void check_listing_results(const std::vector<store::ResultItem>& results, const 
                                         {"price", FixtureSite::price(page, item)}};
     CHECK(results[i].fields == expected);
   }
+}
+
+// A job that failed on its first listing page, `target`, with `error`: what
+// the job, its one event and the site's count of requests for it say.
+void check_failed_first_page(Harness& h, const FixtureSite& site, const std::string& id,
+                             const std::string& target, const std::string& error,
+                             std::optional<int> http_status, int requests) {
+  INFO(target);
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.status == core::JobStatus::failed);
+  CHECK(job.completion_reason == core::CompletionReason::error);
+  CHECK(job.error_message == std::optional<std::string>(site.url(target) + ": " + error));
+  CHECK(job.counters.listing_pages_failed == 1);
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 1);
+  CHECK_FALSE(events[0].ok);
+  CHECK(events[0].url == site.url(target));
+  CHECK(events[0].http_status == http_status);
+  CHECK(events[0].error == std::optional<std::string>(error));
+  CHECK(site.hits(target) == requests);
 }
 
 } // namespace
@@ -412,6 +433,69 @@ TEST_CASE("worker: a permanently missing listing page fails the job", "[scrape][
   CHECK(events[1].error == std::optional<std::string>("HTTP 404"));
   CHECK(site.hits("/holey?page=2") == 1);
   CHECK(site.hits("/holey?page=3") == 0);
+}
+
+TEST_CASE("worker: a Retry-After over 5 s is waited for, and a cancel or a stop ends the wait",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  auto pool = h.pool();
+  pool->start();
+
+  // Ten seconds asked, sixty left: the job waits rather than failing.
+  const std::string cancelled_target = "/ratelimited?after=10";
+  const std::string cancelled = h.create(site.url(cancelled_target), listing_options());
+  REQUIRE(eventually([&] { return site.hits(cancelled_target) == 1; }));
+  std::this_thread::sleep_for(milliseconds(300));
+  CHECK(h.job(cancelled).status == core::JobStatus::processing);
+  CHECK(h.events(cancelled).empty());
+  const auto cancelled_at = steady_clock::now();
+  REQUIRE(h.db().cancel_job(cancelled, std::nullopt, h.clock.now()).ok());
+  REQUIRE(eventually([&] { return pool->busy_workers() == 0; }));
+  CHECK(steady_clock::now() - cancelled_at < seconds(2));
+  const core::Job job = h.job(cancelled);
+  CHECK(job.status == core::JobStatus::cancelled);
+  CHECK(job.completion_reason == core::CompletionReason::cancelled);
+  CHECK_FALSE(job.error_message);
+  CHECK(h.events(cancelled).empty());
+  CHECK(site.hits(cancelled_target) == 1);
+
+  // A stop ends the wait as soon, and gives the job back unharmed.
+  const std::string stopped_target = "/ratelimited?after=11";
+  const std::string stopped = h.create(site.url(stopped_target), listing_options());
+  REQUIRE(eventually([&] { return site.hits(stopped_target) == 1; }));
+  std::this_thread::sleep_for(milliseconds(100));
+  const auto stopped_at = steady_clock::now();
+  pool->stop();
+  CHECK(steady_clock::now() - stopped_at < seconds(2));
+  const core::Job given_back = h.job(stopped);
+  CHECK(given_back.status == core::JobStatus::processing);
+  CHECK_FALSE(given_back.claim_token);
+  CHECK(h.events(stopped).empty());
+  CHECK(site.hits(stopped_target) == 1);
+}
+
+TEST_CASE("worker: a Retry-After past the job's deadline or over 60 s fails the page at once",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions short_job = listing_options();
+  short_job.timeout = 5;
+  const std::string past_deadline = h.create(site.url("/ratelimited?after=10"), short_job);
+  core::JobOptions long_job = listing_options();
+  long_job.timeout = 1800;
+  const std::string too_long = h.create(site.url("/ratelimited?after=900"), long_job);
+  const auto started = steady_clock::now();
+  auto pool = h.pool();
+  pool->start();
+
+  check_failed_first_page(h, site, past_deadline, "/ratelimited?after=10",
+                          "HTTP 429, and the site asked to wait 10 s, past the job's deadline",
+                          429, 1);
+  check_failed_first_page(
+      h, site, too_long, "/ratelimited?after=900",
+      "HTTP 429, and the site asked to wait 900 s, more than the 60 s a page may wait", 429, 1);
+  CHECK(steady_clock::now() - started < seconds(3));
 }
 
 TEST_CASE("worker: a listing page whose field values pass 16 MiB fails the job; max_items is "

@@ -348,7 +348,8 @@ void FixtureSite::add_routes() {
   s.Get("/ratelimited", [this](const httplib::Request& req, httplib::Response& res) {
     if (first_hit_of(req.target)) {
       res.status = 429;
-      res.set_header("Retry-After", "1");
+      res.set_header("Retry-After",
+                     req.has_param("after") ? req.get_param_value("after") : std::string("1"));
       res.set_content(page_shell("Slow down", "<p>Too many requests</p>\n"), k_html);
       return;
     }

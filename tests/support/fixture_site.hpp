@@ -24,7 +24,8 @@
 //   /oversize         an HTML page above 10 MiB (with Content-Length)
 //   /oversize-chunked the same, streamed without a length
 //   /data.json        application/json;  /image.png  image/png
-//   /ratelimited      429 with Retry-After: 1 on the first request, then page 1
+//   /ratelimited      429 with Retry-After: 1 on the first request, then page 1;
+//                     ?after=N: Retry-After: N (each target answers 429 once)
 //   /unavailable      always 503;  /gone  always 404
 //   /empty            200 with no items and no next link
 //   /bloat            5000 items <i>ab</i>: "//body" on each is 50 MB

@@ -152,7 +152,8 @@ TEST_CASE("fetch: a page that fails once with 503 then succeeds", "[scrape][fetc
   CHECK(site.hits("/flaky?page=2") == 2);
 }
 
-TEST_CASE("fetch: 429 honours a short Retry-After, refuses a long one", "[scrape][fetcher]") {
+TEST_CASE("fetch: 429 honours a Retry-After up to max_retry_after and the deadline",
+          "[scrape][fetcher]") {
   SECTION("short: waited for and retried") {
     FixtureSite site;
     HttpFetcher fetcher(test_config());
@@ -167,9 +168,41 @@ TEST_CASE("fetch: 429 honours a short Retry-After, refuses a long one", "[scrape
     HttpFetcher fetcher(config);
     const FetchResult r = fetcher.fetch(site.url("/ratelimited"), in(seconds(10)));
     CHECK_FALSE(r.ok);
+    CHECK_FALSE(r.interrupted);
     CHECK(r.http_status == std::optional<int>(429));
-    CHECK(r.error == "HTTP 429");
+    CHECK(r.error ==
+          "HTTP 429, and the site asked to wait 1 s, more than the 0.5 s a page may wait");
     CHECK(site.hits("/ratelimited") == 1);
+  }
+  SECTION("ending past the deadline: the page fails at once") {
+    FixtureSite site;
+    HttpFetcher fetcher(test_config());
+    const auto started = steady_clock::now();
+    const FetchResult r = fetcher.fetch(site.url("/ratelimited?after=10"), in(seconds(5)));
+    CHECK_FALSE(r.ok);
+    CHECK_FALSE(r.interrupted);
+    CHECK(r.http_status == std::optional<int>(429));
+    CHECK(r.error == "HTTP 429, and the site asked to wait 10 s, past the job's deadline");
+    CHECK(site.hits("/ratelimited?after=10") == 1);
+    CHECK(steady_clock::now() - started < seconds(2));
+  }
+  SECTION("over 5 s by default, and a cancel ends the wait") {
+    CHECK(FetchConfig().max_retry_after == seconds(60));
+    FixtureSite site;
+    HttpFetcher fetcher(test_config());
+    FetchResult r;
+    std::thread fetching(
+        [&] { r = fetcher.fetch(site.url("/ratelimited?after=10"), in(seconds(60))); });
+    REQUIRE(eventually([&] { return site.hits("/ratelimited?after=10") == 1; }));
+    std::this_thread::sleep_for(milliseconds(200));
+    const auto cancelled_at = steady_clock::now();
+    fetcher.cancel();
+    fetching.join();
+    CHECK(steady_clock::now() - cancelled_at < milliseconds(500));
+    CHECK_FALSE(r.ok);
+    CHECK(r.interrupted);
+    CHECK(r.error == "cancelled");
+    CHECK(site.hits("/ratelimited?after=10") == 1);
   }
 }
 

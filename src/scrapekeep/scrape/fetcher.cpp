@@ -171,6 +171,17 @@ Duration clamp_positive(Duration d) {
   return std::max(d, Duration(1));
 }
 
+// "10 s", "0.5 s".
+std::string seconds_text(milliseconds d) {
+  std::string text = std::to_string(d.count() / 1000);
+  if (const long part = d.count() % 1000; part != 0) {
+    std::string decimals = std::to_string(1000 + part).substr(1);
+    decimals.erase(decimals.find_last_not_of('0') + 1);
+    text += "." + decimals;
+  }
+  return text + " s";
+}
+
 } // namespace
 
 // ---------------------------------------------------------------- HostLimiter
@@ -630,8 +641,18 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
       milliseconds wait = m_config.backoff * (1 << std::min(tries - 1, 16));
       if (attempt.status && !attempt.retry_after.empty()) {
         if (const auto retry_after = parse_retry_after(attempt.retry_after)) {
+          // The wait asked for is kept to, or the page fails at once: a
+          // shorter one would only be refused again.
+          const std::string asked = "HTTP " + std::to_string(*attempt.status) +
+                                    ", and the site asked to wait " + seconds_text(*retry_after);
           if (*retry_after > m_config.max_retry_after) {
-            break;  // the server asks for more patience than a page deserves
+            attempt.error = asked + ", more than the " + seconds_text(m_config.max_retry_after) +
+                            " a page may wait";
+            break;
+          }
+          if (steady_clock::now() + *retry_after + k_least_request_time > deadline) {
+            attempt.error = asked + ", past the job's deadline";
+            break;
           }
           wait = *retry_after;
         }

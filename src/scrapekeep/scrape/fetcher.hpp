@@ -36,8 +36,10 @@ struct FetchConfig {
   int max_tries = 3;
   // Wait before the second try; doubled before each further one.
   std::chrono::milliseconds backoff{250};
-  // A Retry-After (seconds) up to this is honoured; a longer one fails the page.
-  std::chrono::milliseconds max_retry_after{5000};
+  // A Retry-After (seconds) up to this is waited for, when the wait ends
+  // before the fetch's deadline; a longer one, or one past the deadline,
+  // fails the page at once, with a message that says so.
+  std::chrono::milliseconds max_retry_after{60000};
   std::string user_agent = "scrapekeep/0.1";
   // Ask for gzip/deflate and decode it (when the library is built with zlib).
   bool decompress = true;
