@@ -498,6 +498,23 @@ TEST_CASE("worker: a Retry-After past the job's deadline or over 60 s fails the 
   CHECK(steady_clock::now() - started < seconds(3));
 }
 
+TEST_CASE("worker: a gzip body that cannot be decoded fails at once, a body cut short after "
+          "three tries, each saying so",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string bad_gzip = h.create(site.url("/bad-gzip"), listing_options());
+  const std::string truncated = h.create(site.url("/truncated"), listing_options());
+  auto pool = h.pool();
+  pool->start();
+
+  // Decoding is not retried: the site would send the same bytes again.
+  check_failed_first_page(h, site, bad_gzip, "/bad-gzip", "cannot decode the gzip body", 200, 1);
+  check_failed_first_page(h, site, truncated, "/truncated",
+                          "the response ended before its Content-Length (100 of 1000 bytes)", 200,
+                          3);
+}
+
 TEST_CASE("worker: a listing page whose field values pass 16 MiB fails the job; max_items is "
           "extracted alone",
           "[scrape][worker]") {

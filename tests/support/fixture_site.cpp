@@ -355,6 +355,23 @@ void FixtureSite::add_routes() {
     }
     res.set_content(listing_html("/ratelimited", 1, ""), k_html);
   });
+  // Sized content providers: the library compresses neither, and sends
+  // their bytes as they are given.
+  s.Get("/bad-gzip", [](const httplib::Request&, httplib::Response& res) {
+    static const std::string garbage = "this is not a gzip stream, whatever its header says";
+    res.set_header("Content-Encoding", "gzip");
+    res.set_content_provider(garbage.size(), k_html,
+                             [](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                               return sink.write(garbage.data() + offset, length);
+                             });
+  });
+  s.Get("/truncated", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content_provider(1000, k_html, [](std::size_t, std::size_t, httplib::DataSink& sink) {
+      const std::string part = "<html><body><p>" + std::string(100 - 15, 'x');
+      sink.write(part.data(), part.size());
+      return false;  // the library closes the connection
+    });
+  });
   s.Get("/unavailable", [](const httplib::Request&, httplib::Response& res) {
     res.status = 503;
     res.set_content(page_shell("Down", "<p>Down for maintenance</p>\n"), k_html);

@@ -26,6 +26,8 @@
 //   /data.json        application/json;  /image.png  image/png
 //   /ratelimited      429 with Retry-After: 1 on the first request, then page 1;
 //                     ?after=N: Retry-After: N (each target answers 429 once)
+//   /bad-gzip         200, Content-Encoding: gzip, a body that is not gzip
+//   /truncated        200, Content-Length: 1000, then 100 bytes and a close
 //   /unavailable      always 503;  /gone  always 404
 //   /empty            200 with no items and no next link
 //   /bloat            5000 items <i>ab</i>: "//body" on each is 50 MB

@@ -206,6 +206,58 @@ TEST_CASE("fetch: 429 honours a Retry-After up to max_retry_after and the deadli
   }
 }
 
+TEST_CASE("fetch: a gzip body that cannot be decoded fails at once, not as a failed read",
+          "[scrape][fetcher]") {
+  FixtureSite site;
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/bad-gzip"), in(seconds(10)));
+  CHECK_FALSE(r.ok);
+  CHECK_FALSE(r.interrupted);
+  CHECK(r.http_status == std::optional<int>(200));
+  CHECK(r.error == "cannot decode the gzip body");
+  CHECK(r.body.empty());
+  CHECK(site.hits("/bad-gzip") == 1);
+  // A good gzip page still decodes, on the same fetcher.
+  const FetchResult good = fetcher.fetch(site.url("/listings?page=1"), in(seconds(10)));
+  CHECK(good.ok);
+  CHECK(good.body.find("<h2>Title <b>1-1</b></h2>") != std::string::npos);
+}
+
+TEST_CASE("fetch: a body shorter than its Content-Length is retried, then says so",
+          "[scrape][fetcher]") {
+  SECTION("the site closes the connection") {
+    FixtureSite site;
+    HttpFetcher fetcher(test_config());
+    const FetchResult r = fetcher.fetch(site.url("/truncated"), in(seconds(10)));
+    CHECK_FALSE(r.ok);
+    CHECK_FALSE(r.interrupted);
+    CHECK(r.http_status == std::optional<int>(200));
+    CHECK(r.error == "the response ended before its Content-Length (100 of 1000 bytes)");
+    CHECK(r.body.empty());
+    CHECK(site.hits("/truncated") == 3);
+  }
+  SECTION("the site stops sending") {
+    std::atomic<int> requests{0};
+    RawSite site([&](int fd) {
+      ++requests;
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n" +
+                       std::string(100, 'x'));
+      std::this_thread::sleep_for(milliseconds(400));
+    });
+    FetchConfig config = test_config();
+    config.read_timeout = milliseconds(200);
+    config.max_tries = 1;  // the site answers one connection at a time
+    HttpFetcher fetcher(config);
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+    CHECK_FALSE(r.ok);
+    CHECK_FALSE(r.interrupted);
+    CHECK(r.http_status == std::optional<int>(200));
+    CHECK(r.error == "the response stalled before its Content-Length (100 of 1000 bytes, then "
+                     "nothing for the read timeout)");
+    CHECK(requests == 1);
+  }
+}
+
 TEST_CASE("fetch: redirects resolve against the current URL, at most 5", "[scrape][fetcher]") {
   FixtureSite site;
   HttpFetcher fetcher(test_config());

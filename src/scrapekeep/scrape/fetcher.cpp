@@ -182,6 +182,23 @@ std::string seconds_text(milliseconds d) {
   return text + " s";
 }
 
+// The decoder of a body's Content-Encoding, chosen as the library chooses
+// it; null for a body sent as is (no encoding, or one it does not decode).
+std::unique_ptr<httplib::detail::decompressor> decoder_for(const std::string& encoding) {
+#ifdef CPPHTTPLIB_ZLIB_SUPPORT
+  if (encoding == "gzip" || encoding == "deflate") {
+    return std::make_unique<httplib::detail::gzip_decompressor>();
+  }
+#endif
+#ifdef CPPHTTPLIB_BROTLI_SUPPORT
+  if (encoding.find("br") != std::string::npos) {
+    return std::make_unique<httplib::detail::brotli_decompressor>();
+  }
+#endif
+  (void)encoding;
+  return nullptr;
+}
+
 } // namespace
 
 // ---------------------------------------------------------------- HostLimiter
@@ -312,6 +329,7 @@ class BoundedClient final : public Base {
     m_limits.stream = &strm;
     const bool ok = callback(strm) && strm.flush();
     m_limits.stream = nullptr;
+    m_limits.timed_out = strm.timed_out();
     if (socket.sock != sock) {
       // Closed by the library (Connection: close, HTTP/1.0): the number may
       // be another thread's socket by now.
@@ -400,7 +418,10 @@ httplib::ClientImpl& HttpFetcher::client_for(const Target& target) {
   client->set_keep_alive(true);
   client->set_follow_location(false);
   client->set_url_encode(false);
-  client->set_decompress(m_config.decompress);
+  // Bodies are decoded in request_once(), which can then tell a body that
+  // cannot be decoded from one cut short: the library reports both as a
+  // failed read (Error::Read).
+  client->set_decompress(false);
   client->set_tcp_nodelay(true);
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
   client->enable_server_certificate_verification(m_config.verify_tls);
@@ -468,9 +489,21 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   headers.emplace("Accept-Encoding", "identity");
 #endif
 
-  enum class Abort { none, status_known, not_html, too_large, interrupted, bad_framing };
+  enum class Abort {
+    none,
+    status_known,
+    not_html,
+    too_large,
+    interrupted,
+    bad_framing,
+    bad_encoding,
+  };
   Abort abort = Abort::none;
   bool success_status = false;
+  std::string encoding;  // Content-Encoding of a body being decoded
+  std::unique_ptr<httplib::detail::decompressor> decoder;
+  std::size_t expected_bytes = SIZE_MAX;  // Content-Length of a body not chunked
+  std::size_t received_bytes = 0;         // of the body, as sent
 
   auto on_response = [&](const httplib::Response& response) {
     attempt.status = response.status;
@@ -493,6 +526,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     if (response.has_header("Content-Length")) {
       length = parse_content_length(response.get_header_value("Content-Length")).value_or(SIZE_MAX);
     }
+    if (core::lower_ascii(response.get_header_value("Transfer-Encoding")) != "chunked") {
+      expected_bytes = length;
+    }
     success_status = response.status >= 200 && response.status < 300;
     if (success_status) {
       if (!is_html(attempt.media_type)) {
@@ -503,6 +539,14 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         abort = Abort::too_large;
         return false;
       }
+      if (m_config.decompress) {
+        encoding = response.get_header_value("Content-Encoding");
+        decoder = decoder_for(encoding);
+        if (decoder && !decoder->is_valid()) {
+          abort = Abort::bad_encoding;
+          return false;
+        }
+      }
       return true;
     }
     if (length <= k_max_discarded_body) {
@@ -511,19 +555,33 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     abort = Abort::status_known;
     return false;
   };
-  auto on_content = [&](const char* data, std::size_t size) {
-    if (m_cancelled || steady_clock::now() >= deadline) {
-      abort = Abort::interrupted;
-      return false;
-    }
-    if (!success_status) {
-      return true;
-    }
+  // Takes a success's body, decoded.
+  const httplib::detail::decompressor::Callback keep = [&](const char* data, std::size_t size) {
     if (attempt.body.size() + size > m_config.max_body_bytes) {
       abort = Abort::too_large;
       return false;
     }
     attempt.body.append(data, size);
+    return true;
+  };
+  auto on_content = [&](const char* data, std::size_t size) {
+    if (m_cancelled || steady_clock::now() >= deadline) {
+      abort = Abort::interrupted;
+      return false;
+    }
+    received_bytes += size;
+    if (!success_status) {
+      return true;
+    }
+    if (!decoder) {
+      return keep(data, size);
+    }
+    if (!decoder->decompress(data, size, keep)) {
+      if (abort == Abort::none) {
+        abort = Abort::bad_encoding;
+      }
+      return false;
+    }
     return true;
   };
 
@@ -588,8 +646,25 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       attempt.status.reset();
       attempt.error = "the response has Content-Length headers that differ";
       return attempt;
+    case Abort::bad_encoding:
+      // The same bytes would come again: not retried.
+      attempt.error = "cannot decode the " + encoding + " body";
+      attempt.body.clear();
+      return attempt;
     case Abort::none:
       break;
+  }
+  if (result.error() == httplib::Error::Read && expected_bytes != SIZE_MAX &&
+      received_bytes < expected_bytes) {
+    const std::string counts = std::to_string(received_bytes) + " of " +
+                               std::to_string(expected_bytes) + " bytes";
+    attempt.error = m_response.timed_out
+                        ? "the response stalled before its Content-Length (" + counts +
+                              ", then nothing for the read timeout)"
+                        : "the response ended before its Content-Length (" + counts + ")";
+    attempt.retryable = true;
+    attempt.body.clear();
+    return attempt;
   }
   if (result.error() != httplib::Error::Success || !result) {
     if (m_cancelled || steady_clock::now() >= deadline) {

@@ -41,7 +41,8 @@ struct FetchConfig {
   // fails the page at once, with a message that says so.
   std::chrono::milliseconds max_retry_after{60000};
   std::string user_agent = "scrapekeep/0.1";
-  // Ask for gzip/deflate and decode it (when the library is built with zlib).
+  // Ask for gzip/deflate and decode it (when the library is built with zlib);
+  // a body that cannot be decoded fails the page, and is not tried again.
   bool decompress = true;
   // HTTPS: verify the server certificate against the system's CA store.
   bool verify_tls = true;
@@ -166,6 +167,7 @@ class HttpFetcher final : public Fetcher {
     bool line_too_long = false;
     bool bad_chunked = false;
     net::SocketStream* stream = nullptr;  // while a response is read
+    bool timed_out = false;  // a read ran out of time
   };
   ResponseLimits m_response;
   std::atomic<bool> m_cancelled{false};
