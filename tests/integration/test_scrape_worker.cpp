@@ -13,6 +13,7 @@
 
 #include "scrapekeep/core/clock.hpp"
 #include "scrapekeep/core/progress.hpp"
+#include "scrapekeep/scrape/address_filter.hpp"
 #include "scrapekeep/scrape/fetcher.hpp"
 #include "scrapekeep/scrape/worker.hpp"
 #include "scrapekeep/store/job_store.hpp"
@@ -513,6 +514,23 @@ TEST_CASE("worker: a gzip body that cannot be decoded fails at once, a body cut 
   check_failed_first_page(h, site, truncated, "/truncated",
                           "the response ended before its Content-Length (100 of 1000 bytes)", 200,
                           3);
+}
+
+TEST_CASE("worker: a redirect that cannot be followed records the redirect's status, refused "
+          "address and unsupported scheme alike",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  h.fetch.address_filter = scrape::address_filter_for(scrape::TargetPolicy::refuse_link_local);
+  const std::string refused = h.create(site.url("/redirect-metadata"), listing_options());
+  const std::string ftp = h.create(site.url("/redirect-ftp"), listing_options());
+  auto pool = h.pool();
+  pool->start();
+
+  check_failed_first_page(h, site, refused, "/redirect-metadata",
+                          "address not allowed: 169.254.169.254", 302, 1);
+  check_failed_first_page(h, site, ftp, "/redirect-ftp",
+                          "redirect to an unsupported URL: ftp://127.0.0.1/file", 302, 1);
 }
 
 TEST_CASE("worker: a listing page whose field values pass 16 MiB fails the job; max_items is "

@@ -283,6 +283,14 @@ void FixtureSite::add_routes() {
     res.status = 302;
     res.set_header("Location", "/redirect-loop");
   });
+  s.Get("/redirect-metadata", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 302;
+    res.set_header("Location", "http://169.254.169.254/latest/meta-data/");
+  });
+  s.Get("/redirect-ftp", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 302;
+    res.set_header("Location", "ftp://127.0.0.1/file");
+  });
 
   s.Get("/broken", [](const httplib::Request&, httplib::Response& res) {
     // Unclosed tags, an unquoted attribute, a stray '<' and a missing </html>.

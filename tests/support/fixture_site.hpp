@@ -18,6 +18,8 @@
 //   /redirect         302 to /listings?page=1 (relative Location)
 //   /redirect-chain?n=N  302 to ?n=N-1 ... ?n=0 which is /listings?page=1
 //   /redirect-loop    302 to itself
+//   /redirect-metadata  302 to http://169.254.169.254/latest/meta-data/
+//   /redirect-ftp     302 to ftp://127.0.0.1/file
 //   /broken           broken markup with 3 items
 //   /unicode          UTF-8 text ("Café Zürich – 東京"), no <meta charset>
 //   /latin1           ISO-8859-1 bytes, charset only in the HTTP header

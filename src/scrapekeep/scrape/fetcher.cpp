@@ -689,6 +689,7 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
   FetchResult result;
   result.final_url = url;
   std::string current = url;
+  std::optional<int> last_status;  // of the last response, at any try or hop
   for (int redirects = 0;; ++redirects) {
     Target target;
     const auto clean = parse_target(current, target.host, target.origin, target.path);
@@ -702,6 +703,9 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
     Attempt attempt;
     for (int tries = 1;; ++tries) {
       attempt = request_once(target, deadline);
+      if (attempt.status) {
+        last_status = attempt.status;
+      }
       if (redirects == 0 && tries == 1) {
         result.host_wait = attempt.host_wait;
       }
@@ -740,7 +744,7 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
       }
     }
 
-    result.http_status = attempt.status;
+    result.http_status = last_status;
     if (!attempt.error.empty()) {
       result.error = attempt.error;
       return result;

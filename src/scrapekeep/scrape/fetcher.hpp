@@ -54,7 +54,9 @@ struct FetchConfig {
 
 struct FetchResult {
   bool ok = false;
-  std::optional<int> http_status;  // the last response's status, if any arrived
+  // The status of the last response that arrived, at any try or redirect:
+  // a redirect's when the URL it leads to gives none (a refused address).
+  std::optional<int> http_status;
   std::string final_url;           // after redirects
   std::string body;                // HTML, when ok
   std::string error;               // when !ok: "HTTP 404", "connection failed", ...
