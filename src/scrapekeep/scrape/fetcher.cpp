@@ -83,7 +83,9 @@ std::optional<milliseconds> parse_retry_after(const std::string& value) {
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || seconds < 0) {
     return std::nullopt;
   }
-  return milliseconds(seconds * 1000);
+  // A year is more than any wait a page may have, and keeps the product in range.
+  constexpr long k_year_s = 365L * 24 * 3600;
+  return milliseconds(std::min(seconds, k_year_s) * 1000);
 }
 
 std::optional<std::size_t> parse_content_length(const std::string& value) {
