@@ -245,6 +245,17 @@ TEST_CASE("hostile: request lines, URIs and headers past the limits", "[http][ho
       CHECK(r.json["error"]["status"] == 401);
     }
   }
+  SECTION("two keys in one header's place: which one is meant cannot be told, in either order") {
+    const std::string bad = "ak_" + std::string(40, 'f');
+    for (const std::string& name : {std::string("X-API-Key: "), std::string("Authorization: Bearer ")}) {
+      for (const auto& [first, second] : {std::pair{key, bad}, std::pair{bad, key}, std::pair{key, key}}) {
+        INFO(name << first << " then " << second);
+        check_error(raw(port, "GET /v1/scrape/jobs HTTP/1.1\r\nHost: x\r\n" + name + first +
+                                  "\r\n" + name + second + "\r\n\r\n"),
+                    401, "INVALID_API_KEY");
+      }
+    }
+  }
   SECTION("absurd Content-Length values") {
     const std::string body = job_body().dump();
     // Larger than the limit, also when it does not fit 64 bits or is negative.

@@ -200,6 +200,12 @@ std::string refusal_response(net::HeadResult why, const ServerConfig& config, co
 // in any case, RFC 9110); empty if none or an empty one, " " for another
 // scheme (a credential that is not a key).
 std::string presented_key(const httplib::Request& req) {
+  // A header given twice: which key is meant cannot be told (the library
+  // would hand us the first). Not a key, so INVALID_API_KEY.
+  const char* header = req.has_header("X-API-Key") ? "X-API-Key" : "Authorization";
+  if (req.get_header_value_count(header) > 1) {
+    return std::string(" ");
+  }
   if (req.has_header("X-API-Key")) {
     return req.get_header_value("X-API-Key");
   }
