@@ -1,6 +1,7 @@
 // Bad usage of any command: exit 2, one line on stderr that names what is
 // wrong and the command whose --help explains it; nothing created.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <filesystem>
@@ -68,4 +69,58 @@ TEST_CASE("a number with a leading zero means what it says in decimal, not octal
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(nlohmann::json::parse(r.out)["limit"] == 10);
+}
+
+TEST_CASE("an empty or blank file path is bad usage on every command, and nothing is written",
+          "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("paths.db");
+  REQUIRE(run_program(dir.path().string(),
+                      {SCRAPEKEEP_BINARY, "keys", "create", "--db", db, "--org", "a"})
+              .exit_code == 0);
+  struct Case {
+    std::vector<std::string> args;  // the path goes last, after its option
+    std::string option;
+    std::string command;
+  };
+  const std::vector<Case> cases = {
+      {{"backup", "--db", db, "--to"}, "--to", "backup"},
+      {{"backup", "--to", dir.file("copy.db"), "--db"}, "--db", "backup"},
+      {{"migrate", "--db"}, "--db", "migrate"},
+      {{"keys", "create", "--org", "a", "--db"}, "--db", "keys create"},
+      {{"keys", "list", "--db"}, "--db", "keys list"},
+      {{"keys", "revoke", "key_0123456789abcdef", "--db"}, "--db", "keys revoke"},
+      {{"inspect", "jobs", "--db"}, "--db", "inspect jobs"},
+      {{"serve", "--listen", "127.0.0.1:0", "--db"}, "--db", "serve"},
+      {{"worker", "--db"}, "--db", "worker"},
+  };
+  const auto listing = [&] {
+    std::vector<std::string> names;
+    // The files but run_program's own stdout.txt and stderr.txt (" " would
+    // be one, in the folder the commands run in).
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+      const std::string name = entry.path().filename().string();
+      if (name != "stdout.txt" && name != "stderr.txt") {
+        names.push_back(name);
+      }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::vector<std::string> before = listing();
+  for (const Case& c : cases) {
+    for (const std::string path : {"", " ", " \t "}) {
+      std::vector<std::string> all = {SCRAPEKEEP_BINARY};
+      all.insert(all.end(), c.args.begin(), c.args.end());
+      all.push_back(path);
+      const auto r = run_program(dir.path().string(), all);
+      INFO(c.command << " " << c.option << " '" << path << "'");
+      CHECK(r.exit_code == 2);
+      CHECK(r.out.empty());
+      CHECK(r.err == "scrapekeep: " + c.option +
+                         ": must name a file, not be empty or blank (see scrapekeep " +
+                         c.command + " --help)\n");
+      CHECK(listing() == before);
+    }
+  }
 }

@@ -89,12 +89,12 @@ int run_backup(const AdminOptions& o) {
 void add_admin_commands(CLI::App& app, Action& action) {
   auto opts = std::make_shared<AdminOptions>();
   auto* migrate = app.add_subcommand("migrate", "Apply pending schema migrations");
-  migrate->add_option("--db", opts->db, "Database file")->required();
+  add_path_option(*migrate, "--db", opts->db, "Database file")->required();
   migrate->callback([&action, opts] { action = [opts] { return run_migrate(*opts); }; });
 
   auto* backup = app.add_subcommand("backup", "Copy a consistent snapshot of the database");
-  backup->add_option("--db", opts->db, "Database file")->required();
-  backup->add_option("--to", opts->to, "Backup file to create")->required();
+  add_path_option(*backup, "--db", opts->db, "Database file")->required();
+  add_path_option(*backup, "--to", opts->to, "Backup file to create")->required();
   backup->callback([&action, opts] { action = [opts] { return run_backup(*opts); }; });
 }
 

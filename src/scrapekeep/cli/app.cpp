@@ -8,6 +8,7 @@
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/core/random.hpp"
+#include "scrapekeep/core/text.hpp"
 
 namespace scrapekeep::cli {
 
@@ -78,6 +79,17 @@ CLI::Validator number(double low, double high) {
         return std::string();
       },
       in.str());
+}
+
+CLI::Option* add_path_option(CLI::App& command, const std::string& name, std::string& path,
+                             const std::string& description) {
+  return command.add_option(name, path, description)
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            return core::trim_ascii(text).empty() ? "must name a file, not be empty or blank"
+                                                  : "";
+          },
+          "PATH"));
 }
 
 int run(int argc, char** argv) {

@@ -45,4 +45,10 @@ CLI::Validator whole_number(long long low, long long high);
 CLI::Validator at_least_one();
 CLI::Validator number(double low, double high);
 
+// Adds an option naming a file (--db, --to): an empty or blank value is bad
+// usage ("--to: must name a file, not be empty or blank"), not a path SQLite
+// would take for a temporary database or a file named " ".
+CLI::Option* add_path_option(CLI::App& command, const std::string& name, std::string& path,
+                             const std::string& description);
+
 } // namespace scrapekeep::cli

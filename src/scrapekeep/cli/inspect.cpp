@@ -1016,14 +1016,14 @@ void add_inspect_command(CLI::App& app, Action& action) {
   auto* inspect = app.add_subcommand(
       "inspect", "Offline, read-only inspection of job history (never changes the database)");
   inspect->require_subcommand(1);
-  inspect->add_option("--db", o.db, "Database file to read (required)");
+  add_path_option(*inspect, "--db", o.db, "Database file to read (required)");
 
   // Each subcommand also takes --db after its name; it must be given somewhere.
   // `check`, when given, settles the options that depend on each other.
   auto command = [&](const char* name, const char* description, int (*run)(const InspectOptions&),
                      void (*check)(InspectOptions&) = nullptr) {
     auto* cmd = inspect->add_subcommand(name, description);
-    cmd->add_option("--db", o.db, "Database file to read");
+    add_path_option(*cmd, "--db", o.db, "Database file to read");
     cmd->callback([&action, opts, run, check] {
       if (opts->db.empty()) {
         throw CLI::RequiredError("--db");

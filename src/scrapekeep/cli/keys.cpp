@@ -92,7 +92,7 @@ void add_keys_command(CLI::App& app, Action& action) {
   keys->require_subcommand(1);
 
   auto* create = keys->add_subcommand("create", "Create a key; prints it once, as the last line");
-  create->add_option("--db", opts->db, "Database file")->required();
+  add_path_option(*create, "--db", opts->db, "Database file")->required();
   create->add_option("--org", opts->org, "Organization the key belongs to")
       ->required()
       // Trimmed, so that ' acme ' is acme; a control character (a tab, a
@@ -111,11 +111,11 @@ void add_keys_command(CLI::App& app, Action& action) {
   create->callback([&action, opts] { action = [opts] { return create_key(*opts); }; });
 
   auto* list = keys->add_subcommand("list", "List keys (never the keys themselves)");
-  list->add_option("--db", opts->db, "Database file")->required();
+  add_path_option(*list, "--db", opts->db, "Database file")->required();
   list->callback([&action, opts] { action = [opts] { return list_keys(*opts); }; });
 
   auto* revoke = keys->add_subcommand("revoke", "Revoke a key by its id");
-  revoke->add_option("--db", opts->db, "Database file")->required();
+  add_path_option(*revoke, "--db", opts->db, "Database file")->required();
   revoke->add_option("KEY_ID", opts->key_id, "Id shown by keys list")
       ->required()
       // A key given in its place is not echoed back in the error.

@@ -27,7 +27,7 @@ void await_shutdown_signal() {
 }
 
 void add_work_options(CLI::App& command, WorkOptions& o) {
-  command.add_option("--db", o.db, "Database file")->capture_default_str();
+  add_path_option(command, "--db", o.db, "Database file")->capture_default_str();
   command
       .add_option("--synchronous", o.synchronous,
                   "SQLite synchronous mode: normal (a power cut may lose the last "
