@@ -637,25 +637,39 @@ TEST_CASE("hostile: create-job bodies at the edges of the contract's rules", "[h
     }
     CHECK(job_count(server) == 0);
   }
-  SECTION("an item selector must select nodes; fields and links may give strings") {
-    for (const auto& [expr, kind] : std::vector<std::pair<std::string, std::string>>{
-             {"1+1", "a number"},
-             {"count(//article)", "a number"},
-             {"true()", "a boolean"},
-             {"string(//h2)", "a string"}}) {
+  SECTION("an item selector must select nodes, a link one nodes or a string; fields anything") {
+    // A link that gives a number or a boolean would be fetched as "/2" or "/true".
+    const std::string item = "must select nodes";
+    const std::string link = "must select nodes or give a string (a URL)";
+    struct Case {
+      const char* selector;
+      const char* expr;
+      std::string must;
+      const char* gives;
+    };
+    for (const Case& c : std::vector<Case>{{"item", "1+1", item, "a number"},
+                                           {"item", "count(//article)", item, "a number"},
+                                           {"item", "true()", item, "a boolean"},
+                                           {"item", "string(//h2)", item, "a string"},
+                                           {"next_page", "1+1", link, "a number"},
+                                           {"next_page", "count(//article)", link, "a number"},
+                                           {"next_page", "true()", link, "a boolean"},
+                                           {"detail_link", "1+1", link, "a number"},
+                                           {"detail_link", "not(//a)", link, "a boolean"}}) {
       Json body = job_body();
-      body["options"]["selectors"]["item"] = expr;
+      body["options"]["selectors"][c.selector] = c.expr;
       const HttpReply r = a.post("/v1/scrape", body);
-      INFO(expr);
-      check_bad_field(r, "options.selectors.item");
-      CHECK(why(r, "options.selectors.item") ==
-            "is not a valid XPath 1.0 expression: must select nodes; this expression gives " +
-                kind);
+      const std::string field = std::string("options.selectors.") + c.selector;
+      INFO(field << ": " << c.expr);
+      check_bad_field(r, field);
+      CHECK(why(r, field) == "is not a valid XPath 1.0 expression: " + c.must +
+                                 "; this expression gives " + c.gives);
     }
     CHECK(job_count(server) == 0);
     Json strings = job_body();
     strings["options"]["selectors"]["item"] = "(//article)[1] | //section";
     strings["options"]["selectors"]["fields"]["t"] = "normalize-space(.//h2)";
+    strings["options"]["selectors"]["fields"]["n"] = "count(.//img)";
     strings["options"]["selectors"]["next_page"] = "concat('?page=', 2)";
     strings["options"]["selectors"]["detail_link"] = "string(.//a/@href)";
     const HttpReply r = a.post("/v1/scrape", strings);

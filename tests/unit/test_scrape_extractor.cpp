@@ -87,6 +87,27 @@ TEST_CASE("xpath_error accepts XPath 1.0 and names what is wrong", "[scrape][ext
         std::optional<std::string>("invalid XPath expression: Undefined namespace prefix ns:"));
 }
 
+TEST_CASE("xpath_error checks what a selector gives against its role", "[scrape][extractor]") {
+  using scrapekeep::core::SelectorRole;
+  for (const char* expr : {"count(//a)", "true()", "string(//a/@href)", "//a/@href"}) {
+    INFO(expr);
+    CHECK_FALSE(xpath_error(expr, SelectorRole::field));
+  }
+  CHECK_FALSE(xpath_error("//a/@href", SelectorRole::link));
+  CHECK_FALSE(xpath_error("string(//a/@href)", SelectorRole::link));
+  CHECK(xpath_error("count(//a)", SelectorRole::link) ==
+        std::optional<std::string>(
+            "must select nodes or give a string (a URL); this expression gives a number"));
+  CHECK(xpath_error("true()", SelectorRole::link) ==
+        std::optional<std::string>(
+            "must select nodes or give a string (a URL); this expression gives a boolean"));
+  CHECK_FALSE(xpath_error("//article", SelectorRole::item));
+  CHECK(xpath_error("string(//a/@href)", SelectorRole::item) ==
+        std::optional<std::string>("must select nodes; this expression gives a string"));
+  CHECK(xpath_error("1+1", SelectorRole::item) ==
+        std::optional<std::string>("must select nodes; this expression gives a number"));
+}
+
 TEST_CASE("xpath_error finds unknown functions, variables and prefixes inside predicates too",
           "[scrape][extractor]") {
   // Never evaluated on an empty page: only names can tell.

@@ -26,6 +26,12 @@ using FieldList = std::vector<std::pair<std::string, std::string>>;
 // Extracted values in selector order; nullopt when the XPath matched nothing.
 using FieldValues = std::vector<std::pair<std::string, std::optional<std::string>>>;
 
+// What a selector is for, which decides what its XPath may give: an `item`
+// selects nodes; a link (next_page, detail_link) selects nodes or gives a
+// string, a URL (a number or boolean would be fetched as "/2" or "/true");
+// a field may give anything.
+enum class SelectorRole { field, item, link };
+
 struct Selectors {
   std::string item;
   FieldList fields;

@@ -89,10 +89,10 @@ class Validator {
     out = obj.at(key).get<bool>();
   }
 
-  // An XPath string; `required` fails when absent; `nodes`: it must select
-  // nodes (not give a number, string or boolean).
+  // An XPath string; `required` fails when absent; `role` says what it may
+  // give (see core::SelectorRole).
   void xpath(const Json& obj, const std::string& key, const std::string& name, bool required,
-             std::string& out, bool nodes = false) {
+             std::string& out, core::SelectorRole role = core::SelectorRole::field) {
     if (!obj.contains(key) || obj.at(key).is_null()) {
       if (required) {
         fail(name, "is required");
@@ -110,7 +110,7 @@ class Validator {
       return;
     }
     if (m_check) {
-      if (auto why = m_check(text, nodes)) {
+      if (auto why = m_check(text, role)) {
         fail(name, "is not a valid XPath 1.0 expression: " + *why);
         return;
       }
@@ -331,10 +331,13 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
   }
   const std::string sp = "options.selectors.";
   v.unknown_keys(*selectors, {"item", "fields", "next_page", "detail_link", "detail_fields"}, sp);
-  v.xpath(*selectors, "item", sp + "item", true, o.selectors.item, true);
+  using core::SelectorRole;
+  v.xpath(*selectors, "item", sp + "item", true, o.selectors.item, SelectorRole::item);
   v.field_map(*selectors, "fields", sp + "fields", o.selectors.fields);
-  v.xpath(*selectors, "next_page", sp + "next_page", false, o.selectors.next_page);
-  v.xpath(*selectors, "detail_link", sp + "detail_link", false, o.selectors.detail_link);
+  v.xpath(*selectors, "next_page", sp + "next_page", false, o.selectors.next_page,
+          SelectorRole::link);
+  v.xpath(*selectors, "detail_link", sp + "detail_link", false, o.selectors.detail_link,
+          SelectorRole::link);
   v.field_map(*selectors, "detail_fields", sp + "detail_fields", o.selectors.detail_fields);
 
   if (!v.ok()) {

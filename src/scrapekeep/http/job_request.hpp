@@ -11,9 +11,10 @@
 
 namespace scrapekeep::http {
 
-// Returns why an XPath expression does not compile (or, with `nodes`, does
-// not select nodes), or nullopt when it is usable.
-using XPathCheck = std::function<std::optional<std::string>(const std::string&, bool nodes)>;
+// Returns why an XPath expression does not compile (or gives what a selector
+// of that role may not), or nullopt when it is usable.
+using XPathCheck =
+    std::function<std::optional<std::string>(const std::string&, core::SelectorRole role)>;
 
 struct CreateJobRequest {
   std::string url;

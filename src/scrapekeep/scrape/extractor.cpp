@@ -530,7 +530,7 @@ std::string normalize_space(const std::string& text) {
   return out;
 }
 
-std::optional<std::string> xpath_error(const std::string& expr, bool nodes) {
+std::optional<std::string> xpath_error(const std::string& expr, core::SelectorRole role) {
   prepare_thread();
   if (expr.empty()) {
     return std::string("empty XPath expression");
@@ -556,8 +556,13 @@ std::optional<std::string> xpath_error(const std::string& expr, bool nodes) {
     XPathObjectPtr obj = evaluate(comp.get(), ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
     // XPath 1.0's types are known before any page is read: what gives a
     // number here gives a number on every page.
-    if (obj && nodes && obj->type != XPATH_NODESET) {
-      return std::string("must select nodes; this expression gives ") +
+    const bool item = role == core::SelectorRole::item;
+    const bool link = role == core::SelectorRole::link;
+    if (obj && (item || link) && obj->type != XPATH_NODESET &&
+        !(link && obj->type == XPATH_STRING)) {
+      return std::string(item ? "must select nodes"
+                              : "must select nodes or give a string (a URL)") +
+             "; this expression gives " +
              (obj->type == XPATH_NUMBER    ? "a number"
               : obj->type == XPATH_STRING  ? "a string"
               : obj->type == XPATH_BOOLEAN ? "a boolean"

@@ -21,9 +21,11 @@ namespace scrapekeep::scrape {
 void init_libxml();
 
 // nullopt when `expr` is usable XPath 1.0: it compiles and evaluates (on an
-// empty page: unknown functions, variables and prefixes fail there) and, with
-// `nodes`, gives a node-set; otherwise a short message for people.
-std::optional<std::string> xpath_error(const std::string& expr, bool nodes = false);
+// empty page: unknown functions, variables and prefixes fail there) and gives
+// what a selector of `role` may (a node-set for an item, a node-set or a
+// string for a link); otherwise a short message for people.
+std::optional<std::string> xpath_error(const std::string& expr,
+                                       core::SelectorRole role = core::SelectorRole::field);
 
 // `ref` resolved against `base` per RFC 3986 (libxml2's xmlBuildURI), after
 // trimming ASCII whitespace and percent-encoding characters a URI cannot hold.
