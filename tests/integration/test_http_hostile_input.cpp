@@ -107,6 +107,14 @@ std::int64_t job_count(TestServer& server) {
   return r.json["data"]["total"].get<std::int64_t>();
 }
 
+// The first character of `name` percent-encoded, then the rest: the same name,
+// written otherwise.
+std::string hex(const std::string& name) {
+  static const char* const k_digits = "0123456789ABCDEF";
+  const auto c = static_cast<unsigned char>(name.at(0));
+  return std::string{k_digits[c >> 4], k_digits[c & 15]} + name.substr(1);
+}
+
 } // namespace
 
 TEST_CASE("hostile: request lines, URIs and headers past the limits", "[http][hostile]") {
@@ -721,6 +729,13 @@ TEST_CASE("hostile: absurd query parameters are VALIDATION_ERROR naming the para
     }
     INFO(p.path << " " << p.name << " repeated");
     check_bad_field(a.get(p.path + "?" + p.name + "=5&" + p.name + "=7"), p.name);
+    // The same value twice too, however it is written.
+    for (const std::string& again : {"=5&" + p.name + "=5", "=5&x=1&" + p.name + "=5",
+                                     "=5&" + p.name + "=%35", "=5&%" + hex(p.name) + "=5",
+                                     "=5&" + p.name + "=", "=&" + p.name + "="}) {
+      INFO(p.name + again);
+      check_bad_field(a.get(p.path + "?" + p.name + again), p.name);
+    }
   }
   // Out of range, each limit.
   check_bad_field(a.get("/v1/scrape/jobs?limit=0"), "limit");

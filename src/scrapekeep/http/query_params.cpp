@@ -2,18 +2,44 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "scrapekeep/core/time_format.hpp"
 
 namespace scrapekeep::http {
 
+namespace {
+
+// How many times the query string names `name`. Request::params cannot tell:
+// httplib keeps a pair given twice alike ("limit=1&limit=1") only once.
+std::size_t times_given(const httplib::Request& request, const char* name) {
+  const std::size_t question = request.target.find('?');
+  if (question == std::string::npos) {
+    return 0;
+  }
+  const std::string query = request.target.substr(question + 1);
+  std::size_t count = 0;
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    const std::size_t end = std::min(query.find('&', start), query.size());
+    // Each pair read as httplib reads it (trimmed, its name decoded).
+    httplib::Params one;
+    httplib::detail::parse_query_text(query.substr(start, end - start), one);
+    count += one.count(name);
+    start = end + 1;
+  }
+  return count;
+}
+
+} // namespace
+
 std::optional<std::string> QueryParams::text(const char* name) {
   if (!m_request.has_param(name)) {
     return std::nullopt;
   }
   // "?limit=5&limit=500": which one the caller meant is a guess; refuse it.
-  if (m_request.get_param_value_count(name) > 1) {
+  if (times_given(m_request, name) > 1) {
     fail(name, "must be given at most once");
     return std::nullopt;
   }
