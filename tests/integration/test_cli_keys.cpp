@@ -1,5 +1,7 @@
 // scrapekeep keys: the real binary, on a database file of its own.
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -9,12 +11,14 @@
 
 #include "scrapekeep/store/job_store.hpp"
 #include "support/child_process.hpp"
+#include "support/read_only_dir.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
 
 using scrapekeep::store::JobStore;
 using scrapekeep::store::StoreConfig;
+using scrapekeep::testing::in_read_only_dir;
 using scrapekeep::testing::run_program;
 using scrapekeep::testing::RunResult;
 using scrapekeep::testing::TempDir;
@@ -173,4 +177,75 @@ TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made
     CHECK(std::filesystem::file_size(empty) == 0);
     CHECK_FALSE(std::filesystem::exists(empty + "-wal"));
   }
+}
+
+TEST_CASE("keys list reads a database it cannot write, and commands that write say what is "
+          "not writable",
+          "[cli][keys]") {
+  TempDir dir;
+  const std::string db = dir.file("keys.db");
+  auto made = create_key(dir, db, "demo");
+  REQUIRE(made.exit_code == 0);
+  const std::size_t id_at = made.out.find("key_");
+  const std::string key_id = made.out.substr(id_at, made.out.find(' ', id_at) - id_at);
+  const auto ro = dir.path() / "ro";
+  std::filesystem::create_directory(ro);
+  const std::string copy = (ro / "copy.db").string();
+  std::filesystem::copy_file(db, copy);
+
+  // Runs `args` on the copy with its folder read-only, as a user bound by permissions.
+  const auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), SCRAPEKEEP_BINARY);
+    args.insert(args.end(), {"--db", copy});
+    return in_read_only_dir(ro, [&](const std::vector<std::string>& prefix) {
+      std::vector<std::string> all = prefix;
+      all.insert(all.end(), args.begin(), args.end());
+      return run_program(dir.path().string(), all);
+    });
+  };
+  const std::vector<std::vector<std::string>> writers = {
+      {"keys", "create", "--org", "other"},
+      {"keys", "revoke", key_id},
+      {"migrate"},
+      {"serve", "--listen", "127.0.0.1:0"},
+      {"worker"}};
+  const auto check_writers = [&](const std::string& not_writable) {
+    for (const auto& args : writers) {
+      auto r = run(args);
+      if (!r) {
+        return;
+      }
+      INFO(args[0] << " " << args.back());
+      CHECK(r->exit_code == 1);
+      CHECK(r->out.empty());
+      CHECK(r->err == "scrapekeep: cannot write the database: " + not_writable +
+                          " is not writable (permission denied)\n");
+    }
+  };
+
+  SECTION("the file and its folder read-only") {
+    ::chmod(copy.c_str(), 0444);
+    auto listed = run({"keys", "list"});
+    if (!listed) {
+      return;
+    }
+    INFO(listed->err);
+    CHECK(listed->exit_code == 0);
+    CHECK(listed->err.empty());
+    CHECK(listed->out.find(key_id) != std::string::npos);
+    CHECK(listed->out.find("active") != std::string::npos);
+    check_writers(copy);
+  }
+  SECTION("the folder read-only, the file writable") {
+    ::chmod(copy.c_str(), 0666);
+    check_writers("its folder " + ro.string());
+  }
+  CHECK_FALSE(std::filesystem::exists(copy + "-wal"));
+  CHECK_FALSE(std::filesystem::exists(copy + "-shm"));
+  auto opened = JobStore::open(StoreConfig{.path = copy, .read_only = true});
+  REQUIRE(opened);
+  auto keys = (*opened)->list_keys();
+  REQUIRE(keys);
+  REQUIRE(keys->size() == 1);
+  CHECK_FALSE((*keys)[0].revoked_at);
 }

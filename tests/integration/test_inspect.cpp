@@ -23,6 +23,7 @@
 #include "scrapekeep/store/history.hpp"
 #include "scrapekeep/store/job_store.hpp"
 #include "support/child_process.hpp"
+#include "support/read_only_dir.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -38,6 +39,7 @@ using scrapekeep::store::JobStore;
 using scrapekeep::store::ListingPageRecord;
 using scrapekeep::store::NewItem;
 using scrapekeep::store::StoreConfig;
+using scrapekeep::testing::in_read_only_dir;
 using scrapekeep::testing::run_program;
 using scrapekeep::testing::RunResult;
 using scrapekeep::testing::TempDir;
@@ -850,31 +852,6 @@ TEST_CASE("inspect creates nothing beside a database at rest", "[inspect]") {
     inspect_all(live);
     CHECK(listing() == before);
   }
-}
-
-// Runs `run(prefix)` with `ro` made read-only meanwhile, as a user the
-// directory's permissions bind (the command goes after `prefix`); nullopt
-// (with a warning) where that cannot be done here.
-template <typename Run>
-std::optional<RunResult> in_read_only_dir(const std::filesystem::path& ro, Run run) {
-  ::chmod(ro.c_str(), 0555);
-  // root ignores directory permissions: run the binary as nobody instead.
-  std::vector<std::string> prefix;
-  if (geteuid() == 0) {
-    if (!std::filesystem::exists("/usr/bin/setpriv")) {
-      ::chmod(ro.c_str(), 0755);
-      WARN("running as root without setpriv: read-only directory not tested");
-      return std::nullopt;
-    }
-    prefix = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
-  }
-  RunResult r = run(prefix);
-  ::chmod(ro.c_str(), 0755);
-  if (!prefix.empty() && r.exit_code >= 126) {
-    WARN("nobody cannot run " SCRAPEKEEP_BINARY ": read-only directory not tested");
-    return std::nullopt;
-  }
-  return r;
 }
 
 // Runs inspect on `db` (in `ro`) as in_read_only_dir does.

@@ -43,11 +43,12 @@ int create_key(const KeysOptions& o) {
 }
 
 int list_keys(const KeysOptions& o) {
-  auto store = open_store_or_report(store::StoreConfig{.path = o.db, .migrate = false});
-  if (!store) {
+  // Read as inspect reads: a file it cannot write (or in a folder it cannot) lists too.
+  auto history = open_history_or_report(o.db);
+  if (!history) {
     return 1;
   }
-  auto keys = store->list_keys();
+  auto keys = history->keys();
   if (!keys) {
     return fail(keys.error().message);
   }

@@ -452,7 +452,7 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
   }
   std::string note =
       "the database's directory is not writable, so it is read as an immutable snapshot "
-      "(changes made while inspect runs are not seen)";
+      "(changes made meanwhile are not seen)";
   if (wal_size > 0) {
     note += "; its -wal file (" + std::to_string(wal_size) +
             " bytes) cannot be read this way, so the latest transactions are missing";
@@ -461,6 +461,8 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
   impl->unread_wal_bytes = wal_size;
   return std::unique_ptr<History>(new History(std::move(impl)));
 }
+
+Result<std::vector<ApiKeyInfo>> History::keys() { return read_keys(*m_impl->db); }
 
 Result<JobRecord> History::job(const std::string& job_id) {
   return reading([&]() -> Result<JobRecord> {

@@ -174,6 +174,9 @@ class History {
   // (a read-only folder); 0 otherwise.
   std::uintmax_t unread_wal_bytes() const;
 
+  // Every API key, oldest first (as JobStore::list_keys).
+  Result<std::vector<ApiKeyInfo>> keys();
+
   // not_found when there is no such job.
   Result<JobRecord> job(const std::string& job_id);
   Result<Timeline> timeline(const std::string& job_id);

@@ -225,8 +225,14 @@ Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreCon
     }
     const bool may_create = config.migrate && config.create;
     const bool must_exist = config.read_only || (config.migrate && !config.create);
-    if (must_exist && !std::filesystem::exists(config.path)) {
+    const bool exists = std::filesystem::exists(config.path);
+    if (must_exist && !exists) {
       return Error{ErrorCode::not_found, "database file does not exist: " + config.path};
+    }
+    if (!config.read_only && (exists || may_create)) {
+      if (auto refused = not_writable(config.path)) {
+        return *refused;
+      }
     }
     const int flags = config.read_only ? SQLite::OPEN_READONLY
                       : may_create     ? (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)
@@ -357,9 +363,11 @@ Result<CreatedKey> JobStore::create_key(const std::string& org_name, Micros now)
   });
 }
 
-Result<std::vector<ApiKeyInfo>> JobStore::list_keys() {
+Result<std::vector<ApiKeyInfo>> JobStore::list_keys() { return read_keys(m_impl->db); }
+
+Result<std::vector<ApiKeyInfo>> read_keys(SQLite::Database& db) {
   return guarded([&]() -> Result<std::vector<ApiKeyInfo>> {
-    SQLite::Statement q(m_impl->db, std::string(k_key_select) + "ORDER BY k.created_at, k.key_id");
+    SQLite::Statement q(db, std::string(k_key_select) + "ORDER BY k.created_at, k.key_id");
     std::vector<ApiKeyInfo> out;
     while (q.executeStep()) {
       out.push_back(read_key(q));

@@ -285,4 +285,7 @@ class JobStore {
   std::unique_ptr<Impl> m_impl;
 };
 
+// Every key on `db`, oldest first: JobStore::list_keys, History::keys.
+Result<std::vector<ApiKeyInfo>> read_keys(SQLite::Database& db);
+
 } // namespace scrapekeep::store

@@ -4,11 +4,15 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
 
 namespace scrapekeep::store {
@@ -74,6 +78,30 @@ std::optional<core::Error> not_a_regular_file(const std::string& path) {
   return core::Error{core::ErrorCode::invalid_argument,
                      path + " is not a regular file (a FIFO, socket or device), not a database "
                             "file"};
+}
+
+std::optional<core::Error> not_writable(const std::string& path) {
+  const auto refused = [](const std::string& what) {
+    return core::Error{core::ErrorCode::unavailable,
+                       "cannot write the database: " + what + " is not writable (" +
+                           core::lower_ascii(std::strerror(errno)) + ")"};
+  };
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (exists && ::access(path.c_str(), W_OK) != 0) {
+    return refused(path);
+  }
+  if (!exists || !std::filesystem::exists(path + "-wal", ec) ||
+      !std::filesystem::exists(path + "-shm", ec)) {
+    std::string folder = std::filesystem::path(path).parent_path().string();
+    if (folder.empty()) {
+      folder = ".";
+    }
+    if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+      return refused("its folder " + folder);
+    }
+  }
+  return std::nullopt;
 }
 
 std::string no_scrapekeep_tables() {

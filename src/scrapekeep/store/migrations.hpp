@@ -41,6 +41,12 @@ core::Error unreadable_database(const std::string& path);
 // an endless empty file. nullopt otherwise (a missing path included).
 std::optional<core::Error> not_a_regular_file(const std::string& path);
 
+// unavailable, saying which, when this process cannot write the file at
+// `path` (SQLite would open it read-only without a word and fail at the first
+// write) or, for a missing file or one without both its -wal and -shm, its
+// folder (where SQLite creates them). nullopt otherwise.
+std::optional<core::Error> not_writable(const std::string& path);
+
 // The message for an SQLite file with no tables read where a scrapekeep
 // database was expected (a copy of a young database made without its -wal
 // file looks like that).
