@@ -369,6 +369,17 @@ TEST_CASE("processes: serve starts again at once on the port it served on, and r
   ChildProcess second(d.dir(), "second", {"serve", "--db", d.db(), "--listen", listen});
   CHECK(second.wait(seconds(20)) == std::optional<int>(1));
   CHECK(second.err() == "scrapekeep: cannot listen on " + listen + " (address in use or not allowed)\n");
+  // On a new database file: none is left behind (the port is bound first).
+  const std::string fresh = d.dir() + "/fresh.db";
+  ChildProcess third(d.dir(), "third", {"serve", "--db", fresh, "--listen", listen});
+  CHECK(third.wait(seconds(20)) == std::optional<int>(1));
+  CHECK(third.out().empty());
+  CHECK(third.err() ==
+        "scrapekeep: cannot listen on " + listen + " (address in use or not allowed)\n");
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    INFO(fresh << suffix);
+    CHECK_FALSE(std::filesystem::exists(fresh + suffix));
+  }
 
   serve->send(SIGTERM);
   REQUIRE(serve->wait(seconds(10)) == std::optional<int>(0));

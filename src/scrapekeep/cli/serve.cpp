@@ -55,15 +55,17 @@ int run_serve(const ServeOptions& o) {
   block_shutdown_signals();
   core::SystemClock clock;
   const store::StoreConfig store_config = store_config_for(o.work);
-  auto store = open_store_or_report(store_config);
-  if (!store) {
-    return 1;
-  }
+  // Bound before the database is opened (the pool opens none until a
+  // request comes): a port in use leaves no new database behind.
   store::StorePool pool(store_config);
   http::ApiServer server(server_config, pool, clock);
   auto port = server.bind();
   if (!port) {
     return fail(port.error().message);
+  }
+  auto store = open_store_or_report(store_config);
+  if (!store) {
+    return 1;
   }
   auto key_count = store->count_keys();
   if (!key_count) {
