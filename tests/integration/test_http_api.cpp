@@ -1248,7 +1248,7 @@ TEST_CASE("results and events are paged", "[http]") {
   }
 }
 
-TEST_CASE("a damaged stored value shows as null; the job and the lists around it still answer",
+TEST_CASE("a damaged stored value shows as null, the job and the lists around it still answer",
           "[http]") {
   FakeClock clock(k_t0);
   TestServer server(clock);

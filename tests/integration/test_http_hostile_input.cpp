@@ -411,7 +411,7 @@ TEST_CASE("hostile: JSON bodies that are deep, invalid UTF-8 or numerically absu
   check_alive(server);
 }
 
-TEST_CASE("hostile: chunked bodies are read to RFC 9112, trailers and all; header lines are checked",
+TEST_CASE("hostile: chunked bodies are read to RFC 9112, trailers and all, header lines are checked",
           "[http][hostile]") {
   FakeClock clock(k_t0);
   TestServer server(clock);
@@ -490,7 +490,7 @@ TEST_CASE("hostile: a multipart body is refused unread, and none of it is read a
   check_alive(server);
 }
 
-TEST_CASE("hostile: a body whose framing is ambiguous is refused at once; absolute targets served",
+TEST_CASE("hostile: a body whose framing is ambiguous is refused at once, absolute targets served",
           "[http][hostile]") {
   FakeClock clock(k_t0);
   TestServer server(clock);

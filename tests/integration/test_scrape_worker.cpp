@@ -533,7 +533,7 @@ TEST_CASE("worker: a redirect that cannot be followed records the redirect's sta
                           "redirect to an unsupported URL: ftp://127.0.0.1/file", 302, 1);
 }
 
-TEST_CASE("worker: a listing page whose field values pass 16 MiB fails the job; max_items is "
+TEST_CASE("worker: a listing page whose field values pass 16 MiB fails the job, max_items is "
           "extracted alone",
           "[scrape][worker]") {
   FixtureSite site;

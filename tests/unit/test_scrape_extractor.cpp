@@ -216,7 +216,7 @@ TEST_CASE("page_identity writes one page's URLs alike and keeps different pages 
   CHECK(page_identity("not a url#x") == "not a url");
 }
 
-TEST_CASE("pages nested deeper than libxml2's default are read; past 4096 levels, or a text over 10 MB, they fail",
+TEST_CASE("pages nested deeper than libxml2's default are read, past 4096 levels, or a text over 10 MB, they fail",
           "[scrape][extractor]") {
   const auto page = [](int depth) {
     std::string html = "<html><body><article class=\"property\"><h2>before</h2></article>";
@@ -253,7 +253,7 @@ TEST_CASE("pages nested deeper than libxml2's default are read; past 4096 levels
                     "the HTML parser stopped reading it: xmlSAX2Characters: huge text node");
 }
 
-TEST_CASE("a NUL byte in a page is dropped, not taken for its end; UTF-16 keeps its zero bytes",
+TEST_CASE("a NUL byte in a page is dropped, not taken for its end, UTF-16 keeps its zero bytes",
           "[scrape][extractor]") {
   const char with_nul[] = "<html><body><article class=\"property\"><h2>o\0ne</h2></article>\0\n";
   const std::string html =
@@ -355,7 +355,7 @@ TEST_CASE("extract_listing: no next link, bad links and non-node item selectors"
   CHECK(extract_listing("", k_page_url, property_selectors(), true).items.empty());
 }
 
-TEST_CASE("a next link longer than 8192 bytes fails the page; a detail link that long is not followed",
+TEST_CASE("a next link longer than 8192 bytes fails the page, a detail link that long is not followed",
           "[scrape][extractor]") {
   const std::string long_path = "/list?page=2&q=" + std::string(8200, 'q');
   const std::string html = "<html><body><article class='property'><h2>A</h2><a href='" +
@@ -543,7 +543,7 @@ TEST_CASE("a page whose expressions need more XPath steps than the budget fails 
   }
 }
 
-TEST_CASE("a page whose field values pass 16 MiB fails; only the items taken are extracted",
+TEST_CASE("a page whose field values pass 16 MiB fails, only the items taken are extracted",
           "[scrape][extractor]") {
   // 5000 items of 2 characters: "//body" on each is the whole 10,000
   // characters of text, 50 MB over the page.

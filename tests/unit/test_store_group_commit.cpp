@@ -221,7 +221,7 @@ TEST_CASE("group commit: failures in a shared batch do not sink the others", "[s
   CHECK(count(setup.database(), "SELECT COUNT(*) FROM t") == k_values);
 }
 
-TEST_CASE("group commit: a write that fails after changing rows is undone alone; its batch "
+TEST_CASE("group commit: a write that fails after changing rows is undone alone, its batch "
           "commits the others once",
           "[store]") {
   Table table;

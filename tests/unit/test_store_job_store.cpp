@@ -339,7 +339,7 @@ TEST_CASE("claim_next takes the oldest pending job with a token and a lease", "[
   CHECK_FALSE(none->has_value());
 }
 
-TEST_CASE("a job whose stored selectors are not JSON fails at its claim; the next one runs",
+TEST_CASE("a job whose stored selectors are not JSON fails at its claim, the next one runs",
           "[store]") {
   StoreFixture f;
   const Job damaged = f.create();
