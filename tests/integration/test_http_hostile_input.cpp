@@ -529,6 +529,20 @@ TEST_CASE("hostile: a body whose framing is ambiguous is refused at once, absolu
                                   "2\r\n{}\r\n0\r\n\r\n"),
                     "url");
   }
+  SECTION("an encoded slash is not a path separator: no route has one") {
+    ApiClient a = server.client_a();
+    const std::string id = create_job(a);
+    for (const std::string& target :
+         {"/v1/scrape/jobs/" + id + "%2Fresults", "/v1/scrape/jobs/" + id + "%2fevents",
+          std::string("/v1%2Fscrape/jobs")}) {
+      INFO(target);
+      check_error(raw(port, request_head("GET", target, key)), 404, "NOT_FOUND");
+    }
+    // Other escapes are decoded as before.
+    const HttpReply escaped =
+        raw(port, request_head("GET", "/v1/scrape/jobs/" + id + "/%72esults", key));
+    CHECK(escaped.status == 200);
+  }
   SECTION("an absolute-form target is the path it names") {
     const std::string authority = "127.0.0.1:" + std::to_string(port);
     const HttpReply health = raw(port, request_head("GET", "http://" + authority + "/healthz", key));

@@ -79,6 +79,19 @@ std::string origin_form(const std::string& path) {
   return slash == std::string::npos ? "/" : path.substr(slash);
 }
 
+// Whether a request target's path holds an encoded "/" (%2F): the library
+// decodes the path before we route it, so /jobs/ID%2Fresults would be the
+// results route. No route's part holds a "/", so such a path names none.
+bool has_encoded_slash(const std::string& target) {
+  const std::string path = target.substr(0, target.find_first_of("?#"));
+  for (std::size_t at = path.find('%'); at != std::string::npos; at = path.find('%', at + 1)) {
+    if (at + 2 < path.size() && path[at + 1] == '2' && (path[at + 2] | 0x20) == 'f') {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The response says so, and the connection closes once it is sent.
 void close_connection(httplib::Response& res) {
   res.set_header("Connection", "close");
@@ -372,7 +385,9 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
                          httplib::Response& res) {
     const std::string request_id = new_request_id();
     const core::Micros now = m_clock.now();
-    auto matched = m_router.match(req.method, origin_form(req.path));
+    auto matched = has_encoded_slash(req.target)
+                       ? std::variant<Router::Match, ApiError>(route_not_found())
+                       : m_router.match(req.method, origin_form(req.path));
     if (auto* err = std::get_if<ApiError>(&matched)) {
       write_error(res, *err, request_id, now);
       return;
