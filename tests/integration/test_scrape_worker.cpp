@@ -14,6 +14,7 @@
 #include "scrapekeep/core/clock.hpp"
 #include "scrapekeep/core/progress.hpp"
 #include "scrapekeep/scrape/address_filter.hpp"
+#include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/scrape/fetcher.hpp"
 #include "scrapekeep/scrape/worker.hpp"
 #include "scrapekeep/store/job_store.hpp"
@@ -1189,4 +1190,147 @@ TEST_CASE("worker: listing pages that together exceed the parse budget are all s
   CHECK(job.completion_reason == core::CompletionReason::done);
   CHECK(job.counters.listing_pages_scraped == 3);
   CHECK(job.counters.items_found == 3 * 55000);
+}
+
+namespace {
+
+// Makes the process's parse budget `bytes` while it lives.
+class SmallParseBudget {
+ public:
+  explicit SmallParseBudget(std::size_t bytes)
+      : m_before(scrape::process_parse_budget().resize(bytes)) {}
+  ~SmallParseBudget() { scrape::process_parse_budget().resize(m_before); }
+  SmallParseBudget(const SmallParseBudget&) = delete;
+  SmallParseBudget& operator=(const SmallParseBudget&) = delete;
+
+ private:
+  std::size_t m_before;
+};
+
+// Whether `pool` stops (stop() returns) within `limit`. One that does not is
+// leaked: its threads are wedged, and destroying it would hang the test.
+bool stops_within(std::unique_ptr<scrape::WorkerPool>& pool, seconds limit) {
+  auto stopped = std::make_shared<std::atomic<bool>>(false);
+  std::thread([raw = pool.get(), stopped] {
+    raw->stop();
+    *stopped = true;
+  }).detach();
+  if (eventually([&] { return stopped->load(); }, limit)) {
+    return true;
+  }
+  (void)pool.release();
+  return false;
+}
+
+// A job of three listing pages of 40 items each, with their detail pages,
+// that runs with a parse budget in which two listing pages do not fit at
+// once but one and a detail page do, and max_details_ahead 10. Were a
+// listing page parsed and waiting to be stored only once the detail pages
+// fall back to 10, the next listing page (which does not fit beside it) and
+// every detail page queued behind that would wait for ever.
+class BudgetFillingJob {
+ public:
+  BudgetFillingJob() : m_site(site_config()), m_budget(budget_for(m_site)) {
+    scrape::WorkerConfig config = Harness::worker_config();
+    config.max_details_ahead = 10;
+    id = h.create(m_site.url("/listings?page=1"), detail_options());
+    pool = h.pool(config);
+    pool->start();
+  }
+  ~BudgetFillingJob() {
+    if (pool) {
+      (void)stops_within(pool, seconds(10));
+    }
+  }
+  BudgetFillingJob(const BudgetFillingJob&) = delete;
+  BudgetFillingJob& operator=(const BudgetFillingJob&) = delete;
+
+  // Whether detail pages came back: stored, or some waiting for the parse
+  // budget beside the next listing page.
+  bool details_came_back() {
+    return h.job(id).counters.detail_pages_scraped >= 1 ||
+           scrape::process_parse_budget().waiting() >= 2;
+  }
+
+  // For failure messages.
+  std::string state() {
+    const core::Job job = h.job(id);
+    return std::string("status ") + core::to_string(job.status) + ", listing pages " +
+           std::to_string(job.counters.listing_pages_scraped) + ", detail pages " +
+           std::to_string(job.counters.detail_pages_scraped) + ", parse budget held " +
+           std::to_string(scrape::process_parse_budget().held()) + ", parses waiting " +
+           std::to_string(scrape::process_parse_budget().waiting());
+  }
+
+  static constexpr std::int64_t k_details = 3 * 40;
+
+ private:
+  static FixtureSiteConfig site_config() {
+    FixtureSiteConfig config;
+    config.pages = 3;
+    config.items_per_page = 40;
+    config.detail_delay = milliseconds(30);  // 4 threads: about 130 detail pages/s
+    return config;
+  }
+  // One and a half listing pages (the last, without a next link: the smallest).
+  static std::size_t budget_for(const FixtureSite& site) {
+    scrape::HttpFetcher probe{scrape::FetchConfig{}};
+    const scrape::FetchResult page =
+        probe.fetch(site.url("/listings?page=3"), steady_clock::now() + seconds(10));
+    REQUIRE(page.ok);
+    return page.body.size() * 3 / 2;
+  }
+
+  FixtureSite m_site;
+  SmallParseBudget m_budget;
+
+ public:
+  Harness h;
+  std::string id;
+  std::unique_ptr<scrape::WorkerPool> pool;
+};
+
+} // namespace
+
+TEST_CASE("worker: detail pages behind listing pages that fill the parse budget are all scraped",
+          "[scrape][worker]") {
+  BudgetFillingJob run;
+  const bool done = eventually([&] { return core::is_terminal(run.h.job(run.id).status); });
+  INFO(run.state());
+  REQUIRE(done);
+  const core::Job job = run.h.job(run.id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.detail_pages_scraped == BudgetFillingJob::k_details);
+  REQUIRE(stops_within(run.pool, seconds(10)));
+  CHECK(scrape::process_parse_budget().held() == 0);
+}
+
+TEST_CASE("worker: stop() returns while detail pages are behind listing pages that fill the "
+          "parse budget",
+          "[scrape][worker]") {
+  BudgetFillingJob run;
+  REQUIRE(eventually([&] { return run.details_came_back(); }));
+  INFO(run.state());
+  REQUIRE(stops_within(run.pool, seconds(10)));
+  const core::Job job = run.h.job(run.id);
+  CHECK(job.status == core::JobStatus::processing);  // waiting for a worker
+  CHECK_FALSE(job.claim_token);
+  CHECK(job.counters.detail_pages_scraped < BudgetFillingJob::k_details);
+}
+
+TEST_CASE("worker: the timeout ends a job whose detail pages are behind listing pages that fill "
+          "the parse budget",
+          "[scrape][worker]") {
+  BudgetFillingJob run;
+  REQUIRE(eventually([&] { return run.details_came_back(); }));
+  run.h.clock.advance(120 * core::k_micros_per_second);
+  const bool done =
+      eventually([&] { return core::is_terminal(run.h.job(run.id).status); }, seconds(10));
+  INFO(run.state());
+  REQUIRE(done);
+  const core::Job job = run.h.job(run.id);
+  CHECK(job.completion_reason == core::CompletionReason::timeout);
+  CHECK(job.counters.detail_pages_scraped < BudgetFillingJob::k_details);
+  REQUIRE(stops_within(run.pool, seconds(10)));
 }

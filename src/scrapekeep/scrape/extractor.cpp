@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/xml_memory.hpp"
@@ -496,6 +497,16 @@ std::size_t ParseBudget::held() const {
 std::size_t ParseBudget::waiting() const {
   std::lock_guard lock(m_mutex);
   return static_cast<std::size_t>(m_next_ticket - m_admitted);
+}
+
+std::size_t ParseBudget::resize(std::size_t bytes) {
+  std::size_t before = 0;
+  {
+    std::lock_guard lock(m_mutex);
+    before = std::exchange(m_bytes, bytes);
+  }
+  m_cv.notify_all();
+  return before;
 }
 
 ParseBudget& process_parse_budget() {

@@ -110,10 +110,13 @@ class ParseBudget {
   std::size_t held() const;
   // Callers waiting in acquire() (for tests).
   std::size_t waiting() const;
+  // Makes the budget `bytes` from now on and returns what it was (for tests:
+  // process_parse_budget() is shared by the whole process).
+  std::size_t resize(std::size_t bytes);
 
  private:
-  const std::size_t m_bytes;
   mutable std::mutex m_mutex;
+  std::size_t m_bytes;  // under m_mutex
   std::condition_variable m_cv;
   std::size_t m_held = 0;
   std::uint64_t m_next_ticket = 0;  // handed to each caller of acquire()

@@ -28,8 +28,6 @@ constexpr milliseconds k_gate_interval{10};
 // Tries to give a job back on stop before leaving it to lease expiry.
 constexpr int k_release_tries = 5;
 constexpr milliseconds k_first_store_backoff{20};
-// Detail pages left to fetch beyond which the next listing page waits.
-constexpr std::size_t k_max_details_ahead = 1000;
 // Detail pages stored in one transaction while more are coming, unless a
 // tick passes first: each transaction writes the job's row and the pages
 // of the events' indexes again, whether it stores one page or many.
@@ -121,22 +119,50 @@ struct ListingPage {
 // way). Every
 // request asks the fetcher's gate first, so after a cancel no new listing
 // request goes out. A fetch still running when it ends is cancelled.
+//
+// No parse waits for ever for the parse budget (first come, first served):
+// nothing that holds bytes of it waits for anything that waits for it.
+// - A detail thread holds its page's bytes while it parses and extracts it,
+//   and waits for nothing meanwhile.
+// - A listing page holds them from its parse until the runner has extracted
+//   it. The runner takes each page as it comes: it waits for detail pages
+//   only once the pipeline is gone (store_details(0), settle_details), and
+//   the pipeline's destructor frees the page waiting to be taken before it
+//   joins. A page given back (recycle) is freed at once, or by the pipeline
+//   before its next parse while it only fetches, which ends by itself.
+// - The pipeline waits for detail pages (max_details_ahead) only before a
+//   fetch, holding no page itself.
+// So every holder gives its bytes back in time, and each caller of acquire()
+// gets in once those before it have.
 class ListingPipeline {
  public:
+  // `details_behind` (may be empty): whether the job's detail pages are so
+  // far behind that the next listing page waits. Called on the pipeline's
+  // thread.
   ListingPipeline(const core::JobOptions& options, Fetcher& fetcher, const core::Clock& clock,
-                  SteadyTime deadline, PaginationStart start)
+                  SteadyTime deadline, PaginationStart start,
+                  std::function<bool()> details_behind)
       : m_options(options), m_fetcher(fetcher), m_clock(clock), m_deadline(deadline),
-        m_start(std::move(start)), m_thread([this] {
+        m_start(std::move(start)), m_details_behind(std::move(details_behind)),
+        m_thread([this] {
           core::name_this_thread("sk-listing");
           loop();
         }) {}
   ListingPipeline(const ListingPipeline&) = delete;
   ListingPipeline& operator=(const ListingPipeline&) = delete;
   ~ListingPipeline() {
+    // The parses held here are freed first: the thread may be waiting for
+    // their bytes of the parse budget.
+    std::optional<ListingPage> ready;
+    std::vector<ParsedListing> freed;
     {
       std::lock_guard lock(m_mutex);
       m_quit = true;
+      ready.swap(m_ready);
+      freed.swap(m_freed);
     }
+    ready.reset();
+    freed.clear();
     m_fetcher.cancel();
     m_cv.notify_all();
     m_thread.join();
@@ -151,14 +177,14 @@ class ListingPipeline {
   // Gives a page's parse back, to be freed on the pipeline's thread before
   // it parses the next page: libxml2's memory is kept per thread
   // (xml_memory.cpp), and a thread that only allocated would reuse none.
-  // While the pipeline parses it is freed here instead: the parse it holds
-  // counts against the process's parse budget, which the pipeline may be
-  // waiting for.
+  // While the pipeline parses or waits for detail pages it is freed here
+  // instead: the parse it holds counts against the process's parse budget,
+  // which the pipeline or the detail threads may be waiting for.
   void recycle(std::optional<ParsedListing>& parsed) {
     std::optional<ParsedListing> now;
     {
       std::lock_guard lock(m_mutex);
-      if (parsed && m_parsing) {
+      if (parsed && m_free_at_once) {
         now = std::move(parsed);
       } else if (parsed) {
         m_freed.push_back(std::move(*parsed));
@@ -185,6 +211,9 @@ class ListingPipeline {
     std::int64_t page_number = m_start.page_number;
     std::int64_t items_found = m_start.items_found;
     while (url) {
+      if (!wait_for_details()) {
+        return;
+      }
       ListingPage page;
       page.page_number = page_number++;
       page.url = *url;
@@ -195,7 +224,7 @@ class ListingPipeline {
       });
       {
         std::lock_guard lock(m_mutex);
-        m_parsing = false;
+        m_free_at_once = false;
       }
       page.finished_at = m_clock.now();
       if (page.fetched.ok) {
@@ -226,7 +255,26 @@ class ListingPipeline {
     std::vector<ParsedListing> freed;
     std::lock_guard lock(m_mutex);
     freed.swap(m_freed);
-    m_parsing = true;
+    m_free_at_once = true;
+  }
+
+  // Waits while the job's detail pages are too far behind, holding no parse
+  // meanwhile (as start_parsing()); false once told to quit.
+  bool wait_for_details() {
+    if (!m_details_behind || !m_details_behind()) {
+      return true;
+    }
+    start_parsing();
+    bool behind = true;
+    std::unique_lock lock(m_mutex);
+    while (!m_quit && behind) {
+      m_cv.wait_for(lock, k_tick);
+      lock.unlock();
+      behind = m_details_behind();
+      lock.lock();
+    }
+    m_free_at_once = false;
+    return !m_quit;
   }
 
   // Which of `page`'s items count and the page to fetch after it, if any;
@@ -252,11 +300,14 @@ class ListingPipeline {
   const core::Clock& m_clock;
   const SteadyTime m_deadline;
   PaginationStart m_start;  // the thread's own once it runs
+  const std::function<bool()> m_details_behind;
   std::mutex m_mutex;
   std::condition_variable m_cv;
   std::optional<ListingPage> m_ready;
   std::vector<ParsedListing> m_freed;  // by recycle(), not yet freed
-  bool m_parsing = false;              // between start_parsing() and the parse's end
+  // Parses given back are freed by recycle() at once: while the pipeline
+  // parses (from start_parsing()) or waits for detail pages.
+  bool m_free_at_once = false;
   bool m_quit = false;
   std::thread m_thread;  // last: started once the rest is built
 };
@@ -344,6 +395,12 @@ class DetailCrew {
   bool aborted() {
     std::lock_guard lock(m_mutex);
     return m_aborted;
+  }
+
+  // Detail pages queued or in flight.
+  std::size_t left() {
+    std::lock_guard lock(m_mutex);
+    return m_queue.size() + m_in_flight;
   }
 
   // Drops what is queued and cancels the fetches in flight (they come back
@@ -552,7 +609,10 @@ class JobRunner {
   SteadyTime m_deadline{};
   std::atomic<Micros> m_last_renew{0};
   std::unique_ptr<Fetcher> m_listing_fetcher;
-  std::unique_ptr<DetailCrew> m_details;  // once the job has detail pages
+  std::unique_ptr<DetailCrew> m_details;  // once the job has detail pages (depth 1)
+  // Declared after what it uses: its destructor cancels a fetch still
+  // running when the run ends early, and frees the page waiting to be taken.
+  std::optional<ListingPipeline> m_pipeline;
 
   // Listing pages are fetched by a ListingPipeline of run_job(). While this thread
   // waits for one, a watch thread notices stop and timeout and keeps the
@@ -744,6 +804,7 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingPipeline& pipeline, Listi
     why = why_interrupted();
   }
   if (why) {
+    out.parsed.reset();  // not held while the detail pages settle
     return handle(*why);
   }
   return std::nullopt;
@@ -867,8 +928,10 @@ std::optional<Outcome> JobRunner::store_details(std::size_t leave, std::size_t b
 }
 
 // Before the run ends (finished or given back): what was fetched before is
-// still stored, nothing more is fetched.
+// still stored, nothing more is fetched. The pipeline goes first: the page
+// it holds could keep detail pages from being parsed.
 void JobRunner::settle_details() {
+  m_pipeline.reset();
   if (!m_details) {
     return;
   }
@@ -929,22 +992,27 @@ Outcome JobRunner::run_job() {
     return finish(core::CompletionReason::error, stored_listing_error());
   }
   const bool depth1 = job.options.depth >= 1;
-  if (depth1 && !resume->pending_details.empty()) {
-    details().add(resume->pending_details);
+  std::function<bool()> details_behind;
+  if (depth1) {
+    DetailCrew& crew = details();
+    if (!resume->pending_details.empty()) {
+      crew.add(resume->pending_details);
+    }
+    details_behind = [&crew, ahead = m_ctx.config.max_details_ahead] {
+      return crew.left() > ahead;
+    };
   }
 
   std::optional<std::string> url = resume->next_url;
   if (job.counters.items_found >= job.options.max_items) {
     url.reset();
   }
-  // Declared after nothing it outlives: its destructor cancels a fetch still
-  // running when the run ends early.
-  std::optional<ListingPipeline> pipeline;
   if (url) {
     pagination.url = *url;
     pagination.page_number = resume->next_page_number;
     pagination.items_found = job.counters.items_found;
-    pipeline.emplace(job.options, listing_fetcher(), m_ctx.clock, m_deadline, std::move(pagination));
+    m_pipeline.emplace(job.options, listing_fetcher(), m_ctx.clock, m_deadline,
+                       std::move(pagination), std::move(details_behind));
   }
   while (url) {
     // The next page is fetched while this one is stored (and its detail pages
@@ -953,13 +1021,13 @@ Outcome JobRunner::run_job() {
       return *outcome;
     }
     ListingPage listing;
-    if (auto outcome = fetch_listing(*pipeline, listing)) {
+    if (auto outcome = fetch_listing(*m_pipeline, listing)) {
       return *outcome;
     }
     FetchResult& fetched = listing.fetched;
     ListingExtraction extraction;
     extract_or_fail(fetched, [&](const FetchResult&) { extraction = listing.parsed->extract(depth1, listing.take); });
-    pipeline->recycle(listing.parsed);
+    m_pipeline->recycle(listing.parsed);
     store::ListingPageRecord record;
     record.page_number = listing.page_number;
     record.url = listing.url;
@@ -977,6 +1045,7 @@ Outcome JobRunner::run_job() {
         return fail(status.error());
       }
       // The detail pages of the pages before still count.
+      m_pipeline.reset();
       if (auto outcome = store_details(0)) {
         return *outcome;
       }
@@ -1010,12 +1079,14 @@ Outcome JobRunner::run_job() {
       }
       details().add(pending);
     }
-    // Listing pages run ahead of their detail pages, by a bounded amount.
-    if (auto outcome = store_details(k_max_details_ahead)) {
+    // Not waiting for more: listing pages run ahead of their detail pages as
+    // far as the pipeline lets them (max_details_ahead).
+    if (auto outcome = store_details(SIZE_MAX)) {
       return *outcome;
     }
     url = std::move(listing.next);
   }
+  m_pipeline.reset();
   if (auto outcome = store_details(0)) {
     return *outcome;
   }

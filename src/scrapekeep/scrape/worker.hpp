@@ -37,6 +37,9 @@ struct WorkerConfig {
   std::chrono::milliseconds poll_interval{200};
   // Detail pages of one job fetched at once (depth 1), >= 1.
   int detail_concurrency = 8;
+  // Detail pages of a job left to fetch beyond which its next listing page
+  // waits (depth 1): how far listing pages run ahead of their detail pages.
+  std::size_t max_details_ahead = 1000;
   // recover_expired(): a job whose worker was lost (its lease expired) this
   // many times in a row without a page stored in between fails.
   std::int64_t max_attempts = 5;
