@@ -571,6 +571,48 @@ TEST_CASE("a page whose field values pass 16 MiB fails, only the items taken are
                     Catch::Contains("the values its selectors extract pass 16 MiB"));
 }
 
+TEST_CASE("a detail link counts toward the 16 MiB before it is resolved, also one too long to "
+          "follow",
+          "[scrape][extractor]") {
+  // Nested items that share one link: each item's link is that link again.
+  const auto nested = [](int depth, const std::string& href) {
+    std::string html = "<html><body>";
+    for (int i = 0; i < depth; ++i) {
+      html += "<div class=\"p\">";
+    }
+    html += "<a href=\"" + href + "\">x</a>";
+    for (int i = 0; i < depth; ++i) {
+      html += "</div>";
+    }
+    return html + "</body></html>";
+  };
+  Selectors s;
+  s.item = "//div[@class='p']";
+  s.detail_link = ".//a/@href";
+
+  // 2000 times 10,000 bytes pass 16 MiB, though the link (over 8 KiB) is
+  // left out as no link at all.
+  const std::string long_href = "/" + std::string(9999, 'x');
+  CHECK_THROWS_WITH(extract_listing(nested(2000, long_href), k_page_url, s, true),
+                    Catch::Contains("the values its selectors extract pass 16 MiB"));
+  // Once per item, it is no link, and the page is read.
+  std::string flat = "<html><body>";
+  for (int i = 0; i < 1000; ++i) {
+    flat += "<div class=\"p\"><a href=\"" + long_href + "\">x</a></div>";
+  }
+  flat += "</body></html>";
+  const ListingExtraction once = extract_listing(flat, k_page_url, s, true);
+  REQUIRE(once.items.size() == 1000);
+  CHECK_FALSE(once.items[0].detail_url);
+  // A 2 MiB link shared by 4000 nested items fails after a few of them,
+  // instead of 4000 copies escaped and resolved.
+  CHECK_THROWS_WITH(extract_listing(nested(4000, "/" + std::string(2 * 1024 * 1024, 'x')),
+                                    k_page_url, s, true),
+                    Catch::Contains("the values its selectors extract pass 16 MiB"));
+  // Without detail links the same page has nothing to extract.
+  CHECK(extract_listing(nested(4000, "/x"), k_page_url, s, false).items.size() == 4000);
+}
+
 TEST_CASE("the parse budget lets pages through while their bytes fit, the rest wait",
           "[scrape][extractor]") {
   ParseBudget budget(100);

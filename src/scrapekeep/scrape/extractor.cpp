@@ -754,8 +754,16 @@ ListingExtraction ParsedListing::extract(bool want_detail_links, std::size_t max
     item.fields = fields.evaluate_at(s.ctx.get(), node, bytes_left);
     if (want_detail_links) {
       XPathObjectPtr link = evaluate(detail_comp.get(), s.ctx.get(), node);
-      item.detail_url = resolve_link(s.base, value_of(link.get()));
-      spend(bytes_left, item.detail_url ? item.detail_url->size() : 0);
+      const std::optional<std::string> ref = value_of(link.get());
+      // Taken as extracted before it is resolved, which costs in proportion
+      // (escaped, it may triple), also when it resolves to nothing (a link
+      // over k_max_link_bytes); then what it resolved to, where longer.
+      const std::size_t ref_bytes = ref ? ref->size() : 0;
+      spend(bytes_left, ref_bytes);
+      item.detail_url = resolve_link(s.base, ref);
+      if (item.detail_url && item.detail_url->size() > ref_bytes) {
+        spend(bytes_left, item.detail_url->size() - ref_bytes);
+      }
     }
     result.items.push_back(std::move(item));
   }

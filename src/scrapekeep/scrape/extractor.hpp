@@ -126,10 +126,12 @@ class ParseBudget {
 // The budget every extraction of the process parses under: 16 MiB.
 ParseBudget& process_parse_budget();
 
-// The most bytes of field values (and their names) one page's extraction
-// may produce: a page whose values pass it (an absolute field such as
-// "//body" on many items, nested items) fails instead of taking memory,
-// storage and the time to copy them without bound.
+// The most bytes of field values (and their names) and detail links (as
+// written or as resolved, whichever is longer: one that resolves to nothing
+// counts too) one page's extraction may produce: a page whose values pass
+// it (an absolute field such as "//body" on many items, nested items) fails
+// instead of taking memory, storage and the time to copy and resolve them
+// without bound.
 constexpr std::size_t k_max_extracted_bytes = 16 * 1024 * 1024;
 
 // Items of a listing page. A field's value is the whitespace-normalized
