@@ -1,7 +1,5 @@
 #include "scrapekeep/scrape/fetcher.hpp"
 
-#include <strings.h>
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
