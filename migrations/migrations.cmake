@@ -5,4 +5,5 @@ set(SCRAPEKEEP_MIGRATIONS
   0002_jobs_progress_index.sql
   0003_jobs_lost_attempts.sql
   0004_api_keys_no_prefix.sql
+  0005_page_events_final_url.sql
 )

@@ -84,7 +84,9 @@ CREATE TABLE page_events (
   error       TEXT,
   started_at  INTEGER NOT NULL,
   finished_at INTEGER NOT NULL
-);
+  -- Listing pages: where a redirect took the page, when not to url (NULL
+  -- otherwise). Added by migration 0005's ALTER TABLE, written this way.
+  , final_url TEXT);
 
 CREATE INDEX page_events_job ON page_events (job_id, seq);
 CREATE UNIQUE INDEX page_events_listing_once ON page_events (job_id, page_number)

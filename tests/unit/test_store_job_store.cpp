@@ -915,6 +915,46 @@ TEST_CASE("release gives a job back to be resumed at once", "[store]") {
   check_counters_match_events(f.store(), job.job_id);
 }
 
+TEST_CASE("a resumed job's visited listing URLs include where a redirect took a page",
+          "[store]") {
+  StoreFixture f;
+  const Job job = f.create(paged_options(5));
+  const Claim c = f.claim();
+  REQUIRE(f.store().record_listing_page(c, listing(1, 2, f.clock.now()), f.clock.now()).ok());
+  // Page 2, asked for at its url, came from /moved/2 after a redirect.
+  ListingPageRecord redirected = listing(2, 2, f.clock.now());
+  redirected.final_url = "http://127.0.0.1:9000/moved/2";
+  REQUIRE(f.store().record_listing_page(c, redirected, f.clock.now()).ok());
+  // Page 3 came from its url: a final URL equal to it is not stored.
+  ListingPageRecord direct = listing(3, 2, f.clock.now());
+  direct.final_url = direct.url;
+  REQUIRE(f.store().record_listing_page(c, direct, f.clock.now()).ok());
+  REQUIRE(f.store().release(c).ok());
+
+  const Claim again = f.claim();
+  REQUIRE(again.job_id == job.job_id);
+  auto rp = f.store().resume_point(again);
+  REQUIRE(rp.ok());
+  CHECK(rp->next_page_number == 4);
+  CHECK(rp->visited_listing_urls ==
+        std::vector<std::string>{page_url(1), page_url(2), "http://127.0.0.1:9000/moved/2",
+                                 page_url(3)});
+  SQLite::Statement q(f.store().database(),
+                      "SELECT page_number, final_url FROM page_events WHERE job_id = ? "
+                      "ORDER BY page_number");
+  q.bind(1, job.job_id);
+  std::vector<std::pair<std::int64_t, std::optional<std::string>>> rows;
+  while (q.executeStep()) {
+    rows.emplace_back(q.getColumn(0).getInt64(),
+                      q.getColumn(1).isNull() ? std::nullopt
+                                              : std::optional<std::string>(
+                                                    q.getColumn(1).getString()));
+  }
+  CHECK(rows == std::vector<std::pair<std::int64_t, std::optional<std::string>>>{
+                    {1, std::nullopt}, {2, "http://127.0.0.1:9000/moved/2"}, {3, std::nullopt}});
+  check_counters_match_events(f.store(), job.job_id);
+}
+
 TEST_CASE("recover_expired puts back, gives up on, or times out interrupted jobs", "[store]") {
   StoreFixture f;
 

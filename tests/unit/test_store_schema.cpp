@@ -340,3 +340,101 @@ TEST_CASE("read-only open of a missing file creates nothing", "[store]") {
   CHECK(refused.error().code == ErrorCode::not_found);
   CHECK_FALSE(std::filesystem::exists(config.path));
 }
+
+TEST_CASE("migration 0005 applies to a database of schema version 4 with rows in it",
+          "[store]") {
+  using scrapekeep::store::ListingPageRecord;
+  TempDir dir;
+  constexpr scrapekeep::core::Micros k_t0 = 1'768'201'200'000'000;
+  constexpr scrapekeep::core::Micros k_lease = 30'000'000;
+  const std::string base = "http://127.0.0.1:9000/listings?page=";
+  // What a binary of schema version 4 made: migrations 0001 to 0004.
+  std::vector<SchemaRow> version4;
+  {
+    SQLite::Database db(dir.file("version4.db"), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    for (const auto& m : scrapekeep::store::embedded_migrations()) {
+      if (m.version <= 4) {
+        db.exec(m.sql);
+      }
+    }
+    version4 = schema_of(db);
+  }
+  StoreConfig config;
+  config.path = dir.file("scrapekeep.db");
+  std::string job_id;
+  {
+    auto store = JobStore::open(config);
+    REQUIRE(store.ok());
+    auto key = (*store)->create_key("org-v4", k_t0);
+    REQUIRE(key.ok());
+    scrapekeep::core::JobOptions options;
+    options.follow_pagination = true;
+    options.max_pages = 5;
+    options.selectors.item = "//article";
+    options.selectors.fields = {{"title", ".//h2"}};
+    auto job = (*store)->create_job(key->info.org_id, base + "1", options, k_t0);
+    REQUIRE(job.ok());
+    job_id = job->job_id;
+    auto claim = (*store)->claim_next(k_t0, k_lease);
+    REQUIRE(claim.ok());
+    REQUIRE(claim->has_value());
+    for (std::int64_t page = 1; page <= 2; ++page) {
+      ListingPageRecord r;
+      r.page_number = page;
+      r.url = base + std::to_string(page);
+      r.http_status = 200;
+      r.started_at = r.finished_at = k_t0;
+      r.items.push_back({{{"title", "Item " + std::to_string(page)}}, std::nullopt});
+      r.next_url = base + std::to_string(page + 1);
+      REQUIRE((*store)->record_listing_page(**claim, r, k_t0).ok());
+    }
+    REQUIRE((*store)->release(**claim).ok());
+  }
+  {
+    // The same rows as version 4 held them.
+    SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE page_events DROP COLUMN final_url");
+    db.exec("DELETE FROM schema_migrations WHERE version > 4");
+    REQUIRE(schema_of(db) == version4);
+  }
+  std::vector<SchemaRow> fresh;
+  {
+    StoreConfig fresh_config;
+    fresh_config.path = dir.file("fresh.db");
+    auto store = JobStore::open(fresh_config);
+    REQUIRE(store.ok());
+    fresh = schema_of((*store)->database());
+  }
+  auto store = JobStore::open(config);
+  REQUIRE(store.ok());
+  CHECK((*store)->schema_version().value() == scrapekeep::store::latest_schema_version());
+  CHECK(schema_of((*store)->database()) == fresh);
+  {
+    SQLite::Statement old_rows((*store)->database(),
+                               "SELECT COUNT(*) FROM page_events WHERE job_id = ? AND "
+                               "final_url IS NULL");
+    old_rows.bind(1, job_id);
+    REQUIRE(old_rows.executeStep());
+    CHECK(old_rows.getColumn(0).getInt() == 2);
+  }
+  // The job resumes after its two pages, and its next page's final URL is kept.
+  auto claim = (*store)->claim_next(k_t0 + 1'000'000, k_lease);
+  REQUIRE(claim.ok());
+  REQUIRE(claim->has_value());
+  CHECK((*claim)->job_id == job_id);
+  auto rp = (*store)->resume_point(**claim);
+  REQUIRE(rp.ok());
+  CHECK(rp->next_page_number == 3);
+  CHECK(rp->next_url == std::optional<std::string>(base + "3"));
+  CHECK(rp->visited_listing_urls == std::vector<std::string>{base + "1", base + "2"});
+  ListingPageRecord third;
+  third.page_number = 3;
+  third.url = base + "3";
+  third.final_url = base + "3b";
+  third.started_at = third.finished_at = k_t0 + 1'000'000;
+  REQUIRE((*store)->record_listing_page(**claim, third, k_t0 + 1'000'000).ok());
+  rp = (*store)->resume_point(**claim);
+  REQUIRE(rp.ok());
+  CHECK(rp->visited_listing_urls ==
+        std::vector<std::string>{base + "1", base + "2", base + "3", base + "3b"});
+}

@@ -751,11 +751,15 @@ Result<ResumePoint> JobStore::resume_point(const Claim& claim) {
     ResumePoint rp;
     rp.next_url = job->url;
     SQLite::Statement pages(m_impl->db,
-                            "SELECT page_number, url, outcome, next_url FROM page_events "
-                            "WHERE job_id = ? AND kind = 'listing' ORDER BY page_number");
+                            "SELECT page_number, url, outcome, next_url, final_url "
+                            "FROM page_events WHERE job_id = ? AND kind = 'listing' "
+                            "ORDER BY page_number");
     pages.bind(1, claim.job_id);
     while (pages.executeStep()) {
       rp.visited_listing_urls.push_back(pages.getColumn(1).getString());
+      if (!pages.getColumn(4).isNull()) {
+        rp.visited_listing_urls.push_back(pages.getColumn(4).getString());
+      }
       rp.next_page_number = pages.getColumn(0).getInt64() + 1;
       rp.next_url = opt_text(pages.getColumn(3));
       if (std::string(pages.getColumn(2).getText()) != "ok") {
@@ -839,8 +843,8 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
     {
       auto ev = x.prepared(
           "INSERT INTO page_events (job_id, kind, page_number, url, http_status, outcome, "
-          "items_found, detail_links, next_url, error, started_at, finished_at) "
-          "VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "items_found, detail_links, next_url, error, started_at, finished_at, final_url) "
+          "VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       ev->bind(1, claim.job_id);
       ev->bind(2, page.page_number);
       ev->bind(3, page.url);
@@ -852,6 +856,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
       bind_opt(*ev, 9, page.ok ? std::nullopt : std::optional<std::string>(page.error));
       ev->bind(10, page.started_at);
       ev->bind(11, page.finished_at);
+      bind_opt(*ev, 12, page.final_url != page.url ? page.final_url : std::nullopt);
       ev->exec();
     }
     {

@@ -144,6 +144,9 @@ struct NewItem {
 struct ListingPageRecord {
   std::int64_t page_number = 1;
   std::string url;
+  // Where a redirect took the page, if not to `url`: a resumed job counts it
+  // as visited too (ResumePoint::visited_listing_urls). Stored only if it differs.
+  std::optional<std::string> final_url;
   std::optional<int> http_status;
   bool ok = true;
   std::string error;            // when !ok
@@ -176,7 +179,9 @@ struct ResumePoint {
   std::int64_t next_page_number = 1;
   std::optional<std::string> next_url;  // nullopt: no more listing pages
   std::vector<PendingDetail> pending_details;  // detail pages not yet stored
-  std::vector<std::string> visited_listing_urls;  // for loop detection
+  // For loop detection: each stored listing page's url and, when a redirect
+  // took it elsewhere, its final URL.
+  std::vector<std::string> visited_listing_urls;
 };
 
 class JobStore {
