@@ -667,6 +667,63 @@ TEST_CASE("worker: a pagination loop is found however its URL is written", "[scr
   CHECK(site.hits("/caseloop?page=1") == 1);
 }
 
+// A /moved job as it must end however often it was interrupted: its three
+// pages stored at the URLs asked for, and no page counted twice.
+void check_moved_job(Harness& h, const FixtureSite& site, const std::string& id,
+                     const core::Job& job) {
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.listing_pages_failed == 0);
+  CHECK(job.counters.items_found == 12);
+  CHECK(job.pagination_complete);
+  std::vector<std::string> urls;
+  for (const store::PageEvent& e : h.events(id)) {
+    urls.push_back(e.url);
+  }
+  CHECK(urls == std::vector<std::string>{site.url("/moved?page=1"), site.url("/moved?page=2"),
+                                         site.url("/moved?page=3")});
+  check_listing_results(h.results(id), site, "/moved", 1, 12, 4);
+  CHECK(scrapekeep::testing::counter_mismatches(h.store_config().path, id).empty());
+}
+
+TEST_CASE("worker: a loop through a redirect's target ends the listing, resumed or not",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(1000);  // /moved?page=3
+  FixtureSite site(site_config);
+  Harness h;
+  const auto [whole_id, whole] = h.run(site.url("/moved?page=1"), listing_options());
+  check_moved_job(h, site, whole_id, whole);
+  CHECK(whole.attempts == 1);
+  CHECK(site.hits("/moved-to?page=2") == 1);
+
+  // Given back after the redirected page 2 was stored, while page 3 is on
+  // its way: the next worker fetches page 3, whose next link is page 2's
+  // final URL, which the first worker knew it had visited.
+  const std::string id = h.create(site.url("/moved?page=1"), listing_options());
+  auto first = h.pool();
+  first->start();
+  REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped >= 2; }));
+  first->stop();
+  const core::Job stopped = h.job(id);
+  REQUIRE(stopped.status == core::JobStatus::processing);
+  REQUIRE(stopped.counters.listing_pages_scraped == 2);
+  auto second = h.pool();
+  second->start();
+  const core::Job resumed = h.wait_terminal(id);
+  check_moved_job(h, site, id, resumed);
+  CHECK(resumed.attempts == 2);
+  CHECK(site.hits("/moved-to?page=2") == 2);  // once per job
+  CHECK(resumed.current_page == whole.current_page);
+  const auto whole_items = h.results(whole_id);
+  const auto resumed_items = h.results(id);
+  REQUIRE(resumed_items.size() == whole_items.size());
+  for (std::size_t i = 0; i < whole_items.size(); ++i) {
+    CHECK(resumed_items[i].fields == whole_items[i].fields);
+  }
+}
+
 TEST_CASE("worker: timeout keeps the partial results", "[scrape][worker]") {
   FixtureSiteConfig site_config;
   site_config.slow_delay = milliseconds(150);

@@ -269,6 +269,35 @@ void FixtureSite::add_routes() {
     res.set_content(listing_html("/slow", page, "/slow?page=" + std::to_string(page + 1)), k_html);
   });
 
+  // A loop through a redirect's target: page 3 links to where page 2 was
+  // redirected, not to where it was asked for.
+  s.Get("/moved", [this](const httplib::Request& req, httplib::Response& res) {
+    const int page = page_param(req);
+    if (page == 2) {
+      res.status = 302;
+      res.set_header("Location", "/moved-to?page=2");
+      return;
+    }
+    if (page != 1 && page != 3) {
+      res.status = 404;
+      res.set_content(page_shell("Not found", "<p>No such page</p>\n"), k_html);
+      return;
+    }
+    if (page == 3) {
+      delay(m_config.slow_delay);
+    }
+    res.set_content(listing_html("/moved", page, page == 1 ? "/moved?page=2" : "/moved-to?page=2"),
+                    k_html);
+  });
+  s.Get("/moved-to", [this](const httplib::Request& req, httplib::Response& res) {
+    if (page_param(req) != 2) {
+      res.status = 404;
+      res.set_content(page_shell("Not found", "<p>No such page</p>\n"), k_html);
+      return;
+    }
+    res.set_content(listing_html("/moved-to", 2, "/moved?page=3"), k_html);
+  });
+
   s.Get("/redirect", [](const httplib::Request&, httplib::Response& res) {
     res.status = 302;
     res.set_header("Location", "listings?page=1");

@@ -1062,6 +1062,10 @@ Outcome JobRunner::run_job() {
     }
     record.next_url = listing.next;
     record.pagination_complete = !listing.next;
+    if (fetched.final_url != listing.url) {
+      // Visited too, as follow() counted it: a resumed job must know it.
+      record.final_url = fetched.final_url;
+    }
     const core::Status status = with_retry([&] {
       return m_ctx.store.record_listing_page(m_claim, record, m_ctx.clock.now());
     });
