@@ -686,6 +686,61 @@ TEST_CASE("inspect export streams jobs and events as jsonl and csv", "[inspect]"
   CHECK(lines_of(limited.out).size() == 3);
 }
 
+TEST_CASE("inspect export shows where a redirect took a listing page, on a database older "
+          "than migration 0005 none", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("moved.db");
+  std::string id;
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    JobStore& store = **opened;
+    auto key = store.create_key("acme", k_t0);
+    REQUIRE(key);
+    auto job = store.create_job(key->info.org_id, "http://127.0.0.1:9/m?page=1",
+                                options(true, 5, 0), k_t0);
+    REQUIRE(job);
+    id = job->job_id;
+    Claim c = claim(store, k_t0);
+    REQUIRE(store.record_listing_page(
+        c,
+        listing(1, "http://127.0.0.1:9/m?page=1", k_t0, k_second, items(1, "", false),
+                "http://127.0.0.1:9/m?page=2"),
+        k_t0));
+    ListingPageRecord moved = listing(2, "http://127.0.0.1:9/m?page=2", k_t0 + k_second,
+                                      k_second, items(1, "", false), std::nullopt);
+    moved.final_url = "http://127.0.0.1:9/moved?page=2";
+    REQUIRE(store.record_listing_page(c, moved, k_t0));
+  }
+  auto final_urls = [&](const std::vector<std::string>& args) {
+    auto r = inspect(dir, db, args);
+    REQUIRE(r.exit_code == 0);
+    std::vector<Json> urls;
+    for (const std::string& line : lines_of(r.out)) {
+      urls.push_back(Json::parse(line)["final_url"]);
+    }
+    return urls;
+  };
+  CHECK(final_urls({"export", "--format", "jsonl", "--events"}) ==
+        std::vector<Json>{nullptr, "http://127.0.0.1:9/moved?page=2"});
+  // events --json keeps the API's shape, whose fields API.md fixes.
+  auto events = inspect(dir, db, {"events", id, "--json"});
+  REQUIRE(events.exit_code == 0);
+  CHECK(contains(events.out, "\"url\":\"http://127.0.0.1:9/m?page=2\""));
+  CHECK_FALSE(contains(events.out, "final_url"));
+  {
+    // As a binary of schema version 4 left it: inspect reads it as it is.
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("ALTER TABLE page_events DROP COLUMN final_url");
+    raw.exec("DELETE FROM schema_migrations WHERE version > 4");
+  }
+  CHECK(final_urls({"export", "--format", "jsonl", "--events"}) ==
+        std::vector<Json>{nullptr, nullptr});
+  auto old_events = inspect(dir, db, {"events", id, "--json"});
+  CHECK(old_events.exit_code == 0);
+  CHECK(contains(old_events.out, "\"url\":\"http://127.0.0.1:9/m?page=2\""));
+}
+
 TEST_CASE("inspect check accepts a sound database and reports each finding", "[inspect]") {
   TempDir dir;
   const std::string db = dir.file("check.db");

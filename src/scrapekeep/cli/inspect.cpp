@@ -288,6 +288,7 @@ Json event_json(const store::EventRecord& r) {
   j["item_index"] = r.item_index ? Json(*r.item_index) : Json(nullptr);
   j["detail_links"] = r.detail_links;
   j["next_url"] = r.next_url ? Json(*r.next_url) : Json(nullptr);
+  j["final_url"] = r.final_url ? Json(*r.final_url) : Json(nullptr);
   return j;
 }
 

@@ -65,10 +65,17 @@ const std::string& k_job_select() {
   return k_select;
 }
 
-constexpr const char* k_event_select =
-    "SELECT e.seq, e.job_id, e.kind, e.page_number, e.item_index, e.url, e.http_status, "
-    "e.outcome, e.items_found, e.detail_links, e.next_url, e.error, e.started_at, e.finished_at "
-    "FROM page_events e ";
+// The event columns read_event_record() reads. A database older than
+// migration 0005 (inspect reads it as it is) has no final_url: read as NULL.
+std::string event_select(SQLite::Database& db) {
+  SQLite::Statement has(db,
+                        "SELECT 1 FROM pragma_table_info('page_events') WHERE name = 'final_url'");
+  const std::string final_url = has.executeStep() ? "e.final_url" : "NULL";
+  return "SELECT e.seq, e.job_id, e.kind, e.page_number, e.item_index, e.url, e.http_status, "
+         "e.outcome, e.items_found, e.detail_links, e.next_url, e.error, e.started_at, "
+         "e.finished_at, " +
+         final_url + " FROM page_events e ";
+}
 
 // Reads a row of k_job_select(); returns the job's rowid through `rowid`.
 JobRecord read_job_record(SQLite::Statement& q, std::int64_t* rowid = nullptr,
@@ -106,6 +113,7 @@ EventRecord read_event_record(SQLite::Statement& q) {
   e.error = opt_text(q.getColumn(i++));
   e.started_at = core::clamp_time(q.getColumn(i++).getInt64());
   e.finished_at = core::clamp_time(q.getColumn(i++).getInt64());
+  r.final_url = opt_text(q.getColumn(i++));
   return r;
 }
 
@@ -512,7 +520,7 @@ Result<Timeline> History::timeline(const std::string& job_id) {
     }
     t.fetch_time = std::min(sums.getColumn(9).getInt64(), core::k_max_time - core::k_min_time);
 
-    SQLite::Statement slowest(db, std::string(k_event_select) +
+    SQLite::Statement slowest(db, event_select(db) +
                                       "WHERE e.job_id = ? ORDER BY e.finished_at - e.started_at "
                                       "DESC, e.seq LIMIT 1");
     slowest.bind(1, job_id);
@@ -579,7 +587,7 @@ Status History::each_event(const std::string& job_id, std::optional<std::int64_t
       return Error{ErrorCode::not_found, "job not found: " + job_id};
     }
     SQLite::Statement q(*m_impl->db,
-                        std::string(k_event_select) + "WHERE e.job_id = ? ORDER BY e.seq LIMIT ?");
+                        event_select(*m_impl->db) + "WHERE e.job_id = ? ORDER BY e.seq LIMIT ?");
     q.bind(1, job_id);
     q.bind(2, limit.value_or(-1));
     while (q.executeStep()) {
@@ -637,7 +645,7 @@ Status History::export_events(const HistoryFilter& filter,
     }
     // CROSS JOIN keeps page_events the outer loop, so each chunk is a seq range scan.
     SQLite::Statement q(*m_impl->db,
-                        std::string(k_event_select) +
+                        event_select(*m_impl->db) +
                             "CROSS JOIN jobs j ON j.job_id = e.job_id WHERE e.seq > :after" +
                             filter_sql(filter, org->has_value(), true) +
                             " ORDER BY e.seq LIMIT :chunk");

@@ -41,6 +41,7 @@ struct EventRecord {
   std::optional<std::int64_t> item_index;  // detail pages
   std::int64_t detail_links = 0;           // listing pages
   std::optional<std::string> next_url;     // listing pages
+  std::optional<std::string> final_url;    // listing pages a redirect took elsewhere
 };
 
 // Summary of one job's page events.
