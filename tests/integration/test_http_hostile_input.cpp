@@ -431,7 +431,8 @@ TEST_CASE("hostile: chunked bodies are read to RFC 9112, trailers and all, heade
   SECTION("trailer fields and chunk extensions are taken (the library refused trailers)") {
     for (const std::string body :
          {"2\r\n{}\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n", "2;a=b\r\n{}\r\n0 ; c\r\n\r\n",
-          "1\r\n{\r\n1\r\n}\r\n0\r\n\r\n", "02\r\n{}\r\n0\r\n\r\n"}) {
+          "1\r\n{\r\n1\r\n}\r\n0\r\n\r\n", "02\r\n{}\r\n0\r\n\r\n",
+          "00000000000000000002\r\n{}\r\n0\r\n\r\n"}) {
       INFO(body);
       check_bad_field(raw(port, request_head("POST", "/v1/scrape", key, chunked) + body), "url");
     }
@@ -970,6 +971,30 @@ TEST_CASE("hostile: slow clients lose their connection, and nothing is half-crea
     }
     check_error(r, 408, "REQUEST_TIMEOUT");
     CHECK(c.wait_closed(seconds(30)));
+  }
+  SECTION("chunk-size lines and trailers trickled in past the body timeout are 408") {
+    for (const std::string& first : {std::string("2\r\n{}\r\n0\r\n"), std::string("")}) {
+      INFO(first);
+      RawConnection c(port);
+      c.send(request_head("POST", "/v1/scrape", key, "Transfer-Encoding: chunked\r\n") + first);
+      // A trailer (or a chunk-size line) one byte every 200 ms: no data, and
+      // each read well within the read timeout. They were let in for good.
+      const std::string trickled = first.empty() ? "0000000000000000000000000000000"
+                                                 : "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaa";
+      HttpReply r;
+      for (size_t i = 0; i < trickled.size() && r.status == 0; ++i) {
+        if (!c.send(trickled.substr(i, 1))) {
+          break;
+        }
+        std::this_thread::sleep_for(milliseconds(200));
+        r = c.read_reply(milliseconds(50));
+      }
+      if (r.status == 0) {
+        r = c.read_reply(seconds(30));
+      }
+      check_error(r, 408, "REQUEST_TIMEOUT");
+      CHECK(c.wait_closed(seconds(30)));
+    }
   }
   // None of that created a job, and the server serves on.
   CHECK(job_count(server) == 0);

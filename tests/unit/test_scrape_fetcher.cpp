@@ -755,6 +755,19 @@ TEST_CASE("fetch: a chunked page is read to RFC 9112: trailers taken, bad framin
       CHECK(r.body == page);
     }
   }
+  SECTION("data going on past its size fails the page as it comes, the site holding on") {
+    std::atomic<int> requests{0};
+    RawSite site([&](int fd) {
+      ++requests;
+      send_all(fd, head + "2\r\nabXY");
+      std::this_thread::sleep_for(seconds(3));
+    });
+    HttpFetcher fetcher(test_config());
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+    CHECK_FALSE(r.ok);
+    CHECK(r.error == "response body's chunked framing is invalid (RFC 9112 7.1)");
+    CHECK(requests == 1);
+  }
   SECTION("framing against the RFC fails the page, once, saying so") {
     for (const std::string& body :
          {std::string(size) + "\r\n" + page + "XX0\r\n\r\n", "0x" + std::string(size) + "\r\n" +

@@ -503,7 +503,8 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
                   m_clock.now());
       return;
     }
-    if (too_slow) {
+    const net::SocketStream* strm = current_stream();
+    if (too_slow || (!read && strm != nullptr && strm->chunked_body_too_slow())) {
       close_connection(res);
       write_error(res,
                   request_timeout("the request body did not arrive within " +
@@ -520,7 +521,6 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       return;
     }
     if (!read) {
-      const net::SocketStream* strm = current_stream();
       close_connection(res);
       write_error(res,
                   {400, "BAD_REQUEST",
@@ -553,7 +553,8 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     // Transfer-Encoding); the stream then reads the framing for it.
     if (strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0) {
       if (net::SocketStream* strm = current_stream()) {
-        strm->body_is_chunked();
+        strm->body_is_chunked(std::chrono::steady_clock::now() +
+                              std::chrono::seconds(m_config.body_timeout_s));
       }
     }
     if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding") ||

@@ -106,9 +106,11 @@ bool is_strict_field_line(const char* line, std::size_t size) {
 std::optional<std::uint64_t> chunk_size(const std::string& line) {
   std::uint64_t size = 0;
   std::size_t i = 0;
+  std::size_t digits = 0;  // from the first that is not a leading zero
   for (; i < line.size() && std::isxdigit(static_cast<unsigned char>(line[i])) != 0; ++i) {
-    if (i == 15) {
-      return std::nullopt;  // over 2^60 bytes: no body is
+    digits += (digits > 0 || line[i] != '0') ? 1 : 0;
+    if (digits > 15) {
+      return std::nullopt;  // 2^60 bytes or more: no body is
     }
     const char c = line[i];
     size = size * 16 + static_cast<std::uint64_t>(
@@ -282,6 +284,7 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
   m_line_bytes = 0;
   m_lines_total = 0;
   m_chunked = Chunked::off;
+  m_chunked_too_slow = false;
   m_framing.clear();
   m_framing_pos = 0;
   m_trailer_bytes = 0;
@@ -402,7 +405,17 @@ ssize_t SocketStream::receive_more() {
     }
     m_buf.resize(std::min(m_buf.size() * 2, k_max_line + 2));
   }
-  return receive(m_read_timeout_ms, false);
+  const int left_ms = ms_until(m_chunked_until);
+  if (left_ms == 0) {
+    m_chunked_too_slow = true;
+    m_timed_out = true;
+    return -1;
+  }
+  const ssize_t n = receive(std::min(m_read_timeout_ms, left_ms), false);
+  if (n < 0 && m_timed_out && ms_until(m_chunked_until) == 0) {
+    m_chunked_too_slow = true;
+  }
+  return n;
 }
 
 ssize_t SocketStream::chunk_line(std::string& line) {
@@ -482,13 +495,21 @@ ssize_t SocketStream::read_chunked(char* ptr, size_t size) {
         return static_cast<ssize_t>(n);
       }
       case Chunked::data_end: {
-        const ssize_t got = chunk_line(line);
-        if (got <= 0) {
-          return got;
+        // CRLF and nothing else, judged byte by byte: data that goes on past
+        // its size is refused as it comes, not a line later.
+        while (m_end - m_pos < 2) {
+          if (m_end > m_pos && m_buf[m_pos] != '\r') {
+            return bad_chunk();
+          }
+          const ssize_t got = receive_more();
+          if (got <= 0) {
+            return got;
+          }
         }
-        if (!line.empty()) {
+        if (m_buf[m_pos] != '\r' || m_buf[m_pos + 1] != '\n') {
           return bad_chunk();  // the data goes on past its size
         }
+        m_pos += 2;
         m_framing = "\r\n";
         m_chunked = Chunked::size_line;
         break;

@@ -112,7 +112,15 @@ class SocketStream final : public httplib::Stream {
   bool line_too_long() const { return m_line_too_long; }
   // The body after the head just read is chunked, and the library reads it
   // next (its first Transfer-Encoding is "chunked", as the library decides).
-  void body_is_chunked() { m_chunked = Chunked::size_line; }
+  // All of it must have come by `not_after`: its size lines and trailers
+  // carry no data, so a reader that times the data alone would not see them
+  // trickle in.
+  void body_is_chunked(std::chrono::steady_clock::time_point not_after) {
+    m_chunked = Chunked::size_line;
+    m_chunked_until = not_after;
+  }
+  // Whether a read of a chunked body failed at that time.
+  bool chunked_body_too_slow() const { return m_chunked_too_slow; }
   // Whether a read failed on a chunked body's framing.
   bool bad_chunked_body() const { return m_bad_chunk; }
 
@@ -161,6 +169,8 @@ class SocketStream final : public httplib::Stream {
   std::size_t m_lines_total = 0;  // bytes read a byte at a time since the head
   int m_blocking_flags = -1;      // a TLS socket's flags before the stream
   bool m_bad_chunk = false;
+  bool m_chunked_too_slow = false;
+  std::chrono::steady_clock::time_point m_chunked_until;
   Chunked m_chunked = Chunked::off;
   std::uint64_t m_chunk_left = 0;    // of the chunk's data
   std::size_t m_trailer_bytes = 0;   // of the trailers so far

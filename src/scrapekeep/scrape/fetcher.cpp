@@ -515,7 +515,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     // Transfer-Encoding); the stream then reads the framing for it.
     if (strcasecmp(response.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0 &&
         m_response.stream != nullptr) {
-      m_response.stream->body_is_chunked();
+      m_response.stream->body_is_chunked(deadline);
     }
     attempt.location = response.get_header_value("Location");
     attempt.retry_after = response.get_header_value("Retry-After");

@@ -281,7 +281,7 @@ class ListingPipeline {
   // `items_found` counts its items.
   void follow(ListingPage& page, std::int64_t& items_found) {
     m_start.visited.insert(page_identity(page.url));
-    if (page.fetched.final_url != page.url) {  // redirected
+    if (page_identity(page.fetched.final_url) != page_identity(page.url)) {  // redirected
       m_start.visited.insert(page_identity(page.fetched.final_url));
     }
     page.items_before = items_found;
@@ -1062,8 +1062,10 @@ Outcome JobRunner::run_job() {
     }
     record.next_url = listing.next;
     record.pagination_complete = !listing.next;
-    if (fetched.final_url != listing.url) {
-      // Visited too, as follow() counted it: a resumed job must know it.
+    if (page_identity(fetched.final_url) != page_identity(listing.url)) {
+      // Visited too, as follow() counted it: a resumed job must know it. (A
+      // URL the fetcher only wrote out, without its fragment or with spaces
+      // escaped, is the same page: no redirect took it elsewhere.)
       record.final_url = fetched.final_url;
     }
     const core::Status status = with_retry([&] {
