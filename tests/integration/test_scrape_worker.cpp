@@ -669,6 +669,20 @@ TEST_CASE("worker: a pagination loop is found however its URL is written", "[scr
 
 // A /moved job as it must end however often it was interrupted: its three
 // pages stored at the URLs asked for, and no page counted twice.
+// The final_url stored with each listing page of a job, in page order.
+std::vector<std::optional<std::string>> stored_final_urls(Harness& h, const std::string& id) {
+  SQLite::Database db(h.store_config().path, SQLite::OPEN_READONLY);
+  SQLite::Statement q(db, "SELECT final_url FROM page_events WHERE job_id = ? AND kind = 'listing' "
+                          "ORDER BY page_number");
+  q.bind(1, id);
+  std::vector<std::optional<std::string>> urls;
+  while (q.executeStep()) {
+    urls.push_back(q.getColumn(0).isNull() ? std::nullopt
+                                           : std::optional<std::string>(q.getColumn(0).getString()));
+  }
+  return urls;
+}
+
 void check_moved_job(Harness& h, const FixtureSite& site, const std::string& id,
                      const core::Job& job) {
   CHECK(job.status == core::JobStatus::completed);
@@ -685,6 +699,9 @@ void check_moved_job(Harness& h, const FixtureSite& site, const std::string& id,
                                          site.url("/moved?page=3")});
   check_listing_results(h.results(id), site, "/moved", 1, 12, 4);
   CHECK(scrapekeep::testing::counter_mismatches(h.store_config().path, id).empty());
+  CHECK(stored_final_urls(h, id) ==
+        std::vector<std::optional<std::string>>{std::nullopt, site.url("/moved-to?page=2"),
+                                                std::nullopt});
 }
 
 TEST_CASE("worker: a loop through a redirect's target ends the listing, resumed or not",
@@ -722,6 +739,16 @@ TEST_CASE("worker: a loop through a redirect's target ends the listing, resumed 
   for (std::size_t i = 0; i < whole_items.size(); ++i) {
     CHECK(resumed_items[i].fields == whole_items[i].fields);
   }
+}
+
+TEST_CASE("worker: a start URL with a fragment is no redirect, and stores no final_url",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const auto [id, job] = h.run(site.url("/listings?page=1#top"), listing_options());
+  CHECK(job.status == core::JobStatus::completed);
+  REQUIRE(job.counters.listing_pages_scraped == 3);
+  CHECK(stored_final_urls(h, id) == std::vector<std::optional<std::string>>(3, std::nullopt));
 }
 
 TEST_CASE("worker: timeout keeps the partial results", "[scrape][worker]") {
