@@ -78,11 +78,15 @@ std::optional<milliseconds> parse_retry_after(const std::string& value) {
   const std::string text = core::trim_ascii(value);
   long seconds = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || seconds < 0) {
-    return std::nullopt;
-  }
   // A year is more than any wait a page may have, and keeps the product in range.
   constexpr long k_year_s = 365L * 24 * 3600;
+  if (!text.empty() && text.front() != '-' && ec == std::errc::result_out_of_range &&
+      ptr == text.data() + text.size()) {
+    seconds = k_year_s;  // more seconds than a long holds: many years
+  } else if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+             seconds < 0) {
+    return std::nullopt;
+  }
   return milliseconds(std::min(seconds, k_year_s) * 1000);
 }
 
