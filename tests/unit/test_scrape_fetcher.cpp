@@ -237,6 +237,106 @@ TEST_CASE("fetch: a gzip body that cannot be decoded fails at once, not as a fai
   CHECK(good.body.find("<h2>Title <b>1-1</b></h2>") != std::string::npos);
 }
 
+namespace {
+
+std::string gzipped(const std::string& text) {
+  std::string out;
+  httplib::detail::gzip_compressor compressor;
+  REQUIRE(compressor.compress(text.data(), text.size(), true, [&](const char* d, std::size_t n) {
+    out.append(d, n);
+    return true;
+  }));
+  return out;
+}
+
+// A site answering every request with `body`, sent with `coding`.
+std::function<void(int)> coded_answer(const std::string& coding, const std::string& body,
+                                      std::atomic<int>& requests) {
+  return [=, &requests](int fd) {
+    ++requests;
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: " + coding +
+                     "\r\nContent-Length: " + std::to_string(body.size()) +
+                     "\r\nConnection: close\r\n\r\n" + body);
+  };
+}
+
+} // namespace
+
+TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip stream must end",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body><h2>Title</h2></body></html>";
+  std::atomic<int> requests{0};
+  HttpFetcher fetcher(test_config());
+  SECTION("GZIP, Gzip, x-gzip and a padded gzip decode to the page") {
+    for (const std::string coding : {"GZIP", "Gzip", "x-gzip", " gzip ", "X-GZIP"}) {
+      RawSite site(coded_answer(coding, gzipped(page), requests));
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+      INFO(coding);
+      CHECK(r.ok);
+      CHECK(r.body == page);
+    }
+  }
+  SECTION("identity is the body as sent, and an empty gzip body is empty") {
+    for (const auto& [coding, body] : {std::pair<std::string, std::string>("Identity", page),
+                                       std::pair<std::string, std::string>("gzip", "")}) {
+      RawSite site(coded_answer(coding, body, requests));
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+      INFO(coding);
+      CHECK(r.ok);
+      CHECK(r.body == body);
+    }
+  }
+  SECTION("half a gzip stream, or one with bytes after its end, fails, not retried") {
+    const std::string whole = gzipped(page);
+    for (const std::string& body : {whole.substr(0, whole.size() / 2), whole + "trailing"}) {
+      requests = 0;
+      RawSite site(coded_answer("gzip", body, requests));  // Content-Length matches
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+      CHECK_FALSE(r.ok);
+      CHECK_FALSE(r.interrupted);
+      CHECK(r.http_status == std::optional<int>(200));
+      CHECK(r.error == "cannot decode the gzip body");
+      CHECK(r.body.empty());
+      CHECK(requests == 1);
+    }
+  }
+  SECTION("an unknown coding, or a list of codings, fails at once") {
+    for (const std::string coding : {"compress", "gzip, br", "zstd"}) {
+      RawSite site(coded_answer(coding, page, requests));
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+      CHECK_FALSE(r.ok);
+      CHECK_FALSE(r.interrupted);
+      CHECK(r.error == "unsupported Content-Encoding " + coding);
+    }
+    CHECK(requests == 3);
+  }
+  SECTION("an 8 MiB page of few distinct bytes decodes whole") {
+    std::string big = "<html><body>";
+    big += std::string(8 * 1024 * 1024, 'a');
+    big += "</body></html>";
+    RawSite site(coded_answer("gzip", gzipped(big), requests));
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+    CHECK(r.ok);
+    CHECK(r.body.size() == big.size());
+    CHECK(r.body == big);
+  }
+#ifdef CPPHTTPLIB_BROTLI_SUPPORT
+  SECTION("br decodes (never asked for)") {
+    std::string coded;
+    httplib::detail::brotli_compressor compressor;
+    REQUIRE(compressor.compress(page.data(), page.size(), true,
+                                [&](const char* d, std::size_t n) {
+                                  coded.append(d, n);
+                                  return true;
+                                }));
+    RawSite site(coded_answer("BR", coded, requests));
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+    CHECK(r.ok);
+    CHECK(r.body == page);
+  }
+#endif
+}
+
 TEST_CASE("fetch: a body shorter than its Content-Length is retried, then says so",
           "[scrape][fetcher]") {
   SECTION("the site closes the connection") {

@@ -8,8 +8,10 @@
 
 #include <httplib.h>
 #include <libxml/uri.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
@@ -186,20 +188,132 @@ std::string seconds_text(milliseconds d) {
   return text + " s";
 }
 
-// The decoder of a body's Content-Encoding, chosen as the library chooses
-// it; null for a body sent as is (no encoding, or one it does not decode).
-std::unique_ptr<httplib::detail::decompressor> decoder_for(const std::string& encoding) {
+// Decodes a body sent with a Content-Encoding, and knows whether its stream
+// ended: the library's decoders take a stream cut short for a whole one.
+class BodyDecoder {
+ public:
+  using Sink = httplib::detail::decompressor::Callback;
+  virtual ~BodyDecoder() = default;
+  virtual bool valid() const = 0;
+  // Decodes `data` into `sink`; false when it is not of the coding, or
+  // `sink` refuses (then the caller knows why).
+  virtual bool feed(const char* data, std::size_t size, const Sink& sink) = 0;
+  // The stream reached its end: the body is whole.
+  virtual bool ended() = 0;
+};
+
 #ifdef CPPHTTPLIB_ZLIB_SUPPORT
-  if (encoding == "gzip" || encoding == "deflate") {
-    return std::make_unique<httplib::detail::gzip_decompressor>();
+// gzip, and zlib-wrapped deflate, told apart by their header as the library
+// does (window bits 15 + 32); raw deflate is refused, as it was. Bytes after
+// the end of the stream (a second gzip member, trailing garbage) make the
+// body undecodable, as they made the library's decoder fail.
+class Inflater final : public BodyDecoder {
+ public:
+  Inflater() { m_valid = inflateInit2(&m_strm, 15 + 32) == Z_OK; }
+  ~Inflater() override {
+    if (m_valid) {
+      inflateEnd(&m_strm);
+    }
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  bool valid() const override { return m_valid; }
+
+  bool feed(const char* data, std::size_t size, const Sink& sink) override {
+    m_empty = m_empty && size == 0;
+    while (size > 0) {
+      if (m_ended) {
+        return false;  // data after the end of the stream
+      }
+      const auto chunk = static_cast<uInt>(std::min<std::size_t>(size, UINT32_MAX));
+      m_strm.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+      m_strm.avail_in = chunk;
+      // Until the input is taken and the output no longer fills the buffer:
+      // a few bytes of a very compressible body may give many buffers.
+      do {
+        m_strm.next_out = reinterpret_cast<Bytef*>(m_buffer.data());
+        m_strm.avail_out = static_cast<uInt>(m_buffer.size());
+        const int ret = inflate(&m_strm, Z_NO_FLUSH);
+        if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
+          return false;  // Z_DATA_ERROR, Z_NEED_DICT, Z_MEM_ERROR
+        }
+        const std::size_t produced = m_buffer.size() - m_strm.avail_out;
+        if (produced > 0 && !sink(m_buffer.data(), produced)) {
+          return false;
+        }
+        if (ret == Z_STREAM_END) {
+          m_ended = true;
+          break;
+        }
+        if (ret == Z_BUF_ERROR && produced == 0) {
+          if (m_strm.avail_in > 0) {
+            return false;  // no progress with input and room: not expected
+          }
+          break;  // wants more input
+        }
+      } while (m_strm.avail_in > 0 || m_strm.avail_out == 0);
+      const std::size_t taken = chunk - m_strm.avail_in;
+      data += taken;
+      size -= taken;
+    }
+    return true;
+  }
+
+  // An empty body (no stream at all) is taken as it is.
+  bool ended() override { return m_ended || m_empty; }
+
+ private:
+  z_stream m_strm{};
+  bool m_empty = true;
+  bool m_valid = false;
+  bool m_ended = false;
+  std::array<char, 16384> m_buffer{};
+};
+#endif
+
+#ifdef CPPHTTPLIB_BROTLI_SUPPORT
+// The library's brotli decoder. Never asked for (see Accept-Encoding), but
+// decoded when sent. It does not tell whether its stream ended (its state
+// is private, and brotlidec is not linked here): a br body cut short at a
+// matching Content-Length is still taken whole.
+class BrotliDecoder final : public BodyDecoder {
+ public:
+  bool valid() const override { return m_decoder.is_valid(); }
+  bool feed(const char* data, std::size_t size, const Sink& sink) override {
+    return size == 0 || m_decoder.decompress(data, size, sink);
+  }
+  bool ended() override { return true; }  // not known
+
+ private:
+  httplib::detail::brotli_decompressor m_decoder;
+};
+#endif
+
+// A Content-Encoding as it is compared: trimmed, lowercase, x-gzip as gzip,
+// identity as none.
+std::string normalized_coding(const std::string& header) {
+  std::string coding = core::lower_ascii(core::trim_ascii(header));
+  if (coding == "x-gzip") {
+    return "gzip";
+  }
+  return coding == "identity" ? std::string() : coding;
+}
+
+// The decoder of a (normalized) coding; null for one this build cannot
+// decode (the page then fails).
+std::unique_ptr<BodyDecoder> decoder_for(const std::string& coding) {
+#ifdef CPPHTTPLIB_ZLIB_SUPPORT
+  if (coding == "gzip" || coding == "deflate") {
+    return std::make_unique<Inflater>();
   }
 #endif
 #ifdef CPPHTTPLIB_BROTLI_SUPPORT
-  if (encoding.find("br") != std::string::npos) {
-    return std::make_unique<httplib::detail::brotli_decompressor>();
+  if (coding == "br") {
+    return std::make_unique<BrotliDecoder>();
   }
 #endif
-  (void)encoding;
+  (void)coding;
   return nullptr;
 }
 
@@ -501,11 +615,13 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     interrupted,
     bad_framing,
     bad_encoding,
+    unsupported_encoding,
   };
   Abort abort = Abort::none;
   bool success_status = false;
-  std::string encoding;  // Content-Encoding of a body being decoded
-  std::unique_ptr<httplib::detail::decompressor> decoder;
+  std::string encoding;  // Content-Encoding of a body being decoded (normalized)
+  std::string unsupported;  // a Content-Encoding this build cannot decode, as sent
+  std::unique_ptr<BodyDecoder> decoder;
   std::size_t expected_bytes = SIZE_MAX;  // Content-Length of a body not chunked
   std::size_t received_bytes = 0;         // of the body, as sent
 
@@ -544,11 +660,21 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         return false;
       }
       if (m_config.decompress) {
-        encoding = response.get_header_value("Content-Encoding");
-        decoder = decoder_for(encoding);
-        if (decoder && !decoder->is_valid()) {
-          abort = Abort::bad_encoding;
-          return false;
+        // Only what Accept-Encoding asked for is expected; anything else
+        // (or a list of codings) would store the coded bytes as the page.
+        const std::string sent = response.get_header_value("Content-Encoding");
+        encoding = normalized_coding(sent);
+        if (!encoding.empty()) {
+          decoder = decoder_for(encoding);
+          if (!decoder || response.get_header_value_count("Content-Encoding") > 1) {
+            unsupported = core::trim_ascii(sent);
+            abort = Abort::unsupported_encoding;
+            return false;
+          }
+          if (!decoder->valid()) {
+            abort = Abort::bad_encoding;
+            return false;
+          }
         }
       }
       return true;
@@ -580,7 +706,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     if (!decoder) {
       return keep(data, size);
     }
-    if (!decoder->decompress(data, size, keep)) {
+    if (!decoder->feed(data, size, keep)) {
       if (abort == Abort::none) {
         abort = Abort::bad_encoding;
       }
@@ -655,6 +781,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       attempt.error = "cannot decode the " + encoding + " body";
       attempt.body.clear();
       return attempt;
+    case Abort::unsupported_encoding:
+      attempt.error = "unsupported Content-Encoding " + unsupported;
+      return attempt;
     case Abort::none:
       break;
   }
@@ -685,6 +814,11 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   if (!(attempt.status >= 200 && attempt.status < 300)) {
     attempt.body.clear();
     attempt.retryable = is_retryable_status(*attempt.status);
+  } else if (decoder && !decoder->ended()) {
+    // The body's length was kept to, and it holds only part of a stream: the
+    // site would send the same bytes again.
+    attempt.error = "cannot decode the " + encoding + " body";
+    attempt.body.clear();
   }
   return attempt;
 }
