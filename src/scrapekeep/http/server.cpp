@@ -1,7 +1,6 @@
 #include "scrapekeep/http/server.hpp"
 
 #include <httplib.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -551,7 +550,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     }
     // As the library decides that a body is chunked (its first
     // Transfer-Encoding); the stream then reads the framing for it.
-    if (strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0) {
+    if (net::is_chunked(req)) {
       if (net::SocketStream* strm = current_stream()) {
         strm->body_is_chunked(std::chrono::steady_clock::now() +
                               std::chrono::seconds(m_config.body_timeout_s));

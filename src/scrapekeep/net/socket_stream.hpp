@@ -197,4 +197,12 @@ bool has_conflicting_lengths(const Message& message) {
   return false;
 }
 
+// Whether the library reads a request's or response's body as chunked: its
+// first Transfer-Encoding is "chunked", in any case. The stream's owner
+// announces such a body with SocketStream::body_is_chunked().
+template <typename Message>
+bool is_chunked(const Message& message) {
+  return core::lower_ascii(message.get_header_value("Transfer-Encoding")) == "chunked";
+}
+
 } // namespace scrapekeep::net

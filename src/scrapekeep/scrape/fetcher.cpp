@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <httplib.h>
@@ -633,7 +632,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     }
     // As the library decides that a body is chunked (its first
     // Transfer-Encoding); the stream then reads the framing for it.
-    if (strcasecmp(response.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0 &&
+    if (net::is_chunked(response) &&
         m_response.stream != nullptr) {
       m_response.stream->body_is_chunked(deadline);
     }
@@ -646,7 +645,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     if (response.has_header("Content-Length")) {
       length = parse_content_length(response.get_header_value("Content-Length")).value_or(SIZE_MAX);
     }
-    if (core::lower_ascii(response.get_header_value("Transfer-Encoding")) != "chunked") {
+    if (!net::is_chunked(response)) {
       expected_bytes = length;
     }
     success_status = response.status >= 200 && response.status < 300;
