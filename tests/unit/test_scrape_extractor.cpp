@@ -176,6 +176,17 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK(resolve_url("http://h/", "a b") == std::optional<std::string>("http://h/a%20b"));
   CHECK(resolve_url("http://h/", "caf\xC3\xA9") == std::optional<std::string>("http://h/caf%C3%A9"));
 
+  // A '%' that starts no escape is sent as "%25", escapes stay as written;
+  // backslashes before the query are slashes in an http(s) link, as browsers
+  // read them.
+  CHECK(resolve_url("http://h/", "sale/50%off?x=100%") ==
+        std::optional<std::string>("http://h/sale/50%25off?x=100%25"));
+  CHECK(resolve_url("http://h/", "%zz%20") == std::optional<std::string>("http://h/%25zz%20"));
+  CHECK(resolve_url("http://h/a/b/", "..\\img\\x.html?q=a\\b") ==
+        std::optional<std::string>("http://h/a/img/x.html?q=a%5Cb"));
+  CHECK(resolve_url("http://h/a/", "http:\\\\other\\x") ==
+        std::optional<std::string>("http://other/x"));
+
   CHECK_FALSE(resolve_url(base, "mailto:someone@example.test"));
   CHECK_FALSE(resolve_url(base, "javascript:void(0)"));
   CHECK_FALSE(resolve_url(base, "ftp://a/file"));

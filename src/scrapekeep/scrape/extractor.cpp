@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "scrapekeep/core/text.hpp"
+#include "scrapekeep/scrape/page_encoding.hpp"
 #include "scrapekeep/scrape/xml_memory.hpp"
 
 namespace scrapekeep::scrape {
@@ -36,8 +37,6 @@ constexpr int k_html_options =
 // default, 256, without a word (what follows, items and next link included,
 // is lost); real pages stay well under this, a page past it fails.
 constexpr unsigned int k_max_depth = 4096;
-// How far into a document a <meta charset> is looked for (the HTML spec's prescan).
-constexpr std::size_t k_charset_prescan_bytes = 4096;
 
 void ignore_generic_error(void* /*ctx*/, const char* /*msg*/, ...) {}
 void ignore_structured_error(void* /*ctx*/, xmlErrorPtr /*error*/) {}
@@ -94,120 +93,19 @@ std::string from_xml(const xmlChar* s) {
   return s == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(s));
 }
 
-bool has_utf16_bom(const std::string& html) {
-  const auto* b = reinterpret_cast<const unsigned char*>(html.data());
-  return html.size() >= 2 && ((b[0] == 0xFE && b[1] == 0xFF) || (b[0] == 0xFF && b[1] == 0xFE));
-}
-
-bool has_bom(const std::string& html) {
-  const auto* b = reinterpret_cast<const unsigned char*>(html.data());
-  return (html.size() >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) ||
-         has_utf16_bom(html);
-}
-
-// Whether NUL bytes may be part of the page's characters: a UTF-16 byte-order
-// mark, or a charset of 16 or 32 bits a character.
-bool wide_encoding(const std::string& html, const std::string& charset) {
-  const std::string name = lower_ascii(charset);
-  return has_utf16_bom(html) || name.find("16") != std::string::npos ||
-         name.find("32") != std::string::npos || name.find("ucs") != std::string::npos;
-}
-
-// True when a <meta> near the start of the document declares a charset.
-bool declares_charset(const std::string& html) {
-  const std::string head = lower_ascii(html.substr(0, k_charset_prescan_bytes));
-  std::size_t pos = 0;
-  while ((pos = head.find("<meta", pos)) != std::string::npos) {
-    const std::size_t end = head.find('>', pos);
-    const std::string tag = head.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-    if (tag.find("charset") != std::string::npos) {
-      return true;
-    }
-    pos += 5;
-  }
-  return false;
-}
-
-bool known_encoding(const std::string& name) {
-  if (xmlParseCharEncoding(name.c_str()) > XML_CHAR_ENCODING_NONE) {
-    return true;
-  }
-  xmlCharEncodingHandlerPtr handler = xmlFindCharEncodingHandler(name.c_str());
-  if (handler == nullptr) {
-    return false;
-  }
-  xmlCharEncCloseFunc(handler);
-  return true;
-}
-
-// Whether `html` reads better as UTF-8 than as windows-1252: fewer bytes that
-// break UTF-8 than well-formed multi-byte sequences (so a UTF-8 page with a
-// stray byte stays UTF-8, and a Latin-1 page with accents does not).
-bool mostly_utf8(const std::string& html) {
-  std::size_t sequences = 0;
-  std::size_t broken = 0;
-  const auto* b = reinterpret_cast<const unsigned char*>(html.data());
-  const std::size_t n = html.size();
-  for (std::size_t i = 0; i < n;) {
-    const unsigned char c = b[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    const std::size_t length = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                               : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    std::size_t k = 1;
-    while (length != 0 && k < length && i + k < n && (b[i + k] & 0xC0) == 0x80) {
-      ++k;
-    }
-    if (length != 0 && k == length) {
-      ++sequences;
-      i += length;
-    } else {
-      ++broken;
-      ++i;
-    }
-  }
-  return broken <= sequences;
-}
-
-// The encoding to force on the parser, or nullptr to let libxml2 detect it
-// (BOM, <meta charset>). Without either, HTML's ISO-8859-1 default would
-// garble UTF-8 pages, so UTF-8 is forced, unless the bytes say windows-1252
-// (what browsers take for an undeclared Western page; a superset of Latin-1).
-const char* choose_encoding(const std::string& html, const std::string& charset) {
-  if (has_bom(html)) {
-    return nullptr;
-  }
-  if (!charset.empty() && known_encoding(charset)) {
-    return charset.c_str();
-  }
-  if (declares_charset(html)) {
-    return nullptr;
-  }
-  return mostly_utf8(html) ? "UTF-8" : "windows-1252";
-}
-
 DocPtr parse_html(const std::string& html, const std::string& page_url, const std::string& charset) {
-  if (html.size() > static_cast<std::size_t>(INT_MAX)) {
+  // Decoded here, as browsers decode (page_encoding.hpp), and given to
+  // libxml2 as UTF-8 that no <meta> may switch: left to itself it stops at
+  // the first byte its decoder refuses, without a word.
+  std::string decoded;
+  const std::string_view text = decode_page(html, charset, decoded);
+  if (text.size() > static_cast<std::size_t>(INT_MAX)) {
     return nullptr;
   }
-  // libxml2 2.9 takes a NUL byte between elements for the end of the page
-  // and reads nothing after it; browsers ignore it. In an ASCII-compatible
-  // encoding a NUL byte is only ever that character: dropped here.
-  const bool drop_nul =
-      std::memchr(html.data(), 0, html.size()) != nullptr && !wide_encoding(html, charset);
-  std::string without_nul;
-  if (drop_nul) {
-    without_nul = html;
-    without_nul.erase(std::remove(without_nul.begin(), without_nul.end(), '\0'), without_nul.end());
-  }
-  const std::string& text = drop_nul ? without_nul : html;
-  const char* encoding = choose_encoding(text, charset);
   xmlResetLastError();
   DocPtr doc(htmlReadMemory(text.data(), static_cast<int>(text.size()),
-                            page_url.empty() ? nullptr : page_url.c_str(), encoding,
-                            k_html_options));
+                            page_url.empty() ? nullptr : page_url.c_str(), "UTF-8",
+                            k_html_options | HTML_PARSE_IGNORE_ENC));
   // libxml2 halts on a fatal error (elements nested past the depth limit, a
   // text node over 10 MB) and records nothing after it, keeping what it
   // read: the (per-thread) last error says whether it did. A page read in
@@ -602,10 +500,25 @@ std::size_t request_bytes(const std::string& url) {
   return std::min(url.find('#'), url.size());
 }
 
+// A link of http(s) or of no scheme with each backslash before its query
+// read as '/', as browsers read it (..\img\a.html is ../img/a.html).
+std::string backslashes_as_slashes(std::string ref) {
+  const std::size_t end = std::min(ref.find_first_of("?#"), ref.size());
+  const std::size_t colon = ref.find(':');
+  if (colon < end) {
+    const std::string scheme = lower_ascii(ref.substr(0, colon));
+    if (scheme != "http" && scheme != "https") {
+      return ref;
+    }
+  }
+  std::replace(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(end), '\\', '/');
+  return ref;
+}
+
 // resolve_url without the length cap.
 std::optional<std::string> resolve_any_length(const std::string& base, const std::string& ref) {
   prepare_thread();
-  const std::string escaped_ref = escape_uri_chars(trim_ascii(ref));
+  const std::string escaped_ref = escape_uri_chars(backslashes_as_slashes(trim_ascii(ref)));
   const std::string escaped_base = escape_uri_chars(trim_ascii(base));
   XmlString built(xmlBuildURI(as_xml(escaped_ref), as_xml(escaped_base)));
   if (!built) {
@@ -637,10 +550,17 @@ std::string escape_uri_chars(const std::string& text) {
   static const char* const k_hex = "0123456789ABCDEF";
   std::string out;
   out.reserve(text.size());
-  for (const char ch : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
     const auto c = static_cast<unsigned char>(ch);
+    const auto hex_at = [&](std::size_t k) {
+      return k < text.size() && std::isxdigit(static_cast<unsigned char>(text[k])) != 0;
+    };
+    // A '%' that starts no escape ("50%off") is sent as browsers send it,
+    // which a server reads as the same "%" written "%25"; libxml2 refuses it.
+    const bool lone_percent = c == '%' && !(hex_at(i + 1) && hex_at(i + 2));
     const bool bad = c <= 0x20 || c >= 0x7F || c == '"' || c == '<' || c == '>' || c == '\\' ||
-                     c == '^' || c == '`' || c == '{' || c == '|' || c == '}';
+                     c == '^' || c == '`' || c == '{' || c == '|' || c == '}' || lone_percent;
     if (bad) {
       out += '%';
       out += k_hex[c >> 4];

@@ -42,8 +42,9 @@ std::optional<std::string> resolve_url(const std::string& base, const std::strin
 constexpr std::size_t k_max_link_bytes = 8192;
 
 // Percent-encodes the bytes a URI may not hold (space, controls, non-ASCII,
-// quotes, angle brackets, backslash and the like) as browsers do; "%" and
-// reserved characters stay as they are.
+// quotes, angle brackets, backslash and the like) as browsers do, and a "%"
+// that starts no escape ("50%off" -> "50%25off"); escapes and reserved
+// characters stay as they are.
 std::string escape_uri_chars(const std::string& text);
 
 // `url` without its fragment ("#..."), for fetching.

@@ -1,0 +1,151 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "scrapekeep/core/job.hpp"
+#include "scrapekeep/scrape/extractor.hpp"
+#include "scrapekeep/scrape/page_encoding.hpp"
+
+using scrapekeep::core::Selectors;
+using scrapekeep::scrape::decode_page;
+using scrapekeep::scrape::encoding_for_label;
+using scrapekeep::scrape::extract_listing;
+using scrapekeep::scrape::meta_declared_encoding;
+using scrapekeep::scrape::sniff_encoding;
+
+namespace {
+
+const std::string k_url = "http://h.test/list";
+const std::string k_fffd = "\xEF\xBF\xBD";
+
+// Every <p>'s string value, as a listing job with item //p and field "." reads it.
+std::vector<std::string> paragraphs(const std::string& html, const std::string& charset = "") {
+  Selectors s;
+  s.item = "//p";
+  s.fields = {{"p", "."}};
+  s.next_page = "//a[@rel='next']/@href";
+  const auto page = extract_listing(html, k_url, s, false, charset);
+  std::vector<std::string> values;
+  for (const auto& item : page.items) {
+    values.push_back(item.fields.at(0).second.value_or("(null)"));
+  }
+  if (page.next_url) {
+    values.push_back("next " + *page.next_url);
+  }
+  return values;
+}
+
+using Strings = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("charset labels map to the Encoding Standard's encodings", "[scrape][encoding]") {
+  CHECK(encoding_for_label("utf-8") == "UTF-8");
+  CHECK(encoding_for_label("  UTF8 ") == "UTF-8");
+  CHECK(encoding_for_label("ISO-8859-1") == "windows-1252");
+  CHECK(encoding_for_label("latin1") == "windows-1252");
+  CHECK(encoding_for_label("US-ASCII") == "windows-1252");
+  CHECK(encoding_for_label("iso-8859-9") == "windows-1254");
+  CHECK(encoding_for_label("Shift_JIS") == "Shift_JIS");
+  CHECK(encoding_for_label("x-sjis") == "Shift_JIS");
+  CHECK(encoding_for_label("gb2312") == "GBK");
+  CHECK(encoding_for_label("utf-16") == "UTF-16LE");
+  CHECK(encoding_for_label("x-no-such-charset").empty());
+  CHECK(encoding_for_label("iso-2022-kr").empty());  // the replacement encoding: ignored
+  CHECK(encoding_for_label("").empty());
+}
+
+TEST_CASE("the meta prescan finds what browsers find", "[scrape][encoding]") {
+  CHECK(meta_declared_encoding("<meta charset=\"windows-1252\">") == "windows-1252");
+  CHECK(meta_declared_encoding("<META CHARSET=Shift_JIS>") == "Shift_JIS");
+  CHECK(meta_declared_encoding("<meta http-equiv=\"Content-Type\" "
+                               "content=\"text/html; charset=koi8-r\">") == "KOI8-R");
+  // content's charset counts only with the http-equiv pragma
+  CHECK(meta_declared_encoding("<meta content=\"text/html; charset=koi8-r\">").empty());
+  // the word alone is not a declaration
+  CHECK(meta_declared_encoding("<meta name=\"description\" content=\"charset\">").empty());
+  CHECK(meta_declared_encoding("<!-- <meta charset=\"koi8-r\"> --><p>").empty());
+  CHECK(meta_declared_encoding("<div title='<meta charset=koi8-r>'><meta charset=utf-8>") ==
+        "UTF-8");
+  CHECK(meta_declared_encoding("<meta charset=\"utf-16\">") == "UTF-8");
+  CHECK(meta_declared_encoding("<body><meta charset=\"koi8-r\">").empty());
+  // after a long inline script in the head (past the 1024 bytes of the
+  // spec's first look), as browsers re-read such a page
+  CHECK(meta_declared_encoding("<head><script>" + std::string(8000, 'x') +
+                               "</script><meta charset=\"euc-jp\"></head>") == "EUC-JP");
+}
+
+TEST_CASE("sniffing: byte-order mark, then the header, then a meta, then the bytes",
+          "[scrape][encoding]") {
+  CHECK(sniff_encoding("\xEF\xBB\xBF<meta charset=koi8-r>", "iso-8859-1") == "UTF-8");
+  CHECK(sniff_encoding("\xFF\xFE<\0p\0", "") == "UTF-16LE");
+  CHECK(sniff_encoding("<meta charset=koi8-r>", "iso-8859-1") == "windows-1252");
+  CHECK(sniff_encoding("<meta charset=koi8-r>", "x-unknown") == "KOI8-R");
+  CHECK(sniff_encoding("<p>caf\xC3\xA9</p>", "") == "UTF-8");
+  CHECK(sniff_encoding("<p>caf\xE9</p>", "") == "windows-1252");
+}
+
+TEST_CASE("a byte the encoding does not have becomes U+FFFD and the page is read on",
+          "[scrape][encoding]") {
+  const std::string rest = "<p>second</p><a rel=\"next\" href=\"/2\">next</a>";
+  SECTION("declared US-ASCII is read as windows-1252, as browsers read it") {
+    CHECK(paragraphs("<p>caf\xE9</p>" + rest, "us-ascii") ==
+          Strings{"caf\xC3\xA9", "second", "next http://h.test/2"});
+  }
+  SECTION("windows-1252's undefined bytes are their C1 controls, nothing is cut") {
+    CHECK(paragraphs("<p>a\x81" "b\x9D" "c</p>" + rest, "windows-1252") ==
+          Strings{"a\xC2\x81" "b\xC2\x9D" "c", "second", "next http://h.test/2"});
+  }
+  SECTION("Shift_JIS with NEC and IBM characters (windows-31J)") {
+    // (1) U+2460 is 0x87 0x40, U+9AD9 is 0xFB 0xFC; a backslash stays one.
+    CHECK(paragraphs("<p>\x87\x40 \xFB\xFC C:\\x</p>" + rest, "Shift_JIS") ==
+          Strings{"\xE2\x91\xA0 \xE9\xAB\x99 C:\\x", "second", "next http://h.test/2"});
+  }
+  SECTION("GB2312 pages with GBK characters") {
+    // U+4E02 is 0x81 0x40 in GBK, not in GB2312.
+    CHECK(paragraphs("<p>\x81\x40</p>" + rest, "gb2312") ==
+          Strings{"\xE4\xB8\x82", "second", "next http://h.test/2"});
+  }
+  SECTION("a byte sequence of no character in EUC-JP") {
+    CHECK(paragraphs("<p>a\xFF" "b</p>" + rest, "euc-jp") ==
+          Strings{"a" + k_fffd + "b", "second", "next http://h.test/2"});
+  }
+  SECTION("a multi-byte character cut short by the end of the page") {
+    CHECK(decode_page("<p>a\x87", "shift_jis") == "<p>a" + k_fffd);
+  }
+}
+
+TEST_CASE("a page declared UTF-8 by meta keeps UTF-8 past a stray byte", "[scrape][encoding]") {
+  CHECK(paragraphs("<meta charset=\"utf-8\"><p>\xE9</p><p>Stra\xC3\x9F" "e</p>") ==
+        Strings{k_fffd, "Stra\xC3\x9F" "e"});
+  // UTF-8's decoder: one U+FFFD for each maximal part that cannot be completed
+  CHECK(decode_page("a\xE2\x82" "b\xF0\x9F\x98" "c\xC0\xAF" "d", "utf-8") ==
+        "a" + k_fffd + "b" + k_fffd + "c" + k_fffd + k_fffd + "d");
+}
+
+TEST_CASE("a meta after non-ASCII text still declares the page's encoding",
+          "[scrape][encoding]") {
+  CHECK(paragraphs("<title>caf\xE9</title><meta charset=\"windows-1252\"><p>\x93q\x94</p>") ==
+        Strings{"\xE2\x80\x9Cq\xE2\x80\x9D"});
+  // a <meta> with the word charset in its content declares nothing: the
+  // bytes decide (not UTF-8: windows-1252)
+  CHECK(paragraphs("<meta name=\"description\" content=\"charset\"><p>\x93q\x94</p>") ==
+        Strings{"\xE2\x80\x9Cq\xE2\x80\x9D"});
+}
+
+TEST_CASE("UTF-16 pages: NUL characters dropped, code units kept aligned", "[scrape][encoding]") {
+  // "<p>a\0b</p>" in UTF-16LE with a byte-order mark, then a lone surrogate
+  std::string page = std::string("\xFF\xFE", 2);
+  for (const char c : std::string("<p>a")) {
+    page += c;
+    page += '\0';
+  }
+  page += std::string("\0\0", 2);  // U+0000
+  page += std::string("b\0", 2);
+  page += std::string("\x00\xD8", 2);  // a high surrogate with no low one
+  for (const char c : std::string("c</p>")) {
+    page += c;
+    page += '\0';
+  }
+  CHECK(paragraphs(page) == Strings{"ab" + k_fffd + "c"});
+}
