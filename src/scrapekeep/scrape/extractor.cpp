@@ -515,16 +515,41 @@ std::string backslashes_as_slashes(std::string ref) {
   return ref;
 }
 
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+  for (std::size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size()) {
+    text.replace(pos, from.size(), to);
+  }
+}
+
+// "!p0!", "!p1!"...: the first that neither string holds.
+std::string absent_marker(const std::string& a, const std::string& b) {
+  for (std::size_t n = 0;; ++n) {
+    std::string marker = "!p" + std::to_string(n) + "!";
+    if (a.find(marker) == std::string::npos && b.find(marker) == std::string::npos) {
+      return marker;
+    }
+  }
+}
+
 // resolve_url without the length cap.
 std::optional<std::string> resolve_any_length(const std::string& base, const std::string& ref) {
   prepare_thread();
-  const std::string escaped_ref = escape_uri_chars(backslashes_as_slashes(trim_ascii(ref)));
-  const std::string escaped_base = escape_uri_chars(trim_ascii(base));
+  std::string escaped_ref = escape_uri_chars(backslashes_as_slashes(trim_ascii(ref)));
+  std::string escaped_base = escape_uri_chars(trim_ascii(base));
+  // xmlBuildURI decodes the escapes of a relative reference's path, and of
+  // its base's, where the result is still a valid path: "a%2Fb" became
+  // "a/b", another resource. Each '%' goes in as a marker that neither
+  // holds ('!' is a character it keeps) and is put back.
+  const std::string marker = absent_marker(escaped_ref, escaped_base);
+  replace_all(escaped_ref, "%", marker);
+  replace_all(escaped_base, "%", marker);
   XmlString built(xmlBuildURI(as_xml(escaped_ref), as_xml(escaped_base)));
   if (!built) {
     return std::nullopt;
   }
-  std::string result = remove_dot_segments(from_xml(built.get()));
+  std::string result = from_xml(built.get());
+  replace_all(result, marker, "%");
+  result = remove_dot_segments(result);
   UriPtr uri(xmlParseURIRaw(result.c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
     return std::nullopt;
