@@ -1200,6 +1200,41 @@ TEST_CASE("backup reads a file at rest as inspect does, creating nothing beside 
   CHECK(copied.out == original.out);
 }
 
+TEST_CASE("inspect and backup read a live database through a symlink with its -wal",
+          "[inspect][cli][backup]") {
+  TempDir dir;
+  const auto folder = dir.path() / "real";
+  std::filesystem::create_directories(folder);
+  const std::string db = (folder / "live.db").string();
+  build_db(db);
+  auto opened = JobStore::open(StoreConfig{.path = db});
+  REQUIRE(opened);
+  JobStore& store = **opened;
+  REQUIRE(store.checkpoint());
+  // The pending job is taken; that change lives only in the WAL, which SQLite
+  // keeps beside the file the link points to, not beside the link.
+  claim(store, k_t0 + 5000 * k_second);
+  const std::string link = dir.file("link.db");
+  std::filesystem::create_symlink(db, link);
+  auto direct = inspect(dir, db, {"jobs", "--status", "pending", "--json"});
+  REQUIRE(direct.exit_code == 0);
+  REQUIRE(Json::parse(direct.out)["total"] == 0);
+
+  auto linked = inspect(dir, link, {"jobs", "--status", "pending", "--json"});
+  INFO(linked.err);
+  REQUIRE(linked.exit_code == 0);
+  CHECK(linked.out == direct.out);
+  CHECK_FALSE(std::filesystem::exists(link + "-wal"));
+
+  const std::string copy = dir.file("copy.db");
+  auto backup = run_binary(dir, {"backup", "--db", link, "--to", copy});
+  INFO(backup.err);
+  REQUIRE(backup.exit_code == 0);
+  auto copied = inspect(dir, copy, {"jobs", "--status", "pending", "--json"});
+  REQUIRE(copied.exit_code == 0);
+  CHECK(copied.out == direct.out);
+}
+
 }  // namespace
 
 TEST_CASE("inspect, backup and migrate refuse a FIFO instead of waiting on it for ever",

@@ -6,6 +6,7 @@
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/store/backup.hpp"
+#include "scrapekeep/store/migrations.hpp"
 
 namespace scrapekeep::cli {
 
@@ -47,8 +48,9 @@ FileState file_state(const std::string& path) {
   FileState state;
   state.size = std::filesystem::file_size(path, ec);
   state.written = std::filesystem::last_write_time(path, ec);
-  state.wal = std::filesystem::exists(path + "-wal", ec);
-  state.journal = std::filesystem::exists(path + "-journal", ec);
+  const std::string file = store::database_file(path);  // a link's target
+  state.wal = std::filesystem::exists(file + "-wal", ec);
+  state.journal = std::filesystem::exists(file + "-journal", ec);
   return state;
 }
 

@@ -22,6 +22,7 @@
 #include "scrapekeep/http/views.hpp"
 #include "scrapekeep/store/history.hpp"
 #include "scrapekeep/store/json_codec.hpp"
+#include "scrapekeep/store/migrations.hpp"
 
 namespace scrapekeep::cli {
 
@@ -758,7 +759,7 @@ int run_stats(const InspectOptions& o) {
   const Style style;
   std::error_code ec;
   const auto size = std::filesystem::file_size(o.db, ec);
-  const auto wal = std::filesystem::file_size(o.db + "-wal", ec);
+  const auto wal = std::filesystem::file_size(store::database_file(o.db) + "-wal", ec);
   std::cout << style.bold("Database") << "  " << o.db << " (" << format_bytes(size)
             << (ec ? std::string() : ", WAL " + format_bytes(wal)) << ")\n";
   std::cout << style.bold("Jobs") << "      " << group_digits(s.jobs);

@@ -191,8 +191,10 @@ bool at_rest(const std::string& path) {
   if (!std::filesystem::exists(path, ec)) {
     return false;
   }
+  // Beside the file a link points to, where SQLite keeps them.
+  const std::string file = database_file(path);
   for (const char* suffix : {"-wal", "-journal"}) {
-    if (std::filesystem::exists(path + suffix, ec) || ec) {
+    if (std::filesystem::exists(file + suffix, ec) || ec) {
       return false;
     }
   }
@@ -450,7 +452,7 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
     return opened.error();
   }
   std::error_code ec;
-  std::uintmax_t wal_size = std::filesystem::file_size(path + "-wal", ec);
+  std::uintmax_t wal_size = std::filesystem::file_size(database_file(path) + "-wal", ec);
   if (ec) {
     wal_size = 0;
   }

@@ -80,7 +80,23 @@ std::optional<core::Error> not_a_regular_file(const std::string& path) {
                             "file"};
 }
 
-std::optional<core::Error> not_writable(const std::string& path) {
+std::string database_file(const std::string& path) {
+  std::filesystem::path file = path;
+  std::error_code ec;
+  // As the kernel does, at most 40 links in a row (a loop ends there).
+  for (int hops = 0; hops < 40 && std::filesystem::is_symlink(file, ec); ++hops) {
+    const std::filesystem::path target = std::filesystem::read_symlink(file, ec);
+    if (ec) {
+      break;
+    }
+    file = target.is_absolute() ? target : file.parent_path() / target;
+  }
+  return file.string();
+}
+
+std::optional<core::Error> not_writable(const std::string& given) {
+  // The file, its -wal and -shm and their folder are those of the link's target.
+  const std::string path = database_file(given);
   const auto refused = [](const std::string& what) {
     return core::Error{core::ErrorCode::unavailable,
                        "cannot write the database: " + what + " is not writable (" +

@@ -41,6 +41,11 @@ core::Error unreadable_database(const std::string& path);
 // an endless empty file. nullopt otherwise (a missing path included).
 std::optional<core::Error> not_a_regular_file(const std::string& path);
 
+// The database file SQLite opens for `path`: a symbolic link followed to its
+// target, beside which SQLite keeps the -wal, -shm and -journal files (not
+// beside the link). `path` itself when it is no link or cannot be followed.
+std::string database_file(const std::string& path);
+
 // unavailable, saying which, when this process cannot write the file at
 // `path` (SQLite would open it read-only without a word and fail at the first
 // write) or, for a missing file or one without both its -wal and -shm, its
