@@ -1013,6 +1013,20 @@ TEST_CASE("recover_expired puts back, gives up on, or times out interrupted jobs
                                      "stored; giving up"));
   }
 
+  SECTION("a job given up on with the clock set back is not dated before its start") {
+    const Job job = f.create(paged_options(4));
+    const Claim c = f.claim();
+    // Its process found gone (expire_orphaned_leases), by a clock set back an hour since.
+    REQUIRE(*f.store().expire_orphaned_leases([](const std::string&) { return true; }) == 1);
+    const Micros earlier = f.clock.now() - 3600 * k_second;
+    REQUIRE(*f.store().recover_expired(earlier, 1) == 1);
+    const Job j = f.get(job.job_id);
+    CHECK(j.status == JobStatus::failed);
+    REQUIRE(j.started_at.has_value());
+    CHECK(j.completed_at == j.started_at);
+    CHECK(*j.started_at == *c.job.started_at);
+  }
+
   SECTION("the cap counts losses in a row without a page stored") {
     JobOptions o = paged_options(10);
     o.timeout = 1800;

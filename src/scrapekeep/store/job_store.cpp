@@ -1058,8 +1058,9 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
           q->bind(5, core::live_percentage(job));
         }
         // A timeout found late is dated when the time ran out, or when the
-        // job's last page was stored if a lost worker stored one after that.
-        Micros completed_at = now;
+        // job's last page was stored if a lost worker stored one after that;
+        // a job given up on, now, or at its start were the clock set back.
+        Micros completed_at = std::max(now, job.started_at.value_or(now));
         if (timed_out) {
           auto last = m_impl->prepared(
               "SELECT finished_at FROM page_events WHERE job_id = ? ORDER BY seq DESC LIMIT 1");
