@@ -399,6 +399,24 @@ TEST_CASE("a job whose stored selectors are not JSON fails at its claim, the nex
   CHECK(listed->jobs[2].selectors_damaged);
 }
 
+TEST_CASE("a pending job with a claim token left on it is claimed and blocks no other job",
+          "[store]") {
+  StoreFixture f;
+  const Job stray = f.create();
+  f.clock.advance(k_second);
+  const Job next = f.create();
+  {
+    // A hand-edited row (inspect check reports it): no worker holds a pending job.
+    SQLite::Database raw(f.path(), SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE jobs SET claim_token = 'stray', lease_expires_at = 0 WHERE job_id = '" +
+             stray.job_id + "'");
+  }
+  const Claim first = f.claim();
+  CHECK(first.job_id == stray.job_id);
+  CHECK(first.token != "stray");
+  CHECK(f.claim().job_id == next.job_id);
+}
+
 TEST_CASE("result items whose stored fields or detail are not the JSON written read as null",
           "[store]") {
   StoreFixture f;

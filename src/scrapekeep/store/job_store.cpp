@@ -679,6 +679,8 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       if (job_id.empty()) {
         break;
       }
+      // No worker holds a pending job: a claim token left on one (a
+      // hand-edited row) is replaced, not a reason to fail every claim.
       Claim claim;
       claim.job_id = job_id;
       claim.token = core::random_hex(16);
@@ -686,8 +688,8 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
         auto q = m_impl->prepared(
             "UPDATE jobs SET status = 'processing', started_at = COALESCE(started_at, ?), "
             "attempts = attempts + 1, claim_token = ?, claimed_by = ?, lease_expires_at = ?, "
-            "current_page = MAX(current_page, 1) WHERE job_id = ? AND claim_token IS NULL AND "
-            "status IN ('pending', 'processing')");
+            "current_page = MAX(current_page, 1) WHERE job_id = ? AND (status = 'pending' OR "
+            "(status = 'processing' AND claim_token IS NULL))");
         q->bind(1, now);
         q->bind(2, claim.token);
         q->bind(3, JobStore::process_identity());
