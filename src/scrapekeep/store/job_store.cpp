@@ -657,13 +657,15 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       // A job given back or taken back from a lost worker (processing, no
       // claim, no lease) resumes before a new one starts; one whose time ran
       // out meanwhile (core::time_up, in SQL here) is left to recover_expired,
-      // which dates its timeout.
+      // which dates its timeout. A row without a job id (hand-edited: SQLite
+      // lets a TEXT PRIMARY KEY hold NULL) can be neither claimed nor taken
+      // for "nothing to do", which would stop every job after it.
       std::string job_id;
       {
         auto waiting = m_impl->prepared(
             "SELECT job_id FROM jobs WHERE status = 'processing' AND lease_expires_at IS NULL "
             "AND claim_token IS NULL AND started_at + timeout_s * 1000000 > ? "
-            "ORDER BY created_at, job_id LIMIT 1");
+            "AND job_id IS NOT NULL ORDER BY created_at, job_id LIMIT 1");
         waiting->bind(1, now);
         if (waiting->executeStep()) {
           job_id = waiting->getColumn(0).getString();
@@ -671,7 +673,8 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       }
       if (job_id.empty()) {
         auto pending = m_impl->prepared(
-            "SELECT job_id FROM jobs WHERE status = 'pending' ORDER BY created_at, job_id LIMIT 1");
+            "SELECT job_id FROM jobs WHERE status = 'pending' AND job_id IS NOT NULL "
+            "ORDER BY created_at, job_id LIMIT 1");
         if (pending->executeStep()) {
           job_id = pending->getColumn(0).getString();
         }
