@@ -239,14 +239,24 @@ TEST_CASE("fetch: a gzip body that cannot be decoded fails at once, not as a fai
 
 namespace {
 
-std::string gzipped(const std::string& text) {
+// `text` coded whole by one of the library's compressors.
+template <typename Compressor>
+std::string compressed(const std::string& text) {
   std::string out;
-  httplib::detail::gzip_compressor compressor;
+  Compressor compressor;
   REQUIRE(compressor.compress(text.data(), text.size(), true, [&](const char* d, std::size_t n) {
     out.append(d, n);
     return true;
   }));
   return out;
+}
+
+// `text` coded whole as `coding` says: br (in either case), or else gzip.
+std::string coded(const std::string& coding, const std::string& text) {
+  if (coding == "br" || coding == "BR") {
+    return compressed<httplib::detail::brotli_compressor>(text);
+  }
+  return compressed<httplib::detail::gzip_compressor>(text);
 }
 
 // A site answering every request with `body`, sent with `coding`.
@@ -262,14 +272,14 @@ std::function<void(int)> coded_answer(const std::string& coding, const std::stri
 
 } // namespace
 
-TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip stream must end",
+TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip or br stream must end",
           "[scrape][fetcher]") {
   const std::string page = "<html><body><h2>Title</h2></body></html>";
   std::atomic<int> requests{0};
   HttpFetcher fetcher(test_config());
-  SECTION("GZIP, Gzip, x-gzip and a padded gzip decode to the page") {
-    for (const std::string coding : {"GZIP", "Gzip", "x-gzip", " gzip ", "X-GZIP"}) {
-      RawSite site(coded_answer(coding, gzipped(page), requests));
+  SECTION("GZIP, Gzip, x-gzip, a padded gzip and br (never asked for) decode to the page") {
+    for (const std::string coding : {"GZIP", "Gzip", "x-gzip", " gzip ", "X-GZIP", "BR"}) {
+      RawSite site(coded_answer(coding, coded(coding, page), requests));
       const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
       INFO(coding);
       CHECK(r.ok);
@@ -286,18 +296,23 @@ TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip stream must e
       CHECK(r.body == body);
     }
   }
-  SECTION("half a gzip stream, or one with bytes after its end, fails, not retried") {
-    const std::string whole = gzipped(page);
-    for (const std::string& body : {whole.substr(0, whole.size() / 2), whole + "trailing"}) {
-      requests = 0;
-      RawSite site(coded_answer("gzip", body, requests));  // Content-Length matches
-      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
-      CHECK_FALSE(r.ok);
-      CHECK_FALSE(r.interrupted);
-      CHECK(r.http_status == std::optional<int>(200));
-      CHECK(r.error == "cannot decode the gzip body");
-      CHECK(r.body.empty());
-      CHECK(requests == 1);
+  SECTION("half a gzip or br stream, one short of its last byte, or one with bytes after its "
+          "end fails, not retried") {
+    for (const std::string coding : {"gzip", "br"}) {
+      const std::string whole = coded(coding, page);
+      for (const std::string& body : {whole.substr(0, whole.size() / 2),
+                                      whole.substr(0, whole.size() - 1), whole + "trailing"}) {
+        requests = 0;
+        RawSite site(coded_answer(coding, body, requests));  // Content-Length matches
+        const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+        INFO(coding << ": " << body.size() << " of " << whole.size() << " bytes");
+        CHECK_FALSE(r.ok);
+        CHECK_FALSE(r.interrupted);
+        CHECK(r.http_status == std::optional<int>(200));
+        CHECK(r.error == "cannot decode the " + coding + " body");
+        CHECK(r.body.empty());
+        CHECK(requests == 1);
+      }
     }
   }
   SECTION("an unknown coding, or a list of codings, fails at once") {
@@ -310,31 +325,19 @@ TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip stream must e
     }
     CHECK(requests == 3);
   }
-  SECTION("an 8 MiB page of few distinct bytes decodes whole") {
+  SECTION("an 8 MiB page of few distinct bytes decodes whole, gzip or br") {
     std::string big = "<html><body>";
     big += std::string(8 * 1024 * 1024, 'a');
     big += "</body></html>";
-    RawSite site(coded_answer("gzip", gzipped(big), requests));
-    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
-    CHECK(r.ok);
-    CHECK(r.body.size() == big.size());
-    CHECK(r.body == big);
+    for (const std::string coding : {"gzip", "br"}) {
+      RawSite site(coded_answer(coding, coded(coding, big), requests));
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+      INFO(coding);
+      CHECK(r.ok);
+      CHECK(r.body.size() == big.size());
+      CHECK(r.body == big);
+    }
   }
-#ifdef CPPHTTPLIB_BROTLI_SUPPORT
-  SECTION("br decodes (never asked for)") {
-    std::string coded;
-    httplib::detail::brotli_compressor compressor;
-    REQUIRE(compressor.compress(page.data(), page.size(), true,
-                                [&](const char* d, std::size_t n) {
-                                  coded.append(d, n);
-                                  return true;
-                                }));
-    RawSite site(coded_answer("BR", coded, requests));
-    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
-    CHECK(r.ok);
-    CHECK(r.body == page);
-  }
-#endif
 }
 
 TEST_CASE("fetch: a body shorter than its Content-Length is retried, then says so",

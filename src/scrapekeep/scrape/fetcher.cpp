@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <brotli/decode.h>
 #include <httplib.h>
 #include <libxml/uri.h>
 #include <zlib.h>
@@ -189,23 +190,48 @@ std::string seconds_text(milliseconds d) {
 
 // Decodes a body sent with a Content-Encoding, and knows whether its stream
 // ended: the library's decoders take a stream cut short for a whole one.
+// Bytes after the end of the stream (a second gzip member, trailing garbage)
+// make the body undecodable, as they made the library's decoders fail.
 class BodyDecoder {
  public:
   using Sink = httplib::detail::decompressor::Callback;
   virtual ~BodyDecoder() = default;
   virtual bool valid() const = 0;
-  // Decodes `data` into `sink`; false when it is not of the coding, or
-  // `sink` refuses (then the caller knows why).
-  virtual bool feed(const char* data, std::size_t size, const Sink& sink) = 0;
-  // The stream reached its end: the body is whole.
-  virtual bool ended() = 0;
+  // Decodes `data` into `sink`; false when it is not of the coding, follows
+  // the end of the stream, or `sink` refuses (then the caller knows why).
+  bool feed(const char* data, std::size_t size, const Sink& sink) {
+    if (size == 0) {
+      return true;
+    }
+    m_empty = false;
+    if (m_ended) {
+      return false;
+    }
+    const Step step = decode(data, size, sink);
+    m_ended = step == Step::ended;
+    return step != Step::failed;
+  }
+  // The stream reached its end: the body is whole. An empty body (no stream
+  // at all) is taken as it is.
+  bool ended() const { return m_ended || m_empty; }
+
+ protected:
+  enum class Step {
+    more,    // all of the input taken, the stream goes on
+    ended,   // all of the input taken, the stream ended with it
+    failed,  // not of the coding, bytes after the end, or the sink refused
+  };
+  // Decodes `data` (not empty) into `sink`.
+  virtual Step decode(const char* data, std::size_t size, const Sink& sink) = 0;
+
+ private:
+  bool m_empty = true;
+  bool m_ended = false;
 };
 
 #ifdef CPPHTTPLIB_ZLIB_SUPPORT
 // gzip, and zlib-wrapped deflate, told apart by their header as the library
-// does (window bits 15 + 32); raw deflate is refused, as it was. Bytes after
-// the end of the stream (a second gzip member, trailing garbage) make the
-// body undecodable, as they made the library's decoder fail.
+// does (window bits 15 + 32); raw deflate is refused, as it was.
 class Inflater final : public BodyDecoder {
  public:
   Inflater() { m_valid = inflateInit2(&m_strm, 15 + 32) == Z_OK; }
@@ -219,11 +245,12 @@ class Inflater final : public BodyDecoder {
 
   bool valid() const override { return m_valid; }
 
-  bool feed(const char* data, std::size_t size, const Sink& sink) override {
-    m_empty = m_empty && size == 0;
+ private:
+  Step decode(const char* data, std::size_t size, const Sink& sink) override {
+    bool ended = false;
     while (size > 0) {
-      if (m_ended) {
-        return false;  // data after the end of the stream
+      if (ended) {
+        return Step::failed;  // data after the end of the stream
       }
       const auto chunk = static_cast<uInt>(std::min<std::size_t>(size, UINT32_MAX));
       m_strm.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
@@ -235,19 +262,19 @@ class Inflater final : public BodyDecoder {
         m_strm.avail_out = static_cast<uInt>(m_buffer.size());
         const int ret = inflate(&m_strm, Z_NO_FLUSH);
         if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
-          return false;  // Z_DATA_ERROR, Z_NEED_DICT, Z_MEM_ERROR
+          return Step::failed;  // Z_DATA_ERROR, Z_NEED_DICT, Z_MEM_ERROR
         }
         const std::size_t produced = m_buffer.size() - m_strm.avail_out;
         if (produced > 0 && !sink(m_buffer.data(), produced)) {
-          return false;
+          return Step::failed;
         }
         if (ret == Z_STREAM_END) {
-          m_ended = true;
+          ended = true;
           break;
         }
         if (ret == Z_BUF_ERROR && produced == 0) {
           if (m_strm.avail_in > 0) {
-            return false;  // no progress with input and room: not expected
+            return Step::failed;  // no progress with input and room: not expected
           }
           break;  // wants more input
         }
@@ -256,38 +283,61 @@ class Inflater final : public BodyDecoder {
       data += taken;
       size -= taken;
     }
-    return true;
+    return ended ? Step::ended : Step::more;
   }
 
-  // An empty body (no stream at all) is taken as it is.
-  bool ended() override { return m_ended || m_empty; }
-
- private:
   z_stream m_strm{};
-  bool m_empty = true;
   bool m_valid = false;
-  bool m_ended = false;
   std::array<char, 16384> m_buffer{};
 };
 #endif
 
-#ifdef CPPHTTPLIB_BROTLI_SUPPORT
-// The library's brotli decoder. Never asked for (see Accept-Encoding), but
-// decoded when sent. It does not tell whether its stream ended (its state
-// is private, and brotlidec is not linked here): a br body cut short at a
-// matching Content-Length is still taken whole.
+// brotli, by libbrotlidec itself: the library's decoder cannot tell whether
+// its stream ended, and a br body cut short was stored whole. Never asked
+// for (see Accept-Encoding), but decoded when sent.
 class BrotliDecoder final : public BodyDecoder {
  public:
-  bool valid() const override { return m_decoder.is_valid(); }
-  bool feed(const char* data, std::size_t size, const Sink& sink) override {
-    return size == 0 || m_decoder.decompress(data, size, sink);
+  BrotliDecoder() : m_state(BrotliDecoderCreateInstance(nullptr, nullptr, nullptr)) {}
+  ~BrotliDecoder() override {
+    if (m_state != nullptr) {
+      BrotliDecoderDestroyInstance(m_state);
+    }
   }
-  bool ended() override { return true; }  // not known
+  BrotliDecoder(const BrotliDecoder&) = delete;
+  BrotliDecoder& operator=(const BrotliDecoder&) = delete;
+
+  bool valid() const override { return m_state != nullptr; }
 
  private:
-  httplib::detail::brotli_decompressor m_decoder;
+  Step decode(const char* data, std::size_t size, const Sink& sink) override {
+    const auto* next_in = reinterpret_cast<const std::uint8_t*>(data);
+    std::size_t avail_in = size;
+    while (true) {
+      auto* next_out = reinterpret_cast<std::uint8_t*>(m_buffer.data());
+      std::size_t avail_out = m_buffer.size();
+      const BrotliDecoderResult result = BrotliDecoderDecompressStream(
+          m_state, &avail_in, &next_in, &avail_out, &next_out, nullptr);
+      if (result == BROTLI_DECODER_RESULT_ERROR) {
+        return Step::failed;
+      }
+      const std::size_t produced = m_buffer.size() - avail_out;
+      if (produced > 0 && !sink(m_buffer.data(), produced)) {
+        return Step::failed;
+      }
+      if (result == BROTLI_DECODER_RESULT_SUCCESS) {
+        // The stream ended; input left is data after its end.
+        return avail_in == 0 ? Step::ended : Step::failed;
+      }
+      if (result == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) {
+        return Step::more;  // all of the input was taken
+      }
+      // BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT: another buffer.
+    }
+  }
+
+  BrotliDecoderState* m_state;
+  std::array<char, 16384> m_buffer{};
 };
-#endif
 
 // A Content-Encoding as it is compared: trimmed, lowercase, x-gzip as gzip,
 // identity as none.
@@ -307,12 +357,9 @@ std::unique_ptr<BodyDecoder> decoder_for(const std::string& coding) {
     return std::make_unique<Inflater>();
   }
 #endif
-#ifdef CPPHTTPLIB_BROTLI_SUPPORT
   if (coding == "br") {
     return std::make_unique<BrotliDecoder>();
   }
-#endif
-  (void)coding;
   return nullptr;
 }
 
