@@ -587,6 +587,38 @@ TEST_CASE("HostLimiter bounds requests per host and spaces them", "[scrape][fetc
   CHECK(spaced.acquire("http://d:80", in(milliseconds(30))));
 }
 
+TEST_CASE("HostLimiter forgets the hosts it has nothing to wait for, and only those",
+          "[scrape][fetcher]") {
+  HostLimiter limiter(HostLimiterConfig{2, milliseconds(10)});
+  auto held = limiter.acquire("http://held:80", in(seconds(1)));
+  REQUIRE(held);
+  // 20 rounds of 100 hosts, each asked once; between rounds every delay
+  // passes. Kept for ever, that would be 2001 states.
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 100; ++i) {
+      const std::string host = "http://h" + std::to_string(round) + "-" + std::to_string(i) + ":80";
+      REQUIRE(limiter.acquire(host, in(seconds(1))));  // released at once
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  CHECK(limiter.hosts_held() <= 300);
+  // A request in flight is still counted, and still bounds its host.
+  CHECK(limiter.active("http://held:80") == 1);
+  auto second = limiter.acquire("http://held:80", in(seconds(1)));
+  REQUIRE(second);
+  CHECK(limiter.active("http://held:80") == 2);
+  CHECK_FALSE(limiter.acquire("http://held:80", in(milliseconds(30))));
+
+  // A start still to wait for survives the pruning of other hosts.
+  HostLimiter spaced(HostLimiterConfig{4, seconds(30)});
+  REQUIRE(spaced.acquire("http://c:80", in(seconds(1))));
+  std::this_thread::sleep_for(milliseconds(5));
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(spaced.acquire("http://e" + std::to_string(i) + ":80", in(seconds(1))));
+  }
+  CHECK_FALSE(spaced.acquire("http://c:80", in(milliseconds(30))));
+}
+
 TEST_CASE("fetch: the per-host limit is shared by fetchers", "[scrape][fetcher]") {
   FixtureSiteConfig config;
   config.slow_delay = milliseconds(600);

@@ -33,6 +33,8 @@ constexpr std::size_t k_max_discarded_body = 64 * 1024;
 constexpr std::size_t k_max_cached_clients = 16;
 // How often a wait for a host slot looks at the cancel flag.
 constexpr milliseconds k_cancel_poll{20};
+// The HostLimiter's states are not pruned while they are fewer than this.
+constexpr std::size_t k_min_hosts_pruned = 64;
 // A request is not sent with less time than this left before its deadline.
 constexpr std::chrono::microseconds k_least_request_time{10000};
 // A response's status line and headers. The library refuses a header line
@@ -403,6 +405,9 @@ std::optional<HostLimiter::Permit> HostLimiter::acquire(const std::string& host,
       return std::nullopt;
     }
     const SteadyTime now = steady_clock::now();
+    if (m_hosts.size() >= m_prune_at) {
+      prune(now);
+    }
     HostState& state = m_hosts[host];
     if (state.active < m_config.max_per_host && now >= state.next_start) {
       ++state.active;
@@ -426,13 +431,31 @@ int HostLimiter::active(const std::string& host) const {
   return it == m_hosts.end() ? 0 : it->second.active;
 }
 
+std::size_t HostLimiter::hosts_held() const {
+  std::lock_guard lock(m_mutex);
+  return m_hosts.size();
+}
+
+void HostLimiter::prune(SteadyTime now) {
+  for (auto it = m_hosts.begin(); it != m_hosts.end();) {
+    if (it->second.idle(now)) {
+      it = m_hosts.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Once the map has doubled again: each prune's cost is paid by the
+  // insertions before it.
+  m_prune_at = std::max(k_min_hosts_pruned, 2 * m_hosts.size());
+}
+
 void HostLimiter::release(const std::string& host) {
   {
     std::lock_guard lock(m_mutex);
     const auto it = m_hosts.find(host);
     if (it != m_hosts.end()) {
       --it->second.active;
-      if (it->second.active <= 0 && it->second.next_start <= steady_clock::now()) {
+      if (it->second.idle(steady_clock::now())) {
         m_hosts.erase(it);
       }
     }

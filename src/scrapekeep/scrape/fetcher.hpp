@@ -107,18 +107,27 @@ class HostLimiter {
 
   // Requests to `host` in flight now (for tests).
   int active(const std::string& host) const;
+  // Hosts the limiter holds a state for (for tests). Idle ones (no request
+  // in flight, no start to wait for) are dropped once the count doubles.
+  std::size_t hosts_held() const;
 
  private:
   struct HostState {
     int active = 0;
     SteadyTime next_start{};
+    // Says no more than a missing state: nothing in flight, no wait.
+    bool idle(SteadyTime now) const { return active <= 0 && next_start <= now; }
   };
   void release(const std::string& host);
+  // Drops the idle states: with a delay, a server scraping many hosts would
+  // otherwise keep one per host for ever.
+  void prune(SteadyTime now);
 
   HostLimiterConfig m_config;
   mutable std::mutex m_mutex;
   std::condition_variable m_cv;
   std::map<std::string, HostState> m_hosts;
+  std::size_t m_prune_at = 0;  // m_hosts' size at which acquire() prunes next
 };
 
 // Fetches one page. An instance is used by one thread at a time; cancel() may
