@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -30,6 +31,15 @@ class TlsSite {
     REQUIRE(std::system(make_cert.c_str()) == 0);
     m_server = std::make_unique<httplib::SSLServer>(m_cert.c_str(), m_key.c_str());
     REQUIRE(m_server->is_valid());
+    SSL_CTX_set_tlsext_servername_arg(m_server->ssl_context(), this);
+    SSL_CTX_set_tlsext_servername_callback(
+        m_server->ssl_context(), +[](SSL* ssl, int*, void* arg) {
+          const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+          auto* site = static_cast<TlsSite*>(arg);
+          std::lock_guard lock(site->m_mutex);
+          site->m_server_name = name != nullptr ? name : "";
+          return SSL_TLSEXT_ERR_OK;
+        });
     m_server->Get("/listings", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("<html><body><article><h2>Château</h2></article></body></html>",
                       "text/html; charset=utf-8");
@@ -56,8 +66,16 @@ class TlsSite {
   std::string url(const std::string& path) const {
     return "https://127.0.0.1:" + std::to_string(m_port) + path;
   }
+  int port() const { return m_port; }
+  // The server name (SNI) of the last TLS handshake; empty if it sent none.
+  std::string server_name() const {
+    std::lock_guard lock(m_mutex);
+    return m_server_name;
+  }
 
  private:
+  mutable std::mutex m_mutex;
+  std::string m_server_name;
   std::string m_cert;
   std::string m_key;
   std::unique_ptr<httplib::SSLServer> m_server;
@@ -108,4 +126,22 @@ TEST_CASE("HTTPS: a response head larger than one read, with nothing after it", 
   CHECK(r.ok);
   CHECK(r.http_status == std::optional<int>(200));
   CHECK(r.body.empty());
+}
+
+TEST_CASE("HTTPS: a host name the fetcher looked up is still the TLS server name", "[scrape]") {
+  TempDir dir;
+  TlsSite site(dir);
+  FetchConfig config;
+  config.verify_tls = false;  // self-signed
+  config.resolver = [](const std::string& host) {
+    return host == "tls-site.test" ? std::vector<std::string>{"127.0.0.1"}
+                                   : std::vector<std::string>{};
+  };
+  HttpFetcher fetcher(config);
+  const auto r =
+      fetcher.fetch("https://tls-site.test:" + std::to_string(site.port()) + "/listings", soon());
+  INFO(r.error);
+  CHECK(r.ok);
+  CHECK(r.body.find("Château") != std::string::npos);
+  CHECK(site.server_name() == "tls-site.test");  // not the address connected to
 }

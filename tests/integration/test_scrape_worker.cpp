@@ -20,6 +20,7 @@
 #include "scrapekeep/store/job_store.hpp"
 #include "support/child_process.hpp"
 #include "support/fixture_site.hpp"
+#include "support/hanging_resolver.hpp"
 #include "support/temp_dir.hpp"
 
 namespace core = scrapekeep::core;
@@ -28,6 +29,7 @@ namespace scrape = scrapekeep::scrape;
 using scrapekeep::testing::eventually;
 using scrapekeep::testing::FixtureSite;
 using scrapekeep::testing::FixtureSiteConfig;
+using scrapekeep::testing::HangingResolver;
 using scrapekeep::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -937,6 +939,50 @@ TEST_CASE("worker: a cancel stops the worker within one page fetch", "[scrape][w
   // at most three.
   CHECK(site.hits_with_prefix("/slow") <= at_cancel + 1);
   CHECK(site.hits_with_prefix("/slow") <= pages + 3);
+  CHECK(pool->jobs_finished() == 0);
+}
+
+TEST_CASE("worker: a job whose host lookup hangs ends with timeout at its deadline",
+          "[scrape][worker]") {
+  HangingResolver hanging;  // 60 s, or until the test ends
+  Harness h;
+  h.fetch.resolver = hanging.resolver();
+  core::JobOptions options = listing_options();
+  options.timeout = 1;
+  const auto started = steady_clock::now();
+  const auto [id, job] = h.run("http://hangs.test/listings?page=1", options);
+  CHECK(steady_clock::now() - started < seconds(10));
+  CHECK(hanging.calls() == 1);
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::timeout);
+  CHECK_FALSE(job.error_message);
+  REQUIRE(job.started_at);
+  REQUIRE(job.completed_at);
+  CHECK(*job.completed_at >= *job.started_at + core::k_micros_per_second);
+  // The page was not tried: nothing is counted or stored for it.
+  CHECK(job.counters.listing_pages_scraped == 0);
+  CHECK(job.counters.listing_pages_failed == 0);
+  CHECK(h.events(id).empty());
+}
+
+TEST_CASE("worker: a cancel stops a job whose host lookup hangs", "[scrape][worker]") {
+  HangingResolver hanging;
+  Harness h;
+  h.fetch.resolver = hanging.resolver();
+  const std::string id = h.create("http://hangs.test/listings?page=1", listing_options());
+  auto pool = h.pool();  // renews its lease every 500 ms, which notices the cancel
+  pool->start();
+  REQUIRE(eventually([&] { return hanging.calls() == 1; }));
+  REQUIRE(h.db().cancel_job(id, std::nullopt, h.clock.now()).ok());
+  const auto cancelled_at = steady_clock::now();
+  REQUIRE(eventually([&] { return pool->busy_workers() == 0; }, seconds(20)));
+  CHECK(steady_clock::now() - cancelled_at < seconds(5));  // not the 60 s the lookup hangs
+
+  const core::Job job = h.job(id);
+  CHECK(job.status == core::JobStatus::cancelled);
+  CHECK(job.completion_reason == core::CompletionReason::cancelled);
+  CHECK(job.counters.listing_pages_failed == 0);
+  CHECK(h.events(id).empty());
   CHECK(pool->jobs_finished() == 0);
 }
 

@@ -14,15 +14,18 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "scrapekeep/scrape/fetcher.hpp"
 #include "support/child_process.hpp"
 #include "support/fixture_site.hpp"
+#include "support/hanging_resolver.hpp"
 
 using namespace scrapekeep::scrape;
 using scrapekeep::testing::eventually;
 using scrapekeep::testing::FixtureSite;
 using scrapekeep::testing::FixtureSiteConfig;
+using scrapekeep::testing::HangingResolver;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
@@ -553,6 +556,128 @@ TEST_CASE("fetch: the address filter sees the resolved IP", "[scrape][fetcher]")
                        in(seconds(10)))
             .ok);
   CHECK(site.hits("/listings?page=1") == 1);
+}
+
+TEST_CASE("fetch: a host name is looked up by the resolver, and the fetch connects to its address",
+          "[scrape][fetcher]") {
+  FixtureSite site;
+  std::atomic<int> lookups{0};
+  FetchConfig config = test_config();
+  config.resolver = [&](const std::string& host) -> std::vector<std::string> {
+    ++lookups;
+    if (host == "site.test") {
+      return {"127.0.0.1"};
+    }
+    return {};
+  };
+  const std::string origin = "http://site.test:" + std::to_string(site.port());
+  SECTION("without an address filter, once per connection opened") {
+    HttpFetcher fetcher(config);
+    CHECK(fetcher.fetch(origin + "/listings?page=1", in(seconds(10))).ok);
+    CHECK(fetcher.fetch(origin + "/listings?page=2", in(seconds(10))).ok);
+    CHECK(lookups == 1);  // the kept-alive connection took the second request
+    CHECK(site.last_header("/listings?page=1", "Host") ==
+          "site.test:" + std::to_string(site.port()));
+  }
+  SECTION("with an address filter, at every request") {
+    config.address_filter = [](const std::string& ip) { return ip == "127.0.0.1"; };
+    HttpFetcher fetcher(config);
+    CHECK(fetcher.fetch(origin + "/listings?page=1", in(seconds(10))).ok);
+    CHECK(fetcher.fetch(origin + "/listings?page=2", in(seconds(10))).ok);
+    CHECK(lookups == 2);
+  }
+  SECTION("a name without an address fails the page after its tries") {
+    HttpFetcher fetcher(config);
+    const FetchResult r = fetcher.fetch("http://nowhere.test/", in(seconds(10)));
+    CHECK_FALSE(r.ok);
+    CHECK_FALSE(r.interrupted);
+    CHECK(r.error == "cannot resolve host nowhere.test");
+    CHECK(lookups == 3);
+  }
+  SECTION("an IP literal is not looked up") {
+    HttpFetcher fetcher(config);
+    CHECK(fetcher.fetch(site.url("/listings?page=1"), in(seconds(10))).ok);
+    CHECK(lookups == 0);
+  }
+}
+
+TEST_CASE("fetch: a host lookup that hangs ends at the deadline and at cancel(), left behind",
+          "[scrape][fetcher]") {
+  HangingResolver hanging;
+  FetchConfig config = test_config();
+  config.resolver = hanging.resolver();
+  const int left_before = abandoned_lookups();  // by other tests of this process
+
+  HttpFetcher fetcher(config);
+  const auto started = steady_clock::now();
+  const FetchResult late = fetcher.fetch("http://hangs.test/", in(milliseconds(300)));
+  CHECK(steady_clock::now() - started < seconds(5));  // not the 60 s the lookup hangs
+  CHECK_FALSE(late.ok);
+  CHECK(late.interrupted);
+  CHECK(late.error == "deadline exceeded");
+  CHECK(hanging.calls() == 1);
+  CHECK(abandoned_lookups() == left_before + 1);
+
+  HttpFetcher other(config);
+  FetchResult cancelled;
+  std::thread fetching([&] { cancelled = other.fetch("http://hangs.test/", in(seconds(60))); });
+  REQUIRE(eventually([&] { return hanging.calls() == 2; }));
+  std::this_thread::sleep_for(milliseconds(50));
+  const auto cancelled_at = steady_clock::now();
+  other.cancel();
+  fetching.join();
+  CHECK(steady_clock::now() - cancelled_at < seconds(5));
+  CHECK_FALSE(cancelled.ok);
+  CHECK(cancelled.interrupted);
+  CHECK(cancelled.error == "cancelled");
+  CHECK(abandoned_lookups() == left_before + 2);
+
+  // The lookups left behind end in their own time, and are no longer counted.
+  hanging.release();
+  CHECK(eventually([&] { return abandoned_lookups() == left_before; }, seconds(10)));
+}
+
+TEST_CASE("fetch: while 64 lookups left behind still run, a page that needs one fails at once",
+          "[scrape][fetcher]") {
+  REQUIRE(eventually([] { return abandoned_lookups() == 0; }, seconds(10)));
+  FixtureSite site;
+  HangingResolver hanging;
+  FetchConfig config = test_config();
+  config.resolver = hanging.resolver();
+  std::vector<FetchResult> results(k_max_abandoned_lookups);
+  std::vector<std::thread> threads;
+  for (FetchResult& result : results) {
+    threads.emplace_back([&] {
+      HttpFetcher fetcher(config);
+      result = fetcher.fetch("http://hangs.test/", in(milliseconds(300)));
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  for (const FetchResult& result : results) {
+    CHECK(result.error == "deadline exceeded");
+  }
+  REQUIRE(abandoned_lookups() == k_max_abandoned_lookups);
+
+  HttpFetcher fetcher(config);
+  const std::string url = "http://other.test:" + std::to_string(site.port()) + "/listings?page=1";
+  const auto started = steady_clock::now();
+  const FetchResult refused = fetcher.fetch(url, in(seconds(60)));
+  CHECK(steady_clock::now() - started < seconds(5));
+  CHECK_FALSE(refused.ok);
+  CHECK_FALSE(refused.interrupted);
+  CHECK(refused.error ==
+        "cannot resolve host other.test: the resolver has not answered 64 earlier lookups");
+  CHECK(hanging.calls() == k_max_abandoned_lookups);  // no thread started for it
+  // An IP literal needs no lookup.
+  CHECK(fetcher.fetch(site.url("/listings?page=1"), in(seconds(10))).ok);
+
+  // Once they end, host names are looked up again.
+  hanging.release();
+  REQUIRE(eventually([] { return abandoned_lookups() == 0; }, seconds(10)));
+  CHECK(fetcher.fetch(url, in(seconds(10))).ok);
+  CHECK(hanging.calls() == k_max_abandoned_lookups + 1);
 }
 
 TEST_CASE("HostLimiter bounds requests per host and spaces them", "[scrape][fetcher]") {

@@ -15,9 +15,12 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "scrapekeep/core/text.hpp"
+#include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
 
 namespace scrapekeep::scrape {
@@ -133,45 +136,25 @@ bool is_permanent_transport_error(httplib::Error error) {
          error == httplib::Error::UnsupportedMultipartBoundaryChars;
 }
 
-// Every address `host` resolves to, as text. An IP literal is its own
-// address (no lookup: a page per lookup would cost more than the page).
-std::vector<std::string> resolve_host(const std::string& host) {
-  std::vector<std::string> ips;
+// `host` as text when it is an IP literal (its own address, no lookup: a
+// lookup per page would cost more than the page).
+std::optional<std::string> ip_literal(const std::string& host) {
   for (const int family : {AF_INET, AF_INET6}) {
     unsigned char addr[sizeof(in6_addr)] = {};
     char buffer[INET6_ADDRSTRLEN] = {};
     if (inet_pton(family, host.c_str(), addr) == 1 &&
         inet_ntop(family, addr, buffer, sizeof buffer) != nullptr) {
-      ips.emplace_back(buffer);
-      return ips;
+      return std::string(buffer);
     }
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* list = nullptr;
-  if (getaddrinfo(host.c_str(), nullptr, &hints, &list) != 0) {
-    return ips;
-  }
-  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    char buffer[INET6_ADDRSTRLEN] = {};
-    const void* addr = nullptr;
-    if (ai->ai_family == AF_INET) {
-      addr = &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr;
-    } else if (ai->ai_family == AF_INET6) {
-      addr = &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr;
-    } else {
-      continue;
-    }
-    if (inet_ntop(ai->ai_family, addr, buffer, sizeof buffer) != nullptr) {
-      std::string ip = buffer;
-      if (std::find(ips.begin(), ips.end(), ip) == ips.end()) {
-        ips.push_back(std::move(ip));
-      }
-    }
-  }
-  freeaddrinfo(list);
-  return ips;
+  return std::nullopt;
+}
+
+// Lookups given up on that still run (abandoned_lookups()). Process-wide, as
+// the threads are: every fetcher of a process shares the bound.
+std::atomic<int>& abandoned_count() {
+  static std::atomic<int> count{0};
+  return count;
 }
 
 template <typename Duration>
@@ -367,6 +350,40 @@ std::unique_ptr<BodyDecoder> decoder_for(const std::string& coding) {
 
 } // namespace
 
+std::vector<std::string> system_resolve(const std::string& host) {
+  std::vector<std::string> ips;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &list) != 0) {
+    return ips;
+  }
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    char buffer[INET6_ADDRSTRLEN] = {};
+    const void* addr = nullptr;
+    if (ai->ai_family == AF_INET) {
+      addr = &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr;
+    } else if (ai->ai_family == AF_INET6) {
+      addr = &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr;
+    } else {
+      continue;
+    }
+    if (inet_ntop(ai->ai_family, addr, buffer, sizeof buffer) != nullptr) {
+      std::string ip = buffer;
+      if (std::find(ips.begin(), ips.end(), ip) == ips.end()) {
+        ips.push_back(std::move(ip));
+      }
+    }
+  }
+  freeaddrinfo(list);
+  return ips;
+}
+
+int abandoned_lookups() {
+  return abandoned_count().load();
+}
+
 // ---------------------------------------------------------------- HostLimiter
 
 HostLimiter::HostLimiter(HostLimiterConfig config) : m_config(config) {
@@ -485,6 +502,16 @@ struct HttpFetcher::Attempt {
   std::chrono::microseconds host_wait{0};  // for the HostLimiter's permit
 };
 
+// One host lookup, shared by the fetch that waits for it and the thread that
+// runs it, which may outlive the fetcher.
+struct HttpFetcher::Lookup {
+  std::mutex mutex;
+  std::condition_variable cv;  // done, or the fetcher cancelled
+  bool done = false;
+  bool abandoned = false;  // not waited for any more: in abandoned_count()
+  std::vector<std::string> ips;
+};
+
 namespace {
 
 // A URL's host without the brackets of an IPv6 literal.
@@ -574,7 +601,71 @@ void HttpFetcher::cancel() {
   if (m_active != nullptr) {
     m_active->stop();  // shuts the socket down: the blocked read returns
   }
+  if (m_lookup) {
+    std::lock_guard lookup_lock(m_lookup->mutex);  // the wait has seen m_cancelled, or will
+    m_lookup->cv.notify_all();
+  }
   m_cancel_cv.notify_all();
+}
+
+std::optional<std::vector<std::string>> HttpFetcher::resolve(const std::string& host,
+                                                             SteadyTime deadline,
+                                                             Attempt& attempt) {
+  if (auto ip = ip_literal(host)) {
+    return std::vector<std::string>{std::move(*ip)};
+  }
+  if (abandoned_count() >= k_max_abandoned_lookups) {
+    attempt.error = "cannot resolve host " + host + ": the resolver has not answered " +
+                    std::to_string(k_max_abandoned_lookups) + " earlier lookups";
+    attempt.retryable = true;  // they may end meanwhile
+    return std::nullopt;
+  }
+  auto lookup = std::make_shared<Lookup>();
+  try {
+    std::thread([lookup, resolver = m_config.resolver, host] {
+      core::name_this_thread("sk-lookup");
+      std::vector<std::string> ips;
+      try {
+        ips = resolver(host);
+      } catch (...) {
+        ips.clear();  // a resolver that throws found no address
+      }
+      std::lock_guard lock(lookup->mutex);
+      lookup->ips = std::move(ips);
+      lookup->done = true;
+      if (lookup->abandoned) {
+        --abandoned_count();
+      }
+      lookup->cv.notify_all();
+    }).detach();
+  } catch (const std::system_error&) {
+    attempt.error = "cannot resolve host " + host + ": no thread for the lookup";
+    attempt.retryable = true;
+    return std::nullopt;
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    m_lookup = lookup;
+  }
+  std::optional<std::vector<std::string>> ips;
+  {
+    std::unique_lock lock(lookup->mutex);
+    lookup->cv.wait_until(lock, deadline, [&] { return lookup->done || m_cancelled; });
+    if (!lookup->done) {
+      lookup->abandoned = true;
+      ++abandoned_count();
+    } else if (!m_cancelled) {
+      ips = std::move(lookup->ips);
+    }
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    m_lookup.reset();
+  }
+  if (!ips) {
+    attempt.interrupted = true;
+  }
+  return ips;
 }
 
 bool HttpFetcher::wait_until(SteadyTime until) {
@@ -629,11 +720,45 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     attempt.host_wait =
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - asked);
   }
-  const SteadyTime now = steady_clock::now();
-  const auto remaining = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now);
   // A request with almost no time left could not be answered in it, yet the
   // site would still serve it: not sent. (Sent, it would time out at once and
   // the next one go out, a burst of requests in the deadline's last moments.)
+  const auto time_left = [&] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(deadline - steady_clock::now());
+  };
+  if (m_cancelled || time_left() < k_least_request_time) {
+    attempt.interrupted = true;
+    return attempt;
+  }
+  httplib::ClientImpl& client = client_for(target);
+  // The library looks a host up itself when it opens a connection, with no
+  // deadline: it is given the address instead. With an address filter,
+  // every request checks the host's addresses afresh.
+  if (m_config.address_filter || client.is_socket_open() == 0) {
+    const std::string bare = bare_host(target.host);
+    const auto ips = resolve(bare, deadline, attempt);
+    if (!ips) {
+      return attempt;
+    }
+    if (ips->empty()) {
+      attempt.error = "cannot resolve host " + bare;
+      attempt.retryable = true;
+      return attempt;
+    }
+    auto chosen = ips->begin();
+    if (m_config.address_filter) {
+      chosen = std::find_if(ips->begin(), ips->end(), m_config.address_filter);
+      if (chosen == ips->end()) {
+        attempt.error = "address not allowed: " + ips->front();
+        return attempt;
+      }
+    }
+    // Connect to the address that was checked, not to a fresh lookup. The
+    // library takes it as a numeric host; TLS still sends the host name
+    // (SNI) and verifies the certificate against it.
+    client.set_hostname_addr_map({{bare, *chosen}});
+  }
+  const auto remaining = time_left();  // after the lookup
   if (m_cancelled || remaining < k_least_request_time) {
     attempt.interrupted = true;
     return attempt;
@@ -643,30 +768,12 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     attempt.interrupted = true;
     return attempt;
   }
-  httplib::ClientImpl& client = client_for(target);
   client.set_connection_timeout(clamp_positive(std::min<std::chrono::microseconds>(
       m_config.connect_timeout, remaining)));
   client.set_read_timeout(
       clamp_positive(std::min<std::chrono::microseconds>(m_config.read_timeout, remaining)));
   client.set_write_timeout(
       clamp_positive(std::min<std::chrono::microseconds>(m_config.read_timeout, remaining)));
-
-  if (m_config.address_filter) {
-    const std::string bare = bare_host(target.host);
-    const std::vector<std::string> ips = resolve_host(bare);
-    if (ips.empty()) {
-      attempt.error = "cannot resolve host " + bare;
-      attempt.retryable = true;
-      return attempt;
-    }
-    const auto allowed = std::find_if(ips.begin(), ips.end(), m_config.address_filter);
-    if (allowed == ips.end()) {
-      attempt.error = "address not allowed: " + ips.front();
-      return attempt;
-    }
-    // Connect to the address that was checked, not to a fresh lookup.
-    client.set_hostname_addr_map({{bare, *allowed}});
-  }
 
   httplib::Headers headers{{"User-Agent", m_config.user_agent},
                            {"Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"}};

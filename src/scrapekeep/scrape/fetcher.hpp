@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "scrapekeep/net/socket_stream.hpp"
 
@@ -22,6 +23,21 @@ class ClientImpl;
 namespace scrapekeep::scrape {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+
+// Every address a host name resolves to, in text form (as inet_ntop writes
+// it), each once; empty when there is none. May block as long as the
+// system's resolver does. Thread-safe.
+using Resolver = std::function<std::vector<std::string>(const std::string& host)>;
+
+// The system's resolver (getaddrinfo, any address family).
+std::vector<std::string> system_resolve(const std::string& host);
+
+// Host lookups that fetches stopped waiting for (deadline, cancel) and that
+// still run, in the whole process. While this many are left running, a page
+// that needs a lookup fails at once: a resolver that never answers would
+// otherwise leave a thread behind for every page.
+inline constexpr int k_max_abandoned_lookups = 64;
+int abandoned_lookups();
 
 struct FetchConfig {
   std::chrono::milliseconds connect_timeout{5000};
@@ -46,10 +62,16 @@ struct FetchConfig {
   bool decompress = true;
   // HTTPS: verify the server certificate against the system's CA store.
   bool verify_tls = true;
-  // Called with each IP address a host resolves to (text form); the fetch
-  // connects to the first one it accepts and fails when it accepts none.
-  // Empty: no check and the library resolves the host itself.
+  // Called with each IP address a host resolves to (text form), at every
+  // request; the fetch connects to the first one it accepts and fails when
+  // it accepts none. Empty: no check, and a host is looked up only when a
+  // connection to it is opened; the fetch connects to its first address.
   std::function<bool(const std::string& ip)> address_filter;
+  // Looks host names up (an IP literal is its own address). Each lookup runs
+  // on a thread of its own, waited for until the fetch's deadline or
+  // cancel(); one given up on runs on to its end, unwaited (see
+  // k_max_abandoned_lookups). Tests put a resolver that hangs here.
+  Resolver resolver = system_resolve;
 };
 
 struct FetchResult {
@@ -162,7 +184,13 @@ class HttpFetcher final : public Fetcher {
  private:
   struct Target;
   struct Attempt;
+  struct Lookup;
   Attempt request_once(const Target& target, SteadyTime deadline);
+  // The addresses of `host` (bare), looked up within `deadline` and cancel();
+  // nullopt when the wait ended first or no lookup could start (then
+  // `attempt` says why).
+  std::optional<std::vector<std::string>> resolve(const std::string& host, SteadyTime deadline,
+                                                  Attempt& attempt);
   httplib::ClientImpl& client_for(const Target& target);
   bool wait_until(SteadyTime until);  // false when cancelled
 
@@ -182,9 +210,10 @@ class HttpFetcher final : public Fetcher {
   };
   ResponseLimits m_response;
   std::atomic<bool> m_cancelled{false};
-  std::mutex m_mutex;  // guards m_active against cancel()
+  std::mutex m_mutex;  // guards m_active and m_lookup against cancel()
   std::condition_variable m_cancel_cv;
   httplib::ClientImpl* m_active = nullptr;
+  std::shared_ptr<Lookup> m_lookup;  // while one is waited for
 };
 
 } // namespace scrapekeep::scrape
