@@ -599,6 +599,23 @@ TEST_CASE("fetch: a host name is looked up by the resolver, and the fetch connec
     CHECK(fetcher.fetch(site.url("/listings?page=1"), in(seconds(10))).ok);
     CHECK(lookups == 0);
   }
+  SECTION("an address that refuses the connection is passed over for the next") {
+    // The site listens on 127.0.0.1 only, as a host's ::1 often has nothing.
+    config.resolver = [&](const std::string&) -> std::vector<std::string> {
+      ++lookups;
+      return {"::1", "127.0.0.1"};
+    };
+    HttpFetcher fetcher(config);
+    const FetchResult r = fetcher.fetch(origin + "/listings?page=1", in(seconds(10)));
+    CHECK(r.ok);  // each try would begin with ::1 again: no later try would do
+    CHECK(lookups == 1);
+    config.address_filter = [](const std::string& ip) { return ip != "10.0.0.1"; };
+    config.resolver = [&](const std::string&) -> std::vector<std::string> {
+      return {"10.0.0.1", "::1", "127.0.0.1"};
+    };
+    HttpFetcher filtered(config);
+    CHECK(filtered.fetch(origin + "/listings?page=2", in(seconds(10))).ok);
+  }
 }
 
 TEST_CASE("fetch: a host lookup that hangs ends at the deadline and at cancel(), left behind",

@@ -734,9 +734,10 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   // The library looks a host up itself when it opens a connection, with no
   // deadline: it is given the address instead. With an address filter,
   // every request checks the host's addresses afresh.
+  const std::string bare = bare_host(target.host);
+  std::vector<std::string> addresses;  // to connect to, in order
   if (m_config.address_filter || client.is_socket_open() == 0) {
-    const std::string bare = bare_host(target.host);
-    const auto ips = resolve(bare, deadline, attempt);
+    auto ips = resolve(bare, deadline, attempt);
     if (!ips) {
       return attempt;
     }
@@ -745,18 +746,19 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       attempt.retryable = true;
       return attempt;
     }
-    auto chosen = ips->begin();
-    if (m_config.address_filter) {
-      chosen = std::find_if(ips->begin(), ips->end(), m_config.address_filter);
-      if (chosen == ips->end()) {
-        attempt.error = "address not allowed: " + ips->front();
-        return attempt;
+    for (std::string& ip : *ips) {
+      if (!m_config.address_filter || m_config.address_filter(ip)) {
+        addresses.push_back(std::move(ip));
       }
     }
-    // Connect to the address that was checked, not to a fresh lookup. The
+    if (addresses.empty()) {
+      attempt.error = "address not allowed: " + ips->front();
+      return attempt;
+    }
+    // Connect to an address that was checked, not to a fresh lookup. The
     // library takes it as a numeric host; TLS still sends the host name
     // (SNI) and verifies the certificate against it.
-    client.set_hostname_addr_map({{bare, *chosen}});
+    client.set_hostname_addr_map({{bare, addresses.front()}});
   }
   const auto remaining = time_left();  // after the lookup
   if (m_cancelled || remaining < k_least_request_time) {
@@ -906,6 +908,18 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   m_response.line_too_long = false;
   m_response.bad_chunked = false;
   httplib::Result result = client.Get(target.path, headers, on_response, on_content);
+  // No connection to the first address (a host's IPv6 address and a site
+  // listening on IPv4 only, say): the next ones are tried in turn, as the
+  // library tries each address it looks up itself. Nothing was received.
+  for (std::size_t next = 1; next < addresses.size() &&
+                             result.error() == httplib::Error::Connection && !m_cancelled &&
+                             time_left() >= k_least_request_time;
+       ++next) {
+    client.set_hostname_addr_map({{bare, addresses[next]}});
+    client.set_connection_timeout(clamp_positive(
+        std::min<std::chrono::microseconds>(m_config.connect_timeout, time_left())));
+    result = client.Get(target.path, headers, on_response, on_content);
+  }
   {
     std::lock_guard lock(m_mutex);
     m_active = nullptr;
