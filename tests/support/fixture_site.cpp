@@ -340,6 +340,10 @@ void FixtureSite::add_routes() {
                                               "</span></article>\n"),
                     "text/html");
   });
+  // A page sent with the Content-Type given as ?type=.
+  s.Get("/typed", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(page_shell("Typed", "<p>typed</p>\n"), req.get_param_value("type"));
+  });
   s.Get("/latin1", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(page_shell("Latin-1", "<article class=\"property\"><h2>Caf\xE9 "
                                           "Z\xFCrich</h2></article>\n"),

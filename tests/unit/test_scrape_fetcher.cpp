@@ -445,6 +445,21 @@ TEST_CASE("fetch: charset from the header, unsupported URLs, refused connections
   CHECK(latin.ok);
   CHECK(latin.charset == "ISO-8859-1");
 
+  // The Content-Type's parameters as the Fetch standard reads them.
+  const auto charset_of = [&](const std::string& type) {
+    const FetchResult r = fetcher.fetch(site.url("/typed?type=" + httplib::detail::encode_query_param(type)),
+                                        in(seconds(10)));
+    CHECK(r.ok);
+    return r.charset;
+  };
+  CHECK(charset_of("text/html; x-charset=windows-1252; charset=utf-8") == "utf-8");
+  CHECK(charset_of("text/html;charset=\"Shift_JIS\"; foo=bar") == "Shift_JIS");
+  CHECK(charset_of("text/html; foo=\"a;charset=koi8-r\"; charset=euc-jp") == "euc-jp");
+  CHECK(charset_of("text/html; CHARSET=big5; charset=gbk") == "big5");
+  CHECK(charset_of("text/html; charset='windows-1252'") == "'windows-1252'");
+  CHECK(charset_of("text/html; charset") == "");
+  CHECK(charset_of("text/html") == "");
+
   const FetchResult ftp = fetcher.fetch("ftp://127.0.0.1/file", in(seconds(10)));
   CHECK_FALSE(ftp.ok);
   CHECK(ftp.error == "not an http(s) URL");

@@ -149,3 +149,22 @@ TEST_CASE("UTF-16 pages: NUL characters dropped, code units kept aligned", "[scr
   }
   CHECK(paragraphs(page) == Strings{"ab" + k_fffd + "c"});
 }
+
+TEST_CASE("bytes iconv refuses read as the Encoding Standard's decoders read them",
+          "[scrape][encoding]") {
+  // A lead byte and a non-ASCII second byte the index lacks are one U+FFFD;
+  // the letter after them is not swallowed into another character.
+  CHECK(decode_page("\x86\x91" "abc", "shift_jis") == k_fffd + "abc");
+  CHECK(decode_page("\x91\x8e" "Zebra", "big5") == k_fffd + "Zebra");
+  CHECK(decode_page("\xC9\x89" "Zebra", "euc-kr") == k_fffd + "Zebra");
+  // A byte that leads nothing is one U+FFFD, and the pair after it is read.
+  CHECK(decode_page("\xFF\x82\xA0", "shift_jis") == k_fffd + "\xE3\x81\x82");  // U+3042
+  // 0x80: the euro sign in GBK, U+0080 in Shift_JIS
+  CHECK(decode_page("5\x80", "gbk") == "5\xE2\x82\xAC");
+  CHECK(decode_page("5\x80", "shift_jis") == "5\xC2\x80");
+  // single-byte code pages: an undefined byte is its C1 control
+  CHECK(decode_page("a\x81" "b", "windows-1250") == "a\xC2\x81" "b");
+  CHECK(decode_page("a\x98" "b", "windows-1251") == "a\xC2\x98" "b");
+  // a sequence cut short at the end: one U+FFFD, and the bytes after it read
+  CHECK(decode_page("ab\xA0\x35Z", "gb18030") == "ab" + k_fffd + "5Z");
+}

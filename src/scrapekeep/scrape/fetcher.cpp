@@ -52,17 +52,40 @@ std::pair<std::string, std::string> parse_content_type(const std::string& header
   const auto semi = header.find(';');
   std::string media = core::lower_ascii(core::trim_ascii(header.substr(0, semi)));
   std::string charset;
-  if (semi != std::string::npos) {
-    const std::string params = header.substr(semi + 1);
-    const std::string lowered = core::lower_ascii(params);
-    const auto pos = lowered.find("charset=");
-    if (pos != std::string::npos) {
-      std::string value = params.substr(pos + 8);
-      value = core::trim_ascii(value.substr(0, value.find(';')));
-      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-          value.back() == value.front()) {
-        value = value.substr(1, value.size() - 2);
+  // Its parameters as the Fetch standard reads a MIME type's: name=value
+  // pairs split at ';', a value in double quotes may hold ';' and
+  // backslash escapes; the first charset counts ("x-charset=" is another
+  // parameter, and a single quote is part of the value).
+  const std::size_t n = header.size();
+  std::size_t pos = semi == std::string::npos ? n : semi + 1;
+  while (pos < n) {
+    while (pos < n && (header[pos] == ' ' || header[pos] == '\t')) {
+      ++pos;
+    }
+    const std::size_t name_end = std::min(header.find_first_of(";=", pos), n);
+    const std::string name = core::lower_ascii(header.substr(pos, name_end - pos));
+    pos = name_end;
+    if (pos >= n || header[pos] == ';') {
+      ++pos;
+      continue;
+    }
+    ++pos;  // '='
+    std::string value;
+    if (pos < n && header[pos] == '"') {
+      for (++pos; pos < n && header[pos] != '"'; ++pos) {
+        if (header[pos] == '\\' && pos + 1 < n) {
+          ++pos;
+        }
+        value += header[pos];
       }
+      pos = std::min(header.find(';', pos), n);
+    } else {
+      const std::size_t end = std::min(header.find(';', pos), n);
+      value = core::trim_ascii(header.substr(pos, end - pos));
+      pos = end;
+    }
+    ++pos;
+    if (name == "charset" && charset.empty()) {
       charset = value;
     }
   }

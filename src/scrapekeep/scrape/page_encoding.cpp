@@ -303,12 +303,43 @@ std::string decode_single_byte(std::string_view in, bool user_defined) {
   return out;
 }
 
-// Through glibc's iconv: a byte sequence it refuses becomes U+FFFD and
-// reading goes on after it (after its first byte, or its first two in
-// UTF-16, which keeps the code units aligned); a sequence cut short by the
-// end of the page becomes U+FFFD.
+// What a byte that iconv refuses at `p` (`left` bytes on) reads as, and how
+// many bytes it takes, as the Encoding Standard's decoders read it.
+struct Refused {
+  std::uint32_t code_point = 0xFFFD;
+  std::size_t length = 1;
+};
+Refused refused_bytes(const std::string& encoding, const unsigned char* p, std::size_t left) {
+  const unsigned char b = p[0];
+  if (encoding == "UTF-16BE" || encoding == "UTF-16LE") {
+    return {0xFFFD, std::min<std::size_t>(2, left)};  // code units stay aligned
+  }
+  const bool shift_jis = encoding == "Shift_JIS";
+  const bool double_byte = shift_jis || encoding == "EUC-JP" || encoding == "GBK" ||
+                           encoding == "gb18030" || encoding == "Big5" || encoding == "EUC-KR";
+  if (!double_byte) {  // single-byte (ISO-2022-JP aside): the bytes Windows leaves
+    // undefined are their C1 controls, as in windows-1252
+    const bool c1 = encoding != "ISO-2022-JP" && b >= 0x80 && b <= 0x9F;
+    return {c1 ? b : 0xFFFDu, 1};
+  }
+  if (b == 0x80 && (encoding == "GBK" || encoding == "gb18030")) {
+    return {0x20AC, 1};  // the euro sign of code page 936
+  }
+  if (b == 0x80 && shift_jis) {
+    return {0x80, 1};
+  }
+  // A lead byte and a second that is not ASCII are one character the
+  // index does not have; an ASCII byte after a lead is read again.
+  const bool lead = shift_jis ? (b >= 0x81 && b <= 0x9F) || (b >= 0xE0 && b <= 0xFC)
+                              : b >= 0x81 && b <= 0xFE;
+  return {0xFFFD, lead && left >= 2 && p[1] >= 0x80 ? 2u : 1u};
+}
+
+// Through glibc's iconv (`iconv_name`) for `encoding`: a byte sequence it
+// refuses, or one cut short by the end of the page, becomes U+FFFD (or what
+// refused_bytes() says) and reading goes on after it.
 std::optional<std::string> decode_with_iconv(std::string_view in, const char* iconv_name,
-                                             std::size_t unit) {
+                                             const std::string& encoding) {
   iconv_t cd = iconv_open("UTF-8", iconv_name);
   if (cd == reinterpret_cast<iconv_t>(-1)) {
     return std::nullopt;
@@ -317,12 +348,15 @@ std::optional<std::string> decode_with_iconv(std::string_view in, const char* ic
   std::size_t used = 0;
   char* src = const_cast<char*>(in.data());
   std::size_t src_left = in.size();
-  // Converts what is left of the input (or, with none, flushes a stateful
-  // encoding's state); the error it ended on, 0 if none.
-  const auto convert = [&](bool flush) {
+  const auto room = [&] {
     if (out.size() - used < 16) {
       out.resize(out.size() * 2);
     }
+  };
+  // Converts what is left of the input (or, with none, flushes a stateful
+  // encoding's state); the error it ended on, 0 if none.
+  const auto convert = [&](bool flush) {
+    room();
     char* dst = out.data() + used;
     std::size_t dst_left = out.size() - used;
     const std::size_t r = flush ? iconv(cd, nullptr, nullptr, &dst, &dst_left)
@@ -331,23 +365,18 @@ std::optional<std::string> decode_with_iconv(std::string_view in, const char* ic
     used = out.size() - dst_left;
     return error;
   };
-  const auto replace = [&] {
-    if (out.size() - used < k_replacement.size()) {
-      out.resize(out.size() * 2);
-    }
-    out.replace(used, k_replacement.size(), k_replacement);
-    used += k_replacement.size();
-  };
   while (src_left > 0) {
     const int error = convert(false);
-    if (error == EILSEQ) {
-      replace();
-      const std::size_t skip = std::min(unit, src_left);
-      src += skip;
-      src_left -= skip;
-    } else if (error == EINVAL) {  // cut short by the end of the page
-      replace();
-      src_left = 0;
+    if (error == EILSEQ || error == EINVAL) {  // EINVAL: cut short by the end
+      const Refused refused =
+          refused_bytes(encoding, reinterpret_cast<const unsigned char*>(src), src_left);
+      std::string text;
+      append_code_point(text, refused.code_point);
+      room();
+      out.replace(used, text.size(), text);
+      used += text.size();
+      src += refused.length;
+      src_left -= refused.length;
     } else if (error != 0 && error != E2BIG) {
       break;
     }
@@ -546,8 +575,7 @@ std::string decode_other(std::string_view html, const std::string& encoding) {
   }
   for (const Label& entry : k_iconv_names) {
     if (entry.label == encoding) {
-      const std::size_t unit = encoding.rfind("UTF-16", 0) == 0 ? 2 : 1;
-      if (auto text = decode_with_iconv(html, std::string(entry.encoding).c_str(), unit)) {
+      if (auto text = decode_with_iconv(html, std::string(entry.encoding).c_str(), encoding)) {
         return std::move(*text);
       }
       break;
@@ -555,7 +583,7 @@ std::string decode_other(std::string_view html, const std::string& encoding) {
   }
   // ISO-8859-N, or an iconv without the module: iconv under the name itself,
   // else windows-1252 (every byte read as something, nothing lost).
-  if (auto text = decode_with_iconv(html, encoding.c_str(), 1)) {
+  if (auto text = decode_with_iconv(html, encoding.c_str(), encoding)) {
     return std::move(*text);
   }
   return decode_single_byte(html, false);
