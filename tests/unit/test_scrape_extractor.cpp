@@ -194,6 +194,11 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK(resolve_url("http://h/a/", "http:\\\\other\\x") ==
         std::optional<std::string>("http://other/x"));
 
+  // The scheme is written lower-case, of the link or of its base.
+  CHECK(resolve_url("http://h/a/", "HTTPS://Other/X") ==
+        std::optional<std::string>("https://Other/X"));
+  CHECK(resolve_url("hTTp://h/a/", "b") == std::optional<std::string>("http://h/a/b"));
+
   CHECK_FALSE(resolve_url(base, "mailto:someone@example.test"));
   CHECK_FALSE(resolve_url(base, "javascript:void(0)"));
   CHECK_FALSE(resolve_url(base, "ftp://a/file"));

@@ -558,6 +558,8 @@ std::optional<std::string> resolve_any_length(const std::string& base, const std
   if (scheme != "http" && scheme != "https") {
     return std::nullopt;
   }
+  // Written lower-case, as browsers write it ("HTTP://h/" is "http://h/").
+  result.replace(0, scheme.size(), scheme);
   return result;
 }
 

@@ -30,7 +30,8 @@ std::optional<std::string> xpath_error(const std::string& expr,
 // `ref` resolved against `base` per RFC 3986 (libxml2's xmlBuildURI), after
 // trimming ASCII whitespace and percent-encoding characters a URI cannot hold.
 // nullopt unless the result is an absolute http/https URL with a host, of
-// at most k_max_link_bytes before its fragment. The fragment is kept.
+// at most k_max_link_bytes before its fragment. The fragment is kept; the
+// scheme is written lower-case.
 std::optional<std::string> resolve_url(const std::string& base, const std::string& ref);
 
 // The longest link followed (next page, detail page, redirect, <base href>),
