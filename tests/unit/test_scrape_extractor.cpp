@@ -189,6 +189,11 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
         std::optional<std::string>("http://h/k%2Fv/r?s=%26#t%20"));
   CHECK(resolve_url("http://h/!p0!/", "a!p0!%41") ==
         std::optional<std::string>("http://h/!p0!/a!p0!%41"));
+  // A '%' after text that looks like the start of the marker put in its
+  // place ("!p0") is put back where it was.
+  CHECK(resolve_url("http://h/", "!p0%41") == std::optional<std::string>("http://h/!p0%41"));
+  CHECK(resolve_url("http://h/!p0", "x/!p00%2F%!p01!") ==
+        std::optional<std::string>("http://h/x/!p00%2F%25!p01!"));
   CHECK(resolve_url("http://h/a/b/", "..\\img\\x.html?q=a\\b") ==
         std::optional<std::string>("http://h/a/img/x.html?q=a%5Cb"));
   CHECK(resolve_url("http://h/a/", "http:\\\\other\\x") ==
@@ -213,6 +218,14 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK_FALSE(resolve_url("http://h.test/", "/" + path_of_8176 + "xxx"));
   CHECK_FALSE(resolve_url("http://h.test/", "/" + std::string(3000, ' ') + "x"));  // %20 each
   CHECK_FALSE(resolve_url("http://h.test/", std::string(9'000'000, 'a')));
+  // In time linear in the link's length, with many '%' (each replaced) or
+  // many strings that look like the marker replacing them.
+  CHECK_FALSE(resolve_url("http://h.test/", std::string(3'000'000, '%')));
+  std::string markers;
+  for (int n = 0; markers.size() < 3'000'000; ++n) {
+    markers += "!p" + std::to_string(n) + "!";
+  }
+  CHECK_FALSE(resolve_url("http://h.test/", markers + "%41"));
   CHECK(strip_fragment("http://a/b#c") == "http://a/b");
   CHECK(strip_fragment("http://a/b") == "http://a/b");
 }

@@ -515,20 +515,35 @@ std::string backslashes_as_slashes(std::string ref) {
   return ref;
 }
 
-void replace_all(std::string& text, const std::string& from, const std::string& to) {
-  for (std::size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size()) {
-    text.replace(pos, from.size(), to);
+// `text` with each `from` replaced by `to`, in one pass.
+std::string replace_all(const std::string& text, const std::string& from, const std::string& to) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t pos = 0;
+  for (std::size_t hit; (hit = text.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+    out.append(text, pos, hit - pos);
+    out += to;
   }
+  out.append(text, pos);
+  return out;
 }
 
-// "!p0!", "!p1!"...: the first that neither string holds.
-std::string absent_marker(const std::string& a, const std::string& b) {
-  for (std::size_t n = 0;; ++n) {
-    std::string marker = "!p" + std::to_string(n) + "!";
-    if (a.find(marker) == std::string::npos && b.find(marker) == std::string::npos) {
-      return marker;
-    }
+// The longest run of ASCII digits in `text`.
+std::size_t longest_digit_run(const std::string& text) {
+  std::size_t longest = 0;
+  std::size_t run = 0;
+  for (const char c : text) {
+    run = c >= '0' && c <= '9' ? run + 1 : 0;
+    longest = std::max(longest, run);
   }
+  return longest;
+}
+
+// "!p0!", "!p00!"...: one that neither string holds, nor can make up with
+// a marker put in its text (its digits are more than any run of theirs).
+std::string absent_marker(const std::string& a, const std::string& b) {
+  const std::size_t digits = std::max(longest_digit_run(a), longest_digit_run(b)) + 1;
+  return "!p" + std::string(digits, '0') + "!";
 }
 
 // resolve_url without the length cap.
@@ -541,14 +556,13 @@ std::optional<std::string> resolve_any_length(const std::string& base, const std
   // "a/b", another resource. Each '%' goes in as a marker that neither
   // holds ('!' is a character it keeps) and is put back.
   const std::string marker = absent_marker(escaped_ref, escaped_base);
-  replace_all(escaped_ref, "%", marker);
-  replace_all(escaped_base, "%", marker);
+  escaped_ref = replace_all(escaped_ref, "%", marker);
+  escaped_base = replace_all(escaped_base, "%", marker);
   XmlString built(xmlBuildURI(as_xml(escaped_ref), as_xml(escaped_base)));
   if (!built) {
     return std::nullopt;
   }
-  std::string result = from_xml(built.get());
-  replace_all(result, marker, "%");
+  std::string result = replace_all(from_xml(built.get()), marker, "%");
   result = remove_dot_segments(result);
   UriPtr uri(xmlParseURIRaw(result.c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0') {
