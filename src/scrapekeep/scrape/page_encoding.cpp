@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <unordered_set>
 #include <utility>
-#include <vector>
 
 #include "scrapekeep/core/text.hpp"
 
@@ -527,15 +527,14 @@ std::string label_in_content(std::string_view content) {
 // A <meta>'s declared encoding, its attributes read from `pos` (after the
 // tag name): empty if it declares none the spec takes.
 std::string meta_encoding(std::string_view s, std::size_t& pos) {
-  std::vector<std::string> seen;
+  std::unordered_set<std::string> seen;  // a page's head may be megabytes of one <meta>
   bool got_pragma = false;
   std::optional<bool> need_pragma;
   std::string charset;
   while (auto attr = next_attribute(s, pos)) {
-    if (std::find(seen.begin(), seen.end(), attr->name) != seen.end()) {
+    if (!seen.insert(attr->name).second) {
       continue;
     }
-    seen.push_back(attr->name);
     if (attr->name == "http-equiv") {
       got_pragma = got_pragma || attr->value == "content-type";
     } else if (attr->name == "content" && charset.empty()) {
