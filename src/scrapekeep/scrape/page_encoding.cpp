@@ -377,11 +377,14 @@ std::optional<std::string> decode_with_iconv(std::string_view in, const char* ic
       used += text.size();
       src += refused.length;
       src_left -= refused.length;
-    } else if (error != 0 && error != E2BIG) {
+    } else if (error == E2BIG) {  // whatever room was left, it wants more
+      out.resize(out.size() * 2);
+    } else if (error != 0) {
       break;
     }
   }
   while (convert(true) == E2BIG) {
+    out.resize(out.size() * 2);
   }
   iconv_close(cd);
   out.resize(used);
