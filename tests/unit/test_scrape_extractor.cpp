@@ -204,6 +204,12 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
         std::optional<std::string>("https://Other/X"));
   CHECK(resolve_url("hTTp://h/a/", "b") == std::optional<std::string>("http://h/a/b"));
 
+  // a link with the page's scheme and no host is relative (RFC 3986 5.2.2,
+  // non-strict), as browsers read it; another scheme's is not
+  CHECK(resolve_url("http://h/a/b", "http:c?d") == std::optional<std::string>("http://h/a/c?d"));
+  CHECK(resolve_url("https://h/a/b", "HTTPS:/c") == std::optional<std::string>("https://h/c"));
+  CHECK_FALSE(resolve_url("https://h/a/b", "http:c"));
+
   CHECK_FALSE(resolve_url(base, "mailto:someone@example.test"));
   CHECK_FALSE(resolve_url(base, "javascript:void(0)"));
   CHECK_FALSE(resolve_url(base, "ftp://a/file"));

@@ -515,6 +515,20 @@ std::string backslashes_as_slashes(std::string ref) {
   return ref;
 }
 
+// RFC 3986 5.2.2's non-strict reading, which browsers follow: a reference
+// with its base's scheme and no authority ("http:page2.html" on an http
+// page) is relative, its scheme dropped. (Strictly it is an absolute URI
+// without a host, which leads nowhere.)
+std::string without_base_scheme(const std::string& ref, const std::string& base) {
+  const std::size_t colon = ref.find(':');
+  if (colon == std::string::npos || ref.compare(colon + 1, 2, "//") == 0 ||
+      base.size() <= colon || base[colon] != ':' ||
+      lower_ascii(ref.substr(0, colon)) != lower_ascii(base.substr(0, colon))) {
+    return ref;
+  }
+  return ref.substr(colon + 1);
+}
+
 // `text` with each `from` replaced by `to`, in one pass.
 std::string replace_all(const std::string& text, const std::string& from, const std::string& to) {
   std::string out;
@@ -549,7 +563,8 @@ std::string absent_marker(const std::string& a, const std::string& b) {
 // resolve_url without the length cap.
 std::optional<std::string> resolve_any_length(const std::string& base, const std::string& ref) {
   prepare_thread();
-  std::string escaped_ref = escape_uri_chars(backslashes_as_slashes(trim_ascii(ref)));
+  std::string escaped_ref =
+      escape_uri_chars(without_base_scheme(backslashes_as_slashes(trim_ascii(ref)), base));
   std::string escaped_base = escape_uri_chars(trim_ascii(base));
   // xmlBuildURI decodes the escapes of a relative reference's path, and of
   // its base's, where the result is still a valid path: "a%2Fb" became
