@@ -631,6 +631,36 @@ TEST_CASE("fetch: a host name is looked up by the resolver, and the fetch connec
     HttpFetcher filtered(config);
     CHECK(filtered.fetch(origin + "/listings?page=2", in(seconds(10))).ok);
   }
+  SECTION("an address where the connection times out is passed over for the next") {
+    // A listener on 127.0.0.2 that never accepts, its backlog full: the
+    // kernel drops further SYNs, as a host without a route to it would.
+    const int hole = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(site.port()));
+    inet_pton(AF_INET, "127.0.0.2", &addr.sin_addr);
+    REQUIRE(::bind(hole, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(hole, 0) == 0);
+    std::vector<int> fillers;
+    for (int i = 0; i < 4; ++i) {
+      fillers.push_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+      ::connect(fillers.back(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+    config.connect_timeout = seconds(4);
+    config.max_tries = 1;
+    config.resolver = [](const std::string&) -> std::vector<std::string> {
+      return {"127.0.0.2", "127.0.0.1"};
+    };
+    HttpFetcher fetcher(config);
+    const FetchResult r = fetcher.fetch(origin + "/listings?page=1", in(seconds(30)));
+    CHECK(r.ok);
+    CHECK(r.error.empty());
+    for (const int fd : fillers) {
+      ::close(fd);
+    }
+    ::close(hole);
+  }
 }
 
 TEST_CASE("fetch: a host lookup that hangs ends at the deadline and at cancel(), left behind",

@@ -793,8 +793,19 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     attempt.interrupted = true;
     return attempt;
   }
-  client.set_connection_timeout(clamp_positive(std::min<std::chrono::microseconds>(
-      m_config.connect_timeout, remaining)));
+  // With several addresses each has its share of the connect timeout, at
+  // least a second (or all of it, if less): one that drops packets (an IPv6
+  // address without a route) leaves the others their turn.
+  const auto connect_timeout = [&] {
+    std::chrono::microseconds share = m_config.connect_timeout;
+    if (addresses.size() > 1) {
+      share = std::max<std::chrono::microseconds>(
+          share / static_cast<long>(addresses.size()),
+          std::min<std::chrono::microseconds>(share, std::chrono::seconds(1)));
+    }
+    return clamp_positive(std::min<std::chrono::microseconds>(share, time_left()));
+  };
+  client.set_connection_timeout(connect_timeout());
   client.set_read_timeout(
       clamp_positive(std::min<std::chrono::microseconds>(m_config.read_timeout, remaining)));
   client.set_write_timeout(
@@ -931,16 +942,19 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   m_response.line_too_long = false;
   m_response.bad_chunked = false;
   httplib::Result result = client.Get(target.path, headers, on_response, on_content);
-  // No connection to the first address (a host's IPv6 address and a site
-  // listening on IPv4 only, say): the next ones are tried in turn, as the
-  // library tries each address it looks up itself. Nothing was received.
-  for (std::size_t next = 1; next < addresses.size() &&
-                             result.error() == httplib::Error::Connection && !m_cancelled &&
+  // No connection to the first address, refused or timed out (a host's
+  // IPv6 address and a site listening on IPv4 only, say): the next ones are
+  // tried in turn, as the library tries each address it looks up itself.
+  // Nothing was received.
+  const auto no_connection = [&] {
+    return result.error() == httplib::Error::Connection ||
+           result.error() == httplib::Error::ConnectionTimeout;
+  };
+  for (std::size_t next = 1; next < addresses.size() && no_connection() && !m_cancelled &&
                              time_left() >= k_least_request_time;
        ++next) {
     client.set_hostname_addr_map({{bare, addresses[next]}});
-    client.set_connection_timeout(clamp_positive(
-        std::min<std::chrono::microseconds>(m_config.connect_timeout, time_left())));
+    client.set_connection_timeout(connect_timeout());
     result = client.Get(target.path, headers, on_response, on_content);
   }
   {

@@ -63,14 +63,16 @@ struct FetchConfig {
   // HTTPS: verify the server certificate against the system's CA store.
   bool verify_tls = true;
   // Called with each IP address a host resolves to (text form), at every
-  // request; the fetch connects to the first one it accepts and fails when
-  // it accepts none. Empty: no check, and a host is looked up only when a
-  // connection to it is opened; the fetch connects to its first address.
+  // request; the fetch connects to the ones it accepts, in the resolver's
+  // order (the next when one refuses or times out), and fails when it
+  // accepts none. Empty: no check, and a host is looked up only when a
+  // connection to it is opened; its addresses are tried the same way.
   std::function<bool(const std::string& ip)> address_filter;
   // Looks host names up (an IP literal is its own address). Each lookup runs
   // on a thread of its own, waited for until the fetch's deadline or
   // cancel(); one given up on runs on to its end, unwaited (see
-  // k_max_abandoned_lookups). Tests put a resolver that hangs here.
+  // k_max_abandoned_lookups), so the resolver must own what it uses: it may
+  // outlive the fetcher. Tests put a resolver that hangs here.
   Resolver resolver = system_resolve;
 };
 
