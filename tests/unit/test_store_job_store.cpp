@@ -420,13 +420,15 @@ TEST_CASE("a pending job with a claim token left on it is claimed and blocks no 
 TEST_CASE("a pending job without a job id blocks no job created after it", "[store]") {
   StoreFixture f;
   const Job job = f.create();
+  // A hand-edited row: SQLite lets a TEXT PRIMARY KEY hold NULL, or ''.
+  const std::string id = GENERATE(as<std::string>{}, "NULL", "''");
+  INFO("job_id " << id);
   {
-    // A hand-edited row: SQLite lets a TEXT PRIMARY KEY hold NULL.
     SQLite::Database raw(f.path(), SQLite::OPEN_READWRITE);
     raw.exec("INSERT INTO jobs (job_id, org_id, status, url, timeout_s, max_items, "
-             "follow_pagination, max_pages, depth, selectors, created_at) SELECT NULL, org_id, "
-             "status, url, timeout_s, max_items, follow_pagination, max_pages, depth, selectors, "
-             "0 FROM jobs");
+             "follow_pagination, max_pages, depth, selectors, created_at) SELECT " + id +
+             ", org_id, status, url, timeout_s, max_items, follow_pagination, max_pages, depth, "
+             "selectors, 0 FROM jobs");
   }
   CHECK(f.claim().job_id == job.job_id);
 }

@@ -658,14 +658,15 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       // claim, no lease) resumes before a new one starts; one whose time ran
       // out meanwhile (core::time_up, in SQL here) is left to recover_expired,
       // which dates its timeout. A row without a job id (hand-edited: SQLite
-      // lets a TEXT PRIMARY KEY hold NULL) can be neither claimed nor taken
-      // for "nothing to do", which would stop every job after it.
+      // lets a TEXT PRIMARY KEY hold NULL, or '') can be neither claimed nor
+      // taken for "nothing to do", which would stop every job after it
+      // (`job_id <> ''` is not true of NULL either).
       std::string job_id;
       {
         auto waiting = m_impl->prepared(
             "SELECT job_id FROM jobs WHERE status = 'processing' AND lease_expires_at IS NULL "
             "AND claim_token IS NULL AND started_at + timeout_s * 1000000 > ? "
-            "AND job_id IS NOT NULL ORDER BY created_at, job_id LIMIT 1");
+            "AND job_id <> '' ORDER BY created_at, job_id LIMIT 1");
         waiting->bind(1, now);
         if (waiting->executeStep()) {
           job_id = waiting->getColumn(0).getString();
@@ -673,7 +674,7 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       }
       if (job_id.empty()) {
         auto pending = m_impl->prepared(
-            "SELECT job_id FROM jobs WHERE status = 'pending' AND job_id IS NOT NULL "
+            "SELECT job_id FROM jobs WHERE status = 'pending' AND job_id <> '' "
             "ORDER BY created_at, job_id LIMIT 1");
         if (pending->executeStep()) {
           job_id = pending->getColumn(0).getString();
