@@ -182,7 +182,9 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK(resolve_url("http://h/", "sale/50%off?x=100%") ==
         std::optional<std::string>("http://h/sale/50%25off?x=100%25"));
   CHECK(resolve_url("http://h/", "%zz%20") == std::optional<std::string>("http://h/%25zz%20"));
-  // escapes are kept as written, in the link and in its base
+  // escapes are kept as written, in the link and in its base, but an
+  // escaped dot is a dot
+  CHECK(resolve_url("http://h/a/b", "%2e%2E/x%2e") == std::optional<std::string>("http://h/x."));
   CHECK(resolve_url("http://h/x/", "a%2Fb%4a/../c") == std::optional<std::string>("http://h/x/c"));
   CHECK(resolve_url("http://h/x/", "a%2Fb%4a") == std::optional<std::string>("http://h/x/a%2Fb%4a"));
   CHECK(resolve_url("http://h/k%2Fv/p%3Bq", "r?s=%26#t%20") ==

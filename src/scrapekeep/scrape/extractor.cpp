@@ -563,8 +563,13 @@ std::string absent_marker(const std::string& a, const std::string& b) {
 // resolve_url without the length cap.
 std::optional<std::string> resolve_any_length(const std::string& base, const std::string& ref) {
   prepare_thread();
-  std::string escaped_ref =
-      escape_uri_chars(without_base_scheme(backslashes_as_slashes(trim_ascii(ref)), base));
+  // An escaped dot is a dot (RFC 3986 6.2.2.2; browsers take "%2e%2e" for
+  // a ".." segment too).
+  std::string escaped_ref = replace_all(
+      replace_all(
+          escape_uri_chars(without_base_scheme(backslashes_as_slashes(trim_ascii(ref)), base)),
+          "%2e", "."),
+      "%2E", ".");
   std::string escaped_base = escape_uri_chars(trim_ascii(base));
   // xmlBuildURI decodes the escapes of a relative reference's path, and of
   // its base's, where the result is still a valid path: "a%2Fb" became
