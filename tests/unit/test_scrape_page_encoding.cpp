@@ -172,6 +172,9 @@ TEST_CASE("bytes iconv refuses read as the Encoding Standard's decoders read the
   // single-byte code pages: an undefined byte is its C1 control
   CHECK(decode_page("a\x81" "b", "windows-1250") == "a\xC2\x81" "b");
   CHECK(decode_page("a\x98" "b", "windows-1251") == "a\xC2\x98" "b");
+  // ISO-2022-JP: JIS X 0208 and the half-width katakana of ESC ( I
+  CHECK(decode_page("\x1b$B$\"\x1b(B \x1b(I123\x1b(B ok", "iso-2022-jp") ==
+        "\xE3\x81\x82 \xEF\xBD\xB1\xEF\xBD\xB2\xEF\xBD\xB3 ok");
   // a sequence cut short at the end: one U+FFFD, and the bytes after it read
   CHECK(decode_page("ab\xA0\x35Z", "gb18030") == "ab" + k_fffd + "5Z");
 }

@@ -147,7 +147,7 @@ constexpr Label k_iconv_names[] = {
     {"gb18030", "GB18030"},
     {"Big5", "BIG5-HKSCS"},
     {"EUC-JP", "EUC-JP-MS"},
-    {"ISO-2022-JP", "ISO-2022-JP"},
+    {"ISO-2022-JP", "ISO-2022-JP-2"},  // plain ISO-2022-JP passes ESC ( I katakana as text
     {"Shift_JIS", "WINDOWS-31J"},
     {"EUC-KR", "CP949"},
     {"UTF-16BE", "UTF-16BE"},
