@@ -177,4 +177,8 @@ TEST_CASE("bytes iconv refuses read as the Encoding Standard's decoders read the
         "\xE3\x81\x82 \xEF\xBD\xB1\xEF\xBD\xB2\xEF\xBD\xB3 ok");
   // a sequence cut short at the end: one U+FFFD, and the bytes after it read
   CHECK(decode_page("ab\xA0\x35Z", "gb18030") == "ab" + k_fffd + "5Z");
+  // a character the page ends in the middle of: one U+FFFD for its bytes
+  CHECK(decode_page("ab\x81\x30\x81", "gb18030") == "ab" + k_fffd);
+  CHECK(decode_page("ab\x81\x30", "gbk") == "ab" + k_fffd);
+  CHECK(decode_page("ab\x8F\xA1", "euc-jp") == "ab" + k_fffd);
 }

@@ -335,6 +335,27 @@ Refused refused_bytes(const std::string& encoding, const unsigned char* p, std::
   return {0xFFFD, lead && left >= 2 && p[1] >= 0x80 ? 2u : 1u};
 }
 
+// Whether the `left` bytes at `p`, the end of the page, are the start of a
+// character the page ends in: one error for all of them, as the Encoding
+// Standard's decoders read the end of their input. (glibc says "cut short"
+// also of a gb18030 sequence that a later byte already broke: "\xA0" "5Z".)
+bool cut_short(const std::string& encoding, const unsigned char* p, std::size_t left) {
+  const auto in = [](unsigned char b, unsigned char low, unsigned char high) {
+    return b >= low && b <= high;
+  };
+  if (encoding == "UTF-16BE" || encoding == "UTF-16LE") {
+    return left == 1;
+  }
+  if (encoding == "GBK" || encoding == "gb18030") {  // four bytes: lead, digit, lead, digit
+    return in(p[0], 0x81, 0xFE) && left <= 3 && (left < 2 || in(p[1], 0x30, 0x39)) &&
+           (left < 3 || in(p[2], 0x81, 0xFE));
+  }
+  if (encoding == "EUC-JP" && p[0] == 0x8F) {  // three bytes: 0x8F, lead, trail
+    return left <= 2 && (left < 2 || in(p[1], 0xA1, 0xFE));
+  }
+  return left == 1;  // a lead byte alone
+}
+
 // Through glibc's iconv (`iconv_name`) for `encoding`: a byte sequence it
 // refuses, or one cut short by the end of the page, becomes U+FFFD (or what
 // refused_bytes() says) and reading goes on after it.
@@ -368,8 +389,10 @@ std::optional<std::string> decode_with_iconv(std::string_view in, const char* ic
   while (src_left > 0) {
     const int error = convert(false);
     if (error == EILSEQ || error == EINVAL) {  // EINVAL: cut short by the end
-      const Refused refused =
-          refused_bytes(encoding, reinterpret_cast<const unsigned char*>(src), src_left);
+      const auto* at = reinterpret_cast<const unsigned char*>(src);
+      const Refused refused = error == EINVAL && cut_short(encoding, at, src_left)
+                                  ? Refused{0xFFFD, src_left}
+                                  : refused_bytes(encoding, at, src_left);
       std::string text;
       append_code_point(text, refused.code_point);
       room();
