@@ -207,10 +207,20 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK(resolve_url("hTTp://h/a/", "b") == std::optional<std::string>("http://h/a/b"));
 
   // a link with the page's scheme and no host is relative (RFC 3986 5.2.2,
-  // non-strict), as browsers read it; another scheme's is not
+  // non-strict), as browsers read it; the other of http and https names
+  // its host after the colon, with or without slashes, as browsers read it
   CHECK(resolve_url("http://h/a/b", "http:c?d") == std::optional<std::string>("http://h/a/c?d"));
   CHECK(resolve_url("https://h/a/b", "HTTPS:/c") == std::optional<std::string>("https://h/c"));
-  CHECK_FALSE(resolve_url("https://h/a/b", "http:c"));
+  CHECK(resolve_url("https://h/a/b", "http:c") == std::optional<std::string>("http://c"));
+  CHECK(resolve_url("http://h/a/b", "HTTPS:other.test/x?y") ==
+        std::optional<std::string>("https://other.test/x?y"));
+  CHECK(resolve_url("http://h/a/b", "https:/other.test") ==
+        std::optional<std::string>("https://other.test"));
+  CHECK(resolve_url("http://h/a/b", "https:\\\\other.test\\x") ==
+        std::optional<std::string>("https://other.test/x"));
+  CHECK_FALSE(resolve_url("http://h/a/b", "https:"));
+  CHECK_FALSE(resolve_url("http://h/a/b", "https:///"));
+  CHECK_FALSE(resolve_url("http://h/a/b", "ftp:c"));
 
   CHECK_FALSE(resolve_url(base, "mailto:someone@example.test"));
   CHECK_FALSE(resolve_url(base, "javascript:void(0)"));

@@ -519,14 +519,24 @@ std::string backslashes_as_slashes(std::string ref) {
 // with its base's scheme and no authority ("http:page2.html" on an http
 // page) is relative, its scheme dropped. (Strictly it is an absolute URI
 // without a host, which leads nowhere.)
+// A reference of the other of http and https with no "//" ("https:host/x"
+// on an http page) names its host after the colon, as browsers read it
+// (WHATWG URL, "special authority ignore slashes"): "https://host/x".
 std::string without_base_scheme(const std::string& ref, const std::string& base) {
   const std::size_t colon = ref.find(':');
-  if (colon == std::string::npos || ref.compare(colon + 1, 2, "//") == 0 ||
-      base.size() <= colon || base[colon] != ':' ||
-      lower_ascii(ref.substr(0, colon)) != lower_ascii(base.substr(0, colon))) {
+  if (colon == std::string::npos || ref.compare(colon + 1, 2, "//") == 0) {
     return ref;
   }
-  return ref.substr(colon + 1);
+  const std::string scheme = lower_ascii(ref.substr(0, colon));
+  if (base.size() > colon && base[colon] == ':' &&
+      scheme == lower_ascii(base.substr(0, colon))) {
+    return ref.substr(colon + 1);
+  }
+  if (scheme != "http" && scheme != "https") {
+    return ref;
+  }
+  const std::size_t host = std::min(ref.find_first_not_of('/', colon + 1), ref.size());
+  return scheme + "://" + ref.substr(host);
 }
 
 // `text` with each `from` replaced by `to`, in one pass.
