@@ -182,3 +182,25 @@ TEST_CASE("bytes iconv refuses read as the Encoding Standard's decoders read the
   CHECK(decode_page("ab\x81\x30", "gbk") == "ab" + k_fffd);
   CHECK(decode_page("ab\x8F\xA1", "euc-jp") == "ab" + k_fffd);
 }
+
+TEST_CASE("CJK pages decode as the Encoding Standard's decoders read them, not glibc's",
+          "[scrape][encoding][cjk]") {
+  const std::string rest = "<p>second</p><a rel=\"next\" href=\"/2\">next</a>";
+  const Strings tail = {"second", "next http://h.test/2"};
+  const auto with_tail = [&](std::string first) {
+    Strings values = {std::move(first)};
+    values.insert(values.end(), tail.begin(), tail.end());
+    return values;
+  };
+  // a Big5 pair glibc's BIG5-HKSCS refused, and one of four pairs of two code points
+  CHECK(paragraphs("<p>\x8E\x69\x88\x62</p>" + rest, "big5") ==
+        with_tail("\xE7\xAE\xB8\xC3\x8A\xCC\x84"));
+  // EUC-JP row F9 (an IBM kanji, not Private Use), GBK 0xA3 0xA0 (U+3000)
+  CHECK(paragraphs("<p>\xF9\xA1</p>" + rest, "euc-jp") == with_tail("\xE7\xBA\x8A"));
+  CHECK(paragraphs("<p>\xA3\xA0</p>" + rest, "gb2312") == with_tail("\xE3\x80\x80"));
+  // ISO-2022-JP: NEC row 13, then an escape sequence of ISO-2022-JP-2 refused
+  CHECK(paragraphs("<p>\x1B$B-!\x1B(B \x1B$A0!</p>" + rest, "iso-2022-jp") ==
+        with_tail("\xE2\x91\xA0 " + k_fffd + "$A0!"));
+  // EUC-KR: an unmapped pair takes both its bytes, the letter after it stays
+  CHECK(paragraphs("<p>\xA2\xE8\x41</p>" + rest, "euc-kr") == with_tail(k_fffd + "A"));
+}

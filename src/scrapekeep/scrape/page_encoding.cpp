@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "scrapekeep/core/text.hpp"
+#include "scrapekeep/scrape/cjk_decoders.hpp"
 
 namespace scrapekeep::scrape {
 namespace {
@@ -124,9 +125,8 @@ constexpr Label k_labels[] = {
 };
 
 // glibc's iconv name for each encoding decoded through iconv: the one that
-// decodes as the Encoding Standard does (windows-31J for Shift_JIS, with
-// NEC and IBM characters, a backslash for 0x5C; GB18030 for GBK; the UHC
-// superset for EUC-KR; Big5-HKSCS for Big5).
+// decodes as the Encoding Standard does. (The CJK encodings have the
+// Standard's own decoders, in cjk_decoders.cpp.)
 constexpr Label k_iconv_names[] = {
     {"IBM866", "IBM866"},
     {"ISO-8859-8-I", "ISO-8859-8"},
@@ -143,13 +143,6 @@ constexpr Label k_iconv_names[] = {
     {"windows-1257", "CP1257"},
     {"windows-1258", "CP1258"},
     {"x-mac-cyrillic", "MAC-CYRILLIC"},
-    {"GBK", "GB18030"},
-    {"gb18030", "GB18030"},
-    {"Big5", "BIG5-HKSCS"},
-    {"EUC-JP", "EUC-JP-MS"},
-    {"ISO-2022-JP", "ISO-2022-JP-2"},  // plain ISO-2022-JP passes ESC ( I katakana as text
-    {"Shift_JIS", "WINDOWS-31J"},
-    {"EUC-KR", "CP949"},
     {"UTF-16BE", "UTF-16BE"},
     {"UTF-16LE", "UTF-16LE"},
 };
@@ -595,6 +588,9 @@ bool starts_with_ci(std::string_view s, std::size_t pos, std::string_view word) 
 std::string decode_other(std::string_view html, const std::string& encoding) {
   if (encoding == "windows-1252" || encoding == "x-user-defined") {
     return decode_single_byte(html, encoding == "x-user-defined");
+  }
+  if (auto text = decode_cjk(html, encoding)) {
+    return std::move(*text);
   }
   for (const Label& entry : k_iconv_names) {
     if (entry.label == encoding) {
