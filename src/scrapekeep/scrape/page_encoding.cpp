@@ -305,46 +305,10 @@ Refused refused_bytes(const std::string& encoding, const unsigned char* p, std::
   if (encoding == "UTF-16BE" || encoding == "UTF-16LE") {
     return {0xFFFD, std::min<std::size_t>(2, left)};  // code units stay aligned
   }
-  const bool shift_jis = encoding == "Shift_JIS";
-  const bool double_byte = shift_jis || encoding == "EUC-JP" || encoding == "GBK" ||
-                           encoding == "gb18030" || encoding == "Big5" || encoding == "EUC-KR";
-  if (!double_byte) {  // single-byte (ISO-2022-JP aside): the bytes Windows leaves
-    // undefined are their C1 controls, as in windows-1252
-    const bool c1 = encoding != "ISO-2022-JP" && b >= 0x80 && b <= 0x9F;
-    return {c1 ? b : 0xFFFDu, 1};
-  }
-  if (b == 0x80 && (encoding == "GBK" || encoding == "gb18030")) {
-    return {0x20AC, 1};  // the euro sign of code page 936
-  }
-  if (b == 0x80 && shift_jis) {
-    return {0x80, 1};
-  }
-  // A lead byte and a second that is not ASCII are one character the
-  // index does not have; an ASCII byte after a lead is read again.
-  const bool lead = shift_jis ? (b >= 0x81 && b <= 0x9F) || (b >= 0xE0 && b <= 0xFC)
-                              : b >= 0x81 && b <= 0xFE;
-  return {0xFFFD, lead && left >= 2 && p[1] >= 0x80 ? 2u : 1u};
-}
-
-// Whether the `left` bytes at `p`, the end of the page, are the start of a
-// character the page ends in: one error for all of them, as the Encoding
-// Standard's decoders read the end of their input. (glibc says "cut short"
-// also of a gb18030 sequence that a later byte already broke: "\xA0" "5Z".)
-bool cut_short(const std::string& encoding, const unsigned char* p, std::size_t left) {
-  const auto in = [](unsigned char b, unsigned char low, unsigned char high) {
-    return b >= low && b <= high;
-  };
-  if (encoding == "UTF-16BE" || encoding == "UTF-16LE") {
-    return left == 1;
-  }
-  if (encoding == "GBK" || encoding == "gb18030") {  // four bytes: lead, digit, lead, digit
-    return in(p[0], 0x81, 0xFE) && left <= 3 && (left < 2 || in(p[1], 0x30, 0x39)) &&
-           (left < 3 || in(p[2], 0x81, 0xFE));
-  }
-  if (encoding == "EUC-JP" && p[0] == 0x8F) {  // three bytes: 0x8F, lead, trail
-    return left <= 2 && (left < 2 || in(p[1], 0xA1, 0xFE));
-  }
-  return left == 1;  // a lead byte alone
+  // single-byte: the bytes Windows leaves undefined are their C1 controls,
+  // as in windows-1252
+  const bool c1 = b >= 0x80 && b <= 0x9F;
+  return {c1 ? b : 0xFFFDu, 1};
 }
 
 // Through glibc's iconv (`iconv_name`) for `encoding`: a byte sequence it
@@ -381,9 +345,7 @@ std::optional<std::string> decode_with_iconv(std::string_view in, const char* ic
     const int error = convert(false);
     if (error == EILSEQ || error == EINVAL) {  // EINVAL: cut short by the end
       const auto* at = reinterpret_cast<const unsigned char*>(src);
-      const Refused refused = error == EINVAL && cut_short(encoding, at, src_left)
-                                  ? Refused{0xFFFD, src_left}
-                                  : refused_bytes(encoding, at, src_left);
+      const Refused refused = refused_bytes(encoding, at, src_left);
       std::string text;
       append_code_point(text, refused.code_point);
       room();
