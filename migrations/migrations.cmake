@@ -6,4 +6,5 @@ set(SCRAPEKEEP_MIGRATIONS
   0003_jobs_lost_attempts.sql
   0004_api_keys_no_prefix.sql
   0005_page_events_final_url.sql
+  0006_job_purges.sql
 )

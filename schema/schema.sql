@@ -105,3 +105,10 @@ CREATE TABLE result_items (
   detail      TEXT,           -- JSON object once the detail page was scraped
   PRIMARY KEY (job_id, item_index)
 ) WITHOUT ROWID;
+
+-- Deleted jobs whose page events and result items are still being removed, a
+-- batch per transaction (migration 0006). Their rows name no job meanwhile:
+-- the job's own row went first, so that every read misses it at once.
+CREATE TABLE job_purges (
+  job_id TEXT PRIMARY KEY
+);

@@ -980,6 +980,50 @@ TEST_CASE("cancel and delete answer 409 when the state does not allow it", "[htt
   CHECK(a.get("/v1/scrape/jobs").data()["total"] == 0);
 }
 
+TEST_CASE("DELETE of a job with more rows than a delete batch is answered at once, and every "
+          "read misses the job before its rows are purged",
+          "[http][purge]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+  const std::string id = create_job(a, job_request(page_url(1), paged_options(3, 10000)));
+  const Micros now = clock.now();
+  const Claim c = claim(server, id, now);
+  const std::string kept = create_job(a, job_request(page_url(1)));
+  // 3 events and 6,000 items: more than the 5,000 rows one transaction deletes.
+  for (int page = 1; page <= 3; ++page) {
+    REQUIRE(server.store().record_listing_page(c, listing(page, 2000, now, page < 3), now).ok());
+  }
+  REQUIRE(server.store().finish(c, CompletionReason::done, std::nullopt, now).ok());
+  REQUIRE(a.get("/v1/scrape/jobs/" + id + "/results?limit=1").data()["total"] == 6000);
+
+  const HttpReply deleted = a.del("/v1/scrape/jobs/" + id);
+  INFO(deleted.body);
+  REQUIRE(deleted.status == 200);
+  CHECK(deleted.data() == Json{{"job_id", id}, {"deleted", true}});
+  for (const auto& [method, path] : job_routes(id)) {
+    INFO(method << " " << path);
+    check_error(a.request(method, path), 404, "JOB_NOT_FOUND", now);
+  }
+  const Json listed = a.get("/v1/scrape/jobs").data();
+  CHECK(listed["total"] == 1);
+  REQUIRE(listed["jobs"].size() == 1);
+  CHECK(listed["jobs"][0]["job_id"] == kept);
+
+  // The rows go a batch at a time, as the maintenance thread purges them.
+  int calls = 0;
+  for (bool more = true; more && calls < 10; ++calls) {
+    auto step = server.store().purge_deleted();
+    REQUIRE(step.ok());
+    CHECK(step->rows <= 5000);
+    more = step->more;
+  }
+  CHECK(calls == 2);
+  CHECK(count_rows(server.store(), "page_events", id) == 0);
+  CHECK(count_rows(server.store(), "result_items", id) == 0);
+  CHECK(a.get("/v1/scrape/jobs/" + kept).status == 200);
+}
+
 // POSTs `body` to /v1/scrape on a raw connection, with a Content-Length or
 // chunked, and reads the answer. The server answers an oversize body and
 // closes without reading it all, so sending may fail half way (when, depends

@@ -2,6 +2,7 @@
 // Every command must leave the database file's bytes unchanged.
 
 #include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -732,6 +733,7 @@ TEST_CASE("inspect export shows where a redirect took a listing page, on a datab
     // As a binary of schema version 4 left it: inspect reads it as it is.
     SQLite::Database raw(db, SQLite::OPEN_READWRITE);
     raw.exec("ALTER TABLE page_events DROP COLUMN final_url");
+    raw.exec("DROP TABLE job_purges");
     raw.exec("DELETE FROM schema_migrations WHERE version > 4");
   }
   CHECK(final_urls({"export", "--format", "jsonl", "--events"}) ==
@@ -739,6 +741,10 @@ TEST_CASE("inspect export shows where a redirect took a listing page, on a datab
   auto old_events = inspect(dir, db, {"events", id, "--json"});
   CHECK(old_events.exit_code == 0);
   CHECK(contains(old_events.out, "\"url\":\"http://127.0.0.1:9/m?page=2\""));
+  // Nor is anything being purged before migration 0006.
+  auto check = inspect(dir, db, {"check", "--json"});
+  CHECK(check.exit_code == 0);
+  CHECK(Json::parse(check.out)["purging"] == 0);
 }
 
 TEST_CASE("inspect check accepts a sound database and reports each finding", "[inspect]") {
@@ -800,6 +806,52 @@ TEST_CASE("inspect check accepts a sound database and reports each finding", "[i
   Json j = Json::parse(json.out);
   CHECK(j["ok"] == false);
   CHECK(j["findings"].size() == 5);
+}
+
+TEST_CASE("inspect shows nothing of a deleted job whose rows are still being purged",
+          "[inspect][purge]") {
+  TempDir dir;
+  const std::string db = dir.file("purging.db");
+  const Built b = build_db(db);
+  {
+    // `done` has 7 events and 5 items: more than a batch of 1, so its rows stay
+    // for the purge, which nothing runs here.
+    auto opened = JobStore::open(StoreConfig{.path = db, .delete_batch_rows = 1});
+    REQUIRE(opened);
+    REQUIRE((*opened)->delete_job(b.done, std::nullopt));
+    SQLite::Statement left((*opened)->database(),
+                           "SELECT COUNT(*) FROM result_items WHERE job_id = ?");
+    left.bind(1, b.done);
+    REQUIRE(left.executeStep());
+    REQUIRE(left.getColumn(0).getInt64() == 5);
+  }
+
+  auto jobs = inspect(dir, db, {"jobs"});
+  REQUIRE(jobs.exit_code == 0);
+  CHECK(table_rows(jobs.out).size() == 6);
+  CHECK_FALSE(contains(jobs.out, b.done));
+  for (const char* command : {"job", "events", "progress"}) {
+    auto one = inspect(dir, db, {command, b.done});
+    INFO(command);
+    CHECK(one.exit_code == 1);
+    CHECK(contains(one.err, "not found"));
+  }
+  auto events = inspect(dir, db, {"export", "--format", "jsonl", "--events"});
+  REQUIRE(events.exit_code == 0);
+  CHECK(static_cast<std::int64_t>(lines_of(events.out).size()) == b.events - 7);
+  CHECK_FALSE(contains(events.out, b.done));
+
+  auto check = inspect(dir, db, {"check"});
+  CHECK(check.exit_code == 0);
+  CHECK(contains(check.out,
+                 "ok: 6 jobs and " + std::to_string(b.events - 7) + " page events checked"));
+  CHECK(contains(check.err, "1 deleted jobs still have page events or result items"));
+  auto json = inspect(dir, db, {"check", "--json"});
+  CHECK(json.exit_code == 0);
+  Json j = Json::parse(json.out);
+  CHECK(j["ok"] == true);
+  CHECK(j["findings"].empty());
+  CHECK(j["purging"] == 1);
 }
 
 TEST_CASE("inspect reads a copy without its -wal, and a live file under a writer's lock",

@@ -8,8 +8,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <thread>
@@ -40,8 +42,9 @@ constexpr core::Micros k_lease = 60 * core::k_micros_per_second;
 // A database with jobs in every state, made at chosen moments through the store.
 class History {
  public:
-  explicit History(const std::string& path) {
+  explicit History(const std::string& path, std::int64_t delete_batch_rows = 5000) {
     m_config.path = path;
+    m_config.delete_batch_rows = delete_batch_rows;
     auto opened = store::JobStore::open(m_config);
     REQUIRE(opened.ok());
     m_store = std::move(*opened);
@@ -111,8 +114,10 @@ class History {
     return rows("jobs", job_id) + rows("page_events", job_id) + rows("result_items", job_id);
   }
 
-  std::int64_t jobs() {
-    SQLite::Statement q(m_store->database(), "SELECT COUNT(*) FROM jobs");
+  std::int64_t jobs() { return count("SELECT COUNT(*) FROM jobs"); }
+
+  std::int64_t count(const char* sql) {
+    SQLite::Statement q(m_store->database(), sql);
     q.executeStep();
     return q.getColumn(0).getInt64();
   }
@@ -121,6 +126,33 @@ class History {
   store::StoreConfig m_config;
   std::unique_ptr<store::JobStore> m_store;
   std::int64_t m_org = 0;
+};
+
+// The maintenance thread's log lines, as it writes them from its thread.
+class Log {
+ public:
+  std::function<void(const std::string&)> sink() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(m_mutex);
+      m_lines.push_back(line);
+    };
+  }
+
+  // The number at the start of each line after `prefix`, in order.
+  std::vector<std::int64_t> numbers_after(const std::string& prefix) {
+    std::lock_guard lock(m_mutex);
+    std::vector<std::int64_t> out;
+    for (const std::string& line : m_lines) {
+      if (line.rfind(prefix, 0) == 0) {
+        out.push_back(std::stoll(line.substr(prefix.size())));
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::vector<std::string> m_lines;
 };
 
 } // namespace
@@ -152,16 +184,12 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
   REQUIRE(recent_rows == 4);  // the job, its event, its two items
 
   FakeClock clock(now);
-  std::mutex log_mutex;
-  std::vector<std::string> log;
+  Log log;
   store::MaintenanceConfig config;
   config.recover_interval = milliseconds(0);  // leave the processing job alone
   config.retain = std::chrono::hours(24 * 7);
   config.retention_batch = 50;
-  config.log = [&](const std::string& line) {
-    std::lock_guard lock(log_mutex);
-    log.push_back(line);
-  };
+  config.log = log.sink();
   store::Maintenance maintenance(h.config(), config, clock);
   maintenance.start();
   REQUIRE(eventually([&] { return h.jobs() == 4; }));
@@ -177,20 +205,47 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
   CHECK(h.all_rows(old_processing.job_id) == processing_rows);
 
   // 234 jobs in batches of at most 50, each its own short transaction.
-  std::lock_guard lock(log_mutex);
-  std::int64_t deleted = 0;
-  int batches = 0;
-  for (const std::string& line : log) {
-    const std::string prefix = "retention: deleted ";
-    if (line.rfind(prefix, 0) == 0) {
-      const std::int64_t n = std::stoll(line.substr(prefix.size()));
-      CHECK(n <= 50);
-      deleted += n;
-      ++batches;
-    }
+  const auto batches = log.numbers_after("retention: deleted ");
+  for (const std::int64_t n : batches) {
+    CHECK(n <= 50);
   }
-  CHECK(deleted == 234);
-  CHECK(batches >= 5);
+  CHECK(std::accumulate(batches.begin(), batches.end(), std::int64_t{0}) == 234);
+  CHECK(batches.size() >= 5);
+}
+
+TEST_CASE("retention: jobs with more rows than a delete batch leave at once, their rows follow",
+          "[retention][purge]") {
+  TempDir dir;
+  // Each finished job has 3 rows (an event, two items): more than a batch of 2.
+  History h(dir.file("scrapekeep.db"), 2);
+  const core::Micros now = 100 * k_day;
+  std::vector<std::string> expired;
+  for (int i = 0; i < 12; ++i) {
+    expired.push_back(h.finished(now - 10 * k_day + i, core::CompletionReason::done));
+  }
+  const std::string recent = h.finished(now - k_day, core::CompletionReason::done);
+
+  FakeClock clock(now);
+  Log log;
+  store::MaintenanceConfig config;
+  config.recover_interval = milliseconds(0);
+  config.retain = std::chrono::hours(24 * 7);
+  config.retention_batch = 5;
+  config.log = log.sink();
+  store::Maintenance maintenance(h.config(), config, clock);
+  maintenance.start();
+  REQUIRE(
+      eventually([&] { return h.jobs() == 1 && h.count("SELECT COUNT(*) FROM job_purges") == 0; }));
+  maintenance.stop();
+
+  for (const std::string& id : expired) {
+    INFO("job " << id);
+    CHECK(h.all_rows(id) == 0);
+  }
+  CHECK(h.all_rows(recent) == 4);
+  CHECK(h.count("SELECT COUNT(*) FROM pragma_foreign_key_check") == 0);
+  const auto purged = log.numbers_after("purge: removed the last rows of ");
+  CHECK(std::accumulate(purged.begin(), purged.end(), std::int64_t{0}) == 12);
 }
 
 TEST_CASE("retention: without a window nothing is deleted", "[retention]") {

@@ -145,6 +145,7 @@ TEST_CASE("a database of schema version 1 gets jobs_progress and loses its key p
     db.exec("DROP INDEX jobs_progress");
     db.exec("ALTER TABLE jobs DROP COLUMN lost_attempts");
     db.exec("ALTER TABLE page_events DROP COLUMN final_url");
+    db.exec("DROP TABLE job_purges");
     // Versions 1 to 3 kept the key's first characters beside its hash.
     db.exec("ALTER TABLE api_keys ADD COLUMN prefix TEXT NOT NULL DEFAULT ''");
     db.exec("UPDATE api_keys SET prefix = substr('" + key.key + "', 1, 11)");

@@ -963,7 +963,8 @@ int run_check(const InspectOptions& o) {
   if (o.json) {
     std::cout << "],\"ok\":" << (summary->findings == 0 ? "true" : "false")
               << ",\"jobs\":" << summary->jobs << ",\"events\":" << summary->events
-              << ",\"expired_leases\":" << summary->expired_leases << "}\n";
+              << ",\"expired_leases\":" << summary->expired_leases
+              << ",\"purging\":" << summary->purging << "}\n";
   } else if (summary->findings == 0) {
     std::cout << "ok: " << checked << " checked (" << (o.quick ? "quick_check" : "integrity_check")
               << ", counters equal page events, result items numbered, leases, states)\n";
@@ -972,6 +973,11 @@ int run_check(const InspectOptions& o) {
     std::cerr << "scrapekeep: note: " << group_digits(summary->expired_leases)
               << " processing jobs have an expired lease (their workers may be gone; a running "
                  "server or worker takes them back)\n";
+  }
+  if (summary->purging > 0) {
+    std::cerr << "scrapekeep: note: " << group_digits(summary->purging)
+              << " deleted jobs still have page events or result items, not counted above (a "
+                 "running server or worker removes them, a batch at a time)\n";
   }
   if (summary->findings > 0) {
     std::cerr << "scrapekeep: check found " << group_digits(summary->findings) << " problems in "

@@ -13,6 +13,7 @@
 #include <map>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
@@ -823,8 +824,25 @@ Result<CheckSummary> History::check(const CheckOptions& options,
     // A page event is written in the same transaction as the counters it
     // changes, so a snapshot never shows them apart: a live server cannot
     // cause a false finding.
+    // A deleted job's rows wait in job_purges (migration 0006) to be removed
+    // a batch at a time: neither orphans nor findings. One snapshot from here
+    // to the orphan items, so a job deleted meanwhile is seen either way.
+    SQLite::Transaction snapshot(db, SQLite::TransactionBehavior::DEFERRED);
+    const bool has_purges = db.tableExists("job_purges");
+    std::unordered_set<std::string> purging;
+    if (has_purges) {
+      SQLite::Statement q(db, "SELECT job_id FROM job_purges");
+      while (q.executeStep()) {
+        purging.insert(q.getColumn(0).getString());
+      }
+    }
+    summary.purging = static_cast<std::int64_t>(purging.size());
     summary.jobs = m_impl->scalar("SELECT COUNT(*) FROM jobs");
     summary.events = m_impl->scalar("SELECT COUNT(*) FROM page_events");
+    if (has_purges) {
+      summary.events -= m_impl->scalar(
+          "SELECT COUNT(*) FROM page_events WHERE job_id IN (SELECT job_id FROM job_purges)");
+    }
     {
       // Counters against event sums: both tables read sequentially, each
       // sorted by job_id by SQLite's external sorter, and merged here. (Joining
@@ -860,9 +878,11 @@ Result<CheckSummary> History::check(const CheckOptions& options,
         const std::string job_id = has_job ? jobs.getColumn(0).getString() : "";
         const int order = !has_event ? 1 : !has_job ? -1 : event_job.compare(job_id);
         if (order < 0) {
-          report(FindingKind::orphan_events, event_job,
-                 std::to_string(events.getColumn(1).getInt64()) +
-                     " page events belong to a job that does not exist");
+          if (purging.count(event_job) == 0) {
+            report(FindingKind::orphan_events, event_job,
+                   std::to_string(events.getColumn(1).getInt64()) +
+                       " page events belong to a job that does not exist");
+          }
           has_event = events.executeStep();
           continue;
         }
@@ -908,11 +928,15 @@ Result<CheckSummary> History::check(const CheckOptions& options,
                           "SELECT job_id, COUNT(*) FROM result_items r WHERE NOT EXISTS "
                           "(SELECT 1 FROM jobs j WHERE j.job_id = r.job_id) GROUP BY job_id");
       while (q.executeStep()) {
+        if (purging.count(q.getColumn(0).getString()) > 0) {
+          continue;
+        }
         report(FindingKind::foreign_key, q.getColumn(0).getString(),
                std::to_string(q.getColumn(1).getInt64()) +
                    " result items belong to a job that does not exist");
       }
     }
+    snapshot.commit();
     {
       SQLite::Statement q(db,
                           "SELECT job_id, org_id FROM jobs j WHERE NOT EXISTS "

@@ -118,8 +118,8 @@ enum class FindingKind {
   integrity,      // PRAGMA integrity_check / quick_check
   counters,       // a job's counters differ from the sums over its page events
   results,        // a job's result items are not numbered 0 .. items_found - 1
-  orphan_events,  // page events whose job does not exist
-  foreign_key,    // other rows whose parent does not exist
+  orphan_events,  // page events whose job does not exist (nor is being purged)
+  foreign_key,    // other rows whose parent does not exist (nor is being purged)
   lease,          // a processing job without a start, or with a claim token
                   // and no lease or the reverse (waiting jobs have neither)
   state,          // status, completion reason and timestamps disagree
@@ -146,6 +146,9 @@ struct CheckSummary {
   std::int64_t events = 0;
   std::int64_t findings = 0;
   std::int64_t expired_leases = 0;  // processing jobs whose lease ended before `now`
+  // Deleted jobs whose events and items are still being removed (job_purges):
+  // neither they nor their rows are counted above or reported.
+  std::int64_t purging = 0;
 };
 
 class History {

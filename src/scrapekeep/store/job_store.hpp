@@ -51,6 +51,11 @@ struct StoreConfig {
   // and never below the file's size at open); writes that would are
   // `unavailable`. 0: no limit.
   std::int64_t max_page_count = 0;
+  // Most page events and result items one transaction deletes. A job deleted
+  // with more (delete_job, retention) leaves every read at once, and its rows
+  // go afterwards, this many per transaction (purge_deleted), so that other
+  // writers wait for one such batch at most, not for the whole job.
+  std::int64_t delete_batch_rows = 5000;
   // This connection's page cache in KiB; 0: SQLite's default (2 MiB). The
   // request pool keeps it small: with one connection per HTTP thread the
   // default would cost up to 2 MiB each, and the OS caches the file anyway.
@@ -184,6 +189,13 @@ struct ResumePoint {
   std::vector<std::string> visited_listing_urls;
 };
 
+// What one purge_deleted() call did.
+struct PurgeStep {
+  std::int64_t rows = 0;  // page events and result items removed
+  std::int64_t jobs = 0;  // deleted jobs whose last rows these were
+  bool more = false;      // rows of deleted jobs are left for another call
+};
+
 class JobStore {
  public:
   ~JobStore();
@@ -214,7 +226,9 @@ class JobStore {
   // conflict when the job is terminal.
   Result<core::Job> cancel_job(const std::string& job_id, std::optional<std::int64_t> org_id,
                                Micros now);
-  // conflict when the job is not terminal.
+  // conflict when the job is not terminal. The job is gone from every read
+  // once this returns; with more than delete_batch_rows events and items, its
+  // rows are left to purge_deleted().
   Status delete_job(const std::string& job_id, std::optional<std::int64_t> org_id);
   // Up to `limit` items from index `offset`, ending early before the first
   // item that would take the text read (fields, details, URLs) past
@@ -262,9 +276,15 @@ class JobStore {
   Result<std::int64_t> expire_orphaned_leases(
       const std::function<bool(const std::string& holder)>& holder_is_gone);
 
-  // Retention: deletes up to `batch` terminal jobs completed before `cutoff`,
-  // with their events and results, in one short transaction. Returns how many.
+  // Retention: deletes up to `batch` terminal jobs completed before `cutoff`
+  // in one short transaction, as delete_job does (rows of big jobs left to
+  // purge_deleted()). Returns how many.
   Result<std::int64_t> delete_terminal_before(Micros cutoff, std::int64_t batch);
+
+  // Removes up to delete_batch_rows page events and result items of deleted
+  // jobs (delete_job, retention) in one transaction, oldest deletion first.
+  // A crash loses nothing: what is left is removed by the next call.
+  Result<PurgeStep> purge_deleted();
 
   // unavailable when the file this connection opened has been removed or
   // replaced since: its writes would go to a file nobody will open again.

@@ -128,6 +128,7 @@ void Maintenance::run() {
   std::optional<core::Micros> last_recover;
   std::optional<core::Micros> last_retention;
   bool file_gone = false;
+  bool purging = false;
   do {
     if (!store) {
       auto opened = JobStore::open(m_store_config);
@@ -180,7 +181,38 @@ void Maintenance::run() {
         }
       }
     }
-  } while (pause(tick));
+    // With rows left after its time slice, the loop comes round at once
+    // (leases are looked at in between) and purges on.
+    purging = purge(*store);
+  } while (pause(purging ? milliseconds(1) : tick));
+}
+
+bool Maintenance::purge(JobStore& store) {
+  using std::chrono::steady_clock;
+  const auto until = steady_clock::now() + std::chrono::seconds(1);
+  while (true) {
+    const auto start = steady_clock::now();
+    auto step = store.purge_deleted();
+    if (!step) {
+      log("maintenance: purging deleted jobs failed: " + step.error().message);
+      return false;
+    }
+    if (step->jobs > 0) {
+      log("purge: removed the last rows of " + std::to_string(step->jobs) + " deleted job(s)");
+    }
+    if (!step->more) {
+      return false;
+    }
+    // As long as the batch held the write lock: a writer that waited for it
+    // (sleeping in SQLite's busy handler) wakes to find the lock free.
+    const auto held = std::chrono::ceil<milliseconds>(steady_clock::now() - start);
+    if (!pause(std::max(milliseconds(1), held))) {
+      return false;
+    }
+    if (steady_clock::now() >= until) {
+      return true;
+    }
+  }
 }
 
 } // namespace scrapekeep::store

@@ -1,8 +1,10 @@
 #pragma once
 // Housekeeping a serving or working process runs beside its workers: taking
-// back jobs whose worker died (at start at once, then periodically) and
-// deleting terminal jobs older than the retention window, in small batches;
-// and saying once in the log when the database file was removed underneath.
+// back jobs whose worker died (at start at once, then periodically),
+// deleting terminal jobs older than the retention window, in small batches,
+// removing the rows of deleted jobs a batch per transaction (at start too, so
+// a purge cut short by a crash goes on); and saying once in the log when the
+// database file was removed underneath.
 
 #include <chrono>
 #include <condition_variable>
@@ -61,6 +63,8 @@ class Maintenance {
 
  private:
   void run();
+  // Purges deleted jobs' rows for about a second at most; true when some are left.
+  bool purge(JobStore& store);
   bool pause(std::chrono::milliseconds duration);  // false when stopping
   void log(const std::string& line) const;
 
