@@ -18,6 +18,7 @@
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/core/progress.hpp"
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
 #include "scrapekeep/http/views.hpp"
 #include "scrapekeep/store/history.hpp"
@@ -167,18 +168,7 @@ std::string format_bytes(std::uintmax_t bytes) {
   return buf;
 }
 
-// 1234567 -> "1,234,567".
-std::string group_digits(std::int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) {
-      out += ',';
-    }
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
+using core::group_digits;
 
 std::string percent(std::int64_t part, std::int64_t whole) {
   char buf[16];

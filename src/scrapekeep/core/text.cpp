@@ -48,4 +48,19 @@ bool has_control_char(const std::string& text) {
   });
 }
 
+std::string group_digits(std::int64_t n) {
+  // The magnitude in unsigned arithmetic: -n overflows for INT64_MIN.
+  const std::uint64_t magnitude =
+      n < 0 ? 0 - static_cast<std::uint64_t>(n) : static_cast<std::uint64_t>(n);
+  const std::string digits = std::to_string(magnitude);
+  std::string out = n < 0 ? "-" : "";
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) {
+      out += ',';
+    }
+    out += digits[i];
+  }
+  return out;
+}
+
 } // namespace scrapekeep::core

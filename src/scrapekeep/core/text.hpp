@@ -2,6 +2,7 @@
 // ASCII text helpers shared by the HTTP side, the scraper and the store.
 // Bytes outside ASCII (UTF-8 included) pass through unchanged.
 
+#include <cstdint>
 #include <string>
 
 namespace scrapekeep::core {
@@ -24,5 +25,9 @@ std::size_t http_scheme_length(const std::string& url);
 
 // Whether `text` holds a C0 control character or DEL.
 bool has_control_char(const std::string& text);
+
+// `n` in decimal with a comma between groups of three digits: 1234567 ->
+// "1,234,567", -1234 -> "-1,234"; every int64 value, INT64_MIN included.
+std::string group_digits(std::int64_t n);
 
 } // namespace scrapekeep::core
