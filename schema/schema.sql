@@ -48,7 +48,7 @@ CREATE TABLE jobs (
   stopped_percentage      REAL,
   attempts                INTEGER NOT NULL DEFAULT 0,
   claim_token             TEXT,     -- set while a worker holds the job
-  claimed_by              TEXT,     -- that worker: "host:pid:nonce"
+  claimed_by              TEXT,     -- that worker's process (store/holder.hpp)
   lease_expires_at        INTEGER
   -- Worker losses in a row without a page stored. Added by migration 0003's
   -- ALTER TABLE, which writes it after the last column this way.

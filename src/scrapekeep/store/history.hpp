@@ -31,7 +31,7 @@ struct HistoryFilter {
 struct JobRecord {
   core::Job job;
   std::string org;
-  std::optional<std::string> claimed_by;  // "host:pid:nonce" while processing
+  std::optional<std::string> claimed_by;  // its holder (store/holder.hpp) while processing
 };
 
 // A page event with its job and the columns the API's event object leaves out.

@@ -14,6 +14,7 @@
 #include "scrapekeep/core/random.hpp"
 #include "scrapekeep/store/group_commit.hpp"
 #include "scrapekeep/store/hashing.hpp"
+#include "scrapekeep/store/holder.hpp"
 #include "scrapekeep/store/job_row.hpp"
 #include "scrapekeep/store/json_codec.hpp"
 #include "scrapekeep/store/migrations.hpp"
@@ -226,11 +227,7 @@ struct JobStore::Impl : BatchConnection {
 };
 
 const std::string& JobStore::process_identity() {
-  static const std::string k_identity = [] {
-    char host[256] = {0};
-    gethostname(host, sizeof host - 1);
-    return std::string(host) + ":" + std::to_string(getpid()) + ":" + core::random_hex(4);
-  }();
+  static const std::string k_identity = format_holder(this_process(core::random_hex(4)));
   return k_identity;
 }
 

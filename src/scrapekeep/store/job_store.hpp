@@ -270,9 +270,9 @@ class JobStore {
   // jobs waiting for a worker). Returns how many moved.
   Result<std::int64_t> recover_expired(Micros now, std::int64_t max_attempts);
 
-  // Ends the lease of every processing job whose holder ("host:pid:nonce", as
-  // written at claim) `holder_is_gone` says is dead, so recover_expired() takes
-  // it back at once. Returns how many leases ended.
+  // Ends the lease of every processing job whose holder (process_identity()
+  // as written at claim) `holder_is_gone` says is dead, so recover_expired()
+  // takes it back at once. Returns how many leases ended.
   Result<std::int64_t> expire_orphaned_leases(
       const std::function<bool(const std::string& holder)>& holder_is_gone);
 
@@ -296,7 +296,8 @@ class JobStore {
   // (shared by every connection to the file configured alike); 0 without.
   std::size_t committed_batches() const;
 
-  // "host:pid:nonce" of this process, as written into claimed_by.
+  // This process as written into claimed_by: "host:pid:nonce/boot/pidns/start"
+  // (holder.hpp).
   static const std::string& process_identity();
 
   // For tools and tests: the underlying connection.

@@ -1,12 +1,9 @@
 #include "scrapekeep/store/maintenance.hpp"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 
 #include "scrapekeep/core/thread_name.hpp"
+#include "scrapekeep/store/holder.hpp"
 
 namespace scrapekeep::store {
 
@@ -14,55 +11,19 @@ namespace {
 
 using std::chrono::milliseconds;
 
-struct Holder {
-  std::string host;
-  long pid = 0;
-  std::string nonce;
-};
-
-std::optional<Holder> parse_holder(const std::string& text) {
-  const size_t last = text.rfind(':');
-  if (last == std::string::npos || last == 0) {
-    return std::nullopt;
-  }
-  const size_t middle = text.rfind(':', last - 1);
-  if (middle == std::string::npos) {
-    return std::nullopt;
-  }
-  Holder h;
-  h.host = text.substr(0, middle);
-  h.nonce = text.substr(last + 1);
-  try {
-    size_t used = 0;
-    const std::string pid = text.substr(middle + 1, last - middle - 1);
-    h.pid = std::stol(pid, &used);
-    if (used != pid.size() || h.pid <= 0) {
-      return std::nullopt;
-    }
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  return h;
-}
-
 } // namespace
 
 bool holder_is_gone(const std::string& holder) {
   const auto theirs = parse_holder(holder);
   const auto mine = parse_holder(JobStore::process_identity());
-  if (!theirs || !mine || theirs->host != mine->host) {
-    return false;
-  }
-  if (theirs->pid == mine->pid) {
-    return theirs->nonce != mine->nonce;
-  }
-  return kill(static_cast<pid_t>(theirs->pid), 0) != 0 && errno == ESRCH;
+  return theirs && mine && holder_is_gone(*theirs, *mine);
 }
 
 core::Result<RecoveryCount> recover_at_start(JobStore& store, core::Micros now,
                                              std::int64_t max_attempts) {
   RecoveryCount count;
-  auto orphaned = store.expire_orphaned_leases(holder_is_gone);
+  auto orphaned = store.expire_orphaned_leases(
+      [](const std::string& holder) { return holder_is_gone(holder); });
   if (!orphaned) {
     return orphaned.error();
   }

@@ -20,10 +20,11 @@
 
 namespace scrapekeep::store {
 
-// True when `holder` ("host:pid:nonce", written by a claim) names a process
-// of this machine that no longer runs: another pid that is gone, or this very
-// pid under another nonce (an earlier run that got the same pid, as in a
-// container restarted). Holders on other hosts are never judged gone.
+// True when `holder` (JobStore::process_identity() as a claim wrote it) is
+// surely gone, as store::holder_is_gone(Holder, Holder) judges it against
+// this process: one of this host, boot and pid namespace that no longer runs,
+// or one of an earlier boot of this host. Holders of other hosts or other pid
+// namespaces (containers sharing the database) are never judged gone.
 bool holder_is_gone(const std::string& holder);
 
 struct RecoveryCount {

@@ -1,0 +1,176 @@
+#include "scrapekeep/store/holder.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+namespace scrapekeep::store {
+
+namespace {
+
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// "pid:[4026531836]" -> "4026531836": the namespace's inode, the same for
+// every process in it.
+std::string pid_namespace_of_self() {
+  char link[64] = {0};
+  const ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+  if (n <= 0) {
+    return {};
+  }
+  const std::string text(link, static_cast<std::size_t>(n));
+  const std::size_t open = text.find('[');
+  const std::size_t close = text.rfind(']');
+  if (open == std::string::npos || close == std::string::npos || close <= open + 1) {
+    return {};
+  }
+  return text.substr(open + 1, close - open - 1);
+}
+
+// The extension's fields hold no ':' (an older reader splits at the last
+// one) nor '/' (its own separator).
+bool plain(const std::string& field) {
+  return field.find_first_of(":/") == std::string::npos;
+}
+
+bool parse_whole_number(const std::string& text, long long& out) {
+  if (text.empty() || text.size() > 18 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  out = std::stoll(text);
+  return true;
+}
+
+bool pid_is_free(long pid) {
+  return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+} // namespace
+
+std::optional<Holder> parse_holder(const std::string& text) {
+  // host:pid:rest, the host being what comes before the last two colons.
+  const std::size_t slash = text.find('/');
+  const std::string head = text.substr(0, slash);
+  const std::size_t last = head.rfind(':');
+  if (last == std::string::npos || last == 0) {
+    return std::nullopt;
+  }
+  const std::size_t middle = head.rfind(':', last - 1);
+  if (middle == std::string::npos) {
+    return std::nullopt;
+  }
+  Holder h;
+  h.host = head.substr(0, middle);
+  h.nonce = head.substr(last + 1);
+  long long pid = 0;
+  if (!parse_whole_number(head.substr(middle + 1, last - middle - 1), pid) || pid <= 0) {
+    return std::nullopt;
+  }
+  h.pid = static_cast<long>(pid);
+  if (slash == std::string::npos) {
+    return h;
+  }
+  // "/boot/pidns/start"
+  std::istringstream rest(text.substr(slash + 1));
+  std::string start;
+  if (!std::getline(rest, h.boot_id, '/') || !std::getline(rest, h.pid_namespace, '/') ||
+      !std::getline(rest, start, '/') || !rest.eof()) {
+    return std::nullopt;
+  }
+  long long ticks = 0;
+  if (h.boot_id.empty() || h.pid_namespace.empty() || !parse_whole_number(start, ticks)) {
+    return std::nullopt;
+  }
+  h.start_ticks = ticks;
+  return h;
+}
+
+std::string format_holder(const Holder& h) {
+  std::string out = h.host + ":" + std::to_string(h.pid) + ":" + h.nonce;
+  if (!h.boot_id.empty() && !h.pid_namespace.empty() && plain(h.boot_id) &&
+      plain(h.pid_namespace) && h.start_ticks > 0) {
+    out += "/" + h.boot_id + "/" + h.pid_namespace + "/" + std::to_string(h.start_ticks);
+  }
+  return out;
+}
+
+Holder this_process(const std::string& nonce) {
+  Holder h;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  h.host = host;
+  h.pid = static_cast<long>(getpid());
+  h.nonce = nonce;
+  h.boot_id = first_line("/proc/sys/kernel/random/boot_id");
+  h.pid_namespace = pid_namespace_of_self();
+  h.start_ticks = process_start_ticks(h.pid).value_or(0);
+  if (h.boot_id.empty() || h.pid_namespace.empty() || h.start_ticks <= 0 || !plain(h.boot_id)) {
+    h.boot_id.clear();
+    h.pid_namespace.clear();
+    h.start_ticks = 0;
+  }
+  return h;
+}
+
+std::optional<std::int64_t> process_start_ticks(long pid) {
+  const std::string stat = first_line("/proc/" + std::to_string(pid) + "/stat");
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
+  // the fields are counted after the last ')'; starttime is field 22.
+  const std::size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) {
+    return std::nullopt;
+  }
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  for (int number = 3; number <= 22; ++number) {
+    if (!(fields >> field)) {
+      return std::nullopt;
+    }
+  }
+  long long ticks = 0;
+  if (!parse_whole_number(field, ticks)) {
+    return std::nullopt;
+  }
+  return ticks;
+}
+
+bool holder_is_gone(const Holder& theirs, const Holder& mine) {
+  if (theirs.host != mine.host) {
+    return false;
+  }
+  if (theirs.boot_id.empty()) {
+    // The older form: this pid under another nonce is an earlier process
+    // that had it, another pid is gone when it is free.
+    return theirs.pid == mine.pid ? theirs.nonce != mine.nonce : pid_is_free(theirs.pid);
+  }
+  if (mine.boot_id.empty()) {
+    return false;  // nothing to compare with
+  }
+  if (theirs.boot_id != mine.boot_id) {
+    // Processes sharing a database in WAL mode share a kernel: a holder of
+    // another boot of this host ran before the machine restarted.
+    return true;
+  }
+  if (theirs.pid_namespace != mine.pid_namespace) {
+    return false;
+  }
+  if (theirs.pid == mine.pid) {
+    return theirs.nonce != mine.nonce || theirs.start_ticks != mine.start_ticks;
+  }
+  if (pid_is_free(theirs.pid)) {
+    return true;
+  }
+  const auto start = process_start_ticks(theirs.pid);
+  return start && *start != theirs.start_ticks;
+}
+
+} // namespace scrapekeep::store
