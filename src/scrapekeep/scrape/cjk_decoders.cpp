@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <span>
 
+#include "scrapekeep/scrape/decoder_common.hpp"
 #include "scrapekeep/scrape/encoding_indexes.hpp"
 
 // Each decoder is the Standard's state machine read over a whole page: where
@@ -20,77 +20,8 @@ namespace {
 
 constexpr char32_t k_replacement = 0xFFFD;
 
-// UTF-8 written into a string sized ahead, grown when short.
-class Utf8Writer {
- public:
-  explicit Utf8Writer(std::size_t input_size) : m_text(input_size + input_size / 2 + 64, '\0') {}
-
-  void append_ascii(const unsigned char* bytes, std::size_t count) {
-    make_room(count);
-    std::memcpy(m_text.data() + m_used, bytes, count);
-    m_used += count;
-  }
-
-  void append(char32_t cp) {
-    make_room(4);
-    char* out = m_text.data() + m_used;
-    if (cp < 0x80) {
-      out[0] = static_cast<char>(cp);
-      m_used += 1;
-    } else if (cp < 0x800) {
-      out[0] = static_cast<char>(0xC0 | (cp >> 6));
-      out[1] = static_cast<char>(0x80 | (cp & 0x3F));
-      m_used += 2;
-    } else if (cp < 0x10000) {
-      out[0] = static_cast<char>(0xE0 | (cp >> 12));
-      out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out[2] = static_cast<char>(0x80 | (cp & 0x3F));
-      m_used += 3;
-    } else {
-      out[0] = static_cast<char>(0xF0 | (cp >> 18));
-      out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out[3] = static_cast<char>(0x80 | (cp & 0x3F));
-      m_used += 4;
-    }
-  }
-
-  std::string take() && {
-    m_text.resize(m_used);
-    return std::move(m_text);
-  }
-
- private:
-  void make_room(std::size_t count) {
-    if (m_text.size() - m_used < count) {
-      m_text.resize(std::max(2 * m_text.size(), m_used + count));
-    }
-  }
-
-  std::string m_text;
-  std::size_t m_used = 0;
-};
-
 bool in_range(unsigned char byte, unsigned char low, unsigned char high) {
   return byte >= low && byte <= high;
-}
-
-// Where the run of ASCII bytes other than NUL that starts at `b[i]` ends:
-// 8 bytes a step while it lasts that long.
-std::size_t ascii_run_end(const unsigned char* b, std::size_t i, std::size_t n) {
-  constexpr std::uint64_t k_high = 0x8080808080808080ULL;
-  constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
-  for (; i + 8 <= n; i += 8) {
-    std::uint64_t word = 0;
-    std::memcpy(&word, b + i, sizeof word);
-    if ((word & k_high) != 0 || ((word - k_ones) & ~word & k_high) != 0) {
-      break;
-    }
-  }
-  while (i < n && in_range(b[i], 0x01, 0x7F)) {
-    ++i;
-  }
-  return i;
 }
 
 // index's code point for `pointer`, 0 if it has none.
