@@ -6,6 +6,7 @@
 // resolved against it. Built and run by `tools/fuzz SECONDS page`; not part
 // of the CMake build.
 
+#include <algorithm>
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include "scrapekeep/core/job.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/scrape/page_encoding.hpp"
+#include "scrapekeep/scrape/single_byte_decoders.hpp"
 
 namespace {
 
@@ -140,6 +142,14 @@ void fuzz_encoding(std::string_view page, const std::string& label) {
   std::string storage;
   const std::string_view view = scrape::decode_page(page, label, storage);
   check(view == decoded);
+  // A single-byte encoding reads every byte but NUL as one character.
+  if (scrape::decode_single_byte("", encoding)) {
+    const auto characters = std::count_if(decoded.begin(), decoded.end(), [](char c) {
+      return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    });
+    check(static_cast<std::size_t>(characters) ==
+          page.size() - std::count(page.begin(), page.end(), '\0'));
+  }
   // Text that is already what decode_page gives, read as UTF-8, is given
   // back unchanged (a leading U+FEFF would be taken for a BOM).
   if (decoded.rfind("\xEF\xBB\xBF", 0) != 0) {

@@ -157,7 +157,7 @@ TEST_CASE("UTF-16 pages: NUL characters dropped, code units kept aligned", "[scr
   CHECK(paragraphs(page) == Strings{"ab" + k_fffd + "c"});
 }
 
-TEST_CASE("bytes iconv refuses read as the Encoding Standard's decoders read them",
+TEST_CASE("bytes an encoding lacks read as the Encoding Standard's decoders read them",
           "[scrape][encoding]") {
   // A lead byte and a non-ASCII second byte the index lacks are one U+FFFD;
   // the letter after them is not swallowed into another character.
@@ -169,7 +169,8 @@ TEST_CASE("bytes iconv refuses read as the Encoding Standard's decoders read the
   // 0x80: the euro sign in GBK, U+0080 in Shift_JIS
   CHECK(decode_page("5\x80", "gbk") == "5\xE2\x82\xAC");
   CHECK(decode_page("5\x80", "shift_jis") == "5\xC2\x80");
-  // single-byte code pages: an undefined byte is its C1 control
+  // single-byte code pages: the bytes Windows leaves undefined are C1 controls
+  // in the Standard's indexes of windows-1250 and windows-1251
   CHECK(decode_page("a\x81" "b", "windows-1250") == "a\xC2\x81" "b");
   CHECK(decode_page("a\x98" "b", "windows-1251") == "a\xC2\x98" "b");
   // ISO-2022-JP: JIS X 0208 and the half-width katakana of ESC ( I
@@ -203,4 +204,99 @@ TEST_CASE("CJK pages decode as the Encoding Standard's decoders read them, not g
         with_tail("\xE2\x91\xA0 " + k_fffd + "$A0!"));
   // EUC-KR: an unmapped pair takes both its bytes, the letter after it stays
   CHECK(paragraphs("<p>\xA2\xE8\x41</p>" + rest, "euc-kr") == with_tail(k_fffd + "A"));
+}
+
+TEST_CASE("single-byte pages read as browsers read them where glibc's iconv read them otherwise",
+          "[scrape][encoding]") {
+  SECTION("windows-1258 keeps a letter and the accent after it apart") {
+    // glibc's CP1258 composed them into U+00C1
+    CHECK(decode_page("A\xEC", "windows-1258") == "A\xCC\x81");  // U+0301
+    CHECK(decode_page("o\xD2" "x", "windows-1258") == "o\xCC\x89" "x");  // U+0309
+  }
+  SECTION("windows-1255 reads a letter before the byte after it") {
+    // glibc's CP1255 held the letter back and wrote the byte it refused first
+    CHECK(decode_page("\xE0\x81", "windows-1255") == "\xD7\x90\xC2\x81");  // U+05D0 U+0081
+    CHECK(decode_page("\xE0\xFF" "b", "windows-1255") == "\xD7\x90" + k_fffd + "b");
+  }
+  SECTION("KOI8-U has the Belarusian short u at 0xAE and 0xBE") {
+    // glibc's KOI8-U (RFC 2319) has box drawing there
+    CHECK(decode_page("\xAE\xBE", "koi8-u") == "\xD1\x9E\xD0\x8E");  // U+045E U+040E
+  }
+  SECTION("x-mac-cyrillic has the euro sign at 0xFF") {
+    CHECK(decode_page("5\xFF", "x-mac-cyrillic") == "5\xE2\x82\xAC");  // glibc: U+00A4
+  }
+  SECTION("macintosh has the increment sign at 0xC6 and the Apple logo at 0xF0") {
+    // glibc: U+0394 and U+E01E; windows-1255's 0xCA (U+05BA) it refused
+    CHECK(decode_page("\xC6\xF0", "macintosh") == "\xE2\x88\x86\xEF\xA3\xBF");
+    CHECK(decode_page("\xCA", "windows-1255") == "\xD6\xBA");
+  }
+  SECTION("a byte of no character is U+FFFD, and the page is read on") {
+    CHECK(paragraphs("<p>\xE1\xAA\xE2</p><p>b</p>", "windows-1253") ==
+          Strings{"\xCE\xB1" + k_fffd + "\xCE\xB2", "b"});
+    CHECK(decode_page("\xDB\xA1", "windows-874") == k_fffd + "\xE0\xB8\x81");  // U+0E01
+    CHECK(decode_page("\xA5", "iso-8859-3") == k_fffd);
+  }
+}
+
+TEST_CASE("UTF-16 pages read by the Encoding Standard's UTF-16 decoder", "[scrape][encoding]") {
+  const auto le = [](std::u16string units) {
+    std::string bytes;
+    for (const char16_t u : units) {
+      bytes += static_cast<char>(u & 0xFF);
+      bytes += static_cast<char>(u >> 8);
+    }
+    return bytes;
+  };
+  const auto be = [](std::u16string units) {
+    std::string bytes;
+    for (const char16_t u : units) {
+      bytes += static_cast<char>(u >> 8);
+      bytes += static_cast<char>(u & 0xFF);
+    }
+    return bytes;
+  };
+  const std::string grin = "\xF0\x9F\x98\x80";  // U+1F600, a surrogate pair in UTF-16
+  SECTION("surrogate pairs in either byte order") {
+    CHECK(decode_page(le(u"a\U0001F600b"), "utf-16le") == "a" + grin + "b");
+    CHECK(decode_page(be(u"a\U0001F600b"), "utf-16be") == "a" + grin + "b");
+    CHECK(decode_page(le(u"\u00E9\u4E2D"), "utf-16") == "\xC3\xA9\xE4\xB8\xAD");
+  }
+  SECTION("a lone surrogate is U+FFFD and the code unit after it is read") {
+    CHECK(decode_page(le(u"a\xDC00" "b"), "utf-16le") == "a" + k_fffd + "b");
+    CHECK(decode_page(le(u"a\xD83D" "b"), "utf-16le") == "a" + k_fffd + "b");
+    // a lead surrogate, then a whole pair
+    CHECK(decode_page(le(u"\xD83D\xD83D\xDE00"), "utf-16le") == k_fffd + grin);
+  }
+  SECTION("the page's end in a character is one U+FFFD") {
+    CHECK(decode_page(le(u"a") + "b", "utf-16le") == "a" + k_fffd);  // half a code unit
+    CHECK(decode_page(le(u"a\xD83D"), "utf-16le") == "a" + k_fffd);
+    // a lead surrogate and half a code unit: one U+FFFD (glibc's iconv gave two)
+    CHECK(decode_page(le(u"a\xD83D") + "A", "utf-16le") == "a" + k_fffd);
+    CHECK(decode_page(be(u"a\xD83D") + "A", "utf-16be") == "a" + k_fffd);
+  }
+  SECTION("a byte-order mark wins over the header and is not text") {
+    CHECK(decode_page("\xFE\xFF" + be(u"<p>\u00E9"), "utf-16le") == "<p>\xC3\xA9");
+    CHECK(decode_page("\xFF\xFE" + le(u"<p>\u00E9"), "utf-16be") == "<p>\xC3\xA9");
+    CHECK(decode_page("\xFF\xFE" + le(u"\uFEFFx"), "") == "\xEF\xBB\xBFx");  // only the first
+  }
+}
+
+TEST_CASE("an ASCII page in a legacy encoding is handed back without a copy",
+          "[scrape][encoding]") {
+  const std::string html = "<html><p>plain ASCII text, long enough for whole words</p></html>";
+  for (const char* charset : {"koi8-r", "windows-1252", "x-user-defined", "shift_jis", "gbk"}) {
+    INFO(charset);
+    std::string storage;
+    const std::string_view view = decode_page(html, charset, storage);
+    CHECK(view == html);
+    CHECK(view.data() == html.data());
+  }
+  // one byte past ASCII, or a NUL, and the page is decoded
+  std::string storage;
+  CHECK(decode_page(html + "\xE9", "windows-1252", storage) == html + "\xC3\xA9");
+  CHECK(decode_page(html + '\0', "koi8-r", storage) == html);
+  CHECK(storage == html);
+  // ISO-2022-JP's ESC is not text, and UTF-16 reads two bytes a character
+  CHECK(decode_page("a\x1B(Jb\\", "iso-2022-jp") == "ab\xC2\xA5");
+  CHECK(decode_page("ab", "utf-16le") == "\xE6\x89\xA1");  // U+6261
 }

@@ -1,18 +1,15 @@
 #include "scrapekeep/scrape/page_encoding.hpp"
 
-#include <iconv.h>
-
 #include <algorithm>
-#include <array>
-#include <cerrno>
-#include <cstdint>
-#include <cstring>
+#include <cstddef>
 #include <optional>
 #include <unordered_set>
 #include <utility>
 
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/cjk_decoders.hpp"
+#include "scrapekeep/scrape/decoder_common.hpp"
+#include "scrapekeep/scrape/single_byte_decoders.hpp"
 
 namespace scrapekeep::scrape {
 namespace {
@@ -124,37 +121,6 @@ constexpr Label k_labels[] = {
     {"x-user-defined", "x-user-defined"},
 };
 
-// glibc's iconv name for each encoding decoded through iconv: the one that
-// decodes as the Encoding Standard does. (The CJK encodings have the
-// Standard's own decoders, in cjk_decoders.cpp.)
-constexpr Label k_iconv_names[] = {
-    {"IBM866", "IBM866"},
-    {"ISO-8859-8-I", "ISO-8859-8"},
-    {"KOI8-R", "KOI8-R"},
-    {"KOI8-U", "KOI8-U"},
-    {"macintosh", "MACINTOSH"},
-    {"windows-874", "WINDOWS-874"},
-    {"windows-1250", "CP1250"},
-    {"windows-1251", "CP1251"},
-    {"windows-1253", "CP1253"},
-    {"windows-1254", "CP1254"},
-    {"windows-1255", "CP1255"},
-    {"windows-1256", "CP1256"},
-    {"windows-1257", "CP1257"},
-    {"windows-1258", "CP1258"},
-    {"x-mac-cyrillic", "MAC-CYRILLIC"},
-    {"UTF-16BE", "UTF-16BE"},
-    {"UTF-16LE", "UTF-16LE"},
-};
-
-// windows-1252's bytes 0x80-0x9F; the rest is Latin-1. The five bytes
-// Windows leaves undefined are the C1 controls of the same number, as in the
-// Encoding Standard's index.
-constexpr std::array<char16_t, 32> k_windows_1252_high = {
-    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
-
 constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
 
 bool is_ascii_space(char c) { return core::is_ascii_space(static_cast<unsigned char>(c)); }
@@ -162,28 +128,6 @@ bool is_ascii_space(char c) { return core::is_ascii_space(static_cast<unsigned c
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-void append_code_point(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-// Whether the 8 bytes at `p` are ASCII and none is NUL.
-bool plain_ascii_word(const unsigned char* p) {
-  std::uint64_t w = 0;
-  std::memcpy(&w, p, sizeof w);
-  constexpr std::uint64_t k_high = 0x8080808080808080ULL;
-  constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
-  return (w & k_high) == 0 && ((w - k_ones) & ~w & k_high) == 0;
-}
 
 // The UTF-8 sequence at `b[i]` (a byte of 0x80 or more), as the Encoding
 // Standard's decoder reads it: its length if it is well formed, else the
@@ -256,14 +200,10 @@ std::string decode_utf8(std::string_view in, std::size_t start) {
 std::size_t valid_utf8_prefix(std::string_view in) {
   const auto* b = reinterpret_cast<const unsigned char*>(in.data());
   const std::size_t n = in.size();
-  std::size_t i = 0;
+  std::size_t i = ascii_run_end(b, 0, n);
   while (i < n) {
-    if (i + 8 <= n && plain_ascii_word(b + i)) {
-      i += 8;
-    } else if (b[i] >= 0x01 && b[i] < 0x80) {
-      ++i;
-    } else if (const Utf8Sequence seq = utf8_sequence(b, i, n); b[i] != 0 && seq.valid) {
-      i += seq.length;
+    if (const Utf8Sequence seq = utf8_sequence(b, i, n); b[i] != 0 && seq.valid) {
+      i = ascii_run_end(b, i + seq.length, n);
     } else {
       return i;
     }
@@ -271,101 +211,47 @@ std::size_t valid_utf8_prefix(std::string_view in) {
   return n;
 }
 
-// windows-1252, ISO-8859-1 and US-ASCII as browsers read them; and
-// x-user-defined, whose bytes 0x80-0xFF are U+F780-U+F7FF.
-std::string decode_single_byte(std::string_view in, bool user_defined) {
-  std::string out;
-  out.reserve(in.size() + in.size() / 4);
-  for (const char ch : in) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == 0) {
-      continue;
-    }
-    if (c < 0x80) {
-      out += ch;
-    } else if (user_defined) {
-      append_code_point(out, 0xF780 + (c - 0x80));
-    } else if (c < 0xA0) {
-      append_code_point(out, k_windows_1252_high[c - 0x80]);
-    } else {
-      append_code_point(out, c);
-    }
-  }
-  return out;
-}
-
-// What a byte that iconv refuses at `p` (`left` bytes on) reads as, and how
-// many bytes it takes, as the Encoding Standard's decoders read it.
-struct Refused {
-  std::uint32_t code_point = 0xFFFD;
-  std::size_t length = 1;
-};
-Refused refused_bytes(const std::string& encoding, const unsigned char* p, std::size_t left) {
-  const unsigned char b = p[0];
-  if (encoding == "UTF-16BE" || encoding == "UTF-16LE") {
-    return {0xFFFD, std::min<std::size_t>(2, left)};  // code units stay aligned
-  }
-  // single-byte: the bytes Windows leaves undefined are their C1 controls,
-  // as in windows-1252
-  const bool c1 = b >= 0x80 && b <= 0x9F;
-  return {c1 ? b : 0xFFFDu, 1};
-}
-
-// Through glibc's iconv (`iconv_name`) for `encoding`: a byte sequence it
-// refuses, or one cut short by the end of the page, becomes U+FFFD (or what
-// refused_bytes() says) and reading goes on after it.
-std::optional<std::string> decode_with_iconv(std::string_view in, const char* iconv_name,
-                                             const std::string& encoding) {
-  iconv_t cd = iconv_open("UTF-8", iconv_name);
-  if (cd == reinterpret_cast<iconv_t>(-1)) {
-    return std::nullopt;
-  }
-  std::string out(in.size() * 2 + 64, '\0');
-  std::size_t used = 0;
-  char* src = const_cast<char*>(in.data());
-  std::size_t src_left = in.size();
-  const auto room = [&] {
-    if (out.size() - used < 16) {
-      out.resize(out.size() * 2);
-    }
+// The Encoding Standard's shared UTF-16 decoder, NUL characters dropped: a
+// surrogate that is not of a pair is U+FFFD (a code unit after a lead
+// surrogate that is not a trail one is read again), as is a lone byte at the
+// end (one U+FFFD with a lead surrogate before it: the end of the queue).
+std::string decode_utf16(std::string_view in, bool big_endian) {
+  constexpr std::size_t k_chunk = 4096;  // input bytes read between checks for room
+  const auto* b = reinterpret_cast<const unsigned char*>(in.data());
+  const std::size_t n = in.size();
+  const auto unit = [&](std::size_t i) -> char32_t {
+    return big_endian ? (b[i] << 8) | b[i + 1] : b[i] | (b[i + 1] << 8);
   };
-  // Converts what is left of the input (or, with none, flushes a stateful
-  // encoding's state); the error it ended on, 0 if none.
-  const auto convert = [&](bool flush) {
-    room();
-    char* dst = out.data() + used;
-    std::size_t dst_left = out.size() - used;
-    const std::size_t r = flush ? iconv(cd, nullptr, nullptr, &dst, &dst_left)
-                                : iconv(cd, &src, &src_left, &dst, &dst_left);
-    const int error = r == static_cast<std::size_t>(-1) ? errno : 0;
-    used = out.size() - dst_left;
-    return error;
-  };
-  while (src_left > 0) {
-    const int error = convert(false);
-    if (error == EILSEQ || error == EINVAL) {  // EINVAL: cut short by the end
-      const auto* at = reinterpret_cast<const unsigned char*>(src);
-      const Refused refused = refused_bytes(encoding, at, src_left);
-      std::string text;
-      append_code_point(text, refused.code_point);
-      room();
-      out.replace(used, text.size(), text);
-      used += text.size();
-      src += refused.length;
-      src_left -= refused.length;
-    } else if (error == E2BIG) {  // whatever room was left, it wants more
-      out.resize(out.size() * 2);
-    } else if (error != 0) {
-      break;
+  Utf8Writer out(n);
+  std::size_t i = 0;
+  while (n - i >= 2) {
+    const std::size_t end = std::min(n - 1, i + k_chunk);
+    char* dst = out.room(3 * (end - i) / 2 + 4);  // 3 bytes a code unit, 4 a pair
+    while (i < end) {
+      const char32_t cu = unit(i);
+      i += 2;
+      if (cu < 0xD800 || cu > 0xDFFF) {
+        if (cu != 0) {
+          dst = put_utf8(dst, cu);
+        }
+      } else if (cu >= 0xDC00) {
+        dst = put_utf8(dst, 0xFFFD);
+      } else if (n - i < 2) {
+        i = n;  // the page ends after a lead surrogate (and maybe a byte): one error
+        dst = put_utf8(dst, 0xFFFD);
+      } else if (const char32_t trail = unit(i); trail >= 0xDC00 && trail <= 0xDFFF) {
+        dst = put_utf8(dst, 0x10000 + ((cu - 0xD800) << 10) + (trail - 0xDC00));
+        i += 2;
+      } else {
+        dst = put_utf8(dst, 0xFFFD);
+      }
     }
+    out.written(dst);
   }
-  while (convert(true) == E2BIG) {
-    out.resize(out.size() * 2);
+  if (i < n) {
+    out.append(0xFFFD);  // half a code unit
   }
-  iconv_close(cd);
-  out.resize(used);
-  out.erase(std::remove(out.begin(), out.end(), '\0'), out.end());
-  return out;
+  return std::move(out).take();
 }
 
 // Whether `html` reads better as UTF-8 than as windows-1252: fewer bytes that
@@ -547,27 +433,26 @@ bool starts_with_ci(std::string_view s, std::size_t pos, std::string_view word) 
   return true;
 }
 
+// Whether a page of ASCII bytes other than NUL reads as itself in `encoding`
+// (in all but UTF-16, and ISO-2022-JP, whose ESC, SO and SI are not text).
+bool keeps_ascii(std::string_view encoding) {
+  return encoding != "UTF-16BE" && encoding != "UTF-16LE" && encoding != "ISO-2022-JP";
+}
+
+// `html` decoded from `encoding`, any but UTF-8.
 std::string decode_other(std::string_view html, const std::string& encoding) {
-  if (encoding == "windows-1252" || encoding == "x-user-defined") {
-    return decode_single_byte(html, encoding == "x-user-defined");
+  if (encoding == "UTF-16BE" || encoding == "UTF-16LE") {
+    return decode_utf16(html, encoding == "UTF-16BE");
+  }
+  if (auto text = decode_single_byte(html, encoding)) {
+    return std::move(*text);
   }
   if (auto text = decode_cjk(html, encoding)) {
     return std::move(*text);
   }
-  for (const Label& entry : k_iconv_names) {
-    if (entry.label == encoding) {
-      if (auto text = decode_with_iconv(html, std::string(entry.encoding).c_str(), encoding)) {
-        return std::move(*text);
-      }
-      break;
-    }
-  }
-  // ISO-8859-N, or an iconv without the module: iconv under the name itself,
-  // else windows-1252 (every byte read as something, nothing lost).
-  if (auto text = decode_with_iconv(html, encoding.c_str(), encoding)) {
-    return std::move(*text);
-  }
-  return decode_single_byte(html, false);
+  // Every label's encoding is one of the above; were another to come,
+  // windows-1252 reads every byte as something.
+  return decode_single_byte(html, "windows-1252").value_or(std::string());
 }
 
 }  // namespace
@@ -660,6 +545,10 @@ std::string_view decode_page(std::string_view html, std::string_view http_charse
     }
     storage = decode_utf8(html, valid);
     return storage;
+  }
+  const auto* bytes = reinterpret_cast<const unsigned char*>(html.data());
+  if (keeps_ascii(encoding) && ascii_run_end(bytes, 0, html.size()) == html.size()) {
+    return html;  // ASCII alone: not copied
   }
   storage = decode_other(html, encoding);
   return storage;

@@ -39,8 +39,9 @@ std::string sniff_encoding(std::string_view html, std::string_view http_charset)
 // would take one between two elements for the end of the page). Bytes that
 // are not of the encoding become U+FFFD each.
 std::string decode_page(std::string_view html, std::string_view http_charset);
-// The same, without a copy when nothing changes (valid UTF-8 with no NUL):
-// a view of `html` then, else of `storage`, where the text is written.
+// The same, without a copy when nothing changes (valid UTF-8 with no NUL, or
+// ASCII with no NUL in any encoding but UTF-16 and ISO-2022-JP): a view of
+// `html` then, else of `storage`, where the text is written.
 std::string_view decode_page(std::string_view html, std::string_view http_charset,
                              std::string& storage);
 
