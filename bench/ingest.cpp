@@ -3,24 +3,33 @@
 //
 //   ingest --db PATH --mode group|single|ceiling [--workers 32] [--jobs 2000]
 //          [--events 20000 | --seconds S] [--items 5] [--synchronous normal|full]
+//          [--readers 0] [--wal-every 0]
 //
 // group/single: `--jobs` new jobs are created and claimed, then `--workers`
 // threads, each with its own JobStore, record listing pages (each with
 // `--items` items) round-robin over their share of the jobs; `single` turns
 // group commit off (one transaction per event, as before). ceiling: the same
 // rows (event, items, counter update per event) written by one connection in
-// one transaction with prepared statements. Prints one line:
+// one transaction with prepared statements. `--readers` threads, each with its
+// own JobStore, read jobs (as progress polls do) while the workers write;
+// `--wal-every S` prints the size of the database's -wal file and the frames
+// in use every S seconds (`WAL seconds bytes frames`) and the file's largest
+// size at the end (`WAL max bytes`); with readers, `READS reads reads_per_s`
+// follows. Prints one line:
 //   RESULT mode events seconds events_per_s transactions
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +58,8 @@ struct Options {
   double seconds = 0;
   int items = 5;
   std::string synchronous = "normal";
+  int readers = 0;
+  double wal_every = 0;
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -82,6 +93,10 @@ Options parse(int argc, char** argv) {
       o.items = std::stoi(value());
     } else if (arg == "--synchronous") {
       o.synchronous = value();
+    } else if (arg == "--readers") {
+      o.readers = std::stoi(value());
+    } else if (arg == "--wal-every") {
+      o.wal_every = std::stod(value());
     } else {
       die("unknown argument " + arg + " (see the comment at the top of bench/ingest.cpp)");
     }
@@ -113,6 +128,26 @@ ListingPageRecord make_page(std::int64_t number, int items, Micros now) {
 
 double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The WAL's length in frames (mxFrame of the wal-index header at the start
+// of the -shm file, https://sqlite.org/walformat.html); 0 when unknown.
+std::uint32_t wal_frames(const std::string& db) {
+  std::uint32_t frames = 0;
+  if (std::FILE* shm = std::fopen((db + "-shm").c_str(), "rb")) {
+    if (std::fseek(shm, 16, SEEK_SET) != 0 || std::fread(&frames, sizeof frames, 1, shm) != 1) {
+      frames = 0;
+    }
+    std::fclose(shm);
+  }
+  return frames;
+}
+
+// The size of `db`'s -wal file; 0 when there is none.
+std::uintmax_t wal_bytes(const std::string& db) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(db + "-wal", ec);
+  return ec ? 0 : size;
 }
 
 } // namespace
@@ -248,6 +283,35 @@ int main(int argc, char** argv) {
       stores.push_back(std::move(*mine));
     }
     const std::size_t batches_before = stores.front()->committed_batches();
+    std::atomic<bool> writing{true};
+    std::atomic<long> reads{0};
+    std::vector<std::thread> watchers;
+    for (int r = 0; r < o.readers; ++r) {
+      auto reader = JobStore::open(config);
+      if (!reader) {
+        die(reader.error().message);
+      }
+      watchers.emplace_back([&, r, store = std::shared_ptr<JobStore>(std::move(*reader))] {
+        for (size_t j = static_cast<size_t>(r); writing; j += 7) {
+          (void)store->get_job(claims[j % claims.size()].job_id, std::nullopt);
+          ++reads;
+        }
+      });
+    }
+    std::uintmax_t wal_max = 0;
+    if (o.wal_every > 0) {
+      watchers.emplace_back([&] {
+        const auto every = std::chrono::microseconds(static_cast<long>(o.wal_every * 1'000'000));
+        for (auto next = start + every; writing; next += every) {
+          while (writing && std::chrono::steady_clock::now() < next) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wal_max = std::max(wal_max, wal_bytes(o.db));
+          }
+          std::printf("WAL %.1f %ju %u\n", since(start), wal_bytes(o.db), wal_frames(o.db));
+          std::fflush(stdout);
+        }
+      });
+    }
     std::vector<std::thread> threads;
     for (int w = 0; w < o.workers; ++w) {
       threads.emplace_back([&, w] {
@@ -273,6 +337,17 @@ int main(int argc, char** argv) {
     }
     for (auto& t : threads) {
       t.join();
+    }
+    writing = false;
+    for (auto& t : watchers) {
+      t.join();
+    }
+    if (o.wal_every > 0) {
+      std::printf("WAL max %ju\n", std::max(wal_max, wal_bytes(o.db)));
+    }
+    if (o.readers > 0) {
+      std::printf("READS %ld %.0f\n", reads.load(),
+                  static_cast<double>(reads.load()) / since(start));
     }
     transactions = o.mode == "group"
                        ? static_cast<long>(stores.front()->committed_batches() - batches_before)
