@@ -135,6 +135,49 @@ void check_counters(JobStore& store, const std::vector<Claim>& claims, int pages
   }
 }
 
+// A WAL frame: a 4 KiB page and its header.
+constexpr std::uintmax_t k_frame_bytes = 4096 + 24;
+
+// A job store with claimed jobs, whose pages are stored as a worker stores
+// them, each with items of a database page of their own (about 14 WAL frames
+// a page), and its -wal file's size.
+struct WalLoad {
+  TempDir dir;
+  StoreConfig config;
+  std::unique_ptr<JobStore> store;
+  std::vector<Claim> claims;
+  int stored = 0;
+  int failures = 0;
+  std::uintmax_t wal_max = 0;  // the largest wal_bytes() after a page
+
+  explicit WalLoad(int jobs) {
+    config.path = dir.file("scrapekeep.db");
+    auto opened = JobStore::open(config);
+    REQUIRE(opened.ok());
+    store = std::move(*opened);
+    claims = claimed_jobs(*store, jobs);
+  }
+
+  std::uintmax_t wal_bytes() const {
+    std::error_code ec;
+    const std::uintmax_t size = std::filesystem::file_size(config.path + "-wal", ec);
+    return ec ? 0 : size;
+  }
+
+  // Stores the next page of the next job, round-robin.
+  void store_page() {
+    const std::size_t n = claims.size();
+    const auto i = static_cast<std::size_t>(stored);
+    ListingPageRecord record = page(static_cast<std::int64_t>(i / n) + 1, 2);
+    for (NewItem& item : record.items) {
+      item.fields.emplace_back("text", std::string(3000, 'x'));
+    }
+    failures += store->record_listing_page(claims[i % n], record, k_t0).ok() ? 0 : 1;
+    ++stored;
+    wal_max = std::max(wal_max, wal_bytes());
+  }
+};
+
 } // namespace
 
 TEST_CASE("group commit: every concurrent write commits, in fewer transactions", "[store]") {
@@ -447,4 +490,79 @@ TEST_CASE("group commit: a leader that throws (out of memory) leaves nobody wait
   Connection mine(path);
   CHECK(committer->run(mine, insert(100)).ok());
   CHECK(count(check.database(), "SELECT COUNT(*) FROM t WHERE v = 100") == 1);
+}
+
+TEST_CASE("group commit: the WAL stays bounded while pages are stored back to back and a "
+          "poller always holds a read",
+          "[store][wal]") {
+  WalLoad load(4);
+  // A progress poller that is never idle: one of its two connections always
+  // holds a read transaction, and it takes the next before it ends the last,
+  // so SQLite alone never finds the WAL unused and never starts it over.
+  std::atomic<bool> writing{true};
+  std::atomic<int> reads{0};
+  std::atomic<int> read_errors{0};
+  std::thread poller([&] {
+    try {
+      SQLite::Database first(load.config.path, SQLite::OPEN_READONLY, 5000);
+      SQLite::Database second(load.config.path, SQLite::OPEN_READONLY, 5000);
+      SQLite::Database* held = &first;
+      SQLite::Database* next = &second;
+      held->exec("BEGIN");
+      count(*held, "SELECT COUNT(*) FROM jobs");
+      while (writing) {
+        next->exec("BEGIN");
+        count(*next, "SELECT COUNT(*) FROM jobs");
+        held->exec("COMMIT");
+        std::swap(held, next);
+        ++reads;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      held->exec("COMMIT");
+    } catch (const std::exception&) {  // asserted below: Catch2's macros are not thread-safe
+      ++read_errors;
+    }
+  });
+  constexpr int k_pages = 2900;  // about 40,000 WAL frames (165 MB) in all
+  while (load.stored < k_pages) {
+    load.store_page();
+  }
+  writing = false;
+  poller.join();
+  CHECK(load.failures == 0);
+  CHECK(read_errors == 0);
+  CHECK(reads > 0);
+  CHECK(count(load.store->database(), "SELECT COUNT(*) FROM page_events") == k_pages);
+  // The committer starts the WAL over once it passes k_restart_frames.
+  // Without it, the WAL grew to 88-166 MB here: past 16,000 frames (66 MB)
+  // the leader's checkpoints only sometimes let SQLite restart it.
+  CHECK(load.wal_max < 3 * GroupCommitter::k_restart_frames * k_frame_bytes / 2);
+}
+
+TEST_CASE("group commit: a WAL that a long read kept from restarting is cut back once it "
+          "restarts",
+          "[store][wal]") {
+  WalLoad load(4);
+  constexpr int k_most_pages = 2500;  // about 35,000 WAL frames
+  {
+    // A read held on this thread: the restart due past k_restart_frames waits
+    // for it in vain, and is put off until the WAL has doubled.
+    SQLite::Database reader(load.config.path, SQLite::OPEN_READONLY, 5000);
+    reader.exec("BEGIN");
+    count(reader, "SELECT COUNT(*) FROM jobs");
+    const std::uintmax_t past_restart =
+        GroupCommitter::k_restart_frames * k_frame_bytes + (1 << 20);
+    while (load.wal_bytes() < past_restart && load.stored < k_most_pages) {
+      load.store_page();
+    }
+    reader.exec("COMMIT");
+  }
+  // Once the WAL restarts, the next commit cuts the file back.
+  while (load.wal_bytes() == load.wal_max && load.stored < k_most_pages) {
+    load.store_page();
+  }
+  CHECK(load.failures == 0);
+  CHECK(count(load.store->database(), "SELECT COUNT(*) FROM page_events") == load.stored);
+  CHECK(load.wal_max > static_cast<std::uintmax_t>(GroupCommitter::k_wal_size_limit));
+  CHECK(load.wal_bytes() <= static_cast<std::uintmax_t>(GroupCommitter::k_wal_size_limit));
 }

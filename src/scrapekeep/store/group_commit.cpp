@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <system_error>
@@ -231,13 +233,14 @@ void GroupCommitter::after_commit(BatchConnection& connection) {
     return;  // a connection of a writer's own checkpoints by itself, as SQLite does
   }
   const int frames = m_wal_frames.load(std::memory_order_relaxed);
-  if (frames < m_frames_at_checkpoint) {
-    m_frames_at_checkpoint = 0;  // the WAL started over
+  if (frames < m_frames_before) {
+    // The WAL started over (here, or by another connection).
+    m_frames_at_checkpoint = 0;
+    m_restart_at = k_restart_frames;
   }
-  if (frames >= k_checkpoint_frames_max) {
-    sqlite3_wal_checkpoint_v2(connection.database().getHandle(), "main",
-                              SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    m_frames_at_checkpoint = frames;
+  m_frames_before = frames;
+  if (frames >= m_restart_at) {
+    restart_wal(connection, frames);
     return;
   }
   // One checkpoint per k_checkpoint_frames the WAL grew: one asked for at
@@ -264,6 +267,57 @@ void GroupCommitter::after_commit(BatchConnection& connection) {
   m_checkpoint_cv.notify_one();
 }
 
+void GroupCommitter::restart_wal(BatchConnection& connection, int frames) {
+  {
+    // SQLite runs one checkpoint at a time and refuses a second at once:
+    // waiting for ours to end keeps the WAL from growing meanwhile.
+    std::unique_lock lock(m_checkpoint_mutex);
+    m_checkpoint_cv.wait(lock, [&] { return !m_checkpoint_running; });
+    m_checkpoint_wanted = false;  // this one copies everything
+  }
+  sqlite3* handle = connection.database().getHandle();
+  int busy_ms = -1;  // the connection's own timeout, put back after
+  sqlite3_stmt* query = nullptr;
+  if (sqlite3_prepare_v2(handle, "PRAGMA busy_timeout", -1, &query, nullptr) == SQLITE_OK &&
+      sqlite3_step(query) == SQLITE_ROW) {
+    busy_ms = sqlite3_column_int(query, 0);
+  }
+  sqlite3_finalize(query);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(k_restart_wait_ms);
+  if (busy_ms >= 0) {
+    // Tries again every millisecond until the deadline: SQLite's own handler
+    // sleeps up to 100 ms between tries, and may keep missing the moment no
+    // old reader is left.
+    auto retry = [](void* until, int) -> int {
+      if (std::chrono::steady_clock::now() >=
+          *static_cast<const std::chrono::steady_clock::time_point*>(until)) {
+        return 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return 1;
+    };
+    sqlite3_busy_handler(handle, retry, &deadline);
+  }
+  int log = -1;
+  const int rc =
+      sqlite3_wal_checkpoint_v2(handle, "main", SQLITE_CHECKPOINT_RESTART, &log, nullptr);
+  if (busy_ms >= 0) {
+    sqlite3_busy_timeout(handle, busy_ms);
+  }
+  if (rc == SQLITE_OK) {
+    m_frames_at_checkpoint = 0;  // the next commit writes the WAL from its start
+  } else if (rc == SQLITE_BUSY && log < 0) {
+    // Another connection's checkpoint runs (SQLite refuses at once, without
+    // waiting): tried again at the next commit.
+  } else {
+    // Held back (a reader, a writer elsewhere): tried again once the WAL
+    // doubled, so a long reader (a backup) holds writers back a few times, not
+    // at every k_restart_frames.
+    m_restart_at =
+        frames < std::numeric_limits<int>::max() / 2 ? 2 * frames : std::numeric_limits<int>::max();
+  }
+}
+
 void GroupCommitter::checkpoint_loop() {
   std::unique_ptr<BatchConnection> connection;
   std::unique_lock lock(m_checkpoint_mutex);
@@ -273,6 +327,7 @@ void GroupCommitter::checkpoint_loop() {
       return;
     }
     m_checkpoint_wanted = false;
+    m_checkpoint_running = true;
     lock.unlock();
     if (connection && !connection->usable()) {
       connection.reset();
@@ -287,6 +342,8 @@ void GroupCommitter::checkpoint_loop() {
                                 SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     }
     lock.lock();
+    m_checkpoint_running = false;
+    m_checkpoint_cv.notify_all();  // a leader may wait to restart the WAL
   }
 }
 

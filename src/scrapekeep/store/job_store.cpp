@@ -301,6 +301,8 @@ Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreCon
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(config.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL"
                                                       : "PRAGMA synchronous = NORMAL");
+      // Whichever connection writes first after the WAL restarts cuts it back.
+      db.exec("PRAGMA journal_size_limit = " + std::to_string(GroupCommitter::k_wal_size_limit));
       if (config.max_page_count > 0) {
         db.exec("PRAGMA max_page_count = " + std::to_string(config.max_page_count));
       }
