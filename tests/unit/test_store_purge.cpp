@@ -167,6 +167,40 @@ TEST_CASE("a deleted job bigger than a delete batch leaves every read at once, i
   CHECK(count(*store, "SELECT COUNT(*) FROM pragma_foreign_key_check") == 0);
 }
 
+TEST_CASE("the results and events of a deleted job whose rows wait for the purge read as none",
+          "[store][purge]") {
+  // The API checks the caller's job, then reads its results or events: a
+  // delete (a client's, retention) may commit in between. The rows left to
+  // purge_deleted() must not come back as the page of a job that is gone.
+  TempDir dir;
+  auto store = open_store(dir.file("scrapekeep.db"));
+  auto key = store->create_key("org-a", k_t0);
+  REQUIRE(key.ok());
+  const std::int64_t org = key->info.org_id;
+  const std::string big = finished_job(*store, org, 4, 8);
+  const std::string kept = finished_job(*store, org, 2, 3);
+  REQUIRE(store->delete_job(big, org).ok());
+  REQUIRE(rows_of(*store, big) == 36);  // waiting for the purge
+
+  auto results = store->list_results(big, 100, 0);
+  REQUIRE(results.ok());
+  CHECK(results->total == 0);
+  CHECK(results->items.empty());
+  auto events = store->list_events(big, 0, 100);
+  REQUIRE(events.ok());
+  CHECK(events->events.empty());
+  CHECK(events->next_after == 0);
+
+  // A live job's pages are read as before.
+  auto kept_results = store->list_results(kept, 100, 0);
+  REQUIRE(kept_results.ok());
+  CHECK(kept_results->total == 6);
+  CHECK(kept_results->items.size() == 6);
+  auto kept_events = store->list_events(kept, 0, 100);
+  REQUIRE(kept_events.ok());
+  CHECK(kept_events->events.size() == 2);
+}
+
 TEST_CASE("a purge cut short goes on when a maintenance thread starts on the file",
           "[store][purge]") {
   TempDir dir;

@@ -619,7 +619,12 @@ Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_
     // 999,900 70 ms; now well under a millisecond).
     SQLite::Statement count(m_impl->db, "SELECT items_found FROM jobs WHERE job_id = ?");
     count.bind(1, job_id);
-    page.total = count.executeStep() ? count.getColumn(0).getInt64() : 0;
+    if (!count.executeStep()) {
+      // No such job, or one deleted since the caller looked it up: its items
+      // may still wait for purge_deleted(), and are nobody's.
+      return page;
+    }
+    page.total = count.getColumn(0).getInt64();
     SQLite::Statement q(m_impl->db,
                         "SELECT item_index, page_url, page_number, fields, detail_url, detail "
                         "FROM result_items WHERE job_id = ? AND item_index >= ? "
@@ -653,10 +658,13 @@ Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_
 Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t after,
                                         std::int64_t limit) {
   return guarded([&]() -> Result<EventPage> {
+    // The job's row in the same read: a job deleted since the caller looked
+    // it up may have events still waiting for purge_deleted(), nobody's.
     SQLite::Statement q(m_impl->db,
                         "SELECT seq, kind, page_number, url, http_status, outcome, items_found, "
                         "error, started_at, finished_at FROM page_events "
-                        "WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+                        "WHERE job_id = ?1 AND seq > ?2 AND EXISTS (SELECT 1 FROM jobs j "
+                        "WHERE j.job_id = ?1) ORDER BY seq LIMIT ?3");
     q.bind(1, job_id);
     q.bind(2, after);
     q.bind(3, limit);
