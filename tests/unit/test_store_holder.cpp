@@ -56,8 +56,24 @@ TEST_CASE("a holder reads back from its text, and the older form still reads", "
   CHECK(older->nonce == "deadbeef");
   CHECK(older->boot_id.empty());
 
+  // a host name may hold '/' and ':' (sethostname takes any byte)
+  const auto odd_host = parse_holder("a/b:c:77:n/boot/ns/5");
+  REQUIRE(odd_host);
+  CHECK(odd_host->host == "a/b:c");
+  CHECK(odd_host->pid == 77);
+  CHECK(odd_host->nonce == "n");
+  CHECK(odd_host->boot_id == "boot");
+  CHECK(odd_host->start_ticks == 5);
+  Holder slashed = mine;
+  slashed.host = "rack/7";
+  const auto slashed_back = parse_holder(format_holder(slashed));
+  REQUIRE(slashed_back);
+  CHECK(slashed_back->host == "rack/7");
+  CHECK(slashed_back->start_ticks == mine.start_ticks);
+
   for (const char* bad :
        {"web-1:0:deadbeef", "deadbeef", "web-1:-3:x", "web-1:12:n/boot/ns",
+        "web-1:4294967297:n", "web-1:2147483648:n/boot/ns/5",
         "web-1:12:n/boot/ns/soon", "web-1:12:n/boot/ns/5/6", "web-1:12:n//ns/5"}) {
     INFO(bad);
     CHECK_FALSE(parse_holder(bad));

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace scrapekeep::store {
@@ -50,6 +51,12 @@ bool parse_whole_number(const std::string& text, long long& out) {
   return true;
 }
 
+bool proc_is_of_this_namespace(long pid) {
+  char link[32] = {0};
+  const ssize_t n = readlink("/proc/self", link, sizeof link - 1);
+  return n > 0 && std::string(link, static_cast<std::size_t>(n)) == std::to_string(pid);
+}
+
 bool pid_is_free(long pid) {
   return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
@@ -57,22 +64,25 @@ bool pid_is_free(long pid) {
 } // namespace
 
 std::optional<Holder> parse_holder(const std::string& text) {
-  // host:pid:rest, the host being what comes before the last two colons.
-  const std::size_t slash = text.find('/');
-  const std::string head = text.substr(0, slash);
-  const std::size_t last = head.rfind(':');
+  // host:pid:nonce[/boot/pidns/start], the host being what comes before the
+  // last two colons (it may hold ':' or '/'; the fields after it hold neither).
+  const std::size_t last = text.rfind(':');
   if (last == std::string::npos || last == 0) {
     return std::nullopt;
   }
-  const std::size_t middle = head.rfind(':', last - 1);
+  const std::size_t middle = text.rfind(':', last - 1);
   if (middle == std::string::npos) {
     return std::nullopt;
   }
+  const std::string tail = text.substr(last + 1);
+  const std::size_t slash = tail.find('/');
   Holder h;
-  h.host = head.substr(0, middle);
-  h.nonce = head.substr(last + 1);
+  h.host = text.substr(0, middle);
+  h.nonce = tail.substr(0, slash);
   long long pid = 0;
-  if (!parse_whole_number(head.substr(middle + 1, last - middle - 1), pid) || pid <= 0) {
+  // A pid_t is 32 bits: a larger number would name another process.
+  if (!parse_whole_number(text.substr(middle + 1, last - middle - 1), pid) || pid <= 0 ||
+      pid > std::numeric_limits<pid_t>::max()) {
     return std::nullopt;
   }
   h.pid = static_cast<long>(pid);
@@ -80,7 +90,7 @@ std::optional<Holder> parse_holder(const std::string& text) {
     return h;
   }
   // "/boot/pidns/start"
-  std::istringstream rest(text.substr(slash + 1));
+  std::istringstream rest(tail.substr(slash + 1));
   std::string start;
   if (!std::getline(rest, h.boot_id, '/') || !std::getline(rest, h.pid_namespace, '/') ||
       !std::getline(rest, start, '/') || !rest.eof()) {
@@ -113,7 +123,10 @@ Holder this_process(const std::string& nonce) {
   h.boot_id = first_line("/proc/sys/kernel/random/boot_id");
   h.pid_namespace = pid_namespace_of_self();
   h.start_ticks = process_start_ticks(h.pid).value_or(0);
-  if (h.boot_id.empty() || h.pid_namespace.empty() || h.start_ticks <= 0 || !plain(h.boot_id)) {
+  // /proc may be another pid namespace's (unshare -p without --mount-proc,
+  // a host's /proc mounted in a container): its start times would be of
+  // other processes, so the older form is written, judged by pid alone.
+  if (!proc_is_of_this_namespace(h.pid) || h.boot_id.empty() || h.pid_namespace.empty() || h.start_ticks <= 0 || !plain(h.boot_id)) {
     h.boot_id.clear();
     h.pid_namespace.clear();
     h.start_ticks = 0;
