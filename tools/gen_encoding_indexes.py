@@ -24,11 +24,12 @@ import sys
 NAMES = ["jis0208", "jis0212", "euc-kr", "gb18030", "big5"]
 RANGES = "gb18030-ranges"
 # The single-byte encodings (the Standard's names, in its order) and the index
-# each reads: 128 code points, for bytes 0x80 to 0xFF.
+# each reads: 128 code points, for bytes 0x80 to 0xFF. ISO-8859-8-I, which
+# reads ISO-8859-8's, is not written twice (indexes::single_byte_index).
 SINGLE_BYTE = [
     ("IBM866", "ibm866"), ("ISO-8859-2", "iso-8859-2"), ("ISO-8859-3", "iso-8859-3"),
     ("ISO-8859-4", "iso-8859-4"), ("ISO-8859-5", "iso-8859-5"), ("ISO-8859-6", "iso-8859-6"),
-    ("ISO-8859-7", "iso-8859-7"), ("ISO-8859-8", "iso-8859-8"), ("ISO-8859-8-I", "iso-8859-8"),
+    ("ISO-8859-7", "iso-8859-7"), ("ISO-8859-8", "iso-8859-8"),
     ("ISO-8859-10", "iso-8859-10"), ("ISO-8859-13", "iso-8859-13"),
     ("ISO-8859-14", "iso-8859-14"), ("ISO-8859-15", "iso-8859-15"),
     ("ISO-8859-16", "iso-8859-16"), ("KOI8-R", "koi8-r"), ("KOI8-U", "koi8-u"),

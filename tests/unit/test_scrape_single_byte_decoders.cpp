@@ -112,12 +112,16 @@ TEST_CASE("decode_single_byte reads the 28 single-byte encodings and x-user-defi
 
 TEST_CASE("each single-byte encoding reads its 128 high bytes as its chart and index have them",
           "[scrape][encoding]") {
-  REQUIRE(indexes::k_single_byte.size() == k_charts.size());
-  for (std::size_t e = 0; e < k_charts.size(); ++e) {
-    const Chart& chart = k_charts[e];
-    const indexes::SingleByteIndex& index = indexes::k_single_byte[e];
+  // 28 encodings, 27 indexes: ISO-8859-8-I reads ISO-8859-8's
+  REQUIRE(k_charts.size() == 28);
+  REQUIRE(indexes::k_single_byte.size() == 27);
+  for (const Chart& chart : k_charts) {
     INFO(chart.encoding);
-    REQUIRE(index.encoding == chart.encoding);
+    const indexes::SingleByteIndex* found = indexes::single_byte_index(chart.encoding);
+    REQUIRE(found != nullptr);
+    const indexes::SingleByteIndex& index = *found;
+    REQUIRE(index.encoding ==
+            (chart.encoding == std::string("ISO-8859-8-I") ? "ISO-8859-8" : chart.encoding));
     // the generated index, against the chart's bytes and its count of gaps
     std::size_t undefined = 0;
     for (const std::uint16_t cp : index.code_points) {

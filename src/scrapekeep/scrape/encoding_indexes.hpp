@@ -31,13 +31,24 @@ extern const std::span<const Gb18030Range> k_gb18030_ranges;
 
 // A single-byte encoding's index: the code points of bytes 0x80 to 0xFF
 // (pointers 0 to 127). `encoding` is the encoding's name as
-// encoding_for_label() gives it; ISO-8859-8-I has index ISO-8859-8's.
+// encoding_for_label() gives it.
 struct SingleByteIndex {
   std::string_view encoding;
   std::array<std::uint16_t, 128> code_points;
 };
-// The 28 single-byte encodings, in the Standard's order (x-user-defined,
-// which has no index, is not one of them).
+// The indexes of the 28 single-byte encodings, in the Standard's order: 27,
+// since ISO-8859-8-I reads ISO-8859-8's (x-user-defined has none).
 extern const std::span<const SingleByteIndex> k_single_byte;
+
+// The index `encoding` reads, or nullptr when it is not a single-byte one.
+inline const SingleByteIndex* single_byte_index(std::string_view encoding) {
+  const std::string_view name = encoding == "ISO-8859-8-I" ? "ISO-8859-8" : encoding;
+  for (const SingleByteIndex& index : k_single_byte) {
+    if (index.encoding == name) {
+      return &index;
+    }
+  }
+  return nullptr;
+}
 
 }  // namespace scrapekeep::scrape::indexes

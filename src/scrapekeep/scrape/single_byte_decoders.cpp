@@ -65,12 +65,11 @@ const ByteTable* table_for(std::string_view encoding) {
   if (encoding == "x-user-defined") {
     return &tables().x_user_defined;
   }
-  for (std::size_t i = 0; i < indexes::k_single_byte.size(); ++i) {
-    if (indexes::k_single_byte[i].encoding == encoding) {
-      return &tables().single_byte[i];
-    }
+  const indexes::SingleByteIndex* index = indexes::single_byte_index(encoding);
+  if (index == nullptr) {
+    return nullptr;
   }
-  return nullptr;
+  return &tables().single_byte[static_cast<std::size_t>(index - indexes::k_single_byte.data())];
 }
 
 // `in` read a byte at a time through `table`, runs of ASCII copied whole.
