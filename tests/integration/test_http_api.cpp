@@ -7,6 +7,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <chrono>
@@ -984,7 +985,11 @@ TEST_CASE("DELETE of a job with more rows than a delete batch is answered at onc
           "read misses the job before its rows are purged",
           "[http][purge]") {
   FakeClock clock(k_t0);
-  TestServer server(clock);
+  // serve wakes its maintenance thread with this, so the rows go at once.
+  std::atomic<int> woken{0};
+  scrapekeep::http::ServerConfig config;
+  config.after_delete = [&woken] { ++woken; };
+  TestServer server(clock, config);
   ApiClient a = server.client_a();
   const std::string id = create_job(a, job_request(page_url(1), paged_options(3, 10000)));
   const Micros now = clock.now();
@@ -1001,10 +1006,12 @@ TEST_CASE("DELETE of a job with more rows than a delete batch is answered at onc
   INFO(deleted.body);
   REQUIRE(deleted.status == 200);
   CHECK(deleted.data() == Json{{"job_id", id}, {"deleted", true}});
+  CHECK(woken == 1);
   for (const auto& [method, path] : job_routes(id)) {
     INFO(method << " " << path);
     check_error(a.request(method, path), 404, "JOB_NOT_FOUND", now);
   }
+  CHECK(woken == 1);  // a DELETE that found no job wakes nothing
   const Json listed = a.get("/v1/scrape/jobs").data();
   CHECK(listed["total"] == 1);
   REQUIRE(listed["jobs"].size() == 1);

@@ -236,3 +236,31 @@ TEST_CASE("a purge cut short goes on when a maintenance thread starts on the fil
   CHECK(store->get_job(kept, std::nullopt).ok());
   CHECK(count(*store, "SELECT COUNT(*) FROM pragma_foreign_key_check") == 0);
 }
+
+TEST_CASE("a job deleted while maintenance waits for its next pass is purged once it is woken",
+          "[store][purge]") {
+  TempDir dir;
+  const std::string path = dir.file("scrapekeep.db");
+  auto store = open_store(path);
+  auto key = store->create_key("org-a", k_t0);
+  REQUIRE(key.ok());
+  const std::string first = finished_job(*store, key->info.org_id, 5, 10);
+  const std::string second = finished_job(*store, key->info.org_id, 5, 10);
+  REQUIRE(store->delete_job(first, std::nullopt).ok());
+  FakeClock clock(k_t0);
+  scrapekeep::store::MaintenanceConfig config;
+  config.recover_interval = std::chrono::milliseconds(0);  // a pass a minute
+  scrapekeep::store::Maintenance maintenance(
+      StoreConfig{.path = path, .delete_batch_rows = k_batch}, config, clock);
+  maintenance.start();
+  // The pass at start purges the first; the thread then waits a minute.
+  REQUIRE(eventually([&] { return queued(*store) == 0; }));
+  CHECK(rows_of(*store, first) == 0);
+
+  REQUIRE(store->delete_job(second, std::nullopt).ok());
+  CHECK(queued(*store) == 1);
+  maintenance.wake();
+  CHECK(eventually([&] { return queued(*store) == 0; }, std::chrono::seconds(20)));
+  CHECK(rows_of(*store, second) == 0);
+  maintenance.stop();
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "scrapekeep/cli/command.hpp"
@@ -51,6 +52,10 @@ int run_serve(const ServeOptions& o) {
   server_config.max_threads = std::max(o.threads, o.max_threads);
   scrape::init_libxml();
   server_config.xpath_check = scrape::xpath_error;
+  // Set before the server serves its first request (the thread below starts
+  // after), and kept until it has stopped.
+  std::unique_ptr<Workforce> workforce;
+  server_config.after_delete = [&workforce] { workforce->wake_maintenance(); };
 
   block_shutdown_signals();
   core::SystemClock clock;
@@ -81,7 +86,7 @@ int run_serve(const ServeOptions& o) {
               << key->key << std::endl;
   }
 
-  auto workforce = Workforce::start(o.work, o.workers, clock);
+  workforce = Workforce::start(o.work, o.workers, clock);
   if (!workforce) {
     return 1;
   }

@@ -150,4 +150,10 @@ void Workforce::stop() {
   }
 }
 
+void Workforce::wake_maintenance() {
+  if (m_maintenance) {
+    m_maintenance->wake();
+  }
+}
+
 } // namespace scrapekeep::cli

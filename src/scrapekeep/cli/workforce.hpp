@@ -55,6 +55,8 @@ class Workforce {
   // Stops claiming, gives held jobs back (waiting for a worker: they resume
   // at once on the next start) and joins every thread.
   void stop();
+  // Wakes the maintenance thread (Maintenance::wake): a deleted job's rows go now.
+  void wake_maintenance();
 
  private:
   Workforce() = default;

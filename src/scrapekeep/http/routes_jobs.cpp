@@ -88,6 +88,9 @@ Outcome delete_job(RouteContext& ctx) {
   if (!done) {
     return from_store_error(done.error(), "JOB_NOT_DELETABLE");
   }
+  if (ctx.config.after_delete) {
+    ctx.config.after_delete();
+  }
   return Reply{200, Json{{"job_id", ctx.params[0]}, {"deleted", true}}};
 }
 

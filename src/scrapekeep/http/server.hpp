@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,9 @@ struct ServerConfig {
   int read_timeout_s = 5;                 // slow clients lose their connection
   int write_timeout_s = 5;
   XPathCheck xpath_check;                 // validates selectors at creation
+  // Called after a DELETE removed a job (its rows may be left to purge): serve
+  // wakes its maintenance thread with it. May be empty.
+  std::function<void()> after_delete;
 };
 
 class ApiServer {

@@ -70,9 +70,21 @@ void Maintenance::stop() {
   }
 }
 
-bool Maintenance::pause(milliseconds duration) {
+void Maintenance::wake() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_woken = true;
+  }
+  m_cv.notify_all();
+}
+
+bool Maintenance::pause(milliseconds duration, bool wakeable) {
   std::unique_lock lock(m_mutex);
-  return !m_cv.wait_for(lock, duration, [this] { return m_stopping; });
+  m_cv.wait_for(lock, duration, [this, wakeable] { return m_stopping || (wakeable && m_woken); });
+  if (wakeable) {
+    m_woken = false;
+  }
+  return !m_stopping;
 }
 
 void Maintenance::log(const std::string& line) const {
@@ -145,7 +157,7 @@ void Maintenance::run() {
     // With rows left after its time slice, the loop comes round at once
     // (leases are looked at in between) and purges on.
     purging = purge(*store);
-  } while (pause(purging ? milliseconds(1) : tick));
+  } while (pause(purging ? milliseconds(1) : tick, true));
 }
 
 bool Maintenance::purge(JobStore& store) {

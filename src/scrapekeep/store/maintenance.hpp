@@ -61,12 +61,16 @@ class Maintenance {
 
   void start();
   void stop();
+  // Ends the wait between two passes at once, so that a job deleted just now
+  // has its rows purged now rather than at the next pass. Thread-safe.
+  void wake();
 
  private:
   void run();
   // Purges deleted jobs' rows for about a second at most; true when some are left.
   bool purge(JobStore& store);
-  bool pause(std::chrono::milliseconds duration);  // false when stopping
+  // false when stopping; `wakeable`: wake() ends it too.
+  bool pause(std::chrono::milliseconds duration, bool wakeable = false);
   void log(const std::string& line) const;
 
   StoreConfig m_store_config;
@@ -74,6 +78,7 @@ class Maintenance {
   const core::Clock& m_clock;
   std::thread m_thread;
   bool m_stopping = false;
+  bool m_woken = false;
   std::mutex m_mutex;
   std::condition_variable m_cv;
 };
