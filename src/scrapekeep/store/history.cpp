@@ -134,18 +134,6 @@ void readable_json(sqlite3_context* context, int, sqlite3_value** args) {
   sqlite3_result_int(context, readable ? 1 : 0);
 }
 
-// Runs `fn`, turning SQLite and JSON exceptions into errors.
-template <typename Fn>
-auto reading(Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const SQLite::Exception& e) {
-    return translate(e);
-  } catch (const nlohmann::json::exception&) {
-    return malformed_json();
-  }
-}
-
 Error newer_schema(int version) {
   return Error{ErrorCode::invalid_argument, "database schema version " + std::to_string(version) +
                                                 " is newer than this binary (" +
@@ -476,7 +464,7 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
 Result<std::vector<ApiKeyInfo>> History::keys() { return read_keys(*m_impl->db); }
 
 Result<JobRecord> History::job(const std::string& job_id) {
-  return reading([&]() -> Result<JobRecord> {
+  return guarded([&]() -> Result<JobRecord> {
     SQLite::Statement q(*m_impl->db, k_job_select() + "WHERE j.job_id = ?");
     q.bind(1, job_id);
     if (!q.executeStep()) {
@@ -487,7 +475,7 @@ Result<JobRecord> History::job(const std::string& job_id) {
 }
 
 Result<Timeline> History::timeline(const std::string& job_id) {
-  return reading([&]() -> Result<Timeline> {
+  return guarded([&]() -> Result<Timeline> {
     auto& db = *m_impl->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::DEFERRED);
     if (!m_impl->job_exists(job_id)) {
@@ -548,7 +536,7 @@ Result<Timeline> History::timeline(const std::string& job_id) {
 
 Status History::each_job(const HistoryFilter& filter,
                          const std::function<bool(const JobRecord&)>& fn) {
-  return reading([&]() -> Status {
+  return guarded([&]() -> Status {
     auto org = m_impl->resolve_org(filter);
     if (!org) {
       return org.error();
@@ -570,7 +558,7 @@ Status History::each_job(const HistoryFilter& filter,
 }
 
 Result<std::int64_t> History::count_jobs(const HistoryFilter& filter) {
-  return reading([&]() -> Result<std::int64_t> {
+  return guarded([&]() -> Result<std::int64_t> {
     auto org = m_impl->resolve_org(filter);
     if (!org) {
       return org.error();
@@ -585,7 +573,7 @@ Result<std::int64_t> History::count_jobs(const HistoryFilter& filter) {
 
 Status History::each_event(const std::string& job_id, std::optional<std::int64_t> limit,
                            const std::function<bool(const EventRecord&)>& fn) {
-  return reading([&]() -> Status {
+  return guarded([&]() -> Status {
     if (!m_impl->job_exists(job_id)) {
       return Error{ErrorCode::not_found, "job not found: " + job_id};
     }
@@ -604,7 +592,7 @@ Status History::each_event(const std::string& job_id, std::optional<std::int64_t
 
 Status History::export_jobs(const HistoryFilter& filter,
                             const std::function<bool(const JobRecord&)>& fn) {
-  return reading([&]() -> Status {
+  return guarded([&]() -> Status {
     auto org = m_impl->resolve_org(filter);
     if (!org) {
       return org.error();
@@ -641,7 +629,7 @@ Status History::export_jobs(const HistoryFilter& filter,
 
 Status History::export_events(const HistoryFilter& filter,
                               const std::function<bool(const EventRecord&)>& fn) {
-  return reading([&]() -> Status {
+  return guarded([&]() -> Status {
     auto org = m_impl->resolve_org(filter);
     if (!org) {
       return org.error();
@@ -678,7 +666,7 @@ Status History::export_events(const HistoryFilter& filter,
 }
 
 Result<Stats> History::stats(const StatsOptions& options) {
-  return reading([&]() -> Result<Stats> {
+  return guarded([&]() -> Result<Stats> {
     // One sequential pass over the jobs table, aggregated here: cheaper than
     // one SQL aggregate per question, and it needs no index.
     SQLite::Statement q(*m_impl->db,
@@ -796,7 +784,7 @@ Result<Stats> History::stats(const StatsOptions& options) {
 
 Result<CheckSummary> History::check(const CheckOptions& options,
                                     const std::function<void(const Finding&)>& fn) {
-  return reading([&]() -> Result<CheckSummary> {
+  return guarded([&]() -> Result<CheckSummary> {
     auto& db = *m_impl->db;
     CheckSummary summary;
     auto report = [&](FindingKind kind, std::string job_id, std::string message) {
