@@ -36,7 +36,16 @@ for _ in $(seq 1 "$ROUNDS"); do
   start_serve "$db"
   curl -s -o /dev/null -w "DELETE %{http_code} in %{time_total} s" -X DELETE \
     -H "X-API-Key: $key" "http://127.0.0.1:$SERVE_PORT/v1/scrape/jobs/$job"
-  curl -s -o /dev/null -w ", then GET %{http_code}\n" -H "X-API-Key: $key" \
+  curl -s -o /dev/null -w ", then GET %{http_code}" -H "X-API-Key: $key" \
     "http://127.0.0.1:$SERVE_PORT/v1/scrape/jobs/$job/results"
+  # The rows go after the DELETE, a batch per transaction (job_purges lists
+  # the job until its last row is gone); polled every 50 ms for up to 60 s.
+  t0=$(date +%s.%N)
+  for _ in $(seq 1 1200); do
+    left="$(sqlite3 "$db" "SELECT COUNT(*) FROM job_purges" 2>/dev/null || echo 1)"
+    [ "$left" = 0 ] && break
+    sleep 0.05
+  done
+  echo ", rows all gone $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s later (job_purges left: $left)"
   stop_pid "$SERVE_PID"
 done
