@@ -479,6 +479,53 @@ TEST_CASE("worker: a Retry-After over 5 s is waited for, and a cancel or a stop 
   CHECK(site.hits(stopped_target) == 1);
 }
 
+TEST_CASE("worker: a cancel ends a slow page or a Retry-After wait well before the lease is "
+          "renewed",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 1;
+  site_config.items_per_page = 2;
+  site_config.detail_delay = milliseconds(15000);
+  FixtureSite site(site_config);
+  Harness h;
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.lease = milliseconds(120000);
+  config.renew_interval = milliseconds(60000);  // no lease renewal notices the cancel
+  config.detail_concurrency = 1;
+  auto pool = h.pool(config);
+  pool->start();
+  // Cancels `id` once the site has seen `target`, and gives the time until
+  // the worker is free again.
+  const auto cancel_after_hit = [&](const std::string& id, const std::string& target) {
+    REQUIRE(eventually([&] { return site.hits(target) == 1; }));
+    std::this_thread::sleep_for(milliseconds(300));
+    REQUIRE(h.job(id).status == core::JobStatus::processing);
+    REQUIRE(h.db().cancel_job(id, std::nullopt, h.clock.now()).ok());
+    const auto cancelled_at = steady_clock::now();
+    REQUIRE(eventually([&] { return pool->busy_workers() == 0; }));
+    return steady_clock::now() - cancelled_at;
+  };
+
+  SECTION("a listing page waiting out a Retry-After of 10 s") {
+    const std::string target = "/ratelimited?after=10";
+    const std::string id = h.create(site.url(target), listing_options());
+    CHECK(cancel_after_hit(id, target) < seconds(3));
+    CHECK(h.job(id).completion_reason == core::CompletionReason::cancelled);
+    CHECK(h.events(id).empty());
+    CHECK(site.hits(target) == 1);
+  }
+  SECTION("a detail page that takes 15 s, the listing done") {
+    const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+    REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped == 1; }));
+    CHECK(cancel_after_hit(id, site.detail_path(1, 1)) < seconds(3));
+    const core::Job job = h.job(id);
+    CHECK(job.completion_reason == core::CompletionReason::cancelled);
+    CHECK(job.counters.detail_pages_scraped == 0);
+    CHECK(job.counters.detail_pages_failed == 0);
+    CHECK(site.hits_with_prefix("/detail") == 1);
+  }
+}
+
 TEST_CASE("worker: a Retry-After past the job's deadline or over 60 s fails the page at once",
           "[scrape][worker]") {
   FixtureSite site;

@@ -25,6 +25,10 @@ constexpr milliseconds k_tick{25};
 // How old the answer to "is the job still ours?" may be when a request goes
 // out (JobGate).
 constexpr milliseconds k_gate_interval{10};
+// How old that answer may be while the worker waits for a fetch in flight (a
+// slow page, a Retry-After wait): a cancel through the API, or the job taken
+// by another process, ends the wait within this.
+constexpr milliseconds k_cancel_poll{250};
 // Tries to give a job back on stop before leaving it to lease expiry.
 constexpr int k_release_tries = 5;
 constexpr milliseconds k_first_store_backoff{20};
@@ -719,6 +723,9 @@ std::optional<Interrupt> JobRunner::tick() {
   if (now >= m_deadline_us) {
     return Interrupt::timeout;
   }
+  if (!m_gate.open(k_cancel_poll)) {
+    return Interrupt::lost;
+  }
   if (now - m_last_renew >= to_micros(m_ctx.config.renew_interval)) {
     const core::Status status = m_ctx.store.renew_lease(m_claim, now, to_micros(m_ctx.config.lease));
     if (status) {
@@ -817,11 +824,20 @@ void JobRunner::watch_loop() {
     if (m_watched == nullptr || m_watch_why) {
       continue;
     }
+    // Asked without the lock: the database may take a moment to answer.
+    lock.unlock();
+    const bool ours = m_gate.open(k_cancel_poll);
+    lock.lock();
+    if (m_watched == nullptr || m_watch_why) {
+      continue;
+    }
     const Micros now = m_ctx.clock.now();
     if (m_ctx.stopping) {
       m_watch_why = Interrupt::stop;
     } else if (now >= m_deadline_us) {
       m_watch_why = Interrupt::timeout;
+    } else if (!ours) {
+      m_watch_why = Interrupt::lost;  // cancelled, or taken by another process
     } else if (now - m_last_renew >= to_micros(m_ctx.config.renew_interval)) {
       // A long fetch: renew without holding the lock (the fetch may end meanwhile).
       lock.unlock();
