@@ -317,6 +317,14 @@ TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip or br stream 
         CHECK(requests == 1);
       }
     }
+    // The decoder the fetcher keeps for the next body starts that body afresh.
+    for (const std::string coding : {"gzip", "br", "gzip"}) {
+      RawSite site(coded_answer(coding, coded(coding, page), requests));
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+      INFO(coding);
+      CHECK(r.ok);
+      CHECK(r.body == page);
+    }
   }
   SECTION("an unknown coding, or a list of codings, fails at once") {
     for (const std::string coding : {"compress", "gzip, br", "zstd"}) {

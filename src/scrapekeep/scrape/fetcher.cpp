@@ -196,6 +196,8 @@ std::string seconds_text(milliseconds d) {
   return text + " s";
 }
 
+} // namespace
+
 // Decodes a body sent with a Content-Encoding, and knows whether its stream
 // ended: the library's decoders take a stream cut short for a whole one.
 // Bytes after the end of the stream (a second gzip member, trailing garbage)
@@ -205,6 +207,13 @@ class BodyDecoder {
   using Sink = httplib::detail::decompressor::Callback;
   virtual ~BodyDecoder() = default;
   virtual bool valid() const = 0;
+  // Makes it ready for another body of its coding; false when it cannot be
+  // (then a new one is made).
+  bool restart() {
+    m_empty = true;
+    m_ended = false;
+    return valid() && start_over();
+  }
   // Decodes `data` into `sink`; false when it is not of the coding, follows
   // the end of the stream, or `sink` refuses (then the caller knows why).
   bool feed(const char* data, std::size_t size, const Sink& sink) {
@@ -231,11 +240,15 @@ class BodyDecoder {
   };
   // Decodes `data` (not empty) into `sink`.
   virtual Step decode(const char* data, std::size_t size, const Sink& sink) = 0;
+  // Forgets the body before (see restart()).
+  virtual bool start_over() = 0;
 
  private:
   bool m_empty = true;
   bool m_ended = false;
 };
+
+namespace {
 
 #ifdef CPPHTTPLIB_ZLIB_SUPPORT
 // gzip, and zlib-wrapped deflate, told apart by their header as the library
@@ -254,6 +267,10 @@ class Inflater final : public BodyDecoder {
   bool valid() const override { return m_valid; }
 
  private:
+  // The state and window are kept: making them anew for every page cost
+  // more than inflating a small page.
+  bool start_over() override { return inflateReset(&m_strm) == Z_OK; }
+
   Step decode(const char* data, std::size_t size, const Sink& sink) override {
     bool ended = false;
     while (size > 0) {
@@ -317,6 +334,9 @@ class BrotliDecoder final : public BodyDecoder {
   bool valid() const override { return m_state != nullptr; }
 
  private:
+  // Not kept: its ring buffer may be as large as the body's window (16 MiB).
+  bool start_over() override { return false; }
+
   Step decode(const char* data, std::size_t size, const Sink& sink) override {
     const auto* next_in = reinterpret_cast<const std::uint8_t*>(data);
     std::size_t avail_in = size;
@@ -730,6 +750,14 @@ httplib::ClientImpl& HttpFetcher::client_for(const Target& target) {
   return *m_clients.emplace(target.origin, std::move(client)).first->second;
 }
 
+BodyDecoder* HttpFetcher::decoder_of(const std::string& coding) {
+  if (!m_decoder || coding != m_decoder_coding || !m_decoder->restart()) {
+    m_decoder = decoder_for(coding);
+    m_decoder_coding = coding;
+  }
+  return m_decoder.get();
+}
+
 HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime deadline) {
   Attempt attempt;
   std::optional<HostLimiter::Permit> permit;
@@ -833,7 +861,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   bool success_status = false;
   std::string encoding;  // Content-Encoding of a body being decoded (normalized)
   std::string unsupported;  // a Content-Encoding this build cannot decode, as sent
-  std::unique_ptr<BodyDecoder> decoder;
+  BodyDecoder* decoder = nullptr;  // m_decoder, for this response
   std::size_t expected_bytes = SIZE_MAX;  // Content-Length of a body not chunked
   std::size_t received_bytes = 0;         // of the body, as sent
 
@@ -877,8 +905,8 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         const std::string sent = response.get_header_value("Content-Encoding");
         encoding = normalized_coding(sent);
         if (!encoding.empty()) {
-          decoder = decoder_for(encoding);
-          if (!decoder || response.get_header_value_count("Content-Encoding") > 1) {
+          decoder = decoder_of(encoding);
+          if (decoder == nullptr || response.get_header_value_count("Content-Encoding") > 1) {
             unsupported = core::trim_ascii(sent);
             abort = Abort::unsupported_encoding;
             return false;

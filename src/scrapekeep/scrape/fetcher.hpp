@@ -170,6 +170,8 @@ class Fetcher {
   virtual void set_gate(std::function<bool()> gate) { (void)gate; }
 };
 
+class BodyDecoder;
+
 // The cpp-httplib implementation. Keeps one keep-alive connection per origin.
 class HttpFetcher final : public Fetcher {
  public:
@@ -194,12 +196,17 @@ class HttpFetcher final : public Fetcher {
   std::optional<std::vector<std::string>> resolve(const std::string& host, SteadyTime deadline,
                                                   Attempt& attempt);
   httplib::ClientImpl& client_for(const Target& target);
+  // A decoder of `coding` (normalized) ready for a new body, the last one's
+  // when it can be; null for a coding this build cannot decode.
+  BodyDecoder* decoder_of(const std::string& coding);
   bool wait_until(SteadyTime until);  // false when cancelled
 
   FetchConfig m_config;
   std::shared_ptr<HostLimiter> m_limiter;
   std::function<bool()> m_gate;
   std::map<std::string, std::unique_ptr<httplib::ClientImpl>> m_clients;  // by origin
+  std::unique_ptr<BodyDecoder> m_decoder;  // the last body's, kept for the next
+  std::string m_decoder_coding;           // of m_decoder
   // The limits a response is read within (the head's time limit is set per
   // request), and what the last response broke.
   struct ResponseLimits {
