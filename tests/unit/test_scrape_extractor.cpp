@@ -541,6 +541,46 @@ TEST_CASE("extract_detail evaluates fields against the whole page", "[scrape][ex
   CHECK(extract_detail("<p>other</p>", "http://h.test/x", {}).empty());
 }
 
+TEST_CASE("a DetailExtractor gives every page what extract_detail gives it, whatever came before",
+          "[scrape][extractor]") {
+  const FieldList fields = {{"description", "//p[@class='desc']"},
+                            {"position", "position()"},
+                            {"images", "count(//img)"},
+                            {"n", "count(//*[count(//*) > 0])"}};
+  std::string big = "<html><body>";
+  for (int i = 0; i < 300; ++i) {
+    big += "<p>" + std::to_string(i) + "</p>";
+  }
+  big += "</body></html>";
+  const std::vector<std::string> pages = {
+      "<html><body><p class='desc'> One </p><img src='/a.png'></body></html>",
+      "<p>other</p>",
+      big,
+      "<html><body><p class='desc'>Two</p><img src='/a.png'><img src='/b.png'></body></html>"};
+  DetailExtractor extractor(fields);
+  for (int round = 0; round < 2; ++round) {
+    for (const std::string& page : pages) {
+      INFO("round " << round << ", page of " << page.size() << " bytes");
+      // The big page passes this budget: it throws, and the next page is
+      // still evaluated from its own start.
+      const unsigned long budget = 100'000;
+      if (page == big) {
+        CHECK_THROWS_WITH(extractor.extract(page, "http://h.test/d", "", budget),
+                          Catch::Contains("more than 100000 steps"));
+        CHECK_THROWS(extract_detail(page, "http://h.test/d", fields, "", budget));
+        continue;
+      }
+      CHECK(extractor.extract(page, "http://h.test/d", "", budget) ==
+            extract_detail(page, "http://h.test/d", fields, "", budget));
+    }
+  }
+  const FieldValues two = extractor.extract(pages[3], "http://h.test/d");
+  // position() has no context position at the top (an error: no value), on
+  // every page.
+  CHECK(two == FieldValues{{"description", "Two"}, {"position", std::nullopt}, {"images", "2"},
+                           {"n", "5"}});
+}
+
 TEST_CASE("extraction runs in parallel threads with identical results", "[scrape][extractor]") {
   init_libxml();
   const ListingExtraction reference = extract_listing(listing_page(), k_page_url, property_selectors(), true);

@@ -145,12 +145,17 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
   return result;
 }
 
+// The expressions evaluated in `ctx` from now on share `step_budget` steps.
+void start_budget(xmlXPathContext* ctx, unsigned long step_budget) {
+  ctx->opLimit = step_budget;
+  ctx->opCount = 0;
+}
+
 // A context for the expressions of one page, sharing `step_budget` steps.
 XPathContextPtr page_context(xmlDoc* doc, unsigned long step_budget) {
   XPathContextPtr ctx(doc == nullptr ? nullptr : xmlXPathNewContext(doc));
   if (ctx) {
-    ctx->opLimit = step_budget;
-    ctx->opCount = 0;
+    start_budget(ctx.get(), step_budget);
   }
   return ctx;
 }
@@ -771,20 +776,52 @@ ListingExtraction extract_listing(const std::string& html, const std::string& pa
 core::FieldValues extract_detail(const std::string& html, const std::string& page_url,
                                  const core::FieldList& fields, const std::string& charset,
                                  unsigned long step_budget) {
+  return DetailExtractor(fields).extract(html, page_url, charset, step_budget);
+}
+
+struct DetailExtractor::State {
+  const core::FieldList fields;
+  const CompiledFields compiled;
+  XPathContextPtr ctx;  // its document is the page's while it is extracted
+};
+
+DetailExtractor::DetailExtractor(const core::FieldList& fields) {
   prepare_thread();
-  const CompiledFields compiled(fields);
+  m_state.reset(new State{fields, CompiledFields(fields),
+                          XPathContextPtr(xmlXPathNewContext(nullptr))});
+}
+
+DetailExtractor::~DetailExtractor() = default;
+
+core::FieldValues DetailExtractor::extract(const std::string& html, const std::string& page_url,
+                                           const std::string& charset, unsigned long step_budget) {
+  State& s = *m_state;
   const ParseBudget::Lease lease = process_parse_budget().acquire(html.size());
   DocPtr doc = parse_html(html, page_url, charset);
-  XPathContextPtr ctx = page_context(doc.get(), step_budget);
-  if (!doc || !ctx) {
+  if (!doc || !s.ctx) {
     core::FieldValues empty;
-    for (const auto& [name, expr] : fields) {
+    for (const auto& [name, expr] : s.fields) {
       empty.emplace_back(name, std::nullopt);
     }
     return empty;
   }
+  // As page_context() makes it for a page of its own; the document is let
+  // go before it is freed, however the evaluation ends.
+  xmlXPathContext* ctx = s.ctx.get();
+  struct Detach {
+    xmlXPathContext* ctx;
+    ~Detach() {
+      ctx->doc = nullptr;
+      ctx->node = nullptr;
+    }
+  } detach{ctx};
+  ctx->doc = doc.get();
+  ctx->contextSize = -1;
+  ctx->proximityPosition = -1;
+  ctx->depth = 0;
+  start_budget(ctx, step_budget);
   std::size_t bytes_left = k_max_extracted_bytes;
-  return compiled.evaluate_at(ctx.get(), reinterpret_cast<xmlNode*>(doc.get()), bytes_left);
+  return s.compiled.evaluate_at(ctx, reinterpret_cast<xmlNode*>(doc.get()), bytes_left);
 }
 
 } // namespace scrapekeep::scrape

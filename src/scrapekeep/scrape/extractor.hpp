@@ -190,6 +190,28 @@ core::FieldValues extract_detail(const std::string& html, const std::string& pag
                                  const core::FieldList& fields, const std::string& charset = {},
                                  unsigned long step_budget = k_xpath_step_budget);
 
+// extract_detail() for the many pages of one job: the fields are compiled
+// once, and one XPath context serves every page (making one registers every
+// XPath function in a table of its own, which cost more than evaluating the
+// fields of a small page). Used by the one thread that made it: libxml2's
+// memory is kept per thread (xml_memory.hpp).
+class DetailExtractor {
+ public:
+  explicit DetailExtractor(const core::FieldList& fields);
+  DetailExtractor(const DetailExtractor&) = delete;
+  DetailExtractor& operator=(const DetailExtractor&) = delete;
+  ~DetailExtractor();
+
+  // As extract_detail() with the fields given above.
+  core::FieldValues extract(const std::string& html, const std::string& page_url,
+                            const std::string& charset = {},
+                            unsigned long step_budget = k_xpath_step_budget);
+
+ private:
+  struct State;
+  std::unique_ptr<State> m_state;
+};
+
 // XPath's normalize-space: ASCII whitespace runs become one space, trimmed.
 // Other bytes (UTF-8 included) are kept exactly.
 std::string normalize_space(const std::string& text);

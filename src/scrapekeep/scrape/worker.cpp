@@ -423,6 +423,7 @@ class DetailCrew {
 
  private:
   void loop(Fetcher& fetcher) {
+    DetailExtractor extractor(m_fields);
     std::unique_lock lock(m_mutex);
     while (true) {
       m_work_cv.wait(lock, [&] { return m_quit || !m_queue.empty(); });
@@ -436,7 +437,7 @@ class DetailCrew {
       lock.unlock();
       d.started_at = m_clock.now();
       d.fetched = fetch_and_extract(fetcher, d.pending.url, m_deadline, [&](const FetchResult& f) {
-        d.detail = extract_detail(f.body, f.final_url, m_fields, f.charset);
+        d.detail = extractor.extract(f.body, f.final_url, f.charset);
       });
       d.finished_at = m_clock.now();
       lock.lock();
