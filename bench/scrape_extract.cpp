@@ -1,6 +1,6 @@
 // Extraction cost per page, taken apart: HTML parse (and libxml2's tokenizer
 // alone, building no tree) and each XPath of the benchmark's chain job, on a
-// page read from a file.
+// page read from a file; and the details job's detail field on it.
 //
 //   scrape_extract PAGE.html [ROUNDS]
 //
@@ -91,6 +91,16 @@ int main(int argc, char** argv) {
               }));
   std::printf("extract_listing+links: %.1f us\n", micros_per_round(rounds, [&] {
                 scrapekeep::scrape::extract_listing(html, url, selectors, true, "utf-8");
+              }));
+  // The detail job's field, on a page of its own each time, as a detail
+  // thread of one job run evaluates it (DetailExtractor), and alone.
+  const scrapekeep::core::FieldList detail_fields = {{"description", "//p[@class='desc']"}};
+  std::printf("extract_detail: %.1f us\n", micros_per_round(rounds, [&] {
+                scrapekeep::scrape::extract_detail(html, url, detail_fields, "utf-8");
+              }));
+  scrapekeep::scrape::DetailExtractor detail_extractor(detail_fields);
+  std::printf("DetailExtractor::extract: %.1f us\n", micros_per_round(rounds, [&] {
+                detail_extractor.extract(html, url, "utf-8");
               }));
   std::printf("resolve_url: %.1f us\n",
               micros_per_round(rounds, [&] { scrapekeep::scrape::resolve_url(url, "?page=2"); }));
