@@ -1,10 +1,12 @@
-// scrapekeep migrate, scrapekeep backup
+// scrapekeep migrate, scrapekeep backup, scrapekeep cancel
 
 #include <filesystem>
 #include <iostream>
 #include <string>
 
 #include "scrapekeep/cli/command.hpp"
+#include "scrapekeep/core/clock.hpp"
+#include "scrapekeep/core/job.hpp"
 #include "scrapekeep/store/backup.hpp"
 #include "scrapekeep/store/migrations.hpp"
 
@@ -15,6 +17,7 @@ namespace {
 struct AdminOptions {
   std::string db = "scrapekeep.db";
   std::string to;
+  std::string job_id;
 };
 
 int run_migrate(const AdminOptions& o) {
@@ -86,6 +89,22 @@ int run_backup(const AdminOptions& o) {
   return 0;
 }
 
+// As POST /v1/scrape/jobs/{job_id}/cancel, for a job of any organization: a
+// pending job is cancelled at once; a processing one too, and its worker (in
+// any process on the file) stops within a quarter of a second.
+int run_cancel(const AdminOptions& o) {
+  auto store = open_store_or_report(store::StoreConfig{.path = o.db, .create = false});
+  if (!store) {
+    return 1;
+  }
+  auto job = store->cancel_job(o.job_id, std::nullopt, core::SystemClock().now());
+  if (!job) {
+    return fail("cannot cancel " + o.job_id + ": " + job.error().message);
+  }
+  std::cout << "Cancelled job " << job->job_id << "\n";
+  return 0;
+}
+
 } // namespace
 
 void add_admin_commands(CLI::App& app, Action& action) {
@@ -98,6 +117,11 @@ void add_admin_commands(CLI::App& app, Action& action) {
   add_path_option(*backup, "--db", opts->db, "Database file")->required();
   add_path_option(*backup, "--to", opts->to, "Backup file to create")->required();
   backup->callback([&action, opts] { action = [opts] { return run_backup(*opts); }; });
+
+  auto* cancel = app.add_subcommand("cancel", "Cancel a pending or processing job");
+  add_path_option(*cancel, "--db", opts->db, "Database file")->required();
+  cancel->add_option("job_id", opts->job_id, "The job's id (job_...)")->required();
+  cancel->callback([&action, opts] { action = [opts] { return run_cancel(*opts); }; });
 }
 
 } // namespace scrapekeep::cli

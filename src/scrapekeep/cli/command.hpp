@@ -20,7 +20,7 @@ void add_serve_command(CLI::App& app, Action& action);
 void add_worker_command(CLI::App& app, Action& action);
 void add_keys_command(CLI::App& app, Action& action);
 void add_inspect_command(CLI::App& app, Action& action);
-void add_admin_commands(CLI::App& app, Action& action);  // migrate, backup
+void add_admin_commands(CLI::App& app, Action& action);  // migrate, backup, cancel
 
 // Prints "scrapekeep: <message>" to stderr; returns 1.
 int fail(const std::string& message);
