@@ -541,6 +541,25 @@ TEST_CASE("extract_detail evaluates fields against the whole page", "[scrape][ex
   CHECK(extract_detail("<p>other</p>", "http://h.test/x", {}).empty());
 }
 
+TEST_CASE("every field value is a string with its whitespace normalized, as README says",
+          "[scrape][extractor]") {
+  const std::string html = "<html><body><h2>  A \n  B </h2><h2>second</h2><b>x</b></body></html>";
+  const FieldList fields = {{"node", "//h2"},
+                            {"string", "string(//h2)"},
+                            {"normalized", "normalize-space(//h2)"},
+                            {"length", "string-length(//h2)"},
+                            {"count", "count(//b)"},
+                            {"half", "1 div 2"},
+                            {"boolean", "boolean(//b)"},
+                            {"nothing", "//table"},
+                            {"empty_string", "string(//table)"}};
+  const FieldValues expected = {{"node", "A B"},      {"string", "A B"},       {"normalized", "A B"},
+                                {"length", "9"},      {"count", "1"},          {"half", "0.5"},
+                                {"boolean", "true"},  {"nothing", std::nullopt},
+                                {"empty_string", ""}};
+  CHECK(extract_detail(html, "http://h.test/d", fields) == expected);
+}
+
 TEST_CASE("a DetailExtractor gives every page what extract_detail gives it, whatever came before",
           "[scrape][extractor]") {
   const FieldList fields = {{"description", "//p[@class='desc']"},
