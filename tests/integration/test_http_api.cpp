@@ -893,6 +893,14 @@ TEST_CASE("VALIDATION_ERROR is 422 naming every bad field", "[http]") {
     CHECK(port.error()["details"]["fields"]["url"] ==
           "must be an absolute http or https URL, with a host and, if any, a port from 1 to "
           "65535");
+    for (const std::string spaced : {"http://shop.test/search?q=a b", "http://shop.test/\tx",
+                                     "http://shop.test/x\n"}) {
+      const HttpReply r = a.post(
+          "/v1/scrape", Json{{"url", spaced}, {"options", {{"selectors", {{"item", "//a"}}}}}});
+      check_bad_fields(r, now, {"url"});
+      CHECK(r.error()["details"]["fields"]["url"] ==
+            "must not contain spaces or control characters (write a space as %20)");
+    }
   }
   SECTION("ranges and types, one at a time") {
     const std::vector<std::pair<Json, std::string>> cases = {

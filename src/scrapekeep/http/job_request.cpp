@@ -154,6 +154,12 @@ class Validator {
   Json m_fields = Json::object();
 };
 
+// A URL with one of these is no URL (RFC 3986 has no raw space or control).
+bool has_space_or_control(const std::string& url) {
+  return std::any_of(url.begin(), url.end(),
+                     [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+}
+
 } // namespace
 
 bool is_http_url(const std::string& url) {
@@ -161,10 +167,8 @@ bool is_http_url(const std::string& url) {
   if (rest == 0) {
     return false;
   }
-  for (unsigned char c : url) {
-    if (c <= 0x20 || c == 0x7f) {
-      return false;
-    }
+  if (has_space_or_control(url)) {
+    return false;
   }
   const size_t host_end = url.find_first_of("/?#", rest);
   std::string authority = url.substr(rest, host_end == std::string::npos ? std::string::npos
@@ -295,6 +299,8 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
     req.url = doc.at("url").get<std::string>();
     if (core::utf8_length(req.url) > k_max_url) {
       v.fail("url", "must be at most 2048 characters");
+    } else if (has_space_or_control(req.url)) {
+      v.fail("url", "must not contain spaces or control characters (write a space as %20)");
     } else if (!is_http_url(req.url)) {
       v.fail("url",
              "must be an absolute http or https URL, with a host and, if any, a port from 1 to "
