@@ -147,6 +147,30 @@ TEST_CASE("xpath_error finds unknown functions, variables and prefixes inside pr
   CHECK_FALSE(xpath_error("//a[. and (1)] | //*[* and (@n mod (2))]"));
 }
 
+TEST_CASE("links to internationalized host names are written with the names' ASCII form",
+          "[scrape][extractor]") {
+  using Url = std::optional<std::string>;
+  const std::string ascii = "http://xn--bcher-kva.example";
+  // As the URL Standard writes them: UTS #46, mapped (upper case folded), not transitional.
+  CHECK(resolve_url("http://a.test/", "http://b\xC3\xBC" "cher.example/x?q=\xC3\xA9") ==
+        Url(ascii + "/x?q=%C3%A9"));
+  CHECK(resolve_url("http://a.test/", "//B\xC3\x9C" "CHER.example:8080/x") ==
+        Url("http://xn--bcher-kva.example:8080/x"));
+  CHECK(resolve_url("http://a.test/", "https://user@b%C3%BC" "cher.example/") ==
+        Url("https://user@xn--bcher-kva.example/"));
+  CHECK(resolve_url("http://b\xC3\xBC" "cher.example/a/", "b") == Url(ascii + "/a/b"));
+  CHECK(resolve_url("http://a.test/", "http://fa\xC3\x9F.de/") == Url("http://xn--fa-hia.de/"));
+  CHECK(resolve_url("http://a.test/", "http://\xE6\x9D\xB1\xE4\xBA\xAC.jp/") ==
+        Url("http://xn--1lqs71d.jp/"));
+  // Plain names, IPv6 literals and ports are left as they were.
+  CHECK(resolve_url("http://a.test/", "http://Shop-1.test:81/") == Url("http://Shop-1.test:81/"));
+  CHECK(resolve_url("http://a.test/", "http://[::1]:81/x") == Url("http://[::1]:81/x"));
+  // Bytes that are no UTF-8, or a name with a character no domain may hold, are no link.
+  CHECK(resolve_url("http://a.test/", "http://%FF.example/") == std::nullopt);
+  CHECK(resolve_url("http://a.test/", "http://a%2Fb.example/") == std::nullopt);
+  CHECK(with_ascii_host("http://b\xC3\xBC" "cher.example") == Url(ascii));
+}
+
 TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrape][extractor]") {
   // RFC 3986 section 5.4.1 (normal examples).
   const std::string base = "http://a/b/c/d;p?q";

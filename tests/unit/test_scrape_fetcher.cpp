@@ -588,12 +588,25 @@ TEST_CASE("fetch: a host name is looked up by the resolver, and the fetch connec
   FetchConfig config = test_config();
   config.resolver = [&](const std::string& host) -> std::vector<std::string> {
     ++lookups;
-    if (host == "site.test") {
+    if (host == "site.test" || host == "xn--bcher-kva.test") {
       return {"127.0.0.1"};
     }
     return {};
   };
   const std::string origin = "http://site.test:" + std::to_string(site.port());
+  SECTION("an internationalized name is looked up and sent in its ASCII form") {
+    HttpFetcher fetcher(config);
+    const std::string port = std::to_string(site.port());
+    const FetchResult r =
+        fetcher.fetch("http://B\xC3\x9C" "cher.test:" + port + "/listings?page=1", in(seconds(10)));
+    CHECK(r.ok);
+    CHECK(lookups == 1);
+    CHECK(site.last_header("/listings?page=1", "Host") == "xn--bcher-kva.test:" + port);
+    const FetchResult bad = fetcher.fetch("http://%FF.test:" + port + "/", in(seconds(10)));
+    CHECK_FALSE(bad.ok);
+    CHECK(bad.error == "not a valid host name (it has no ASCII form under IDNA)");
+    CHECK(lookups == 1);
+  }
   SECTION("without an address filter, once per connection opened") {
     HttpFetcher fetcher(config);
     CHECK(fetcher.fetch(origin + "/listings?page=1", in(seconds(10))).ok);

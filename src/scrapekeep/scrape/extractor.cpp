@@ -8,6 +8,7 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
+#include <idn2.h>
 
 #include <algorithm>
 #include <cctype>
@@ -609,7 +610,7 @@ std::optional<std::string> resolve_any_length(const std::string& base, const std
   }
   // Written lower-case, as browsers write it ("HTTP://h/" is "http://h/").
   result.replace(0, scheme.size(), scheme);
-  return result;
+  return with_ascii_host(result);
 }
 
 } // namespace
@@ -648,13 +649,66 @@ std::string escape_uri_chars(const std::string& text) {
   return out;
 }
 
+std::optional<std::string> with_ascii_host(const std::string& url) {
+  const std::size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) {
+    return url;
+  }
+  const std::size_t authority = scheme_end + 3;
+  const std::size_t authority_end = std::min(url.find_first_of("/?#", authority), url.size());
+  std::size_t host = authority;
+  if (const std::size_t at = url.rfind('@', authority_end - 1);
+      at != std::string::npos && at >= authority && authority_end > authority) {
+    host = at + 1;
+  }
+  if (host < url.size() && url[host] == '[') {
+    return url;  // an IPv6 literal
+  }
+  const std::size_t host_end = std::min(url.find(':', host), authority_end);
+  const std::string_view name(url.data() + host, host_end - host);
+  if (std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' ||
+               c == '_';
+      })) {
+    return url;  // nearly every host
+  }
+  // Its escapes decoded: the name as UTF-8.
+  std::string utf8;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto digit = [&](std::size_t k) {
+      const char c = k < name.size() ? static_cast<char>(name[k] | 0x20) : 'z';
+      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    };
+    if (name[i] == '%' && digit(i + 1) >= 0 && digit(i + 2) >= 0) {
+      utf8 += static_cast<char>(digit(i + 1) * 16 + digit(i + 2));
+      i += 2;
+    } else {
+      utf8 += name[i];
+    }
+  }
+  char* ascii = nullptr;
+  if (idn2_to_ascii_8z(utf8.c_str(), &ascii, IDN2_NONTRANSITIONAL) != IDN2_OK || ascii == nullptr) {
+    return std::nullopt;
+  }
+  const std::string converted(ascii);
+  idn2_free(ascii);
+  // The URL Standard's forbidden domain code points, and none left over.
+  if (converted.empty() || converted.find_first_of(" #%/:<>?@[\\]^|") != std::string::npos ||
+      std::any_of(converted.begin(), converted.end(),
+                  [](unsigned char c) { return c < 0x21 || c >= 0x7f; })) {
+    return std::nullopt;
+  }
+  return url.substr(0, host) + converted + url.substr(host_end);
+}
+
 std::string strip_fragment(const std::string& url) {
   const std::size_t hash = url.find('#');
   return hash == std::string::npos ? url : url.substr(0, hash);
 }
 
 std::string page_identity(const std::string& url) {
-  const std::string bare = strip_fragment(url);
+  // A start URL may name its host in Unicode, the links to it in ASCII.
+  const std::string bare = with_ascii_host(strip_fragment(url)).value_or(strip_fragment(url));
   UriPtr uri(xmlParseURIRaw(bare.c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr) {
     return bare;

@@ -51,6 +51,15 @@ std::string escape_uri_chars(const std::string& text);
 // `url` without its fragment ("#..."), for fetching.
 std::string strip_fragment(const std::string& url);
 
+// An absolute `url` (escaped, as escape_uri_chars() leaves it) with its host
+// written as DNS and HTTP want it: an internationalized name ("bücher.test",
+// or its percent-encoded UTF-8 "b%C3%BCcher.test") in its ASCII form
+// ("xn--bcher-kva.test", UTS #46 without transitional mapping, as the URL
+// Standard asks; libidn2). A host of plain ASCII letters, digits, dots and
+// hyphens, and an IPv6 literal, are left as they are. nullopt when the host
+// is no name (bytes that are not UTF-8, a character no domain may hold).
+std::optional<std::string> with_ascii_host(const std::string& url);
+
 // What tells two listing URLs apart for loop detection: `url` without its
 // fragment, scheme and host lower-cased, the scheme's default port and an
 // empty path ("/") written alike. `url` itself if it cannot be parsed.

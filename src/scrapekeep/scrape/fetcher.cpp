@@ -607,7 +607,11 @@ std::optional<std::string> parse_target(const std::string& url, std::string& hos
     void operator()(xmlURI* p) const { xmlFreeURI(p); }
   };
   init_libxml();
-  const std::string clean = strip_fragment(escape_uri_chars(url));
+  const std::optional<std::string> ascii = with_ascii_host(strip_fragment(escape_uri_chars(url)));
+  if (!ascii) {
+    return std::nullopt;
+  }
+  const std::string& clean = *ascii;
   std::unique_ptr<xmlURI, UriFree> uri(xmlParseURIRaw(clean.c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0' ||
       uri->port > 65535) {
@@ -1087,7 +1091,9 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
     Target target;
     const auto clean = parse_target(current, target.host, target.origin, target.path);
     if (!clean) {
-      result.error = "not an http(s) URL";
+      result.error = with_ascii_host(escape_uri_chars(current))
+                         ? "not an http(s) URL"
+                         : "not a valid host name (it has no ASCII form under IDNA)";
       return result;
     }
     target.url = *clean;
