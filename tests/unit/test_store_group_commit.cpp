@@ -544,17 +544,19 @@ TEST_CASE("group commit: a WAL that a long read kept from restarting is cut back
           "[store][wal]") {
   WalLoad load(4);
   constexpr int k_most_pages = 2500;  // about 35,000 WAL frames
+  std::uintmax_t released_at = 0;
   {
     // A read held on this thread: the restart due past k_restart_frames waits
-    // for it in vain, and is put off until the WAL has doubled.
+    // for it in vain, and so do the tries after it, until the WAL is past
+    // the size a restart cuts it back to.
     SQLite::Database reader(load.config.path, SQLite::OPEN_READONLY, 5000);
     reader.exec("BEGIN");
     count(reader, "SELECT COUNT(*) FROM jobs");
-    const std::uintmax_t past_restart =
-        GroupCommitter::k_restart_frames * k_frame_bytes + (1 << 20);
-    while (load.wal_bytes() < past_restart && load.stored < k_most_pages) {
+    const std::uintmax_t past_limit = GroupCommitter::k_wal_size_limit + (1 << 20);
+    while (load.wal_bytes() < past_limit && load.stored < k_most_pages) {
       load.store_page();
     }
+    released_at = load.wal_bytes();
     reader.exec("COMMIT");
   }
   // Once the WAL restarts, the next commit cuts the file back.
@@ -565,4 +567,9 @@ TEST_CASE("group commit: a WAL that a long read kept from restarting is cut back
   CHECK(count(load.store->database(), "SELECT COUNT(*) FROM page_events") == load.stored);
   CHECK(load.wal_max > static_cast<std::uintmax_t>(GroupCommitter::k_wal_size_limit));
   CHECK(load.wal_bytes() <= static_cast<std::uintmax_t>(GroupCommitter::k_wal_size_limit));
+  // It restarted within the next k_checkpoint_frames or so of the read's
+  // end, not once the WAL had doubled (at about 2 * 8,250 frames, 68 MB).
+  INFO("released at " << released_at << " bytes, longest " << load.wal_max);
+  CHECK(load.wal_max <
+        released_at + 2 * GroupCommitter::k_checkpoint_frames * k_frame_bytes + (1 << 20));
 }

@@ -237,10 +237,11 @@ void GroupCommitter::after_commit(BatchConnection& connection) {
     // The WAL started over (here, or by another connection).
     m_frames_at_checkpoint = 0;
     m_restart_at = k_restart_frames;
+    m_restart_wait_at = k_restart_frames;
   }
   m_frames_before = frames;
   if (frames >= m_restart_at) {
-    restart_wal(connection, frames);
+    restart_wal(connection, frames, frames >= m_restart_wait_at);
     return;
   }
   // One checkpoint per k_checkpoint_frames the WAL grew: one asked for at
@@ -267,7 +268,7 @@ void GroupCommitter::after_commit(BatchConnection& connection) {
   m_checkpoint_cv.notify_one();
 }
 
-void GroupCommitter::restart_wal(BatchConnection& connection, int frames) {
+void GroupCommitter::restart_wal(BatchConnection& connection, int frames, bool wait) {
   {
     // SQLite runs one checkpoint at a time and refuses a second at once:
     // waiting for ours to end keeps the WAL from growing meanwhile.
@@ -283,7 +284,8 @@ void GroupCommitter::restart_wal(BatchConnection& connection, int frames) {
     busy_ms = sqlite3_column_int(query, 0);
   }
   sqlite3_finalize(query);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(k_restart_wait_ms);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(wait ? k_restart_wait_ms : 0);
   if (busy_ms >= 0) {
     // Tries again every millisecond until the deadline: SQLite's own handler
     // sleeps up to 100 ms between tries, and may keep missing the moment no
@@ -310,11 +312,16 @@ void GroupCommitter::restart_wal(BatchConnection& connection, int frames) {
     // Another connection's checkpoint runs (SQLite refuses at once, without
     // waiting): tried again at the next commit.
   } else {
-    // Held back (a reader, a writer elsewhere): tried again once the WAL
-    // doubled, so a long reader (a backup) holds writers back a few times, not
-    // at every k_restart_frames.
-    m_restart_at =
-        frames < std::numeric_limits<int>::max() / 2 ? 2 * frames : std::numeric_limits<int>::max();
+    // Held back (a reader, a writer elsewhere): tried again without waiting
+    // every k_checkpoint_frames, so the WAL starts over once a reader that
+    // was only slow (preempted on a busy machine) is done; and with the wait
+    // once the WAL doubled, so a long reader (a backup) holds writers back a
+    // few times, not at every k_restart_frames.
+    constexpr int k_most = std::numeric_limits<int>::max();
+    m_restart_at = frames < k_most - k_checkpoint_frames ? frames + k_checkpoint_frames : k_most;
+    if (wait) {
+      m_restart_wait_at = frames < k_most / 2 ? 2 * frames : k_most;
+    }
   }
 }
 

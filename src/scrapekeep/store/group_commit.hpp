@@ -31,7 +31,10 @@
 // k_restart_frames the leader itself runs a RESTART checkpoint between two
 // batches: it copies what is left, waits (at most k_restart_wait_ms) for the
 // readers of the WAL to finish, and the next commit writes the WAL from its
-// start. Held back (a long reader), it is tried again once the WAL doubled.
+// start. Held back (a reader that outlasted the wait), it is tried again
+// every k_checkpoint_frames without waiting, so the WAL starts over as soon
+// as that reader is done, and with the wait once the WAL has doubled (a long
+// reader, a backup, thus holds writers back a few times, not every round).
 //
 // Thread-safe. A write that fails (an error Status or a SQLite exception) is
 // undone alone (see above); the others in its batch still commit. A failure of
@@ -116,6 +119,10 @@ class GroupCommitter {
   // below, so the file is not cut and grown again every round (that cost
   // another tenth).
   static constexpr std::int64_t k_wal_size_limit = 40 << 20;
+  // The WAL's growth, in frames, after which the background thread copies
+  // it to the database (SQLite's own default), and after which a restart
+  // held back is tried again.
+  static constexpr int k_checkpoint_frames = 1000;
 
  private:
   struct Waiter;
@@ -134,12 +141,12 @@ class GroupCommitter {
   // After a commit: wakes the checkpointer, or restarts the WAL on
   // `connection` if it is long.
   void after_commit(BatchConnection& connection);
-  // A RESTART checkpoint on `connection`, the WAL being `frames` long.
-  void restart_wal(BatchConnection& connection, int frames);
+  // A RESTART checkpoint on `connection`, the WAL being `frames` long;
+  // `wait`: waiting up to k_restart_wait_ms for readers, else not at all.
+  void restart_wal(BatchConnection& connection, int frames, bool wait);
   void checkpoint_loop();
   static int on_wal_commit(void* self, ::sqlite3* db, const char* name, int frames);
 
-  static constexpr int k_checkpoint_frames = 1000;  // SQLite's own default
   // How long a restart may wait for a writer of another connection and for
   // readers, its writers waiting meanwhile (the busy timeout, 5 s, would stall
   // them that long behind a backup).
@@ -155,6 +162,7 @@ class GroupCommitter {
   int m_frames_at_checkpoint = 0;             // its length when a checkpoint was last asked for
   int m_frames_before = 0;                    // its length after the commit before
   int m_restart_at = k_restart_frames;        // the length at which the leader restarts it
+  int m_restart_wait_at = k_restart_frames;   // ... and may wait for readers to do so
   std::mutex m_checkpoint_mutex;
   std::condition_variable m_checkpoint_cv;
   bool m_checkpoint_wanted = false;
