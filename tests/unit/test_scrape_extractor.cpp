@@ -171,6 +171,22 @@ TEST_CASE("links to internationalized host names are written with the names' ASC
   CHECK(with_ascii_host("http://b\xC3\xBC" "cher.example") == Url(ascii));
 }
 
+TEST_CASE("a host whose escapes decode to a NUL or a forbidden character is no host, not a "
+          "shorter one",
+          "[scrape][extractor]") {
+  using Url = std::optional<std::string>;
+  // libidn2 reads a C string: "exa%00mple.com" was looked up as "exa".
+  CHECK(with_ascii_host("http://exa%00mple.com/") == std::nullopt);
+  CHECK(with_ascii_host("http://b\xC3\xBC" "cher.example%00.elsewhere.test/") == std::nullopt);
+  CHECK(resolve_url("http://a.test/", "http://b%C3%BC" "cher.example%00.other.test/x") ==
+        std::nullopt);
+  CHECK(with_ascii_host("http://b\xC3\xBC" "cher%20x.example/") == std::nullopt);
+  CHECK(with_ascii_host("http://b\xC3\xBC" "cher%7F.example/") == std::nullopt);
+  // Escaped letters are still letters, as browsers read them.
+  CHECK(with_ascii_host("http://%65xample.b%C3%BC" "cher.example/") ==
+        Url("http://example.xn--bcher-kva.example/"));
+}
+
 TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrape][extractor]") {
   // RFC 3986 section 5.4.1 (normal examples).
   const std::string base = "http://a/b/c/d;p?q";

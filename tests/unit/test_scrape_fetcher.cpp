@@ -1159,3 +1159,46 @@ TEST_CASE("fetch: a chunked page of 200,000 small chunks is read whole", "[scrap
   CHECK(r.ok);
   CHECK(r.body == page);
 }
+
+TEST_CASE("fetch: a %00 in an internationalized host name is no host, not a shorter name",
+          "[scrape][fetcher]") {
+  FixtureSite site;
+  std::vector<std::string> looked_up;
+  FetchConfig config = test_config();
+  config.resolver = [&](const std::string& host) -> std::vector<std::string> {
+    looked_up.push_back(host);
+    return {"127.0.0.1"};
+  };
+  HttpFetcher fetcher(config);
+  const std::string port = std::to_string(site.port());
+  const FetchResult r = fetcher.fetch(
+      "http://b\xC3\xBC" "cher.test%00.elsewhere.test:" + port + "/listings?page=1", in(seconds(10)));
+  for (const auto& h : looked_up) {
+    INFO("looked up " << h);
+    CHECK(h != "xn--bcher-kva.test");  // a name the URL does not hold
+  }
+  CHECK_FALSE(r.ok);
+  CHECK(r.error == "not a valid host name (it has no ASCII form under IDNA)");
+  CHECK(looked_up.empty());
+  CHECK(site.hits("/listings?page=1") == 0);
+}
+
+TEST_CASE("fetch: the gzip decoder kept for the next body decodes it whole after a body it failed on",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body><h2>Title</h2></body></html>";
+  std::atomic<int> requests{0};
+  HttpFetcher fetcher(test_config());
+  const std::string whole = coded("gzip", page);
+  for (const std::string& bad : {whole.substr(0, whole.size() / 2), whole + "trailing",
+                                 std::string("not gzip at all, not at all"),
+                                 whole.substr(0, whole.size() - 1)}) {
+    {
+      RawSite site(coded_answer("gzip", bad, requests));
+      CHECK_FALSE(fetcher.fetch(site.url("/"), in(seconds(10))).ok);
+    }
+    RawSite site(coded_answer("gzip", whole, requests));
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+    CHECK(r.ok);
+    CHECK(r.body == page);
+  }
+}

@@ -686,6 +686,14 @@ std::optional<std::string> with_ascii_host(const std::string& url) {
       utf8 += name[i];
     }
   }
+  // The URL Standard's forbidden domain code points, decoded ("%00", "%2F"):
+  // a NUL would also end the name libidn2 reads ("a%00.b" became "a").
+  if (std::any_of(utf8.begin(), utf8.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c < 0x21 || c == 0x7f || std::strchr("#%/:<>?@[\\]^|", c) != nullptr;
+      })) {
+    return std::nullopt;
+  }
   char* ascii = nullptr;
   if (idn2_to_ascii_8z(utf8.c_str(), &ascii, IDN2_NONTRANSITIONAL) != IDN2_OK || ascii == nullptr) {
     return std::nullopt;
