@@ -725,7 +725,9 @@ std::optional<Interrupt> JobRunner::tick() {
     return Interrupt::timeout;
   }
   if (!m_gate.open(k_cancel_poll)) {
-    return Interrupt::lost;
+    // The gate is shut by a stop too (set since the check above): that job
+    // is given back, not left to lease expiry as a lost one.
+    return m_gate.lost() ? Interrupt::lost : Interrupt::stop;
   }
   if (now - m_last_renew >= to_micros(m_ctx.config.renew_interval)) {
     const core::Status status = m_ctx.store.renew_lease(m_claim, now, to_micros(m_ctx.config.lease));
