@@ -52,13 +52,14 @@ int run_serve(const ServeOptions& o) {
   server_config.max_threads = std::max(o.threads, o.max_threads);
   scrape::init_libxml();
   server_config.xpath_check = scrape::xpath_error;
+  // Declared before the workforce, whose threads read it: it outlives them.
+  core::SystemClock clock;
   // Set before the server serves its first request (the thread below starts
   // after), and kept until it has stopped.
   std::unique_ptr<Workforce> workforce;
   server_config.after_delete = [&workforce] { workforce->wake_maintenance(); };
 
   block_shutdown_signals();
-  core::SystemClock clock;
   const store::StoreConfig store_config = store_config_for(o.work);
   // Bound before the database is opened (the pool opens none until a
   // request comes): a port in use leaves no new database behind.
