@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <pthread.h>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -1510,4 +1512,72 @@ TEST_CASE("worker: the timeout ends a job whose detail pages are behind listing 
   CHECK(job.completion_reason == core::CompletionReason::timeout);
   CHECK(job.counters.detail_pages_scraped < BudgetFillingJob::k_details);
   REQUIRE(stops_within(run.pool, seconds(10)));
+}
+
+namespace {
+
+// A clock that, once armed, lets a stop begin inside the next reading a
+// worker's own thread takes (tick() reads it between its stop check and the
+// job gate), and gives that stop time to be seen before it answers.
+class StopInsideClock final : public core::Clock {
+ public:
+  core::Micros now() const override {
+    if (m_armed.load()) {
+      char name[16] = {};
+      pthread_getname_np(pthread_self(), name, sizeof name);
+      if (std::string(name) == "sk-worker" && !m_fired.exchange(true)) {
+        m_on_fire();
+        std::this_thread::sleep_for(milliseconds(300));
+      }
+    }
+    return m_base.now();
+  }
+  void arm(std::function<void()> on_fire) {
+    m_on_fire = std::move(on_fire);
+    m_armed = true;
+  }
+
+ private:
+  core::SystemClock m_base;
+  std::function<void()> m_on_fire;
+  std::atomic<bool> m_armed{false};
+  mutable std::atomic<bool> m_fired{false};
+};
+
+} // namespace
+
+TEST_CASE("worker: a stop that comes while tick() asks the job gate gives the job back, not "
+          "up as lost",
+          "[scrape][worker][stop]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 1;
+  site_config.items_per_page = 2;
+  site_config.detail_delay = milliseconds(15000);
+  FixtureSite site(site_config);
+  Harness h;
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.lease = milliseconds(120000);
+  config.renew_interval = milliseconds(60000);
+  config.detail_concurrency = 1;
+  StopInsideClock clock;
+  store::StoreConfig store_config = h.store_config();
+  scrape::WorkerPool pool(store_config, config, clock,
+                          scrape::http_fetcher_factory(h.fetch, std::make_shared<scrape::HostLimiter>()));
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  pool.start();
+  REQUIRE(eventually([&] { return site.hits(site.detail_path(1, 1)) == 1; }));
+  std::this_thread::sleep_for(milliseconds(200));  // the runner waits in store_details()
+  std::thread stopper;
+  clock.arm([&] { stopper = std::thread([&] { pool.stop(); }); });
+  REQUIRE(eventually([&] { return pool.busy_workers() == 0; }, seconds(10)));
+  if (stopper.joinable()) {
+    stopper.join();
+  }
+  const core::Job job = h.job(id);
+  INFO("status " << core::to_string(job.status));
+  // Given back (JobStore::release): no claim nor lease, so the next start
+  // resumes it at once; given up as lost, it kept both until the lease ran out.
+  CHECK(job.status == core::JobStatus::processing);
+  CHECK_FALSE(job.claim_token.has_value());
+  CHECK_FALSE(job.lease_expires_at.has_value());
 }
