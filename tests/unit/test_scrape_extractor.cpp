@@ -825,3 +825,43 @@ TEST_CASE("the parse budget lets pages through while their bytes fit, the rest w
   CHECK_THROWS(extract_listing(listing_page(), k_page_url, quadratic, false, "", 10));
   CHECK(process_parse_budget().held() == 0);
 }
+
+TEST_CASE("a DetailExtractor gives what extract_detail gives after XPath errors and pages that "
+          "fail to parse",
+          "[scrape][extractor]") {
+  std::string deep = "<html><body>";
+  for (int i = 0; i < 5000; ++i) deep += "<div>";
+  deep += "x</body></html>";
+  std::string nested = "(";
+  for (int i = 0; i < 3000; ++i) nested += "(";
+  nested += "1";
+  for (int i = 0; i < 3001; ++i) nested += ")";
+  const FieldList fields = {{"bad_type", "count('x')"},
+                            {"unknown_fn", "foo(//h2)"},
+                            {"var", "$v"},
+                            {"h2", "//h2"},
+                            {"last", "//h2[last()]"},
+                            {"pos", "//h2[position()=2]"},
+                            {"id", "id('a')"},
+                            {"lang", "//h2[lang('en')]"},
+                            {"ns", "//x:h2"},
+                            {"nested", nested},
+                            {"sum", "sum(//h2)"},
+                            {"big", "string(//h2[1])"}};
+  const std::vector<std::string> pages = {
+      "<html lang='en'><body><h2 id='a'>1</h2><h2>2</h2></body></html>", deep,
+      "<html><body><h2>3</h2></body></html>", "not html at all",
+      "<html><body><h2>4</h2><h2>5</h2><h2>6</h2></body></html>"};
+  DetailExtractor ex(fields);
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& p : pages) {
+      INFO("round " << round << " page " << p.substr(0, 40));
+      std::string e1, e2;
+      scrapekeep::core::FieldValues a, b;
+      try { a = ex.extract(p, "http://h.test/"); } catch (const std::exception& e) { e1 = e.what(); }
+      try { b = extract_detail(p, "http://h.test/", fields); } catch (const std::exception& e) { e2 = e.what(); }
+      CHECK(e1 == e2);
+      CHECK(a == b);
+    }
+  }
+}
