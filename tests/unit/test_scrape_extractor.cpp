@@ -449,6 +449,25 @@ TEST_CASE("extract_listing: no next link, bad links and non-node item selectors"
   CHECK(extract_listing("", k_page_url, property_selectors(), true).items.empty());
 }
 
+TEST_CASE("a next link to a host libidn2 cannot convert fails the page, a detail link is not "
+          "followed",
+          "[scrape][extractor]") {
+  // An emoji name, which browsers accept (UTS #46 without IDNA2008's rules)
+  // and libidn2 refuses: not taken for the end of the pagination.
+  const std::string host = "http://i\xE2\x9D\xA4.ws";
+  const std::string html = "<html><body><article class='property'><h2>A</h2><a href='" + host +
+                           "/d'>d</a></article><a rel='next' href='";
+  CHECK_THROWS_WITH(
+      extract_listing(html + host + "/list?page=2'>next</a></body></html>", k_page_url,
+                      property_selectors(), true),
+      Catch::Contains("its next link names a host that has no ASCII form under IDNA2008"));
+  const ListingExtraction ok = extract_listing(html + "/list?page=2'>next</a></body></html>",
+                                               k_page_url, property_selectors(), true);
+  CHECK(ok.next_url == std::optional<std::string>("http://example.test/list?page=2"));
+  REQUIRE(ok.items.size() == 1);
+  CHECK_FALSE(ok.items[0].detail_url);
+}
+
 TEST_CASE("a next link longer than 8192 bytes fails the page, a detail link that long is not followed",
           "[scrape][extractor]") {
   const std::string long_path = "/list?page=2&q=" + std::string(8200, 'q');

@@ -576,8 +576,8 @@ std::string absent_marker(const std::string& a, const std::string& b) {
   return "!p" + std::string(digits, '0') + "!";
 }
 
-// resolve_url without the length cap.
-std::optional<std::string> resolve_any_length(const std::string& base, const std::string& ref) {
+// resolve_any_length() before its host is written in ASCII (with_ascii_host).
+std::optional<std::string> resolve_as_written(const std::string& base, const std::string& ref) {
   prepare_thread();
   // An escaped dot is a dot (RFC 3986 6.2.2.2; browsers take "%2e%2e" for
   // a ".." segment too).
@@ -610,7 +610,13 @@ std::optional<std::string> resolve_any_length(const std::string& base, const std
   }
   // Written lower-case, as browsers write it ("HTTP://h/" is "http://h/").
   result.replace(0, scheme.size(), scheme);
-  return with_ascii_host(result);
+  return result;
+}
+
+// resolve_url without the length cap.
+std::optional<std::string> resolve_any_length(const std::string& base, const std::string& ref) {
+  const std::optional<std::string> resolved = resolve_as_written(base, ref);
+  return resolved ? with_ascii_host(*resolved) : std::nullopt;
 }
 
 } // namespace
@@ -772,7 +778,13 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
   if (!s.next_url && next_ref) {
     // Not followed, as resolve_url says, but not taken for the end of the
     // pagination either: the job would end done without the pages after.
-    const std::optional<std::string> long_link = resolve_any_length(s.base, *next_ref);
+    const std::optional<std::string> written = resolve_as_written(s.base, *next_ref);
+    const std::optional<std::string> long_link = written ? with_ascii_host(*written) : std::nullopt;
+    if (written && !long_link) {
+      throw std::runtime_error(
+          "its next link names a host that has no ASCII form under IDNA2008 (libidn2 refuses "
+          "it), so it cannot be looked up");
+    }
     if (long_link && request_bytes(*long_link) > k_max_link_bytes) {
       throw std::runtime_error("its next link is " + std::to_string(request_bytes(*long_link)) +
                                " bytes long, more than the " + std::to_string(k_max_link_bytes) +

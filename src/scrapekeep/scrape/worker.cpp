@@ -714,8 +714,10 @@ void JobRunner::wait_for_wall_deadline() const {
   }
 }
 
-// Stop, timeout and lease renewal; never blocks on the store (a busy
-// database only postpones the renewal: the lease is much longer).
+// Stop, timeout, a lost claim (the job gate, asked at most every
+// k_cancel_poll, on its own connection) and lease renewal; never waits out
+// a busy database (that only postpones the renewal: the lease is much
+// longer, and a gate that cannot read lets the job go on).
 std::optional<Interrupt> JobRunner::tick() {
   if (m_ctx.stopping) {
     return Interrupt::stop;
