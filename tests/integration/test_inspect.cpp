@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -1517,4 +1518,70 @@ TEST_CASE("inspect reads a file beside a leftover -shm as at rest, and refuses o
           "and its -journal) first\n");
     CHECK(file_names(folder) == before);
   }
+}
+
+TEST_CASE("History's exports read past one chunk (5,000 rows) in order, each row once",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("chunks.db");
+  constexpr int k_rows = 5003;  // one chunk and a bit
+  std::string paged;
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    JobStore& store = **opened;
+    auto key = store.create_key("acme", k_t0);
+    REQUIRE(key);
+    auto job = store.create_job(key->info.org_id, "http://127.0.0.1:9/l?page=1",
+                                options(true, 10000, 0), k_t0);
+    REQUIRE(job);
+    paged = job->job_id;
+    const Claim c = claim(store, k_t0);
+    REQUIRE(c.job_id == paged);
+    for (int page = 1; page <= k_rows; ++page) {
+      const std::string url = "http://127.0.0.1:9/l?page=" + std::to_string(page);
+      REQUIRE(store
+                  .record_listing_page(c, listing(page, url, k_t0, k_second, {},
+                                                  "http://127.0.0.1:9/l?page=" +
+                                                      std::to_string(page + 1)),
+                                       k_t0)
+                  .ok());
+    }
+    for (int i = 1; i < k_rows; ++i) {
+      REQUIRE(store.create_job(key->info.org_id, "http://127.0.0.1:9/j" + std::to_string(i),
+                               options(false, 1, 0), k_t0 + i));
+    }
+  }
+  auto history = scrapekeep::store::History::open(db);
+  REQUIRE(history);
+  for (const std::optional<std::int64_t> limit :
+       {std::optional<std::int64_t>(), std::optional<std::int64_t>(5001)}) {
+    INFO("limit " << limit.value_or(-1));
+    scrapekeep::store::HistoryFilter filter;
+    filter.limit = limit;
+    const std::size_t expected = static_cast<std::size_t>(limit.value_or(k_rows));
+    std::vector<std::string> jobs;
+    REQUIRE((*history)->export_jobs(filter, [&](const scrapekeep::store::JobRecord& r) {
+      jobs.push_back(r.job.job_id);
+      return true;
+    }));
+    CHECK(jobs.size() == expected);
+    CHECK(std::set<std::string>(jobs.begin(), jobs.end()).size() == jobs.size());
+    CHECK(jobs.front() == paged);  // storage order
+    std::vector<std::int64_t> pages;
+    REQUIRE((*history)->export_events(filter, [&](const scrapekeep::store::EventRecord& r) {
+      pages.push_back(r.event.page_number);
+      return true;
+    }));
+    REQUIRE(pages.size() == expected);
+    for (std::size_t i = 0; i < pages.size(); ++i) {
+      CHECK(pages[i] == static_cast<std::int64_t>(i) + 1);
+    }
+  }
+  // A reader that has had enough stops the export in the second chunk.
+  int seen = 0;
+  REQUIRE((*history)->export_events({}, [&](const scrapekeep::store::EventRecord&) {
+    return ++seen < 5002;
+  }));
+  CHECK(seen == 5002);
 }

@@ -227,6 +227,37 @@ void bind_filter(SQLite::Statement& q, const HistoryFilter& filter,
   }
 }
 
+// Keyset pagination for the exports: `q` (with the filter's parameters,
+// :after and :chunk) is run a chunk at a time, each one range scan and its
+// own short read transaction. `read_row(q, after)` reads the current row and
+// moves `after` past it; `fn` is given each record until it returns false or
+// the filter's limit is reached.
+template <typename Record, typename ReadRow>
+void read_in_chunks(SQLite::Statement& q, const HistoryFilter& filter,
+                    std::optional<std::int64_t> org_id, ReadRow read_row,
+                    const std::function<bool(const Record&)>& fn) {
+  std::int64_t after = std::numeric_limits<std::int64_t>::min();
+  std::int64_t left = filter.limit.value_or(std::numeric_limits<std::int64_t>::max());
+  while (left > 0) {
+    q.reset();
+    bind_filter(q, filter, org_id);
+    q.bind(":after", after);
+    q.bind(":chunk", std::min(left, k_export_chunk));
+    std::int64_t rows = 0;
+    while (q.executeStep()) {
+      const Record r = read_row(q, after);
+      ++rows;
+      --left;
+      if (!fn(r)) {
+        return;
+      }
+    }
+    if (rows < k_export_chunk) {
+      return;
+    }
+  }
+}
+
 // `sum += n`, staying at the int64 bound it would pass (sums over a damaged
 // database's rows).
 void add_bounded(std::int64_t& sum, std::int64_t n) {
@@ -597,32 +628,17 @@ Status History::export_jobs(const HistoryFilter& filter,
     if (!org) {
       return org.error();
     }
-    // Keyset pagination on rowid: each chunk is one range scan and its own
-    // short read transaction.
+    // Keyset pagination on rowid.
     SQLite::Statement q(*m_impl->db, k_job_select() + "WHERE j.rowid > :after" +
                                          filter_sql(filter, org->has_value(), true) +
                                          " ORDER BY j.rowid LIMIT :chunk");
-    std::int64_t after = std::numeric_limits<std::int64_t>::min();
-    std::int64_t left = filter.limit.value_or(std::numeric_limits<std::int64_t>::max());
     SelectorsCache cache;
-    while (left > 0) {
-      q.reset();
-      bind_filter(q, filter, *org);
-      q.bind(":after", after);
-      q.bind(":chunk", std::min(left, k_export_chunk));
-      std::int64_t rows = 0;
-      while (q.executeStep()) {
-        JobRecord r = read_job_record(q, &after, &cache);
-        ++rows;
-        --left;
-        if (!fn(r)) {
-          return core::ok_status();
-        }
-      }
-      if (rows < k_export_chunk) {
-        break;
-      }
-    }
+    read_in_chunks<JobRecord>(
+        q, filter, *org,
+        [&cache](SQLite::Statement& row, std::int64_t& after) {
+          return read_job_record(row, &after, &cache);
+        },
+        fn);
     return core::ok_status();
   });
 }
@@ -640,27 +656,14 @@ Status History::export_events(const HistoryFilter& filter,
                             "CROSS JOIN jobs j ON j.job_id = e.job_id WHERE e.seq > :after" +
                             filter_sql(filter, org->has_value(), true) +
                             " ORDER BY e.seq LIMIT :chunk");
-    std::int64_t after = std::numeric_limits<std::int64_t>::min();
-    std::int64_t left = filter.limit.value_or(std::numeric_limits<std::int64_t>::max());
-    while (left > 0) {
-      q.reset();
-      bind_filter(q, filter, *org);
-      q.bind(":after", after);
-      q.bind(":chunk", std::min(left, k_export_chunk));
-      std::int64_t rows = 0;
-      while (q.executeStep()) {
-        EventRecord r = read_event_record(q);
-        after = r.event.seq;
-        ++rows;
-        --left;
-        if (!fn(r)) {
-          return core::ok_status();
-        }
-      }
-      if (rows < k_export_chunk) {
-        break;
-      }
-    }
+    read_in_chunks<EventRecord>(
+        q, filter, *org,
+        [](SQLite::Statement& row, std::int64_t& after) {
+          EventRecord r = read_event_record(row);
+          after = r.event.seq;
+          return r;
+        },
+        fn);
     return core::ok_status();
   });
 }
