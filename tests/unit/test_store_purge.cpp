@@ -167,6 +167,39 @@ TEST_CASE("a deleted job bigger than a delete batch leaves every read at once, i
   CHECK(count(*store, "SELECT COUNT(*) FROM pragma_foreign_key_check") == 0);
 }
 
+TEST_CASE("a delete turns foreign keys off for its own transaction only, whatever its outcome",
+          "[store][purge]") {
+  TempDir dir;
+  auto store = open_store(dir.file("scrapekeep.db"));
+  const auto foreign_keys = [&] { return count(*store, "PRAGMA foreign_keys"); };
+  auto key = store->create_key("org-a", k_t0);
+  REQUIRE(key.ok());
+  const std::int64_t org = key->info.org_id;
+  REQUIRE(foreign_keys() == 1);
+  REQUIRE(store->delete_job(finished_job(*store, org, 4, 8), org).ok());  // purged later
+  CHECK(foreign_keys() == 1);
+  REQUIRE(store->delete_job(finished_job(*store, org, 1, 2), org).ok());  // at once
+  CHECK(foreign_keys() == 1);
+  CHECK(store->delete_job("job_0123456789abcdef01234567", org).error().code ==
+        ErrorCode::not_found);
+  CHECK(foreign_keys() == 1);
+  core::JobOptions options;
+  options.selectors.item = "//article";
+  auto pending = store->create_job(org, "http://127.0.0.1:9/", options, k_t0);
+  REQUIRE(pending.ok());
+  CHECK(store->delete_job(pending->job_id, org).error().code == ErrorCode::conflict);
+  CHECK(foreign_keys() == 1);
+  auto deleted = store->delete_terminal_before(k_t0 + 1, 10);
+  REQUIRE(deleted.ok());
+  CHECK(*deleted == 0);
+  CHECK(foreign_keys() == 1);
+  // And they are enforced again: an item of a job that does not exist is refused.
+  CHECK_THROWS_WITH(store->database().exec(
+                        "INSERT INTO result_items (job_id, item_index, page_number, page_url, "
+                        "fields) VALUES ('job_none', 0, 1, 'http://x/', '{}')"),
+                    Catch::Contains("FOREIGN KEY constraint failed"));
+}
+
 TEST_CASE("the results and events of a deleted job whose rows wait for the purge read as none",
           "[store][purge]") {
   // The API checks the caller's job, then reads its results or events: a

@@ -177,12 +177,15 @@ struct JobStore::Impl : BatchConnection {
   // events and items under the write lock (remove_jobs deletes them itself,
   // or leaves them to purge_deleted). The pragma does nothing inside a
   // transaction, hence outside body's; changing it re-prepares statements.
+  // Set through sqlite3_db_config, as the pragma would set it: that compiles
+  // and allocates nothing, so turning them back on cannot fail (the pragma
+  // could, out of memory, and leave the connection without them).
   template <typename Body>
   auto without_cascade(Body&& body) {
-    db.exec("PRAGMA foreign_keys = OFF");
+    sqlite3_db_config(db.getHandle(), SQLITE_DBCONFIG_ENABLE_FKEY, 0, nullptr);
     struct Restore {
       sqlite3* handle;
-      ~Restore() { sqlite3_exec(handle, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr); }
+      ~Restore() { sqlite3_db_config(handle, SQLITE_DBCONFIG_ENABLE_FKEY, 1, nullptr); }
     } restore{db.getHandle()};
     return body();
   }
