@@ -573,3 +573,43 @@ TEST_CASE("group commit: a WAL that a long read kept from restarting is cut back
   CHECK(load.wal_max <
         released_at + 2 * GroupCommitter::k_checkpoint_frames * k_frame_bytes + (1 << 20));
 }
+
+TEST_CASE("group commit: a WAL restart waits for a slow background checkpoint a short time only",
+          "[store][wal]") {
+  Table table;
+  table.setup.database().exec("CREATE TABLE blobs (b BLOB)");
+  // The background checkpointer's connection (the second one the committer
+  // opens) takes 4 s to open, as on a disk that stalls: the checkpoint it
+  // was woken for runs that long.
+  std::atomic<int> opened{0};
+  auto committer = GroupCommitter::for_database(
+      table.path, [&]() -> std::unique_ptr<BatchConnection> {
+        if (++opened == 2) {
+          std::this_thread::sleep_for(std::chrono::seconds(4));
+        }
+        auto c = std::make_unique<Connection>(table.path);
+        c->database().exec("PRAGMA synchronous = OFF");
+        return c;
+      });
+  REQUIRE(committer);
+  Connection mine(table.path);
+  const GroupCommitter::Write blob = [](BatchConnection& c) -> Status {
+    c.database().exec("INSERT INTO blobs (b) VALUES (zeroblob(4000))");
+    return scrapekeep::core::ok_status();
+  };
+  // About 2 frames a write: past a background checkpoint (1000 frames) and
+  // a restart (8000) well before the checkpointer has its connection.
+  std::chrono::steady_clock::duration longest{};
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 6000; ++i) {
+    const auto before = std::chrono::steady_clock::now();
+    REQUIRE(committer->run(mine, blob).ok());
+    longest = std::max(longest, std::chrono::steady_clock::now() - before);
+  }
+  INFO("6000 writes in " << std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                          started).count() << " s");
+  CHECK(opened == 2);
+  // A restart that waited for the checkpoint to end held this write up to 4 s.
+  CHECK(longest < std::chrono::seconds(2));
+  CHECK(count(mine.database(), "SELECT COUNT(*) FROM blobs") == 6000);
+}

@@ -269,11 +269,19 @@ void GroupCommitter::after_commit(BatchConnection& connection) {
 }
 
 void GroupCommitter::restart_wal(BatchConnection& connection, int frames, bool wait) {
+  constexpr int k_most = std::numeric_limits<int>::max();
   {
     // SQLite runs one checkpoint at a time and refuses a second at once:
-    // waiting for ours to end keeps the WAL from growing meanwhile.
+    // waiting for ours to end keeps the WAL from growing meanwhile. But not
+    // for longer than a restart waits for readers: one that takes longer (a
+    // slow disk, its connection slow to open) is left to finish, and the
+    // restart tried again k_checkpoint_frames later.
     std::unique_lock lock(m_checkpoint_mutex);
-    m_checkpoint_cv.wait(lock, [&] { return !m_checkpoint_running; });
+    if (!m_checkpoint_cv.wait_for(lock, std::chrono::milliseconds(k_restart_wait_ms),
+                                  [&] { return !m_checkpoint_running; })) {
+      m_restart_at = frames < k_most - k_checkpoint_frames ? frames + k_checkpoint_frames : k_most;
+      return;
+    }
     m_checkpoint_wanted = false;  // this one copies everything
   }
   sqlite3* handle = connection.database().getHandle();
@@ -317,7 +325,6 @@ void GroupCommitter::restart_wal(BatchConnection& connection, int frames, bool w
     // was only slow (preempted on a busy machine) is done; and with the wait
     // once the WAL doubled, so a long reader (a backup) holds writers back a
     // few times, not at every k_restart_frames.
-    constexpr int k_most = std::numeric_limits<int>::max();
     m_restart_at = frames < k_most - k_checkpoint_frames ? frames + k_checkpoint_frames : k_most;
     if (wait) {
       m_restart_wait_at = frames < k_most / 2 ? 2 * frames : k_most;
