@@ -481,19 +481,35 @@ TEST_CASE("worker: a Retry-After over 5 s is waited for, and a cancel or a stop 
   CHECK(site.hits(stopped_target) == 1);
 }
 
-TEST_CASE("worker: a cancel ends a slow page or a Retry-After wait well before the lease is "
-          "renewed",
-          "[scrape][worker]") {
+namespace {
+
+// One listing page of 2 items whose detail pages take 15 s each.
+FixtureSiteConfig slow_details_site() {
   FixtureSiteConfig site_config;
   site_config.pages = 1;
   site_config.items_per_page = 2;
   site_config.detail_delay = milliseconds(15000);
-  FixtureSite site(site_config);
-  Harness h;
+  return site_config;
+}
+
+// One worker, one detail fetch at a time, whose lease renewal (every 60 s)
+// notices nothing during a test.
+scrape::WorkerConfig unrenewed_worker() {
   scrape::WorkerConfig config = Harness::worker_config();
   config.lease = milliseconds(120000);
-  config.renew_interval = milliseconds(60000);  // no lease renewal notices the cancel
+  config.renew_interval = milliseconds(60000);
   config.detail_concurrency = 1;
+  return config;
+}
+
+} // namespace
+
+TEST_CASE("worker: a cancel ends a slow page or a Retry-After wait well before the lease is "
+          "renewed",
+          "[scrape][worker]") {
+  FixtureSite site(slow_details_site());
+  Harness h;
+  const scrape::WorkerConfig config = unrenewed_worker();
   auto pool = h.pool(config);
   pool->start();
   // Cancels `id` once the site has seen `target`, and gives the time until
@@ -1549,16 +1565,9 @@ class StopInsideClock final : public core::Clock {
 TEST_CASE("worker: a stop that comes while tick() asks the job gate gives the job back, not "
           "up as lost",
           "[scrape][worker][stop]") {
-  FixtureSiteConfig site_config;
-  site_config.pages = 1;
-  site_config.items_per_page = 2;
-  site_config.detail_delay = milliseconds(15000);
-  FixtureSite site(site_config);
+  FixtureSite site(slow_details_site());
   Harness h;
-  scrape::WorkerConfig config = Harness::worker_config();
-  config.lease = milliseconds(120000);
-  config.renew_interval = milliseconds(60000);
-  config.detail_concurrency = 1;
+  const scrape::WorkerConfig config = unrenewed_worker();
   StopInsideClock clock;
   store::StoreConfig store_config = h.store_config();
   scrape::WorkerPool pool(store_config, config, clock,
