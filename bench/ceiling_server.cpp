@@ -14,6 +14,8 @@
 
 #include <httplib.h>
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -38,36 +40,23 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto number = [&] {
-      if (i + 1 >= argc) {
-        std::cerr << "ceiling_server: " << arg << " needs a value\n";
-        std::exit(2);
-      }
-      return std::atoi(argv[++i]);
-    };
-    if (arg == "--port") {
-      o.port = number();
-    } else if (arg == "--body-bytes") {
-      o.body_bytes = number();
-    } else if (arg == "--threads") {
-      o.threads = number();
-    } else if (arg == "--nodelay") {
-      o.nodelay = number() != 0;
-    } else if (arg == "--keep-alive-max") {
-      o.keep_alive_max = number();
-    } else if (arg == "--seconds") {
-      o.seconds = number();
-    } else if (arg == "--io" && i + 1 < argc &&
-               (std::string(argv[i + 1]) == "library" || std::string(argv[i + 1]) == "scrapekeep")) {
-      o.own_io = std::string(argv[++i]) == "scrapekeep";
-    } else {
-      std::cerr << "usage: ceiling_server --port P --body-bytes N [--threads T] [--nodelay 0|1] "
-                   "[--keep-alive-max N] [--seconds S] [--io library|scrapekeep]\n";
-      std::exit(2);
-    }
+  std::string io = "library";
+  CLI::App app("A bare server answering every GET with the same JSON body", "ceiling_server");
+  app.add_option("--port", o.port)->capture_default_str();
+  app.add_option("--body-bytes", o.body_bytes)->capture_default_str();
+  app.add_option("--threads", o.threads)->capture_default_str();
+  app.add_option("--nodelay", o.nodelay, "0 or 1")->capture_default_str();
+  app.add_option("--keep-alive-max", o.keep_alive_max)->capture_default_str();
+  app.add_option("--seconds", o.seconds)->capture_default_str();
+  app.add_option("--io", io)
+      ->check(CLI::IsMember({"library", "scrapekeep"}))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
+  o.own_io = io == "scrapekeep";
   return o;
 }
 

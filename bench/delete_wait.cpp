@@ -15,6 +15,8 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -54,28 +56,17 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        die(arg + " needs a value");
-      }
-      return argv[++i];
-    };
-    if (arg == "--db") {
-      o.db = value();
-    } else if (arg == "--items") {
-      o.items = std::stol(value());
-    } else if (arg == "--build-only") {
-      o.build_only = true;
-    } else if (arg == "--seconds-after") {
-      o.seconds_after = std::stod(value());
-    } else {
-      die("unknown argument " + arg);
-    }
-  }
-  if (o.db.empty()) {
-    die("--db PATH is required");
+  CLI::App app("Deleting a job of a million items, and the longest wait of a writer meanwhile",
+               "delete_wait");
+  app.add_option("--db", o.db, "Database file")->required();
+  app.add_option("--items", o.items, "Items of the job built")->capture_default_str();
+  app.add_flag("--build-only", o.build_only, "Build the database and stop");
+  app.add_option("--seconds-after", o.seconds_after, "Writes measured after the purge ends")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   return o;
 }

@@ -22,6 +22,8 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,11 +31,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/core/clock.hpp"
 #include "scrapekeep/store/group_commit.hpp"
 #include "scrapekeep/store/job_store.hpp"
@@ -69,42 +73,30 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        die(arg + " needs a value");
-      }
-      return argv[++i];
-    };
-    if (arg == "--db") {
-      o.db = value();
-    } else if (arg == "--mode") {
-      o.mode = value();
-    } else if (arg == "--workers") {
-      o.workers = std::stoi(value());
-    } else if (arg == "--jobs") {
-      o.jobs = std::stoi(value());
-    } else if (arg == "--events") {
-      o.events = std::stol(value());
-    } else if (arg == "--seconds") {
-      o.seconds = std::stod(value());
-    } else if (arg == "--items") {
-      o.items = std::stoi(value());
-    } else if (arg == "--synchronous") {
-      o.synchronous = value();
-    } else if (arg == "--readers") {
-      o.readers = std::stoi(value());
-    } else if (arg == "--wal-every") {
-      o.wal_every = std::stod(value());
-    } else {
-      die("unknown argument " + arg + " (see the comment at the top of bench/ingest.cpp)");
-    }
+  CLI::App app("Synthetic scraper workers storing page events (see the comment at the top of "
+               "bench/ingest.cpp)",
+               "ingest");
+  app.add_option("--db", o.db, "Database file")->required();
+  app.add_option("--mode", o.mode)
+      ->check(CLI::IsMember({"group", "single", "ceiling"}))
+      ->capture_default_str();
+  const auto positive = scrapekeep::cli::at_least_one();
+  const auto whole = scrapekeep::cli::whole_number(0, std::numeric_limits<int>::max());
+  app.add_option("--workers", o.workers)->transform(positive)->capture_default_str();
+  app.add_option("--jobs", o.jobs)->transform(positive)->capture_default_str();
+  app.add_option("--events", o.events)->transform(positive)->capture_default_str();
+  app.add_option("--seconds", o.seconds)->capture_default_str();
+  app.add_option("--items", o.items)->transform(whole)->capture_default_str();
+  app.add_option("--synchronous", o.synchronous)
+      ->check(CLI::IsMember({"normal", "full"}))
+      ->capture_default_str();
+  app.add_option("--readers", o.readers)->transform(whole)->capture_default_str();
+  app.add_option("--wal-every", o.wal_every)->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
-  if (o.db.empty() || (o.mode != "group" && o.mode != "single" && o.mode != "ceiling")) {
-    die("usage: ingest --db PATH --mode group|single|ceiling [...]");
-  }
-  o.workers = std::max(1, o.workers);
   o.jobs = std::max(o.workers, o.jobs);
   return o;
 }

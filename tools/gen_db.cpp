@@ -11,6 +11,8 @@
 
 #include <sqlite3.h>
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -18,10 +20,12 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/core/progress.hpp"
 #include "scrapekeep/store/job_store.hpp"
 #include "scrapekeep/store/json_codec.hpp"
@@ -332,47 +336,22 @@ void make_job(Rng& rng, Job& job, std::vector<Event>& events, bool recent, Micro
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        die(arg + " needs a value");
-      }
-      return argv[++i];
-    };
-    auto number = [&]() -> std::int64_t {
-      const std::string v = value();
-      char* end = nullptr;
-      const long long n = std::strtoll(v.c_str(), &end, 10);
-      if (end == v.c_str() || *end != '\0' || n < 0) {
-        die(arg + " needs a non-negative integer, got '" + v + "'");
-      }
-      return n;
-    };
-    if (arg == "--db") {
-      o.db = value();
-    } else if (arg == "--jobs") {
-      o.jobs = number();
-    } else if (arg == "--days") {
-      o.days = std::max<std::int64_t>(1, number());
-    } else if (arg == "--orgs") {
-      o.orgs = std::max<std::int64_t>(1, number());
-    } else if (arg == "--seed") {
-      o.seed = static_cast<std::uint64_t>(number());
-    } else if (arg == "--force") {
-      o.force = true;
-    } else if (arg == "--help" || arg == "-h") {
-      std::cout << "usage: gen_db --db PATH [--jobs N (1000000)] [--days D (90)] "
-                   "[--orgs K (20)] [--seed S (42)] [--force]\n";
-      std::exit(0);
-    } else {
-      std::cerr << "gen_db: unknown argument " << arg << " (see --help)\n";
-      std::exit(2);
-    }
-  }
-  if (o.db.empty()) {
-    std::cerr << "gen_db: --db PATH is required (see --help)\n";
-    std::exit(2);
+  CLI::App app("A synthetic scrapekeep database for benchmarks", "gen_db");
+  app.add_option("--db", o.db, "Database file to create")->required();
+  const auto whole = scrapekeep::cli::whole_number(0, std::numeric_limits<long long>::max());
+  app.add_option("--jobs", o.jobs)->transform(whole)->capture_default_str();
+  app.add_option("--days", o.days, "Jobs spread over this many days")
+      ->transform(scrapekeep::cli::at_least_one())
+      ->capture_default_str();
+  app.add_option("--orgs", o.orgs, "Organizations")
+      ->transform(scrapekeep::cli::at_least_one())
+      ->capture_default_str();
+  app.add_option("--seed", o.seed)->capture_default_str();
+  app.add_flag("--force", o.force, "Replace an existing file");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   return o;
 }
