@@ -11,26 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=$1 new=$2 job=$3 n=${4:-12}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-await_line() {  # await_line FILE PATTERN: prints the first line matching
-  for _ in $(seq 1 200); do
-    if grep -qE "$2" "$1" 2>/dev/null; then
-      grep -E "$2" "$1" | head -1
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "ab_serve: timed out waiting for '$2' in $1" >&2
-  return 1
-}
+source bench/procs.sh
 
 timeout 1800 "$new/bench/scrape_site" --max-seconds 1790 >"$tmp/site.out" &
 pids+=($!)

@@ -27,29 +27,7 @@ rounds=${SCRAPE_ROUNDS:-3}
 conc=${SCRAPE_DETAIL_CONCURRENCY:-8}
 py=/usr/bin/python3  # Debian's, where python3-scrapy lives
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-# Waits until `file` has a line matching `pattern`; prints it.
-await_line() {
-  local file=$1 pattern=$2
-  for _ in $(seq 1 200); do
-    if grep -qE "$pattern" "$file" 2>/dev/null; then
-      grep -E "$pattern" "$file" | head -1
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "run_scrape: timed out waiting for '$pattern' in $file:" >&2
-  cat "$file" >&2
-  return 1
-}
+source bench/procs.sh
 
 timeout 1800 "$bin/bench/scrape_site" --max-seconds 1790 >"$tmp/site.out" &
 pids+=($!)
