@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
     SQLite::Statement ev(db,
                          "INSERT INTO page_events (job_id, kind, page_number, url, http_status, "
                          "outcome, items_found, detail_links, next_url, error, started_at, "
-                         "finished_at) VALUES (?, 'listing', ?, ?, 200, 'ok', ?, 0, ?, NULL, ?, ?)");
+                         "finished_at, seq) VALUES (?, 'listing', ?, ?, 200, 'ok', ?, 0, ?, NULL, "
+                         "?, ?, ?)");
     SQLite::Statement up(db,
                          "UPDATE jobs SET listing_pages_scraped = listing_pages_scraped + 1, "
                          "items_found = items_found + ?, current_page = ? WHERE job_id = ?");
@@ -247,6 +248,7 @@ int main(int argc, char** argv) {
       ev.bind(5, *p.next_url);
       ev.bind(6, p.started_at);
       ev.bind(7, p.finished_at);
+      ev.bind(8, p.page_number);  // a job's events here are its listing pages, in order
       ev.exec();
       ev.reset();
       up.bind(1, static_cast<std::int64_t>(p.items.size()));

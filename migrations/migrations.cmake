@@ -7,4 +7,5 @@ set(SCRAPEKEEP_MIGRATIONS
   0004_api_keys_no_prefix.sql
   0005_page_events_final_url.sql
   0006_job_purges.sql
+  0007_page_events_seq_per_job.sql
 )

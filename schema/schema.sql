@@ -68,9 +68,10 @@ CREATE INDEX jobs_progress ON jobs (
 );
 
 -- Append-only page events. A listing page is stored once per job and page
--- number, a detail page once per job and item.
+-- number, a detail page once per job and item. `id` orders the whole table;
+-- `seq` numbers a job's events 1, 2, 3... in the order they were stored.
 CREATE TABLE page_events (
-  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id      TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
   kind        TEXT NOT NULL CHECK (kind IN ('listing', 'detail')),
   page_number INTEGER NOT NULL,
@@ -85,10 +86,11 @@ CREATE TABLE page_events (
   started_at  INTEGER NOT NULL,
   finished_at INTEGER NOT NULL
   -- Listing pages: where a redirect took the page, when not to url (NULL
-  -- otherwise). Added by migration 0005's ALTER TABLE, written this way.
-  , final_url TEXT);
+  -- otherwise). Added by migration 0005's ALTER TABLE, written this way;
+  -- seq by migration 0007's (always set by the store, unique per job).
+  , final_url TEXT, seq INTEGER);
 
-CREATE INDEX page_events_job ON page_events (job_id, seq);
+CREATE UNIQUE INDEX page_events_job ON page_events (job_id, seq);
 CREATE UNIQUE INDEX page_events_listing_once ON page_events (job_id, page_number)
   WHERE kind = 'listing';
 CREATE UNIQUE INDEX page_events_detail_once ON page_events (job_id, item_index)

@@ -448,8 +448,8 @@ int main(int argc, char** argv) {
   Stmt insert_event(
       db,
       "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, outcome, "
-      "items_found, detail_links, next_url, error, started_at, finished_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "items_found, detail_links, next_url, error, started_at, finished_at, seq) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 
   Rng rng(o.seed);
   Job job;
@@ -521,6 +521,7 @@ int main(int argc, char** argv) {
     insert_job.bind(k++, job.lease_expires_at);
     insert_job.run();
 
+    std::int64_t seq = 0;  // the job's events are numbered 1, 2, 3...
     for (const Event& e : events) {
       int n = 1;
       insert_event.bind(n++, job.job_id);
@@ -536,6 +537,7 @@ int main(int argc, char** argv) {
       insert_event.bind(n++, e.error);
       insert_event.bind(n++, e.started);
       insert_event.bind(n++, e.finished);
+      insert_event.bind(n++, ++seq);
       insert_event.run();
     }
     event_count += static_cast<std::int64_t>(events.size());

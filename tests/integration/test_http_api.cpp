@@ -1275,7 +1275,11 @@ TEST_CASE("results and events are paged", "[http]") {
     CHECK(events[1]["error"] == "HTTP 503 after 3 attempts");
     CHECK(events[2]["page_number"] == 3);
     CHECK(events[2]["items_found"] == 2);
-    CHECK(r.data()["next_after"] == events[2]["seq"]);
+    // The job's own numbers, from 1, in the order stored.
+    CHECK(events[0]["seq"] == 1);
+    CHECK(events[1]["seq"] == 2);
+    CHECK(events[2]["seq"] == 3);
+    CHECK(r.data()["next_after"] == 3);
 
     // Page through them two at a time.
     std::vector<std::int64_t> pages;

@@ -26,10 +26,12 @@
 #include "scrapekeep/store/job_store.hpp"
 #include "support/child_process.hpp"
 #include "support/read_only_dir.hpp"
+#include "support/old_schema.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
 
+using scrapekeep::testing::as_schema_version;
 using scrapekeep::core::CompletionReason;
 using scrapekeep::core::Job;
 using scrapekeep::core::JobOptions;
@@ -733,9 +735,7 @@ TEST_CASE("inspect export shows where a redirect took a listing page, on a datab
   {
     // As a binary of schema version 4 left it: inspect reads it as it is.
     SQLite::Database raw(db, SQLite::OPEN_READWRITE);
-    raw.exec("ALTER TABLE page_events DROP COLUMN final_url");
-    raw.exec("DROP TABLE job_purges");
-    raw.exec("DELETE FROM schema_migrations WHERE version > 4");
+    as_schema_version(raw, 4);
   }
   CHECK(final_urls({"export", "--format", "jsonl", "--events"}) ==
         std::vector<Json>{nullptr, nullptr});
@@ -746,6 +746,82 @@ TEST_CASE("inspect export shows where a redirect took a listing page, on a datab
   auto check = inspect(dir, db, {"check", "--json"});
   CHECK(check.exit_code == 0);
   CHECK(Json::parse(check.out)["purging"] == 0);
+}
+
+TEST_CASE("inspect numbers each job's events from 1, on a database older than migration 0007 "
+          "too", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("numbered.db");
+  std::vector<std::string> ids;
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    JobStore& store = **opened;
+    auto key = store.create_key("acme", k_t0);
+    REQUIRE(key);
+    std::vector<Claim> claims;
+    for (int j = 0; j < 2; ++j) {
+      auto job = store.create_job(key->info.org_id, "http://127.0.0.1:9/n?page=1",
+                                  options(true, 5, 0), k_t0);
+      REQUIRE(job);
+      ids.push_back(job->job_id);
+      claims.push_back(claim(store, k_t0));
+    }
+    // Interleaved: page 1 of each, then page 2 of the first, the slowest.
+    for (const Claim& c : claims) {
+      REQUIRE(store.record_listing_page(
+          c,
+          listing(1, "http://127.0.0.1:9/n?page=1", k_t0, k_second, items(1, "", false),
+                  "http://127.0.0.1:9/n?page=2"),
+          k_t0));
+    }
+    REQUIRE(store.record_listing_page(
+        claims[0],
+        listing(2, "http://127.0.0.1:9/n?page=2", k_t0, 5 * k_second, items(1, "", false),
+                "http://127.0.0.1:9/n?page=3"),
+        k_t0));
+  }
+  // (job, seq) of every event, as `export --events` and `events --json` show them.
+  const auto exported = [&] {
+    auto r = inspect(dir, db, {"export", "--format", "jsonl", "--events"});
+    REQUIRE(r.exit_code == 0);
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (const std::string& line : lines_of(r.out)) {
+      const Json e = Json::parse(line);
+      out.emplace_back(e["job_id"].get<std::string>(), e["seq"].get<std::int64_t>());
+    }
+    return out;
+  };
+  const auto listed = [&](const std::string& id) {
+    auto r = inspect(dir, db, {"events", id, "--json"});
+    REQUIRE(r.exit_code == 0);
+    const Json j = Json::parse(r.out);
+    std::vector<std::int64_t> out;
+    for (const Json& e : j["events"]) {
+      out.push_back(e["seq"].get<std::int64_t>());
+    }
+    out.push_back(j["next_after"].get<std::int64_t>());
+    return out;
+  };
+  const auto slowest = [&] {
+    auto r = inspect(dir, db, {"job", ids[0], "--json"});
+    REQUIRE(r.exit_code == 0);
+    return Json::parse(r.out)["timeline"]["slowest"]["seq"].get<std::int64_t>();
+  };
+  const std::vector<std::pair<std::string, std::int64_t>> want = {
+      {ids[0], 1}, {ids[1], 1}, {ids[0], 2}};
+  for (const int version : {7, 6}) {
+    INFO("schema version " << version);
+    if (version == 6) {  // one sequence for the whole database, as version 6 stored it
+      SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+      as_schema_version(raw, 6);
+      CHECK(raw.execAndGet("SELECT MAX(seq) FROM page_events").getInt() == 3);
+    }
+    CHECK(exported() == want);
+    CHECK(listed(ids[0]) == std::vector<std::int64_t>{1, 2, 2});  // seqs, then next_after
+    CHECK(listed(ids[1]) == std::vector<std::int64_t>{1, 1});
+    CHECK(slowest() == 2);
+  }
 }
 
 TEST_CASE("inspect check accepts a sound database and reports each finding", "[inspect]") {

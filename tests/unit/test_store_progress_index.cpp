@@ -14,10 +14,12 @@
 #include "scrapekeep/store/job_store.hpp"
 #include "scrapekeep/store/migrations.hpp"
 #include "scrapekeep/store/store_pool.hpp"
+#include "support/old_schema.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
 
+using scrapekeep::testing::as_schema_version;
 using scrapekeep::core::Job;
 using scrapekeep::core::Micros;
 using scrapekeep::store::CreatedKey;
@@ -142,10 +144,9 @@ TEST_CASE("a database of schema version 1 gets jobs_progress and loses its key p
   {
     // What a database written by a binary of schema version 1 looks like.
     SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
+    as_schema_version(db, 4);
     db.exec("DROP INDEX jobs_progress");
     db.exec("ALTER TABLE jobs DROP COLUMN lost_attempts");
-    db.exec("ALTER TABLE page_events DROP COLUMN final_url");
-    db.exec("DROP TABLE job_purges");
     // Versions 1 to 3 kept the key's first characters beside its hash.
     db.exec("ALTER TABLE api_keys ADD COLUMN prefix TEXT NOT NULL DEFAULT ''");
     db.exec("UPDATE api_keys SET prefix = substr('" + key.key + "', 1, 11)");

@@ -16,10 +16,12 @@
 
 #include "scrapekeep/store/job_store.hpp"
 #include "scrapekeep/store/migrations.hpp"
+#include "support/old_schema.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
 
+using scrapekeep::testing::as_schema_version;
 using scrapekeep::core::ErrorCode;
 using scrapekeep::store::JobStore;
 using scrapekeep::store::StoreConfig;
@@ -393,9 +395,7 @@ TEST_CASE("migration 0005 applies to a database of schema version 4 with rows in
   {
     // The same rows as version 4 held them.
     SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
-    db.exec("ALTER TABLE page_events DROP COLUMN final_url");
-    db.exec("DROP TABLE job_purges");
-    db.exec("DELETE FROM schema_migrations WHERE version > 4");
+    as_schema_version(db, 4);
     REQUIRE(schema_of(db) == version4);
   }
   std::vector<SchemaRow> fresh;
@@ -438,4 +438,98 @@ TEST_CASE("migration 0005 applies to a database of schema version 4 with rows in
   REQUIRE(rp.ok());
   CHECK(rp->visited_listing_urls ==
         std::vector<std::string>{base + "1", base + "2", base + "3", base + "3b"});
+}
+
+TEST_CASE("migration 0007 numbers each job's events from 1 in the order they were stored",
+          "[store]") {
+  using scrapekeep::store::ListingPageRecord;
+  TempDir dir;
+  constexpr scrapekeep::core::Micros k_t0 = 1'768'201'200'000'000;
+  const std::string base = "http://127.0.0.1:9000/listings?page=";
+  StoreConfig config;
+  config.path = dir.file("scrapekeep.db");
+  std::vector<std::string> jobs;
+  const auto page = [&](std::int64_t n) {
+    ListingPageRecord r;
+    r.page_number = n;
+    r.url = base + std::to_string(n);
+    r.http_status = 200;
+    r.started_at = r.finished_at = k_t0;
+    r.next_url = base + std::to_string(n + 1);
+    return r;
+  };
+  {
+    auto store = JobStore::open(config);
+    REQUIRE(store.ok());
+    auto key = (*store)->create_key("org-v6", k_t0);
+    REQUIRE(key.ok());
+    scrapekeep::core::JobOptions options;
+    options.follow_pagination = true;
+    options.max_pages = 10;
+    options.selectors.item = "//article";
+    std::vector<scrapekeep::store::Claim> claims;
+    for (int j = 0; j < 2; ++j) {
+      auto job = (*store)->create_job(key->info.org_id, base + "1", options, k_t0);
+      REQUIRE(job.ok());
+      jobs.push_back(job->job_id);
+      auto claim = (*store)->claim_next(k_t0, 30'000'000);
+      REQUIRE(claim.ok());
+      REQUIRE(claim->has_value());
+      claims.push_back(**claim);
+    }
+    // Interleaved: pages 1 and 2 of each job, then page 3 of the first.
+    for (std::int64_t n = 1; n <= 2; ++n) {
+      for (const auto& claim : claims) {
+        REQUIRE((*store)->record_listing_page(claim, page(n), k_t0).ok());
+      }
+    }
+    REQUIRE((*store)->record_listing_page(claims[0], page(3), k_t0).ok());
+    for (const auto& claim : claims) {
+      REQUIRE((*store)->release(claim).ok());
+    }
+  }
+  const auto seqs = [&](SQLite::Database& db, const std::string& job_id) {
+    SQLite::Statement q(db, "SELECT seq FROM page_events WHERE job_id = ? ORDER BY seq");
+    q.bind(1, job_id);
+    std::vector<std::int64_t> out;
+    while (q.executeStep()) {
+      out.push_back(q.getColumn(0).getInt64());
+    }
+    return out;
+  };
+  {
+    // As version 6 held them: one sequence for the whole database.
+    SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
+    as_schema_version(db, 6);
+    CHECK(seqs(db, jobs[0]) == std::vector<std::int64_t>{1, 3, 5});
+    CHECK(seqs(db, jobs[1]) == std::vector<std::int64_t>{2, 4});
+  }
+  auto store = JobStore::open(config);
+  REQUIRE(store.ok());
+  CHECK(seqs((*store)->database(), jobs[0]) == std::vector<std::int64_t>{1, 2, 3});
+  CHECK(seqs((*store)->database(), jobs[1]) == std::vector<std::int64_t>{1, 2});
+  // In the order they were stored: the migrated numbers follow the row ids.
+  {
+    SQLite::Statement q((*store)->database(),
+                        "SELECT COUNT(*) FROM page_events a JOIN page_events b ON "
+                        "a.job_id = b.job_id AND a.id < b.id AND a.seq > b.seq");
+    REQUIRE(q.executeStep());
+    CHECK(q.getColumn(0).getInt() == 0);
+  }
+  // The second job's next event follows its own last; `after` counts the job's.
+  auto claim = (*store)->claim_next(k_t0 + 1'000'000, 30'000'000);
+  REQUIRE(claim.ok());
+  REQUIRE(claim->has_value());
+  const std::string resumed = (*claim)->job_id;
+  auto rp = (*store)->resume_point(**claim);
+  REQUIRE(rp.ok());
+  REQUIRE((*store)->record_listing_page(**claim, page(rp->next_page_number), k_t0).ok());
+  const std::int64_t last = resumed == jobs[0] ? 4 : 3;
+  auto events = (*store)->list_events(resumed, last - 2, 10);
+  REQUIRE(events.ok());
+  REQUIRE(events->events.size() == 2);
+  CHECK(events->events[0].seq == last - 1);
+  CHECK(events->events[1].seq == last);
+  CHECK(events->events[1].page_number == last);
+  CHECK(events->next_after == last);
 }

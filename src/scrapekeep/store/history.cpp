@@ -66,17 +66,50 @@ const std::string& k_job_select() {
   return k_select;
 }
 
-// The event columns read_event_record() reads. A database older than
-// migration 0005 (inspect reads it as it is) has no final_url: read as NULL.
-std::string event_select(SQLite::Database& db) {
-  SQLite::Statement has(db,
-                        "SELECT 1 FROM pragma_table_info('page_events') WHERE name = 'final_url'");
-  const std::string final_url = has.executeStep() ? "e.final_url" : "NULL";
-  return "SELECT e.seq, e.job_id, e.kind, e.page_number, e.item_index, e.url, e.http_status, "
-         "e.outcome, e.items_found, e.detail_links, e.next_url, e.error, e.started_at, "
-         "e.finished_at, " +
-         final_url + " FROM page_events e ";
+bool has_column(SQLite::Database& db, const char* table, const char* column) {
+  SQLite::Statement q(db, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+  q.bind(1, table);
+  q.bind(2, column);
+  return q.executeStep();
 }
+
+// The event columns read_event_record() reads, from `page_events e`, which
+// inspect reads as it is. A database older than migration 0005 has no
+// final_url: read as NULL. One older than 0007 numbers its events across the
+// database, in `seq`, which was the row's id: a job's own numbers are left
+// to EventNumbers (seq read as NULL). Its events are in order by `e.seq` in
+// either.
+struct EventSelect {
+  std::string sql;
+  bool numbered_per_job = true;
+};
+
+EventSelect event_select(SQLite::Database& db) {
+  const std::string final_url = has_column(db, "page_events", "final_url") ? "e.final_url" : "NULL";
+  const bool numbered = has_column(db, "page_events", "id");
+  return {"SELECT e.rowid, e.job_id, e.kind, e.page_number, e.item_index, e.url, e.http_status, "
+          "e.outcome, e.items_found, e.detail_links, e.next_url, e.error, e.started_at, "
+          "e.finished_at, " +
+              final_url + (numbered ? ", e.seq" : ", NULL") + " FROM page_events e ",
+          numbered};
+}
+
+// A job's own event numbers in a database older than migration 0007: its
+// events read in their order are numbered 1, 2, 3... as the migration
+// numbers them. In a newer database the stored numbers are kept.
+class EventNumbers {
+ public:
+  explicit EventNumbers(const EventSelect& select) : m_counted(!select.numbered_per_job) {}
+  void number(EventRecord& r) {
+    if (m_counted) {
+      r.event.seq = ++m_last[r.job_id];
+    }
+  }
+
+ private:
+  bool m_counted;
+  std::unordered_map<std::string, std::int64_t> m_last;  // by job
+};
 
 // Reads a row of k_job_select(); returns the job's rowid through `rowid`.
 JobRecord read_job_record(SQLite::Statement& q, std::int64_t* rowid = nullptr,
@@ -92,11 +125,15 @@ JobRecord read_job_record(SQLite::Statement& q, std::int64_t* rowid = nullptr,
   return r;
 }
 
-EventRecord read_event_record(SQLite::Statement& q) {
+// Reads a row of event_select(); returns the row's id through `id`.
+EventRecord read_event_record(SQLite::Statement& q, std::int64_t* id = nullptr) {
   EventRecord r;
   PageEvent& e = r.event;
   int i = 0;
-  e.seq = q.getColumn(i++).getInt64();
+  if (id) {
+    *id = q.getColumn(i).getInt64();
+  }
+  ++i;
   r.job_id = q.getColumn(i++).getString();
   e.kind =
       std::string(q.getColumn(i++).getText()) == "listing" ? PageKind::listing : PageKind::detail;
@@ -115,6 +152,7 @@ EventRecord read_event_record(SQLite::Statement& q) {
   e.started_at = core::clamp_time(q.getColumn(i++).getInt64());
   e.finished_at = core::clamp_time(q.getColumn(i++).getInt64());
   r.final_url = opt_text(q.getColumn(i++));
+  e.seq = q.getColumn(i++).getInt64();  // NULL (0): see EventNumbers
   return r;
 }
 
@@ -542,12 +580,21 @@ Result<Timeline> History::timeline(const std::string& job_id) {
     }
     t.fetch_time = std::min(sums.getColumn(9).getInt64(), core::k_max_time - core::k_min_time);
 
-    SQLite::Statement slowest(db, event_select(db) +
+    const EventSelect select = event_select(db);
+    SQLite::Statement slowest(db, select.sql +
                                       "WHERE e.job_id = ? ORDER BY e.finished_at - e.started_at "
                                       "DESC, e.seq LIMIT 1");
     slowest.bind(1, job_id);
     if (slowest.executeStep()) {
       t.slowest = read_event_record(slowest);
+      if (!select.numbered_per_job) {  // the job's events up to it
+        SQLite::Statement number(db,
+                                 "SELECT COUNT(*) FROM page_events WHERE job_id = ? AND seq <= ?");
+        number.bind(1, job_id);
+        number.bind(2, slowest.getColumn(0).getInt64());
+        number.executeStep();
+        t.slowest->event.seq = number.getColumn(0).getInt64();
+      }
     }
     SQLite::Statement statuses(db,
                                "SELECT http_status, COUNT(*) FROM page_events WHERE job_id = ? "
@@ -608,12 +655,15 @@ Status History::each_event(const std::string& job_id, std::optional<std::int64_t
     if (!m_impl->job_exists(job_id)) {
       return Error{ErrorCode::not_found, "job not found: " + job_id};
     }
-    SQLite::Statement q(*m_impl->db,
-                        event_select(*m_impl->db) + "WHERE e.job_id = ? ORDER BY e.seq LIMIT ?");
+    const EventSelect select = event_select(*m_impl->db);
+    SQLite::Statement q(*m_impl->db, select.sql + "WHERE e.job_id = ? ORDER BY e.seq LIMIT ?");
     q.bind(1, job_id);
     q.bind(2, limit.value_or(-1));
+    EventNumbers numbers(select);
     while (q.executeStep()) {
-      if (!fn(read_event_record(q))) {
+      EventRecord r = read_event_record(q);
+      numbers.number(r);
+      if (!fn(r)) {
         break;
       }
     }
@@ -650,17 +700,20 @@ Status History::export_events(const HistoryFilter& filter,
     if (!org) {
       return org.error();
     }
-    // CROSS JOIN keeps page_events the outer loop, so each chunk is a seq range scan.
+    // CROSS JOIN keeps page_events the outer loop, so each chunk is a rowid
+    // range scan. The filters are on jobs: a job's events are all read or none.
+    const EventSelect select = event_select(*m_impl->db);
     SQLite::Statement q(*m_impl->db,
-                        event_select(*m_impl->db) +
-                            "CROSS JOIN jobs j ON j.job_id = e.job_id WHERE e.seq > :after" +
+                        select.sql +
+                            "CROSS JOIN jobs j ON j.job_id = e.job_id WHERE e.rowid > :after" +
                             filter_sql(filter, org->has_value(), true) +
-                            " ORDER BY e.seq LIMIT :chunk");
+                            " ORDER BY e.rowid LIMIT :chunk");
+    EventNumbers numbers(select);
     read_in_chunks<EventRecord>(
         q, filter, *org,
-        [](SQLite::Statement& row, std::int64_t& after) {
-          EventRecord r = read_event_record(row);
-          after = r.event.seq;
+        [&numbers](SQLite::Statement& row, std::int64_t& after) {
+          EventRecord r = read_event_record(row, &after);
+          numbers.number(r);
           return r;
         },
         fn);

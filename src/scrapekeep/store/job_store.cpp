@@ -31,6 +31,15 @@ const char* to_string(PageKind kind) { return kind == PageKind::listing ? "listi
 
 namespace {
 
+// `insert`, an INSERT of a page event whose first parameter is the job's id
+// and whose VALUES end with the event's `seq`, completed: a job's events are
+// numbered 1, 2, 3... in the order they are stored (one writer at a time; the
+// unique index page_events_job finds the job's last number).
+std::string with_next_seq(const char* insert) {
+  return std::string(insert) +
+         "(SELECT IFNULL(MAX(seq), 0) + 1 FROM page_events WHERE job_id = ?1))";
+}
+
 // The byte budget of one page of rows (k_page_bytes): a row fits while the
 // texts read so far stay within it, and the first row always fits.
 class PageBudget {
@@ -902,10 +911,11 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
     const bool complete = page.pagination_complete || !page.next_url ||
                           items_found + take >= options.max_items;
     {
-      auto ev = x.prepared(
+      static const std::string k_sql = with_next_seq(
           "INSERT INTO page_events (job_id, kind, page_number, url, http_status, outcome, "
-          "items_found, detail_links, next_url, error, started_at, finished_at, final_url) "
-          "VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "items_found, detail_links, next_url, error, started_at, finished_at, final_url, seq) "
+          "VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ");
+      auto ev = x.prepared(k_sql.c_str());
       ev->bind(1, claim.job_id);
       ev->bind(2, page.page_number);
       ev->bind(3, page.url);
@@ -982,10 +992,11 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
         page_number = item->getColumn(0).getInt64();
       }
       {
-        auto ev = x.prepared(
+        static const std::string k_sql = with_next_seq(
             "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, "
-            "outcome, items_found, error, started_at, finished_at) "
-            "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?)");
+            "outcome, items_found, error, started_at, finished_at, seq) "
+            "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?, ");
+        auto ev = x.prepared(k_sql.c_str());
         ev->bind(1, claim.job_id);
         ev->bind(2, page_number);
         ev->bind(3, page.item_index);
@@ -1235,7 +1246,7 @@ Result<PurgeStep> JobStore::purge_deleted() {
         for (const char* sql :
              {"DELETE FROM result_items WHERE job_id = ?1 AND item_index IN (SELECT item_index "
               "FROM result_items WHERE job_id = ?1 ORDER BY item_index LIMIT ?2)",
-              "DELETE FROM page_events WHERE seq IN (SELECT seq FROM page_events "
+              "DELETE FROM page_events WHERE id IN (SELECT id FROM page_events "
               "WHERE job_id = ?1 ORDER BY seq LIMIT ?2)"}) {
           auto q = m_impl->prepared(sql);
           q->bind(1, job_id);
