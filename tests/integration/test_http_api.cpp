@@ -1169,6 +1169,13 @@ TEST_CASE("GET /v1/scrape/jobs filters and pages, newest first", "[http]") {
   CHECK(ids_of(window) == std::vector<std::string>{ids[2]});
   CHECK(list("?created_after=2026-01-12T07:00:03Z")["total"] == 2);
   CHECK(list("?created_before=2026-01-12")["total"] == 0);
+  // A bound between two microseconds: the job created at the one before is
+  // before it (out of created_after, in created_before).
+  const std::string between = "2026-01-12T07:00:01.0000001Z";
+  REQUIRE(ts(k_t0 + k_second) == "2026-01-12T07:00:01.000000+00:00");
+  CHECK(ids_of(list("?created_after=" + between)) ==
+        std::vector<std::string>{ids[4], ids[3], ids[2]});
+  CHECK(ids_of(list("?created_before=" + between)) == std::vector<std::string>{ids[1], ids[0]});
 
   // Bad filters name their field.
   check_bad_fields(a.get("/v1/scrape/jobs?status=running"), now, {"status"});

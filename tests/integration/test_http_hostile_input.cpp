@@ -468,6 +468,39 @@ TEST_CASE("hostile: chunked bodies are read to RFC 9112, trailers and all, heade
   check_alive(server);
 }
 
+TEST_CASE("hostile: a Range header is ignored: every answer is whole JSON with its own status",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  const std::string key = server.org_a().key;
+  const int port = server.port();
+  ApiClient a = server.client_a();
+  const std::string id = create_job(a);
+  const HttpReply whole = a.get("/v1/scrape/jobs/" + id);
+  REQUIRE(whole.status == 200);
+  for (const std::string range :
+       {"Range: bytes=0-10\r\n", "range: bytes=0-10,20-30\r\n", "RANGE: bytes=5000-6000\r\n",
+        "Range: bytes=abc\r\n", "Range: bytes=0-1\r\nRange: bytes=3-4\r\n",
+        "X-A: 1\r\nRange: bytes=-5\r\nX-B: 2\r\n"}) {
+    INFO(range);
+    // Two requests on one connection: the second is read whole after the first.
+    RawConnection c(port);
+    c.send(request_head("GET", "/v1/scrape/jobs/" + id, key, range) +
+           request_head("GET", "/v1/scrape/jobs/job_000000000000000000000000", key, range));
+    const HttpReply job = c.read_reply(std::chrono::seconds(2));
+    CHECK(job.status == 200);
+    CHECK(job.body == whole.body);
+    CHECK(job.header("Content-Type") == std::optional<std::string>("application/json"));
+    CHECK_FALSE(job.header("Content-Range"));
+    check_error(c.read_reply(std::chrono::seconds(2)), 404, "JOB_NOT_FOUND");
+  }
+  // A HEAD does not offer ranges either.
+  const HttpReply head = a.request("HEAD", "/v1/scrape/jobs/" + id);
+  CHECK(head.status == 200);
+  CHECK(head.header("Accept-Ranges") != std::optional<std::string>("bytes"));
+  check_alive(server);
+}
+
 TEST_CASE("hostile: a multipart body is refused unread, and none of it is read as a request",
           "[http][hostile]") {
   FakeClock clock(k_t0);
@@ -726,7 +759,9 @@ TEST_CASE("hostile: absurd query parameters are VALIDATION_ERROR naming the para
 
   const std::vector<std::string> bad_numbers = {
       "-1", "0x10", "abc", "1e3", "1.5", "+5", " 5", "5 ", "%00", "5%00", "99999999999999999999999",
-      "-99999999999999999999999", "%E2%88%9E", "NaN", "1,000", "--1"};
+      "-99999999999999999999999", "%E2%88%9E", "NaN", "1,000", "--1",
+      // A raw "=" or ";" is part of the value (httplib kept the last piece: 5, 3).
+      "500=5", "abc=5", "7;offset=3", "-1=0"};
   struct Param {
     std::string path;
     std::string name;
@@ -770,7 +805,8 @@ TEST_CASE("hostile: absurd query parameters are VALIDATION_ERROR naming the para
     check_bad_field(a.get("/v1/scrape/jobs?created_before=" + value), "created_before");
   }
   for (const std::string& status : {std::string("PENDING"), std::string("pending%00"),
-                                    std::string("pending,failed"), std::string("%27%20OR%201=1")}) {
+                                    std::string("pending,failed"), std::string("%27%20OR%201=1"),
+                                    std::string("bogus=completed")}) {
     INFO(status);
     check_bad_field(a.get("/v1/scrape/jobs?status=" + status), "status");
   }

@@ -96,9 +96,18 @@ TEST_CASE("parse_timestamp accepts dates, minutes and short or long fractions", 
   CHECK(parse_timestamp("2026-01-12T07:19:20.1Z") == std::optional<Micros>(whole + 100'000));
   CHECK(parse_timestamp("2026-01-12T07:19:20.12Z") == std::optional<Micros>(whole + 120'000));
   CHECK(parse_timestamp("2026-01-12T07:19:20.000001Z") == std::optional<Micros>(whole + 1));
-  // Digits beyond microseconds are accepted and dropped (not rounded).
+  // A time between two microseconds is the next one: times are stored in
+  // whole microseconds, so ">= t" and "< t" (the list's created_after and
+  // created_before) compare as they would with t itself.
   CHECK(parse_timestamp("2026-01-12T07:19:20.123456789Z") ==
+        std::optional<Micros>(k_2026_01_12_07_19_20_123456 + 1));
+  CHECK(parse_timestamp("2026-01-12T07:19:20.123456001Z") ==
+        std::optional<Micros>(k_2026_01_12_07_19_20_123456 + 1));
+  CHECK(parse_timestamp("2026-01-12T07:19:20.1234569Z") ==
+        std::optional<Micros>(k_2026_01_12_07_19_20_123456 + 1));
+  CHECK(parse_timestamp("2026-01-12T07:19:20.123456000Z") ==
         std::optional<Micros>(k_2026_01_12_07_19_20_123456));
+  CHECK(parse_timestamp("1969-12-31T23:59:59.9999999Z") == std::optional<Micros>(0));
   CHECK(parse_timestamp("2024-02-29T12:00:00.5+00:00") ==
         std::optional<Micros>(k_2024_02_29_noon_and_half));
   CHECK(parse_timestamp("1969-12-31T23:59:59.999999Z") == std::optional<Micros>(-1));

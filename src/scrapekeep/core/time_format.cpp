@@ -130,11 +130,14 @@ std::optional<Micros> parse_timestamp(std::string_view s) {
     }
     if (expect(s, pos, '.')) {
       size_t digits = 0;
+      std::int64_t finer = 0;  // 1 once a digit past the microseconds is not 0
       std::int64_t scale = 100000;
       while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
         if (digits < 6) {
           micros += (s[pos] - '0') * scale;
           scale /= 10;
+        } else if (s[pos] != '0') {
+          finer = 1;
         }
         ++digits;
         ++pos;
@@ -142,6 +145,7 @@ std::optional<Micros> parse_timestamp(std::string_view s) {
       if (digits == 0 || digits > 9) {
         return std::nullopt;
       }
+      micros += finer;
     }
     if (pos < s.size()) {
       if (s[pos] == 'Z' || s[pos] == 'z') {

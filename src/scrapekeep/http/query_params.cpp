@@ -4,50 +4,58 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string_view>
+#include <vector>
 
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
 
 namespace scrapekeep::http {
 
 namespace {
 
-// How many times the query string names `name`. Request::params cannot tell:
-// httplib keeps a pair given twice alike ("limit=1&limit=1") only once.
-std::size_t times_given(const httplib::Request& request, const char* name) {
+// The values the query string gives `name`, decoded, in order. Read here,
+// not from Request::params: httplib keeps a pair given twice alike
+// ("limit=1&limit=1") only once, and of "limit=500=5" keeps the last piece,
+// 5, where the value is "500=5" (a pair is split at its first "=").
+std::vector<std::string> values_of(const httplib::Request& request, std::string_view name) {
+  std::vector<std::string> values;
   const std::size_t question = request.target.find('?');
   if (question == std::string::npos) {
-    return 0;
+    return values;
   }
-  const std::string query = request.target.substr(question + 1);
-  std::size_t count = 0;
+  const std::string_view query = std::string_view(request.target).substr(question + 1);
   std::size_t start = 0;
   while (start <= query.size()) {
     const std::size_t end = std::min(query.find('&', start), query.size());
-    // Each pair read as httplib reads it (trimmed, its name decoded).
-    httplib::Params one;
-    httplib::detail::parse_query_text(query.substr(start, end - start), one);
-    count += one.count(name);
+    const std::string_view pair = query.substr(start, end - start);
+    const std::size_t eq = std::min(pair.find('='), pair.size());
+    if (httplib::detail::decode_url(core::trim_ascii(std::string(pair.substr(0, eq))), true) ==
+        name) {
+      const std::string_view value = eq < pair.size() ? pair.substr(eq + 1) : std::string_view();
+      values.push_back(httplib::detail::decode_url(core::trim_ascii(std::string(value)), true));
+    }
     start = end + 1;
   }
-  return count;
+  return values;
 }
 
 } // namespace
 
 std::optional<std::string> QueryParams::text(const char* name) {
-  if (!m_request.has_param(name)) {
+  std::vector<std::string> values = values_of(m_request, name);
+  if (values.empty()) {
     return std::nullopt;
   }
   // "?limit=5&limit=500": which one the caller meant is a guess; refuse it.
-  if (times_given(m_request, name) > 1) {
+  if (values.size() > 1) {
     fail(name, "must be given at most once");
     return std::nullopt;
   }
-  std::string value = m_request.get_param_value(name);
-  if (value.empty()) {
+  if (values.front().empty()) {
     return std::nullopt;
   }
-  return value;
+  return std::move(values.front());
 }
 
 void QueryParams::fail(const std::string& name, const std::string& why) {

@@ -156,6 +156,7 @@ net::HeadLimits head_limits(const ServerConfig& config) {
   limits.head_timeout = std::chrono::seconds(config.header_timeout_s);
   limits.bare_lf_start_line_ends_head = true;  // the library answers it: 400
   limits.strict_field_lines = true;
+  limits.drop_range = true;
   return limits;
 }
 
@@ -384,6 +385,10 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
                          httplib::Response& res) {
     const std::string request_id = new_request_id();
     const core::Micros now = m_clock.now();
+    if (req.method == "HEAD") {
+      // The library would offer byte ranges, which are not served (drop_range).
+      res.set_header("Accept-Ranges", "none");
+    }
     auto matched = has_encoded_slash(req.target)
                        ? std::variant<Router::Match, ApiError>(route_not_found())
                        : m_router.match(req.method, origin_form(req.path));

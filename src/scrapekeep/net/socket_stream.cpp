@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 #include <fcntl.h>
 
 namespace scrapekeep::net {
@@ -94,6 +95,20 @@ bool is_strict_field_line(const char* line, std::size_t size) {
   }
   for (const char* c = colon; c < line + size - 2; ++c) {
     if (*c == '\r' || *c == '\0') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Whether a header line (with its line end) is a Range field.
+bool is_range_line(const char* line, std::size_t size) {
+  constexpr std::string_view k_name = "range:";
+  if (size < k_name.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < k_name.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(line[i])) != k_name[i]) {
       return false;
     }
   }
@@ -341,6 +356,13 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
       } else if (!start_line && limits.strict_field_lines &&
                  !is_strict_field_line(m_buf.data() + line_start, line)) {
         return HeadResult::malformed;
+      } else if (!start_line && limits.drop_range && is_range_line(m_buf.data() + line_start, line)) {
+        const std::size_t line_end = scanned + 1;
+        std::memmove(m_buf.data() + line_start, m_buf.data() + line_end, m_end - line_end);
+        m_end -= line_end - line_start;
+        taken_out += line_end - line_start;  // still counted against max_head_bytes
+        scanned = line_start - 1;            // the loop's ++ brings it to line_start
+        continue;
       } else {
         start_line = false;
       }

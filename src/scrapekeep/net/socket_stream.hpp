@@ -39,6 +39,11 @@ struct HeadLimits {
   // "Content-Length : 5" as another header and read the body as the next
   // request. A client takes what sites send, as the library does.
   bool strict_field_lines = false;
+  // A server's: its header lines named Range are taken out of the head
+  // before the library reads it. Its answers are always whole (RFC 9110 14.2
+  // lets a server ignore Range); the library would cut a JSON body to the
+  // bytes asked for under a 200, or answer 416 without a body.
+  bool drop_range = false;
   // And all of it by then (a client: the fetch's deadline).
   std::chrono::steady_clock::time_point not_after = std::chrono::steady_clock::time_point::max();
 };
