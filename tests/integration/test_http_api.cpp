@@ -330,6 +330,12 @@ TEST_CASE("GET /healthz answers without a key", "[http]") {
   const HttpReply again = anonymous.get("/healthz");
   REQUIRE(again.header("X-Request-Id").has_value());
   CHECK(again.header("X-Request-Id") != r.header("X-Request-Id"));
+  // Compressed for a client that accepts it, so a cache is told it varies.
+  CHECK(r.header("Vary") == std::optional<std::string>("Accept-Encoding"));
+  const HttpReply gzipped = anonymous.request("GET", "/healthz", {}, {{"Accept-Encoding", "gzip"}});
+  REQUIRE(gzipped.status == 200);
+  CHECK(gzipped.header("Content-Encoding") == std::optional<std::string>("gzip"));
+  CHECK(gzipped.header("Vary") == std::optional<std::string>("Accept-Encoding"));
 }
 
 TEST_CASE("POST /v1/scrape creates a job with options normalized", "[http]") {

@@ -283,6 +283,18 @@ TEST_CASE("hostile: request lines, URIs and headers past the limits", "[http][ho
                  std::string(100000, ' '));
     check_error(endless.read_reply(), 413, "PAYLOAD_TOO_LARGE");
     CHECK(endless.wait_closed(seconds(30)));
+    // A client that waits for 100 Continue hears 413 instead, before it sends
+    // any of the body; one within the limit is told to go on.
+    RawConnection asks(port);
+    asks.send(request_head("POST", "/v1/scrape", key,
+                           "Content-Length: 2000000\r\nExpect: 100-continue\r\n"));
+    check_error(asks.read_reply(seconds(5)), 413, "PAYLOAD_TOO_LARGE");
+    CHECK(asks.wait_closed(seconds(30)));
+    RawConnection small(port);
+    small.send(request_head("POST", "/v1/scrape", key,
+                            "Content-Length: " + std::to_string(body.size()) +
+                                "\r\nExpect: 100-continue\r\n"));
+    CHECK(small.read_reply(seconds(5)).status == 100);
     // Not a number, negative, or two values.
     for (const std::string& length :
          {std::string("abc"), std::string("-5"), std::string("5, 5"), std::string("0x10")}) {

@@ -91,6 +91,19 @@ bool has_encoded_slash(const std::string& target) {
   return false;
 }
 
+// Whether the request's Content-Length is a number over `max` (or over any
+// number a uint64 holds).
+bool declares_more_than(const httplib::Request& req, std::uint64_t max) {
+  if (!req.has_header("Content-Length")) {
+    return false;
+  }
+  const std::string text = req.get_header_value("Content-Length");
+  std::uint64_t length = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+  return ec == std::errc::result_out_of_range ||
+         (ec == std::errc() && end == text.data() + text.size() && length > max);
+}
+
 // The response says so, and the connection closes once it is sent.
 void close_connection(httplib::Response& res) {
   res.set_header("Connection", "close");
@@ -104,6 +117,9 @@ void write_body(httplib::Response& res, int status, std::string body,
   // As Response::set_content, without copying the body.
   res.headers.erase("Content-Type");
   res.set_header("Content-Type", k_json);
+  // The library compresses it for a client that accepts gzip or br: a cache
+  // must not hand that answer to one that does not.
+  res.set_header("Vary", "Accept-Encoding");
   res.body = std::move(body);
 }
 
@@ -456,18 +472,16 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
                                     const httplib::ContentReader& reader) {
     // Refused before reading: the library would otherwise read and drop a
     // declared oversize body to its end, holding the thread all along.
+    if (declares_more_than(req, m_config.max_body_bytes)) {
+      close_connection(res);
+      write_error(res, payload_too_large(m_config.max_body_bytes), new_request_id(),
+                  m_clock.now());
+      return;
+    }
     if (req.has_header("Content-Length")) {
       const std::string text = req.get_header_value("Content-Length");
       std::uint64_t length = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
-      if (ec == std::errc::result_out_of_range ||
-          (ec == std::errc() && end == text.data() + text.size() &&
-           length > m_config.max_body_bytes)) {
-        close_connection(res);
-        write_error(res, payload_too_large(m_config.max_body_bytes), new_request_id(),
-                    m_clock.now());
-        return;
-      }
       if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
         close_connection(res);
         write_error(res, {400, "BAD_REQUEST", "the Content-Length header is not a number", nullptr},
@@ -578,6 +592,17 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
 
   // Errors the library answers itself (413, 400 on a bad request line, ...);
   // BoundedServer answers 414, 431 and 408 for a request's head.
+  // A client that asks before sending its body (Expect: 100-continue, as
+  // curl does for big bodies) hears 413 at once instead of "go on" for a body
+  // declared too large, and sends none of it (the error handler answers).
+  svr.set_expect_100_continue_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (declares_more_than(req, m_config.max_body_bytes)) {
+          res.status = 413;
+          return 413;
+        }
+        return 100;
+      });
   svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                      httplib::Response& res) {
     if (!res.body.empty()) {
