@@ -74,7 +74,9 @@ TEST_CASE("keys create trims the organization name and refuses control character
   const std::string k_refused =
       "scrapekeep: --org: the organization name must not contain control characters (see "
       "scrapekeep keys create --help)\n";
-  for (const std::string org : {"ac\tme\n", "ac\nme", "a\x01" "b", "ac\x7fme", " \v "}) {
+  // U+0085 (NEL) and U+009F are C1 controls; U+00A0 (no-break space) is not one.
+  for (const std::string org : {"ac\tme\n", "ac\nme", "a\x01" "b", "ac\x7fme", " \v ",
+                                "de\xc2\x85mo", "x\xc2\x9f"}) {
     auto r = create_key(dir, db, org);
     INFO(org);
     CHECK(r.exit_code == 2);
@@ -82,6 +84,17 @@ TEST_CASE("keys create trims the organization name and refuses control character
     CHECK(r.err == k_refused);
     CHECK_FALSE(std::filesystem::exists(db));
   }
+
+  for (const std::string org : {"\xff\xfe", "ac\xc3me", "\xed\xa0\x80"}) {
+    auto r = create_key(dir, db, org);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err ==
+          "scrapekeep: --org: the organization name must be UTF-8 text (see scrapekeep keys "
+          "create --help)\n");
+    CHECK_FALSE(std::filesystem::exists(db));
+  }
+  REQUIRE(create_key(dir, db, "caf\xc3\xa9\xc2\xa0" "bar").exit_code == 0);
+  std::filesystem::remove(db);
 
   auto made = create_key(dir, db, " \t acme \r\n");
   REQUIRE(made.exit_code == 0);
@@ -248,4 +261,43 @@ TEST_CASE("keys list reads a database it cannot write, and commands that write s
   REQUIRE(keys);
   REQUIRE(keys->size() == 1);
   CHECK_FALSE((*keys)[0].revoked_at);
+}
+
+TEST_CASE("a new key that cannot be written to stdout is revoked and the command fails, as is a "
+          "report", "[cli][keys]") {
+  TempDir dir;
+  const std::string db = dir.file("full.db");
+  // stdout on /dev/full: every write to it fails (ENOSPC).
+  const auto to_full = [&](const std::string& args) {
+    return run_program(dir.path().string(),
+                       {"/bin/sh", "-c", std::string("exec ") + SCRAPEKEEP_BINARY + " " + args +
+                                             " > /dev/full"});
+  };
+  const RunResult created = to_full("keys create --db " + db + " --org lost");
+  CHECK(created.exit_code == 1);
+  CHECK(created.err.find("cannot write the new API key to standard output; it was revoked (key_") !=
+        std::string::npos);
+  const RunResult listed = keys(dir, {"list", "--db", db});
+  REQUIRE(listed.exit_code == 0);
+  CHECK(listed.out.find("lost") != std::string::npos);
+  CHECK(listed.out.find("revoked 20") != std::string::npos);
+  CHECK(listed.out.find("active") == std::string::npos);
+
+  // A report that cannot be written is a failure too.
+  for (const std::string& report :
+       std::vector<std::string>{"keys list --db " + db, "inspect --db " + db + " jobs",
+                                "inspect --db " + db + " stats --json"}) {
+    INFO(report);
+    const RunResult r = to_full(report);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: cannot write to standard output\n");
+  }
+  // serve's first key likewise: the server does not start with a key nobody saw.
+  const std::string fresh = dir.file("fresh.db");
+  const RunResult served = to_full("serve --db " + fresh + " --listen 127.0.0.1:0 --workers 0");
+  CHECK(served.exit_code == 1);
+  CHECK(served.err.find("cannot write the new API key") != std::string::npos);
+  const RunResult fresh_keys = keys(dir, {"list", "--db", fresh});
+  REQUIRE(fresh_keys.exit_code == 0);
+  CHECK(fresh_keys.out.find("active") == std::string::npos);
 }

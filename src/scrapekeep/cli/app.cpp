@@ -26,6 +26,19 @@ std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& 
   return std::move(opened.value());
 }
 
+int show_new_key(store::JobStore& store, const store::CreatedKey& key, const std::string& org) {
+  std::cout << "Created API key " << key.info.key_id << " for organization " << org
+            << " (shown once; store it now):\n"
+            << key.key << "\n";
+  if (std::cout << std::flush) {
+    return 0;
+  }
+  const auto revoked = store.revoke_key(key.info.key_id, core::SystemClock().now());
+  return fail("cannot write the new API key to standard output; " +
+              (revoked ? "it was revoked (" + key.info.key_id + "), since nobody saw it"
+                       : "revoke " + key.info.key_id + ": nobody saw it"));
+}
+
 std::unique_ptr<store::History> open_history_or_report(const std::string& path) {
   auto opened = store::History::open(path);
   if (!opened) {
@@ -135,11 +148,20 @@ int run(int argc, char** argv) {
     std::cerr << "scrapekeep: no command given (see scrapekeep --help)\n";
     return 2;
   }
+  int status = 0;
   try {
-    return action();
+    status = action();
   } catch (const std::exception& e) {
     return fail(e.what());
   }
+  // What a command printed must have reached its reader: a report written to
+  // a full disk or a closed pipe is not a success. serve and worker print
+  // only where they run; their status says how they stopped (0 on a signal).
+  const bool runs = app.got_subcommand("serve") || app.got_subcommand("worker");
+  if (status == 0 && !runs && !(std::cout << std::flush)) {
+    return fail("cannot write to standard output");
+  }
+  return status;
 }
 
 } // namespace scrapekeep::cli

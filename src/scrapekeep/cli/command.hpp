@@ -32,6 +32,12 @@ std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& 
 // the error, or a note on how it was opened, to stderr.
 std::unique_ptr<store::History> open_history_or_report(const std::string& path);
 
+// Prints a key just created for `org` on stdout, its key last ("shown once;
+// store it now"). When it cannot be written (a full disk, a closed stdout)
+// nobody has seen it: it is revoked, the error printed, and 1 returned;
+// else 0.
+int show_new_key(store::JobStore& store, const store::CreatedKey& key, const std::string& org);
+
 // Validator for --synchronous.
 store::Synchronous parse_synchronous(const std::string& text);
 

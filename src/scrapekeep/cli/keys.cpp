@@ -9,6 +9,7 @@
 #include "scrapekeep/core/random.hpp"
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
+#include "scrapekeep/scrape/page_encoding.hpp"
 
 namespace scrapekeep::cli {
 
@@ -36,10 +37,7 @@ int create_key(const KeysOptions& o) {
   if (!key) {
     return fail("cannot create key: " + key.error().message);
   }
-  std::cout << "Created API key " << key->info.key_id << " for organization " << o.org
-            << " (shown once; store it now):\n"
-            << key->key << std::endl;
-  return 0;
+  return show_new_key(*store, *key, o.org);
 }
 
 int list_keys(const KeysOptions& o) {
@@ -103,6 +101,9 @@ void add_keys_command(CLI::App& app, Action& action) {
             name = core::trim_ascii(name);
             if (name.empty()) {
               return "the organization name must not be empty";
+            }
+            if (scrape::valid_utf8_prefix(name) != name.size()) {
+              return "the organization name must be UTF-8 text";
             }
             return core::has_control_char(name)
                        ? "the organization name must not contain control characters"

@@ -82,9 +82,9 @@ int run_serve(const ServeOptions& o) {
     if (!key) {
       return fail("cannot create the first API key: " + key.error().message);
     }
-    std::cout << "Created API key " << key->info.key_id
-              << " for organization default (shown once; store it now):\n"
-              << key->key << std::endl;
+    if (show_new_key(*store, *key, "default") != 0) {
+      return 1;
+    }
   }
 
   workforce = Workforce::start(o.work, o.workers, clock);

@@ -42,10 +42,15 @@ std::size_t http_scheme_length(const std::string& url) {
 }
 
 bool has_control_char(const std::string& text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7f;
-  });
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    // U+0080..U+009F are C2 80..C2 9F in UTF-8.
+    if (u < 0x20 || u == 0x7f ||
+        (u == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9f)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string group_digits(std::int64_t n) {

@@ -23,7 +23,8 @@ std::size_t utf8_length(const std::string& text);
 // The length of `url`'s "http://" or "https://" (in any case), or 0.
 std::size_t http_scheme_length(const std::string& url);
 
-// Whether `text` holds a C0 control character or DEL.
+// Whether `text` holds a C0 control character, DEL or (in UTF-8) a C1
+// control character (U+0080..U+009F, among them NEL, a line break).
 bool has_control_char(const std::string& text);
 
 // `n` in decimal with a comma between groups of three digits: 1234567 ->

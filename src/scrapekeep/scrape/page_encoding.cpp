@@ -195,22 +195,6 @@ std::string decode_utf8(std::string_view in, std::size_t start) {
   return out;
 }
 
-// Where `in` stops being valid UTF-8 without NUL characters; its size if it
-// never does.
-std::size_t valid_utf8_prefix(std::string_view in) {
-  const auto* b = reinterpret_cast<const unsigned char*>(in.data());
-  const std::size_t n = in.size();
-  std::size_t i = ascii_run_end(b, 0, n);
-  while (i < n) {
-    if (const Utf8Sequence seq = utf8_sequence(b, i, n); b[i] != 0 && seq.valid) {
-      i = ascii_run_end(b, i + seq.length, n);
-    } else {
-      return i;
-    }
-  }
-  return n;
-}
-
 // The Encoding Standard's shared UTF-16 decoder, NUL characters dropped: a
 // surrogate that is not of a pair is U+FFFD (a code unit after a lead
 // surrogate that is not a trail one is read again), as is a lone byte at the
@@ -456,6 +440,22 @@ std::string decode_other(std::string_view html, const std::string& encoding) {
 }
 
 }  // namespace
+
+// Where `in` stops being valid UTF-8 without NUL characters; its size if it
+// never does.
+std::size_t valid_utf8_prefix(std::string_view in) {
+  const auto* b = reinterpret_cast<const unsigned char*>(in.data());
+  const std::size_t n = in.size();
+  std::size_t i = ascii_run_end(b, 0, n);
+  while (i < n) {
+    if (const Utf8Sequence seq = utf8_sequence(b, i, n); b[i] != 0 && seq.valid) {
+      i = ascii_run_end(b, i + seq.length, n);
+    } else {
+      return i;
+    }
+  }
+  return n;
+}
 
 std::string encoding_for_label(std::string_view label) {
   const std::string key = core::lower_ascii(core::trim_ascii(std::string(label)));

@@ -45,4 +45,8 @@ std::string decode_page(std::string_view html, std::string_view http_charset);
 std::string_view decode_page(std::string_view html, std::string_view http_charset,
                              std::string& storage);
 
+// Where `in` stops being valid UTF-8 without NUL characters; its size if it
+// never does. (Also what the command line checks a name given to it with.)
+std::size_t valid_utf8_prefix(std::string_view in);
+
 }  // namespace scrapekeep::scrape
