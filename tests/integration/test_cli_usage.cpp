@@ -124,3 +124,18 @@ TEST_CASE("an empty or blank file path is bad usage on every command, and nothin
     }
   }
 }
+
+TEST_CASE("serve on a --listen host that names no address says so, and makes no database",
+          "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("listen.db");
+  for (const std::string host : {"999.1.1.1", " 127.0.0.1", "no-such-host.invalid"}) {
+    INFO(host);
+    const auto r = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "serve", "--db", db,
+                                                     "--listen", host + ":0", "--workers", "0"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: cannot listen on " + host + ":0 (" + host +
+                       " is neither an IP address nor a host name that resolves)\n");
+    CHECK_FALSE(std::filesystem::exists(db));
+  }
+}

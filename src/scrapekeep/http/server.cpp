@@ -1,6 +1,7 @@
 #include "scrapekeep/http/server.hpp"
 
 #include <httplib.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -667,15 +668,27 @@ ApiServer::~ApiServer() { stop(); }
 
 core::Result<int> ApiServer::bind() {
   int port = m_config.port;
-  if (port == 0) {
-    port = m_impl->server.bind_to_any_port(m_config.host);
-    if (port < 0) {
-      return core::Error{core::ErrorCode::unavailable, "cannot bind " + m_config.host};
+  const bool bound = port == 0 ? (port = m_impl->server.bind_to_any_port(m_config.host)) >= 0
+                               : m_impl->server.bind_to_port(m_config.host, port);
+  if (!bound) {
+    // Why, as far as can be told after the fact: a host that names no
+    // address (a typo, "999.1.1.1"), or an address that cannot be taken.
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* found = nullptr;
+    const bool resolves = ::getaddrinfo(m_config.host.c_str(), nullptr, &hints, &found) == 0;
+    if (found != nullptr) {
+      ::freeaddrinfo(found);
     }
-  } else if (!m_impl->server.bind_to_port(m_config.host, port)) {
+    const std::string host =
+        m_config.host.find(':') == std::string::npos ? m_config.host : "[" + m_config.host + "]";
     return core::Error{core::ErrorCode::unavailable,
-                       "cannot listen on " + m_config.host + ":" + std::to_string(port) +
-                           " (address in use or not allowed)"};
+                       "cannot listen on " + host + ":" + std::to_string(m_config.port) +
+                           (resolves ? " (address in use or not allowed)"
+                                     : " (" + m_config.host +
+                                           " is neither an IP address nor a host name that "
+                                           "resolves)")};
   }
   if (m_impl->listen_fd >= 0) {
     ::listen(m_impl->listen_fd, SOMAXCONN);
