@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -106,4 +107,12 @@ TEST_CASE("cancel without a job id is bad usage, and a missing database is not c
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("scrapekeep: ") == 0);
   CHECK_FALSE(std::filesystem::exists(db));
+  // Nor is an empty file made one.
+  { std::ofstream touch(db); }
+  const RunResult empty = cancel(dir, {"--db", db, "job_0123456789abcdef01234567"});
+  CHECK(empty.exit_code == 1);
+  CHECK(empty.err ==
+        "scrapekeep: the file is not a scrapekeep database: it has no tables (a copy made "
+        "without its -wal file may have none yet)\n");
+  CHECK(std::filesystem::file_size(db) == 0);
 }

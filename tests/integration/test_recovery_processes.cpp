@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -235,9 +236,34 @@ TEST_CASE("processes: a worker waits for a database file that does not exist, cr
     const scrapekeep::testing::RunResult migrated =
         scrapekeep::testing::run_program(d.dir(), {SCRAPEKEEP_BINARY, "migrate", "--db", typo});
     REQUIRE(migrated.exit_code == 0);
-    CHECK(worker.wait_for_line("worker: 1 workers on " + typo, seconds(20)));
+    CHECK(worker.wait_for_line("worker: 1 worker on " + typo, seconds(20)));
     worker.send(SIGTERM);
     CHECK(worker.wait(seconds(10)) == std::optional<int>(0));
+  }
+  {
+    // An empty file is no database either: waited for, left empty.
+    const std::string empty = (folder / "empty.db").string();
+    { std::ofstream touch(empty); }
+    ChildProcess worker(d.dir(), "empty", {"worker", "--db", empty});
+    CHECK(worker.wait_for_line("has no tables yet", seconds(20), ChildProcess::Stream::err) ==
+          "scrapekeep: " + empty +
+              " has no tables yet; waiting for scrapekeep serve or scrapekeep migrate to "
+              "create it");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(worker.running());
+    CHECK(std::filesystem::file_size(empty) == 0);
+    worker.send(SIGTERM);
+    CHECK(worker.wait(seconds(10)) == std::optional<int>(0));
+    CHECK(std::filesystem::file_size(empty) == 0);
+  }
+  {
+    // In a folder that does not exist, no file can ever come: said at once.
+    const std::string nowhere = (folder / "missing" / "x.db").string();
+    const scrapekeep::testing::RunResult r =
+        scrapekeep::testing::run_program(d.dir(), {SCRAPEKEEP_BINARY, "worker", "--db", nowhere});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: cannot wait for " + nowhere + ": its folder " +
+                       (folder / "missing").string() + " does not exist\n");
   }
 
   // A database at an older schema version is still migrated.

@@ -1,5 +1,7 @@
 // scrapekeep worker: scraper workers without the API, on a shared database.
 
+#include <SQLiteCpp/Database.h>
+
 #include <filesystem>
 #include <iostream>
 
@@ -17,18 +19,44 @@ struct WorkerOptions {
   int concurrency = 2;
 };
 
+// Whether `path` is yet to be made a database: missing, or an SQLite file
+// with no tables (empty: serve or migrate has created it and not yet
+// committed its first migration, or a stray empty file). Anything else,
+// an error included, is for the store to open or report.
+bool not_made_yet(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::exists(path, error)) {
+    return !error;
+  }
+  try {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT COUNT(*) FROM sqlite_master").getInt() == 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 int run_worker(const WorkerOptions& o) {
   scrape::init_libxml();
   block_shutdown_signals();
   // A worker started before the server that creates the file waits for it,
   // and says so, rather than create a database of its own: a mistyped path
-  // would be a new empty database that no job ever reaches.
-  if (!std::filesystem::exists(o.work.db)) {
+  // would be a new empty database that no job ever reaches. A folder that
+  // does not exist cannot get one (serve and migrate refuse it): said at once.
+  if (not_made_yet(o.work.db)) {
+    const std::filesystem::path folder =
+        std::filesystem::absolute(o.work.db).parent_path();
+    std::error_code error;
+    if (!std::filesystem::is_directory(folder, error)) {
+      return fail("cannot wait for " + o.work.db + ": its folder " + folder.string() +
+                  " does not exist");
+    }
     std::cerr << "scrapekeep: " << o.work.db
-              << " does not exist yet; waiting for scrapekeep serve or scrapekeep migrate to "
-                 "create it"
+              << (std::filesystem::exists(o.work.db, error) ? " has no tables yet"
+                                                             : " does not exist yet")
+              << "; waiting for scrapekeep serve or scrapekeep migrate to create it"
               << std::endl;
-    while (!std::filesystem::exists(o.work.db)) {
+    while (not_made_yet(o.work.db)) {
       if (shutdown_signal_within(100)) {
         return 0;
       }
@@ -40,7 +68,7 @@ int run_worker(const WorkerOptions& o) {
     return 1;
   }
   std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " worker: " << o.concurrency
-            << " workers on " << o.work.db << std::endl;
+            << (o.concurrency == 1 ? " worker on " : " workers on ") << o.work.db << std::endl;
   await_shutdown_signal();
   workforce->stop();
   // Never creates or migrates: a file removed meanwhile stays removed.

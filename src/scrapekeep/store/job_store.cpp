@@ -308,8 +308,9 @@ Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreCon
     if (!version) {
       return version.error();
     }
-    if (!config.migrate && *version == 0) {
-      // Not migrated here, so not made one either (an empty file stays empty).
+    if ((!config.migrate || !config.create) && *version == 0) {
+      // Not made a database here (an empty file stays empty): not migrated,
+      // or one that must exist already.
       return Error{ErrorCode::invalid_argument, no_scrapekeep_tables()};
     }
     if (config.cache_kib > 0) {

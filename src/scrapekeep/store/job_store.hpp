@@ -40,8 +40,8 @@ struct StoreConfig {
   // server) is `unavailable`, not a new empty database beside the old WAL.
   bool migrate = true;
   // With `migrate` (read-write), creates the file when it is missing. Off: a
-  // missing file is `not_found`, nothing is created, an existing one is
-  // still migrated.
+  // missing file is `not_found`, nothing is created, an existing database
+  // is still migrated, and a file that has no tables (empty) is refused.
   bool create = true;
   // Concurrent record_*_page calls from connections to the same file commit
   // together in one transaction (see group_commit.hpp); off: one each.
