@@ -177,6 +177,7 @@ TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made
     auto r = keys(dir, args);
     INFO(command << ": " << r.err);
     CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: database file does not exist: " + missing + "\n");
     CHECK_FALSE(std::filesystem::exists(missing));
 
     // An empty file is refused and left empty, not made a database.
@@ -300,4 +301,30 @@ TEST_CASE("a new key that cannot be written to stdout is revoked and the command
   const RunResult fresh_keys = keys(dir, {"list", "--db", fresh});
   REQUIRE(fresh_keys.exit_code == 0);
   CHECK(fresh_keys.out.find("active") == std::string::npos);
+}
+
+TEST_CASE("keys list lines up organization names that are not ASCII", "[cli][keys]") {
+  TempDir dir;
+  const std::string db = dir.file("utf8.db");
+  REQUIRE(create_key(dir, db, "\xc3\x96rg \xc3\xbc").exit_code == 0);  // "Örg ü": 5 characters
+  REQUIRE(create_key(dir, db, "plain").exit_code == 0);
+  const RunResult listed = keys(dir, {"list", "--db", db});
+  REQUIRE(listed.exit_code == 0);
+  // The column after ORG starts at the same character in every line.
+  std::vector<std::size_t> starts;
+  std::size_t from = 0;
+  while (from < listed.out.size()) {
+    const std::size_t end = listed.out.find('\n', from);
+    const std::string line = listed.out.substr(from, end - from);
+    // Two spaces end a column: the key id and the name hold no such pair.
+    const std::size_t at = line.find(line.rfind("KEY_ID", 0) == 0 ? "  CREATED" : "  20");
+    REQUIRE(at != std::string::npos);
+    starts.push_back(static_cast<std::size_t>(std::count_if(
+        line.begin(), line.begin() + static_cast<std::ptrdiff_t>(at),
+        [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; })));
+    from = end + 1;
+  }
+  REQUIRE(starts.size() == 3);
+  CHECK(starts[1] == starts[0]);
+  CHECK(starts[2] == starts[0]);
 }

@@ -727,6 +727,16 @@ TEST_CASE("inspect export shows where a redirect took a listing page, on a datab
   };
   CHECK(final_urls({"export", "--format", "jsonl", "--events"}) ==
         std::vector<Json>{nullptr, "http://127.0.0.1:9/moved?page=2"});
+  // The CSV too, in its last two columns: next_url, final_url.
+  {
+    auto csv = inspect(dir, db, {"export", "--format", "csv", "--events"});
+    REQUIRE(csv.exit_code == 0);
+    const auto rows = lines_of(csv.out);
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0].substr(rows[0].size() - 28) == ",duration,next_url,final_url");
+    CHECK(rows[1].substr(rows[1].size() - 29) == ",http://127.0.0.1:9/m?page=2,");
+    CHECK(rows[2].substr(rows[2].size() - 33) == ",,http://127.0.0.1:9/moved?page=2");
+  }
   // events --json keeps the API's shape, whose fields API.md fixes.
   auto events = inspect(dir, db, {"events", id, "--json"});
   REQUIRE(events.exit_code == 0);

@@ -177,13 +177,7 @@ std::string percent(std::int64_t part, std::int64_t whole) {
   return buf;
 }
 
-std::string pad(const std::string& text, size_t width, bool right = false) {
-  if (text.size() >= width) {
-    return text;
-  }
-  const std::string fill(width - text.size(), ' ');
-  return right ? fill + text : text + fill;
-}
+using core::pad;
 
 // ANSI color, only when stdout is a terminal (and NO_COLOR is unset).
 class Style {
@@ -232,7 +226,7 @@ class Table {
     for (const auto& row : m_rows) {
       widths.resize(std::max(widths.size(), row.size()), 0);
       for (size_t c = 0; c < row.size(); ++c) {
-        widths[c] = std::max(widths[c], row[c].size());
+        widths[c] = std::max(widths[c], core::utf8_length(row[c]));
       }
     }
     for (size_t r = 0; r < m_rows.size(); ++r) {
@@ -862,7 +856,7 @@ int run_export(const InspectOptions& o) {
   if (o.events) {
     if (!jsonl) {
       std::cout << "seq,job_id,kind,page_number,item_index,url,http_status,outcome,items_found,"
-                   "detail_links,error,started_at,finished_at,duration\n";
+                   "detail_links,error,started_at,finished_at,duration,next_url,final_url\n";
     }
     done = history->export_events(filter, [&](const store::EventRecord& r) {
       const store::PageEvent& e = r.event;
@@ -875,7 +869,8 @@ int run_export(const InspectOptions& o) {
                   << e.items_found << ',' << r.detail_links << ',' << csv_opt(e.error) << ','
                   << core::format_timestamp(e.started_at) << ','
                   << core::format_timestamp(e.finished_at) << ','
-                  << csv_seconds(e.finished_at - e.started_at) << '\n';
+                  << csv_seconds(e.finished_at - e.started_at) << ',' << csv_opt(r.next_url)
+                  << ',' << csv_opt(r.final_url) << '\n';
       }
       return static_cast<bool>(std::cout);
     });

@@ -50,23 +50,27 @@ int list_keys(const KeysOptions& o) {
   if (!keys) {
     return fail(keys.error().message);
   }
-  int org_width = 3;
+  std::size_t org_width = 3;
   for (const auto& k : *keys) {
-    org_width = std::max(org_width, static_cast<int>(k.org_name.size()));
+    org_width = std::max(org_width, core::utf8_length(k.org_name));
   }
-  std::printf("%-20s  %-*s  %-32s  %s\n", "KEY_ID", org_width, "ORG", "CREATED", "STATUS");
+  const auto row = [&](const std::string& id, const std::string& org, const std::string& created,
+                       const std::string& status) {
+    std::cout << core::pad(id, 20) << "  " << core::pad(org, org_width) << "  "
+              << core::pad(created, 32) << "  " << status << "\n";
+  };
+  row("KEY_ID", "ORG", "CREATED", "STATUS");
   for (const auto& k : *keys) {
-    const std::string status =
-        k.revoked_at ? "revoked " + core::format_timestamp(*k.revoked_at) : "active";
-    std::printf("%-20s  %-*s  %-32s  %s\n", k.key_id.c_str(), org_width, k.org_name.c_str(),
-                core::format_timestamp(k.created_at).c_str(), status.c_str());
+    row(k.key_id, k.org_name, core::format_timestamp(k.created_at),
+        k.revoked_at ? "revoked " + core::format_timestamp(*k.revoked_at) : "active");
   }
   return 0;
 }
 
 int revoke_key(const KeysOptions& o) {
-  // Not migrated, so that a mistyped path leaves no new database behind.
-  auto store = open_store_or_report(store::StoreConfig{.path = o.db, .migrate = false});
+  // Never created, so that a mistyped path leaves no new database behind
+  // ("database file does not exist", as every command says).
+  auto store = open_store_or_report(store::StoreConfig{.path = o.db, .create = false});
   if (!store) {
     return 1;
   }

@@ -86,7 +86,7 @@ void add_worker_command(CLI::App& app, Action& action) {
   auto opts = std::make_shared<WorkerOptions>();
   auto* cmd = app.add_subcommand("worker", "Run scraper workers without the API");
   add_work_options(*cmd, opts->work);
-  cmd->get_option("--db")->required();
+  cmd->get_option("--db")->required()->default_str("");  // no default shown: it must be given
   cmd->add_option("--concurrency", opts->concurrency, "Scraper workers (jobs scraped at once)")
       ->transform(whole_number(1, 64))
       ->capture_default_str();

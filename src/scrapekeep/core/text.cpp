@@ -33,6 +33,15 @@ std::size_t utf8_length(const std::string& text) {
   }));
 }
 
+std::string pad(const std::string& text, std::size_t width, bool right) {
+  const std::size_t length = utf8_length(text);
+  if (length >= width) {
+    return text;
+  }
+  const std::string fill(width - length, ' ');
+  return right ? fill + text : text + fill;
+}
+
 std::size_t http_scheme_length(const std::string& url) {
   const std::string scheme = lower_ascii(url.substr(0, 8));
   if (scheme.rfind("http://", 0) == 0) {

@@ -20,6 +20,11 @@ std::string trim_ascii(const std::string& text);
 // continue a character. What the contract's "at most N characters" counts.
 std::size_t utf8_length(const std::string& text);
 
+// `text` padded with spaces to `width` characters (utf8_length, so that a
+// column of UTF-8 names lines up), on the left when `right`; as it is when
+// already that wide.
+std::string pad(const std::string& text, std::size_t width, bool right = false);
+
 // The length of `url`'s "http://" or "https://" (in any case), or 0.
 std::size_t http_scheme_length(const std::string& url);
 
