@@ -816,6 +816,10 @@ TEST_CASE("methods no route uses are METHOD_NOT_ALLOWED, not a bad request", "[h
     const HttpReply on_route = a.request(method, "/v1/scrape/jobs/" + id + "?x=1");
     check_error(on_route, 405, "METHOD_NOT_ALLOWED", clock.now());
     CHECK(on_route.header("Allow") == std::optional<std::string>("GET, HEAD, DELETE"));
+    // The connection closes after it (the library could not read the
+    // request's framing), and the answer says only that.
+    CHECK(on_route.header("Connection") == std::optional<std::string>("close"));
+    CHECK_FALSE(on_route.header("Keep-Alive"));
     check_error(a.request(method, "/v1/no-such-route"), 404, "NOT_FOUND", clock.now());
   }
 }

@@ -604,6 +604,13 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
         }
         return 100;
       });
+  // An answer after which the connection closes says only that: the library
+  // adds Keep-Alive unless it closes the connection itself.
+  svr.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.get_header_value("Connection") == "close") {
+      res.headers.erase("Keep-Alive");
+    }
+  });
   svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                      httplib::Response& res) {
     if (!res.body.empty()) {
