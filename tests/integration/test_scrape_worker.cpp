@@ -808,6 +808,24 @@ TEST_CASE("worker: a loop through a redirect's target ends the listing, resumed 
   }
 }
 
+TEST_CASE("worker: a next link redirected to a page stored before is a loop: not stored again",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const auto [id, job] = h.run(site.url("/back?page=1"), listing_options());
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.listing_pages_failed == 0);
+  CHECK(job.counters.items_found == 12);
+  CHECK(job.pagination_complete);
+  CHECK(core::derive_progress(job, *job.completed_at).current_page == 3);
+  check_listing_results(h.results(id), site, "/back", 1, 12, 4);
+  CHECK(h.events(id).size() == 3);
+  CHECK(site.hits("/back?page=4") == 1);
+  CHECK(site.hits("/back?page=2") == 2);  // asked for once by page 1's link, once by the redirect
+  CHECK(scrapekeep::testing::counter_mismatches(h.store_config().path, id).empty());
+}
+
 TEST_CASE("worker: a start URL with a fragment is no redirect, and stores no final_url",
           "[scrape][worker]") {
   FixtureSite site;

@@ -289,6 +289,22 @@ void FixtureSite::add_routes() {
     res.set_content(listing_html("/moved", page, page == 1 ? "/moved?page=2" : "/moved-to?page=2"),
                     k_html);
   });
+  // A loop through a redirect: page 3's next link, page 4, is a 302 back to
+  // page 2.
+  s.Get("/back", [this](const httplib::Request& req, httplib::Response& res) {
+    const int page = page_param(req);
+    if (page == 4) {
+      res.status = 302;
+      res.set_header("Location", "/back?page=2");
+      return;
+    }
+    if (page < 1 || page > 3) {
+      res.status = 404;
+      res.set_content(page_shell("Not found", "<p>No such page</p>\n"), k_html);
+      return;
+    }
+    res.set_content(listing_html("/back", page, "/back?page=" + std::to_string(page + 1)), k_html);
+  });
   s.Get("/moved-to", [this](const httplib::Request& req, httplib::Response& res) {
     if (page_param(req) != 2) {
       res.status = 404;

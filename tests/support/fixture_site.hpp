@@ -17,6 +17,7 @@
 //   /slow?page=K      like /endless, each answer delayed by slow_delay
 //   /moved?page=K     3 pages; page 2 is a 302 to /moved-to?page=2 (the page),
 //                     page 3 (delayed by slow_delay) links on to /moved-to?page=2
+//   /back?page=K      3 pages; page 3's next link, page 4, is a 302 back to page 2
 //   /redirect         302 to /listings?page=1 (relative Location)
 //   /redirect-chain?n=N  302 to ?n=N-1 ... ?n=0 which is /listings?page=1
 //   /redirect-loop    302 to itself

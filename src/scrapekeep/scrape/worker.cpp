@@ -111,6 +111,9 @@ struct ListingPage {
   std::optional<std::string> next;      // by the job's pagination rules
   std::int64_t items_before = 0;        // the job's items before this page's
   std::size_t take = 0;                 // of its items, those max_items leaves room for
+  // A redirect took it to a listing page of the job's already stored: a loop,
+  // so it is not stored, and the pagination ends there.
+  bool loop = false;
 };
 
 // A job's listing pages, fetched and parsed one after the other on a thread
@@ -282,8 +285,14 @@ class ListingPipeline {
   }
 
   // Which of `page`'s items count and the page to fetch after it, if any;
-  // `items_found` counts its items.
+  // `items_found` counts its items. A page a redirect took to one visited
+  // before is a loop: none of it counts.
   void follow(ListingPage& page, std::int64_t& items_found) {
+    if (m_start.visited.count(page_identity(page.fetched.final_url)) != 0) {
+      page.loop = true;
+      page.parsed.reset();
+      return;
+    }
     m_start.visited.insert(page_identity(page.url));
     if (page_identity(page.fetched.final_url) != page_identity(page.url)) {  // redirected
       m_start.visited.insert(page_identity(page.fetched.final_url));
@@ -1044,6 +1053,9 @@ Outcome JobRunner::run_job() {
     ListingPage listing;
     if (auto outcome = fetch_listing(*m_pipeline, listing)) {
       return *outcome;
+    }
+    if (listing.loop) {
+      break;  // the page before was the last: the set of listing pages is final
     }
     FetchResult& fetched = listing.fetched;
     ListingExtraction extraction;
