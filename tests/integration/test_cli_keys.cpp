@@ -303,6 +303,38 @@ TEST_CASE("a new key that cannot be written to stdout is revoked and the command
   CHECK(fresh_keys.out.find("active") == std::string::npos);
 }
 
+TEST_CASE("a new key sent to a pipe nobody reads is revoked and the command fails, as is a "
+          "report", "[cli][keys]") {
+  TempDir dir;
+  const std::string db = dir.file("piped.db");
+  const std::string status = dir.file("status");
+  // stdout is a pipe whose reader has exited (`true`, given half a second).
+  // The shell is started by a test process that may ignore SIGPIPE, which
+  // a child inherits: env gives the command SIGPIPE's default action back.
+  const auto to_closed_pipe = [&](const std::string& args) {
+    RunResult r = run_program(
+        dir.path().string(),
+        {"/bin/sh", "-c",
+         "{ sleep 0.5; env --default-signal=PIPE " + std::string(SCRAPEKEEP_BINARY) + " " + args +
+             "; echo $? > " + status + "; } | true"});
+    std::ifstream in(status);
+    in >> r.exit_code;
+    return r;
+  };
+  const RunResult created = to_closed_pipe("keys create --db " + db + " --org piped");
+  CHECK(created.exit_code == 1);
+  CHECK(created.err.find("cannot write the new API key to standard output; it was revoked (key_") !=
+        std::string::npos);
+  const RunResult listed = keys(dir, {"list", "--db", db});
+  REQUIRE(listed.exit_code == 0);
+  CHECK(listed.out.find("piped") != std::string::npos);
+  CHECK(listed.out.find("active") == std::string::npos);
+
+  const RunResult report = to_closed_pipe("keys list --db " + db);
+  CHECK(report.exit_code == 1);
+  CHECK(report.err == "scrapekeep: cannot write to standard output\n");
+}
+
 TEST_CASE("keys list lines up organization names that are not ASCII", "[cli][keys]") {
   TempDir dir;
   const std::string db = dir.file("utf8.db");

@@ -1,6 +1,7 @@
 #include "scrapekeep/cli/app.hpp"
 
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <limits>
 #include <sstream>
@@ -148,6 +149,10 @@ int run(int argc, char** argv) {
     std::cerr << "scrapekeep: no command given (see scrapekeep --help)\n";
     return 2;
   }
+  // A reader that went away (a closed pipe) is a write that fails (EPIPE),
+  // reported as a full disk is, not a death by SIGPIPE: that would end
+  // `keys create` before it revokes the key nobody saw, and say nothing.
+  std::signal(SIGPIPE, SIG_IGN);
   int status = 0;
   try {
     status = action();
