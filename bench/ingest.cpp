@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
     SQLite::Statement ev(db,
                          "INSERT INTO page_events (job_id, kind, page_number, url, http_status, "
                          "outcome, items_found, detail_links, next_url, error, started_at, "
-                         "finished_at, seq) VALUES (?, 'listing', ?, ?, 200, 'ok', ?, 0, ?, NULL, "
+                         "finished_at, job_seq) VALUES (?, 'listing', ?, ?, 200, 'ok', ?, 0, ?, NULL, "
                          "?, ?, ?)");
     SQLite::Statement up(db,
                          "UPDATE jobs SET listing_pages_scraped = listing_pages_scraped + 1, "

@@ -68,10 +68,11 @@ CREATE INDEX jobs_progress ON jobs (
 );
 
 -- Append-only page events. A listing page is stored once per job and page
--- number, a detail page once per job and item. `id` orders the whole table;
--- `seq` numbers a job's events 1, 2, 3... in the order they were stored.
+-- number, a detail page once per job and item. `seq` orders the whole table;
+-- `job_seq` numbers a job's events 1, 2, 3... in the order they were stored
+-- (the API's and inspect's `seq`).
 CREATE TABLE page_events (
-  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id      TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
   kind        TEXT NOT NULL CHECK (kind IN ('listing', 'detail')),
   page_number INTEGER NOT NULL,
@@ -87,10 +88,17 @@ CREATE TABLE page_events (
   finished_at INTEGER NOT NULL
   -- Listing pages: where a redirect took the page, when not to url (NULL
   -- otherwise). Added by migration 0005's ALTER TABLE, written this way;
-  -- seq by migration 0007's (always set by the store, unique per job).
-  , final_url TEXT, seq INTEGER);
+  -- job_seq by migration 0007's (set by the store, or by the trigger below
+  -- for a row an older binary inserts without it).
+  , final_url TEXT, job_seq INTEGER);
 
-CREATE UNIQUE INDEX page_events_job ON page_events (job_id, seq);
+CREATE UNIQUE INDEX page_events_job ON page_events (job_id, job_seq);
+CREATE TRIGGER page_events_job_seq AFTER INSERT ON page_events WHEN NEW.job_seq IS NULL
+BEGIN
+  UPDATE page_events
+     SET job_seq = (SELECT IFNULL(MAX(job_seq), 0) + 1 FROM page_events WHERE job_id = NEW.job_id)
+   WHERE seq = NEW.seq;
+END;
 CREATE UNIQUE INDEX page_events_listing_once ON page_events (job_id, page_number)
   WHERE kind = 'listing';
 CREATE UNIQUE INDEX page_events_detail_once ON page_events (job_id, item_index)

@@ -448,7 +448,7 @@ int main(int argc, char** argv) {
   Stmt insert_event(
       db,
       "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, outcome, "
-      "items_found, detail_links, next_url, error, started_at, finished_at, seq) "
+      "items_found, detail_links, next_url, error, started_at, finished_at, job_seq) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 
   Rng rng(o.seed);

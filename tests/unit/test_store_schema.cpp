@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "scrapekeep/store/job_store.hpp"
@@ -488,8 +490,11 @@ TEST_CASE("migration 0007 numbers each job's events from 1 in the order they wer
       REQUIRE((*store)->release(claim).ok());
     }
   }
-  const auto seqs = [&](SQLite::Database& db, const std::string& job_id) {
-    SQLite::Statement q(db, "SELECT seq FROM page_events WHERE job_id = ? ORDER BY seq");
+  // A job's event numbers, in the order stored: `column` seq (the whole
+  // table's) or job_seq.
+  const auto seqs = [&](SQLite::Database& db, const std::string& job_id, const char* column) {
+    SQLite::Statement q(db, std::string("SELECT ") + column +
+                                " FROM page_events WHERE job_id = ? ORDER BY seq");
     q.bind(1, job_id);
     std::vector<std::int64_t> out;
     while (q.executeStep()) {
@@ -501,21 +506,17 @@ TEST_CASE("migration 0007 numbers each job's events from 1 in the order they wer
     // As version 6 held them: one sequence for the whole database.
     SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
     as_schema_version(db, 6);
-    CHECK(seqs(db, jobs[0]) == std::vector<std::int64_t>{1, 3, 5});
-    CHECK(seqs(db, jobs[1]) == std::vector<std::int64_t>{2, 4});
+    CHECK(seqs(db, jobs[0], "seq") == std::vector<std::int64_t>{1, 3, 5});
+    CHECK(seqs(db, jobs[1], "seq") == std::vector<std::int64_t>{2, 4});
   }
   auto store = JobStore::open(config);
   REQUIRE(store.ok());
-  CHECK(seqs((*store)->database(), jobs[0]) == std::vector<std::int64_t>{1, 2, 3});
-  CHECK(seqs((*store)->database(), jobs[1]) == std::vector<std::int64_t>{1, 2});
-  // In the order they were stored: the migrated numbers follow the row ids.
-  {
-    SQLite::Statement q((*store)->database(),
-                        "SELECT COUNT(*) FROM page_events a JOIN page_events b ON "
-                        "a.job_id = b.job_id AND a.id < b.id AND a.seq > b.seq");
-    REQUIRE(q.executeStep());
-    CHECK(q.getColumn(0).getInt() == 0);
-  }
+  SQLite::Database& db = (*store)->database();
+  CHECK(seqs(db, jobs[0], "job_seq") == std::vector<std::int64_t>{1, 2, 3});
+  CHECK(seqs(db, jobs[1], "job_seq") == std::vector<std::int64_t>{1, 2});
+  // The whole table's numbers stay as they were: a binary of version 6 still
+  // running on the file reads and deletes by them as before.
+  CHECK(seqs(db, jobs[0], "seq") == std::vector<std::int64_t>{1, 3, 5});
   // The second job's next event follows its own last; `after` counts the job's.
   auto claim = (*store)->claim_next(k_t0 + 1'000'000, 30'000'000);
   REQUIRE(claim.ok());
@@ -532,4 +533,44 @@ TEST_CASE("migration 0007 numbers each job's events from 1 in the order they wer
   CHECK(events->events[1].seq == last);
   CHECK(events->events[1].page_number == last);
   CHECK(events->next_after == last);
+
+  // An event a binary of version 6 stores (no job_seq) is numbered too.
+  db.exec("INSERT INTO page_events (job_id, kind, page_number, url, outcome, started_at, "
+          "finished_at) VALUES ('" + resumed + "', 'listing', 9, 'http://x/9', 'ok', 0, 0)");
+  auto after_old = (*store)->list_events(resumed, last, 10);
+  REQUIRE(after_old.ok());
+  REQUIRE(after_old->events.size() == 1);
+  CHECK(after_old->events[0].seq == last + 1);
+  CHECK(after_old->events[0].page_number == 9);
+}
+
+TEST_CASE("opening a file behind the schema waits for another process migrating it, past the "
+          "busy timeout", "[store]") {
+  TempDir dir;
+  StoreConfig config;
+  config.path = dir.file("scrapekeep.db");
+  {
+    auto store = JobStore::open(config);
+    REQUIRE(store.ok());
+  }
+  {
+    SQLite::Database db(config.path, SQLite::OPEN_READWRITE);
+    as_schema_version(db, 6);
+  }
+  // Another process's long migration: the write lock held past the busy timeout.
+  SQLite::Database other(config.path, SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  std::thread release([&other] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    other.exec("COMMIT");
+  });
+  config.busy_timeout_ms = 200;
+  const auto started = std::chrono::steady_clock::now();
+  auto store = JobStore::open(config);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  release.join();
+  INFO((store.ok() ? std::string("opened") : store.error().message));
+  REQUIRE(store.ok());
+  CHECK(waited >= std::chrono::milliseconds(1000));
+  CHECK((*store)->schema_version().value() == scrapekeep::store::latest_schema_version());
 }

@@ -37,7 +37,8 @@ int show_new_key(store::JobStore& store, const store::CreatedKey& key, const std
   const auto revoked = store.revoke_key(key.info.key_id, core::SystemClock().now());
   return fail("cannot write the new API key to standard output; " +
               (revoked ? "it was revoked (" + key.info.key_id + "), since nobody saw it"
-                       : "revoke " + key.info.key_id + ": nobody saw it"));
+                       : "revoke " + key.info.key_id + ": nobody saw it") +
+              "; make another with scrapekeep keys create");
 }
 
 std::unique_ptr<store::History> open_history_or_report(const std::string& path) {

@@ -75,23 +75,23 @@ bool has_column(SQLite::Database& db, const char* table, const char* column) {
 
 // The event columns read_event_record() reads, from `page_events e`, which
 // inspect reads as it is. A database older than migration 0005 has no
-// final_url: read as NULL. One older than 0007 numbers its events across the
-// database, in `seq`, which was the row's id: a job's own numbers are left
-// to EventNumbers (seq read as NULL). Its events are in order by `e.seq` in
-// either.
+// final_url: read as NULL. One older than 0007 has no job_seq, a job's own
+// numbers: they are left to EventNumbers (read as NULL). `job_order` puts a
+// job's events in order along an index (page_events_job) in either.
 struct EventSelect {
   std::string sql;
   bool numbered_per_job = true;
+  const char* job_order = "e.job_seq";
 };
 
 EventSelect event_select(SQLite::Database& db) {
   const std::string final_url = has_column(db, "page_events", "final_url") ? "e.final_url" : "NULL";
-  const bool numbered = has_column(db, "page_events", "id");
-  return {"SELECT e.rowid, e.job_id, e.kind, e.page_number, e.item_index, e.url, e.http_status, "
+  const bool numbered = has_column(db, "page_events", "job_seq");
+  return {"SELECT e.seq, e.job_id, e.kind, e.page_number, e.item_index, e.url, e.http_status, "
           "e.outcome, e.items_found, e.detail_links, e.next_url, e.error, e.started_at, "
           "e.finished_at, " +
-              final_url + (numbered ? ", e.seq" : ", NULL") + " FROM page_events e ",
-          numbered};
+              final_url + (numbered ? ", e.job_seq" : ", NULL") + " FROM page_events e ",
+          numbered, numbered ? "e.job_seq" : "e.seq"};
 }
 
 // A job's own event numbers in a database older than migration 0007: its
@@ -125,13 +125,14 @@ JobRecord read_job_record(SQLite::Statement& q, std::int64_t* rowid = nullptr,
   return r;
 }
 
-// Reads a row of event_select(); returns the row's id through `id`.
-EventRecord read_event_record(SQLite::Statement& q, std::int64_t* id = nullptr) {
+// Reads a row of event_select(); returns the row's `seq` (its place in the
+// table) through `row_seq`.
+EventRecord read_event_record(SQLite::Statement& q, std::int64_t* row_seq = nullptr) {
   EventRecord r;
   PageEvent& e = r.event;
   int i = 0;
-  if (id) {
-    *id = q.getColumn(i).getInt64();
+  if (row_seq) {
+    *row_seq = q.getColumn(i).getInt64();
   }
   ++i;
   r.job_id = q.getColumn(i++).getString();
@@ -583,7 +584,7 @@ Result<Timeline> History::timeline(const std::string& job_id) {
     const EventSelect select = event_select(db);
     SQLite::Statement slowest(db, select.sql +
                                       "WHERE e.job_id = ? ORDER BY e.finished_at - e.started_at "
-                                      "DESC, e.seq LIMIT 1");
+                                      "DESC, " + select.job_order + " LIMIT 1");
     slowest.bind(1, job_id);
     if (slowest.executeStep()) {
       t.slowest = read_event_record(slowest);
@@ -656,7 +657,8 @@ Status History::each_event(const std::string& job_id, std::optional<std::int64_t
       return Error{ErrorCode::not_found, "job not found: " + job_id};
     }
     const EventSelect select = event_select(*m_impl->db);
-    SQLite::Statement q(*m_impl->db, select.sql + "WHERE e.job_id = ? ORDER BY e.seq LIMIT ?");
+    SQLite::Statement q(*m_impl->db, select.sql + "WHERE e.job_id = ? ORDER BY " +
+                                         select.job_order + " LIMIT ?");
     q.bind(1, job_id);
     q.bind(2, limit.value_or(-1));
     EventNumbers numbers(select);
@@ -700,14 +702,14 @@ Status History::export_events(const HistoryFilter& filter,
     if (!org) {
       return org.error();
     }
-    // CROSS JOIN keeps page_events the outer loop, so each chunk is a rowid
+    // CROSS JOIN keeps page_events the outer loop, so each chunk is a seq
     // range scan. The filters are on jobs: a job's events are all read or none.
     const EventSelect select = event_select(*m_impl->db);
     SQLite::Statement q(*m_impl->db,
                         select.sql +
-                            "CROSS JOIN jobs j ON j.job_id = e.job_id WHERE e.rowid > :after" +
+                            "CROSS JOIN jobs j ON j.job_id = e.job_id WHERE e.seq > :after" +
                             filter_sql(filter, org->has_value(), true) +
-                            " ORDER BY e.rowid LIMIT :chunk");
+                            " ORDER BY e.seq LIMIT :chunk");
     EventNumbers numbers(select);
     read_in_chunks<EventRecord>(
         q, filter, *org,

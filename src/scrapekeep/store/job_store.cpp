@@ -31,13 +31,17 @@ const char* to_string(PageKind kind) { return kind == PageKind::listing ? "listi
 
 namespace {
 
+// How long opening a file that is behind the binary's schema waits for
+// another process migrating it (JobStore::open_connection).
+constexpr int k_migration_wait_ms = 10 * 60 * 1000;
+
 // `insert`, an INSERT of a page event whose first parameter is the job's id
-// and whose VALUES end with the event's `seq`, completed: a job's events are
-// numbered 1, 2, 3... in the order they are stored (one writer at a time; the
-// unique index page_events_job finds the job's last number).
+// and whose VALUES end with the event's `job_seq`, completed: a job's events
+// are numbered 1, 2, 3... in the order they are stored (one writer at a time;
+// the unique index page_events_job finds the job's last number).
 std::string with_next_seq(const char* insert) {
   return std::string(insert) +
-         "(SELECT IFNULL(MAX(seq), 0) + 1 FROM page_events WHERE job_id = ?1))";
+         "(SELECT IFNULL(MAX(job_seq), 0) + 1 FROM page_events WHERE job_id = ?1))";
 }
 
 // The byte budget of one page of rows (k_page_bytes): a row fits while the
@@ -333,7 +337,18 @@ Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreCon
                        "); upgrade scrapekeep"};
     }
     if (!config.read_only && config.migrate) {
+      // A file still to be migrated may be being migrated by another process
+      // (a serve and workers started together on an older file): wait for it
+      // as long as a big migration takes, not the busy timeout (0007 rewrites
+      // every page event: about 10 s for 2.4 million), then go on as usual.
+      const bool behind = *version < latest_schema_version();
+      if (behind) {
+        db.setBusyTimeout(k_migration_wait_ms);
+      }
       auto st = migrate(db, core::SystemClock().now());
+      if (behind) {
+        db.setBusyTimeout(config.busy_timeout_ms);
+      }
       if (!st) {
         return st.error();
       }
@@ -677,10 +692,10 @@ Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t 
     // The job's row in the same read: a job deleted since the caller looked
     // it up may have events still waiting for purge_deleted(), nobody's.
     SQLite::Statement q(m_impl->db,
-                        "SELECT seq, kind, page_number, url, http_status, outcome, items_found, "
-                        "error, started_at, finished_at FROM page_events "
-                        "WHERE job_id = ?1 AND seq > ?2 AND EXISTS (SELECT 1 FROM jobs j "
-                        "WHERE j.job_id = ?1) ORDER BY seq LIMIT ?3");
+                        "SELECT job_seq, kind, page_number, url, http_status, outcome, "
+                        "items_found, error, started_at, finished_at FROM page_events "
+                        "WHERE job_id = ?1 AND job_seq > ?2 AND EXISTS (SELECT 1 FROM jobs j "
+                        "WHERE j.job_id = ?1) ORDER BY job_seq LIMIT ?3");
     q.bind(1, job_id);
     q.bind(2, after);
     q.bind(3, limit);
@@ -914,7 +929,8 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
     {
       static const std::string k_sql = with_next_seq(
           "INSERT INTO page_events (job_id, kind, page_number, url, http_status, outcome, "
-          "items_found, detail_links, next_url, error, started_at, finished_at, final_url, seq) "
+          "items_found, detail_links, next_url, error, started_at, finished_at, final_url, "
+          "job_seq) "
           "VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ");
       auto ev = x.prepared(k_sql.c_str());
       ev->bind(1, claim.job_id);
@@ -995,7 +1011,7 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
       {
         static const std::string k_sql = with_next_seq(
             "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, "
-            "outcome, items_found, error, started_at, finished_at, seq) "
+            "outcome, items_found, error, started_at, finished_at, job_seq) "
             "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?, ");
         auto ev = x.prepared(k_sql.c_str());
         ev->bind(1, claim.job_id);
@@ -1136,7 +1152,8 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
         Micros completed_at = std::max(now, job.started_at.value_or(now));
         if (timed_out) {
           auto last = m_impl->prepared(
-              "SELECT finished_at FROM page_events WHERE job_id = ? ORDER BY seq DESC LIMIT 1");
+              "SELECT finished_at FROM page_events WHERE job_id = ? ORDER BY job_seq DESC "
+              "LIMIT 1");
           last->bind(1, job.job_id);
           const Micros last_stored = last->executeStep() ? last->getColumn(0).getInt64() : 0;
           completed_at = std::min(now, std::max(*time_up, last_stored));
@@ -1247,8 +1264,8 @@ Result<PurgeStep> JobStore::purge_deleted() {
         for (const char* sql :
              {"DELETE FROM result_items WHERE job_id = ?1 AND item_index IN (SELECT item_index "
               "FROM result_items WHERE job_id = ?1 ORDER BY item_index LIMIT ?2)",
-              "DELETE FROM page_events WHERE id IN (SELECT id FROM page_events "
-              "WHERE job_id = ?1 ORDER BY seq LIMIT ?2)"}) {
+              "DELETE FROM page_events WHERE seq IN (SELECT seq FROM page_events "
+              "WHERE job_id = ?1 ORDER BY job_seq LIMIT ?2)"}) {
           auto q = m_impl->prepared(sql);
           q->bind(1, job_id);
           q->bind(2, budget);
