@@ -17,7 +17,6 @@ std::string format_timestamp(Micros at);
 // Returns nullopt for anything else. A fraction finer than a microsecond is
 // rounded up to the next one: times are stored in whole microseconds, so a
 // time t compares with each (>= t, < t) as that microsecond does.
-
 std::optional<Micros> parse_timestamp(std::string_view text);
 
 // Seconds rounded to 2 decimals (60.03).
