@@ -1202,3 +1202,54 @@ TEST_CASE("fetch: the gzip decoder kept for the next body decodes it whole after
     CHECK(r.body == page);
   }
 }
+
+TEST_CASE("fetch: a head with bare LF line ends is read, and broken responses say what broke",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body><article><h2>one</h2></article></body></html>";
+  HttpFetcher fetcher(test_config());
+  SECTION("LF alone ends each line of the head (RFC 9112 2.2)") {
+    RawSite site([&](int fd) {
+      send_all(fd, "HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: " +
+                       std::to_string(page.size()) + "\nConnection: close\n\n" + page);
+    });
+    const FetchResult r = fetcher.fetch(site.url("/lf"), in(seconds(10)));
+    INFO(r.error);
+    CHECK(r.ok);
+    CHECK(r.http_status == std::optional<int>(200));
+    CHECK(r.body == page);
+  }
+  struct Case {
+    std::string answer;  // sent, then the connection closed
+    std::string error;
+    std::optional<int> status;
+  };
+  const std::vector<Case> cases = {
+      {"", "the connection closed before any response", std::nullopt},
+      {"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n",
+       "the response is not HTTP/1.x (its status line or headers cannot be read)", std::nullopt},
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "10\r\n<html><body>abcd\r\n",
+       "the connection closed before the response's body ended", 200},
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: -1\r\n\r\n" + page,
+       "the response's Content-Length is not a length (-1)", std::nullopt},
+  };
+  for (const Case& c : cases) {
+    INFO(c.answer);
+    RawSite site([&](int fd) { send_all(fd, c.answer); });
+    const FetchResult r = fetcher.fetch(site.url("/broken"), in(seconds(10)));
+    CHECK_FALSE(r.ok);
+    CHECK(r.error == c.error);
+    CHECK(r.http_status == c.status);
+  }
+  SECTION("the same length twice in one header is that length") {
+    RawSite site([&](int fd) {
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+                       std::to_string(page.size()) + ", " + std::to_string(page.size()) +
+                       "\r\nConnection: close\r\n\r\n" + page);
+    });
+    const FetchResult r = fetcher.fetch(site.url("/twice"), in(seconds(10)));
+    INFO(r.error);
+    CHECK(r.ok);
+    CHECK(r.body == page);
+  }
+}

@@ -335,6 +335,16 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
       if (m_buf[scanned] != '\n') {
         continue;
       }
+      if (limits.bare_lf_lines && (line < 2 || m_buf[scanned - 1] != '\r')) {
+        if (m_end == m_buf.size()) {
+          m_buf.resize(m_buf.size() + k_read_chunk);
+        }
+        std::memmove(m_buf.data() + scanned + 1, m_buf.data() + scanned, m_end - scanned);
+        m_buf[scanned] = '\r';
+        ++m_end;
+        --scanned;  // the loop's ++ brings it to the CR, then to the LF (wraps at 0 alike)
+        continue;
+      }
       const bool crlf = line >= 2 && m_buf[scanned - 1] == '\r';
       if (start_line && !crlf && limits.bare_lf_start_line_ends_head) {
         return HeadResult::ready;  // not HTTP/1.1: the library answers it (400)
@@ -621,6 +631,7 @@ ssize_t SocketStream::receive(int timeout_ms, bool wait_first) {
       return n < 0 ? -1 : 0;
     }
     m_end += static_cast<std::size_t>(n);
+    m_received += static_cast<std::size_t>(n);
     return n;
   }
 }

@@ -44,6 +44,10 @@ struct HeadLimits {
   // lets a server ignore Range); the library would cut a JSON body to the
   // bytes asked for under a 200, or answer 416 without a body.
   bool drop_range = false;
+  // A client's: a line of the head ended by a LF alone is taken as ended by
+  // CRLF (RFC 9112 2.2 allows it; browsers and curl read such sites), which
+  // the library requires.
+  bool bare_lf_lines = false;
   // And all of it by then (a client: the fetch's deadline).
   std::chrono::steady_clock::time_point not_after = std::chrono::steady_clock::time_point::max();
 };
@@ -108,6 +112,8 @@ class SocketStream final : public httplib::Stream {
 
   // Whether a read ran out of time (the peer stopped sending).
   bool timed_out() const { return m_timed_out; }
+  // Bytes received from the peer since the stream was made.
+  std::size_t bytes_received() const { return m_received; }
   // The library closed the socket (and freed its TLS state) while the
   // stream still had it: the destructor must not touch that fd number, which
   // another thread may have been given already.
@@ -168,6 +174,7 @@ class SocketStream final : public httplib::Stream {
   std::size_t m_end = 0;
   std::string m_out;  // written, not yet sent
   bool m_timed_out = false;
+  std::size_t m_received = 0;
   bool m_eof = false;  // the peer closed its side
   bool m_line_too_long = false;
   std::size_t m_line_bytes = 0;   // of the line being read a byte at a time

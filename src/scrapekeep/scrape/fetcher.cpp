@@ -120,12 +120,22 @@ std::optional<milliseconds> parse_retry_after(const std::string& value) {
   return milliseconds(std::min(seconds, k_year_s) * 1000);
 }
 
+// A Content-Length: decimal digits, or a list of the same number ("5, 5",
+// which RFC 9110 8.6 lets a recipient take as 5); nullopt for anything else.
 std::optional<std::size_t> parse_content_length(const std::string& value) {
-  const std::string text = core::trim_ascii(value);
-  std::size_t length = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
-    return std::nullopt;
+  std::optional<std::size_t> length;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    const std::size_t end = std::min(value.find(',', start), value.size());
+    const std::string text = core::trim_ascii(value.substr(start, end - start));
+    std::size_t one = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), one);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+        (length && *length != one)) {
+      return std::nullopt;
+    }
+    length = one;
+    start = end + 1;
   }
   return length;
 }
@@ -587,6 +597,7 @@ class BoundedClient final : public Base {
     const bool ok = callback(strm) && strm.flush();
     m_limits.stream = nullptr;
     m_limits.timed_out = strm.timed_out();
+    m_limits.received = strm.bytes_received();
     if (socket.sock != sock) {
       // Closed by the library (Connection: close, HTTP/1.0): the number may
       // be another thread's socket by now.
@@ -858,6 +869,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     too_large,
     interrupted,
     bad_framing,
+    bad_length,
     bad_encoding,
     unsupported_encoding,
   };
@@ -865,6 +877,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   bool success_status = false;
   std::string encoding;  // Content-Encoding of a body being decoded (normalized)
   std::string unsupported;  // a Content-Encoding this build cannot decode, as sent
+  std::string bad_length;   // a Content-Length that is not one, as sent
   BodyDecoder* decoder = nullptr;  // m_decoder, for this response
   std::size_t expected_bytes = SIZE_MAX;  // Content-Length of a body not chunked
   std::size_t received_bytes = 0;         // of the body, as sent
@@ -887,8 +900,14 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         parse_content_type(response.get_header_value("Content-Type"));
     // SIZE_MAX when the length is unknown (chunked or missing).
     std::size_t length = SIZE_MAX;
-    if (response.has_header("Content-Length")) {
-      length = parse_content_length(response.get_header_value("Content-Length")).value_or(SIZE_MAX);
+    if (response.has_header("Content-Length") && !net::is_chunked(response)) {
+      const auto parsed = parse_content_length(response.get_header_value("Content-Length"));
+      if (!parsed) {
+        abort = Abort::bad_length;  // "-1", "abc": the library would misread it
+        bad_length = response.get_header_value("Content-Length").substr(0, 40);
+        return false;
+      }
+      length = *parsed;
     }
     if (!net::is_chunked(response)) {
       expected_bytes = length;
@@ -968,6 +987,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     m_active = &client;
   }
   m_response.head.max_head_bytes = k_response_head_bytes;
+  m_response.head.bare_lf_lines = true;
   m_response.head.head_timeout = k_response_head_time;
   m_response.head.not_after = deadline;
   m_response.head_failure.reset();
@@ -1035,6 +1055,10 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       attempt.status.reset();
       attempt.error = "the response has Content-Length headers that differ";
       return attempt;
+    case Abort::bad_length:
+      attempt.status.reset();
+      attempt.error = "the response's Content-Length is not a length (" + bad_length + ")";
+      return attempt;
     case Abort::bad_encoding:
       // The same bytes would come again: not retried.
       attempt.error = "cannot decode the " + encoding + " body";
@@ -1063,10 +1087,23 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       attempt.interrupted = true;
       return attempt;
     }
-    attempt.status.reset();
     attempt.body.clear();
-    attempt.error = transport_error_message(result.error());
     attempt.retryable = !is_permanent_transport_error(result.error());
+    if (result.error() != httplib::Error::Read) {
+      attempt.status.reset();
+      attempt.error = transport_error_message(result.error());
+    } else if (attempt.status) {
+      // The head was read (its status stays the response's): the body was not.
+      attempt.error = m_response.timed_out
+                          ? "the response stalled in its body (nothing for the read timeout)"
+                          : "the connection closed before the response's body ended";
+    } else if (m_response.timed_out) {
+      attempt.error = "no response within the read timeout";
+    } else if (m_response.received == 0) {
+      attempt.error = "the connection closed before any response";
+    } else {
+      attempt.error = "the response is not HTTP/1.x (its status line or headers cannot be read)";
+    }
     return attempt;
   }
   attempt.status = result->status;

@@ -216,6 +216,7 @@ class HttpFetcher final : public Fetcher {
     bool bad_chunked = false;
     net::SocketStream* stream = nullptr;  // while a response is read
     bool timed_out = false;  // a read ran out of time
+    std::size_t received = 0;  // bytes of the response received
   };
   ResponseLimits m_response;
   std::atomic<bool> m_cancelled{false};
