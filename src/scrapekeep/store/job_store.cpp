@@ -35,13 +35,15 @@ namespace {
 // another process migrating it (JobStore::open_connection).
 constexpr int k_migration_wait_ms = 10 * 60 * 1000;
 
-// `insert`, an INSERT of a page event whose first parameter is the job's id
-// and whose VALUES end with the event's `job_seq`, completed: a job's events
-// are numbered 1, 2, 3... in the order they are stored (one writer at a time;
-// the unique index page_events_job finds the job's last number).
-std::string with_next_seq(const char* insert) {
-  return std::string(insert) +
-         "(SELECT IFNULL(MAX(job_seq), 0) + 1 FROM page_events WHERE job_id = ?1))";
+// The number of the job's last page event stored (0: none yet). A job's
+// events are numbered 1, 2, 3... (`job_seq`) in the order they are stored:
+// one writer at a time, and the unique index page_events_job finds the last.
+template <typename Writer>
+std::int64_t last_job_seq(Writer& x, const std::string& job_id) {
+  auto q = x.prepared("SELECT IFNULL(MAX(job_seq), 0) FROM page_events WHERE job_id = ?");
+  q->bind(1, job_id);
+  q->executeStep();
+  return q->getColumn(0).getInt64();
 }
 
 // The byte budget of one page of rows (k_page_bytes): a row fits while the
@@ -927,12 +929,10 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
     const bool complete = page.pagination_complete || !page.next_url ||
                           items_found + take >= options.max_items;
     {
-      static const std::string k_sql = with_next_seq(
+      auto ev = x.prepared(
           "INSERT INTO page_events (job_id, kind, page_number, url, http_status, outcome, "
           "items_found, detail_links, next_url, error, started_at, finished_at, final_url, "
-          "job_seq) "
-          "VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ");
-      auto ev = x.prepared(k_sql.c_str());
+          "job_seq) VALUES (?, 'listing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       ev->bind(1, claim.job_id);
       ev->bind(2, page.page_number);
       ev->bind(3, page.url);
@@ -945,6 +945,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
       ev->bind(10, page.started_at);
       ev->bind(11, page.finished_at);
       bind_opt(*ev, 12, page.final_url != page.url ? page.final_url : std::nullopt);
+      ev->bind(13, last_job_seq(x, claim.job_id) + 1);
       ev->exec();
     }
     {
@@ -995,6 +996,7 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
         return lost_claim();
       }
     }
+    std::int64_t job_seq = last_job_seq(x, claim.job_id);  // once: the pages follow it
     for (std::size_t p = 0; p < pages.size(); ++p) {
       const DetailPageRecord& page = pages[p];
       std::int64_t page_number = 0;
@@ -1009,11 +1011,10 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
         page_number = item->getColumn(0).getInt64();
       }
       {
-        static const std::string k_sql = with_next_seq(
+        auto ev = x.prepared(
             "INSERT INTO page_events (job_id, kind, page_number, item_index, url, http_status, "
             "outcome, items_found, error, started_at, finished_at, job_seq) "
-            "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?, ");
-        auto ev = x.prepared(k_sql.c_str());
+            "VALUES (?, 'detail', ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)");
         ev->bind(1, claim.job_id);
         ev->bind(2, page_number);
         ev->bind(3, page.item_index);
@@ -1023,6 +1024,7 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
         bind_opt(*ev, 7, page.ok ? std::nullopt : std::optional<std::string>(page.error));
         ev->bind(8, page.started_at);
         ev->bind(9, page.finished_at);
+        ev->bind(10, ++job_seq);
         ev->exec();
       }
       if (page.ok) {
