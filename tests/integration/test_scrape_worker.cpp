@@ -826,6 +826,37 @@ TEST_CASE("worker: a next link redirected to a page stored before is a loop: not
   CHECK(scrapekeep::testing::counter_mismatches(h.store_config().path, id).empty());
 }
 
+TEST_CASE("worker: a loop found through a redirect makes the set of listing pages final at once, "
+          "as a last page does, though the detail pages are still on their way",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.detail_delay = milliseconds(3000);
+  FixtureSite site(site_config);
+  Harness h;
+  const std::string id = h.create(site.url("/back?page=1"), detail_options());
+  auto pool = h.pool();
+  pool->start();
+  // Page 4, the 302 back to page 2, fetched and found a loop: the runner
+  // takes it (and breaks out) as soon as page 3 is stored.
+  REQUIRE(eventually([&] {
+    return h.job(id).counters.listing_pages_scraped == 3 && site.hits("/back?page=2") == 2;
+  }));
+  REQUIRE(eventually([&] { return h.job(id).pagination_complete; }, std::chrono::seconds(2)));
+  const core::Job settling = h.job(id);
+  CHECK(settling.status == core::JobStatus::processing);
+  CHECK(settling.current_page == 3);
+  CHECK(settling.counters.detail_pages_scraped < 12);
+  // Cancelled now, the job keeps the set of listing pages it found final.
+  REQUIRE(h.db().cancel_job(id, std::nullopt, h.clock.now()).ok());
+  const core::Job cancelled = h.wait_terminal(id);
+  pool->stop();
+  CHECK(cancelled.status == core::JobStatus::cancelled);
+  CHECK(cancelled.pagination_complete);
+  CHECK(h.events(id).size() == 3 + static_cast<std::size_t>(cancelled.counters.detail_pages_scraped +
+                                                            cancelled.counters.detail_pages_failed));
+  CHECK(scrapekeep::testing::counter_mismatches(h.store_config().path, id).empty());
+}
+
 TEST_CASE("worker: a start URL with a fragment is no redirect, and stores no final_url",
           "[scrape][worker]") {
   FixtureSite site;

@@ -1055,7 +1055,15 @@ Outcome JobRunner::run_job() {
       return *outcome;
     }
     if (listing.loop) {
-      break;  // the page before was the last: the set of listing pages is final
+      // The page before was the last: the set of listing pages is final now,
+      // as after a last page, whether the run then ends done or otherwise
+      // (timeout, cancel), and a resumed run does not fetch the loop again.
+      const core::Status status = with_retry(
+          [&] { return m_ctx.store.end_pagination(m_claim, listing.page_number - 1); });
+      if (!status) {
+        return fail(status.error());
+      }
+      break;
     }
     FetchResult& fetched = listing.fetched;
     ListingExtraction extraction;

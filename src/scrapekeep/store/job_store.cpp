@@ -969,6 +969,21 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
   });
 }
 
+Status JobStore::end_pagination(const Claim& claim, std::int64_t last_page) {
+  return m_impl->write([&](Impl& x) -> Status {
+    auto up = x.prepared(
+        "UPDATE jobs SET pagination_complete = 1, current_page = ? "
+        "WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
+    up->bind(1, last_page);
+    up->bind(2, claim.job_id);
+    up->bind(3, claim.token);
+    if (up->exec() != 1) {
+      return lost_claim();
+    }
+    return core::ok_status();
+  });
+}
+
 Status JobStore::record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now) {
   return record_detail_pages(claim, {page}, now);
 }

@@ -254,6 +254,11 @@ class JobStore {
   // Items beyond max_items are dropped. conflict when the claim was lost or the
   // page was already stored.
   Status record_listing_page(const Claim& claim, const ListingPageRecord& page, Micros now);
+  // The job's listing pages end at `last_page`, stored before, though that
+  // page has a next link (it led back to a page stored: a loop):
+  // pagination_complete, and current_page is that page. conflict when the
+  // claim was lost.
+  Status end_pagination(const Claim& claim, std::int64_t last_page);
   Status record_detail_page(const Claim& claim, const DetailPageRecord& page, Micros now);
   // Several detail pages in one transaction: all stored, or none.
   Status record_detail_pages(const Claim& claim, const std::vector<DetailPageRecord>& pages,
