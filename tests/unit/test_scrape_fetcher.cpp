@@ -1253,3 +1253,39 @@ TEST_CASE("fetch: a head with bare LF line ends is read, and broken responses sa
     CHECK(r.body == page);
   }
 }
+
+TEST_CASE("fetch: a redirect or an error status whose Content-Length is not one is read by its "
+          "status, as before the length was checked",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body><h2>x</h2></body></html>";
+  RawSite target([&](int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+                     std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+  });
+  const std::string to = target.url("/page");
+  HttpFetcher fetcher(test_config());
+  SECTION("a redirect is followed") {
+    RawSite moved([&](int fd) {
+      send_all(fd, "HTTP/1.1 302 Found\r\nLocation: " + to +
+                       "\r\nContent-Length: -1\r\nConnection: close\r\n\r\n");
+    });
+    const FetchResult r = fetcher.fetch(moved.url("/old"), in(seconds(10)));
+    INFO(r.error);
+    CHECK(r.ok);
+    CHECK(r.final_url == to);
+    CHECK(r.body == page);
+  }
+  SECTION("a 404 keeps its status and is not retried") {
+    std::atomic<int> asked{0};
+    RawSite gone([&](int fd) {
+      ++asked;
+      send_all(fd, "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: abc"
+                   "\r\nConnection: close\r\n\r\nnothing here");
+    });
+    const FetchResult r = fetcher.fetch(gone.url("/gone"), in(seconds(10)));
+    CHECK_FALSE(r.ok);
+    CHECK(r.error == "HTTP 404");
+    CHECK(r.http_status == std::optional<int>(404));
+    CHECK(asked == 1);
+  }
+}

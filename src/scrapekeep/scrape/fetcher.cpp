@@ -900,19 +900,22 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         parse_content_type(response.get_header_value("Content-Type"));
     // SIZE_MAX when the length is unknown (chunked or missing).
     std::size_t length = SIZE_MAX;
+    success_status = response.status >= 200 && response.status < 300;
     if (response.has_header("Content-Length") && !net::is_chunked(response)) {
       const auto parsed = parse_content_length(response.get_header_value("Content-Length"));
-      if (!parsed) {
+      if (parsed) {
+        length = *parsed;
+      } else if (success_status) {
         abort = Abort::bad_length;  // "-1", "abc": the library would misread it
         bad_length = response.get_header_value("Content-Length").substr(0, 40);
         return false;
       }
-      length = *parsed;
+      // Another status is read by its status alone (a redirect is followed,
+      // a 503 retried): a body of unknown length is not read (status_known).
     }
     if (!net::is_chunked(response)) {
       expected_bytes = length;
     }
-    success_status = response.status >= 200 && response.status < 300;
     if (success_status) {
       if (!is_html(attempt.media_type)) {
         abort = Abort::not_html;
