@@ -349,7 +349,7 @@ int run_jobs(const InspectOptions& o) {
     std::cout << "{\"jobs\":[";
     listed = history->each_job(filter, [&](const store::JobRecord& r) {
       std::cout << (shown++ ? "," : "") << dump(job_json(r));
-      return true;
+      return static_cast<bool>(std::cout);
     });
     std::cout << "],\"total\":" << *total << ",\"limit\":" << *filter.limit << "}\n";
   } else {
@@ -371,7 +371,7 @@ int run_jobs(const InspectOptions& o) {
                 << pad(format_time(j.created_at), 19) << "  " << pad(job_duration(j, now), 13, true)
                 << "  " << j.url << "\n";
       ++shown;
-      return true;
+      return static_cast<bool>(std::cout);
     });
     std::cout << style.dim(group_digits(shown) + " of " + group_digits(*total) +
                            " matching jobs, newest first" +
@@ -625,7 +625,7 @@ int run_events(const InspectOptions& o) {
     listed = history->each_event(o.job_id, limit, [&](const store::EventRecord& r) {
       std::cout << (shown++ ? "," : "") << dump(http::event_view(r.event));
       last_seq = r.event.seq;
-      return true;
+      return static_cast<bool>(std::cout);  // no reader left: no more to read
     });
     if (!listed) {
       // Left unclosed: a reader that misses the exit status still cannot
@@ -659,7 +659,7 @@ int run_events(const InspectOptions& o) {
               << "  " << pad(format_duration(e.finished_at - e.started_at), 8, true) << "  "
               << e.url << (e.error ? "  error: " + *e.error : "") << "\n";
     ++shown;
-    return true;
+    return static_cast<bool>(std::cout);
   });
   if (!listed) {
     return fail(listed.error().message);
