@@ -1227,6 +1227,8 @@ TEST_CASE("fetch: a head with bare LF line ends is read, and broken responses sa
       {"", "the connection closed before any response", std::nullopt},
       {"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n",
        "the response is not HTTP/1.x (its status line or headers cannot be read)", std::nullopt},
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n",
+       "the connection closed before the response's head ended", std::nullopt},
       {"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
        "10\r\n<html><body>abcd\r\n",
        "the connection closed before the response's body ended", 200},

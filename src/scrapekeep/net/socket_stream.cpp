@@ -296,6 +296,7 @@ bool SocketStream::flush() {
 HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
                                    const std::function<bool()>& keep_waiting) {
   m_timed_out = false;
+  m_head_cut = false;
   m_line_bytes = 0;
   m_lines_total = 0;
   m_chunked = Chunked::off;
@@ -412,6 +413,7 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
       continue;  // the checks above decide
     }
     if (n <= 0) {
+      m_head_cut = m_end >= 5 && std::memcmp(m_buf.data(), "HTTP/", 5) == 0;
       return HeadResult::closed;
     }
     last_byte = SteadyClock::now();

@@ -114,6 +114,9 @@ class SocketStream final : public httplib::Stream {
   bool timed_out() const { return m_timed_out; }
   // Bytes received from the peer since the stream was made.
   std::size_t bytes_received() const { return m_received; }
+  // Whether the last read_head() ended with the peer closing the connection
+  // in the middle of a head that began as an HTTP response's ("HTTP/").
+  bool http_head_cut_short() const { return m_head_cut; }
   // The library closed the socket (and freed its TLS state) while the
   // stream still had it: the destructor must not touch that fd number, which
   // another thread may have been given already.
@@ -175,6 +178,7 @@ class SocketStream final : public httplib::Stream {
   std::string m_out;  // written, not yet sent
   bool m_timed_out = false;
   std::size_t m_received = 0;
+  bool m_head_cut = false;
   bool m_eof = false;  // the peer closed its side
   bool m_line_too_long = false;
   std::size_t m_line_bytes = 0;   // of the line being read a byte at a time

@@ -598,6 +598,7 @@ class BoundedClient final : public Base {
     m_limits.stream = nullptr;
     m_limits.timed_out = strm.timed_out();
     m_limits.received = strm.bytes_received();
+    m_limits.head_cut = strm.http_head_cut_short();
     if (socket.sock != sock) {
       // Closed by the library (Connection: close, HTTP/1.0): the number may
       // be another thread's socket by now.
@@ -1104,6 +1105,8 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       attempt.error = "no response within the read timeout";
     } else if (m_response.received == 0) {
       attempt.error = "the connection closed before any response";
+    } else if (m_response.head_cut) {
+      attempt.error = "the connection closed before the response's head ended";
     } else {
       attempt.error = "the response is not HTTP/1.x (its status line or headers cannot be read)";
     }

@@ -217,6 +217,7 @@ class HttpFetcher final : public Fetcher {
     net::SocketStream* stream = nullptr;  // while a response is read
     bool timed_out = false;  // a read ran out of time
     std::size_t received = 0;  // bytes of the response received
+    bool head_cut = false;     // the connection closed in the middle of an HTTP head
   };
   ResponseLimits m_response;
   std::atomic<bool> m_cancelled{false};
