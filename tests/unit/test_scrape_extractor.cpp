@@ -884,3 +884,34 @@ TEST_CASE("a DetailExtractor gives what extract_detail gives after XPath errors 
     }
   }
 }
+
+TEST_CASE("a link's query on a page in a single-byte encoding is written in that encoding, as "
+          "browsers write it", "[scrape][extractor]") {
+  // "café", "Zürich", "東" (which windows-1252 lacks) and "€" (0x80 there),
+  // in the query; the path is UTF-8 in any encoding, and a fragment is dropped.
+  const std::string body =
+      "<article class='property'><h2>A</h2>"
+      "<a href='/caf\xE9/1?q=caf\xE9&amp;city=Z\xFCrich&amp;t=\x80#x\xE9'>x</a></article>"
+      "<a rel='next' href='?q=caf\xE9%E9&amp;k=&#26481;'>next</a>";
+  const std::string latin = "<html><head><meta charset='windows-1252'></head><body>" + body +
+                            "</body></html>";
+  const ListingExtraction result =
+      extract_listing(latin, "http://h.test/list?page=1", property_selectors(), true);
+  REQUIRE(result.items.size() == 1);
+  CHECK(result.items[0].detail_url ==
+        std::optional<std::string>("http://h.test/caf%C3%A9/1?q=caf%E9&city=Z%FCrich&t=%80"));
+  // An escape written in the page stays as written; a character the encoding
+  // lacks is written as its character reference.
+  CHECK(result.next_url ==
+        std::optional<std::string>("http://h.test/list?q=caf%E9%E9&k=%26%2326481%3B"));
+
+  // The same links on a UTF-8 page: UTF-8, as before.
+  std::string utf8 = "<html><head><meta charset='utf-8'></head><body>"
+                     "<article class='property'><h2>A</h2>"
+                     "<a href='/caf\xC3\xA9/1?q=caf\xC3\xA9'>x</a></article></body></html>";
+  const ListingExtraction plain =
+      extract_listing(utf8, "http://h.test/list?page=1", property_selectors(), true);
+  REQUIRE(plain.items.size() == 1);
+  CHECK(plain.items[0].detail_url ==
+        std::optional<std::string>("http://h.test/caf%C3%A9/1?q=caf%C3%A9"));
+}

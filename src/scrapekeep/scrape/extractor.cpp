@@ -23,6 +23,7 @@
 
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/page_encoding.hpp"
+#include "scrapekeep/scrape/single_byte_decoders.hpp"
 #include "scrapekeep/scrape/xml_memory.hpp"
 
 namespace scrapekeep::scrape {
@@ -232,6 +233,53 @@ std::string base_url_of(xmlDoc* doc, xmlXPathContext* ctx, const std::string& pa
     }
   }
   return page_url;
+}
+
+// `ref`, a link of a page in `encoding`, with the characters of its query
+// that are not ASCII percent-encoded as browsers write them there (the URL
+// Standard's query state, "encoding-parse a URL"): in a single-byte legacy
+// encoding (windows-1252, KOI8-R...) as its byte ("café" is caf%E9), or as
+// "&#N;" for a character it lacks. Otherwise (UTF-8, UTF-16, and the CJK
+// encodings, whose encoders scrapekeep does not have) as it is: escaped as
+// UTF-8 later.
+std::optional<std::string> with_query_in(const std::optional<std::string>& ref,
+                                         std::string_view encoding) {
+  if (!ref || !is_single_byte(encoding)) {
+    return ref;
+  }
+  const std::size_t query = ref->find('?');
+  const std::size_t fragment = ref->find('#');
+  if (query == std::string::npos || fragment < query) {
+    return ref;
+  }
+  const std::size_t end = std::min(fragment, ref->size());
+  static const char* const k_hex = "0123456789ABCDEF";
+  std::string out = ref->substr(0, query);
+  for (std::size_t i = query; i < end;) {
+    const auto c = static_cast<unsigned char>((*ref)[i]);
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // The page was decoded to valid UTF-8: a lead byte and its continuation bytes.
+    const std::size_t length = std::min(end - i, std::size_t{c >= 0xF0 ? 4u : c >= 0xE0 ? 3u : 2u});
+    const std::string_view character(ref->data() + i, length);
+    if (const auto byte = encode_single_byte(character, encoding)) {
+      out += '%';
+      out += k_hex[*byte >> 4];
+      out += k_hex[*byte & 0xF];
+    } else {
+      char32_t cp = c & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07);
+      for (std::size_t k = 1; k < length; ++k) {
+        cp = (cp << 6) | (static_cast<unsigned char>(character[k]) & 0x3F);
+      }
+      out += "%26%23" + std::to_string(static_cast<std::uint32_t>(cp)) + "%3B";
+    }
+    i += length;
+  }
+  out += ref->substr(end);
+  return out;
 }
 
 std::optional<std::string> resolve_link(const std::string& base, const std::optional<std::string>& ref) {
@@ -755,16 +803,18 @@ struct ParsedListing::State {
   std::string base;
   std::vector<xmlNode*> items;
   std::optional<std::string> next_url;
+  std::string encoding;  // the page's, as decoded: its links' queries are written in it
 };
 
 ParsedListing::ParsedListing(const std::string& html, const std::string& page_url,
                              const core::Selectors& selectors, const std::string& charset,
                              unsigned long step_budget)
     : m_state(new State{process_parse_budget().acquire(html.size()), selectors, nullptr, nullptr,
-                        page_url, {}, std::nullopt}) {
+                        page_url, {}, std::nullopt, {}}) {
   prepare_thread();
   State& s = *m_state;
   s.doc = parse_html(html, page_url, charset);
+  s.encoding = sniff_encoding(html, charset);
   s.ctx = page_context(s.doc.get(), step_budget);
   if (!s.ctx) {
     return;
@@ -773,7 +823,7 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
   s.base = base_url_of(s.doc.get(), s.ctx.get(), page_url);
   XPathCompPtr next_comp = compile(selectors.next_page);
   XPathObjectPtr next = evaluate(next_comp.get(), s.ctx.get(), root);
-  const std::optional<std::string> next_ref = value_of(next.get());
+  const std::optional<std::string> next_ref = with_query_in(value_of(next.get()), s.encoding);
   s.next_url = resolve_link(s.base, next_ref);
   if (!s.next_url && next_ref) {
     // Not followed, as resolve_url says, but not taken for the end of the
@@ -824,7 +874,7 @@ ListingExtraction ParsedListing::extract(bool want_detail_links, std::size_t max
     item.fields = fields.evaluate_at(s.ctx.get(), node, bytes_left);
     if (want_detail_links) {
       XPathObjectPtr link = evaluate(detail_comp.get(), s.ctx.get(), node);
-      const std::optional<std::string> ref = value_of(link.get());
+      const std::optional<std::string> ref = with_query_in(value_of(link.get()), s.encoding);
       // Taken as extracted before it is resolved, which costs in proportion
       // (escaped, it may triple), also when it resolves to nothing (a link
       // over k_max_link_bytes); then what it resolved to, where longer.

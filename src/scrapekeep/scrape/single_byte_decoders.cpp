@@ -100,6 +100,25 @@ std::string decode_by_table(std::string_view in, const ByteTable& table) {
 
 }  // namespace
 
+bool is_single_byte(std::string_view encoding) { return table_for(encoding) != nullptr; }
+
+std::optional<unsigned char> encode_single_byte(std::string_view character,
+                                                std::string_view encoding) {
+  const ByteTable* table = table_for(encoding);
+  if (table == nullptr || character.empty() || character.size() > 3 ||
+      character == "\xEF\xBF\xBD") {  // U+FFFD: what bytes without a character read as
+    return std::nullopt;
+  }
+  for (std::size_t b = 0x80; b < 256; ++b) {
+    const Utf8Char& c = (*table)[b];
+    if (c.length == character.size() &&
+        std::memcmp(c.bytes.data(), character.data(), character.size()) == 0) {
+      return static_cast<unsigned char>(b);
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> decode_single_byte(std::string_view in, std::string_view encoding) {
   const ByteTable* table = table_for(encoding);
   if (table == nullptr) {

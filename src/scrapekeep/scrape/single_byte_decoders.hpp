@@ -17,4 +17,13 @@ namespace scrapekeep::scrape {
 // U+F780-U+F7FF. NUL characters are dropped.
 std::optional<std::string> decode_single_byte(std::string_view in, std::string_view encoding);
 
+// Whether `encoding` is one decode_single_byte() decodes.
+bool is_single_byte(std::string_view encoding);
+
+// The byte of `encoding` (as above) that reads as `character`, one non-ASCII
+// character in UTF-8, as the Standard's encoder writes it; nullopt when the
+// encoding has none (or is not single-byte).
+std::optional<unsigned char> encode_single_byte(std::string_view character,
+                                                std::string_view encoding);
+
 }  // namespace scrapekeep::scrape
