@@ -63,6 +63,7 @@ class TlsSite {
     m_server->stop();
     m_thread.join();
   }
+  const std::string& cert_path() const { return m_cert; }
   std::string url(const std::string& path) const {
     return "https://127.0.0.1:" + std::to_string(m_port) + path;
   }
@@ -103,6 +104,19 @@ TEST_CASE("HTTPS pages are fetched over TLS, redirects included", "[scrape]") {
     CHECK(page.body.find("Château") != std::string::npos);
   }
 
+  SECTION("with verification on, a certificate SSL_CERT_FILE names is trusted") {
+    // As a user trusts a private CA: OpenSSL's default verify paths, which
+    // the fetcher uses, read the variable.
+    ::setenv("SSL_CERT_FILE", site.cert_path().c_str(), 1);
+    FetchConfig config;
+    config.max_tries = 1;
+    HttpFetcher fetcher(config);
+    const auto page = fetcher.fetch(site.url("/listings"), soon());
+    ::unsetenv("SSL_CERT_FILE");
+    INFO(page.error);
+    CHECK(page.ok);
+    CHECK(page.http_status == 200);
+  }
   SECTION("with verification on, a self-signed certificate fails the page, not the process") {
     FetchConfig config;
     config.max_tries = 1;
