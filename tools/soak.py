@@ -378,6 +378,10 @@ class Checker:
         listing = [e for e in events if e["kind"] == "listing"]
         detail = [e for e in events if e["kind"] == "detail"]
 
+        # The job's own event numbers (the API's seq): 1..n in the order stored.
+        self.expect("event numbers 1..n in the order stored", [e["job_seq"] for e in events],
+                    list(range(1, len(events) + 1)))
+
         # Listing pages: 1..n, each once, in order, the site's pages from `start`.
         numbers = [e["page_number"] for e in listing]
         n = len(listing)
