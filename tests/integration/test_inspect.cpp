@@ -145,6 +145,19 @@ ListingPageRecord listing(std::int64_t page, const std::string& url, Micros star
   return r;
 }
 
+// A new database at `db` with organization "acme", the store left open.
+struct AcmeStore {
+  std::unique_ptr<JobStore> store;
+  std::int64_t org_id = 0;
+};
+AcmeStore open_acme(const std::string& db) {
+  auto opened = JobStore::open(StoreConfig{.path = db});
+  REQUIRE(opened);
+  auto key = (*opened)->create_key("acme", k_t0);
+  REQUIRE(key);
+  return {std::move(*opened), key->info.org_id};
+}
+
 Claim claim(JobStore& store, Micros now) {
   auto claimed = store.claim_next(now, k_lease);
   REQUIRE(claimed);
@@ -589,15 +602,12 @@ TEST_CASE("inspect rounds durations half away from zero at the precision it show
       {3'599'500'000, "1h 00m 00s"}, {86'399'600'000, "1d 00h 00m"}};
   std::vector<std::string> ids;
   {
-    auto opened = JobStore::open(StoreConfig{.path = db});
-    REQUIRE(opened);
-    JobStore& store = **opened;
-    auto key = store.create_key("acme", k_t0);
-    REQUIRE(key);
+    AcmeStore acme = open_acme(db);
+    JobStore& store = *acme.store;
     Micros t = k_t0;
     for (const auto& [took, shown] : k_shown) {
       auto job =
-          store.create_job(key->info.org_id, "http://127.0.0.1:9/", options(false, 1, 0), t);
+          store.create_job(acme.org_id, "http://127.0.0.1:9/", options(false, 1, 0), t);
       REQUIRE(job);
       ids.push_back(job->job_id);
       Claim c = claim(store, t);
@@ -696,12 +706,9 @@ TEST_CASE("inspect export shows where a redirect took a listing page, on a datab
   const std::string db = dir.file("moved.db");
   std::string id;
   {
-    auto opened = JobStore::open(StoreConfig{.path = db});
-    REQUIRE(opened);
-    JobStore& store = **opened;
-    auto key = store.create_key("acme", k_t0);
-    REQUIRE(key);
-    auto job = store.create_job(key->info.org_id, "http://127.0.0.1:9/m?page=1",
+    AcmeStore acme = open_acme(db);
+    JobStore& store = *acme.store;
+    auto job = store.create_job(acme.org_id, "http://127.0.0.1:9/m?page=1",
                                 options(true, 5, 0), k_t0);
     REQUIRE(job);
     id = job->job_id;
@@ -764,14 +771,11 @@ TEST_CASE("inspect numbers each job's events from 1, on a database older than mi
   const std::string db = dir.file("numbered.db");
   std::vector<std::string> ids;
   {
-    auto opened = JobStore::open(StoreConfig{.path = db});
-    REQUIRE(opened);
-    JobStore& store = **opened;
-    auto key = store.create_key("acme", k_t0);
-    REQUIRE(key);
+    AcmeStore acme = open_acme(db);
+    JobStore& store = *acme.store;
     std::vector<Claim> claims;
     for (int j = 0; j < 2; ++j) {
-      auto job = store.create_job(key->info.org_id, "http://127.0.0.1:9/n?page=1",
+      auto job = store.create_job(acme.org_id, "http://127.0.0.1:9/n?page=1",
                                   options(true, 5, 0), k_t0);
       REQUIRE(job);
       ids.push_back(job->job_id);
@@ -1613,12 +1617,9 @@ TEST_CASE("History's exports read past one chunk (5,000 rows) in order, each row
   constexpr int k_rows = 5003;  // one chunk and a bit
   std::string paged;
   {
-    auto opened = JobStore::open(StoreConfig{.path = db});
-    REQUIRE(opened);
-    JobStore& store = **opened;
-    auto key = store.create_key("acme", k_t0);
-    REQUIRE(key);
-    auto job = store.create_job(key->info.org_id, "http://127.0.0.1:9/l?page=1",
+    AcmeStore acme = open_acme(db);
+    JobStore& store = *acme.store;
+    auto job = store.create_job(acme.org_id, "http://127.0.0.1:9/l?page=1",
                                 options(true, 10000, 0), k_t0);
     REQUIRE(job);
     paged = job->job_id;
@@ -1634,7 +1635,7 @@ TEST_CASE("History's exports read past one chunk (5,000 rows) in order, each row
                   .ok());
     }
     for (int i = 1; i < k_rows; ++i) {
-      REQUIRE(store.create_job(key->info.org_id, "http://127.0.0.1:9/j" + std::to_string(i),
+      REQUIRE(store.create_job(acme.org_id, "http://127.0.0.1:9/j" + std::to_string(i),
                                options(false, 1, 0), k_t0 + i));
     }
   }
