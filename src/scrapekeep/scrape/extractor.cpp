@@ -95,12 +95,14 @@ std::string from_xml(const xmlChar* s) {
   return s == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(s));
 }
 
-DocPtr parse_html(const std::string& html, const std::string& page_url, const std::string& charset) {
+// `html` in `encoding`, as sniff_encoding() chose it from the page and its charset.
+DocPtr parse_html(const std::string& html, const std::string& page_url,
+                  const std::string& encoding) {
   // Decoded here, as browsers decode (page_encoding.hpp), and given to
   // libxml2 as UTF-8 that no <meta> may switch: left to itself it stops at
   // the first byte its decoder refuses, without a word.
   std::string decoded;
-  const std::string_view text = decode_page(html, charset, decoded);
+  const std::string_view text = decode_page_as(html, encoding, decoded);
   if (text.size() > static_cast<std::size_t>(INT_MAX)) {
     return nullptr;
   }
@@ -813,8 +815,8 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
                         page_url, {}, std::nullopt, {}}) {
   prepare_thread();
   State& s = *m_state;
-  s.doc = parse_html(html, page_url, charset);
   s.encoding = sniff_encoding(html, charset);
+  s.doc = parse_html(html, page_url, s.encoding);
   s.ctx = page_context(s.doc.get(), step_budget);
   if (!s.ctx) {
     return;
@@ -921,7 +923,7 @@ core::FieldValues DetailExtractor::extract(const std::string& html, const std::s
                                            const std::string& charset, unsigned long step_budget) {
   State& s = *m_state;
   const ParseBudget::Lease lease = process_parse_budget().acquire(html.size());
-  DocPtr doc = parse_html(html, page_url, charset);
+  DocPtr doc = parse_html(html, page_url, sniff_encoding(html, charset));
   if (!doc || !s.ctx) {
     core::FieldValues empty;
     for (const auto& [name, expr] : s.fields) {

@@ -536,7 +536,11 @@ std::string sniff_encoding(std::string_view html, std::string_view http_charset)
 
 std::string_view decode_page(std::string_view html, std::string_view http_charset,
                              std::string& storage) {
-  const std::string encoding = sniff_encoding(html, http_charset);
+  return decode_page_as(html, sniff_encoding(html, http_charset), storage);
+}
+
+std::string_view decode_page_as(std::string_view html, const std::string& encoding,
+                                std::string& storage) {
   html.remove_prefix(bom_encoding(html).second);
   if (encoding == "UTF-8") {
     const std::size_t valid = valid_utf8_prefix(html);

@@ -44,6 +44,9 @@ std::string decode_page(std::string_view html, std::string_view http_charset);
 // `html` then, else of `storage`, where the text is written.
 std::string_view decode_page(std::string_view html, std::string_view http_charset,
                              std::string& storage);
+// The same in `encoding`, as sniff_encoding() chose it for `html`.
+std::string_view decode_page_as(std::string_view html, const std::string& encoding,
+                                std::string& storage);
 
 // Where `in` stops being valid UTF-8 without NUL characters; its size if it
 // never does. (Also what the command line checks a name given to it with.)
