@@ -42,6 +42,13 @@ std::string pad(const std::string& text, std::size_t width, bool right) {
   return right ? fill + text : text + fill;
 }
 
+void append_percent_encoded(std::string& out, unsigned char byte) {
+  static const char* const k_hex = "0123456789ABCDEF";
+  out += '%';
+  out += k_hex[byte >> 4];
+  out += k_hex[byte & 0x0F];
+}
+
 std::size_t http_scheme_length(const std::string& url) {
   const std::string scheme = lower_ascii(url.substr(0, 8));
   if (scheme.rfind("http://", 0) == 0) {

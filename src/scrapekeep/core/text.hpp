@@ -25,6 +25,9 @@ std::size_t utf8_length(const std::string& text);
 // already that wide.
 std::string pad(const std::string& text, std::size_t width, bool right = false);
 
+// Appends `byte` percent-encoded ("%E9", upper-case hex, as RFC 3986 2.1 advises).
+void append_percent_encoded(std::string& out, unsigned char byte);
+
 // The length of `url`'s "http://" or "https://" (in any case), or 0.
 std::size_t http_scheme_length(const std::string& url);
 

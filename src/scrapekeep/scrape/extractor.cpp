@@ -255,7 +255,6 @@ std::optional<std::string> with_query_in(const std::optional<std::string>& ref,
     return ref;
   }
   const std::size_t end = std::min(fragment, ref->size());
-  static const char* const k_hex = "0123456789ABCDEF";
   std::string out = ref->substr(0, query);
   for (std::size_t i = query; i < end;) {
     const auto c = static_cast<unsigned char>((*ref)[i]);
@@ -268,9 +267,7 @@ std::optional<std::string> with_query_in(const std::optional<std::string>& ref,
     const std::size_t length = std::min(end - i, std::size_t{c >= 0xF0 ? 4u : c >= 0xE0 ? 3u : 2u});
     const std::string_view character(ref->data() + i, length);
     if (const auto byte = encode_single_byte(character, encoding)) {
-      out += '%';
-      out += k_hex[*byte >> 4];
-      out += k_hex[*byte & 0xF];
+      core::append_percent_encoded(out, *byte);
     } else {
       char32_t cp = c & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07);
       for (std::size_t k = 1; k < length; ++k) {
@@ -680,7 +677,6 @@ std::optional<std::string> resolve_url(const std::string& base, const std::strin
 }
 
 std::string escape_uri_chars(const std::string& text) {
-  static const char* const k_hex = "0123456789ABCDEF";
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -695,9 +691,7 @@ std::string escape_uri_chars(const std::string& text) {
     const bool bad = c <= 0x20 || c >= 0x7F || c == '"' || c == '<' || c == '>' || c == '\\' ||
                      c == '^' || c == '`' || c == '{' || c == '|' || c == '}' || lone_percent;
     if (bad) {
-      out += '%';
-      out += k_hex[c >> 4];
-      out += k_hex[c & 0x0F];
+      core::append_percent_encoded(out, c);
     } else {
       out += ch;
     }

@@ -194,15 +194,12 @@ int probe_read(const std::string& path) {
 // "file:/abs/path?immutable=1", percent-encoding what a URI path cannot hold.
 std::string immutable_uri(const std::string& path) {
   const std::string abs = std::filesystem::absolute(path).string();
-  static const char* k_hex = "0123456789ABCDEF";
   std::string uri = "file:";
   for (unsigned char c : abs) {
     if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
       uri += static_cast<char>(c);
     } else {
-      uri += '%';
-      uri += k_hex[c >> 4];
-      uri += k_hex[c & 0xf];
+      core::append_percent_encoded(uri, c);
     }
   }
   return uri + "?immutable=1";
