@@ -837,11 +837,25 @@ TEST_CASE("hostile: absurd query parameters are VALIDATION_ERROR naming the para
   REQUIRE(far.status == 200);
   CHECK(far.json["data"]["jobs"].empty());
   CHECK(far.json["data"]["total"] == 1);
-  // An unencoded '+' offset arrives as a space and is still understood.
-  const HttpReply plus = a.get("/v1/scrape/jobs?created_after=2026-01-12T06:00:00+00:00");
-  INFO(plus.body);
-  REQUIRE(plus.status == 200);
-  CHECK(plus.json["data"]["total"] == 1);
+  // An unencoded '+' (sent raw: the client library would write %2B) arrives
+  // as a space and is still understood: before an offset, and between a date
+  // and a time. strftime's "+0000" is read as well. The job was created at
+  // 07:00:00 UTC.
+  for (const char* query :
+       {"created_after=2026-01-12T06:00:00+00:00", "created_after=2026-01-12T06:00:00+0000",
+        "created_after=2026-01-12T08:00:00%2B0100", "created_after=2026-01-12+07:00",
+        "created_before=2026-01-12T07:00:00.000001+00:00"}) {
+    INFO(query);
+    const HttpReply also = raw(server.port(), request_head("GET", std::string("/v1/scrape/jobs?") +
+                                                                      query,
+                                                           server.org_a().key));
+    INFO(also.body);
+    REQUIRE(also.status == 200);
+    CHECK(also.json["data"]["total"] == 1);
+  }
+  const HttpReply before = a.get("/v1/scrape/jobs?created_before=2026-01-12%2007:00");
+  REQUIRE(before.status == 200);
+  CHECK(before.json["data"]["total"] == 0);
   // An empty value is the default; unknown parameters are ignored.
   const HttpReply empty = a.get("/v1/scrape/jobs?limit=&offset=&status=&foo=bar&&&=&x");
   REQUIRE(empty.status == 200);

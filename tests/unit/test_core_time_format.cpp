@@ -76,6 +76,11 @@ TEST_CASE("parse_timestamp applies offsets and defaults to UTC", "[core]") {
   CHECK(parse_timestamp("2026-01-12T09:19:20.123456+02:00") == std::optional<Micros>(base));
   CHECK(parse_timestamp("2026-01-12T01:49:20.123456-05:30") == std::optional<Micros>(base));
   CHECK(parse_timestamp("2026-01-12T07:19:20.123456-00:00") == std::optional<Micros>(base));
+  // The basic format's offsets, as strftime's %z writes them ("+0000").
+  CHECK(parse_timestamp("2026-01-12T07:19:20.123456+0000") == std::optional<Micros>(base));
+  CHECK(parse_timestamp("2026-01-12T09:19:20.123456+0200") == std::optional<Micros>(base));
+  CHECK(parse_timestamp("2026-01-12T01:49:20.123456-0530") == std::optional<Micros>(base));
+  CHECK(parse_timestamp("2026-01-12T09:19:20.123456+02") == std::optional<Micros>(base));
   // An offset can cross a day boundary.
   CHECK(parse_timestamp("2026-01-12T00:30:00+01:00") ==
         std::optional<Micros>(k_2026_01_12_midnight - 30 * k_minute));
@@ -138,8 +143,12 @@ TEST_CASE("parse_timestamp refuses malformed text", "[core]") {
       "2026-01-12T07:19:61Z",
       "2026-01-12T07:19:20.Z",
       "2026-01-12T07:19:20.",
-      "2026-01-12T07:19:20+02",
       "2026-01-12T07:19:20+2:00",
+      "2026-01-12T07:19:20+02:",
+      "2026-01-12T07:19:20+020",
+      "2026-01-12T07:19:20+02:0",
+      "2026-01-12T07:19:20+0260",
+      "2026-01-12T07:19:20+02:00:00",
       "2026-01-12T07:19:20+24:00",
       "2026-01-12T07:19:20+02:60",
       "2026-01-12T07:19:20ZZ",

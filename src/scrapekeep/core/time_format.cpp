@@ -153,9 +153,19 @@ std::optional<Micros> parse_timestamp(std::string_view s) {
       } else if (s[pos] == '+' || s[pos] == '-') {
         const int sign = s[pos] == '-' ? -1 : 1;
         ++pos;
+        // "+02:00", or "+0200" (strftime's %z) and "+02" as ISO 8601's
+        // basic format writes them.
         int oh = 0, om = 0;
-        if (!read_digits(s, pos, 2, oh) || !expect(s, pos, ':') || !read_digits(s, pos, 2, om) ||
-            oh > 23 || om > 59) {
+        if (!read_digits(s, pos, 2, oh)) {
+          return std::nullopt;
+        }
+        if (pos < s.size()) {
+          expect(s, pos, ':');
+          if (!read_digits(s, pos, 2, om)) {
+            return std::nullopt;
+          }
+        }
+        if (oh > 23 || om > 59) {
           return std::nullopt;
         }
         offset_seconds = sign * (oh * 3600 + om * 60);

@@ -13,7 +13,7 @@ namespace scrapekeep::core {
 std::string format_timestamp(Micros at);
 
 // Parses ISO 8601 / RFC 3339: a date ("2026-01-12"), or date and time with
-// optional fraction and optional offset ("Z", "+02:00"); no offset means UTC.
+// optional fraction and optional offset ("Z", "+02:00", "+0200", "+02"); no offset means UTC.
 // Returns nullopt for anything else. A fraction finer than a microsecond is
 // rounded up to the next one: times are stored in whole microseconds, so a
 // time t compares with each (>= t, < t) as that microsecond does.

@@ -85,13 +85,16 @@ std::optional<core::Micros> QueryParams::timestamp(const char* name) {
   if (!raw) {
     return std::nullopt;
   }
+  auto at = core::parse_timestamp(*raw);
   // An unencoded "+00:00" offset arrives as " 00:00" ('+' means space in a
-  // query string): take it as the '+' it was.
-  std::string text = *raw;
-  if (text.size() > 6 && text[text.size() - 6] == ' ' && text[text.size() - 3] == ':') {
-    text[text.size() - 6] = '+';
+  // query string): take a last space after the time's start ("2026-01-12 "
+  // may be the date's separator) as the '+' it was.
+  const std::size_t space = raw->rfind(' ');
+  if (!at && space != std::string::npos && space > 10) {
+    std::string text = *raw;
+    text[space] = '+';
+    at = core::parse_timestamp(text);
   }
-  auto at = core::parse_timestamp(text);
   if (!at) {
     fail(name, "must be an ISO 8601 timestamp, e.g. 2026-01-12T07:19:20Z");
   }
