@@ -511,6 +511,59 @@ TEST_CASE("inspect events prints the page-event timeline", "[inspect]") {
   CHECK(none.out == "no page events\n");
 }
 
+TEST_CASE("inspect and keys list print stored control characters and bytes that are not UTF-8 "
+          "escaped",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("hostile.db");
+  const Built b = build_db(db);
+  // What a scraped site's headers or a damaged file may have put in the rows.
+  const std::string hostile = "zz\x1b[31mRED\x07\xff\xc2\x9b" "2J\xe2\x80\xae";
+  const std::string shown = "zz\\x1B[31mRED\\x07\\xFF\\u009B2J\\u202E";
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    SQLite::Database& raw = (*opened)->database();
+    SQLite::Statement job(raw,
+                          "UPDATE jobs SET error_message = ?1, url = 'http://x/' || ?1 WHERE "
+                          "job_id = ?2");
+    job.bind(1, hostile);
+    job.bind(2, b.failed);
+    REQUIRE(job.exec() == 1);
+    SQLite::Statement event(raw, "UPDATE page_events SET error = ?1, url = 'http://x/' || ?1 "
+                                 "WHERE job_id = ?2");
+    event.bind(1, hostile);
+    event.bind(2, b.failed);
+    REQUIRE(event.exec() >= 1);
+    SQLite::Statement org(raw, "UPDATE organizations SET name = ?1 WHERE name = 'other'");
+    org.bind(1, "other" + hostile);
+    REQUIRE(org.exec() == 1);
+  }
+  const std::vector<std::vector<std::string>> commands = {
+      {"jobs"}, {"job", b.failed}, {"progress", b.failed}, {"events", b.failed}, {"stats"}};
+  for (const auto& args : commands) {
+    auto r = inspect(dir, db, args);
+    INFO(args.front() << ":\n" << r.out << r.err);
+    CHECK(r.exit_code == 0);
+    // (progress shows its JSON view, where a byte that is not UTF-8 is U+FFFD.)
+    CHECK(contains(r.out, args.front() == "progress" ? "zz\\x1B[31mRED\\x07\xef\xbf\xbd\\u009B2J\\u202E"
+                                                     : shown));
+    CHECK_FALSE(contains(r.out, "\x1b"));
+    CHECK_FALSE(contains(r.out, "\xff"));
+    CHECK_FALSE(contains(r.out, "\x07"));
+  }
+  auto keys = run_binary(dir, {"keys", "list", "--db", db});
+  INFO(keys.out << keys.err);
+  CHECK(keys.exit_code == 0);
+  CHECK(contains(keys.out, "other" + shown));
+  CHECK_FALSE(contains(keys.out, "\x1b"));
+  // --json keeps the stored text, escaped as JSON escapes it.
+  auto json = inspect(dir, db, {"job", b.failed, "--json"});
+  REQUIRE(json.exit_code == 0);
+  CHECK_FALSE(contains(json.out, "\x1b"));
+  CHECK(contains(Json::parse(json.out)["error_message"].get<std::string>(), "zz\x1b[31mRED"));
+}
+
 TEST_CASE("inspect events --json on a damaged file prints no document that parses", "[inspect]") {
   TempDir dir;
   const std::string db = dir.file("events.db");

@@ -1,4 +1,4 @@
-// core/text: digit grouping, as inspect prints counts.
+// core/text: digit grouping, as inspect prints counts; printable text.
 
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include "scrapekeep/core/text.hpp"
 
 using scrapekeep::core::group_digits;
+using scrapekeep::core::printable;
 
 TEST_CASE("group_digits puts a comma between groups of three digits", "[core][text]") {
   CHECK(group_digits(0) == "0");
@@ -25,4 +26,29 @@ TEST_CASE("group_digits writes both ends of int64", "[core][text]") {
   CHECK(group_digits(std::numeric_limits<std::int64_t>::max()) == "9,223,372,036,854,775,807");
   CHECK(group_digits(std::numeric_limits<std::int64_t>::min()) == "-9,223,372,036,854,775,808");
   CHECK(group_digits(std::numeric_limits<std::int64_t>::min() + 1) == "-9,223,372,036,854,775,807");
+}
+
+TEST_CASE("printable escapes controls, bidi overrides and bytes that are not UTF-8", "[core][text]") {
+  // Printable ASCII, backslashes and UTF-8 of every length stay as they are.
+  CHECK(printable("http://a.test/x?q=1\\2") == "http://a.test/x?q=1\\2");
+  CHECK(printable("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8f\xa0") ==
+        "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8f\xa0");
+  CHECK(printable("") == "");
+  // C0 controls (NUL, tab, line feed, ESC) and DEL.
+  CHECK(printable(std::string("a\0b", 3)) == "a\\x00b");
+  CHECK(printable("\t\n\x1b[2J\x7f") == "\\x09\\x0A\\x1B[2J\\x7F");
+  // C1 controls (U+0085, U+009B: CSI) and the bidirectional formatting ones.
+  CHECK(printable("a\xc2\x85" "b\xc2\x9b") == "a\\u0085b\\u009B");
+  CHECK(printable("\xe2\x80\xae" "evil\xe2\x81\xa6x\xe2\x80\x8f") ==
+        "\\u202Eevil\\u2066x\\u200F");
+  // Neighbours of those stay (U+00A0, U+2010 hyphen, U+202F).
+  CHECK(printable("\xc2\xa0\xe2\x80\x90\xe2\x80\xaf") == "\xc2\xa0\xe2\x80\x90\xe2\x80\xaf");
+  // Bytes that are not UTF-8: each on its own (a lone continuation byte, a
+  // cut sequence, an overlong form, a surrogate, beyond U+10FFFF).
+  CHECK(printable("x\xffy\x80") == "x\\xFFy\\x80");
+  CHECK(printable("\xe2\x82") == "\\xE2\\x82");
+  CHECK(printable("\xe2\x82z") == "\\xE2\\x82z");
+  CHECK(printable("\xc0\xaf") == "\\xC0\\xAF");
+  CHECK(printable("\xed\xa0\x80") == "\\xED\\xA0\\x80");
+  CHECK(printable("\xf4\x90\x80\x80") == "\\xF4\\x90\\x80\\x80");
 }

@@ -336,6 +336,20 @@ TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip or br stream 
     }
     CHECK(requests == 3);
   }
+  SECTION("a coding or a Content-Type with control characters or bytes that are not UTF-8 is "
+          "quoted printable in the error") {
+    RawSite site(coded_answer("zz\x1b[31mRED\xff", page, requests));
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+    CHECK_FALSE(r.ok);
+    CHECK(r.error == "unsupported Content-Encoding zz\\x1B[31mRED\\xFF");
+    RawSite typed([](int fd) {
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/x\x1b[2J\x07\r\n"
+                   "Content-Length: 2\r\nConnection: close\r\n\r\nhi");
+    });
+    const FetchResult t = fetcher.fetch(typed.url("/"), in(seconds(10)));
+    CHECK_FALSE(t.ok);
+    CHECK(t.error == "not an HTML page (Content-Type text/x\\x1B[2j\\x07)");  // media type lowered
+  }
   SECTION("an 8 MiB page of few distinct bytes decodes whole, gzip or br") {
     std::string big = "<html><body>";
     big += std::string(8 * 1024 * 1024, 'a');

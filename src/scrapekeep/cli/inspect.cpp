@@ -220,7 +220,15 @@ class Table {
       m_rows.push_back(std::move(header));
     }
   }
-  void add(std::vector<std::string> row) { m_rows.push_back(std::move(row)); }
+  // Cells may quote what a database holds (URLs, errors, names): they are
+  // made printable, since a damaged file or a scraped site may have put
+  // terminal control sequences there.
+  void add(std::vector<std::string> row) {
+    for (std::string& cell : row) {
+      cell = core::printable(cell);
+    }
+    m_rows.push_back(std::move(row));
+  }
   void print(std::ostream& out, const Style& style, const std::string& indent = "") const {
     std::vector<size_t> widths;
     for (const auto& row : m_rows) {
@@ -364,12 +372,12 @@ int run_jobs(const InspectOptions& o) {
       const std::string reason = j.completion_reason ? core::to_string(*j.completion_reason) : "-";
       const std::int64_t pages = c.listing_pages_scraped + c.detail_pages_scraped;
       any_running = any_running || j.status == core::JobStatus::processing;
-      std::cout << pad(j.job_id, 28) << "  "
+      std::cout << pad(core::printable(j.job_id), 28) << "  "
                 << style.status(pad(core::to_string(j.status), 10), j.status) << "  "
                 << pad(reason, 9) << "  " << pad(std::to_string(pages), 7, true) << "  "
                 << pad(std::to_string(c.items_found), 8, true) << "  "
                 << pad(format_time(j.created_at), 19) << "  " << pad(job_duration(j, now), 13, true)
-                << "  " << j.url << "\n";
+                << "  " << core::printable(j.url) << "\n";
       ++shown;
       return static_cast<bool>(std::cout);
     });
@@ -460,7 +468,7 @@ int run_job(const InspectOptions& o) {
   const Style style;
   const core::JobCounters& c = j.counters;
   const store::Timeline& t = *timeline;
-  std::cout << style.bold("Job " + j.job_id) << " (times in UTC)\n";
+  std::cout << style.bold("Job " + core::printable(j.job_id)) << " (times in UTC)\n";
   Table about({});
   auto row = [&](Table& table, const std::string& key, const std::string& value) {
     table.add({key, value});
@@ -572,7 +580,8 @@ int run_progress(const InspectOptions& o) {
     return 0;
   }
   const Style style;
-  std::cout << style.bold("Progress of " + job.job_id + " at " + core::format_timestamp(at))
+  std::cout << style.bold("Progress of " + core::printable(job.job_id) + " at " +
+                            core::format_timestamp(at))
             << "\n";
   Table table({});
   for (const auto& [key, value] : view.items()) {
@@ -657,7 +666,8 @@ int run_events(const InspectOptions& o) {
               << pad(e.kind == store::PageKind::listing ? std::to_string(e.items_found) : "-", 5,
                      true)
               << "  " << pad(format_duration(e.finished_at - e.started_at), 8, true) << "  "
-              << e.url << (e.error ? "  error: " + *e.error : "") << "\n";
+              << core::printable(e.url)
+              << (e.error ? "  error: " + core::printable(*e.error) : "") << "\n";
     ++shown;
     return static_cast<bool>(std::cout);
   });
@@ -933,7 +943,8 @@ int run_check(const InspectOptions& o) {
                                  {"message", f.message}});
         } else {
           std::cout << style.red(store::to_string(f.kind)) << ": "
-                    << (f.job_id.empty() ? "" : f.job_id + ": ") << f.message << "\n";
+                    << (f.job_id.empty() ? "" : core::printable(f.job_id) + ": ")
+                    << core::printable(f.message) << "\n";
           ++shown;
         }
       });

@@ -52,12 +52,14 @@ int list_keys(const KeysOptions& o) {
   }
   std::size_t org_width = 3;
   for (const auto& k : *keys) {
-    org_width = std::max(org_width, core::utf8_length(k.org_name));
+    org_width = std::max(org_width, core::utf8_length(core::printable(k.org_name)));
   }
+  // A damaged file's names and ids are shown printable, as inspect shows them.
   const auto row = [&](const std::string& id, const std::string& org, const std::string& created,
                        const std::string& status) {
-    std::cout << core::pad(id, 20) << "  " << core::pad(org, org_width) << "  "
-              << core::pad(created, 32) << "  " << status << "\n";
+    std::cout << core::pad(core::printable(id), 20) << "  "
+              << core::pad(core::printable(org), org_width) << "  " << core::pad(created, 32)
+              << "  " << status << "\n";
   };
   row("KEY_ID", "ORG", "CREATED", "STATUS");
   for (const auto& k : *keys) {

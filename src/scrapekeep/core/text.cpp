@@ -1,6 +1,7 @@
 #include "scrapekeep/core/text.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace scrapekeep::core {
 
@@ -55,6 +56,91 @@ std::size_t http_scheme_length(const std::string& url) {
     return 7;
   }
   return scheme.rfind("https://", 0) == 0 ? 8 : 0;
+}
+
+Utf8Sequence utf8_sequence(const unsigned char* b, std::size_t i, std::size_t n) {
+  const unsigned char c = b[i];
+  std::size_t need = 0;
+  unsigned char lower = 0x80;
+  unsigned char upper = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    lower = c == 0xE0 ? 0xA0 : lower;
+    upper = c == 0xED ? 0x9F : upper;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    lower = c == 0xF0 ? 0x90 : lower;
+    upper = c == 0xF4 ? 0x8F : upper;
+  } else {
+    return {1, false};
+  }
+  std::size_t j = i + 1;
+  for (std::size_t seen = 0; seen < need; ++seen, ++j) {
+    if (j >= n || b[j] < lower || b[j] > upper) {
+      return {j - i, false};
+    }
+    lower = 0x80;
+    upper = 0xBF;
+  }
+  return {j - i, true};
+}
+
+namespace {
+
+// Whether the code point of a valid sequence is a C1 control (U+0080..U+009F)
+// or a bidirectional formatting character (U+200E, U+200F, U+202A..U+202E,
+// U+2066..U+2069); its number if so.
+std::optional<unsigned> unprintable_code_point(const unsigned char* b, std::size_t length) {
+  if (length == 2 && b[0] == 0xC2 && b[1] <= 0x9F) {
+    return b[1];
+  }
+  if (length == 3 && b[0] == 0xE2 && (b[1] == 0x80 || b[1] == 0x81)) {
+    const unsigned cp = 0x2000u + ((b[1] & 0x3Fu) << 6) + (b[2] & 0x3Fu);
+    if (cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
+        (cp >= 0x2066 && cp <= 0x2069)) {
+      return cp;
+    }
+  }
+  return std::nullopt;
+}
+
+void append_hex(std::string& out, unsigned value, int digits) {
+  static const char* const k_digits = "0123456789ABCDEF";
+  for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) {
+    out += k_digits[(value >> shift) & 15];
+  }
+}
+
+} // namespace
+
+std::string printable(std::string_view text) {
+  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::string out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n;) {
+    if (b[i] >= 0x20 && b[i] < 0x7F) {
+      out += static_cast<char>(b[i++]);
+      continue;
+    }
+    const Utf8Sequence seq = b[i] < 0x80 ? Utf8Sequence{1, false} : utf8_sequence(b, i, n);
+    if (!seq.valid) {
+      out += "\\x";
+      append_hex(out, b[i], 2);
+      ++i;  // the byte that broke a sequence is read again
+      continue;
+    }
+    if (const auto cp = unprintable_code_point(b + i, seq.length)) {
+      out += "\\u";
+      append_hex(out, *cp, 4);
+    } else {
+      out.append(text.substr(i, seq.length));
+    }
+    i += seq.length;
+  }
+  return out;
 }
 
 bool has_control_char(const std::string& text) {

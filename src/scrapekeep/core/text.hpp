@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace scrapekeep::core {
 
@@ -19,6 +20,23 @@ std::string trim_ascii(const std::string& text);
 // Characters (code points) in valid UTF-8 `text`: its bytes that do not
 // continue a character. What the contract's "at most N characters" counts.
 std::size_t utf8_length(const std::string& text);
+
+// The UTF-8 sequence at `b[i]` (a byte of 0x80 or more), as the Encoding
+// Standard's decoder reads it: its length if it is well formed, else the
+// length of the part that cannot be completed (the byte that breaks it is
+// read again), at least 1.
+struct Utf8Sequence {
+  std::size_t length = 0;
+  bool valid = false;
+};
+Utf8Sequence utf8_sequence(const unsigned char* b, std::size_t i, std::size_t n);
+
+// `text` safe to print on a terminal, whoever wrote it (a scraped site's
+// header, a damaged database): C0 controls and DEL become "\x1B", bytes
+// that are not UTF-8 "\xFF", C1 controls and the bidirectional formatting
+// characters (which reorder what follows them on screen) "\u0085". All
+// else, backslashes included, is kept.
+std::string printable(std::string_view text);
 
 // `text` padded with spaces to `width` characters (utf8_length, so that a
 // column of UTF-8 names lines up), on the left when `right`; as it is when

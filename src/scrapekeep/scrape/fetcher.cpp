@@ -1188,7 +1188,9 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
 
     result.http_status = last_status;
     if (!attempt.error.empty()) {
-      result.error = attempt.error;
+      // It may quote the site's headers (Content-Type, Content-Encoding):
+      // stored and shown later, they are made printable first.
+      result.error = core::printable(attempt.error);
       return result;
     }
     const int status = *attempt.status;
@@ -1203,7 +1205,7 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
       }
       const auto next = resolve_url(target.url, attempt.location);
       if (!next) {
-        result.error = "redirect to an unsupported URL: " + attempt.location;
+        result.error = "redirect to an unsupported URL: " + core::printable(attempt.location);
         return result;
       }
       current = strip_fragment(*next);

@@ -129,42 +129,8 @@ char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - '
 
 bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-// The UTF-8 sequence at `b[i]` (a byte of 0x80 or more), as the Encoding
-// Standard's decoder reads it: its length if it is well formed, else the
-// length of the part that cannot be completed (the byte that breaks it is
-// read again), at least 1.
-struct Utf8Sequence {
-  std::size_t length = 0;
-  bool valid = false;
-};
-Utf8Sequence utf8_sequence(const unsigned char* b, std::size_t i, std::size_t n) {
-  const unsigned char c = b[i];
-  std::size_t need = 0;
-  unsigned char lower = 0x80;
-  unsigned char upper = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 1;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2;
-    lower = c == 0xE0 ? 0xA0 : lower;
-    upper = c == 0xED ? 0x9F : upper;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3;
-    lower = c == 0xF0 ? 0x90 : lower;
-    upper = c == 0xF4 ? 0x8F : upper;
-  } else {
-    return {1, false};
-  }
-  std::size_t j = i + 1;
-  for (std::size_t seen = 0; seen < need; ++seen, ++j) {
-    if (j >= n || b[j] < lower || b[j] > upper) {
-      return {j - i, false};
-    }
-    lower = 0x80;
-    upper = 0xBF;
-  }
-  return {j - i, true};
-}
+using core::Utf8Sequence;
+using core::utf8_sequence;
 
 // The Encoding Standard's UTF-8 decoder, NUL characters dropped: each maximal
 // part of a sequence that cannot be completed becomes one U+FFFD. Valid
