@@ -1508,6 +1508,35 @@ TEST_CASE("a view in place of one of the tables is refused, not read for ever", 
   }
 }
 
+TEST_CASE("a table without one of its columns is refused by name, not read as no rows",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("column.db");
+  build_db(db);
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("ALTER TABLE jobs DROP COLUMN lost_attempts");
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"inspect", "--db", db, "jobs", "--json"},
+        std::vector<std::string>{"inspect", "--db", db, "check"},
+        std::vector<std::string>{"migrate", "--db", db},
+        std::vector<std::string>{"backup", "--db", db, "--to", dir.file("copy.db")}}) {
+    INFO(args[0] << " " << args.back());
+    std::string err;
+    const auto status =
+        exit_within(dir, "column-" + args[0] + (args.size() > 3 ? args[3] : ""), args, &err);
+    REQUIRE(status);
+    CHECK(*status == 1);
+    CHECK(err ==
+          "scrapekeep: the file is not a scrapekeep database it can read: its table jobs has no "
+          "column lost_attempts\n");
+  }
+  auto listed = inspect(dir, db, {"jobs", "--json"});
+  CHECK(listed.exit_code == 1);
+  CHECK(listed.out.empty());
+}
+
 TEST_CASE("inspect reads values scrapekeep never writes without overflow, and check reports them",
           "[inspect]") {
   TempDir dir;

@@ -11,6 +11,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <vector>
 
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
@@ -22,6 +26,42 @@ int latest_schema_version() {
   return all.empty() ? 0 : all.back().version;
 }
 
+namespace {
+
+// Each table the migrations up to `version` make, with its columns: the
+// migrations applied to an empty in-memory database, once per version.
+using TableColumns = std::map<std::string, std::vector<std::string>>;
+const TableColumns& columns_at(int version) {
+  static std::mutex mutex;
+  static std::map<int, TableColumns> built;
+  std::lock_guard lock(mutex);
+  if (const auto it = built.find(version); it != built.end()) {
+    return it->second;
+  }
+  SQLite::Database scratch(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  for (const Migration& m : embedded_migrations()) {
+    if (m.version <= version) {
+      scratch.exec(m.sql);
+    }
+  }
+  TableColumns tables;
+  SQLite::Statement names(scratch,
+                          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                          "'sqlite\\_%' ESCAPE '\\'");
+  while (names.executeStep()) {
+    const std::string table = names.getColumn(0).getString();
+    SQLite::Statement info(scratch, "SELECT name FROM pragma_table_info(?)");
+    info.bind(1, table);
+    std::vector<std::string>& columns = tables[table];
+    while (info.executeStep()) {
+      columns.push_back(info.getColumn(0).getString());
+    }
+  }
+  return built.emplace(version, std::move(tables)).first->second;
+}
+
+} // namespace
+
 core::Result<int> recorded_schema_version(SQLite::Database& db) {
   auto version = guarded([&]() -> core::Result<int> {
     if (db.tableExists("schema_migrations")) {
@@ -31,17 +71,30 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
       if (version < 1 || version > latest_schema_version()) {
         return version;
       }
-      // Every version has had these since 0001. Each must be a table: a view
-      // of that name (a hostile file's) could make a read run for ever.
-      for (const char* table : {"organizations", "api_keys", "jobs", "page_events",
-                                "result_items"}) {
+      // Each table the migrations up to this version made must be a table (a
+      // view of that name, a hostile file's, could make a read run for ever)
+      // with each of their columns: a file that lacks one (hand-edited) is
+      // refused here, by name, rather than failing every read later.
+      for (const auto& [table, columns] : columns_at(version)) {
+        const std::string refused =
+            "the file is not a scrapekeep database it can read: its table " + table;
         SQLite::Statement t(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
         t.bind(1, table);
         if (!t.executeStep()) {
           return core::Error{core::ErrorCode::invalid_argument,
-                             std::string("the file is not a scrapekeep database it can read: its "
-                                         "table ") +
-                                 table + " is missing or is not a table"};
+                             refused + " is missing or is not a table"};
+        }
+        std::set<std::string> present;
+        SQLite::Statement info(db, "SELECT name FROM pragma_table_info(?)");
+        info.bind(1, table);
+        while (info.executeStep()) {
+          present.insert(info.getColumn(0).getString());
+        }
+        for (const std::string& column : columns) {
+          if (!present.contains(column)) {
+            return core::Error{core::ErrorCode::invalid_argument,
+                               refused + " has no column " + column};
+          }
         }
       }
       return version;

@@ -27,8 +27,9 @@ int latest_schema_version();
 
 // Version recorded in `db` (0 for an empty database). invalid_argument when
 // the file is not a scrapekeep database (for a version this binary knows:
-// one of its tables is missing or is not a table, such as a view that would
-// run without end), or SQLite cannot read it.
+// one of the tables its migrations made is missing, is not a table, such as
+// a view that would run without end, or lacks one of their columns), or
+// SQLite cannot read it.
 core::Result<int> recorded_schema_version(SQLite::Database& db);
 
 // The error for a file at `path` that SQLite refused to read (SQLITE_NOTADB,
