@@ -722,6 +722,44 @@ TEST_CASE("renew_lease extends the lease of the holder only", "[store]") {
         std::optional<Micros>(k_t0 + 20 * k_second + k_lease));
 }
 
+TEST_CASE("a timeout its worker finds late is dated when the time ran out, as recovery dates it",
+          "[store]") {
+  StoreFixture f;
+  JobOptions o = paged_options(8);
+  o.timeout = 10;
+  const Job job = f.create(o);
+  const Claim c = f.claim();  // started at k_t0: the time runs out at k_t0 + 10 s
+  f.clock.advance(k_second);
+  REQUIRE(f.store().record_listing_page(c, listing(1, 4, f.clock.now()), f.clock.now()).ok());
+
+  SECTION("a worker stalled past the deadline (stopped, swapped out) finishes later") {
+    f.clock.advance(24 * k_second);
+    REQUIRE(f.store().finish(c, CompletionReason::timeout, std::nullopt, f.clock.now()).ok());
+    const Job j = f.get(job.job_id);
+    CHECK(j.completed_at == std::optional<Micros>(k_t0 + 10 * k_second));
+    CHECK(scrapekeep::core::derive_progress(j, f.clock.now()).processing_time ==
+          std::optional<double>(10.0));
+  }
+  SECTION("a page it stored after the deadline dates the end at that page") {
+    f.clock.advance(11 * k_second);  // k_t0 + 12 s
+    REQUIRE(f.store().record_listing_page(c, listing(2, 4, f.clock.now()), f.clock.now()).ok());
+    f.clock.advance(5 * k_second);
+    REQUIRE(f.store().finish(c, CompletionReason::timeout, std::nullopt, f.clock.now()).ok());
+    CHECK(f.get(job.job_id).completed_at == std::optional<Micros>(k_t0 + 12 * k_second + 250000));
+  }
+  SECTION("half a second late, it is dated at the deadline too") {
+    f.clock.advance(9 * k_second + 500000);  // k_t0 + 10.5 s
+    REQUIRE(f.store().finish(c, CompletionReason::timeout, std::nullopt, f.clock.now()).ok());
+    CHECK(f.get(job.job_id).completed_at == std::optional<Micros>(k_t0 + 10 * k_second));
+  }
+  SECTION("before the deadline by the stored clock, it is dated when the worker finished") {
+    f.clock.advance(8 * k_second + 900000);  // k_t0 + 9.9 s
+    REQUIRE(f.store().finish(c, CompletionReason::timeout, std::nullopt, f.clock.now()).ok());
+    CHECK(f.get(job.job_id).completed_at == std::optional<Micros>(k_t0 + 9 * k_second + 900000));
+  }
+  check_counters_match_events(f.store(), job.job_id);
+}
+
 TEST_CASE("finish ends a job as done, timeout or error", "[store]") {
   StoreFixture f;
   const Job job = f.create(paged_options(8));

@@ -248,6 +248,19 @@ struct JobStore::Impl : BatchConnection {
     }
     return job;
   }
+
+  // When a job whose time ran out (core::time_up at or before `now`) ended:
+  // when its time ran out, or when its last page was stored if a worker
+  // stored one after that (it was stalled), but never after `now`. So a
+  // timeout has one date whoever finds it: its worker, however late it
+  // woke, or recovery.
+  Micros timed_out_at(const Job& job, Micros time_up, Micros now) {
+    auto last = prepared(
+        "SELECT finished_at FROM page_events WHERE job_id = ? ORDER BY job_seq DESC LIMIT 1");
+    last->bind(1, job.job_id);
+    const Micros last_stored = last->executeStep() ? last->getColumn(0).getInt64() : 0;
+    return std::min(now, std::max(time_up, last_stored));
+  }
 };
 
 const std::string& JobStore::process_identity() {
@@ -1090,7 +1103,12 @@ Status JobStore::finish(const Claim& claim, core::CompletionReason reason,
     q->bind(1, status);
     q->bind(2, core::to_string(reason));
     bind_opt(*q, 3, error_message);
-    q->bind(4, std::max(now, job->started_at.value_or(now)));  // were the clock set back
+    Micros completed_at = std::max(now, job->started_at.value_or(now));  // were the clock set back
+    if (const std::optional<Micros> time_up = core::time_up(*job);
+        reason == core::CompletionReason::timeout && time_up && *time_up <= now) {
+      completed_at = m_impl->timed_out_at(*job, *time_up, now);
+    }
+    q->bind(4, completed_at);
     bind_opt(*q, 5, stopped);
     q->bind(6, reason == core::CompletionReason::done ? 1 : 0);
     q->bind(7, claim.job_id);
@@ -1168,12 +1186,7 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
         // a job given up on, now, or at its start were the clock set back.
         Micros completed_at = std::max(now, job.started_at.value_or(now));
         if (timed_out) {
-          auto last = m_impl->prepared(
-              "SELECT finished_at FROM page_events WHERE job_id = ? ORDER BY job_seq DESC "
-              "LIMIT 1");
-          last->bind(1, job.job_id);
-          const Micros last_stored = last->executeStep() ? last->getColumn(0).getInt64() : 0;
-          completed_at = std::min(now, std::max(*time_up, last_stored));
+          completed_at = m_impl->timed_out_at(job, *time_up, now);
         }
         q->bind(4, completed_at);
         q->bind(6, job.job_id);
