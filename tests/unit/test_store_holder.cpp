@@ -116,7 +116,8 @@ TEST_CASE("a holder of an earlier boot of this host is gone, one of another host
   CHECK_FALSE(holder_is_gone(elsewhere, mine));
 }
 
-TEST_CASE("a process of this namespace is gone once it exited, or once its pid is another's",
+TEST_CASE("a process of this namespace is gone once it exited (reaped or not), or once its pid is "
+          "another's",
           "[store][holder]") {
   const Holder mine = me();
   const pid_t child = fork();
@@ -139,6 +140,11 @@ TEST_CASE("a process of this namespace is gone once it exited, or once its pid i
   CHECK(holder_is_gone(reused, mine));
 
   kill(child, SIGKILL);
+  // Killed and not reaped yet (a zombie): gone already.
+  siginfo_t info{};
+  REQUIRE(waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT) == 0);
+  CHECK(process_start_ticks(child) == started);  // its /proc entry stays until reaped
+  CHECK(holder_is_gone(theirs, mine));
   int status = 0;
   REQUIRE(waitpid(child, &status, 0) == child);
   CHECK(holder_is_gone(theirs, mine));

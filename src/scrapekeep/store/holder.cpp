@@ -134,26 +134,45 @@ Holder this_process(const std::string& nonce) {
   return h;
 }
 
-std::optional<std::int64_t> process_start_ticks(long pid) {
+namespace {
+
+struct ProcessStat {
+  char state = '?';  // R, S, D, Z (zombie: exited, not yet reaped), X (dead)...
+  std::int64_t start_ticks = 0;
+};
+
+std::optional<ProcessStat> process_stat(long pid) {
   const std::string stat = first_line("/proc/" + std::to_string(pid) + "/stat");
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
-  // the fields are counted after the last ')'; starttime is field 22.
+  // the fields are counted after the last ')'; state is field 3, starttime 22.
   const std::size_t paren = stat.rfind(')');
   if (paren == std::string::npos) {
     return std::nullopt;
   }
   std::istringstream fields(stat.substr(paren + 1));
   std::string field;
+  ProcessStat result;
   for (int number = 3; number <= 22; ++number) {
     if (!(fields >> field)) {
       return std::nullopt;
+    }
+    if (number == 3) {
+      result.state = field.front();
     }
   }
   long long ticks = 0;
   if (!parse_whole_number(field, ticks)) {
     return std::nullopt;
   }
-  return ticks;
+  result.start_ticks = ticks;
+  return result;
+}
+
+} // namespace
+
+std::optional<std::int64_t> process_start_ticks(long pid) {
+  const auto stat = process_stat(pid);
+  return stat ? std::optional<std::int64_t>(stat->start_ticks) : std::nullopt;
 }
 
 bool holder_is_gone(const Holder& theirs, const Holder& mine) {
@@ -182,8 +201,11 @@ bool holder_is_gone(const Holder& theirs, const Holder& mine) {
   if (pid_is_free(theirs.pid)) {
     return true;
   }
-  const auto start = process_start_ticks(theirs.pid);
-  return start && *start != theirs.start_ticks;
+  // A zombie has exited: only its parent has not reaped it yet (a killed
+  // worker under a supervisor, or a pid 1, that reaps late or never).
+  const auto stat = process_stat(theirs.pid);
+  return stat && (stat->start_ticks != theirs.start_ticks || stat->state == 'Z' ||
+                  stat->state == 'X');
 }
 
 } // namespace scrapekeep::store
