@@ -1103,6 +1103,20 @@ TEST_CASE("inspect creates nothing beside a database at rest", "[inspect]") {
     inspect_all(live);
     CHECK(listing() == before);
   }
+  SECTION("beside a -journal that holds no write: empty, or its header zeroed") {
+    for (const std::string& journal : {std::string(), std::string(512, '\0')}) {
+      {
+        std::ofstream out(live + "-journal", std::ios::binary | std::ios::trunc);
+        out << journal;
+      }
+      const auto before = listing();
+      REQUIRE(before.size() == 2);
+      inspect_all(live);
+      CHECK(listing() == before);
+      CHECK(run_binary(dir, {"keys", "list", "--db", live}).exit_code == 0);
+      CHECK(listing() == before);
+    }
+  }
 }
 
 // Runs inspect on `db` (in `ro`) as in_read_only_dir does.

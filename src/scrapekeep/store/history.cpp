@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <string_view>
@@ -210,7 +211,8 @@ std::string immutable_uri(const std::string& path) {
 // (it creates the -wal before the -shm and removes it after), so nothing is
 // using the file and all of its content is in the file itself. A -shm alone
 // is a leftover (a copy, a crash): reading the usual way would add a -wal
-// beside it.
+// beside it. So is a -journal that holds no write (empty, or its header
+// zeroed), which SQLite itself ignores.
 bool at_rest(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
@@ -218,8 +220,13 @@ bool at_rest(const std::string& path) {
   }
   // Beside the file a link points to, where SQLite keeps them.
   const std::string file = database_file(path);
-  for (const char* suffix : {"-wal", "-journal"}) {
-    if (std::filesystem::exists(file + suffix, ec) || ec) {
+  if (std::filesystem::exists(file + "-wal", ec) || ec) {
+    return false;
+  }
+  if (std::filesystem::exists(file + "-journal", ec) || ec) {
+    std::ifstream journal(file + "-journal", std::ios::binary);
+    char first = 0;
+    if (!journal || (journal.get(first) && first != 0)) {
       return false;
     }
   }
