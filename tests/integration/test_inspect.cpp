@@ -1336,6 +1336,22 @@ TEST_CASE("backup names a target it cannot create, and why", "[cli][backup]") {
   CHECK(r.err ==
         "scrapekeep: backup failed: cannot create " + to_file + ": " + file + " is not a folder\n");
   CHECK(read_file(file) == "not a folder");
+
+  // The names SQLite gives the database's own files, also through a link.
+  const std::string link = dir.file("link.db");
+  std::filesystem::create_symlink(db, link);
+  for (const std::string& to : {db + "-wal", db + "-shm", db + "-journal",
+                                dir.path().string() + "/./source.db-shm"}) {
+    for (const std::string& from : {db, link}) {
+      r = run_binary(dir, {"backup", "--db", from, "--to", to});
+      INFO(from << " to " << to);
+      CHECK(r.exit_code == 1);
+      const std::string suffix = to.substr(to.rfind('-'));
+      CHECK(r.err == "scrapekeep: backup failed: " + to + " is the name of the database's own " +
+                         suffix + " file; back up to another name\n");
+      CHECK_FALSE(std::filesystem::exists(to));
+    }
+  }
 }
 
 TEST_CASE("History reads jobs exactly as JobStore does", "[inspect]") {

@@ -63,6 +63,16 @@ int run_backup(const AdminOptions& o) {
   // must be whole: one that would miss a -wal's transactions is refused, and
   // one of a snapshot is checked against the file after (a snapshot takes no
   // lock: a process that opened the file meanwhile may have changed it).
+  // SQLite keeps its own files beside the database (those of a link's
+  // target): a copy written under one of their names would be taken for one.
+  std::error_code ec;
+  const auto target = std::filesystem::weakly_canonical(o.to, ec);
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    if (!ec && target == std::filesystem::weakly_canonical(store::database_file(o.db) + suffix, ec)) {
+      return fail("backup failed: " + o.to + " is the name of the database's own " + suffix +
+                  " file; back up to another name");
+    }
+  }
   const FileState before = file_state(o.db);
   auto source = store::History::open(o.db);
   if (!source) {
