@@ -528,7 +528,8 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
       "(changes made meanwhile are not seen)";
   if (wal_size > 0) {
     note += "; its -wal file (" + std::to_string(wal_size) +
-            " bytes) cannot be read this way, so the latest transactions are missing";
+            " bytes) cannot be read this way, so the latest transactions may be missing (those "
+            "not yet copied into the database file)";
   }
   impl->note = std::move(note);
   impl->unread_wal_bytes = wal_size;
