@@ -1567,6 +1567,30 @@ TEST_CASE("a table without one of its columns is refused by name, not read as no
   CHECK(listed.out.empty());
 }
 
+TEST_CASE("a file whose schema_migrations records nothing, yet has tables, is refused as such",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("unrecorded.db");
+  build_db(db);
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("DELETE FROM schema_migrations");
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"inspect", "--db", db, "jobs"},
+        std::vector<std::string>{"keys", "list", "--db", db},
+        std::vector<std::string>{"migrate", "--db", db}}) {
+    INFO(args[0]);
+    std::string err;
+    const auto status = exit_within(dir, "unrecorded-" + args[0], args, &err);
+    REQUIRE(status);
+    CHECK(*status == 1);
+    CHECK(err ==
+          "scrapekeep: the file is not a scrapekeep database it can read: its schema_migrations "
+          "table records no migration, yet it has tables\n");
+  }
+}
+
 TEST_CASE("inspect reads values scrapekeep never writes without overflow, and check reports them",
           "[inspect]") {
   TempDir dir;

@@ -68,6 +68,19 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
       SQLite::Statement q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
       q.executeStep();
       const int version = q.getColumn(0).getInt();
+      if (version == 0) {
+        // No migration recorded: a database being made (the table comes
+        // first), or a hand-edited one whose tables are all there.
+        SQLite::Statement other(db,
+                                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name "
+                                "NOT IN ('schema_migrations', 'sqlite_sequence')");
+        other.executeStep();
+        if (other.getColumn(0).getInt() > 0) {
+          return core::Error{core::ErrorCode::invalid_argument,
+                             "the file is not a scrapekeep database it can read: its "
+                             "schema_migrations table records no migration, yet it has tables"};
+        }
+      }
       if (version < 1 || version > latest_schema_version()) {
         return version;
       }
