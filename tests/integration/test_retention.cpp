@@ -175,8 +175,9 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
   // Kept: finished inside the window (even if created long before), and old
   // jobs that are not terminal.
   const std::string recent = h.finished(now - 6 * k_day, core::CompletionReason::done);
+  // (done: a timeout is dated when its time ran out, 30 minutes after it started.)
   const std::string long_running =
-      h.finished(now - k_day, core::CompletionReason::timeout, old - 30 * k_day);
+      h.finished(now - k_day, core::CompletionReason::done, old - 30 * k_day);
   const store::Claim old_processing = h.started(old);
   const std::string old_pending = h.pending(old);  // after: claim_next takes the oldest
   const std::int64_t recent_rows = h.all_rows(recent);
