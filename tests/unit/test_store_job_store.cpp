@@ -760,6 +760,33 @@ TEST_CASE("a timeout its worker finds late is dated when the time ran out, as re
   check_counters_match_events(f.store(), job.job_id);
 }
 
+TEST_CASE("a timeout found late is dated at the latest end of a stored page, whatever order the "
+          "pages were stored in",
+          "[store]") {
+  // With several detail fetches at once, a page that finished earlier may be
+  // stored after one that finished later: the end is the latest finished_at,
+  // not that of the page stored last, so no page ends after the job.
+  StoreFixture f;
+  JobOptions o = paged_options(8);
+  o.timeout = 10;
+  o.depth = 1;
+  const Job job = f.create(o);
+  const Claim c = f.claim();  // started at k_t0: the time runs out at k_t0 + 10 s
+  const ListingPageRecord page = listing(1, 2, f.clock.now(), false, true);
+  REQUIRE(f.store().record_listing_page(c, page, f.clock.now()).ok());
+  f.clock.set_now(k_t0 + 13 * k_second);
+  DetailPageRecord late = detail(0, *page.items[0].detail_url, k_t0 + 9 * k_second);
+  late.finished_at = k_t0 + 12 * k_second;  // finished last, stored first
+  DetailPageRecord early = detail(1, *page.items[1].detail_url, k_t0 + 9 * k_second);
+  early.finished_at = k_t0 + 11 * k_second;
+  REQUIRE(f.store().record_detail_page(c, late, f.clock.now()).ok());
+  REQUIRE(f.store().record_detail_page(c, early, f.clock.now()).ok());
+  f.clock.advance(5 * k_second);
+  REQUIRE(f.store().finish(c, CompletionReason::timeout, std::nullopt, f.clock.now()).ok());
+  CHECK(f.get(job.job_id).completed_at == std::optional<Micros>(k_t0 + 12 * k_second));
+  check_counters_match_events(f.store(), job.job_id);
+}
+
 TEST_CASE("finish ends a job as done, timeout or error", "[store]") {
   StoreFixture f;
   const Job job = f.create(paged_options(8));

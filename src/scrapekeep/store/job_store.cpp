@@ -250,15 +250,17 @@ struct JobStore::Impl : BatchConnection {
   }
 
   // When a job whose time ran out (core::time_up at or before `now`) ended:
-  // when its time ran out, or when its last page was stored if a worker
-  // stored one after that (it was stalled), but never after `now`. So a
+  // when its time ran out, or at the latest end of a page it stored if a
+  // worker stored one after that (it was stalled), but never after `now`.
+  // The latest finished_at, not the last stored page's: detail pages
+  // fetched at once are stored in no particular order of their ends. So a
   // timeout has one date whoever finds it: its worker, however late it
   // woke, or recovery.
   Micros timed_out_at(const Job& job, Micros time_up, Micros now) {
-    auto last = prepared(
-        "SELECT finished_at FROM page_events WHERE job_id = ? ORDER BY job_seq DESC LIMIT 1");
+    auto last = prepared("SELECT MAX(finished_at) FROM page_events WHERE job_id = ?");
     last->bind(1, job.job_id);
-    const Micros last_stored = last->executeStep() ? last->getColumn(0).getInt64() : 0;
+    const Micros last_stored =
+        last->executeStep() && !last->getColumn(0).isNull() ? last->getColumn(0).getInt64() : 0;
     return std::min(now, std::max(time_up, last_stored));
   }
 };
