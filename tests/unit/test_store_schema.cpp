@@ -15,6 +15,8 @@
 #include <chrono>
 #include <thread>
 #include <vector>
+#include <functional>
+#include <sqlite3.h>
 
 #include "scrapekeep/store/job_store.hpp"
 #include "scrapekeep/store/migrations.hpp"
@@ -573,4 +575,73 @@ TEST_CASE("opening a file behind the schema waits for another process migrating 
   REQUIRE(store.ok());
   CHECK(waited >= std::chrono::milliseconds(1000));
   CHECK((*store)->schema_version().value() == scrapekeep::store::latest_schema_version());
+}
+
+namespace {
+
+// Runs `between` on another connection once, just before `db` runs its first
+// statement whose SQL holds `marker` (the moment another process's commit
+// may land between two of its statements).
+struct CommitBetween {
+  std::string marker;
+  std::function<void()> between;
+  bool done = false;
+};
+
+int commit_between(unsigned type, void* context, void* /*stmt*/, void* sql) {
+  auto* c = static_cast<CommitBetween*>(context);
+  if (type == SQLITE_TRACE_STMT && !c->done &&
+      std::string(static_cast<const char*>(sql)).find(c->marker) != std::string::npos) {
+    c->done = true;
+    c->between();
+  }
+  return 0;
+}
+
+} // namespace
+
+TEST_CASE("the schema version and the tables it checks are read from one snapshot, while "
+          "another process creates or migrates the file",
+          "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("racing.db");
+  SQLite::Database other(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  other.exec("PRAGMA journal_mode = WAL");
+  std::string marker;
+  int expected = 0;
+  SECTION("a file being created: schema_migrations made, 0001 committed in between") {
+    // As migrate() leaves it after its first transaction.
+    other.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+               "applied_at INTEGER NOT NULL)");
+    marker = "NOT IN ('schema_migrations'";
+    expected = 0;
+  }
+  SECTION("a file of version 3 migrated (0004 drops api_keys.prefix) in between") {
+    const auto& all = scrapekeep::store::embedded_migrations();
+    other.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+               "applied_at INTEGER NOT NULL)");
+    for (const auto& m : all) {
+      if (m.version <= 3) {
+        other.exec(m.sql);
+        other.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) +
+                   ", 'm', 0)");
+      }
+    }
+    marker = "pragma_table_info";
+    expected = 3;
+  }
+  CommitBetween hook{marker, [&other] {
+                       REQUIRE(scrapekeep::store::migrate(other, 0).ok());
+                     }};
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  sqlite3_trace_v2(db.getHandle(), SQLITE_TRACE_STMT, commit_between, &hook);
+  auto version = scrapekeep::store::recorded_schema_version(db);
+  sqlite3_trace_v2(db.getHandle(), 0, nullptr, nullptr);
+  CHECK(hook.done);
+  INFO((version ? std::string("ok") : version.error().message));
+  REQUIRE(version.ok());
+  CHECK(*version == expected);
+  // Read again, it is the version the other process left.
+  CHECK(scrapekeep::store::recorded_schema_version(db).value() ==
+        scrapekeep::store::latest_schema_version());
 }

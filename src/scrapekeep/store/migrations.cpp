@@ -65,6 +65,10 @@ const TableColumns& columns_at(int version) {
 core::Result<int> recorded_schema_version(SQLite::Database& db) {
   auto version = guarded([&]() -> core::Result<int> {
     if (db.tableExists("schema_migrations")) {
+      // `q` stays stepped (not reset) until the checks below are done: its
+      // read transaction keeps them on the snapshot the version came from,
+      // so a process creating or migrating the file meanwhile (0004 drops a
+      // column) is not taken for a damaged file.
       SQLite::Statement q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
       q.executeStep();
       const int version = q.getColumn(0).getInt();
