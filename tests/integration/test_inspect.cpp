@@ -1103,8 +1103,8 @@ TEST_CASE("inspect creates nothing beside a database at rest", "[inspect]") {
     inspect_all(live);
     CHECK(listing() == before);
   }
-  SECTION("beside a -journal that holds no write: empty, or its header zeroed") {
-    for (const std::string& journal : {std::string(), std::string(512, '\0')}) {
+  SECTION("beside an empty -journal") {
+    for (const std::string& journal : {std::string()}) {
       {
         std::ofstream out(live + "-journal", std::ios::binary | std::ios::trunc);
         out << journal;

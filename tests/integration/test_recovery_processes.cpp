@@ -257,6 +257,26 @@ TEST_CASE("processes: a worker waits for a database file that does not exist, cr
     CHECK(std::filesystem::file_size(empty) == 0);
   }
   {
+    // Caught while serve or migrate makes it: schema_migrations is committed,
+    // empty, before the first migration. Still waited for.
+    const std::string young = (folder / "young.db").string();
+    {
+      SQLite::Database made(young, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      made.exec("CREATE TABLE schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    }
+    ChildProcess worker(d.dir(), "young", {"worker", "--db", young, "--concurrency", "1"});
+    CHECK(worker.wait_for_line("has no tables yet", seconds(20), ChildProcess::Stream::err));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(worker.running());
+    const scrapekeep::testing::RunResult migrated =
+        scrapekeep::testing::run_program(d.dir(), {SCRAPEKEEP_BINARY, "migrate", "--db", young});
+    REQUIRE(migrated.exit_code == 0);
+    CHECK(worker.wait_for_line("worker: 1 worker on " + young, seconds(20)));
+    worker.send(SIGTERM);
+    CHECK(worker.wait(seconds(10)) == std::optional<int>(0));
+  }
+  {
     // In a folder that does not exist, no file can ever come: said at once.
     const std::string nowhere = (folder / "missing" / "x.db").string();
     const scrapekeep::testing::RunResult r =

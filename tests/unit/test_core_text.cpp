@@ -41,6 +41,7 @@ TEST_CASE("printable escapes controls, bidi overrides and bytes that are not UTF
   CHECK(printable("a\xc2\x85" "b\xc2\x9b") == "a\\u0085b\\u009B");
   CHECK(printable("\xe2\x80\xae" "evil\xe2\x81\xa6x\xe2\x80\x8f") ==
         "\\u202Eevil\\u2066x\\u200F");
+  CHECK(printable("a\xd8\x9c" "b") == "a\\u061Cb");
   // Neighbours of those stay (U+00A0, U+2010 hyphen, U+202F).
   CHECK(printable("\xc2\xa0\xe2\x80\x90\xe2\x80\xaf") == "\xc2\xa0\xe2\x80\x90\xe2\x80\xaf");
   // Bytes that are not UTF-8: each on its own (a lone continuation byte, a

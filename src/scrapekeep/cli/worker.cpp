@@ -29,8 +29,13 @@ bool not_made_yet(const std::string& path) {
     return !error;
   }
   try {
+    // Made once the first migration is recorded: migrate() commits the
+    // empty schema_migrations table before it.
     SQLite::Database db(path, SQLite::OPEN_READONLY);
-    return db.execAndGet("SELECT COUNT(*) FROM sqlite_master").getInt() == 0;
+    return db.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name <> 'schema_migrations'")
+                   .getInt() == 0 &&
+           (!db.tableExists("schema_migrations") ||
+            db.execAndGet("SELECT COUNT(*) FROM schema_migrations").getInt() == 0);
   } catch (const std::exception&) {
     return false;
   }

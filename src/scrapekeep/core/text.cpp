@@ -90,11 +90,14 @@ Utf8Sequence utf8_sequence(const unsigned char* b, std::size_t i, std::size_t n)
 namespace {
 
 // Whether the code point of a valid sequence is a C1 control (U+0080..U+009F)
-// or a bidirectional formatting character (U+200E, U+200F, U+202A..U+202E,
-// U+2066..U+2069); its number if so.
+// or a bidirectional formatting character (U+061C, U+200E, U+200F,
+// U+202A..U+202E, U+2066..U+2069); its number if so.
 std::optional<unsigned> unprintable_code_point(const unsigned char* b, std::size_t length) {
   if (length == 2 && b[0] == 0xC2 && b[1] <= 0x9F) {
     return b[1];
+  }
+  if (length == 2 && b[0] == 0xD8 && b[1] == 0x9C) {
+    return 0x061C;  // ARABIC LETTER MARK
   }
   if (length == 3 && b[0] == 0xE2 && (b[1] == 0x80 || b[1] == 0x81)) {
     const unsigned cp = 0x2000u + ((b[1] & 0x3Fu) << 6) + (b[2] & 0x3Fu);

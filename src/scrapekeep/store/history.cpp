@@ -9,7 +9,6 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <string_view>
@@ -211,8 +210,9 @@ std::string immutable_uri(const std::string& path) {
 // (it creates the -wal before the -shm and removes it after), so nothing is
 // using the file and all of its content is in the file itself. A -shm alone
 // is a leftover (a copy, a crash): reading the usual way would add a -wal
-// beside it. So is a -journal that holds no write (empty, or its header
-// zeroed), which SQLite itself ignores.
+// beside it. So is an empty -journal (journal_mode TRUNCATE leaves one):
+// one whose header is zeroed may be a writer's whose transaction has begun,
+// so it is not taken as holding nothing.
 bool at_rest(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
@@ -224,9 +224,7 @@ bool at_rest(const std::string& path) {
     return false;
   }
   if (std::filesystem::exists(file + "-journal", ec) || ec) {
-    std::ifstream journal(file + "-journal", std::ios::binary);
-    char first = 0;
-    if (!journal || (journal.get(first) && first != 0)) {
+    if (std::filesystem::file_size(file + "-journal", ec) != 0 || ec) {
       return false;
     }
   }
