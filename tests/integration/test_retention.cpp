@@ -178,6 +178,8 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
   // (done: a timeout is dated when its time ran out, 30 minutes after it started.)
   const std::string long_running =
       h.finished(now - k_day, core::CompletionReason::done, old - 30 * k_day);
+  const std::string recent_timeout =
+      h.finished(now - k_day, core::CompletionReason::timeout, now - k_day - 600 * 1000000LL);
   const store::Claim old_processing = h.started(old);
   const std::string old_pending = h.pending(old);  // after: claim_next takes the oldest
   const std::int64_t recent_rows = h.all_rows(recent);
@@ -193,7 +195,7 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
   config.log = log.sink();
   store::Maintenance maintenance(h.config(), config, clock);
   maintenance.start();
-  REQUIRE(eventually([&] { return h.jobs() == 4; }));
+  REQUIRE(eventually([&] { return h.jobs() == 5; }));
   maintenance.stop();
 
   for (const std::string& id : expired) {
@@ -202,6 +204,7 @@ TEST_CASE("retention deletes old terminal jobs in batches and keeps everything e
   }
   CHECK(h.all_rows(recent) == recent_rows);
   CHECK(h.all_rows(long_running) == recent_rows);
+  CHECK(h.all_rows(recent_timeout) == recent_rows);
   CHECK(h.exists(old_pending));
   CHECK(h.all_rows(old_processing.job_id) == processing_rows);
 
