@@ -1340,16 +1340,18 @@ TEST_CASE("backup names a target it cannot create, and why", "[cli][backup]") {
   // The names SQLite gives the database's own files, also through a link.
   const std::string link = dir.file("link.db");
   std::filesystem::create_symlink(db, link);
-  for (const std::string& to : {db + "-wal", db + "-shm", db + "-journal",
-                                dir.path().string() + "/./source.db-shm"}) {
-    for (const std::string& from : {db, link}) {
-      r = run_binary(dir, {"backup", "--db", from, "--to", to});
+  for (const std::string& to :
+       {db + "-wal", db + "-shm", db + "-journal", dir.path().string() + "/./source.db-shm",
+        std::string("./source.db-wal"), std::string("source.db-journal"),
+        std::string("./source.db-journal")}) {
+    for (const std::string& from : {db, link, std::string("source.db"), std::string("./link.db")}) {
+      r = run_binary(dir, {"backup", "--db", from, "--to", to}, {"env", "-C", dir.path().string()});
       INFO(from << " to " << to);
       CHECK(r.exit_code == 1);
       const std::string suffix = to.substr(to.rfind('-'));
       CHECK(r.err == "scrapekeep: backup failed: " + to + " is the name of the database's own " +
                          suffix + " file; back up to another name\n");
-      CHECK_FALSE(std::filesystem::exists(to));
+      CHECK_FALSE(std::filesystem::exists(dir.path() / to));  // run in dir (an absolute `to` wins)
     }
   }
 }

@@ -65,10 +65,16 @@ int run_backup(const AdminOptions& o) {
   // lock: a process that opened the file meanwhile may have changed it).
   // SQLite keeps its own files beside the database (those of a link's
   // target): a copy written under one of their names would be taken for one.
-  std::error_code ec;
-  const auto target = std::filesystem::weakly_canonical(o.to, ec);
+  // Compared as absolute paths, links resolved: a name that does not exist
+  // yet stays relative under weakly_canonical alone.
+  const auto resolved = [](const std::string& path) {
+    std::error_code ec;
+    auto full = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
+    return ec ? std::filesystem::path(path) : full;
+  };
+  const auto target = resolved(o.to);
   for (const char* suffix : {"-wal", "-shm", "-journal"}) {
-    if (!ec && target == std::filesystem::weakly_canonical(store::database_file(o.db) + suffix, ec)) {
+    if (target == resolved(store::database_file(o.db) + suffix)) {
       return fail("backup failed: " + o.to + " is the name of the database's own " + suffix +
                   " file; back up to another name");
     }
