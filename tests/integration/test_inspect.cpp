@@ -486,7 +486,10 @@ TEST_CASE("inspect events prints the page-event timeline", "[inspect]") {
   REQUIRE(r.exit_code == 0);
   auto lines = lines_of(r.out);
   REQUIRE(lines.size() == 1 + 7 + 1);
-  CHECK(contains(lines[0], "STARTED (UTC)"));
+  CHECK(lines[0].rfind("   SEQ  STARTED (UTC)", 0) == 0);
+  // Each event's number in its job, as the API's seq.
+  CHECK(lines[1].rfind("     1  2026-01-12 07:00:01.000", 0) == 0);
+  CHECK(lines[7].rfind("     7  ", 0) == 0);
   CHECK(contains(lines[1], "2026-01-12 07:00:01.000  listing      1      -   200  ok"));
   CHECK(contains(lines[1], "    3      1.5s  http://127.0.0.1:9/a?page=1"));
   CHECK(contains(lines[7], "detail       2      4   404  failed"));

@@ -646,7 +646,8 @@ int run_events(const InspectOptions& o) {
     return 0;
   }
   // Fixed widths (URL and error last) so events stream without being held in memory.
-  const std::string header = pad("STARTED (UTC)", 23) + "  " + pad("KIND", 7) + "  " +
+  const std::string header = pad("SEQ", 6, true) + "  " + pad("STARTED (UTC)", 23) + "  " +
+                             pad("KIND", 7) + "  " +
                              pad("PAGE", 5, true) + "  " + pad("ITEM", 5, true) + "  " +
                              pad("HTTP", 4, true) + "  " + pad("OUTCOME", 7) + "  " +
                              pad("ITEMS", 5, true) + "  " + pad("DURATION", 8, true) + "  URL";
@@ -657,7 +658,8 @@ int run_events(const InspectOptions& o) {
       header_printed = true;
     }
     const store::PageEvent& e = r.event;
-    std::string line = pad(format_time(e.started_at, true), 23) + "  " +
+    std::string line = pad(std::to_string(e.seq), 6, true) + "  " +
+                       pad(format_time(e.started_at, true), 23) + "  " +
                        pad(store::to_string(e.kind), 7) + "  " +
                        pad(std::to_string(e.page_number), 5, true) + "  " +
                        pad(r.item_index ? std::to_string(*r.item_index) : "-", 5, true) + "  " +
