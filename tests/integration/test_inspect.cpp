@@ -1295,6 +1295,14 @@ TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usag
   }
   SECTION("bad usage exits 2") {
     CHECK(run_binary(dir, {"inspect", "jobs"}).exit_code == 2);
+    // --db before and after the subcommand: which one was meant is a guess.
+    auto twice = inspect(dir, db, {"jobs", "--db", dir.file("other.db")});
+    CHECK(twice.exit_code == 2);
+    CHECK(twice.out.empty());
+    CHECK(twice.err ==
+          "scrapekeep: --db: given both before and after the subcommand's name (see scrapekeep "
+          "inspect jobs --help)\n");
+    CHECK(run_binary(dir, {"inspect", "jobs", "--db", db}).exit_code == 0);
     CHECK(inspect(dir, db, {"jobs", "--status", "done"}).exit_code == 2);
     auto zero = inspect(dir, db, {"jobs", "--limit", "0"});
     CHECK(zero.exit_code == 2);

@@ -1030,9 +1030,13 @@ void add_inspect_command(CLI::App& app, Action& action) {
                      void (*check)(InspectOptions&) = nullptr) {
     auto* cmd = inspect->add_subcommand(name, description);
     add_path_option(*cmd, "--db", o.db, "Database file to read");
-    cmd->callback([&action, opts, run, check] {
+    cmd->callback([&action, opts, run, check, inspect, cmd] {
       if (opts->db.empty()) {
         throw CLI::RequiredError("--db");
+      }
+      // Both places, one value: which one was meant is a guess.
+      if (inspect->count("--db") > 0 && cmd->count("--db") > 0) {
+        throw CLI::ValidationError("--db", "given both before and after the subcommand's name");
       }
       if (check) {
         check(*opts);
