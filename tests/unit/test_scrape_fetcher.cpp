@@ -378,6 +378,22 @@ TEST_CASE("fetch: a body shorter than its Content-Length is retried, then says s
     CHECK(r.body.empty());
     CHECK(site.hits("/truncated") == 3);
   }
+  SECTION("a slow page's first byte may take longer than the read timeout") {
+    std::atomic<int> requests{0};
+    RawSite site([&](int fd) {
+      ++requests;
+      std::this_thread::sleep_for(milliseconds(700));
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nok");
+    });
+    FetchConfig config = test_config();
+    config.read_timeout = milliseconds(200);
+    HttpFetcher fetcher(config);
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+    INFO(r.error);
+    CHECK(r.ok);
+    CHECK(r.body == "ok");
+    CHECK(requests == 1);
+  }
   SECTION("the site stops sending") {
     std::atomic<int> requests{0};
     RawSite site([&](int fd) {

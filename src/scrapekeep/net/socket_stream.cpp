@@ -200,12 +200,20 @@ bool SocketStream::is_writable() const { return wait(POLLOUT, m_write_timeout_ms
 
 ssize_t SocketStream::read(char* ptr, size_t size) {
   if (m_pending_head) {
-    const HeadLimits limits = *m_pending_head;
+    HeadLimits limits = *m_pending_head;
     m_pending_head.reset();
     if (!flush()) {
       return -1;
     }
-    const HeadResult head = read_head(limits, m_read_timeout_ms, {});
+    // A response's whole head, its first byte included, within head_timeout
+    // of the request: a slow page's first byte may take longer than the
+    // read timeout, which bounds the pauses once bytes come.
+    const auto head_deadline = SteadyClock::now() + limits.head_timeout;
+    limits.not_after = std::min(limits.not_after, head_deadline);
+    const int first_byte_ms =
+        static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(limits.head_timeout)
+                             .count());
+    const HeadResult head = read_head(limits, std::max(m_read_timeout_ms, first_byte_ms), {});
     if (head == HeadResult::closed) {
       return m_timed_out ? -1 : 0;
     }
