@@ -619,6 +619,54 @@ TEST_CASE("every field value is a string with its whitespace normalized, as READ
   CHECK(extract_detail(html, "http://h.test/d", fields) == expected);
 }
 
+TEST_CASE("a number is written as XPath 1.0's string() writes it, never with an exponent",
+          "[scrape][extractor]") {
+  const std::string html = "<html><body><b>1700000000123</b><i>19.99</i><i>5.01</i></body></html>";
+  const FieldList fields = {{"big", "number('2147483648')"},
+                            {"millis", "number(//b)"},
+                            {"third", "1 div 3"},
+                            {"sum", "0.1 + 0.2"},
+                            {"prices", "sum(//i)"},
+                            {"negative", "number('-12.50')"},
+                            {"small", "number('0.00001234')"},
+                            {"huge", "number('100000000000000000000')"},
+                            {"minus_zero", "-0"},
+                            {"infinity", "1 div 0"},
+                            {"minus_infinity", "-1 div 0"},
+                            {"nan", "0 div 0"}};
+  const FieldValues expected = {{"big", "2147483648"},
+                                {"millis", "1700000000123"},
+                                {"third", "0.333333333333333"},
+                                {"sum", "0.3"},
+                                {"prices", "25"},
+                                {"negative", "-12.5"},
+                                {"small", "0.00001234"},
+                                {"huge", "100000000000000000000"},
+                                {"minus_zero", "0"},
+                                {"infinity", "Infinity"},
+                                {"minus_infinity", "-Infinity"},
+                                {"nan", "NaN"}};
+  CHECK(extract_detail(html, "http://h.test/d", fields) == expected);
+}
+
+TEST_CASE("a link's tabs and line breaks are removed and its ends trimmed, as the URL Standard "
+          "reads an href; spaces inside stay",
+          "[scrape][extractor]") {
+  const std::string html =
+      "<html><head><base href=' /ro\not/ '></head><body>"
+      "<article class='property'><h2>A</h2><a href='it\tem/\r\n    1?x=1&amp;\ny=2'>x</a>"
+      "</article>"
+      "<article class='property'><h2>B</h2><a href='a  b.html'>x</a></article>"
+      "<a rel='next' href='\n  /list-\n2.html  '>next</a></body></html>";
+  const ListingExtraction result =
+      extract_listing(html, "http://h.test/a/b?page=1", property_selectors(), true);
+  REQUIRE(result.items.size() == 2);
+  CHECK(result.items[0].detail_url ==
+        std::optional<std::string>("http://h.test/root/item/%20%20%20%201?x=1&y=2"));
+  CHECK(result.items[1].detail_url == std::optional<std::string>("http://h.test/root/a%20%20b.html"));
+  CHECK(result.next_url == std::optional<std::string>("http://h.test/list-2.html"));
+}
+
 TEST_CASE("a DetailExtractor gives every page what extract_detail gives it, whatever came before",
           "[scrape][extractor]") {
   const FieldList fields = {{"description", "//p[@class='desc']"},

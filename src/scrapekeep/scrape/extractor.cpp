@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -164,9 +166,45 @@ XPathContextPtr page_context(xmlDoc* doc, unsigned long step_budget) {
   return ctx;
 }
 
-// The value API.md defines for a field: first node's string value, or the
-// scalar result as a string.
-std::optional<std::string> value_of(const xmlXPathObject* obj) {
+// A number as XPath 1.0's string() writes it (4.2), never with an exponent
+// (libxml2 writes 2147483648 as "2.147483648e+09"): NaN, Infinity,
+// -Infinity, an integer in all its digits without a decimal point, else in
+// decimal to 15 significant digits, as libxml2 rounds them (so that 0.1 + 0.2
+// is "0.3"), trailing zeros dropped.
+std::string xpath_number(double value) {
+  if (std::isnan(value)) {
+    return "NaN";
+  }
+  if (std::isinf(value)) {
+    return value > 0 ? "Infinity" : "-Infinity";
+  }
+  if (value == 0) {
+    return "0";  // -0 too
+  }
+  char buf[400];  // the longest fixed form of a double is about 330 characters
+  std::to_chars_result written{};
+  if (value == std::trunc(value)) {
+    written = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed, 0);
+  } else {
+    const int integer_digits = static_cast<int>(std::floor(std::log10(std::fabs(value)))) + 1;
+    written = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed,
+                            std::clamp(15 - integer_digits, 0, 340));
+  }
+  if (written.ec != std::errc()) {
+    return {};
+  }
+  std::string text(buf, written.ptr);
+  if (text.find('.') != std::string::npos) {
+    text.erase(text.find_last_not_of('0') + 1);
+    if (text.back() == '.') {
+      text.pop_back();
+    }
+  }
+  return text;
+}
+
+// The string value of `obj`: its first node's, or the scalar result's.
+std::optional<std::string> raw_value_of(const xmlXPathObject* obj) {
   if (obj == nullptr) {
     return std::nullopt;
   }
@@ -178,17 +216,47 @@ std::optional<std::string> value_of(const xmlXPathObject* obj) {
         return std::nullopt;
       }
       XmlString text(xmlXPathCastNodeToString(set->nodeTab[0]));
-      return normalize_space(from_xml(text.get()));
+      return from_xml(text.get());
     }
-    case XPATH_STRING:
     case XPATH_NUMBER:
+      return xpath_number(obj->floatval);
+    case XPATH_STRING:
     case XPATH_BOOLEAN: {
       XmlString text(xmlXPathCastToString(const_cast<xmlXPathObject*>(obj)));
-      return normalize_space(from_xml(text.get()));
+      return from_xml(text.get());
     }
     default:
       return std::nullopt;
   }
+}
+
+// The value API.md defines for a field: first node's string value, or the
+// scalar result as a string, whitespace normalized.
+std::optional<std::string> value_of(const xmlXPathObject* obj) {
+  std::optional<std::string> raw = raw_value_of(obj);
+  return raw ? std::optional<std::string>(normalize_space(*raw)) : std::nullopt;
+}
+
+// A link's value as the URL Standard's parser takes it: every tab, line feed
+// and carriage return removed (an href a template wrapped over lines), and
+// C0 controls and spaces trimmed from both ends; spaces inside are kept (and
+// escaped later, one %20 each).
+std::optional<std::string> link_of(const xmlXPathObject* obj) {
+  std::optional<std::string> raw = raw_value_of(obj);
+  if (!raw) {
+    return raw;
+  }
+  std::string link;
+  link.reserve(raw->size());
+  for (const char c : *raw) {
+    if (c != '\t' && c != '\n' && c != '\r') {
+      link += c;
+    }
+  }
+  const auto c0_or_space = [](char c) { return static_cast<unsigned char>(c) <= 0x20; };
+  const auto first = std::find_if_not(link.begin(), link.end(), c0_or_space);
+  const auto last = std::find_if_not(link.rbegin(), link.rend(), c0_or_space).base();
+  return first < last ? std::string(first, last) : std::string();
 }
 
 // Takes `bytes` of a page's extraction budget (k_max_extracted_bytes).
@@ -228,7 +296,7 @@ struct CompiledFields {
 std::string base_url_of(xmlDoc* doc, xmlXPathContext* ctx, const std::string& page_url) {
   XPathCompPtr comp = compile("//base[@href][1]/@href");
   XPathObjectPtr obj = evaluate(comp.get(), ctx, reinterpret_cast<xmlNode*>(doc));
-  std::optional<std::string> href = value_of(obj.get());
+  std::optional<std::string> href = link_of(obj.get());
   if (href && !href->empty()) {
     if (auto resolved = resolve_url(page_url, *href)) {
       return *resolved;
@@ -819,7 +887,7 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
   s.base = base_url_of(s.doc.get(), s.ctx.get(), page_url);
   XPathCompPtr next_comp = compile(selectors.next_page);
   XPathObjectPtr next = evaluate(next_comp.get(), s.ctx.get(), root);
-  const std::optional<std::string> next_ref = with_query_in(value_of(next.get()), s.encoding);
+  const std::optional<std::string> next_ref = with_query_in(link_of(next.get()), s.encoding);
   s.next_url = resolve_link(s.base, next_ref);
   if (!s.next_url && next_ref) {
     // Not followed, as resolve_url says, but not taken for the end of the
@@ -870,7 +938,7 @@ ListingExtraction ParsedListing::extract(bool want_detail_links, std::size_t max
     item.fields = fields.evaluate_at(s.ctx.get(), node, bytes_left);
     if (want_detail_links) {
       XPathObjectPtr link = evaluate(detail_comp.get(), s.ctx.get(), node);
-      const std::optional<std::string> ref = with_query_in(value_of(link.get()), s.encoding);
+      const std::optional<std::string> ref = with_query_in(link_of(link.get()), s.encoding);
       // Taken as extracted before it is resolved, which costs in proportion
       // (escaped, it may triple), also when it resolves to nothing (a link
       // over k_max_link_bytes); then what it resolved to, where longer.
