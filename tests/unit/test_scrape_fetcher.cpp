@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -288,6 +289,34 @@ TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip or br stream 
       CHECK(r.ok);
       CHECK(r.body == page);
     }
+  }
+  SECTION("deflate: zlib-wrapped, raw (RFC 1951, as older servers send it) or gzip") {
+    const auto deflated = [&](int window_bits) {
+      z_stream z{};
+      REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+      std::string out(page.size() + 64, '\0');
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(page.data()));
+      z.avail_in = static_cast<uInt>(page.size());
+      z.next_out = reinterpret_cast<Bytef*>(out.data());
+      z.avail_out = static_cast<uInt>(out.size());
+      REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+      out.resize(z.total_out);
+      deflateEnd(&z);
+      return out;
+    };
+    for (const std::string& body : {deflated(15), deflated(-15), coded("gzip", page)}) {
+      RawSite site(coded_answer("deflate", body, requests));
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+      INFO(r.error);
+      CHECK(r.ok);
+      CHECK(r.body == page);
+    }
+    // Raw deflate that is cut short still fails.
+    const std::string raw = deflated(-15);
+    RawSite cut(coded_answer("deflate", raw.substr(0, raw.size() - 2), requests));
+    const FetchResult r = fetcher.fetch(cut.url("/"), in(seconds(10)));
+    CHECK_FALSE(r.ok);
+    CHECK(r.error == "cannot decode the deflate body");
   }
   SECTION("identity is the body as sent, and an empty gzip body is empty") {
     for (const auto& [coding, body] : {std::pair<std::string, std::string>("Identity", page),

@@ -265,7 +265,11 @@ namespace {
 // does (window bits 15 + 32); raw deflate is refused, as it was.
 class Inflater final : public BodyDecoder {
  public:
-  Inflater() { m_valid = inflateInit2(&m_strm, 15 + 32) == Z_OK; }
+  // `deflate`: the body may also be a raw RFC 1951 stream without the zlib
+  // wrapper RFC 9110 asks for, as older servers send it and browsers read it.
+  explicit Inflater(bool deflate) : m_deflate(deflate) {
+    m_valid = inflateInit2(&m_strm, k_auto_header) == Z_OK;
+  }
   ~Inflater() override {
     if (m_valid) {
       inflateEnd(&m_strm);
@@ -279,9 +283,27 @@ class Inflater final : public BodyDecoder {
  private:
   // The state and window are kept: making them anew for every page cost
   // more than inflating a small page.
-  bool start_over() override { return inflateReset(&m_strm) == Z_OK; }
+  bool start_over() override {
+    m_started = false;
+    return inflateReset2(&m_strm, k_auto_header) == Z_OK;
+  }
+
+  // A zlib stream starts with a header whose first byte names deflate (its
+  // low nibble 8) and whose two bytes are a multiple of 31 (RFC 1950 2.2).
+  static bool zlib_header(const char* data) {
+    const auto cmf = static_cast<unsigned char>(data[0]);
+    const auto flg = static_cast<unsigned char>(data[1]);
+    return (cmf & 0x0F) == 8 && ((cmf << 8) | flg) % 31 == 0;
+  }
 
   Step decode(const char* data, std::size_t size, const Sink& sink) override {
+    if (!m_started && m_deflate && size >= 2) {
+      const bool gzip = data[0] == '\x1f' && data[1] == '\x8b';  // gzip sent as deflate
+      if (!gzip && !zlib_header(data) && inflateReset2(&m_strm, -15) != Z_OK) {
+        return Step::failed;
+      }
+      m_started = true;
+    }
     bool ended = false;
     while (size > 0) {
       if (ended) {
@@ -321,8 +343,11 @@ class Inflater final : public BodyDecoder {
     return ended ? Step::ended : Step::more;
   }
 
+  static constexpr int k_auto_header = 15 + 32;  // zlib or gzip, as the header says
   z_stream m_strm{};
   bool m_valid = false;
+  bool m_deflate = false;
+  bool m_started = false;  // the body's first bytes seen (and the wrapper chosen)
   std::array<char, 16384> m_buffer{};
 };
 #endif
@@ -392,7 +417,7 @@ std::string normalized_coding(const std::string& header) {
 std::unique_ptr<BodyDecoder> decoder_for(const std::string& coding) {
 #ifdef CPPHTTPLIB_ZLIB_SUPPORT
   if (coding == "gzip" || coding == "deflate") {
-    return std::make_unique<Inflater>();
+    return std::make_unique<Inflater>(coding == "deflate");
   }
 #endif
   if (coding == "br") {
