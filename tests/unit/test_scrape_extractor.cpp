@@ -667,6 +667,20 @@ TEST_CASE("a link's tabs and line breaks are removed and its ends trimmed, as th
   CHECK(result.next_url == std::optional<std::string>("http://h.test/list-2.html"));
 }
 
+TEST_CASE("a link's fragment starts at its first '#', and a fragment alone is the page itself",
+          "[scrape][extractor]") {
+  const std::string html =
+      "<html><body><article class='property'><h2>A</h2><a href='/h#a#b'>x</a></article>"
+      "<article class='property'><h2>B</h2><a href='#top'>x</a></article>"
+      "<a rel='next' href='?page=2#x#y'>next</a></body></html>";
+  const ListingExtraction result =
+      extract_listing(html, "http://h.test/a/b?page=1#here", property_selectors(), true);
+  REQUIRE(result.items.size() == 2);
+  CHECK(result.items[0].detail_url == std::optional<std::string>("http://h.test/h"));
+  CHECK(result.items[1].detail_url == std::optional<std::string>("http://h.test/a/b?page=1"));
+  CHECK(result.next_url == std::optional<std::string>("http://h.test/a/b?page=2"));
+}
+
 TEST_CASE("a DetailExtractor gives every page what extract_detail gives it, whatever came before",
           "[scrape][extractor]") {
   const FieldList fields = {{"description", "//p[@class='desc']"},

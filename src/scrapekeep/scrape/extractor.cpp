@@ -353,7 +353,10 @@ std::optional<std::string> resolve_link(const std::string& base, const std::opti
   if (!ref || ref->empty()) {
     return std::nullopt;
   }
-  if (auto resolved = resolve_url(base, *ref)) {
+  // The fragment is never fetched: cut at the first '#', as the URL
+  // Standard reads it ("/h#a#b" is /h; RFC 3986 would refuse the second '#').
+  // "#top" alone is the page itself.
+  if (auto resolved = resolve_url(base, ref->substr(0, ref->find('#')))) {
     return strip_fragment(*resolved);
   }
   return std::nullopt;
