@@ -1525,6 +1525,22 @@ TEST_CASE("inspect refuses a file at rest that SQLite will not read, and creates
   }
 }
 
+// Each of `commands` (whole argument lists) exits 1 within the time limit,
+// saying `message` on stderr.
+void check_each_refuses(const TempDir& dir, const std::string& name,
+                        const std::vector<std::vector<std::string>>& commands,
+                        const std::string& message) {
+  int n = 0;
+  for (const std::vector<std::string>& args : commands) {
+    INFO(args[0] << " " << args.back());
+    std::string err;
+    const auto status = exit_within(dir, name + std::to_string(n++), args, &err);
+    REQUIRE(status);
+    CHECK(*status == 1);
+    CHECK(err == "scrapekeep: " + message + "\n");
+  }
+}
+
 TEST_CASE("a view in place of one of the tables is refused, not read for ever", "[inspect]") {
   TempDir dir;
   const std::string db = dir.file("view.db");
@@ -1536,19 +1552,12 @@ TEST_CASE("a view in place of one of the tables is refused, not read for ever", 
         "CREATE VIEW jobs AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
         "SELECT j.* FROM c, jobs_old j");
   }
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"inspect", "--db", db, "jobs"},
-        std::vector<std::string>{"inspect", "--db", db, "stats"},
-        std::vector<std::string>{"backup", "--db", db, "--to", dir.file("copy.db")}}) {
-    INFO(args[3]);
-    std::string err;
-    const auto status = exit_within(dir, "view-" + args[3], args, &err);
-    REQUIRE(status);
-    CHECK(*status == 1);
-    CHECK(err ==
-          "scrapekeep: the file is not a scrapekeep database it can read: its table jobs is "
-          "missing or is not a table\n");
-  }
+  check_each_refuses(dir, "view",
+                     {{"inspect", "--db", db, "jobs"},
+                      {"inspect", "--db", db, "stats"},
+                      {"backup", "--db", db, "--to", dir.file("copy.db")}},
+                     "the file is not a scrapekeep database it can read: its table jobs is "
+                     "missing or is not a table");
 }
 
 TEST_CASE("a table without one of its columns is refused by name, not read as no rows",
@@ -1560,21 +1569,13 @@ TEST_CASE("a table without one of its columns is refused by name, not read as no
     SQLite::Database raw(db, SQLite::OPEN_READWRITE);
     raw.exec("ALTER TABLE jobs DROP COLUMN lost_attempts");
   }
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"inspect", "--db", db, "jobs", "--json"},
-        std::vector<std::string>{"inspect", "--db", db, "check"},
-        std::vector<std::string>{"migrate", "--db", db},
-        std::vector<std::string>{"backup", "--db", db, "--to", dir.file("copy.db")}}) {
-    INFO(args[0] << " " << args.back());
-    std::string err;
-    const auto status =
-        exit_within(dir, "column-" + args[0] + (args.size() > 3 ? args[3] : ""), args, &err);
-    REQUIRE(status);
-    CHECK(*status == 1);
-    CHECK(err ==
-          "scrapekeep: the file is not a scrapekeep database it can read: its table jobs has no "
-          "column lost_attempts\n");
-  }
+  check_each_refuses(dir, "column",
+                     {{"inspect", "--db", db, "jobs", "--json"},
+                      {"inspect", "--db", db, "check"},
+                      {"migrate", "--db", db},
+                      {"backup", "--db", db, "--to", dir.file("copy.db")}},
+                     "the file is not a scrapekeep database it can read: its table jobs has no "
+                     "column lost_attempts");
   auto listed = inspect(dir, db, {"jobs", "--json"});
   CHECK(listed.exit_code == 1);
   CHECK(listed.out.empty());
@@ -1589,19 +1590,12 @@ TEST_CASE("a file whose schema_migrations records nothing, yet has tables, is re
     SQLite::Database raw(db, SQLite::OPEN_READWRITE);
     raw.exec("DELETE FROM schema_migrations");
   }
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"inspect", "--db", db, "jobs"},
-        std::vector<std::string>{"keys", "list", "--db", db},
-        std::vector<std::string>{"migrate", "--db", db}}) {
-    INFO(args[0]);
-    std::string err;
-    const auto status = exit_within(dir, "unrecorded-" + args[0], args, &err);
-    REQUIRE(status);
-    CHECK(*status == 1);
-    CHECK(err ==
-          "scrapekeep: the file is not a scrapekeep database it can read: its schema_migrations "
-          "table records no migration, yet it has tables\n");
-  }
+  check_each_refuses(dir, "unrecorded",
+                     {{"inspect", "--db", db, "jobs"},
+                      {"keys", "list", "--db", db},
+                      {"migrate", "--db", db}},
+                     "the file is not a scrapekeep database it can read: its schema_migrations "
+                     "table records no migration, yet it has tables");
 }
 
 TEST_CASE("inspect reads values scrapekeep never writes without overflow, and check reports them",
