@@ -311,6 +311,24 @@ TEST_CASE("fetch: Content-Encoding is read as a coding, and a gzip or br stream 
       CHECK(r.ok);
       CHECK(r.body == page);
     }
+    // The body's first byte alone in its first chunk: the wrapper is still
+    // told by the first two bytes of the body, not of the second chunk.
+    for (const std::string& body : {deflated(15), deflated(-15), coded("gzip", page)}) {
+      RawSite site([&, body](int fd) {
+        ++requests;
+        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: deflate"
+                     "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\n" +
+                         body.substr(0, 1) + "\r\n");
+        std::this_thread::sleep_for(milliseconds(50));
+        char size[24];
+        std::snprintf(size, sizeof size, "%zx", body.size() - 1);
+        send_all(fd, std::string(size) + "\r\n" + body.substr(1) + "\r\n0\r\n\r\n");
+      });
+      const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+      INFO(r.error);
+      CHECK(r.ok);
+      CHECK(r.body == page);
+    }
     // Raw deflate that is cut short still fails.
     const std::string raw = deflated(-15);
     RawSite cut(coded_answer("deflate", raw.substr(0, raw.size() - 2), requests));

@@ -262,7 +262,8 @@ namespace {
 
 #ifdef CPPHTTPLIB_ZLIB_SUPPORT
 // gzip, and zlib-wrapped deflate, told apart by their header as the library
-// does (window bits 15 + 32); raw deflate is refused, as it was.
+// does (window bits 15 + 32); for a deflate body also raw deflate (RFC 1951),
+// told by its first two bytes, which are no zlib or gzip header.
 class Inflater final : public BodyDecoder {
  public:
   // `deflate`: the body may also be a raw RFC 1951 stream without the zlib
@@ -285,6 +286,7 @@ class Inflater final : public BodyDecoder {
   // more than inflating a small page.
   bool start_over() override {
     m_started = false;
+    m_held.reset();
     return inflateReset2(&m_strm, k_auto_header) == Z_OK;
   }
 
@@ -296,14 +298,45 @@ class Inflater final : public BodyDecoder {
     return (cmf & 0x0F) == 8 && ((cmf << 8) | flg) % 31 == 0;
   }
 
+  // Whether a deflate body starting with `first` and `second` is raw deflate:
+  // neither a zlib header nor gzip (sent as deflate). The wrapper is then
+  // set to none.
+  bool choose_wrapper(char first, char second) {
+    m_started = true;
+    const char head[2] = {first, second};
+    const bool gzip = first == '\x1f' && second == '\x8b';
+    return gzip || zlib_header(head) || inflateReset2(&m_strm, -15) == Z_OK;
+  }
+
   Step decode(const char* data, std::size_t size, const Sink& sink) override {
-    if (!m_started && m_deflate && size >= 2) {
-      const bool gzip = data[0] == '\x1f' && data[1] == '\x8b';  // gzip sent as deflate
-      if (!gzip && !zlib_header(data) && inflateReset2(&m_strm, -15) != Z_OK) {
-        return Step::failed;
+    if (!m_started && m_deflate) {
+      // The wrapper is told by the body's first two bytes, which may come
+      // apart (a first chunk of one byte): the first is held till then.
+      if (!m_held) {
+        if (size < 2) {
+          m_held = data[0];
+          return Step::more;
+        }
+        if (!choose_wrapper(data[0], data[1])) {
+          return Step::failed;
+        }
+      } else {
+        const char first = *m_held;
+        m_held.reset();
+        if (!choose_wrapper(first, data[0])) {
+          return Step::failed;
+        }
+        const Step step = inflate_input(&first, 1, sink);
+        if (step != Step::more) {
+          return Step::failed;  // bytes after the end of the stream, or not deflate
+        }
       }
-      m_started = true;
     }
+    return inflate_input(data, size, sink);
+  }
+
+  // Inflates `data` (not empty) into `sink`.
+  Step inflate_input(const char* data, std::size_t size, const Sink& sink) {
     bool ended = false;
     while (size > 0) {
       if (ended) {
@@ -348,6 +381,7 @@ class Inflater final : public BodyDecoder {
   bool m_valid = false;
   bool m_deflate = false;
   bool m_started = false;  // the body's first bytes seen (and the wrapper chosen)
+  std::optional<char> m_held;  // a deflate body's first byte, when it came alone
   std::array<char, 16384> m_buffer{};
 };
 #endif
