@@ -679,6 +679,14 @@ TEST_CASE("a link's fragment starts at its first '#', and a fragment alone is th
   CHECK(result.items[0].detail_url == std::optional<std::string>("http://h.test/h"));
   CHECK(result.items[1].detail_url == std::optional<std::string>("http://h.test/a/b?page=1"));
   CHECK(result.next_url == std::optional<std::string>("http://h.test/a/b?page=2"));
+  // So is a <base href>'s.
+  const std::string based =
+      "<html><head><base href='/root/#a#b'></head><body><article class='property'><h2>A</h2>"
+      "<a href='item'>x</a></article></body></html>";
+  const ListingExtraction in_base =
+      extract_listing(based, "http://h.test/a/b?page=1", property_selectors(), true);
+  REQUIRE(in_base.items.size() == 1);
+  CHECK(in_base.items[0].detail_url == std::optional<std::string>("http://h.test/root/item"));
 }
 
 TEST_CASE("a DetailExtractor gives every page what extract_detail gives it, whatever came before",

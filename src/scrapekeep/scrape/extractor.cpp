@@ -298,7 +298,8 @@ std::string base_url_of(xmlDoc* doc, xmlXPathContext* ctx, const std::string& pa
   XPathObjectPtr obj = evaluate(comp.get(), ctx, reinterpret_cast<xmlNode*>(doc));
   std::optional<std::string> href = link_of(obj.get());
   if (href && !href->empty()) {
-    if (auto resolved = resolve_url(page_url, *href)) {
+    // Its fragment, as a link's (resolve_link), starts at its first '#'.
+    if (auto resolved = resolve_url(page_url, href->substr(0, href->find('#')))) {
       return *resolved;
     }
   }
