@@ -1161,7 +1161,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
                           ? "the response stalled in its body (nothing for the read timeout)"
                           : "the connection closed before the response's body ended";
     } else if (m_response.timed_out) {
-      attempt.error = "no response within the read timeout";
+      // The first byte waited for the whole head time (the job's deadline
+      // interrupts instead).
+      attempt.error = "no response within " + seconds_text(k_response_head_time);
     } else if (m_response.received == 0) {
       attempt.error = "the connection closed before any response";
     } else if (m_response.head_cut) {
