@@ -650,7 +650,7 @@ TEST_CASE("a number is written as XPath 1.0's string() writes it, never with an 
 }
 
 TEST_CASE("a link's tabs and line breaks are removed and its ends trimmed, as the URL Standard "
-          "reads an href; spaces inside stay",
+          "reads an href, and spaces inside stay",
           "[scrape][extractor]") {
   const std::string html =
       "<html><head><base href=' /ro\not/ '></head><body>"
