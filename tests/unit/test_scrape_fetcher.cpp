@@ -612,6 +612,23 @@ TEST_CASE("fetch: a closed gate stops the request before it goes out, for good",
   CHECK(asked == 2);
 }
 
+TEST_CASE("fetch: a host name in another case waits for the same host's turn",
+          "[scrape][fetcher]") {
+  FixtureSite site;
+  auto limiter = std::make_shared<HostLimiter>(HostLimiterConfig{1, milliseconds(0)});
+  HttpFetcher fetcher(test_config(), limiter);
+  const std::string port = std::to_string(site.port());
+  auto held = limiter->acquire("http://localhost:" + port, in(seconds(5)));
+  REQUIRE(held);
+  const FetchResult r =
+      fetcher.fetch("HTTP://LocalHost:" + port + "/listings?page=1", in(milliseconds(300)));
+  CHECK(r.interrupted);
+  CHECK(r.error == "deadline exceeded");
+  CHECK(site.hits("/listings?page=1") == 0);
+  held.reset();
+  CHECK(fetcher.fetch("http://LOCALHOST:" + port + "/listings?page=1", in(seconds(10))).ok);
+}
+
 TEST_CASE("fetch: cancel() from another thread aborts the fetch in flight", "[scrape][fetcher]") {
   FixtureSiteConfig config;
   config.slow_delay = seconds(5);

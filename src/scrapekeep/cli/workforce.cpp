@@ -46,7 +46,8 @@ void add_work_options(CLI::App& command, WorkOptions& o) {
       ->capture_default_str();
   command
       .add_option("--host-delay-ms", o.host_delay_ms,
-                  "Least time between the starts of two requests to one host")
+                  "Least time between the starts of two requests to one host, across all "
+                  "workers of this process")
       ->transform(whole_number(0, 60000))
       ->capture_default_str();
   command

@@ -694,7 +694,8 @@ std::optional<std::string> parse_target(const std::string& url, std::string& hos
   }
   host = uri->server;
   const int port = uri->port > 0 ? uri->port : (scheme == "https" ? 443 : 80);
-  origin = scheme + "://" + host + ":" + std::to_string(port);
+  // Names differ only in case for one host (the per-host limits' key).
+  origin = scheme + "://" + core::lower_ascii(host) + ":" + std::to_string(port);
   path = uri->path != nullptr && uri->path[0] != '\0' ? uri->path : "/";
   if (uri->query_raw != nullptr) {
     path += "?";
