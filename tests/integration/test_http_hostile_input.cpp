@@ -975,6 +975,39 @@ TEST_CASE("hostile: 100 idle sockets do not starve a normal client", "[http][hos
   }
 }
 
+TEST_CASE("hostile: with every thread busy on a keep-alive connection, a waiting one is served "
+          "after the next answer",
+          "[http][hostile]") {
+  FakeClock clock(k_t0);
+  scrapekeep::http::ServerConfig config;
+  config.threads = 2;
+  config.max_threads = 2;
+  config.keep_alive_timeout_s = 30;  // busy clients, not idle ones, hold the threads
+  TestServer server(clock, config);
+  const std::string health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<RawConnection> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.emplace_back(server.port());
+    REQUIRE(busy.back().send(health));
+    const HttpReply first = busy.back().read_reply();
+    REQUIRE(first.status == 200);
+    CHECK_FALSE(first.header("Connection").has_value());
+  }
+  RawConnection waiting(server.port());
+  REQUIRE(waiting.send(health));
+  std::this_thread::sleep_for(milliseconds(300));  // accepted, queued for a thread
+  // The next answer on a busy connection closes it, which frees its thread.
+  REQUIRE(busy[0].send(health));
+  const HttpReply next = busy[0].read_reply();
+  REQUIRE(next.status == 200);
+  CHECK(next.header("Connection") == std::optional<std::string>("close"));
+  CHECK_FALSE(next.header("Keep-Alive").has_value());
+  CHECK(busy[0].wait_closed(seconds(10)));
+  const HttpReply served = waiting.read_reply(seconds(10));
+  INFO(served.transport_error);
+  CHECK(served.status == 200);
+}
+
 TEST_CASE("hostile: slow clients lose their connection, and nothing is half-created",
           "[http][hostile]") {
   FakeClock clock(k_t0);

@@ -271,8 +271,13 @@ class ConnectionThreads final : public httplib::TaskQueue {
     if (m_idle < m_jobs.size() && m_threads.size() < m_max) {
       start_thread();
     }
+    m_waiting = m_jobs.size() > m_idle ? m_jobs.size() - m_idle : 0;
     m_cv.notify_one();
   }
+
+  // Connections accepted that no thread has taken up yet, with none idle:
+  // all `max` threads are busy with keep-alive connections.
+  std::size_t waiting() const { return m_waiting.load(std::memory_order_relaxed); }
 
   void shutdown() override {
     std::list<std::thread> threads;
@@ -332,6 +337,7 @@ class ConnectionThreads final : public httplib::TaskQueue {
       }
       std::function<void()> fn = std::move(m_jobs.front());
       m_jobs.pop_front();
+      m_waiting = m_jobs.size() > m_idle ? m_jobs.size() - m_idle : 0;
       lock.unlock();
       fn();
       fn = nullptr;
@@ -347,6 +353,7 @@ class ConnectionThreads final : public httplib::TaskQueue {
   std::vector<std::list<std::thread>::iterator> m_ended;
   std::list<std::function<void()>> m_jobs;
   std::size_t m_idle = 0;
+  std::atomic<std::size_t> m_waiting{0};
   bool m_shutdown = false;
 };
 
@@ -361,6 +368,7 @@ struct ApiServer::Impl {
   // that comes first (SIGTERM right after start) would leave serve() running
   // for ever. serve() and stop() agree on it here.
   std::mutex run_mutex;
+  std::atomic<ConnectionThreads*> threads{nullptr};  // the server's, once it runs
   bool stopped = false;  // stop() was called
   enum class Run { not_yet, serving, returned };
   std::atomic<Run> run{Run::not_yet};
@@ -377,7 +385,11 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   httplib::Server& svr = m_impl->server;
   const auto keep = static_cast<std::size_t>(std::max(1, m_config.threads));
   const auto max = static_cast<std::size_t>(std::max(m_config.threads, m_config.max_threads));
-  svr.new_task_queue = [keep, max] { return new ConnectionThreads(keep, max); };
+  svr.new_task_queue = [keep, max, impl = m_impl.get()] {
+    auto* threads = new ConnectionThreads(keep, max);
+    impl->threads = threads;
+    return threads;
+  };
   // Without TCP_NODELAY, Nagle's algorithm meets delayed ACKs on keep-alive
   // connections and each small response waits ~40 ms.
   svr.set_tcp_nodelay(true);
@@ -606,7 +618,15 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       });
   // An answer after which the connection closes says only that: the library
   // adds Keep-Alive unless it closes the connection itself.
-  svr.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+  svr.set_post_routing_handler([impl = m_impl.get()](const httplib::Request&,
+                                                     httplib::Response& res) {
+    // Connections waiting for a thread while every one is busy with a
+    // keep-alive connection: this one closes after its answer, so that each
+    // waits at most one request of another, not until one goes idle.
+    if (const ConnectionThreads* threads = impl->threads.load();
+        threads != nullptr && threads->waiting() > 0) {
+      close_connection(res);
+    }
     if (res.get_header_value("Connection") == "close") {
       res.headers.erase("Keep-Alive");
     }
