@@ -1008,6 +1008,21 @@ TEST_CASE("hostile: with every thread busy on a keep-alive connection, a waiting
   CHECK(served.status == 200);
 }
 
+TEST_CASE("hostile: an HTTP/1.0 answer says the connection closes, and it does", "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  for (const std::string extra : {"", "Connection: keep-alive\r\n"}) {
+    INFO(extra);
+    RawConnection c(server.port());
+    REQUIRE(c.send("GET /healthz HTTP/1.0\r\n" + extra + "\r\n"));
+    const HttpReply r = c.read_reply();
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Connection") == std::optional<std::string>("close"));
+    CHECK_FALSE(r.header("Keep-Alive").has_value());
+    CHECK(c.wait_closed(seconds(10)));
+  }
+}
+
 TEST_CASE("hostile: slow clients lose their connection, and nothing is half-created",
           "[http][hostile]") {
   FakeClock clock(k_t0);

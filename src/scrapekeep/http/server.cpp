@@ -618,8 +618,13 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       });
   // An answer after which the connection closes says only that: the library
   // adds Keep-Alive unless it closes the connection itself.
-  svr.set_post_routing_handler([impl = m_impl.get()](const httplib::Request&,
+  svr.set_post_routing_handler([impl = m_impl.get()](const httplib::Request& req,
                                                      httplib::Response& res) {
+    // HTTP/1.0 connections are closed after their answer (the library closes
+    // them, even with "Connection: keep-alive"): the answer says so.
+    if (req.version == "HTTP/1.0") {
+      close_connection(res);
+    }
     // Connections waiting for a thread while every one is busy with a
     // keep-alive connection: this one closes after its answer, so that each
     // waits at most one request of another, not until one goes idle.
