@@ -194,15 +194,19 @@ TEST_CASE("fetch: 429 honours a Retry-After up to max_retry_after and the deadli
           "the page fails at once") {
     FixtureSite site;
     HttpFetcher fetcher(test_config());
-    for (const std::string after : {"99999999999999999", "99999999999999999999"}) {
+    // Quoted as what it is, not as the year it is read as.
+    for (const std::string after : {"99999999999999999", "99999999999999999999", "31536000"}) {
       const std::string target = "/ratelimited?after=" + after;
       const FetchResult r = fetcher.fetch(site.url(target), in(seconds(10)));
       INFO(after);
       CHECK_FALSE(r.ok);
-      CHECK(r.error ==
-            "HTTP 429, and the site asked to wait 31536000 s, more than the 60 s a page may wait");
+      CHECK(r.error == "HTTP 429, and the site asked to wait a year or more, more than the 60 s a "
+                       "page may wait");
       CHECK(site.hits(target) == 1);
     }
+    const FetchResult day = fetcher.fetch(site.url("/ratelimited?after=86400"), in(seconds(10)));
+    CHECK(day.error ==
+          "HTTP 429, and the site asked to wait 86400 s, more than the 60 s a page may wait");
   }
   SECTION("over 5 s by default, and a cancel ends the wait") {
     CHECK(FetchConfig().max_retry_after == seconds(60));

@@ -104,12 +104,14 @@ bool is_redirect(int status) {
 bool is_retryable_status(int status) { return status == 429 || status >= 500; }
 
 // Retry-After in delta-seconds; an HTTP-date is not honoured.
+// A year is more than any wait a page may have, and keeps Retry-After's
+// milliseconds in range: a longer one is read as this.
+constexpr long k_year_s = 365L * 24 * 3600;
+
 std::optional<milliseconds> parse_retry_after(const std::string& value) {
   const std::string text = core::trim_ascii(value);
   long seconds = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  // A year is more than any wait a page may have, and keeps the product in range.
-  constexpr long k_year_s = 365L * 24 * 3600;
   if (!text.empty() && text.front() != '-' && ec == std::errc::result_out_of_range &&
       ptr == text.data() + text.size()) {
     seconds = k_year_s;  // more seconds than a long holds: many years
@@ -1226,8 +1228,10 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
         if (const auto retry_after = parse_retry_after(attempt.retry_after)) {
           // The wait asked for is kept to, or the page fails at once: a
           // shorter one would only be refused again.
-          const std::string asked = "HTTP " + std::to_string(*attempt.status) +
-                                    ", and the site asked to wait " + seconds_text(*retry_after);
+          const std::string asked =
+              "HTTP " + std::to_string(*attempt.status) + ", and the site asked to wait " +
+              (*retry_after >= milliseconds(k_year_s * 1000) ? std::string("a year or more")
+                                                             : seconds_text(*retry_after));
           if (*retry_after > m_config.max_retry_after) {
             attempt.error = asked + ", more than the " + seconds_text(m_config.max_retry_after) +
                             " a page may wait";
