@@ -20,8 +20,10 @@
 #include <vector>
 
 #include "scrapekeep/core/time_format.hpp"
+#include "scrapekeep/http/connection.hpp"
 #include "scrapekeep/store/job_store.hpp"
 #include "support/api_server.hpp"
+#include "support/child_process.hpp"
 #include "support/fake_clock.hpp"
 
 namespace {
@@ -1400,6 +1402,49 @@ TEST_CASE("a page of results holds at most 16 MiB of stored text: the next page 
   CHECK(next.data()["items"][0]["index"] == 2);
   CHECK(next.data()["items"][1]["index"] == 3);
   CHECK(next.data()["items"][1]["fields"]["title"] == "Item 1-3");
+}
+
+TEST_CASE("pages of jobs being built and sent share one byte budget: a page ends early or "
+          "waits while others hold it, and gives it back once sent",
+          "[http]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+  for (int i = 0; i < 3; ++i) {
+    create_job(a, job_request(page_url(1) + "&q=" + std::string(1000, 'x')));
+    clock.advance(1'000'000);
+  }
+  auto& budget = scrapekeep::http::answer_budget();
+  REQUIRE(budget.held() == 0);
+  CHECK(a.get("/v1/scrape/jobs").data()["jobs"].size() == 3);
+  REQUIRE(scrapekeep::testing::eventually([&] { return budget.held() == 0; }));
+  // Other answers hold all but room for one job's row.
+  struct Resized {
+    std::size_t before = scrapekeep::http::answer_budget().resize(1 << 20);
+    ~Resized() { scrapekeep::http::answer_budget().resize(before); }
+  } resized;
+  {
+    std::optional<scrapekeep::core::ByteBudget::Lease> others(budget.acquire((1 << 20) - 1500));
+    const HttpReply page = a.get("/v1/scrape/jobs");
+    REQUIRE(page.status == 200);
+    CHECK(page.data()["jobs"].size() == 1);
+    CHECK(page.data()["total"] == 3);
+    CHECK(page.data()["limit"] == 50);
+    // They hold all of it: the page waits until they are sent.
+    others.reset();
+    others.emplace(budget.acquire(1 << 20));
+    std::optional<HttpReply> waited;
+    std::thread reader([&] { waited = server.client_a().get("/v1/scrape/jobs?offset=1"); });
+    REQUIRE(scrapekeep::testing::eventually([&] { return budget.waiting() == 1; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK_FALSE(waited.has_value());
+    others.reset();
+    reader.join();
+    REQUIRE(waited.has_value());
+    CHECK(waited->status == 200);
+    CHECK(waited->data()["jobs"].size() == 2);
+  }
+  REQUIRE(scrapekeep::testing::eventually([&] { return budget.held() == 0; }));
 }
 
 TEST_CASE("8 concurrent clients all get correct answers", "[http]") {

@@ -5,6 +5,7 @@
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -1465,6 +1466,109 @@ TEST_CASE("a page of jobs ends before the job that takes it past its byte budget
   CHECK(listed(1, 1) == std::vector<std::string>{ids[1]});
   // The limit still counts first.
   CHECK(listed(0, 1 << 20, 2) == std::vector<std::string>{ids[0], ids[1]});
+}
+
+TEST_CASE("a page of jobs or results holds its rows in a shared budget: a row that does not "
+          "fit there ends the page, a first row waits for it or gives up",
+          "[store]") {
+  StoreFixture f;
+  std::vector<std::string> ids;  // newest first
+  for (int i = 0; i < 3; ++i) {
+    ids.insert(ids.begin(), f.create({}, std::string(k_url) + "?q=" + std::string(1000, 'x')).job_id);
+    f.clock.advance(k_second);
+  }
+  auto listed = [&](scrapekeep::store::SharedPageBytes& shared) {
+    JobFilter filter;
+    filter.org_id = f.org;
+    filter.shared = &shared;
+    auto page = f.store().list_jobs(filter);
+    std::vector<std::string> out;
+    if (page.ok()) {
+      for (const auto& j : page->jobs) {
+        out.push_back(j.job_id);
+      }
+    } else {
+      CHECK(page.error().code == ErrorCode::unavailable);
+    }
+    return out;
+  };
+  scrapekeep::core::ByteBudget budget(1 << 20);
+  {
+    scrapekeep::store::SharedPageBytes shared(&budget);
+    CHECK(listed(shared) == ids);
+    // The rows' bytes stay held until the caller lets the lease go.
+    CHECK(budget.held() == shared.lease.bytes());
+    CHECK(shared.lease.bytes() > 3000);
+  }
+  CHECK(budget.held() == 0);
+  // Another answer holds all but room for one row: the page ends after it.
+  std::optional<scrapekeep::core::ByteBudget::Lease> other(budget.acquire((1 << 20) - 1500));
+  {
+    scrapekeep::store::SharedPageBytes shared(&budget);
+    CHECK(listed(shared) == std::vector<std::string>{ids[0]});
+  }
+  // It holds all of it: the first row waits, and gives up after its patience.
+  other.reset();
+  other.emplace(budget.acquire(1 << 20));
+  {
+    scrapekeep::store::SharedPageBytes shared(&budget);
+    shared.patience = std::chrono::milliseconds(50);
+    CHECK(listed(shared).empty());
+    auto results = f.store().list_results(ids[0], 10, 0, scrapekeep::store::k_page_bytes, &shared);
+    REQUIRE(results.ok());  // the job has no items: nothing to wait for
+    CHECK(results->items.empty());
+  }
+  other.reset();
+  // Results share it the same way.
+  const Claim c = f.claim();
+  REQUIRE(f.store().record_listing_page(c, listing(1, 3, f.clock.now()), f.clock.now()).ok());
+  std::size_t three_items = 0;
+  {
+    scrapekeep::store::SharedPageBytes shared(&budget);
+    auto results = f.store().list_results(c.job_id, 10, 0, scrapekeep::store::k_page_bytes, &shared);
+    REQUIRE(results.ok());
+    CHECK(results->items.size() == 3);
+    three_items = shared.lease.bytes();
+  }
+  // The three items are the same size: room for one and a half.
+  other.emplace(budget.acquire((1 << 20) - three_items / 2));
+  {
+    scrapekeep::store::SharedPageBytes shared(&budget);
+    auto results = f.store().list_results(c.job_id, 10, 0, scrapekeep::store::k_page_bytes, &shared);
+    REQUIRE(results.ok());
+    CHECK(results->items.size() == 1);
+    CHECK(results->total == 3);
+  }
+  other.reset();
+  CHECK(budget.held() == 0);
+}
+
+TEST_CASE("a page of jobs reads its rows one at a time: SQLite never holds them all at once",
+          "[store]") {
+  StoreFixture f;
+  // 20 jobs of 200 KB of selectors each: 4 MB of rows.
+  JobOptions options;
+  for (int i = 0; i < 100; ++i) {
+    options.selectors.fields.emplace_back("f" + std::to_string(i),
+                                          "//div[@class='" + std::string(1990, 'x') + "']");
+  }
+  for (int i = 0; i < 20; ++i) {
+    f.create(options);
+    f.clock.advance(k_second);
+  }
+  JobFilter filter;
+  filter.org_id = f.org;
+  filter.limit = 20;
+  filter.max_bytes = 1;  // one job's row
+  f.store().list_jobs(filter);  // statements prepared, caches filled
+  sqlite3_memory_highwater(1);
+  const sqlite3_int64 before = sqlite3_memory_used();
+  auto page = f.store().list_jobs(filter);
+  REQUIRE(page.ok());
+  CHECK(page->jobs.size() == 1);
+  CHECK(page->total == 20);
+  // Sorted by SQLite, all 20 rows were held before the first was returned.
+  CHECK(sqlite3_memory_highwater(0) - before < 1'000'000);
 }
 
 TEST_CASE("list_events pages with after, limit and next_after", "[store]") {

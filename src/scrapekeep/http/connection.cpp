@@ -11,6 +11,7 @@ namespace {
 
 thread_local net::SocketStream* t_current = nullptr;
 thread_local bool t_close_after = false;
+thread_local core::ByteBudget::Lease t_kept;
 
 } // namespace
 
@@ -19,6 +20,17 @@ bool current_read_timed_out() { return t_current != nullptr && t_current->timed_
 net::SocketStream* current_stream() { return t_current; }
 
 void close_after_response() { t_close_after = true; }
+
+core::ByteBudget& answer_budget() {
+  static core::ByteBudget budget(64 << 20);
+  return budget;
+}
+
+void keep_until_sent(core::ByteBudget::Lease lease) {
+  if (t_current != nullptr) {
+    t_kept = std::move(lease);
+  }
+}
 
 BoundedServer::BoundedServer(net::HeadLimits limits,
                              std::function<std::string(net::HeadResult)> refuse)
@@ -45,7 +57,9 @@ bool BoundedServer::process_and_close_socket(socket_t sock) {
     t_close_after = false;
     ret = process_request(strm, left == 1, connection_closed, nullptr);
     t_current = nullptr;
-    if (!strm.flush() || !ret || connection_closed || t_close_after) {
+    const bool sent = strm.flush();
+    t_kept.release();
+    if (!sent || !ret || connection_closed || t_close_after) {
       break;
     }
   }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 
+#include "scrapekeep/core/byte_budget.hpp"
 #include "scrapekeep/net/socket_stream.hpp"
 
 namespace scrapekeep::http {
@@ -27,6 +28,16 @@ net::SocketStream* current_stream();
 // large, too slow, or sent with a GET), whose bytes must not be read as the
 // next request. Sets nothing in the response; say `Connection: close` too.
 void close_after_response();
+
+// The bytes of stored rows that answers being built and sent hold at once,
+// across the process: 64 MiB. A page of jobs or results may hold 16 MiB of
+// them and takes two to three times that in memory while it is built, so
+// without it sixty clients asking at once for such pages took gigabytes.
+core::ByteBudget& answer_budget();
+
+// Keeps `lease` until the response to the request being answered on this
+// thread is sent (released at once off a connection's thread).
+void keep_until_sent(core::ByteBudget::Lease lease);
 
 class BoundedServer final : public httplib::Server {
  public:

@@ -4,6 +4,7 @@
 
 #include "scrapekeep/core/progress.hpp"
 #include "scrapekeep/core/random.hpp"
+#include "scrapekeep/http/connection.hpp"
 #include "scrapekeep/http/query_params.hpp"
 #include "scrapekeep/http/server.hpp"
 #include "scrapekeep/http/views.hpp"
@@ -68,18 +69,18 @@ Outcome results(RouteContext& ctx) {
   if (auto* err = std::get_if<ApiError>(&job)) {
     return *err;
   }
-  auto page = ctx.store.list_results(ctx.params[0], limit, offset);
+  store::SharedPageBytes shared{&answer_budget()};
+  auto page = ctx.store.list_results(ctx.params[0], limit, offset, store::k_page_bytes, &shared);
   if (!page) {
     return from_store_error(page.error());
   }
-  Json items = Json::array();
-  for (const auto& item : page->items) {
-    items.push_back(result_item_view(item));
-  }
-  return Reply{200, Json{{"items", std::move(items)},
-                         {"total", page->total},
-                         {"limit", limit},
-                         {"offset", offset}}};
+  Reply reply;
+  reply.data_json = R"({"items":)";
+  append_json_array(reply.data_json, page->items, result_item_view);
+  reply.data_json += R"(,"total":)" + std::to_string(page->total) + R"(,"limit":)" +
+                     std::to_string(limit) + R"(,"offset":)" + std::to_string(offset) + "}";
+  keep_until_sent(std::move(shared.lease));
+  return reply;
 }
 
 Outcome events(RouteContext& ctx) {
@@ -97,11 +98,11 @@ Outcome events(RouteContext& ctx) {
   if (!page) {
     return from_store_error(page.error());
   }
-  Json events = Json::array();
-  for (const auto& e : page->events) {
-    events.push_back(event_view(e));
-  }
-  return Reply{200, Json{{"events", std::move(events)}, {"next_after", page->next_after}}};
+  Reply reply;
+  reply.data_json = R"({"events":)";
+  append_json_array(reply.data_json, page->events, event_view);
+  reply.data_json += R"(,"next_after":)" + std::to_string(page->next_after) + "}";
+  return reply;
 }
 
 } // namespace

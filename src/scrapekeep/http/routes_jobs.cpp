@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include "scrapekeep/core/random.hpp"
+#include "scrapekeep/http/connection.hpp"
 #include "scrapekeep/http/query_params.hpp"
 #include "scrapekeep/http/server.hpp"
 #include "scrapekeep/http/views.hpp"
@@ -44,18 +45,20 @@ Outcome list_jobs(RouteContext& ctx) {
   if (!q.ok()) {
     return q.error();
   }
+  store::SharedPageBytes shared{&answer_budget()};
+  filter.shared = &shared;
   auto page = ctx.store.list_jobs(filter);
   if (!page) {
     return from_store_error(page.error());
   }
-  Json jobs = Json::array();
-  for (const auto& job : page->jobs) {
-    jobs.push_back(job_view(job));
-  }
-  return Reply{200, Json{{"jobs", std::move(jobs)},
-                         {"total", page->total},
-                         {"limit", filter.limit},
-                         {"offset", filter.offset}}};
+  Reply reply;
+  reply.data_json = R"({"jobs":)";
+  append_json_array(reply.data_json, page->jobs, job_view);
+  reply.data_json += R"(,"total":)" + std::to_string(page->total) + R"(,"limit":)" +
+                     std::to_string(filter.limit) + R"(,"offset":)" +
+                     std::to_string(filter.offset) + "}";
+  keep_until_sent(std::move(shared.lease));
+  return reply;
 }
 
 Outcome get_job(RouteContext& ctx) {

@@ -23,6 +23,7 @@
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/http/connection.hpp"
+#include "scrapekeep/http/views.hpp"
 #include "scrapekeep/store/job_store.hpp"
 
 namespace scrapekeep::http {
@@ -126,7 +127,7 @@ void write_body(httplib::Response& res, int status, std::string body,
 
 void write_json(httplib::Response& res, int status, const Json& body,
                 const std::string& request_id) {
-  write_body(res, status, body.dump(-1, ' ', false, Json::error_handler_t::replace), request_id);
+  write_body(res, status, json_text(body), request_id);
 }
 
 void write_error(httplib::Response& res, const ApiError& error, const std::string& request_id,
@@ -150,8 +151,11 @@ void write_outcome(httplib::Response& res, const Outcome& out, const std::string
   }
   const auto& reply = std::get<Reply>(out);
   if (!reply.data_json.empty()) {
-    write_body(res, reply.status, R"({"success":true,"data":)" + reply.data_json + "}",
-               request_id);
+    const std::string_view head = R"({"success":true,"data":)";
+    std::string body;
+    body.reserve(head.size() + reply.data_json.size() + 1);
+    body.append(head).append(reply.data_json) += '}';
+    write_body(res, reply.status, std::move(body), request_id);
     return;
   }
   Json envelope{{"success", true}, {"data", reply.data}};

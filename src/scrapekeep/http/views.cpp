@@ -135,6 +135,10 @@ Json job_view(const core::Job& job) {
               {"attempts", job.attempts}};
 }
 
+std::string json_text(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 Json progress_view(const core::Progress& p) { return Json::parse(progress_json(p)); }
 
 Json result_item_view(const store::ResultItem& item) {

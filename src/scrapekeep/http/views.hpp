@@ -17,4 +17,22 @@ Json progress_view(const core::Progress& progress);
 Json result_item_view(const store::ResultItem& item);
 Json event_view(const store::PageEvent& event);
 
+// JSON text as the server writes it (UTF-8 that is not valid is replaced).
+std::string json_text(const Json& value);
+
+// Appends `rows` to `out` as a JSON array, each row written by `view` and
+// freed once written: a page's rows and its text are never both whole twice.
+template <typename Row, typename View>
+void append_json_array(std::string& out, std::vector<Row>& rows, View view) {
+  out += '[';
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    out += json_text(view(rows[i]));
+    rows[i] = Row{};
+  }
+  out += ']';
+}
+
 } // namespace scrapekeep::http

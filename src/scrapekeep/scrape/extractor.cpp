@@ -487,51 +487,6 @@ std::string remove_dot_segments(const std::string& url) {
 
 } // namespace
 
-ParseBudget::Lease::~Lease() {
-  if (m_owner == nullptr) {
-    return;
-  }
-  {
-    std::lock_guard lock(m_owner->m_mutex);
-    m_owner->m_held -= m_bytes;
-  }
-  m_owner->m_cv.notify_all();
-}
-
-ParseBudget::Lease ParseBudget::acquire(std::size_t bytes) {
-  std::unique_lock lock(m_mutex);
-  const std::uint64_t ticket = m_next_ticket++;
-  m_cv.wait(lock, [&] {
-    return ticket == m_admitted &&
-           (m_held == 0 || bytes <= m_bytes - std::min(m_bytes, m_held));
-  });
-  ++m_admitted;
-  m_held += bytes;
-  lock.unlock();
-  m_cv.notify_all();  // the next in line may fit too
-  return Lease(this, bytes);
-}
-
-std::size_t ParseBudget::held() const {
-  std::lock_guard lock(m_mutex);
-  return m_held;
-}
-
-std::size_t ParseBudget::waiting() const {
-  std::lock_guard lock(m_mutex);
-  return static_cast<std::size_t>(m_next_ticket - m_admitted);
-}
-
-std::size_t ParseBudget::resize(std::size_t bytes) {
-  std::size_t before = 0;
-  {
-    std::lock_guard lock(m_mutex);
-    before = std::exchange(m_bytes, bytes);
-  }
-  m_cv.notify_all();
-  return before;
-}
-
 ParseBudget& process_parse_budget() {
   static ParseBudget budget(16 * 1024 * 1024);
   return budget;

@@ -3,15 +3,14 @@
 // thread-safe: each call parses its own document, and libxml2's error output
 // is silenced for the calling thread.
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "scrapekeep/core/byte_budget.hpp"
 #include "scrapekeep/core/job.hpp"
 
 namespace scrapekeep::scrape {
@@ -91,48 +90,7 @@ constexpr unsigned long k_xpath_step_budget = 100'000'000;
 // the whole budget waits until nothing else is parsed. Pages are let in in
 // the order they asked, so a large page is not passed over for ever by a
 // stream of smaller ones (which wait behind it). Thread-safe.
-class ParseBudget {
- public:
-  explicit ParseBudget(std::size_t bytes) : m_bytes(bytes) {}
-  ParseBudget(const ParseBudget&) = delete;
-  ParseBudget& operator=(const ParseBudget&) = delete;
-
-  // Bytes held while it lives.
-  class Lease {
-   public:
-    Lease(Lease&& other) noexcept : m_owner(other.m_owner), m_bytes(other.m_bytes) {
-      other.m_owner = nullptr;
-    }
-    Lease& operator=(Lease&&) = delete;
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    ~Lease();
-
-   private:
-    friend class ParseBudget;
-    Lease(ParseBudget* owner, std::size_t bytes) : m_owner(owner), m_bytes(bytes) {}
-    ParseBudget* m_owner;
-    std::size_t m_bytes;
-  };
-
-  // Waits until every earlier caller is in and `bytes` fit (or nothing else
-  // is held), then holds them.
-  Lease acquire(std::size_t bytes);
-  std::size_t held() const;
-  // Callers waiting in acquire() (for tests).
-  std::size_t waiting() const;
-  // Makes the budget `bytes` from now on and returns what it was (for tests:
-  // process_parse_budget() is shared by the whole process).
-  std::size_t resize(std::size_t bytes);
-
- private:
-  mutable std::mutex m_mutex;
-  std::size_t m_bytes;  // under m_mutex
-  std::condition_variable m_cv;
-  std::size_t m_held = 0;
-  std::uint64_t m_next_ticket = 0;  // handed to each caller of acquire()
-  std::uint64_t m_admitted = 0;     // tickets let in so far, in order
-};
+using ParseBudget = core::ByteBudget;
 
 // The budget every extraction of the process parses under: 16 MiB.
 ParseBudget& process_parse_budget();

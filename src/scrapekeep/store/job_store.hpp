@@ -4,6 +4,7 @@
 // Every failure is a core::Error: busy/locked/full/read-only -> unavailable,
 // constraint -> conflict, a missing row -> not_found.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "scrapekeep/core/byte_budget.hpp"
 #include "scrapekeep/core/error.hpp"
 #include "scrapekeep/core/job.hpp"
 
@@ -80,6 +82,18 @@ struct CreatedKey {
 // a page's memory is bounded however much each row holds.
 constexpr std::int64_t k_page_bytes = 16 << 20;
 
+// A page's rows may also hold their bytes in a budget shared with the other
+// pages being read and sent (the server's, so that many large answers at once
+// stay within it): the first row waits for its bytes, up to `patience`, and
+// then the read fails as unavailable; a later row whose bytes do not fit there
+// ends the page. `lease` holds them for the caller, to keep while they live.
+struct SharedPageBytes {
+  explicit SharedPageBytes(core::ByteBudget* shared_budget) : budget(shared_budget) {}
+  core::ByteBudget* budget;
+  std::chrono::milliseconds patience{10'000};
+  core::ByteBudget::Lease lease;
+};
+
 struct JobFilter {
   std::optional<std::int64_t> org_id;
   std::optional<core::JobStatus> status;
@@ -88,6 +102,7 @@ struct JobFilter {
   std::int64_t limit = 50;
   std::int64_t offset = 0;
   std::int64_t max_bytes = k_page_bytes;  // of url, selectors and error_message
+  SharedPageBytes* shared = nullptr;
 };
 
 struct JobPage {
@@ -232,9 +247,11 @@ class JobStore {
   Status delete_job(const std::string& job_id, std::optional<std::int64_t> org_id);
   // Up to `limit` items from index `offset`, ending early before the first
   // item that would take the text read (fields, details, URLs) past
-  // `max_bytes` (the first item is always read).
+  // `max_bytes` (the first item is always read) or, with `shared`, past what
+  // fits there.
   Result<ResultPage> list_results(const std::string& job_id, std::int64_t limit,
-                                  std::int64_t offset, std::int64_t max_bytes = k_page_bytes);
+                                  std::int64_t offset, std::int64_t max_bytes = k_page_bytes,
+                                  SharedPageBytes* shared = nullptr);
   Result<EventPage> list_events(const std::string& job_id, std::int64_t after,
                                 std::int64_t limit);
 
