@@ -734,6 +734,29 @@ TEST_CASE("worker: a pagination loop is found however its URL is written", "[scr
   CHECK(site.hits("/caseloop?page=1") == 1);
 }
 
+TEST_CASE("worker: brackets, '|' and '^' in a query are sent as written, in the start URL and "
+          "in next links",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const auto [id, job] = h.run(site.url("/brackets?page[number]=1&f=a|b^c"), listing_options());
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.listing_pages_failed == 0);
+  CHECK(job.counters.items_found == 12);
+  for (int page = 1; page <= 3; ++page) {
+    CHECK(site.hits("/brackets?page[number]=" + std::to_string(page) + "&f=a|b^c") == 1);
+  }
+  std::vector<std::string> urls;
+  for (const store::PageEvent& e : h.events(id)) {
+    urls.push_back(e.url);
+  }
+  CHECK(urls == std::vector<std::string>{site.url("/brackets?page[number]=1&f=a|b^c"),
+                                         site.url("/brackets?page[number]=2&f=a|b^c"),
+                                         site.url("/brackets?page[number]=3&f=a|b^c")});
+}
+
 // A /moved job as it must end however often it was interrupted: its three
 // pages stored at the URLs asked for, and no page counted twice.
 // The final_url stored with each listing page of a job, in page order.

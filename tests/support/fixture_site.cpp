@@ -258,6 +258,25 @@ void FixtureSite::add_routes() {
     res.set_content(listing_html("/caseloop", page, next), k_html);
   });
 
+  // Brackets, '|' and '^' in the query, as JSON:API and many listing sites
+  // write them ("?page[number]=2"): sent as written, as browsers send them.
+  s.Get("/brackets", [this](const httplib::Request& req, httplib::Response& res) {
+    int page = 0;
+    try {
+      page = std::stoi(req.get_param_value("page[number]"));
+    } catch (const std::exception&) {
+    }
+    if (page < 1 || page > k_short_chain_pages || req.get_param_value("f") != "a|b^c") {
+      res.status = 404;
+      res.set_content(page_shell("Not found", "<p>No such page</p>\n"), k_html);
+      return;
+    }
+    const std::string next = page < k_short_chain_pages
+                                 ? "/brackets?page[number]=" + std::to_string(page + 1) + "&f=a|b^c"
+                                 : "";
+    res.set_content(listing_html("/brackets", page, next), k_html);
+  });
+
   s.Get("/endless", [this](const httplib::Request& req, httplib::Response& res) {
     const int page = std::max(1, page_param(req));
     res.set_content(listing_html("/endless", page, "/endless?page=" + std::to_string(page + 1)),

@@ -13,6 +13,8 @@
 //   /flaky?page=K     3 pages; page 2 answers 503 on its first request
 //   /holey?page=K     3 pages; page 2 is always 404
 //   /loop?page=K      3 pages; page 3's next link points back to page 1
+//   /brackets?page[number]=K&f=a|b^c  3 pages, linked as written; 404 when
+//                     the query comes otherwise (escaped)
 //   /endless?page=K   every page has a next link
 //   /slow?page=K      like /endless, each answer delayed by slow_delay
 //   /moved?page=K     3 pages; page 2 is a 302 to /moved-to?page=2 (the page),

@@ -241,6 +241,20 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   CHECK(resolve_url("http://h/a/", "http:\\\\other\\x") ==
         std::optional<std::string>("http://other/x"));
 
+  // '[', ']', '^' and '|' after the host are kept as written, as browsers
+  // send them (libxml2 refuses them: each goes through it as a marker).
+  CHECK(resolve_url("http://h/list", "?page[number]=2&f=a|b^c") ==
+        std::optional<std::string>("http://h/list?page[number]=2&f=a|b^c"));
+  CHECK(resolve_url("http://h/a[1]/b|c", "../x[2]") ==
+        std::optional<std::string>("http://h/x[2]"));
+  CHECK(resolve_url("http://[::1]:81/x", "y?f[a]=1") ==
+        std::optional<std::string>("http://[::1]:81/y?f[a]=1"));
+  CHECK(resolve_url("http://h/", "//[::1]/x[1]") == std::optional<std::string>("http://[::1]/x[1]"));
+  CHECK(resolve_url("http://h/!b0!/", "x[!c0!]%41") ==
+        std::optional<std::string>("http://h/!b0!/x[!c0!]%41"));
+  CHECK(page_identity("HTTP://H:80/a?x[1]=2|3#f") == "http://h/a?x[1]=2|3");
+  CHECK(page_identity("http://h/a?x[1]=2") != page_identity("http://h/a?x[2]=2"));
+
   // The scheme is written lower-case, of the link or of its base.
   CHECK(resolve_url("http://h/a/", "HTTPS://Other/X") ==
         std::optional<std::string>("https://Other/X"));

@@ -644,11 +644,57 @@ std::size_t longest_digit_run(const std::string& text) {
 }
 
 // "!p0!", "!p00!"...: one that neither string holds, nor can make up with
-// a marker put in its text (its digits are more than any run of theirs).
-std::string absent_marker(const std::string& a, const std::string& b) {
+// a marker put in its text (its digits are more than any run of theirs);
+// markers of other letters are as absent, and distinct.
+std::string absent_marker(const std::string& a, const std::string& b, char letter = 'p') {
   const std::size_t digits = std::max(longest_digit_run(a), longest_digit_run(b)) + 1;
-  return "!p" + std::string(digits, '0') + "!";
+  return std::string("!") + letter + std::string(digits, '0') + "!";
 }
+
+// Where what follows a URL's host and port starts: 0 in a reference without
+// "//" ("a/b", "/a", "http:a").
+std::size_t authority_end(const std::string& url) {
+  std::size_t start = std::string::npos;
+  if (url.compare(0, 2, "//") == 0) {
+    start = 2;
+  } else if (const std::size_t colon = url.find(':');
+             colon != std::string::npos && colon < url.find_first_of("/?#") &&
+             url.compare(colon + 1, 2, "//") == 0) {
+    start = colon + 3;
+  }
+  return start == std::string::npos ? 0 : std::min(url.find_first_of("/?#", start), url.size());
+}
+
+} // namespace
+
+UriShield::UriShield(const std::string& a, const std::string& b) {
+  for (std::size_t i = 0; i < k_chars.size(); ++i) {
+    m_markers[i] = absent_marker(a, b, static_cast<char>('b' + i));
+  }
+}
+
+std::string UriShield::hide(const std::string& url) const {
+  const std::size_t from = authority_end(url);
+  std::string out = url.substr(0, from);
+  for (std::size_t i = from; i < url.size(); ++i) {
+    const std::size_t which = k_chars.find(url[i]);
+    if (which == std::string_view::npos) {
+      out += url[i];
+    } else {
+      out += m_markers[which];
+    }
+  }
+  return out;
+}
+
+std::string UriShield::show(std::string text) const {
+  for (std::size_t i = 0; i < k_chars.size(); ++i) {
+    text = replace_all(text, m_markers[i], std::string(1, k_chars[i]));
+  }
+  return text;
+}
+
+namespace {
 
 // resolve_any_length() before its host is written in ASCII (with_ascii_host).
 std::optional<std::string> resolve_as_written(const std::string& base, const std::string& ref) {
@@ -666,8 +712,9 @@ std::optional<std::string> resolve_as_written(const std::string& base, const std
   // "a/b", another resource. Each '%' goes in as a marker that neither
   // holds ('!' is a character it keeps) and is put back.
   const std::string marker = absent_marker(escaped_ref, escaped_base);
-  escaped_ref = replace_all(escaped_ref, "%", marker);
-  escaped_base = replace_all(escaped_base, "%", marker);
+  const UriShield shield(escaped_ref, escaped_base);
+  escaped_ref = shield.hide(replace_all(escaped_ref, "%", marker));
+  escaped_base = shield.hide(replace_all(escaped_base, "%", marker));
   XmlString built(xmlBuildURI(as_xml(escaped_ref), as_xml(escaped_base)));
   if (!built) {
     return std::nullopt;
@@ -682,6 +729,7 @@ std::optional<std::string> resolve_as_written(const std::string& base, const std
   if (scheme != "http" && scheme != "https") {
     return std::nullopt;
   }
+  result = shield.show(std::move(result));
   // Written lower-case, as browsers write it ("HTTP://h/" is "http://h/").
   result.replace(0, scheme.size(), scheme);
   return result;
@@ -716,7 +764,7 @@ std::string escape_uri_chars(const std::string& text) {
     // which a server reads as the same "%" written "%25"; libxml2 refuses it.
     const bool lone_percent = c == '%' && !(hex_at(i + 1) && hex_at(i + 2));
     const bool bad = c <= 0x20 || c >= 0x7F || c == '"' || c == '<' || c == '>' || c == '\\' ||
-                     c == '^' || c == '`' || c == '{' || c == '|' || c == '}' || lone_percent;
+                     c == '`' || c == '{' || c == '}' || lone_percent;
     if (bad) {
       core::append_percent_encoded(out, c);
     } else {
@@ -794,7 +842,8 @@ std::string strip_fragment(const std::string& url) {
 std::string page_identity(const std::string& url) {
   // A start URL may name its host in Unicode, the links to it in ASCII.
   const std::string bare = with_ascii_host(strip_fragment(url)).value_or(strip_fragment(url));
-  UriPtr uri(xmlParseURIRaw(bare.c_str(), 1));
+  const UriShield shield(bare);
+  UriPtr uri(xmlParseURIRaw(shield.hide(bare).c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr) {
     return bare;
   }
@@ -814,7 +863,7 @@ std::string page_identity(const std::string& url) {
     id += '?';
     id += uri->query_raw;
   }
-  return id;
+  return shield.show(std::move(id));
 }
 
 struct ParsedListing::State {

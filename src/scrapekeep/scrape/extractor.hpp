@@ -3,11 +3,13 @@
 // thread-safe: each call parses its own document, and libxml2's error output
 // is silenced for the calling thread.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scrapekeep/core/byte_budget.hpp"
@@ -46,6 +48,23 @@ constexpr std::size_t k_max_link_bytes = 8192;
 // that starts no escape ("50%off" -> "50%25off"); escapes and reserved
 // characters stay as they are.
 std::string escape_uri_chars(const std::string& text);
+
+// The characters after a URL's host that browsers send as written
+// ("?page[number]=2", "/a|b") and libxml2's URI functions refuse (RFC 3986
+// keeps '[' and ']' for an IPv6 host, and has no '^' or '|'): each goes
+// through them as a marker that neither text given holds, and comes back.
+class UriShield {
+ public:
+  explicit UriShield(const std::string& a, const std::string& b = {});
+  // `url` with those characters after its host as markers.
+  std::string hide(const std::string& url) const;
+  // `text` with the markers as the characters again.
+  std::string show(std::string text) const;
+
+ private:
+  static constexpr std::string_view k_chars = "[]^|";
+  std::array<std::string, k_chars.size()> m_markers;
+};
 
 // `url` without its fragment ("#..."), for fetching.
 std::string strip_fragment(const std::string& url);

@@ -685,7 +685,8 @@ std::optional<std::string> parse_target(const std::string& url, std::string& hos
     return std::nullopt;
   }
   const std::string& clean = *ascii;
-  std::unique_ptr<xmlURI, UriFree> uri(xmlParseURIRaw(clean.c_str(), 1));
+  const UriShield shield(clean);
+  std::unique_ptr<xmlURI, UriFree> uri(xmlParseURIRaw(shield.hide(clean).c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr || uri->server[0] == '\0' ||
       uri->port > 65535) {
     return std::nullopt;
@@ -703,6 +704,7 @@ std::optional<std::string> parse_target(const std::string& url, std::string& hos
     path += "?";
     path += uri->query_raw;
   }
+  path = shield.show(std::move(path));
   return clean;
 }
 
