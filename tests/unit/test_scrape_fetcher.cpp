@@ -1232,6 +1232,50 @@ TEST_CASE("fetch: a chunked page is read to RFC 9112: trailers taken, bad framin
   }
 }
 
+TEST_CASE("fetch: a transfer coding other than chunked alone fails the page at once; a redirect "
+          "with one is followed",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body><p>hi</p></body></html>";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", page.size());
+  const std::string chunked = std::string(size) + "\r\n" + page + "\r\n0\r\n\r\n";
+  for (const auto& [te, said] : std::vector<std::pair<std::string, std::string>>{
+           {"Transfer-Encoding: gzip, chunked\r\n", "gzip, chunked"},
+           {"Transfer-Encoding: gzip\r\n", "gzip"},
+           {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "gzip, chunked"},
+           {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "chunked, chunked"}}) {
+    INFO(te);
+    std::atomic<int> requests{0};
+    RawSite site([&](int fd) {
+      ++requests;
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n" + te + "\r\n" + chunked);
+    });
+    HttpFetcher fetcher(test_config());
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+    CHECK_FALSE(r.ok);
+    CHECK(r.http_status == std::optional<int>(200));
+    CHECK(r.error == "unsupported Transfer-Encoding " + said + " (only chunked alone is read)");
+    CHECK(r.body.empty());
+    CHECK(requests == 1);
+  }
+  // A redirect is read by its status and Location.
+  std::atomic<int> requests{0};
+  RawSite site([&](int fd) {
+    if (++requests == 1) {
+      send_all(fd, "HTTP/1.1 302 Found\r\nLocation: /there\r\nTransfer-Encoding: gzip, chunked\r\n"
+                   "\r\n" + chunked);
+    } else {
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+                       std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+    }
+  });
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+  CHECK(r.ok);
+  CHECK(r.body == page);
+  CHECK(r.final_url == site.url("/there"));
+}
+
 TEST_CASE("fetch: a chunked page of 200,000 small chunks is read whole", "[scrape][fetcher]") {
   std::string page = "<html><body>";
   std::string wire;

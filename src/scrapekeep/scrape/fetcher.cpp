@@ -937,11 +937,12 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     bad_length,
     bad_encoding,
     unsupported_encoding,
+    unsupported_transfer,
   };
   Abort abort = Abort::none;
   bool success_status = false;
   std::string encoding;  // Content-Encoding of a body being decoded (normalized)
-  std::string unsupported;  // a Content-Encoding this build cannot decode, as sent
+  std::string unsupported;  // a Content- or Transfer-Encoding not read, as sent
   std::string bad_length;   // a Content-Length that is not one, as sent
   BodyDecoder* decoder = nullptr;  // m_decoder, for this response
   std::size_t expected_bytes = SIZE_MAX;  // Content-Length of a body not chunked
@@ -966,6 +967,18 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     // SIZE_MAX when the length is unknown (chunked or missing).
     std::size_t length = SIZE_MAX;
     success_status = response.status >= 200 && response.status < 300;
+    // A transfer coding but "chunked" alone ("gzip, chunked"): the library
+    // would take its framing and its coded bytes for the page. Another status
+    // is read by its status alone, and the connection closed.
+    if (response.has_header("Transfer-Encoding") &&
+        (!net::is_chunked(response) || response.get_header_value_count("Transfer-Encoding") > 1)) {
+      for (std::size_t i = 0; i < response.get_header_value_count("Transfer-Encoding"); ++i) {
+        unsupported += (i == 0 ? "" : ", ") +
+                       core::trim_ascii(response.get_header_value("Transfer-Encoding", i));
+      }
+      abort = success_status ? Abort::unsupported_transfer : Abort::status_known;
+      return false;
+    }
     if (response.has_header("Content-Length") && !net::is_chunked(response)) {
       const auto parsed = parse_content_length(response.get_header_value("Content-Length"));
       if (parsed) {
@@ -1134,6 +1147,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       return attempt;
     case Abort::unsupported_encoding:
       attempt.error = "unsupported Content-Encoding " + unsupported;
+      return attempt;
+    case Abort::unsupported_transfer:
+      attempt.error = "unsupported Transfer-Encoding " + unsupported + " (only chunked alone is read)";
       return attempt;
     case Abort::none:
       break;
