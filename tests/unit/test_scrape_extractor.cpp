@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -927,6 +930,33 @@ TEST_CASE("the parse budget lets pages through while their bytes fit, the rest w
   quadratic.item = "//*[count(//*) > 0]";
   CHECK_THROWS(extract_listing(listing_page(), k_page_url, quadratic, false, "", 10));
   CHECK(process_parse_budget().held() == 0);
+}
+
+TEST_CASE("a large page's tree goes back to the system once it is freed", "[scrape][extractor]") {
+  // Resident memory, from /proc/self/statm.
+  const auto resident = [] {
+    std::ifstream statm("/proc/self/statm");
+    std::size_t pages = 0;
+    std::size_t resident_pages = 0;
+    statm >> pages >> resident_pages;
+    return resident_pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  };
+  std::string html = "<html><body>";
+  while (html.size() < 6 * k_trim_after_parse_bytes) {
+    html += "<div><p>x</p></div>";
+  }
+  html += "<p class='desc'>end</p></body></html>";
+  const std::size_t before = resident();
+  // On a thread of its own, as a detail thread: its tree (about 150 MB) is
+  // freed into that thread's malloc arena, which glibc keeps.
+  FieldValues got;
+  std::thread parser(
+      [&] { got = extract_detail(html, k_page_url, {{"d", "//p[@class='desc']"}}); });
+  parser.join();
+  CHECK(got == FieldValues{{"d", "end"}});
+  const std::size_t after = resident();
+  INFO("resident before " << before / 1024 << " KiB, after " << after / 1024 << " KiB");
+  CHECK(after < before + 32 * 1024 * 1024);
 }
 
 TEST_CASE("a DetailExtractor gives what extract_detail gives after XPath errors and pages that "

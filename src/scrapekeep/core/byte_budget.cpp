@@ -43,6 +43,9 @@ void ByteBudget::give_back(std::size_t bytes) {
     m_held -= bytes;
   }
   m_cv.notify_all();
+  if (m_given_back) {
+    m_given_back(bytes);
+  }
 }
 
 bool ByteBudget::admits(std::uint64_t ticket, std::size_t bytes) const {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -15,7 +16,10 @@ namespace scrapekeep::core {
 
 class ByteBudget {
  public:
-  explicit ByteBudget(std::size_t bytes) : m_bytes(bytes) {}
+  // `given_back` (if any) is called with the bytes of each lease released,
+  // after they are back, on the releasing thread.
+  explicit ByteBudget(std::size_t bytes, std::function<void(std::size_t)> given_back = {})
+      : m_bytes(bytes), m_given_back(std::move(given_back)) {}
   ByteBudget(const ByteBudget&) = delete;
   ByteBudget& operator=(const ByteBudget&) = delete;
 
@@ -59,7 +63,8 @@ class ByteBudget {
   void give_back(std::size_t bytes);
 
   mutable std::mutex m_mutex;
-  std::size_t m_bytes;  // under m_mutex, as all below
+  std::size_t m_bytes;  // under m_mutex, as all below but m_given_back
+  const std::function<void(std::size_t)> m_given_back;
   std::condition_variable m_cv;
   std::size_t m_held = 0;
   std::uint64_t m_next_ticket = 0;     // handed to each caller of acquire()

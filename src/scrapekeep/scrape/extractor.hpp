@@ -111,8 +111,11 @@ constexpr unsigned long k_xpath_step_budget = 100'000'000;
 // stream of smaller ones (which wait behind it). Thread-safe.
 using ParseBudget = core::ByteBudget;
 
-// The budget every extraction of the process parses under: 16 MiB.
+// The budget every extraction of the process parses under: 16 MiB. Once a
+// page of k_trim_after_parse_bytes or more is freed, the memory malloc keeps
+// free goes back to the system (malloc_trim).
 ParseBudget& process_parse_budget();
+constexpr std::size_t k_trim_after_parse_bytes = 1 << 20;
 
 // The most bytes of field values (and their names) and detail links (as
 // written or as resolved, whichever is longer: one that resolves to nothing
