@@ -945,6 +945,43 @@ TEST_CASE("worker: detail pages cut short by the deadline end the job with timeo
   CHECK(h.events(id).size() == 1);
 }
 
+TEST_CASE("worker: detail pages still waiting for their turn to be parsed when the job's time "
+          "runs out are abandoned, and the job ends at its time",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 1;
+  site_config.detail_delay = milliseconds(400);
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = detail_options();
+  options.timeout = 1;
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped == 1; }));
+  // Other parses (of 10 MiB pages, say) hold the whole budget for 4 s.
+  std::optional<scrape::ParseBudget::Lease> others(
+      scrape::process_parse_budget().acquire(16 * 1024 * 1024));
+  std::atomic<bool> let_go{false};
+  std::thread release([&] {
+    std::this_thread::sleep_for(seconds(4));
+    others.reset();
+    let_go = true;
+  });
+  const core::Job job = h.wait_terminal(id);
+  const bool ended_first = !let_go;
+  release.join();
+
+  CHECK(ended_first);  // the job ended while the budget was still held
+  CHECK(job.completion_reason == core::CompletionReason::timeout);
+  CHECK(job.counters.detail_pages_discovered == 4);
+  CHECK(job.counters.detail_pages_scraped == 0);
+  CHECK(job.counters.detail_pages_failed == 0);
+  REQUIRE(job.started_at);
+  REQUIRE(job.completed_at);
+  CHECK(*job.completed_at - *job.started_at < 2 * core::k_micros_per_second);
+}
+
 TEST_CASE("worker: a cancel stops the detail pages too while a listing page is on its way",
           "[scrape][worker]") {
   FixtureSiteConfig site_config;

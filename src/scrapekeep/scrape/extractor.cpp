@@ -488,6 +488,21 @@ std::string remove_dot_segments(const std::string& url) {
 
 } // namespace
 
+// The page's turn in process_parse_budget(), or ParseWaitExpired at `deadline`.
+ParseBudget::Lease parse_turn(std::size_t bytes, ParseDeadline deadline) {
+  if (deadline == k_no_parse_deadline) {
+    return process_parse_budget().acquire(bytes);
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  auto lease =
+      process_parse_budget().acquire_within(bytes, std::max(left, std::chrono::milliseconds(0)));
+  if (!lease) {
+    throw ParseWaitExpired();
+  }
+  return std::move(*lease);
+}
+
 ParseBudget& process_parse_budget() {
   // A large page's tree (25 times its size) is freed into the malloc arena
   // of the thread that parsed it, which glibc keeps: each detail thread that
@@ -890,8 +905,8 @@ struct ParsedListing::State {
 
 ParsedListing::ParsedListing(const std::string& html, const std::string& page_url,
                              const core::Selectors& selectors, const std::string& charset,
-                             unsigned long step_budget)
-    : m_state(new State{process_parse_budget().acquire(html.size()), selectors, nullptr, nullptr,
+                             unsigned long step_budget, ParseDeadline deadline)
+    : m_state(new State{parse_turn(html.size(), deadline), selectors, nullptr, nullptr,
                         page_url, {}, std::nullopt, {}}) {
   prepare_thread();
   State& s = *m_state;
@@ -1000,9 +1015,10 @@ DetailExtractor::DetailExtractor(const core::FieldList& fields) {
 DetailExtractor::~DetailExtractor() = default;
 
 core::FieldValues DetailExtractor::extract(const std::string& html, const std::string& page_url,
-                                           const std::string& charset, unsigned long step_budget) {
+                                           const std::string& charset, unsigned long step_budget,
+                                           ParseDeadline deadline) {
   State& s = *m_state;
-  const ParseBudget::Lease lease = process_parse_budget().acquire(html.size());
+  const ParseBudget::Lease lease = parse_turn(html.size(), deadline);
   DocPtr doc = parse_html(html, page_url, sniff_encoding(html, charset));
   if (!doc || !s.ctx) {
     core::FieldValues empty;

@@ -4,10 +4,12 @@
 // is silenced for the calling thread.
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -117,6 +119,18 @@ using ParseBudget = core::ByteBudget;
 ParseBudget& process_parse_budget();
 constexpr std::size_t k_trim_after_parse_bytes = 1 << 20;
 
+// When a page gives up waiting for its turn in process_parse_budget(): the
+// job's deadline. No deadline: it waits as long as it takes.
+using ParseDeadline = std::chrono::steady_clock::time_point;
+constexpr ParseDeadline k_no_parse_deadline = ParseDeadline::max();
+
+// Thrown when a page's deadline came while it waited to be parsed: the page
+// is abandoned with the job's time, not failed.
+class ParseWaitExpired : public std::runtime_error {
+ public:
+  ParseWaitExpired() : std::runtime_error("the job's time ran out before the page's turn to be parsed") {}
+};
+
 // The most bytes of field values (and their names) and detail links (as
 // written or as resolved, whichever is longer: one that resolves to nothing
 // counts too) one page's extraction may produce: a page whose values pass
@@ -147,13 +161,15 @@ ListingExtraction extract_listing(const std::string& html, const std::string& pa
 class ParsedListing {
  public:
   // Parses under process_parse_budget() and evaluates the item and next-page
-  // expressions. Throws std::runtime_error when they need more than
+  // expressions. Throws ParseWaitExpired when `deadline` comes while the page
+  // waits for its turn, and std::runtime_error when they need more than
   // `step_budget` XPath steps, or the next link is longer than
   // k_max_link_bytes. A page that cannot be parsed has no items.
   // `selectors` must outlive it.
   ParsedListing(const std::string& html, const std::string& page_url,
                 const core::Selectors& selectors, const std::string& charset = {},
-                unsigned long step_budget = k_xpath_step_budget);
+                unsigned long step_budget = k_xpath_step_budget,
+                ParseDeadline deadline = k_no_parse_deadline);
   ParsedListing(ParsedListing&& other) noexcept;
   ParsedListing& operator=(ParsedListing&& other) noexcept;
   ParsedListing(const ParsedListing&) = delete;
@@ -194,7 +210,8 @@ class DetailExtractor {
   // As extract_detail() with the fields given above.
   core::FieldValues extract(const std::string& html, const std::string& page_url,
                             const std::string& charset = {},
-                            unsigned long step_budget = k_xpath_step_budget);
+                            unsigned long step_budget = k_xpath_step_budget,
+                            ParseDeadline deadline = k_no_parse_deadline);
 
  private:
   struct State;

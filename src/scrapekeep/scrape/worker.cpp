@@ -63,12 +63,16 @@ FetchResult guarded_fetch(Fetcher& fetcher, const std::string& url, SteadyTime d
 }
 
 // Runs `extract(fetched)` on a page that came back; a page that cannot be
-// parsed is a failed page. The body is dropped once extracted.
+// parsed is a failed page, one whose deadline came before its turn to be
+// parsed an abandoned one. The body is dropped once extracted.
 template <typename Extract>
 void extract_or_fail(FetchResult& fetched, Extract extract) {
   if (fetched.ok) {
     try {
       extract(fetched);
+    } catch (const ParseWaitExpired&) {
+      fetched.ok = false;
+      fetched.interrupted = true;
     } catch (const std::exception& e) {
       fetched.ok = false;
       fetched.error = std::string("cannot parse the page: ") + e.what();
@@ -227,7 +231,8 @@ class ListingPipeline {
       page.asked_at = m_clock.now();
       page.fetched = fetch_and_extract(m_fetcher, *url, m_deadline, [&](const FetchResult& f) {
         start_parsing();
-        page.parsed.emplace(f.body, f.final_url, m_options.selectors, f.charset);
+        page.parsed.emplace(f.body, f.final_url, m_options.selectors, f.charset,
+                            k_xpath_step_budget, m_deadline);
       });
       {
         std::lock_guard lock(m_mutex);
@@ -446,7 +451,7 @@ class DetailCrew {
       lock.unlock();
       d.started_at = m_clock.now();
       d.fetched = fetch_and_extract(fetcher, d.pending.url, m_deadline, [&](const FetchResult& f) {
-        d.detail = extractor.extract(f.body, f.final_url, f.charset);
+        d.detail = extractor.extract(f.body, f.final_url, f.charset, k_xpath_step_budget, m_deadline);
       });
       d.finished_at = m_clock.now();
       lock.lock();
