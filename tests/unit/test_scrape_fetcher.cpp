@@ -977,6 +977,10 @@ class MalformedSite {
       res.status = 301;
       res.set_header("Location", "ftp://127.0.0.1/file");
     });
+    m_server.Get("/to-bad-port", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 302;
+      res.set_header("Location", "http://127.0.0.1:99999/x");
+    });
     m_server.Get("/to-garbage", [](const httplib::Request&, httplib::Response& res) {
       res.status = 307;
       res.set_header("Location", "http://[::1");
@@ -1018,6 +1022,11 @@ TEST_CASE("fetch: binary bytes labelled HTML, broken redirects", "[scrape][fetch
   const FetchResult ftp = fetcher.fetch(site.url("/to-ftp"), in(seconds(10)));
   CHECK_FALSE(ftp.ok);
   CHECK(ftp.error == "redirect to an unsupported URL: ftp://127.0.0.1/file");
+  // A port no URL may have: the redirect is what is wrong, not an URL asked for.
+  const FetchResult port = fetcher.fetch(site.url("/to-bad-port"), in(seconds(10)));
+  CHECK_FALSE(port.ok);
+  CHECK(port.http_status == std::optional<int>(302));
+  CHECK(port.error == "redirect to an unsupported URL: http://127.0.0.1:99999/x");
 
   const FetchResult garbage = fetcher.fetch(site.url("/to-garbage"), in(seconds(10)));
   CHECK_FALSE(garbage.ok);

@@ -1288,7 +1288,8 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
         return result;
       }
       const auto next = resolve_url(target.url, attempt.location);
-      if (!next) {
+      Target to;
+      if (!next || !parse_target(*next, to.host, to.origin, to.path)) {  // a port over 65535
         result.error = "redirect to an unsupported URL: " + core::printable(attempt.location);
         return result;
       }
