@@ -1241,8 +1241,8 @@ TEST_CASE("fetch: a chunked page is read to RFC 9112: trailers taken, bad framin
   }
 }
 
-TEST_CASE("fetch: a transfer coding other than chunked alone fails the page at once; a redirect "
-          "with one is followed",
+TEST_CASE("fetch: a transfer coding other than chunked alone fails the page at once but a "
+          "redirect with one is followed",
           "[scrape][fetcher]") {
   const std::string page = "<html><body><p>hi</p></body></html>";
   char size[16];
