@@ -1442,3 +1442,21 @@ TEST_CASE("fetch: a redirect or an error status whose Content-Length is not one 
     CHECK(asked == 1);
   }
 }
+
+TEST_CASE("fetch: a start URL with '|' or '^' in its user info is fetched",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body><p>hi</p></body></html>";
+  std::atomic<int> requests{0};
+  RawSite site([&](int fd) {
+    ++requests;
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+                     std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+  });
+  HttpFetcher fetcher(test_config());
+  const std::string url = site.url("/a|b");
+  const FetchResult r =
+      fetcher.fetch("http://u|x^y@" + url.substr(std::string("http://").size()), in(seconds(20)));
+  CHECK(r.ok);
+  CHECK(r.error.empty());
+  CHECK(requests == 1);
+}

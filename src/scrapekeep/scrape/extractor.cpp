@@ -676,9 +676,16 @@ std::string absent_marker(const std::string& a, const std::string& b, char lette
   return std::string("!") + letter + std::string(digits, '0') + "!";
 }
 
-// Where what follows a URL's host and port starts: 0 in a reference without
-// "//" ("a/b", "/a", "http:a").
-std::size_t authority_end(const std::string& url) {
+// Where a URL's authority, its host and port, and what follows start: all 0
+// in a reference without "//" ("a/b", "/a", "http:a"). The user info, if
+// any, runs from `authority` to the '@' before `host`.
+struct HostSpan {
+  std::size_t authority = 0;
+  std::size_t host = 0;
+  std::size_t end = 0;
+};
+
+HostSpan host_span(const std::string& url) {
   std::size_t start = std::string::npos;
   if (url.compare(0, 2, "//") == 0) {
     start = 2;
@@ -687,7 +694,12 @@ std::size_t authority_end(const std::string& url) {
              url.compare(colon + 1, 2, "//") == 0) {
     start = colon + 3;
   }
-  return start == std::string::npos ? 0 : std::min(url.find_first_of("/?#", start), url.size());
+  if (start == std::string::npos) {
+    return {};
+  }
+  const std::size_t end = std::min(url.find_first_of("/?#", start), url.size());
+  const std::size_t at = end > start ? url.rfind('@', end - 1) : std::string::npos;
+  return {start, at != std::string::npos && at >= start ? at + 1 : start, end};
 }
 
 } // namespace
@@ -699,10 +711,14 @@ UriShield::UriShield(const std::string& a, const std::string& b) {
 }
 
 std::string UriShield::hide(const std::string& url) const {
-  const std::size_t from = authority_end(url);
-  std::string out = url.substr(0, from);
-  for (std::size_t i = from; i < url.size(); ++i) {
-    const std::size_t which = k_chars.find(url[i]);
+  // The user info too: escaped before '^' and '|' were sent as written, a
+  // link's "u|1@h" resolved, and libxml2 refuses them there as well.
+  const HostSpan span = host_span(url);
+  std::string out;
+  for (std::size_t i = 0; i < url.size(); ++i) {
+    const bool user_info = i >= span.authority && i + 1 < span.host;
+    const std::size_t which =
+        i >= span.end || user_info ? k_chars.find(url[i]) : std::string_view::npos;
     if (which == std::string_view::npos) {
       out += url[i];
     } else {

@@ -58,7 +58,8 @@ std::string escape_uri_chars(const std::string& text);
 class UriShield {
  public:
   explicit UriShield(const std::string& a, const std::string& b = {});
-  // `url` with those characters after its host as markers.
+  // `url` with those characters after its host, or in its user info, as
+  // markers.
   std::string hide(const std::string& url) const;
   // `text` with the markers as the characters again.
   std::string show(std::string text) const;
