@@ -1699,3 +1699,33 @@ TEST_CASE("worker: a stop that comes while tick() asks the job gate gives the jo
   CHECK_FALSE(job.claim_token.has_value());
   CHECK_FALSE(job.lease_expires_at.has_value());
 }
+
+TEST_CASE("worker: a listing page still waiting for its turn to be parsed when the job's time "
+          "runs out ends the job with timeout, not error",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.timeout = 1;
+  // Other parses hold the whole budget for 3 s.
+  std::optional<scrape::ParseBudget::Lease> others(
+      scrape::process_parse_budget().acquire(16 * 1024 * 1024));
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  auto pool = h.pool();
+  pool->start();
+  std::atomic<bool> let_go{false};
+  std::thread release([&] {
+    std::this_thread::sleep_for(seconds(3));
+    others.reset();
+    let_go = true;
+  });
+  const core::Job job = h.wait_terminal(id);
+  const bool ended_first = !let_go;
+  release.join();
+
+  CHECK(ended_first);
+  CHECK(job.completion_reason == core::CompletionReason::timeout);
+  CHECK(job.counters.listing_pages_scraped == 0);
+  CHECK(job.counters.listing_pages_failed == 0);
+  CHECK_FALSE(job.error_message.has_value());
+}

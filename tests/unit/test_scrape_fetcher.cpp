@@ -1443,6 +1443,26 @@ TEST_CASE("fetch: a redirect or an error status whose Content-Length is not one 
   }
 }
 
+TEST_CASE("fetch: 'chunked' in another case or with spaces around it is read",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body><p>hi</p></body></html>";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", page.size());
+  const std::string chunked = std::string(size) + "\r\n" + page + "\r\n0\r\n\r\n";
+  for (const std::string te : {"Transfer-Encoding: Chunked\r\n", "Transfer-Encoding:  chunked \r\n",
+                               "transfer-encoding: CHUNKED\r\n"}) {
+    INFO(te);
+    RawSite site([&](int fd) {
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n" + te + "\r\n" + chunked);
+    });
+    HttpFetcher fetcher(test_config());
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+    CHECK(r.ok);
+    CHECK(r.error.empty());
+    CHECK(r.body == page);
+  }
+}
+
 TEST_CASE("fetch: a start URL with '|' or '^' in its user info is fetched",
           "[scrape][fetcher]") {
   const std::string page = "<html><body><p>hi</p></body></html>";
