@@ -27,9 +27,18 @@ core::ByteBudget& answer_budget() {
 }
 
 void keep_until_sent(core::ByteBudget::Lease lease) {
-  if (t_current != nullptr) {
-    t_kept = std::move(lease);
+  if (t_current == nullptr || lease.bytes() == 0) {
+    return;
   }
+  t_kept = std::move(lease);
+  // A client that reads slowly would hold its share for as long as it keeps
+  // reading, and other pages would wait for it and fail: while any waits, an
+  // answer still being sent after 2 s is given up and its connection closed.
+  const auto since = std::chrono::steady_clock::now();
+  t_current->give_up_sending_when([since] {
+    return answer_budget().waiting() > 0 &&
+           std::chrono::steady_clock::now() - since > k_slow_answer_grace;
+  });
 }
 
 BoundedServer::BoundedServer(net::HeadLimits limits,

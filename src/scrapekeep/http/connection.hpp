@@ -7,6 +7,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -36,8 +37,13 @@ void close_after_response();
 core::ByteBudget& answer_budget();
 
 // Keeps `lease` until the response to the request being answered on this
-// thread is sent (released at once off a connection's thread).
+// thread is sent (released at once off a connection's thread). While other
+// pages wait for the budget, a response that holds some of it and is still
+// being sent k_slow_answer_grace after it was built is given up, and its
+// connection closed: a client that reads slowly cannot hold its share for
+// as long as it keeps reading.
 void keep_until_sent(core::ByteBudget::Lease lease);
+constexpr std::chrono::seconds k_slow_answer_grace{2};
 
 class BoundedServer final : public httplib::Server {
  public:

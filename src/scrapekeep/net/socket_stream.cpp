@@ -305,6 +305,7 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
                                    const std::function<bool()>& keep_waiting) {
   m_timed_out = false;
   m_head_cut = false;
+  m_give_up = nullptr;
   m_line_bytes = 0;
   m_lines_total = 0;
   m_chunked = Chunked::off;
@@ -670,7 +671,20 @@ ssize_t SocketStream::send_some(const char* ptr, size_t size) {
         return -1;
       }
     }
-    if (wait(wait_for, ms_until(until)) <= 0) {
+    if (!m_give_up) {
+      if (wait(wait_for, ms_until(until)) <= 0) {
+        return -1;
+      }
+      continue;
+    }
+    int ready = 0;
+    while (ready == 0) {
+      if (m_give_up() || ms_until(until) == 0) {
+        return -1;
+      }
+      ready = wait(wait_for, std::min(ms_until(until), 200));
+    }
+    if (ready < 0) {
       return -1;
     }
   }

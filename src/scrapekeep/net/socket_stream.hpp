@@ -98,6 +98,9 @@ class SocketStream final : public httplib::Stream {
 
   // Sends what write() holds; false if the peer is gone or stopped reading.
   bool flush();
+  // Until the next read_head(): a send that has to wait for the peer gives
+  // up (fails) as soon as `give_up` says so, asked at least every 200 ms.
+  void give_up_sending_when(std::function<bool()> give_up) { m_give_up = std::move(give_up); }
 
   // Reads until the buffer holds the whole head of the next message. Waits
   // up to `idle_ms` for its first byte. `keep_waiting` (may be empty) is
@@ -192,6 +195,7 @@ class SocketStream final : public httplib::Stream {
   std::size_t m_trailer_bytes = 0;   // of the trailers so far
   std::string m_framing;             // framing for the library, not yet read
   std::size_t m_framing_pos = 0;
+  std::function<bool()> m_give_up;  // give_up_sending_when()
   std::optional<HeadLimits> m_pending_head;
   std::optional<HeadResult> m_head_failure;
   mutable Address m_remote;
