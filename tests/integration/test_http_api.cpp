@@ -1619,6 +1619,8 @@ TEST_CASE("a client that reads a large page slowly does not keep other organizat
   ::close(fd);
   INFO("slow client read " << got.load() << " bytes");
   CHECK(other.status == 200);
-  CHECK(took < std::chrono::seconds(3));
+  // Within the 2 s grace and its own answer's time: well before the 10 s a
+  // page waits for room (the client gives up after 5 s).
+  CHECK(took < std::chrono::seconds(5));
   CHECK(got < (12u << 20));
 }
