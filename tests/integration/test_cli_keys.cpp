@@ -134,6 +134,12 @@ TEST_CASE("keys list and revoke: key ids, no part of a key, and no database made
   auto second = create_key(dir, db, "demo");
   REQUIRE(second.exit_code == 0);
   CHECK(second.out.rfind("Created API key key_", 0) == 0);
+  // An empty file is no database yet, as worker and inspect read it.
+  const std::string empty = dir.file("empty.db");
+  std::ofstream{empty};
+  auto into_empty = create_key(dir, empty, "demo");
+  REQUIRE(into_empty.exit_code == 0);
+  CHECK(into_empty.out.rfind("Created a new database, " + empty + " (there was none at that path)\n", 0) == 0);
 
   auto listed = keys(dir, {"list", "--db", db});
   CHECK(listed.exit_code == 0);

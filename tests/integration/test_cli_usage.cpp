@@ -125,6 +125,43 @@ TEST_CASE("an empty or blank file path is bad usage on every command, and nothin
   }
 }
 
+TEST_CASE("an option written with '=' and nothing after it is bad usage, not a taker of the "
+          "next argument",
+          "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("eq.db");
+  // CLI11 took the next argument for the value: a database called --help.
+  const auto migrate = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "migrate", "--db=", "--help"});
+  CHECK(migrate.exit_code == 2);
+  CHECK(migrate.err == "scrapekeep: --db= gives no value (see scrapekeep --help)\n");
+  CHECK_FALSE(std::filesystem::exists(dir.file("--help")));
+  const auto keys = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "keys", "create", "--org",
+                                                      "acme", "--db=", "--org=x"});
+  CHECK(keys.exit_code == 2);
+  CHECK(keys.out.empty());
+  CHECK_FALSE(std::filesystem::exists(dir.file("--org=x")));
+  const auto to = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "backup", "--db", db, "--to="});
+  CHECK(to.exit_code == 2);
+  CHECK(to.err == "scrapekeep: --to= gives no value (see scrapekeep --help)\n");
+  // After "--" it is an argument like any other.
+  CHECK(run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "migrate", "--db", db, "--", "--x="})
+            .err.find("gives no value") == std::string::npos);
+}
+
+TEST_CASE("--help and --version that cannot be written fail, as other output does", "[cli]") {
+  TempDir dir;
+  for (const std::string flag : {"--help", "--version"}) {
+    INFO(flag);
+    const auto r = run_program(dir.path().string(),
+                               {"/bin/sh", "-c", std::string(SCRAPEKEEP_BINARY) + " " + flag + " >/dev/full"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: cannot write to standard output\n");
+    const auto ok = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, flag});
+    CHECK(ok.exit_code == 0);
+    CHECK_FALSE(ok.out.empty());
+  }
+}
+
 TEST_CASE("serve on a --listen host that names no address says so, and makes no database",
           "[cli]") {
   TempDir dir;

@@ -1348,6 +1348,14 @@ TEST_CASE("backup names a target it cannot create, and why", "[cli][backup]") {
         "scrapekeep: backup failed: cannot create " + to_file + ": " + file + " is not a folder\n");
   CHECK(read_file(file) == "not a folder");
 
+  // A link that points nowhere exists as a name: not written through.
+  const std::string dangling = dir.file("dangling.db");
+  std::filesystem::create_symlink(dir.file("elsewhere.db"), dangling);
+  r = run_binary(dir, {"backup", "--db", db, "--to", dangling});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err == "scrapekeep: backup failed: backup target already exists: " + dangling + "\n");
+  CHECK_FALSE(std::filesystem::exists(dir.file("elsewhere.db")));
+
   // The names SQLite gives the database's own files, also through a link.
   const std::string link = dir.file("link.db");
   std::filesystem::create_symlink(db, link);

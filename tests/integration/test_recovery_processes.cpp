@@ -6,6 +6,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -275,6 +276,36 @@ TEST_CASE("processes: a worker waits for a database file that does not exist, cr
     CHECK(worker.wait_for_line("worker: 1 worker on " + young, seconds(20)));
     worker.send(SIGTERM);
     CHECK(worker.wait(seconds(10)) == std::optional<int>(0));
+  }
+  {
+    // Caught while its maker holds it locked (its journal mode, its first
+    // tables): waited for, not read as a file with no tables (exit 1).
+    const std::string locked = (folder / "locked.db").string();
+    SQLite::Database maker(locked, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    maker.exec("BEGIN EXCLUSIVE");
+    maker.exec("CREATE TABLE being_made (x)");
+    ChildProcess worker(d.dir(), "locked", {"worker", "--db", locked, "--concurrency", "1"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(6000));  // past SQLite's busy wait
+    CHECK(worker.running());
+    maker.exec("ROLLBACK");
+    const scrapekeep::testing::RunResult migrated =
+        scrapekeep::testing::run_program(d.dir(), {SCRAPEKEEP_BINARY, "migrate", "--db", locked});
+    REQUIRE(migrated.exit_code == 0);
+    CHECK(worker.wait_for_line("worker: 1 worker on " + locked, seconds(20)));
+    worker.send(SIGTERM);
+    CHECK(worker.wait(seconds(10)) == std::optional<int>(0));
+  }
+  {
+    // A FIFO is refused at once: opened to look for its tables, it blocked
+    // until something wrote to it, deaf to SIGTERM.
+    const std::string fifo = (folder / "fifo.db").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const scrapekeep::testing::RunResult r =
+        scrapekeep::testing::run_program(d.dir(), {"timeout", "-s", "KILL", "20", SCRAPEKEEP_BINARY,
+                                                   "worker", "--db", fifo});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: " + fifo +
+                       " is not a regular file (a FIFO, socket or device), not a database file\n");
   }
   {
     // In a folder that does not exist, no file can ever come: said at once.

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <limits>
 #include <sstream>
+#include <string_view>
 #include <iostream>
 
 #include "scrapekeep/cli/command.hpp"
@@ -117,14 +118,36 @@ int run(int argc, char** argv) {
   add_keys_command(app, action);
   add_inspect_command(app, action);
   add_admin_commands(app, action);
+  // A reader that went away (a closed pipe) is a write that fails (EPIPE),
+  // reported as a full disk is, not a death by SIGPIPE: that would end
+  // `keys create` before it revokes the key nobody saw, and say nothing.
+  std::signal(SIGPIPE, SIG_IGN);
+  // "--db=" with nothing after it: CLI11 would take the next argument for
+  // its value ("migrate --db= --help" made a database called --help).
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") {
+      break;
+    }
+    if (arg.size() > 3 && arg.substr(0, 2) == "--" && arg.back() == '=' &&
+        arg.find('=') == arg.size() - 1) {
+      std::cerr << "scrapekeep: " << arg << " gives no value (see scrapekeep --help)\n";
+      return 2;
+    }
+  }
+  // Help and the version are output too: one that cannot be written fails.
+  const auto shown = [&app](const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return std::cout << std::flush ? code : fail("cannot write to standard output");
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return shown(e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return shown(e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return shown(e);
   } catch (const CLI::ParseError& e) {
     // CLI11 says "A subcommand is required" for a command it does not know:
     // name it instead.
@@ -150,10 +173,6 @@ int run(int argc, char** argv) {
     std::cerr << "scrapekeep: no command given (see scrapekeep --help)\n";
     return 2;
   }
-  // A reader that went away (a closed pipe) is a write that fails (EPIPE),
-  // reported as a full disk is, not a death by SIGPIPE: that would end
-  // `keys create` before it revokes the key nobody saw, and say nothing.
-  std::signal(SIGPIPE, SIG_IGN);
   int status = 0;
   try {
     status = action();

@@ -24,8 +24,12 @@ struct KeysOptions {
 int create_key(const KeysOptions& o) {
   // A key made in a new database (a mistyped path) is no key the server
   // knows: said before the key, which stays the last line.
+  // An empty file is no database either, as worker and inspect read it.
   std::error_code error;
-  const bool existed = std::filesystem::exists(o.db, error) || error;
+  const bool existed = (std::filesystem::exists(o.db, error) &&
+                        !(std::filesystem::is_regular_file(o.db, error) &&
+                          std::filesystem::file_size(o.db, error) == 0)) ||
+                       error;
   auto store = open_store_or_report(store::StoreConfig{.path = o.db});
   if (!store) {
     return 1;

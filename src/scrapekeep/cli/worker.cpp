@@ -1,6 +1,7 @@
 // scrapekeep worker: scraper workers without the API, on a shared database.
 
 #include <SQLiteCpp/Database.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "scrapekeep/cli/shutdown.hpp"
 #include "scrapekeep/cli/workforce.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
+#include "scrapekeep/store/migrations.hpp"
 
 namespace scrapekeep::cli {
 
@@ -30,12 +32,15 @@ bool not_made_yet(const std::string& path) {
   }
   try {
     // Made once the first migration is recorded: migrate() commits the
-    // empty schema_migrations table before it.
-    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    // empty schema_migrations table before it. A file being made is locked
+    // by its maker meanwhile (its journal mode, its first tables).
+    SQLite::Database db(path, SQLite::OPEN_READONLY, 2000);
     return db.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name <> 'schema_migrations'")
                    .getInt() == 0 &&
            (!db.tableExists("schema_migrations") ||
             db.execAndGet("SELECT COUNT(*) FROM schema_migrations").getInt() == 0);
+  } catch (const SQLite::Exception& e) {
+    return (e.getErrorCode() & 0xff) == SQLITE_BUSY;  // still being made: wait on
   } catch (const std::exception&) {
     return false;
   }
@@ -44,6 +49,11 @@ bool not_made_yet(const std::string& path) {
 int run_worker(const WorkerOptions& o) {
   scrape::init_libxml();
   block_shutdown_signals();
+  // Refused at once, as every command refuses it: opening a FIFO to look for
+  // its tables would block until something writes to it, deaf to signals.
+  if (auto refused = store::not_a_regular_file(o.work.db)) {
+    return fail(refused->message);
+  }
   // A worker started before the server that creates the file waits for it,
   // and says so, rather than create a database of its own: a mistyped path
   // would be a new empty database that no job ever reaches. A folder that

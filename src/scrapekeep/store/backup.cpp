@@ -12,7 +12,10 @@
 namespace scrapekeep::store {
 
 core::Status backup_to(SQLite::Database& source, const std::string& target) {
-  if (std::filesystem::exists(target)) {
+  // A link counts, pointing anywhere or nowhere: a dangling one would be
+  // written through, creating a file where it points.
+  std::error_code link_ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(target, link_ec))) {
     return core::Error{core::ErrorCode::invalid_argument,
                        "backup target already exists: " + target};
   }
