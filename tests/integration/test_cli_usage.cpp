@@ -148,6 +148,40 @@ TEST_CASE("an option written with '=' and nothing after it is bad usage, not a t
             .err.find("gives no value") == std::string::npos);
 }
 
+TEST_CASE("an option before the name of the command it belongs to is said to be misplaced",
+          "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("o.db");
+  struct Case {
+    std::vector<std::string> args;
+    std::string said;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"keys", "--db", db, "list"},
+            "--db goes after the command's name: scrapekeep keys list --db ... (see scrapekeep "
+            "keys list --help)"},
+           {{"--db", db, "serve"},
+            "--db goes after the command's name: scrapekeep serve --db ... (see scrapekeep "
+            "serve --help)"},
+           {{"keys", "--org=a", "create", "--db", db},
+            "--org goes after the command's name: scrapekeep keys create --org ... (see "
+            "scrapekeep keys create --help)"}}) {
+    std::vector<std::string> all = {SCRAPEKEEP_BINARY};
+    all.insert(all.end(), c.args.begin(), c.args.end());
+    const auto r = run_program(dir.path().string(), all);
+    INFO(c.said);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "scrapekeep: " + c.said + "\n");
+  }
+  CHECK_FALSE(std::filesystem::exists(db));
+  // inspect takes --db before its subcommand: what is wrong there is said.
+  const auto r = run_program(dir.path().string(),
+                             {SCRAPEKEEP_BINARY, "inspect", "--db", db, "jobs", "--bogus"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "scrapekeep: The following argument was not expected: --bogus (see scrapekeep "
+                 "inspect jobs --help)\n");
+}
+
 TEST_CASE("--help and --version that cannot be written fail, as other output does", "[cli]") {
   TempDir dir;
   for (const std::string flag : {"--help", "--version"}) {

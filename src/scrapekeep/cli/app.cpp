@@ -157,6 +157,28 @@ int run(int argc, char** argv) {
       deepest = deepest->get_subcommands().front();
       path += " " + deepest->get_name();
     }
+    // An option before the name of the command it belongs to ("keys --db
+    // k.db list"): CLI11 says --db is required, or not expected.
+    std::vector<const CLI::App*> chain;
+    for (const CLI::App* c = &app; !c->get_subcommands().empty();) {
+      c = c->get_subcommands().front();
+      chain.push_back(c);
+    }
+    const CLI::App* at = &app;  // the command whose name came last
+    std::size_t named = 0;
+    for (int i = 1; i < argc && named < chain.size(); ++i) {
+      const std::string arg = argv[i];
+      const std::string option = arg.substr(0, arg.find('='));
+      if (arg == chain[named]->get_name()) {
+        at = chain[named++];
+      } else if (option.size() > 1 && option.front() == '-' && option != "--" &&
+                 at->get_option_no_throw(option) == nullptr &&
+                 deepest->get_option_no_throw(option) != nullptr) {
+        std::cerr << "scrapekeep: " << option << " goes after the command's name: " << path << " "
+                  << option << " ... (see " << path << " --help)\n";
+        return 2;
+      }
+    }
     const std::vector<std::string> left = deepest->remaining();
     if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !left.empty() &&
         !left.front().empty() && left.front().front() != '-' &&
