@@ -521,6 +521,41 @@ TEST_CASE("fetch: non-HTML content fails with the content type", "[scrape][fetch
   CHECK(site.hits("/image.png") == 1);
 }
 
+TEST_CASE("fetch: several Content-Type values are read as browsers read them, the last valid "
+          "one counting",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body><p>hi</p></body></html>";
+  struct Case {
+    std::string headers;
+    bool html;
+    std::string charset;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"Content-Type: text/plain\r\nContent-Type: text/html; charset=windows-1252\r\n", true,
+            "windows-1252"},
+           {"Content-Type: text/html\r\nContent-Type: text/plain\r\n", false, ""},
+           {"Content-Type: text/html, text/plain\r\n", false, ""},
+           {"Content-Type: text/html; charset=gbk, text/html\r\n", true, "gbk"},
+           {"Content-Type: text/html; charset=\"a,b\"\r\n", true, "a,b"},
+           {"Content-Type: text/html, */*, nonsense\r\n", true, ""},
+           {"Content-Type: text/plain; charset=gbk, text/html\r\n", true, ""}}) {
+    INFO(c.headers);
+    RawSite site([&](int fd) {
+      send_all(fd, "HTTP/1.1 200 OK\r\n" + c.headers + "Content-Length: " +
+                       std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+    });
+    HttpFetcher fetcher(test_config());
+    const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(10)));
+    CHECK(r.ok == c.html);
+    if (c.html) {
+      CHECK(r.charset == c.charset);
+      CHECK(r.body == page);
+    } else {
+      CHECK(r.error == "not an HTML page (Content-Type text/plain)");
+    }
+  }
+}
+
 TEST_CASE("fetch: charset from the header, unsupported URLs, refused connections", "[scrape][fetcher]") {
   int closed_port = 0;
   {

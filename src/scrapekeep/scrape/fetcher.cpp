@@ -92,6 +92,45 @@ std::pair<std::string, std::string> parse_content_type(const std::string& header
   return {media, charset};
 }
 
+// The Content-Type as the Fetch standard extracts a MIME type from all of a
+// response's Content-Type headers, as browsers do: their values joined,
+// split at commas outside quotes, and the last that is a type/subtype (not
+// */*) counts, with the charset of the one before it of the same type when
+// it has none. With none such, the first as sent (its error names it).
+std::pair<std::string, std::string> content_type_of(const httplib::Response& response) {
+  const std::size_t count = response.get_header_value_count("Content-Type");
+  std::vector<std::string> values(1);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i > 0) {
+      values.emplace_back();
+    }
+    bool quoted = false;
+    for (const char c : std::string(response.get_header_value("Content-Type", i))) {
+      quoted = c == '"' ? !quoted : quoted;
+      if (c == ',' && !quoted) {
+        values.emplace_back();
+      } else {
+        values.back() += c;
+      }
+    }
+  }
+  std::pair<std::string, std::string> found;
+  for (const std::string& value : values) {
+    auto [media, charset] = parse_content_type(value);
+    const std::size_t slash = media.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == media.size() ||
+        media == "*/*" || media.find_first_of(" \t,/", slash + 1) != std::string::npos) {
+      continue;
+    }
+    if (media != found.first || !charset.empty()) {
+      found.second = charset;
+    }
+    found.first = media;
+  }
+  return found.first.empty() ? parse_content_type(response.get_header_value("Content-Type"))
+                             : found;
+}
+
 // A missing Content-Type is taken as HTML: old servers omit it.
 bool is_html(const std::string& media) {
   return media.empty() || media == "text/html" || media == "application/xhtml+xml";
@@ -963,7 +1002,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     attempt.location = response.get_header_value("Location");
     attempt.retry_after = response.get_header_value("Retry-After");
     std::tie(attempt.media_type, attempt.charset) =
-        parse_content_type(response.get_header_value("Content-Type"));
+        content_type_of(response);
     // SIZE_MAX when the length is unknown (chunked or missing).
     std::size_t length = SIZE_MAX;
     success_status = response.status >= 200 && response.status < 300;
