@@ -325,6 +325,10 @@ TEST_CASE("page_identity writes one page's URLs alike and keeps different pages 
     CHECK(page_identity(other) != id);
   }
   CHECK(page_identity("not a url#x") == "not a url");
+  // Characters sent as written and once sent escaped are one page either way.
+  CHECK(page_identity("http://h/l?page%5Bn%5d=2&f=a%7cb%5E") ==
+        page_identity("http://h/l?page[n]=2&f=a|b^"));
+  CHECK(page_identity("http://h/l?a=%2B") != page_identity("http://h/l?a=+"));
 }
 
 TEST_CASE("pages nested deeper than libxml2's default are read, past 4096 levels, or a text over 10 MB, they fail",

@@ -904,7 +904,15 @@ std::string page_identity(const std::string& url) {
     id += '?';
     id += uri->query_raw;
   }
-  return shield.show(std::move(id));
+  // '[', ']', '^' and '|' are sent as written, and were sent escaped before:
+  // a page linked both ways (or by a job resumed across that change) is one.
+  id = shield.show(std::move(id));
+  for (const auto& [escaped, as_written] :
+       {std::pair{"%5B", "["}, {"%5b", "["}, {"%5D", "]"}, {"%5d", "]"}, {"%5E", "^"},
+        {"%5e", "^"}, {"%7C", "|"}, {"%7c", "|"}}) {
+    id = replace_all(id, escaped, as_written);
+  }
+  return id;
 }
 
 struct ParsedListing::State {
