@@ -806,6 +806,31 @@ TEST_CASE("a page whose expressions need more XPath steps than the budget fails 
   }
 }
 
+TEST_CASE("the text an expression builds counts toward the XPath budget: string(/) in a "
+          "predicate on every element of a large page fails instead of running for minutes",
+          "[scrape][extractor]") {
+  // 30,000 <i> of 50 letters: 1.5 MB of text, built again for each <i> (45
+  // GB in all), in a predicate that visits few nodes.
+  std::string html = "<html><body>";
+  for (int i = 0; i < 30000; ++i) {
+    html += "<i>" + std::string(50, 'a') + "</i>";
+  }
+  html += "</body></html>";
+  Selectors costly = property_selectors();
+  costly.item = "//i[contains(string(/), 'zzz')]";
+  // A budget of 10 million steps (the default is 100 million): about 320 MB
+  // of text built before it stops, not 45 GB (minutes of CPU).
+  CHECK_THROWS_WITH(extract_listing(html, k_page_url, costly, false, "", 10'000'000),
+                    Catch::Contains("more than 10000000 steps on this page (a node visited, or 32 "
+                                    "bytes of text built)"));
+  const FieldList fields{{"n", "count(//i[contains(string(/), 'zzz')])"}};
+  CHECK_THROWS_WITH(extract_detail(html, k_page_url, fields, "", 10'000'000),
+                    Catch::Contains("more than 10000000 steps"));
+  // The same text built once is some 50,000 steps.
+  costly.item = "//body[contains(string(/), 'aaa')]";
+  CHECK(extract_listing(html, k_page_url, costly, false, "", 10'000'000).items.size() == 1);
+}
+
 TEST_CASE("a page whose field values pass 16 MiB fails, only the items taken are extracted",
           "[scrape][extractor]") {
   // 5000 items of 2 characters: "//body" on each is the whole 10,000

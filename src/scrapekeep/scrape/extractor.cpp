@@ -142,12 +142,18 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
     return nullptr;
   }
   ctx->node = node;
-  XPathObjectPtr result(xmlXPathCompiledEval(comp, ctx));
+  XPathObjectPtr result;
+  {
+    const AllocationCharge charge(&ctx->opCount, ctx->opLimit);
+    result.reset(xmlXPathCompiledEval(comp, ctx));
+  }
   // libxml2 stops an evaluation that would pass opLimit and leaves opCount
   // at it.
   if (ctx->opLimit != 0 && ctx->opCount >= ctx->opLimit) {
     throw std::runtime_error("the XPath expressions take more than " +
-                             std::to_string(ctx->opLimit) + " steps on this page");
+                             std::to_string(ctx->opLimit) +
+                             " steps on this page (a node visited, or " +
+                             std::to_string(k_bytes_per_step) + " bytes of text built)");
   }
   return result;
 }

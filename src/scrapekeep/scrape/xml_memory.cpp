@@ -2,6 +2,8 @@
 
 #include <libxml/xmlmemory.h>
 
+#include <malloc.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +40,17 @@ struct Kept {
   bool registered;
 };
 thread_local Kept t_kept{};
+
+// AllocationCharge's, on this thread: where to count, up to what.
+thread_local unsigned long* t_charged = nullptr;
+thread_local unsigned long t_charge_limit = 0;
+
+void charge(std::size_t size) {
+  if (t_charged != nullptr) {
+    const unsigned long steps = size / k_bytes_per_step;
+    *t_charged = t_charge_limit - *t_charged < steps ? t_charge_limit : *t_charged + steps;
+  }
+}
 
 void drain() {
   for (void*& head : t_kept.head) {
@@ -78,6 +91,7 @@ const Header* header_of(void* block) {
 }
 
 void* pooled_malloc(std::size_t size) {
+  charge(size);
   const std::size_t c = size == 0 ? 0 : (size - 1) / k_granule;
   if (c >= k_classes) {
     if (size > SIZE_MAX - k_header) {
@@ -117,6 +131,10 @@ void pooled_free(void* block) {
   t_kept.bytes += class_bytes(c);
 }
 
+// What growing a block to `size` bytes asks for: what it had is not asked
+// again (libxml2 grows a text buffer a piece at a time).
+void charge_growth(std::size_t had, std::size_t size) { charge(size > had ? size - had : 0); }
+
 void* pooled_realloc(void* block, std::size_t size) {
   if (block == nullptr) {
     return pooled_malloc(size);
@@ -130,6 +148,7 @@ void* pooled_realloc(void* block, std::size_t size) {
     if (size > SIZE_MAX - k_header) {
       return nullptr;
     }
+    charge_growth(malloc_usable_size(static_cast<char*>(block) - k_header) - k_header, size);
     void* chunk = std::realloc(static_cast<char*>(block) - k_header, k_header + size);
     return chunk == nullptr ? nullptr : static_cast<char*>(chunk) + k_header;
   }
@@ -142,6 +161,26 @@ void* pooled_realloc(void* block, std::size_t size) {
     pooled_free(block);
   }
   return grown;
+}
+
+// Where the pool is off: counted, not kept.
+void* counted_malloc(std::size_t size) {
+  charge(size);
+  return std::malloc(size);
+}
+
+void* counted_realloc(void* block, std::size_t size) {
+  charge_growth(block == nullptr ? 0 : malloc_usable_size(block), size);
+  return std::realloc(block, size);
+}
+
+char* counted_strdup(const char* text) {
+  const std::size_t n = std::strlen(text) + 1;
+  auto* copy = static_cast<char*>(counted_malloc(n));
+  if (copy != nullptr) {
+    std::memcpy(copy, text, n);
+  }
+  return copy;
 }
 
 char* pooled_strdup(const char* text) {
@@ -172,7 +211,20 @@ constexpr bool k_pool = true;
 void use_pooled_xml_memory() {
   if (k_pool) {
     xmlMemSetup(pooled_free, pooled_malloc, pooled_realloc, pooled_strdup);
+  } else {
+    xmlMemSetup(std::free, counted_malloc, counted_realloc, counted_strdup);
   }
+}
+
+AllocationCharge::AllocationCharge(unsigned long* count, unsigned long limit)
+    : m_count_before(t_charged), m_limit_before(t_charge_limit) {
+  t_charged = limit == 0 ? nullptr : count;
+  t_charge_limit = limit;
+}
+
+AllocationCharge::~AllocationCharge() {
+  t_charged = m_count_before;
+  t_charge_limit = m_limit_before;
 }
 
 } // namespace scrapekeep::scrape

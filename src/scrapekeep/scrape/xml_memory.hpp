@@ -11,11 +11,32 @@
 // thread than the one that allocated it simply joins that thread's blocks.
 // Off under AddressSanitizer, so that it still sees every block.
 
+#include <cstddef>
+
 namespace scrapekeep::scrape {
 
 // Makes libxml2 allocate through the pool. Called once, by init_libxml(),
 // before libxml2 allocates anything; blocks libxml2 allocated before are
 // still freed correctly.
 void use_pooled_xml_memory();
+
+// While one lives, libxml2's allocations on this thread add one to `*count`
+// per k_bytes_per_step bytes asked for, up to `limit`: an XPath evaluation
+// charges the text it builds to its step budget, which counts only nodes
+// visited, so that string(/) inside a predicate on every element of a large
+// page (gigabytes of text, none of it a step) is stopped by it too. They
+// are counted also where the pool is off (the sanitizers).
+class AllocationCharge {
+ public:
+  AllocationCharge(unsigned long* count, unsigned long limit);
+  ~AllocationCharge();
+  AllocationCharge(const AllocationCharge&) = delete;
+  AllocationCharge& operator=(const AllocationCharge&) = delete;
+
+ private:
+  unsigned long* m_count_before;
+  unsigned long m_limit_before;
+};
+constexpr std::size_t k_bytes_per_step = 32;
 
 } // namespace scrapekeep::scrape
