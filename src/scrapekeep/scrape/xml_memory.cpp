@@ -174,18 +174,11 @@ void* counted_realloc(void* block, std::size_t size) {
   return std::realloc(block, size);
 }
 
-char* counted_strdup(const char* text) {
+// libxml2's strdup, through one of the mallocs above.
+template <void* (*Malloc)(std::size_t)>
+char* strdup_with(const char* text) {
   const std::size_t n = std::strlen(text) + 1;
-  auto* copy = static_cast<char*>(counted_malloc(n));
-  if (copy != nullptr) {
-    std::memcpy(copy, text, n);
-  }
-  return copy;
-}
-
-char* pooled_strdup(const char* text) {
-  const std::size_t n = std::strlen(text) + 1;
-  auto* copy = static_cast<char*>(pooled_malloc(n));
+  auto* copy = static_cast<char*>(Malloc(n));
   if (copy != nullptr) {
     std::memcpy(copy, text, n);
   }
@@ -210,9 +203,9 @@ constexpr bool k_pool = true;
 
 void use_pooled_xml_memory() {
   if (k_pool) {
-    xmlMemSetup(pooled_free, pooled_malloc, pooled_realloc, pooled_strdup);
+    xmlMemSetup(pooled_free, pooled_malloc, pooled_realloc, strdup_with<pooled_malloc>);
   } else {
-    xmlMemSetup(std::free, counted_malloc, counted_realloc, counted_strdup);
+    xmlMemSetup(std::free, counted_malloc, counted_realloc, strdup_with<counted_malloc>);
   }
 }
 
