@@ -77,9 +77,28 @@ bool is_tchar(unsigned char c) {
   return std::isalnum(c) != 0 || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
+// The fields a server reads for framing and for the caller's key: cpp-httplib
+// 0.11 percent-decodes every header value, so "Content-Length: %32" was read
+// as 2, "Transfer-Encoding: %63hunked" as chunked, and a key followed by
+// "%00..." as the key alone. A '%' cannot be in any of their valid values.
+bool is_decoded_field(std::string_view name) {
+  for (const std::string_view field :
+       {"content-length", "transfer-encoding", "authorization", "x-api-key", "connection",
+        "expect"}) {
+    if (name.size() == field.size() &&
+        std::equal(name.begin(), name.end(), field.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Whether a header line (`size` bytes with its line end) is one that a
 // strict server takes: "name: value" CRLF, the name all tchar and right
-// before the colon, no CR or NUL but the last CR, not folded.
+// before the colon, no CR or NUL but the last CR, not folded, and no '%' in
+// a field is_decoded_field() names.
 bool is_strict_field_line(const char* line, std::size_t size) {
   if (size < 2 || line[size - 2] != '\r') {
     return false;
@@ -98,7 +117,8 @@ bool is_strict_field_line(const char* line, std::size_t size) {
       return false;
     }
   }
-  return true;
+  return std::memchr(colon, '%', static_cast<std::size_t>(line + size - colon)) == nullptr ||
+         !is_decoded_field(std::string_view(line, static_cast<std::size_t>(colon - line)));
 }
 
 // Whether a header line (with its line end) is a Range field.
