@@ -32,6 +32,10 @@ constexpr V4Range k_v4_link_local[] = {
 constexpr V4Range k_v4_private[] = {
     {v4(0, 0, 0, 0), 8},     {v4(127, 0, 0, 0), 8},    {v4(10, 0, 0, 0), 8},
     {v4(172, 16, 0, 0), 12}, {v4(192, 168, 0, 0), 16}, {v4(100, 64, 0, 0), 10},
+    // No public host: IETF protocol assignments, benchmarking, multicast,
+    // reserved and broadcast.
+    {v4(192, 0, 0, 0), 24},  {v4(198, 18, 0, 0), 15},  {v4(224, 0, 0, 0), 4},
+    {v4(240, 0, 0, 0), 4},
 };
 
 bool in_v4(std::uint32_t address, const V4Range& range) {
@@ -68,8 +72,22 @@ bool refused_v6(const V6& a, TargetPolicy policy) {
   // the IPv4 address; :: and ::1 are the IPv6 unspecified and loopback.
   const bool mapped = std::memcmp(a.data(), zero.data(), 10) == 0 && a[10] == 0xff && a[11] == 0xff;
   const bool compatible = std::memcmp(a.data(), zero.data(), 12) == 0 && (a[12] | a[13]) != 0;
-  if (mapped || compatible) {
+  // Other forms that embed an IPv4 address a gateway may reach: ::ffff:0:a.b.c.d
+  // (IPv4-translated), 64:ff9b::a.b.c.d (NAT64's well-known prefix).
+  const bool translated = std::memcmp(a.data(), zero.data(), 8) == 0 && a[8] == 0xff &&
+                          a[9] == 0xff && a[10] == 0 && a[11] == 0;
+  const bool nat64 = a[0] == 0 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b &&
+                     std::memcmp(a.data() + 4, zero.data(), 8) == 0;
+  if (mapped || compatible || translated || nat64) {
     return refused_v4(v4(a[12], a[13], a[14], a[15]), policy);
+  }
+  if (a[0] == 0x20 && a[1] == 0x02) {  // 2002:a.b.c.d::/48 (6to4)
+    return refused_v4(v4(a[2], a[3], a[4], a[5]), policy);
+  }
+  if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0 &&  // 2001::/32 (Teredo)
+      (refused_v4(v4(a[4], a[5], a[6], a[7]), policy) ||
+       refused_v4(~v4(a[12], a[13], a[14], a[15]), policy))) {
+    return true;
   }
   if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) {  // fe80::/10
     return true;
@@ -84,7 +102,13 @@ bool refused_v6(const V6& a, TargetPolicy policy) {
   if (policy != TargetPolicy::refuse_private) {
     return false;
   }
-  if ((a[0] & 0xfe) == 0xfc) {  // fc00::/7
+  if ((a[0] & 0xfe) == 0xfc || a[0] == 0xff ||  // fc00::/7, multicast
+      (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0)) {  // fec0::/10 (site-local, deprecated)
+    return true;
+  }
+  // 64:ff9b:1::/48, NAT64 for local use: where its IPv4 address sits depends
+  // on the network's prefix length.
+  if (a[0] == 0 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b && a[4] == 0 && a[5] == 1) {
     return true;
   }
   // :: and ::1 (the rest of ::/96 was handled as IPv4-compatible above).
