@@ -53,3 +53,17 @@ TEST_CASE("printable escapes controls, bidi overrides and bytes that are not UTF
   CHECK(printable("\xed\xa0\x80") == "\\xED\\xA0\\x80");
   CHECK(printable("\xf4\x90\x80\x80") == "\\xF4\\x90\\x80\\x80");
 }
+
+TEST_CASE("without_url_passwords writes each URL's password as ***", "[core][text]") {
+  using scrapekeep::core::without_url_passwords;
+  CHECK(without_url_passwords("job x finished: error (http://user:s3cret@h.test/a: HTTP 404)") ==
+        "job x finished: error (http://user:***@h.test/a: HTTP 404)");
+  CHECK(without_url_passwords("https://u:p@a/ and http://v:q@b:81?x") ==
+        "https://u:***@a/ and http://v:***@b:81?x");
+  // No password, no user, an '@' past the host: as it was.
+  for (const char* same : {"http://user@h/", "http://h/a@b", "http://h:80/x?u=a:b@c", "no url",
+                           "http://h/x (mail a:b@c)"}) {
+    INFO(same);
+    CHECK(without_url_passwords(same) == same);
+  }
+}

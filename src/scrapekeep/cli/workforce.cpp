@@ -5,6 +5,7 @@
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/cli/shutdown.hpp"
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/address_filter.hpp"
 
 namespace scrapekeep::cli {
@@ -17,7 +18,9 @@ std::mutex g_log_mutex;
 
 void log_line(const std::string& line) {
   std::lock_guard lock(g_log_mutex);
-  std::cerr << "scrapekeep: " << line << std::endl;
+  // A job's URL may be in it: its password is not shown, nor the site's
+  // control characters and bidi overrides played on the terminal.
+  std::cerr << "scrapekeep: " << core::printable(core::without_url_passwords(line)) << std::endl;
 }
 
 void await_shutdown_signal() {

@@ -173,4 +173,20 @@ std::string group_digits(std::int64_t n) {
   return out;
 }
 
+std::string without_url_passwords(std::string text) {
+  for (std::size_t at = text.find("://"); at != std::string::npos; at = text.find("://", at + 3)) {
+    const std::size_t start = at + 3;
+    const std::size_t end = std::min(text.find_first_of("/?# \t\r\n)", start), text.size());
+    const std::size_t sign = text.rfind('@', end == 0 ? 0 : end - 1);
+    if (sign == std::string::npos || sign < start || sign >= end) {
+      continue;
+    }
+    const std::size_t colon = text.find(':', start);
+    if (colon != std::string::npos && colon < sign) {
+      text.replace(colon + 1, sign - colon - 1, "***");
+    }
+  }
+  return text;
+}
+
 } // namespace scrapekeep::core

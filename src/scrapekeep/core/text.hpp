@@ -38,6 +38,10 @@ Utf8Sequence utf8_sequence(const unsigned char* b, std::size_t i, std::size_t n)
 // else, backslashes included, is kept.
 std::string printable(std::string_view text);
 
+// `text` with the password of each URL in it ("http://user:pw@host/")
+// written "***": for a log line that quotes a job's URL.
+std::string without_url_passwords(std::string text);
+
 // `text` padded with spaces to `width` characters (utf8_length, so that a
 // column of UTF-8 names lines up), on the left when `right`; as it is when
 // already that wide.
