@@ -912,7 +912,8 @@ TEST_CASE("VALIDATION_ERROR is 422 naming every bad field", "[http]") {
           "must be an absolute http or https URL, with a host and, if any, a port from 1 to "
           "65535");
     for (const std::string spaced : {"http://shop.test/search?q=a b", "http://shop.test/\tx",
-                                     "http://shop.test/x\n"}) {
+                                     "http://shop.test/x\n", "http://shop.test/a\xC2\x9B" "31mX",
+                                     "http://shop.test/\xC2\x80"}) {
       const HttpReply r = a.post(
           "/v1/scrape", Json{{"url", spaced}, {"options", {{"selectors", {{"item", "//a"}}}}}});
       check_bad_fields(r, now, {"url"});

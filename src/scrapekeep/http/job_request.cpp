@@ -155,9 +155,16 @@ class Validator {
 };
 
 // A URL with one of these is no URL (RFC 3986 has no raw space or control).
+// C0, DEL and the C1 controls (U+0080..U+009F, "\xC2\x80".."\xC2\x9F" in UTF-8).
 bool has_space_or_control(const std::string& url) {
-  return std::any_of(url.begin(), url.end(),
-                     [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+  for (std::size_t i = 0; i < url.size(); ++i) {
+    const auto c = static_cast<unsigned char>(url[i]);
+    const auto next = i + 1 < url.size() ? static_cast<unsigned char>(url[i + 1]) : 0;
+    if (c <= 0x20 || c == 0x7f || (c == 0xc2 && next >= 0x80 && next <= 0x9f)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 } // namespace
