@@ -158,4 +158,11 @@ TEST_CASE("HTTPS: a host name the fetcher looked up is still the TLS server name
   CHECK(r.ok);
   CHECK(r.body.find("Château") != std::string::npos);
   CHECK(site.server_name() == "tls-site.test");  // not the address connected to
+  // Written in another case, the name is sent (and its certificate checked)
+  // in lower case, as browsers send it.
+  const auto upper =
+      fetcher.fetch("https://TLS-Site.TEST:" + std::to_string(site.port()) + "/listings", soon());
+  INFO(upper.error);
+  CHECK(upper.ok);
+  CHECK(site.server_name() == "tls-site.test");
 }

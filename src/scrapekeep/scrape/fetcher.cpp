@@ -734,10 +734,11 @@ std::optional<std::string> parse_target(const std::string& url, std::string& hos
   if (scheme != "http" && scheme != "https") {
     return std::nullopt;
   }
-  host = uri->server;
+  // Names differ only in case for one host: written in lower case, as
+  // browsers send it (cpp-httplib matches a certificate's names with case).
+  host = core::lower_ascii(uri->server);
   const int port = uri->port > 0 ? uri->port : (scheme == "https" ? 443 : 80);
-  // Names differ only in case for one host (the per-host limits' key).
-  origin = scheme + "://" + core::lower_ascii(host) + ":" + std::to_string(port);
+  origin = scheme + "://" + host + ":" + std::to_string(port);  // the per-host limits' key
   path = uri->path != nullptr && uri->path[0] != '\0' ? uri->path : "/";
   if (uri->query_raw != nullptr) {
     path += "?";
