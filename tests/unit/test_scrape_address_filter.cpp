@@ -34,6 +34,10 @@ const char* const k_link_local[] = {
     "::169.254.169.254",
     // IPv6 forms that embed it: NAT64, IPv4-translated, 6to4, Teredo's server.
     "64:ff9b::a9fe:a9fe", "::ffff:0:a9fe:a9fe", "2002:a9fe:a9fe::1", "2001:0:a9fe:a9fe::1",
+    // Local NAT64 (64:ff9b:1::/48) with its IPv4 address where RFC 6052 puts
+    // it for a /96, /64, /56 and /48 prefix.
+    "64:ff9b:1::a9fe:a9fe", "64:ff9b:1:0:a9:fea9:fe00:0", "64:ff9b:1:a9:fe:a9fe::",
+    "64:ff9b:1:a9fe:a9:fe00::",
 };
 
 // Refused by refuse_private only.

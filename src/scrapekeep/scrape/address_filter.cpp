@@ -81,6 +81,17 @@ bool refused_v6(const V6& a, TargetPolicy policy) {
   if (mapped || compatible || translated || nat64) {
     return refused_v4(v4(a[12], a[13], a[14], a[15]), policy);
   }
+  // 64:ff9b:1::/48, NAT64 for local use (private, below): its IPv4 address
+  // sits where RFC 6052 puts it for the network's prefix, a /48 to a /96
+  // (byte 8 is skipped); a link-local one at any of them is refused.
+  if (a[0] == 0 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b && a[4] == 0 && a[5] == 1) {
+    for (const auto& at : {std::array{6, 7, 9, 10}, std::array{7, 9, 10, 11},
+                           std::array{9, 10, 11, 12}, std::array{12, 13, 14, 15}}) {
+      if (refused_v4(v4(a[at[0]], a[at[1]], a[at[2]], a[at[3]]), TargetPolicy::refuse_link_local)) {
+        return true;
+      }
+    }
+  }
   if (a[0] == 0x20 && a[1] == 0x02) {  // 2002:a.b.c.d::/48 (6to4)
     return refused_v4(v4(a[2], a[3], a[4], a[5]), policy);
   }
