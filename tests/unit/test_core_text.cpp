@@ -60,6 +60,10 @@ TEST_CASE("without_url_passwords writes each URL's password as ***", "[core][tex
         "job x finished: error (http://user:***@h.test/a: HTTP 404)");
   CHECK(without_url_passwords("https://u:p@a/ and http://v:q@b:81?x") ==
         "https://u:***@a/ and http://v:***@b:81?x");
+  // A ')' or '(' is a sub-delim a password may hold as written (RFC 3986 3.2.1).
+  CHECK(without_url_passwords("job x finished: error (http://u:pa)ss@h.test/: HTTP 404)") ==
+        "job x finished: error (http://u:***@h.test/: HTTP 404)");
+  CHECK(without_url_passwords("(http://u:p@h)") == "(http://u:***@h)");
   // No password, no user, an '@' past the host: as it was.
   for (const char* same : {"http://user@h/", "http://h/a@b", "http://h:80/x?u=a:b@c", "no url",
                            "http://h/x (mail a:b@c)"}) {

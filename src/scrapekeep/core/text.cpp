@@ -176,7 +176,9 @@ std::string group_digits(std::int64_t n) {
 std::string without_url_passwords(std::string text) {
   for (std::size_t at = text.find("://"); at != std::string::npos; at = text.find("://", at + 3)) {
     const std::size_t start = at + 3;
-    const std::size_t end = std::min(text.find_first_of("/?# \t\r\n)", start), text.size());
+    // Its authority ends at the path, query or fragment (or the line's next
+    // space); not at ')', which a password may hold as written.
+    const std::size_t end = std::min(text.find_first_of("/?# \t\r\n", start), text.size());
     const std::size_t sign = text.rfind('@', end == 0 ? 0 : end - 1);
     if (sign == std::string::npos || sign < start || sign >= end) {
       continue;
