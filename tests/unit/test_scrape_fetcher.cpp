@@ -538,7 +538,9 @@ TEST_CASE("fetch: several Content-Type values are read as browsers read them, th
            {"Content-Type: text/html; charset=gbk, text/html\r\n", true, "gbk"},
            {"Content-Type: text/html; charset=\"a,b\"\r\n", true, "a,b"},
            {"Content-Type: text/html, */*, nonsense\r\n", true, ""},
-           {"Content-Type: text/plain; charset=gbk, text/html\r\n", true, ""}}) {
+           {"Content-Type: text/plain; charset=gbk, text/html\r\n", true, ""},
+           // A backslash in quotes escapes the quote after it: the comma is still quoted.
+           {"Content-Type: text/html; a=\"\\\", text/plain\"\r\n", true, ""}}) {
     INFO(c.headers);
     RawSite site([&](int fd) {
       send_all(fd, "HTTP/1.1 200 OK\r\n" + c.headers + "Content-Length: " +

@@ -105,8 +105,10 @@ std::pair<std::string, std::string> content_type_of(const httplib::Response& res
       values.emplace_back();
     }
     bool quoted = false;
+    bool escaped = false;  // by a backslash in quotes: the next character is as it is
     for (const char c : std::string(response.get_header_value("Content-Type", i))) {
-      quoted = c == '"' ? !quoted : quoted;
+      quoted = c == '"' && !escaped ? !quoted : quoted;
+      escaped = quoted && c == '\\' && !escaped;
       if (c == ',' && !quoted) {
         values.emplace_back();
       } else {
