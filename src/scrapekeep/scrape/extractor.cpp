@@ -573,7 +573,17 @@ std::optional<std::string> xpath_error(const std::string& expr, core::SelectorRo
       return std::nullopt;
     }
     xmlResetLastError();
-    XPathObjectPtr obj = evaluate(comp.get(), ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
+    // Bounded too: nested predicates on the page's two nodes, "(//.)[(//.)[...]]", double
+    // the work at each level, and this runs on a request's thread.
+    constexpr unsigned long k_check_steps = 1'000'000;
+    start_budget(ctx.get(), k_check_steps);
+    XPathObjectPtr obj;
+    try {
+      obj = evaluate(comp.get(), ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
+    } catch (const std::runtime_error&) {
+      xmlResetLastError();
+      return "it takes more than " + std::to_string(k_check_steps) + " steps on an empty page";
+    }
     // XPath 1.0's types are known before any page is read: what gives a
     // number here gives a number on every page.
     const bool item = role == core::SelectorRole::item;
