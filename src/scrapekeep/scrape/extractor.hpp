@@ -96,12 +96,13 @@ struct ListingExtraction {
   std::optional<std::string> next_url;  // resolved, fragment stripped
 };
 
-// XPath steps (nodes visited, operations run) all the expressions of one page
-// may take together: about a second of CPU. A page that needs more (a huge
-// page meeting an expression that visits every node for every node) fails
-// with an error instead of holding a worker for hours, deaf to its timeout
-// and to a cancel. A 10 MiB page of 100,000 items needs 10 to 30 million with
-// ordinary selectors. libxml2 does not count the duplicate checks of a union
+// XPath steps (nodes visited, operations run, and one per k_bytes_per_step
+// bytes of text built: xml_memory.hpp) all the expressions of one page may
+// take together: about a second of CPU. A page that needs more (a huge page
+// meeting an expression that visits every node for every node) fails with an
+// error instead of holding a worker for hours, deaf to its timeout and to a
+// cancel. A page of 100,000 items needs 20 to 30 million (15 MB) or about 41
+// million (25 MB) with ordinary selectors. libxml2 does not count the duplicate checks of a union
 // (`a | b`, the product of the two sides' sizes): those are not bounded.
 constexpr unsigned long k_xpath_step_budget = 100'000'000;
 
