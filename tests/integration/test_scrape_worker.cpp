@@ -945,6 +945,28 @@ TEST_CASE("worker: detail pages cut short by the deadline end the job with timeo
   CHECK(h.events(id).size() == 1);
 }
 
+// The whole process parse budget held, as other parses would hold it, for
+// `how_long` from a thread of its own (joined by the destructor).
+class ParseBudgetHeld {
+ public:
+  explicit ParseBudgetHeld(std::chrono::seconds how_long)
+      : m_lease(scrape::process_parse_budget().acquire(16 * 1024 * 1024)),
+        m_release([this, how_long] {
+          std::this_thread::sleep_for(how_long);
+          m_lease.reset();
+          m_released = true;
+        }) {}
+  ~ParseBudgetHeld() { m_release.join(); }
+  ParseBudgetHeld(const ParseBudgetHeld&) = delete;
+  ParseBudgetHeld& operator=(const ParseBudgetHeld&) = delete;
+  bool released() const { return m_released; }
+
+ private:
+  std::optional<scrape::ParseBudget::Lease> m_lease;
+  std::atomic<bool> m_released{false};
+  std::thread m_release;
+};
+
 TEST_CASE("worker: detail pages still waiting for their turn to be parsed when the job's time "
           "runs out are abandoned, and the job ends at its time",
           "[scrape][worker]") {
@@ -960,17 +982,9 @@ TEST_CASE("worker: detail pages still waiting for their turn to be parsed when t
   pool->start();
   REQUIRE(eventually([&] { return h.job(id).counters.listing_pages_scraped == 1; }));
   // Other parses (of 10 MiB pages, say) hold the whole budget for 4 s.
-  std::optional<scrape::ParseBudget::Lease> others(
-      scrape::process_parse_budget().acquire(16 * 1024 * 1024));
-  std::atomic<bool> let_go{false};
-  std::thread release([&] {
-    std::this_thread::sleep_for(seconds(4));
-    others.reset();
-    let_go = true;
-  });
+  ParseBudgetHeld others(seconds(4));
   const core::Job job = h.wait_terminal(id);
-  const bool ended_first = !let_go;
-  release.join();
+  const bool ended_first = !others.released();
 
   CHECK(ended_first);  // the job ended while the budget was still held
   CHECK(job.completion_reason == core::CompletionReason::timeout);
@@ -1708,20 +1722,12 @@ TEST_CASE("worker: a listing page still waiting for its turn to be parsed when t
   core::JobOptions options = listing_options();
   options.timeout = 1;
   // Other parses hold the whole budget for 3 s.
-  std::optional<scrape::ParseBudget::Lease> others(
-      scrape::process_parse_budget().acquire(16 * 1024 * 1024));
+  ParseBudgetHeld others(seconds(3));
   const std::string id = h.create(site.url("/listings?page=1"), options);
   auto pool = h.pool();
   pool->start();
-  std::atomic<bool> let_go{false};
-  std::thread release([&] {
-    std::this_thread::sleep_for(seconds(3));
-    others.reset();
-    let_go = true;
-  });
   const core::Job job = h.wait_terminal(id);
-  const bool ended_first = !let_go;
-  release.join();
+  const bool ended_first = !others.released();
 
   CHECK(ended_first);
   CHECK(job.completion_reason == core::CompletionReason::timeout);
