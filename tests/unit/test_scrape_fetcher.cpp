@@ -1278,6 +1278,26 @@ TEST_CASE("fetch: a chunked page is read to RFC 9112: trailers taken, bad framin
   }
 }
 
+TEST_CASE("fetch: a redirect's Location is followed as sent, its escapes kept", "[scrape][fetcher]") {
+  const std::string page = "<html><body><p>hi</p></body></html>";
+  std::atomic<int> requests{0};
+  RawSite site([&](int fd) {
+    if (++requests == 1) {
+      // cpp-httplib decodes header values: this was followed as
+      // "/landing?next=/a?b=1&c&x=A", another query.
+      send_all(fd, "HTTP/1.1 302 Found\r\nlocation:   /landing?next=%2Fa%3Fb%3D1%26c&x=%41 \r\n"
+                   "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    } else {
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+                       std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+    }
+  });
+  HttpFetcher fetcher(test_config());
+  const FetchResult r = fetcher.fetch(site.url("/"), in(seconds(20)));
+  CHECK(r.ok);
+  CHECK(r.final_url == site.url("/landing?next=%2Fa%3Fb%3D1%26c&x=%41"));
+}
+
 TEST_CASE("fetch: a transfer coding other than chunked alone fails the page at once but a "
           "redirect with one is followed",
           "[scrape][fetcher]") {

@@ -241,6 +241,11 @@ ssize_t SocketStream::read(char* ptr, size_t size) {
       m_head_failure = head;
       return -1;
     }
+    const std::string_view held(m_buf.data() + m_pos, m_end - m_pos);
+    const std::size_t crlf = held.find("\r\n\r\n");
+    const std::size_t lf = held.find("\n\n");
+    m_last_head.assign(held.substr(0, std::min(crlf == std::string_view::npos ? held.size() : crlf + 4,
+                                               lf == std::string_view::npos ? held.size() : lf + 2)));
   }
   if (m_chunked != Chunked::off || m_framing_pos < m_framing.size()) {
     return read_chunked(ptr, size);

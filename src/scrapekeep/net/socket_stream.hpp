@@ -112,6 +112,9 @@ class SocketStream final : public httplib::Stream {
   void read_head_on_next_read(const HeadLimits& limits) { m_pending_head = limits; }
   // What that read_head() found, when it was not `ready`.
   std::optional<HeadResult> head_failure() const { return m_head_failure; }
+  // The head that read_head() read there, as it came (cpp-httplib 0.11
+  // percent-decodes every header value it parses).
+  const std::string& last_head() const { return m_last_head; }
 
   // Whether a read ran out of time (the peer stopped sending).
   bool timed_out() const { return m_timed_out; }
@@ -198,6 +201,7 @@ class SocketStream final : public httplib::Stream {
   std::function<bool()> m_give_up;  // give_up_sending_when()
   std::optional<HeadLimits> m_pending_head;
   std::optional<HeadResult> m_head_failure;
+  std::string m_last_head;  // last_head()
   mutable Address m_remote;
   mutable Address m_local;
 };

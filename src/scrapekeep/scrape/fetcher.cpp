@@ -133,6 +133,26 @@ std::pair<std::string, std::string> content_type_of(const httplib::Response& res
                              : found;
 }
 
+// The first `name` field (lower case) of a response head as it came, its
+// value without the whitespace around it; nullopt when it has none.
+std::optional<std::string> raw_field(std::string_view head, std::string_view name) {
+  std::size_t line = head.find('\n');
+  while (line != std::string_view::npos && line + 1 < head.size()) {
+    const std::size_t start = line + 1;
+    const std::size_t end = std::min(head.find('\n', start), head.size());
+    const std::string_view text = head.substr(start, end - start);
+    const std::size_t colon = text.find(':');
+    if (colon == name.size() &&
+        std::equal(name.begin(), name.end(), text.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return core::trim_ascii(std::string(text.substr(colon + 1)));
+    }
+    line = end == head.size() ? std::string_view::npos : end;
+  }
+  return std::nullopt;
+}
+
 // A missing Content-Type is taken as HTML: old servers omit it.
 bool is_html(const std::string& media) {
   return media.empty() || media == "text/html" || media == "application/xhtml+xml";
@@ -1002,7 +1022,11 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         m_response.stream != nullptr) {
       m_response.stream->body_is_chunked(deadline);
     }
-    attempt.location = response.get_header_value("Location");
+    // As sent: the library decodes it ("?next=%2Fa%26b" became "?next=/a&b").
+    attempt.location = m_response.stream != nullptr
+                           ? raw_field(m_response.stream->last_head(), "location")
+                                 .value_or(response.get_header_value("Location"))
+                           : response.get_header_value("Location");
     attempt.retry_after = response.get_header_value("Retry-After");
     std::tie(attempt.media_type, attempt.charset) =
         content_type_of(response);
