@@ -94,6 +94,12 @@ class RawSite {
   std::thread m_thread;
 };
 
+// A 200 with `page` as its HTML body, and the connection closed.
+std::string html_answer(const std::string& page) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+         std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page;
+}
+
 bool send_all(int fd, const std::string& bytes) {
   return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
 }
@@ -1288,8 +1294,7 @@ TEST_CASE("fetch: a redirect's Location is followed as sent, its escapes kept", 
       send_all(fd, "HTTP/1.1 302 Found\r\nlocation:   /landing?next=%2Fa%3Fb%3D1%26c&x=%41 \r\n"
                    "Content-Length: 0\r\nConnection: close\r\n\r\n");
     } else {
-      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
-                       std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+      send_all(fd, html_answer(page));
     }
   });
   HttpFetcher fetcher(test_config());
@@ -1331,8 +1336,7 @@ TEST_CASE("fetch: a transfer coding other than chunked alone fails the page at o
       send_all(fd, "HTTP/1.1 302 Found\r\nLocation: /there\r\nTransfer-Encoding: gzip, chunked\r\n"
                    "\r\n" + chunked);
     } else {
-      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
-                       std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+      send_all(fd, html_answer(page));
     }
   });
   HttpFetcher fetcher(test_config());
