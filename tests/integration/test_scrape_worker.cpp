@@ -118,6 +118,15 @@ class Harness {
     return page->events;
   }
 
+  // The URL of each of the job's page events, in the order they were stored.
+  std::vector<std::string> event_urls(const std::string& job_id) {
+    std::vector<std::string> urls;
+    for (const store::PageEvent& e : events(job_id)) {
+      urls.push_back(e.url);
+    }
+    return urls;
+  }
+
   struct Run {
     std::string id;
     core::Job job;  // terminal
@@ -748,13 +757,10 @@ TEST_CASE("worker: brackets, '|' and '^' in a query are sent as written, in the 
   for (int page = 1; page <= 3; ++page) {
     CHECK(site.hits("/brackets?page[number]=" + std::to_string(page) + "&f=a|b^c") == 1);
   }
-  std::vector<std::string> urls;
-  for (const store::PageEvent& e : h.events(id)) {
-    urls.push_back(e.url);
-  }
-  CHECK(urls == std::vector<std::string>{site.url("/brackets?page[number]=1&f=a|b^c"),
-                                         site.url("/brackets?page[number]=2&f=a|b^c"),
-                                         site.url("/brackets?page[number]=3&f=a|b^c")});
+  CHECK(h.event_urls(id) == std::vector<std::string>{
+                                site.url("/brackets?page[number]=1&f=a|b^c"),
+                                site.url("/brackets?page[number]=2&f=a|b^c"),
+                                site.url("/brackets?page[number]=3&f=a|b^c")});
 }
 
 // A /moved job as it must end however often it was interrupted: its three
@@ -781,12 +787,9 @@ void check_moved_job(Harness& h, const FixtureSite& site, const std::string& id,
   CHECK(job.counters.listing_pages_failed == 0);
   CHECK(job.counters.items_found == 12);
   CHECK(job.pagination_complete);
-  std::vector<std::string> urls;
-  for (const store::PageEvent& e : h.events(id)) {
-    urls.push_back(e.url);
-  }
-  CHECK(urls == std::vector<std::string>{site.url("/moved?page=1"), site.url("/moved?page=2"),
-                                         site.url("/moved?page=3")});
+  CHECK(h.event_urls(id) == std::vector<std::string>{site.url("/moved?page=1"),
+                                                     site.url("/moved?page=2"),
+                                                     site.url("/moved?page=3")});
   check_listing_results(h.results(id), site, "/moved", 1, 12, 4);
   CHECK(scrapekeep::testing::counter_mismatches(h.store_config().path, id).empty());
   CHECK(stored_final_urls(h, id) ==
