@@ -687,9 +687,9 @@ std::size_t longest_digit_run(const std::string& text) {
 // "!p0!", "!p00!"...: one that neither string holds, nor can make up with
 // a marker put in its text (its digits are more than any run of theirs);
 // markers of other letters are as absent, and distinct.
-std::string absent_marker(const std::string& a, const std::string& b, char letter = 'p') {
+std::string absent_marker(const std::string& a, const std::string& b) {
   const std::size_t digits = std::max(longest_digit_run(a), longest_digit_run(b)) + 1;
-  return std::string("!") + letter + std::string(digits, '0') + "!";
+  return "!p" + std::string(digits, '0') + "!";
 }
 
 // Where a URL's authority, its host and port, and what follows start: all 0
@@ -721,8 +721,10 @@ HostSpan host_span(const std::string& url) {
 } // namespace
 
 UriShield::UriShield(const std::string& a, const std::string& b) {
+  // As absent_marker() writes them, both texts read once.
+  const std::string zeros(std::max(longest_digit_run(a), longest_digit_run(b)) + 1, '0');
   for (std::size_t i = 0; i < k_chars.size(); ++i) {
-    m_markers[i] = absent_marker(a, b, static_cast<char>('b' + i));
+    m_markers[i] = std::string("!") + static_cast<char>('b' + i) + zeros + "!";
   }
 }
 
