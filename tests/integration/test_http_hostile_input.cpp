@@ -587,6 +587,33 @@ TEST_CASE("hostile: a body whose framing is ambiguous is refused at once, absolu
     }
     CHECK(job_count(server) == 0);
   }
+  SECTION("a Content-Length that is not a number is refused on any method") {
+    for (const std::string method : {"GET", "POST", "DELETE"}) {
+      for (const std::string length : {"abc", "-1", "1.5", "0x10", "5 5"}) {
+        INFO(method << " Content-Length: " << length);
+        RawConnection c(port);
+        c.send(request_head(method, method == "POST" ? "/v1/scrape" : "/v1/scrape/jobs", key,
+                            "Content-Length: " + length + "\r\n"));
+        const HttpReply r = c.read_reply(std::chrono::seconds(2));
+        check_error(r, 400, "BAD_REQUEST");
+        CHECK(r.json["error"]["message"] == "the Content-Length header is not a number");
+        CHECK(c.wait_closed(std::chrono::seconds(2)));
+      }
+    }
+    CHECK(job_count(server) == 0);
+  }
+  SECTION("an HTTP/1.1 request needs exactly one Host, HTTP/1.0 none") {
+    const std::string auth = "X-API-Key: " + key + "\r\n";
+    for (const std::string& hosts : {std::string(), std::string("Host: a\r\nHost: b\r\n")}) {
+      INFO(hosts);
+      const HttpReply r = raw(port, "GET /v1/scrape/jobs HTTP/1.1\r\n" + hosts + auth + "\r\n");
+      check_error(r, 400, "BAD_REQUEST");
+      CHECK(r.json["error"]["message"] == "an HTTP/1.1 request must have exactly one Host header");
+    }
+    const HttpReply old = raw(port, "GET /v1/scrape/jobs HTTP/1.0\r\n" + auth + "\r\n");
+    INFO(old.body);
+    CHECK(old.status == 200);
+  }
   SECTION("the same Content-Length twice, and chunked in any case, are read as usual") {
     check_bad_field(raw(port, request_head("POST", "/v1/scrape", key,
                                            "Content-Length: 2\r\nContent-Length: 2\r\n") +

@@ -45,12 +45,27 @@ bool is_known_method(const std::string& method) {
 }
 
 // Why a request's body cannot be told apart from what follows it (RFC 9112
-// 6.1-6.3), if it cannot: Content-Length given twice with different values,
-// both Content-Length and Transfer-Encoding, or a transfer coding other than
-// chunked. A server that guessed could read a request smuggled in a body.
+// 6.1-6.3), if it cannot: Content-Length given twice with different values or
+// not a number, both Content-Length and Transfer-Encoding, or a transfer
+// coding other than chunked. A server that guessed could read a request
+// smuggled in a body. And an HTTP/1.1 request without exactly one Host
+// (RFC 9112 3.2: a 400).
 std::optional<ApiError> framing_error(const httplib::Request& req) {
   if (net::has_conflicting_lengths(req)) {
     return ApiError{400, "BAD_REQUEST", "the request has Content-Length headers that differ",
+                    nullptr};
+  }
+  if (req.has_header("Content-Length")) {
+    const std::string text = req.get_header_value("Content-Length");
+    std::uint64_t length = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+    if (text.empty() || (ec != std::errc() && ec != std::errc::result_out_of_range) ||
+        end != text.data() + text.size()) {
+      return ApiError{400, "BAD_REQUEST", "the Content-Length header is not a number", nullptr};
+    }
+  }
+  if (req.version == "HTTP/1.1" && req.get_header_value_count("Host") != 1) {
+    return ApiError{400, "BAD_REQUEST", "an HTTP/1.1 request must have exactly one Host header",
                     nullptr};
   }
   const std::size_t lengths = req.get_header_value_count("Content-Length");
@@ -495,17 +510,6 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       write_error(res, payload_too_large(m_config.max_body_bytes), new_request_id(),
                   m_clock.now());
       return;
-    }
-    if (req.has_header("Content-Length")) {
-      const std::string text = req.get_header_value("Content-Length");
-      std::uint64_t length = 0;
-      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
-      if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-        close_connection(res);
-        write_error(res, {400, "BAD_REQUEST", "the Content-Length header is not a number", nullptr},
-                    new_request_id(), m_clock.now());
-        return;
-      }
     }
     // The library hands a multipart body to multipart callbacks, not to
     // the receiver below (whose limits would not apply), and we have none.
