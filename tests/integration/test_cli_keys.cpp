@@ -93,6 +93,14 @@ TEST_CASE("keys create trims the organization name and refuses control character
           "create --help)\n");
     CHECK_FALSE(std::filesystem::exists(db));
   }
+  const auto long_name = create_key(dir, db, std::string(201, 'n'));
+  CHECK(long_name.exit_code == 2);
+  CHECK(long_name.err ==
+        "scrapekeep: --org: the organization name must be at most 200 bytes (see scrapekeep keys "
+        "create --help)\n");
+  CHECK_FALSE(std::filesystem::exists(db));
+  REQUIRE(create_key(dir, db, std::string(200, 'n')).exit_code == 0);
+  std::filesystem::remove(db);
   REQUIRE(create_key(dir, db, "caf\xc3\xa9\xc2\xa0" "bar").exit_code == 0);
   std::filesystem::remove(db);
 

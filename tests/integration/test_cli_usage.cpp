@@ -38,6 +38,18 @@ TEST_CASE("numeric options out of range or not numbers are bad usage, said plain
       {{"serve", "--db", db, "--lease-seconds", "0.5"},
        "scrapekeep: --lease-seconds: must be a number from 1 to 3600, not 0.5 (see scrapekeep "
        "serve --help)\n"},
+      {{"serve", "--db", db, "--lease-seconds", "0x10"},
+       "scrapekeep: --lease-seconds: must be a number from 1 to 3600, not 0x10 (see scrapekeep "
+       "serve --help)\n"},
+      {{"serve", "--db", db, "--lease-seconds", " 5"},
+       "scrapekeep: --lease-seconds: must be a number from 1 to 3600, not  5 (see scrapekeep "
+       "serve --help)\n"},
+      {{"serve", "--db", db, "--threads", "100", "--max-threads", "10"},
+       "scrapekeep: --max-threads: must be at least --threads (100), not 10 (see scrapekeep "
+       "serve --help)\n"},
+      {{"worker", "--db", db, "--lease-seconds", "inf"},
+       "scrapekeep: --lease-seconds: must be a number from 1 to 3600, not inf (see scrapekeep "
+       "worker --help)\n"},
       {{"worker", "--db", db, "--concurrency", "0"},
        "scrapekeep: --concurrency: must be a whole number from 1 to 64, not 0 (see scrapekeep "
        "worker --help)\n"},

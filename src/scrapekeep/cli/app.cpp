@@ -87,9 +87,11 @@ CLI::Validator number(double low, double high) {
   const std::string range = from.str();
   return CLI::Validator(
       [low, high, range](std::string& text) -> std::string {
-        char* end = nullptr;
-        const double n = std::strtod(text.c_str(), &end);
-        if (text.empty() || end != text.c_str() + text.size() || !(n >= low && n <= high)) {
+        // Plain decimal only: strtod would also take " 5", "0x10" and "inf".
+        double n = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+            !(n >= low && n <= high)) {
           return "must be a number " + range + ", not " + text;
         }
         return std::string();

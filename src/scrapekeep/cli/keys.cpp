@@ -15,6 +15,10 @@ namespace scrapekeep::cli {
 
 namespace {
 
+// An organization's name is a label in keys list's rows and log lines, not a
+// document.
+constexpr std::size_t k_max_org_bytes = 200;
+
 struct KeysOptions {
   std::string db = "scrapekeep.db";
   std::string org;
@@ -111,6 +115,10 @@ void add_keys_command(CLI::App& app, Action& action) {
             name = core::trim_ascii(name);
             if (name.empty()) {
               return "the organization name must not be empty";
+            }
+            if (name.size() > k_max_org_bytes) {
+              return "the organization name must be at most " + std::to_string(k_max_org_bytes) +
+                     " bytes";
             }
             if (scrape::valid_utf8_prefix(name) != name.size()) {
               return "the organization name must be UTF-8 text";

@@ -49,7 +49,7 @@ int run_serve(const ServeOptions& o) {
     return 2;
   }
   server_config.threads = o.threads;
-  server_config.max_threads = std::max(o.threads, o.max_threads);
+  server_config.max_threads = o.max_threads;
   scrape::init_libxml();
   server_config.xpath_check = scrape::xpath_error;
   // Declared before the workforce, whose threads read it: it outlives them.
@@ -129,7 +129,19 @@ void add_serve_command(CLI::App& app, Action& action) {
                   "HTTP threads at most (one per open connection); more connections wait")
       ->transform(whole_number(1, 4096))
       ->capture_default_str();
-  cmd->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
+  cmd->callback([cmd, &action, opts] {
+    // Threads kept ready are at most the threads there may be: said when both
+    // are given; --max-threads alone lowers the default --threads with it.
+    if (opts->max_threads < opts->threads) {
+      if (cmd->count("--threads") > 0) {
+        throw CLI::ValidationError("--max-threads", "must be at least --threads (" +
+                                                        std::to_string(opts->threads) + "), not " +
+                                                        std::to_string(opts->max_threads));
+      }
+      opts->threads = opts->max_threads;
+    }
+    action = [opts] { return run_serve(*opts); };
+  });
 }
 
 
