@@ -226,6 +226,20 @@ std::string transport_error_message(httplib::Error error) {
   }
 }
 
+// Why a server's certificate was refused, as OpenSSL says it ("certificate
+// has expired"); when its chain was good, its names did not match the host.
+std::string verify_failure(httplib::ClientImpl& client, const std::string& host) {
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+  if (const auto* tls = dynamic_cast<const httplib::SSLClient*>(&client)) {
+    const long result = tls->get_openssl_verify_result();
+    if (result != X509_V_OK) {
+      return X509_verify_cert_error_string(result);
+    }
+  }
+#endif
+  return "the certificate does not name " + host;
+}
+
 bool is_permanent_transport_error(httplib::Error error) {
   return error == httplib::Error::SSLServerVerification ||
          error == httplib::Error::SSLLoadingCerts || error == httplib::Error::Compression ||
@@ -701,15 +715,61 @@ std::string bare_host(const std::string& host) {
 // head is read whole and bounded before the library parses it (a site
 // sending endless headers took a worker past 1.8 GB), and `head_failure`
 // tells why a head was refused.
+// A new TLS connection is guarded until its handshake ends (see
+// SocketGuard), and its certificate must name the host as RFC 6125 says:
+// the library also takes a wildcard anywhere ("www.*.test", "*"), and the
+// subject's CN beside names that do not match.
 template <typename Base, typename Limits>
 class BoundedClient final : public Base {
  public:
   BoundedClient(const std::string& host, int port, Limits& limits)
-      : Base(host, port), m_limits(limits) {}
+      : Base(host, port), m_host(host), m_limits(limits) {}
 
  private:
+  static constexpr bool k_tls = !std::is_same_v<Base, httplib::ClientImpl>;
+
+  bool create_and_connect_socket(typename Base::Socket& socket, httplib::Error& error) override {
+    if (!this->is_valid() || !httplib::ClientImpl::create_and_connect_socket(socket, error)) {
+      return false;
+    }
+    if constexpr (k_tls) {
+      m_limits.handshake.arm(socket.sock, m_limits.handshake_deadline);
+      m_limits.check_host = m_limits.verify_tls;
+    }
+    return true;
+  }
+
+  // Whether a new TLS connection's certificate names the host.
+  bool names_host(const typename Base::Socket& socket) {
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+    if constexpr (k_tls) {
+      m_limits.handshake.disarm();
+      if (!m_limits.check_host || socket.ssl == nullptr) {
+        return true;
+      }
+      m_limits.check_host = false;
+      X509* cert = SSL_get1_peer_certificate(socket.ssl);
+      if (cert == nullptr) {
+        return false;
+      }
+      const bool named =
+          ip_literal(m_host) ? X509_check_ip_asc(cert, m_host.c_str(), 0) == 1
+                             : X509_check_host(cert, m_host.data(), m_host.size(),
+                                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+      X509_free(cert);
+      return named;
+    }
+#endif
+    (void)socket;
+    return true;
+  }
+
   bool process_socket(const typename Base::Socket& socket,
                       std::function<bool(httplib::Stream& strm)> callback) override {
+    if (!names_host(socket)) {
+      m_limits.host_mismatch = true;
+      return false;
+    }
     net::SocketStream strm(socket.sock, socket.ssl,
                            net::timeout_ms(this->read_timeout_sec_, this->read_timeout_usec_),
                            net::timeout_ms(this->write_timeout_sec_, this->write_timeout_usec_));
@@ -732,6 +792,7 @@ class BoundedClient final : public Base {
     return ok;
   }
 
+  std::string m_host;  // bare, lower case
   Limits& m_limits;
 };
 
@@ -776,6 +837,7 @@ HttpFetcher::HttpFetcher(FetchConfig config, std::shared_ptr<HostLimiter> limite
     : m_config(std::move(config)), m_limiter(std::move(limiter)) {
   m_config.max_tries = std::max(1, m_config.max_tries);
   m_config.max_redirects = std::max(0, m_config.max_redirects);
+  m_response.verify_tls = m_config.verify_tls;
 }
 
 HttpFetcher::~HttpFetcher() = default;
@@ -783,6 +845,9 @@ HttpFetcher::~HttpFetcher() = default;
 void HttpFetcher::cancel() {
   std::lock_guard lock(m_mutex);
   m_cancelled = true;
+  // A TLS handshake holds the library's socket lock, which stop() takes:
+  // it is ended first.
+  m_response.handshake.shut_now();
   if (m_active != nullptr) {
     m_active->stop();  // shuts the socket down: the blocked read returns
   }
@@ -1140,7 +1205,15 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   m_response.head_failure.reset();
   m_response.line_too_long = false;
   m_response.bad_chunked = false;
-  httplib::Result result = client.Get(target.path, headers, on_response, on_content);
+  m_response.host_mismatch = false;
+  const auto get = [&] {
+    m_response.handshake_deadline =
+        std::min(deadline, steady_clock::now() + m_config.connect_timeout);
+    httplib::Result got = client.Get(target.path, headers, on_response, on_content);
+    m_response.handshake.disarm();
+    return got;
+  };
+  httplib::Result result = get();
   // No connection to the first address, refused or timed out (a host's
   // IPv6 address and a site listening on IPv4 only, say): the next ones are
   // tried in turn, as the library tries each address it looks up itself.
@@ -1154,7 +1227,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
        ++next) {
     client.set_hostname_addr_map({{bare, addresses[next]}});
     client.set_connection_timeout(connect_timeout());
-    result = client.Get(target.path, headers, on_response, on_content);
+    result = get();
   }
   {
     std::lock_guard lock(m_mutex);
@@ -1239,7 +1312,21 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     }
     attempt.body.clear();
     attempt.retryable = !is_permanent_transport_error(result.error());
-    if (result.error() != httplib::Error::Read) {
+    if (m_response.host_mismatch) {
+      attempt.status.reset();
+      attempt.error = "TLS certificate verification failed: the certificate does not name " +
+                      bare_host(target.host);
+      attempt.retryable = false;
+    } else if (result.error() == httplib::Error::SSLConnection &&
+               m_response.handshake.fired()) {
+      attempt.status.reset();
+      attempt.error = "TLS handshake did not finish within " +
+                      seconds_text(m_config.connect_timeout);
+    } else if (result.error() == httplib::Error::SSLServerVerification) {
+      attempt.status.reset();
+      attempt.error = transport_error_message(result.error()) + ": " +
+                      verify_failure(client, bare_host(target.host));
+    } else if (result.error() != httplib::Error::Read) {
       attempt.status.reset();
       attempt.error = transport_error_message(result.error());
     } else if (attempt.status) {

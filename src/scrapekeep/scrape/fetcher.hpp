@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "scrapekeep/net/socket_guard.hpp"
 #include "scrapekeep/net/socket_stream.hpp"
 
 namespace httplib {
@@ -218,6 +219,14 @@ class HttpFetcher final : public Fetcher {
     bool timed_out = false;  // a read ran out of time
     std::size_t received = 0;  // bytes of the response received
     bool head_cut = false;     // the connection closed in the middle of an HTTP head
+    // A new TLS connection: its connect and handshake must end by
+    // `handshake_deadline` (the library bounds each wait in the handshake,
+    // not all of them), and cancel() ends them at once.
+    net::SocketGuard handshake;
+    SteadyTime handshake_deadline{};
+    bool verify_tls = true;   // FetchConfig::verify_tls
+    bool check_host = false;  // a new TLS connection's certificate to check
+    bool host_mismatch = false;  // its certificate does not name the host
   };
   ResponseLimits m_response;
   std::atomic<bool> m_cancelled{false};
