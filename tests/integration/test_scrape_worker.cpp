@@ -605,7 +605,9 @@ TEST_CASE("worker: a redirect that cannot be followed records the redirect's sta
   pool->start();
 
   check_failed_first_page(h, site, refused, "/redirect-metadata",
-                          "address not allowed: 169.254.169.254", 302, 1);
+                          "address not allowed: 169.254.169.254 (redirected to "
+                          "http://169.254.169.254/latest/meta-data/)",
+                          302, 1);
   check_failed_first_page(h, site, ftp, "/redirect-ftp",
                           "redirect to an unsupported URL: ftp://127.0.0.1/file", 302, 1);
 }

@@ -205,7 +205,9 @@ TEST_CASE("fetch: a redirect to a refused address fails the page and names the a
   // A refused hop deep in a chain is refused too.
   const FetchResult deep = fetcher.fetch(site.url("/chain?n=3"), soon());
   CHECK_FALSE(deep.ok);
-  CHECK(deep.error == "address not allowed: 169.254.169.254");
+  // Named with the URL that gave it, not only the one asked for.
+  CHECK(deep.error == "address not allowed: 169.254.169.254 (redirected to "
+                      "http://169.254.169.254/)");
   CHECK(deep.http_status == std::optional<int>(302));
 }
 

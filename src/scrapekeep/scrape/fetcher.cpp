@@ -1424,10 +1424,14 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
     }
 
     result.http_status = last_status;
+    // An error is stored with the URL asked for: after a redirect it names
+    // the URL that gave it too.
+    const std::string where =
+        redirects > 0 ? " (redirected to " + core::printable(target.url) + ")" : "";
     if (!attempt.error.empty()) {
       // It may quote the site's headers (Content-Type, Content-Encoding):
       // stored and shown later, they are made printable first.
-      result.error = core::printable(attempt.error);
+      result.error = core::printable(attempt.error) + where;
       return result;
     }
     const int status = *attempt.status;
@@ -1450,7 +1454,7 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
       continue;
     }
     if (status < 200 || status >= 300) {
-      result.error = "HTTP " + std::to_string(status);
+      result.error = "HTTP " + std::to_string(status) + where;
       return result;
     }
     result.ok = true;
