@@ -311,8 +311,10 @@ TEST_CASE("storage: a read-only database answers 503 to writes and serves reads"
   CHECK(api.get("/v1/scrape/jobs/" + id).data()["status"] == "pending");
   CHECK(api.get("/v1/scrape/jobs/" + id + "/results").status == 200);
   CHECK(api.get("/healthz").status == 200);
-  // The worker cannot claim: it keeps trying and changes nothing.
-  REQUIRE(eventually([&] { return f.logged("cannot claim a job") >= 2; }));
+  // The worker cannot claim: it keeps trying, says so once, and changes nothing.
+  REQUIRE(eventually([&] { return f.logged("cannot claim a job") >= 1; }));
+  std::this_thread::sleep_for(milliseconds(200));  // 10 polls
+  CHECK(f.logged("cannot claim a job") == 1);
   const core::Job job = f.job(id);
   CHECK(job.status == core::JobStatus::pending);
   CHECK(job.attempts == 0);
@@ -375,6 +377,46 @@ TEST_CASE("storage: the database file removed underneath the server", "[storage]
   maintenance.stop();
   CHECK(logged("was removed or replaced") == 1);
   CHECK_FALSE(std::filesystem::exists(f.path()));
+}
+
+TEST_CASE("storage: a worker whose database file is removed fetches nothing more, and goes on "
+          "once it is back",
+          "[storage]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(20);
+  FixtureSite site(site_config);
+  Faulty f;
+  core::JobOptions options = listing_options(10000);
+  const std::string job_id = f.create(site.url("/slow?page=1"), options);
+  f.work(f.config);
+  REQUIRE(eventually([&] { return f.job(job_id).counters.listing_pages_scraped >= 3; }));
+
+  const std::string aside = f.path() + ".aside";
+  std::filesystem::rename(f.path(), aside);
+  REQUIRE(eventually([&] {
+    return f.logged("the database file was removed or replaced; no job is taken until it is "
+                    "back") == 1;
+  }));
+  // At most the request in flight then: none after it.
+  const int hits = site.hits_with_prefix("/slow");
+  std::this_thread::sleep_for(milliseconds(500));
+  CHECK(site.hits_with_prefix("/slow") <= hits + 1);
+  const int stopped_at = site.hits_with_prefix("/slow");
+  std::this_thread::sleep_for(milliseconds(300));
+  CHECK(site.hits_with_prefix("/slow") == stopped_at);
+  CHECK(f.logged("no job is taken until it is back") == 1);  // said once, not per poll
+
+  // Back in place, the job is taken back once its lease ends, and goes on.
+  std::filesystem::rename(aside, f.path());
+  const std::int64_t pages = f.job(job_id).counters.listing_pages_scraped;
+  const core::Micros after_lease = f.clock().now() + 11 * core::k_micros_per_second;
+  REQUIRE(f.admin->recover_expired(after_lease, 10).ok());
+  REQUIRE(eventually([&] { return f.job(job_id).counters.listing_pages_scraped > pages + 2; }));
+  CHECK(f.job(job_id).attempts == 2);
+  // Each page stored once: the one in flight at the removal was not stored.
+  CHECK(site.pages_not_fetched_once("/slow", pages).empty());
+  CHECK(f.count("SELECT COUNT(*) FROM page_events WHERE job_id = '" + job_id + "'") ==
+        f.job(job_id).counters.listing_pages_scraped);
 }
 
 // An empty file: a new connection finds no scrapekeep database in it. (A

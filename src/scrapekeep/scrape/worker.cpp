@@ -556,6 +556,14 @@ class JobGate {
     if (!m_store && !(m_store = open_side_store(m_ctx.store_config))) {
       return true;
     }
+    // The database file removed or replaced: what this job fetched now
+    // would be stored where nobody reads it, and its site asked for nothing.
+    // Stopped as a lost job is (nothing written); a file put back in place
+    // lets lease recovery give the job out again.
+    if (!m_store->check_file()) {
+      m_lost = true;
+      return false;
+    }
     const auto held = m_store->holds(m_claim);
     if (!held) {
       return true;
@@ -1234,6 +1242,15 @@ void WorkerPool::run_worker() {
                   [this](const std::string& line) { log(line); }};
 
   std::optional<Micros> last_recover;
+  // A line that says what the last one said is not written again: a
+  // database that stays unavailable would write one per poll.
+  std::string last_logged;
+  const auto log_once = [&](const std::string& line) {
+    if (line != last_logged) {
+      log(line);
+      last_logged = line;
+    }
+  };
   while (!m_stopping) {
     const Micros now = m_clock.now();
     if (m_config.recover_interval.count() > 0 &&
@@ -1244,12 +1261,21 @@ void WorkerPool::run_worker() {
         log("worker: recovered " + std::to_string(*recovered) + " job(s) with an expired lease");
       }
     }
-    auto claimed = store->claim_next(now, to_micros(m_config.lease));
-    if (!claimed) {
-      log("worker: cannot claim a job: " + claimed.error().message);
+    // No job is claimed from a file removed or replaced underneath (see
+    // JobGate); one put back in place is worked on again.
+    const core::Status file = store->check_file();
+    if (!file) {
+      log_once("worker: " + file.error().message + "; no job is taken until it is back");
       pause(m_config.poll_interval);
       continue;
     }
+    auto claimed = store->claim_next(now, to_micros(m_config.lease));
+    if (!claimed) {
+      log_once("worker: cannot claim a job: " + claimed.error().message);
+      pause(m_config.poll_interval);
+      continue;
+    }
+    last_logged.clear();
     if (!claimed->has_value()) {
       pause(m_config.poll_interval);
       continue;

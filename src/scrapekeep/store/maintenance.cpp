@@ -115,8 +115,9 @@ void Maintenance::run() {
     const core::Status file = store->check_file();
     if (!file && !file_gone) {
       log("maintenance: " + file.error().message +
-          "; this process now writes to a file nobody will open again: restore the "
-          "database and restart");
+          "; this process takes no job and fetches nothing until it is back in place. To "
+          "restore a backup, stop this process first (its -wal beside the file would be "
+          "read into the restored one), then restore it and start again");
     }
     file_gone = !file;
     const core::Micros now = m_clock.now();
