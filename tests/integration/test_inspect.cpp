@@ -1216,13 +1216,23 @@ TEST_CASE("backup refuses a read-only directory's database whose latest transact
   if (!r) {
     return;
   }
+  const std::string unread = "the latest transactions, in " + copy + "-wal (" +
+                             std::to_string(std::filesystem::file_size(copy + "-wal")) +
+                             " bytes), cannot be read in a folder that cannot be written: copy "
+                             "the database and its -wal into a folder that can be, and ";
   CHECK(r->exit_code == 1);
   CHECK(r->out.empty());
-  CHECK(r->err == "scrapekeep: backup failed: the latest transactions, in " + copy + "-wal (" +
-                      std::to_string(std::filesystem::file_size(copy + "-wal")) +
-                      " bytes), cannot be read in a folder that cannot be written: copy the "
-                      "database and its -wal into a folder that can be, and back up the copy\n");
+  CHECK(r->err == "scrapekeep: backup failed: " + unread + "back up the copy\n");
   CHECK_FALSE(std::filesystem::exists(target));
+
+  // Nor does check say ok of the part it could read.
+  auto checked = in_read_only_dir(ro, [&](const std::vector<std::string>& prefix) {
+    return run_binary(dir, {"inspect", "--db", copy, "check"}, prefix);
+  });
+  REQUIRE(checked);
+  CHECK(checked->exit_code == 1);
+  CHECK(checked->out.empty());
+  CHECK(lines_of(checked->err).back() == "scrapekeep: check failed: " + unread + "check the copy");
 }
 
 TEST_CASE("inspect refuses files that are not scrapekeep databases, and bad usage", "[inspect]") {

@@ -85,10 +85,7 @@ int run_backup(const AdminOptions& o) {
     return fail(source.error().message);
   }
   if (const std::uintmax_t wal = (*source)->unread_wal_bytes(); wal > 0) {
-    return fail("backup failed: the latest transactions, in " + o.db + "-wal (" +
-                std::to_string(wal) +
-                " bytes), cannot be read in a folder that cannot be written: copy the database "
-                "and its -wal into a folder that can be, and back up the copy");
+    return fail("backup failed: " + unread_wal_error(o.db, wal, "back up the copy"));
   }
   auto done = store::backup_to((*source)->database(), o.to);
   if (done && (*source)->snapshot() && !(file_state(o.db) == before)) {

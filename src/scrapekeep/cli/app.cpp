@@ -28,6 +28,12 @@ std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& 
   return std::move(opened.value());
 }
 
+std::string unread_wal_error(const std::string& db, std::uintmax_t wal, const std::string& then) {
+  return "the latest transactions, in " + db + "-wal (" + std::to_string(wal) +
+         " bytes), cannot be read in a folder that cannot be written: copy the database and its "
+         "-wal into a folder that can be, and " + then;
+}
+
 int show_new_key(store::JobStore& store, const store::CreatedKey& key, const std::string& org) {
   std::cout << "Created API key " << key.info.key_id << " for organization " << org
             << " (shown once; store it now):\n"

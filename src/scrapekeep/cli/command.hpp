@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,6 +32,12 @@ std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& 
 // Opens `path` read-only as inspect reads it (store::History::open); prints
 // the error, or a note on how it was opened, to stderr.
 std::unique_ptr<store::History> open_history_or_report(const std::string& path);
+
+// Why a database whose latest transactions are in a -wal of `wal` bytes that
+// cannot be read (a folder that cannot be written) is not vouched for:
+// "the latest transactions, in DB-wal (N bytes), cannot be read in ...:
+// copy ..., and <then>".
+std::string unread_wal_error(const std::string& db, std::uintmax_t wal, const std::string& then);
 
 // Prints a key just created for `org` on stdout, its key last ("shown once;
 // store it now"). When it cannot be written (a full disk, a closed stdout)

@@ -930,6 +930,11 @@ int run_check(const InspectOptions& o) {
   if (!history) {
     return 1;
   }
+  // Checking the part that can be read would say ok of a database it did
+  // not see whole.
+  if (const std::uintmax_t wal = history->unread_wal_bytes(); wal > 0) {
+    return fail("check failed: " + unread_wal_error(o.db, wal, "check the copy"));
+  }
   const Style style;
   std::int64_t shown = 0;
   if (o.json) {
