@@ -343,4 +343,11 @@ TEST_CASE("HTTPS: a host name the fetcher looked up is still the TLS server name
   INFO(upper.error);
   CHECK(upper.ok);
   CHECK(site.server_name() == "tls-site.test");
+
+  // An address is no server name (RFC 6066 3): none is sent for one.
+  HttpFetcher by_address(config);
+  const auto literal = by_address.fetch(site.url("/listings"), soon());
+  INFO(literal.error);
+  CHECK(literal.ok);
+  CHECK(site.server_name().empty());
 }

@@ -953,6 +953,16 @@ httplib::ClientImpl& HttpFetcher::client_for(const Target& target) {
   client->set_tcp_nodelay(true);
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
   client->enable_server_certificate_verification(m_config.verify_tls);
+  if (auto* tls = dynamic_cast<httplib::SSLClient*>(client.get()); tls && ip_literal(host)) {
+    // The library names the host in every handshake (SNI), an address too;
+    // RFC 6066 3 allows names only, and strict servers refuse the rest.
+    // Cleared as the handshake starts, before the ClientHello is written.
+    SSL_CTX_set_info_callback(tls->ssl_context(), [](const SSL* ssl, int where, int) {
+      if ((where & SSL_CB_HANDSHAKE_START) != 0) {
+        SSL_set_tlsext_host_name(const_cast<SSL*>(ssl), nullptr);
+      }
+    });
+  }
 #endif
   return *m_clients.emplace(target.origin, std::move(client)).first->second;
 }
