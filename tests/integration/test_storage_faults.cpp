@@ -440,3 +440,22 @@ TEST_CASE("storage: an empty file put in the database's place answers 503, not a
   check_unavailable(api.get("/v1/scrape/jobs/" + id), f.path());
   check_unavailable(api.get("/v1/scrape/jobs"), f.path());
 }
+
+TEST_CASE("storage: a database that cannot be made on a full disk leaves no file behind",
+          "[storage]") {
+  TempDir dir;
+  store::StoreConfig config;
+  config.path = dir.file("new.db");
+  config.max_page_count = 2;  // the disk is full after two pages
+  auto opened = store::JobStore::open(config);
+  REQUIRE_FALSE(opened.ok());
+  CHECK(opened.error().code == core::ErrorCode::unavailable);
+  CHECK(opened.error().message == "database or disk is full");
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    INFO(suffix);
+    CHECK_FALSE(std::filesystem::exists(config.path + suffix));
+  }
+  // Room again: made as usual.
+  config.max_page_count = 0;
+  CHECK(store::JobStore::open(config).ok());
+}

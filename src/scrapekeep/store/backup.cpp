@@ -48,7 +48,10 @@ core::Status backup_to(SQLite::Database& source, const std::string& target) {
     return core::ok_status();
   });
   if (!result) {
+    // Closed first: the copy's rollback journal (a full disk leaves one) goes too.
+    opened.reset();
     std::filesystem::remove(target, ec);
+    std::filesystem::remove(target + "-journal", ec);
   }
   return result;
 }

@@ -307,8 +307,21 @@ JobStore::~JobStore() = default;
 SQLite::Database& JobStore::database() { return m_impl->db; }
 
 Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
+  std::error_code ec;
+  const bool creating = config.migrate && config.create && !config.read_only &&
+                        !config.path.empty() && config.path != ":memory:" &&
+                        !std::filesystem::exists(config.path, ec) && !ec;
   auto impl = open_connection(config);
   if (!impl) {
+    // A database this call began, on a full disk: its file, empty or half
+    // made, and its WAL files would stay behind, taken for a database by the
+    // next command (a worker waits for its tables). Not on other errors:
+    // another process may be making the same file (busy).
+    if (creating && impl.error().message == k_disk_full) {
+      for (const char* suffix : {"-wal", "-shm", "-journal", ""}) {
+        std::filesystem::remove(config.path + suffix, ec);
+      }
+    }
     return impl.error();
   }
   return std::unique_ptr<JobStore>(new JobStore(std::move(*impl)));

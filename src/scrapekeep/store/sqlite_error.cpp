@@ -10,7 +10,7 @@ core::Error translate(const SQLite::Exception& e) {
     case SQLITE_LOCKED:
       return {core::ErrorCode::unavailable, "database is busy"};
     case SQLITE_FULL:
-      return {core::ErrorCode::unavailable, "database or disk is full"};
+      return {core::ErrorCode::unavailable, k_disk_full};
     case SQLITE_READONLY:
       return {core::ErrorCode::unavailable, "database is read-only"};
     case SQLITE_IOERR:

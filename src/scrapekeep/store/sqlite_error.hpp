@@ -11,6 +11,9 @@
 
 namespace scrapekeep::store {
 
+// translate()'s message for SQLITE_FULL.
+inline constexpr const char* k_disk_full = "database or disk is full";
+
 // busy/locked/full/read-only/io/cantopen -> unavailable; constraint -> conflict;
 // anything else -> internal. The message never carries SQL or paths.
 core::Error translate(const SQLite::Exception& e);
