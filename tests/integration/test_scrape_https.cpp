@@ -351,3 +351,54 @@ TEST_CASE("HTTPS: a host name the fetcher looked up is still the TLS server name
   CHECK(literal.ok);
   CHECK(site.server_name().empty());
 }
+
+TEST_CASE("HTTPS: a cancel that comes while the TCP connect still waits ends the handshake "
+          "that follows it at once",
+          "[scrape][https]") {
+  // A listener whose accept queue (backlog 0) is full: the fetcher's SYN is
+  // dropped and sent again a second later, when there is room. The cancel
+  // comes while the connect waits (cancel() then waits for the library's
+  // socket lock); the server never answers the ClientHello.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 0) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int filler = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(::connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+
+  FetchConfig config;
+  config.verify_tls = false;
+  config.max_tries = 1;
+  config.connect_timeout = std::chrono::milliseconds(8000);
+  HttpFetcher fetcher(config);
+  std::chrono::steady_clock::duration cancel_took{};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto at = std::chrono::steady_clock::now();
+    fetcher.cancel();
+    cancel_took = std::chrono::steady_clock::now() - at;
+  });
+  std::thread room([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const int first = ::accept(listener, nullptr, nullptr);  // the filler
+    if (first >= 0) {
+      ::close(first);
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto page = fetcher.fetch(
+      "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/listings", soon());
+  const auto took = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  room.join();
+  ::close(filler);
+  ::close(listener);
+  INFO(page.error);
+  CHECK(page.interrupted);
+  CHECK(took < std::chrono::seconds(4));  // the SYN sent again after 1 s, not the 8 s
+  CHECK(cancel_took < std::chrono::seconds(4));
+}

@@ -735,6 +735,17 @@ class BoundedClient final : public Base {
     if constexpr (k_tls) {
       m_limits.handshake.arm(socket.sock, m_limits.handshake_deadline);
       m_limits.check_host = m_limits.verify_tls;
+      // cancel() sets the flag before it takes the guard's lock: either it
+      // shut this socket down, or the flag is seen here. (It waits for the
+      // library's socket lock, held from the connect to the handshake's end.)
+      // Closed here, under that lock, before a ClientHello is written to it.
+      if (m_limits.cancelled != nullptr && m_limits.cancelled->load()) {
+        m_limits.handshake.disarm();
+        this->shutdown_socket(socket);
+        this->close_socket(socket);
+        error = httplib::Error::Canceled;
+        return false;
+      }
     }
     return true;
   }
@@ -838,6 +849,7 @@ HttpFetcher::HttpFetcher(FetchConfig config, std::shared_ptr<HostLimiter> limite
   m_config.max_tries = std::max(1, m_config.max_tries);
   m_config.max_redirects = std::max(0, m_config.max_redirects);
   m_response.verify_tls = m_config.verify_tls;
+  m_response.cancelled = &m_cancelled;
 }
 
 HttpFetcher::~HttpFetcher() = default;

@@ -227,6 +227,9 @@ class HttpFetcher final : public Fetcher {
     bool verify_tls = true;   // FetchConfig::verify_tls
     bool check_host = false;  // a new TLS connection's certificate to check
     bool host_mismatch = false;  // its certificate does not name the host
+    // HttpFetcher::m_cancelled: a cancel that came before the guard was
+    // armed (while the TCP connect waited) found nothing to shut down.
+    const std::atomic<bool>* cancelled = nullptr;
   };
   ResponseLimits m_response;
   std::atomic<bool> m_cancelled{false};
