@@ -763,9 +763,15 @@ class BoundedClient final : public Base {
       if (cert == nullptr) {
         return false;
       }
+      // A fully qualified name ("shop.test.") is the same host: OpenSSL
+      // compares it with its root's dot (the library's own check takes it).
+      std::size_t length = m_host.size();
+      if (length > 1 && m_host[length - 1] == '.') {
+        --length;
+      }
       const bool named =
           ip_literal(m_host) ? X509_check_ip_asc(cert, m_host.c_str(), 0) == 1
-                             : X509_check_host(cert, m_host.data(), m_host.size(),
+                             : X509_check_host(cert, m_host.data(), length,
                                                X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
       X509_free(cert);
       return named;
