@@ -30,7 +30,8 @@ class TlsSite {
  public:
   // A self-signed certificate with this subject CN and subjectAltName.
   explicit TlsSite(const TempDir& dir, const std::string& cn = "127.0.0.1",
-                   const std::string& san = "IP:127.0.0.1")
+                   const std::string& san = "IP:127.0.0.1",
+                   const std::string& address = "127.0.0.1")
       : m_cert(dir.file(cn + "cert.pem")), m_key(dir.file(cn + "key.pem")) {
     const std::string make_cert =
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
@@ -60,7 +61,7 @@ class TlsSite {
     m_server->Get("/moved", [](const httplib::Request&, httplib::Response& res) {
       res.set_redirect("/listings");
     });
-    m_port = m_server->bind_to_any_port("127.0.0.1");
+    m_port = m_server->bind_to_any_port(address);
     REQUIRE(m_port > 0);
     m_thread = std::thread([this] { m_server->listen_after_bind(); });
     while (!m_server->is_running()) {
@@ -404,4 +405,27 @@ TEST_CASE("HTTPS: a cancel that comes while the TCP connect still waits ends the
   CHECK(page.interrupted);
   CHECK(took < std::chrono::seconds(4));  // the SYN sent again after 1 s, not the 8 s
   CHECK(cancel_took < std::chrono::seconds(4));
+}
+
+TEST_CASE("HTTPS: an IPv6 address is checked against the certificate's IP names",
+          "[scrape][https]") {
+  TempDir dir;
+  for (const auto& [san, named] : std::vector<std::pair<std::string, bool>>{
+           {"IP:::1", true}, {"IP:0:0:0:0:0:0:0:1", true}, {"IP:127.0.0.1", false},
+           {"DNS:localhost", false}}) {
+    INFO(san);
+    TlsSite site(dir, "x" + std::to_string(named) + san.substr(3, 1), san, "::1");
+    ::setenv("SSL_CERT_FILE", site.cert_path().c_str(), 1);
+    FetchConfig config;
+    config.max_tries = 1;
+    HttpFetcher fetcher(config);
+    const auto page =
+        fetcher.fetch("https://[::1]:" + std::to_string(site.port()) + "/listings", soon());
+    ::unsetenv("SSL_CERT_FILE");
+    INFO(page.error);
+    CHECK(page.ok == named);
+    if (!named) {
+      CHECK(page.error == "TLS certificate verification failed: the certificate does not name ::1");
+    }
+  }
 }
