@@ -222,3 +222,16 @@ TEST_CASE("serve on a --listen host that names no address says so, and makes no 
     CHECK_FALSE(std::filesystem::exists(db));
   }
 }
+
+TEST_CASE("serve --threads alone above the default --max-threads raises it, not bad usage",
+          "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("threads.db");
+  // The listen address fails after the options are taken: exit 1, not 2.
+  const auto r = run_program(dir.path().string(),
+                             {SCRAPEKEEP_BINARY, "serve", "--db", db, "--threads", "1000",
+                              "--listen", "999.1.1.1:0", "--workers", "0"});
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("cannot listen on 999.1.1.1:0") != std::string::npos);
+}

@@ -131,14 +131,21 @@ void add_serve_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->callback([cmd, &action, opts] {
     // Threads kept ready are at most the threads there may be: said when both
-    // are given; --max-threads alone lowers the default --threads with it.
+    // are given; --max-threads alone lowers the default --threads with it, and
+    // --threads alone raises the default --max-threads (--threads 1000).
     if (opts->max_threads < opts->threads) {
-      if (cmd->count("--threads") > 0) {
+      const bool threads_given = cmd->count("--threads") > 0;
+      const bool max_given = cmd->count("--max-threads") > 0;
+      if (threads_given && max_given) {
         throw CLI::ValidationError("--max-threads", "must be at least --threads (" +
                                                         std::to_string(opts->threads) + "), not " +
                                                         std::to_string(opts->max_threads));
       }
-      opts->threads = opts->max_threads;
+      if (threads_given) {
+        opts->max_threads = opts->threads;
+      } else {
+        opts->threads = opts->max_threads;
+      }
     }
     action = [opts] { return run_serve(*opts); };
   });
