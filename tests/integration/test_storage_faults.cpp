@@ -7,6 +7,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -106,7 +107,7 @@ class Faulty {
     REQUIRE(eventually([&] { return client().get("/healthz").status != 0; }));
   }
 
-  void work(const store::StoreConfig& worker_store) {
+  void work(const store::StoreConfig& worker_store, scrape::FetchConfig fetch = {}) {
     scrape::WorkerConfig worker_config;
     worker_config.workers = 1;
     worker_config.poll_interval = milliseconds(20);
@@ -116,7 +117,6 @@ class Faulty {
       std::lock_guard lock(m_log_mutex);
       m_log.push_back(line);
     };
-    scrape::FetchConfig fetch;
     fetch.backoff = milliseconds(10);
     m_workers = std::make_unique<scrape::WorkerPool>(
         worker_store, worker_config, m_clock,
@@ -417,6 +417,30 @@ TEST_CASE("storage: a worker whose database file is removed fetches nothing more
   CHECK(site.pages_not_fetched_once("/slow", pages).empty());
   CHECK(f.count("SELECT COUNT(*) FROM page_events WHERE job_id = '" + job_id + "'") ==
         f.job(job_id).counters.listing_pages_scraped);
+}
+
+TEST_CASE("storage: a job whose database file is removed before its first request sends none",
+          "[storage]") {
+  FixtureSite site;
+  Faulty f;
+  // The host's lookup takes a while: the file is removed meanwhile, after
+  // the claim and before the job's first request.
+  std::atomic<bool> looked_up{false};
+  scrape::FetchConfig fetch;
+  fetch.resolver = [&looked_up](const std::string&) {
+    looked_up = true;
+    std::this_thread::sleep_for(milliseconds(400));
+    return std::vector<std::string>{"127.0.0.1"};
+  };
+  const std::string job_id =
+      f.create("http://site.test:" + std::to_string(site.port()) + "/listings?page=1",
+               listing_options(3));
+  f.work(f.config, fetch);
+  REQUIRE(eventually([&] { return looked_up.load(); }));
+  std::filesystem::remove(f.path());
+  REQUIRE(eventually([&] { return f.logged("no job is taken until it is back") == 1; }));
+  std::this_thread::sleep_for(milliseconds(600));
+  CHECK(site.total_hits() == 0);
 }
 
 // An empty file: a new connection finds no scrapekeep database in it. (A

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -554,6 +555,13 @@ class JobGate {
     // cannot be opened or is busy is not asked again at every request.
     m_checked = now;
     if (!m_store && !(m_store = open_side_store(m_ctx.store_config))) {
+      // Not opened because the file is gone (removed after the claim): as
+      // below.
+      std::error_code ec;
+      if (!std::filesystem::exists(m_ctx.store_config.path, ec) && !ec) {
+        m_lost = true;
+        return false;
+      }
       return true;
     }
     // The database file removed or replaced: what this job fetched now
