@@ -600,6 +600,12 @@ TEST_CASE("hostile: a body whose framing is ambiguous is refused at once, absolu
         CHECK(c.wait_closed(std::chrono::seconds(2)));
       }
     }
+    // A number too large for any integer is a number: the body is too large.
+    RawConnection c(port);
+    c.send(request_head("POST", "/v1/scrape", key,
+                        "Content-Length: 99999999999999999999999\r\n"));
+    check_error(c.read_reply(std::chrono::seconds(2)), 413, "PAYLOAD_TOO_LARGE");
+    CHECK(c.wait_closed(std::chrono::seconds(2)));
     CHECK(job_count(server) == 0);
   }
   SECTION("an HTTP/1.1 request needs exactly one Host, HTTP/1.0 none") {
