@@ -181,4 +181,19 @@ TEST_CASE("round_1dp rounds percentages to 1 decimal", "[core]") {
   CHECK(round_1dp(37.44) == 37.4);
   CHECK(round_1dp(99.9) == 99.9);
   CHECK(round_1dp(100.0) == 100.0);
+  // Halves computed as percentages of counts, which doubles hold a hair
+  // below the half: rounded away from zero all the same.
+  CHECK(round_1dp(100.0 * (23.0 / 80.0)) == 28.8);
+  CHECK(round_1dp(100.0 * (41.0 / 80.0)) == 51.3);
+  CHECK(round_1dp(100.0 * (51.0 / 80.0)) == 63.8);
+  CHECK(round_1dp(100.0 * (13.0 / 16.0)) == 81.3);
+  for (int b = 1; b <= 2000; ++b) {
+    for (int a = 0; a <= b; ++a) {
+      // Exactly, in integers: 1000a/b rounded half up, in tenths.
+      const long long tenths = (2000LL * a + b) / (2LL * b);
+      if (round_1dp(100.0 * (static_cast<double>(a) / b)) != static_cast<double>(tenths) / 10.0) {
+        FAIL_CHECK(a << "/" << b);
+      }
+    }
+  }
 }

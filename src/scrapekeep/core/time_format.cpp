@@ -187,7 +187,11 @@ double seconds_2dp(Micros duration) {
   return std::round(static_cast<double>(duration) / 10000.0) / 100.0;
 }
 
-double round_1dp(double value) { return std::round(value * 10.0) / 10.0; }
+double round_1dp(double value) {
+  // 100 * (23 / 80) is 28.749999999999996 as a double: an exact half
+  // computed that way is taken as the half it is, and rounded away from zero.
+  return std::round(value * 10.0 + (value < 0 ? -1e-9 : 1e-9)) / 10.0;
+}
 
 Micros clamp_time(Micros at) { return std::clamp(at, k_min_time, k_max_time); }
 
