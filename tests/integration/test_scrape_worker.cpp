@@ -1360,6 +1360,57 @@ TEST_CASE("worker: a resumed job fetches its pending detail pages, then the next
   CHECK(h.events(id).size() == 15);
 }
 
+TEST_CASE("worker: a job interrupted after a failed listing page fetches the detail pages found "
+          "before it, then fails",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  // A worker that stored page 1 (with its detail links) and page 2's
+  // failure, and died before the detail pages.
+  auto claimed = h.db().claim_next(h.clock.now(), 60 * core::k_micros_per_second);
+  REQUIRE(claimed.ok());
+  REQUIRE(claimed->has_value());
+  const store::Claim claim = **claimed;
+  store::ListingPageRecord page;
+  page.page_number = 1;
+  page.url = site.url("/listings?page=1");
+  page.http_status = 200;
+  page.started_at = page.finished_at = h.clock.now();
+  for (int item = 1; item <= 4; ++item) {
+    page.items.push_back(store::NewItem{{{"title", FixtureSite::title(1, item)},
+                                         {"price", FixtureSite::price(1, item)}},
+                                        site.url(FixtureSite::detail_path(1, item))});
+  }
+  page.next_url = site.url("/listings?page=2");
+  REQUIRE(h.db().record_listing_page(claim, page, h.clock.now()).ok());
+  store::ListingPageRecord failed;
+  failed.page_number = 2;
+  failed.url = site.url("/listings?page=2");
+  failed.http_status = 500;
+  failed.ok = false;
+  failed.error = "HTTP 500";
+  failed.pagination_complete = true;
+  failed.started_at = failed.finished_at = h.clock.now();
+  REQUIRE(h.db().record_listing_page(claim, failed, h.clock.now()).ok());
+  REQUIRE(h.db().release(claim).ok());
+
+  auto pool = h.pool();
+  pool->start();
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.completion_reason == core::CompletionReason::error);
+  CHECK(job.error_message == site.url("/listings?page=2") + ": HTTP 500");
+  CHECK(job.attempts == 2);
+  CHECK(job.counters.listing_pages_scraped == 1);
+  CHECK(job.counters.listing_pages_failed == 1);
+  CHECK(job.counters.detail_pages_scraped == 4);
+  for (int item = 1; item <= 4; ++item) {
+    CHECK(site.hits(FixtureSite::detail_path(1, item)) == 1);
+  }
+  CHECK(site.hits("/listings?page=2") == 0);
+  CHECK(h.events(id).size() == 6);
+}
+
 TEST_CASE("worker: an expired lease puts the job back to work", "[scrape][worker]") {
   FixtureSite site;
   Harness h;

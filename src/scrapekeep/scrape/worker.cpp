@@ -1038,10 +1038,6 @@ Outcome JobRunner::run_job() {
   for (const std::string& url : resume->visited_listing_urls) {
     pagination.visited.insert(page_identity(url));
   }
-  if (job.counters.listing_pages_failed > 0) {
-    // Interrupted between storing a failed listing page and failing the job.
-    return finish(core::CompletionReason::error, stored_listing_error());
-  }
   const bool depth1 = job.options.depth >= 1;
   std::function<bool()> details_behind;
   if (depth1) {
@@ -1052,6 +1048,15 @@ Outcome JobRunner::run_job() {
     details_behind = [&crew, ahead = m_ctx.config.max_details_ahead] {
       return crew.left() > ahead;
     };
+  }
+  if (job.counters.listing_pages_failed > 0) {
+    // Interrupted after storing a failed listing page: the detail pages
+    // found before it still count, as when it failed (below), then the job
+    // fails.
+    if (auto outcome = store_details(0)) {
+      return *outcome;
+    }
+    return finish(core::CompletionReason::error, stored_listing_error());
   }
 
   std::optional<std::string> url = resume->next_url;
