@@ -405,6 +405,7 @@ TEST_CASE("storage: a worker whose database file is removed fetches nothing more
   std::this_thread::sleep_for(milliseconds(300));
   CHECK(site.hits_with_prefix("/slow") == stopped_at);
   CHECK(f.logged("no job is taken until it is back") == 1);  // said once, not per poll
+  CHECK(f.logged("job " + job_id + ": no longer this worker's") == 1);
 
   // Back in place, the job is taken back once its lease ends, and goes on.
   std::filesystem::rename(aside, f.path());

@@ -1306,6 +1306,10 @@ void WorkerPool::run_worker() {
     --m_busy;
     if (outcome == Outcome::finished) {
       ++m_finished;
+    } else if (outcome == Outcome::lost) {
+      log("job " + job_id +
+          ": no longer this worker's (cancelled, deleted, taken back after its lease expired, "
+          "or its database file gone); stopped, writing nothing more");
     }
   }
 }
