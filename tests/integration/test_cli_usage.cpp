@@ -206,6 +206,15 @@ TEST_CASE("--help and --version that cannot be written fail, as other output doe
     CHECK(ok.exit_code == 0);
     CHECK_FALSE(ok.out.empty());
   }
+  // Anything beside --version is bad usage, not ignored.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{SCRAPEKEEP_BINARY, "--version", "extra"},
+        std::vector<std::string>{SCRAPEKEEP_BINARY, "--version", "--help"}}) {
+    const auto r = run_program(dir.path().string(), args);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err == "scrapekeep: --version takes nothing else (see scrapekeep --help)\n");
+  }
 }
 
 TEST_CASE("serve on a --listen host that names no address says so, and makes no database",

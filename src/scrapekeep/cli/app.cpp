@@ -155,6 +155,11 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return shown(e);
   } catch (const CLI::CallForVersion& e) {
+    // Read first, before anything else given beside it: said, not ignored.
+    if (argc != 2) {
+      std::cerr << "scrapekeep: --version takes nothing else (see scrapekeep --help)\n";
+      return 2;
+    }
     return shown(e);
   } catch (const CLI::ParseError& e) {
     // CLI11 says "A subcommand is required" for a command it does not know:
