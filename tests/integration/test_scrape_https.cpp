@@ -239,6 +239,8 @@ TEST_CASE("HTTPS: a certificate must name the host as RFC 6125 says", "[scrape][
       {"shop.test", "DNS:other.test", "shop.test", false},
       {"127.0.0.1", "DNS:nothing.example", "127.0.0.1", false},
       {"x", "IP:127.0.0.1", "127.0.0.1", true},
+      // Names compare without case (the library's own check compared with it).
+      {"x", "DNS:SHOP.TEST", "shop.test", true},
       // A fully qualified name (its root's dot) names the same host.
       {"x", "DNS:shop.test", "shop.test.", true},
       {"x", "DNS:*.shop.test", "www.shop.test.", true},

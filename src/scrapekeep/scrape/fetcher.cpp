@@ -226,20 +226,6 @@ std::string transport_error_message(httplib::Error error) {
   }
 }
 
-// Why a server's certificate was refused, as OpenSSL says it ("certificate
-// has expired"); when its chain was good, its names did not match the host.
-std::string verify_failure(httplib::ClientImpl& client, const std::string& host) {
-#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
-  if (const auto* tls = dynamic_cast<const httplib::SSLClient*>(&client)) {
-    const long result = tls->get_openssl_verify_result();
-    if (result != X509_V_OK) {
-      return X509_verify_cert_error_string(result);
-    }
-  }
-#endif
-  return "the certificate does not name " + host;
-}
-
 bool is_permanent_transport_error(httplib::Error error) {
   return error == httplib::Error::SSLServerVerification ||
          error == httplib::Error::SSLLoadingCerts || error == httplib::Error::Compression ||
@@ -970,8 +956,33 @@ httplib::ClientImpl& HttpFetcher::client_for(const Target& target) {
   client->set_decompress(false);
   client->set_tcp_nodelay(true);
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
-  client->enable_server_certificate_verification(m_config.verify_tls);
-  if (auto* tls = dynamic_cast<httplib::SSLClient*>(client.get()); tls && ip_literal(host)) {
+  // Certificates are verified by OpenSSL in the handshake, against the
+  // system's store (or SSL_CERT_FILE / SSL_CERT_DIR), and their names by
+  // BoundedClient after it, not by the library: its name check takes a
+  // wildcard anywhere, compares with case, and reads past an IPv4 address's
+  // 4 bytes for an IPv6 host.
+  client->enable_server_certificate_verification(false);
+  auto* tls = dynamic_cast<httplib::SSLClient*>(client.get());
+  if (tls != nullptr && m_config.verify_tls) {
+    SSL_CTX* ctx = tls->ssl_context();
+    SSL_CTX_set_default_verify_paths(ctx);
+    SSL_CTX_set_app_data(ctx, &m_response);
+    // The first error of a chain, kept for the page's error.
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int ok, X509_STORE_CTX* store) {
+      if (ok == 0) {
+        const auto* ssl = static_cast<const SSL*>(
+            X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+        auto* limits =
+            ssl != nullptr ? static_cast<ResponseLimits*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)))
+                           : nullptr;
+        if (limits != nullptr && limits->verify_error == 0) {
+          limits->verify_error = X509_STORE_CTX_get_error(store);
+        }
+      }
+      return ok;
+    });
+  }
+  if (tls != nullptr && ip_literal(host)) {
     // The library names the host in every handshake (SNI), an address too;
     // RFC 6066 3 allows names only, and strict servers refuse the rest.
     // Cleared as the handshake starts, before the ClientHello is written.
@@ -1234,6 +1245,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   m_response.line_too_long = false;
   m_response.bad_chunked = false;
   m_response.host_mismatch = false;
+  m_response.verify_error = 0;
   const auto get = [&] {
     m_response.handshake_deadline =
         std::min(deadline, steady_clock::now() + m_config.connect_timeout);
@@ -1350,10 +1362,14 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       attempt.status.reset();
       attempt.error = "TLS handshake did not finish within " +
                       seconds_text(m_config.connect_timeout);
-    } else if (result.error() == httplib::Error::SSLServerVerification) {
+    } else if (result.error() == httplib::Error::SSLConnection &&
+               m_response.verify_error != 0) {
+      // Why, as OpenSSL says it ("certificate has expired"): the same
+      // certificate would come again.
       attempt.status.reset();
-      attempt.error = transport_error_message(result.error()) + ": " +
-                      verify_failure(client, bare_host(target.host));
+      attempt.error = "TLS certificate verification failed: " +
+                      std::string(X509_verify_cert_error_string(m_response.verify_error));
+      attempt.retryable = false;
     } else if (result.error() != httplib::Error::Read) {
       attempt.status.reset();
       attempt.error = transport_error_message(result.error());

@@ -227,6 +227,7 @@ class HttpFetcher final : public Fetcher {
     bool verify_tls = true;   // FetchConfig::verify_tls
     bool check_host = false;  // a new TLS connection's certificate to check
     bool host_mismatch = false;  // its certificate does not name the host
+    long verify_error = 0;  // X509_V_OK, or why the handshake refused its certificate
     // HttpFetcher::m_cancelled: a cancel that came before the guard was
     // armed (while the TCP connect waited) found nothing to shut down.
     const std::atomic<bool>* cancelled = nullptr;
