@@ -157,6 +157,28 @@ TEST_CASE("xpath_error finds unknown functions, variables and prefixes inside pr
   CHECK_FALSE(xpath_error("//div[count(.//processing-instruction('x')) = 0]"));
   CHECK_FALSE(xpath_error("//a[@x and (@y)][@z or (1 div (2)) > 0]['a' and ('b')]"));
   CHECK_FALSE(xpath_error("//a[. and (1)] | //*[* and (@n mod (2))]"));
+
+  // A known function with arguments it does not take: libxml2 finds it only
+  // where an evaluation reaches it, so a predicate would select nothing.
+  const auto arity = [](const std::string& message) {
+    return std::optional<std::string>("invalid XPath expression: Invalid number of arguments: " +
+                                      message);
+  };
+  CHECK(xpath_error("//div[contains(@class)]") == arity("contains() takes 2, not 1"));
+  CHECK(xpath_error(".//h2[contains(.)]") == arity("contains() takes 2, not 1"));
+  CHECK(xpath_error("//div[not()]") == arity("not() takes 1, not 0"));
+  CHECK(xpath_error("//div[concat('a')]") == arity("concat() takes 2 or more, not 1"));
+  CHECK(xpath_error("//a[substring(., 1, 2, 3)]") == arity("substring() takes 2 or 3, not 4"));
+  CHECK(xpath_error("//a[translate(., 'a')]/@href") == arity("translate() takes 3, not 2"));
+  CHECK(xpath_error("//a[position(1)]") == arity("position() takes 0, not 1"));
+  CHECK(xpath_error("//a[text(1)]") == arity("text() takes 0, not 1"));
+  CHECK(xpath_error("//a[starts-with(@href)]/@href") == arity("starts-with() takes 2, not 1"));
+  // Commas inside strings, inner calls and predicates are not its own.
+  CHECK_FALSE(xpath_error("//p[concat('a', ',', 'b') = 'a,b']"));
+  CHECK_FALSE(xpath_error("//a[contains(@href, concat('a', 'b'))][position() = last()]"));
+  CHECK_FALSE(xpath_error("//div[count(.//li[@x = 'a,b'][contains(., \"c,d\")]) > 1]"));
+  CHECK_FALSE(xpath_error("//div[substring(normalize-space(), 1, string-length(name()))]"));
+  CHECK_FALSE(xpath_error("//p[concat( 'a' , 'b' , 'c' )]"));
 }
 
 TEST_CASE("links to internationalized host names are written with the names' ASCII form",
@@ -432,6 +454,24 @@ TEST_CASE("extract_listing gives items in order, fields in selector order, resol
   CHECK(result.items[2].detail_url == std::optional<std::string>("http://other.test/x?id=3"));
 
   CHECK(result.next_url == std::optional<std::string>("http://example.test/listings?page=2"));
+}
+
+TEST_CASE("a link selector that gives an element takes its href, not its text",
+          "[scrape][extractor]") {
+  // As a browser's "Copy XPath" gives them: the elements, not @href.
+  Selectors s = property_selectors();
+  s.next_page = "//a[@rel='next']";
+  s.detail_link = ".//a";
+  const ListingExtraction result = extract_listing(listing_page(), k_page_url, s, true);
+  REQUIRE(result.items.size() == 3);
+  CHECK(result.items[0].detail_url == std::optional<std::string>("http://example.test/detail/1-1"));
+  CHECK(result.items[2].detail_url == std::optional<std::string>("http://other.test/x?id=3"));
+  CHECK(result.next_url == std::optional<std::string>("http://example.test/listings?page=2"));
+  // An element without one is still its text.
+  s.detail_link = ".//h2";
+  const ListingExtraction text = extract_listing(listing_page(), k_page_url, s, true);
+  CHECK(text.items[2].detail_url ==
+        std::optional<std::string>("http://example.test/Title%201-3"));
 }
 
 TEST_CASE("extract_listing without detail links leaves them out", "[scrape][extractor]") {

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -248,8 +249,21 @@ std::optional<std::string> value_of(const xmlXPathObject* obj) {
 // and carriage return removed (an href a template wrapped over lines), and
 // C0 controls and spaces trimmed from both ends; spaces inside are kept (and
 // escaped later, one %20 each).
+// An element with an href (`//a[@rel='next']`, as a browser's "Copy XPath"
+// gives it) is its href, not its text ("Next »" taken for a URL).
 std::optional<std::string> link_of(const xmlXPathObject* obj) {
-  std::optional<std::string> raw = raw_value_of(obj);
+  std::optional<std::string> raw;
+  if (obj != nullptr && obj->type == XPATH_NODESET && obj->nodesetval != nullptr &&
+      obj->nodesetval->nodeNr > 0 && obj->nodesetval->nodeTab[0] != nullptr &&
+      obj->nodesetval->nodeTab[0]->type == XML_ELEMENT_NODE) {
+    XmlString href(xmlGetNoNsProp(obj->nodesetval->nodeTab[0], BAD_CAST "href"));
+    if (href) {
+      raw = from_xml(href.get());
+    }
+  }
+  if (!raw) {
+    raw = raw_value_of(obj);
+  }
   if (!raw) {
     return raw;
   }
@@ -398,19 +412,55 @@ bool continues_name(unsigned char c) {
   return starts_name(c) || std::isdigit(c) != 0 || c == '-' || c == '.';
 }
 
+// The arguments of the call whose '(' is at `open` in `expr`: commas at its
+// own level, outside string literals and inner brackets.
+int argument_count(const std::string& expr, std::size_t open) {
+  int depth = 0;
+  int commas = 0;
+  bool any = false;
+  for (std::size_t i = open + 1; i < expr.size(); ++i) {
+    const char c = expr[i];
+    if (c == '\'' || c == '"') {
+      const std::size_t close = expr.find(c, i + 1);
+      i = close == std::string::npos ? expr.size() : close;
+      any = true;
+    } else if (c == '(' || c == '[') {
+      ++depth;
+      any = true;
+    } else if (c == ')' || c == ']') {
+      if (depth == 0) {
+        break;
+      }
+      --depth;
+    } else if (c == ',' && depth == 0) {
+      ++commas;
+    } else if (!is_ascii_space(static_cast<unsigned char>(c))) {
+      any = true;
+    }
+  }
+  return any || commas > 0 ? commas + 1 : 0;
+}
+
 // What libxml2 would only report once an evaluation reaches it: a call of a
-// function XPath 1.0 does not have, a variable, a namespace prefix (none is
+// function XPath 1.0 does not have, or with a number of arguments it does
+// not take (`contains(@class)`), a variable, a namespace prefix (none is
 // bound; `xml` is). Evaluating on an empty page finds those outside
 // predicates only, so the expression's names are read here, outside string
 // literals. nullopt when there is none.
 std::optional<std::string> unsupported_name(const std::string& expr) {
-  static const std::unordered_set<std::string> k_functions = {
-      "last", "position", "count", "id", "local-name", "namespace-uri", "name", "string",
-      "concat", "starts-with", "contains", "substring-before", "substring-after", "substring",
-      "string-length", "normalize-space", "translate", "boolean", "not", "true", "false", "lang",
-      "number", "sum", "floor", "ceiling", "round"};
-  static const std::unordered_set<std::string> k_node_types = {"node", "text", "comment",
-                                                               "processing-instruction"};
+  // XPath 1.0's functions and node tests, with the arguments each takes.
+  static const std::unordered_map<std::string, std::pair<int, int>> k_functions = {
+      {"last", {0, 0}},           {"position", {0, 0}},         {"count", {1, 1}},
+      {"id", {1, 1}},             {"local-name", {0, 1}},       {"namespace-uri", {0, 1}},
+      {"name", {0, 1}},           {"string", {0, 1}},           {"concat", {2, 1 << 20}},
+      {"starts-with", {2, 2}},    {"contains", {2, 2}},         {"substring-before", {2, 2}},
+      {"substring-after", {2, 2}}, {"substring", {2, 3}},       {"string-length", {0, 1}},
+      {"normalize-space", {0, 1}}, {"translate", {3, 3}},       {"boolean", {1, 1}},
+      {"not", {1, 1}},            {"true", {0, 0}},             {"false", {0, 0}},
+      {"lang", {1, 1}},           {"number", {0, 1}},           {"sum", {1, 1}},
+      {"floor", {1, 1}},          {"ceiling", {1, 1}},          {"round", {1, 1}},
+      {"node", {0, 0}},           {"text", {0, 0}},             {"comment", {0, 0}},
+      {"processing-instruction", {0, 1}}};
   static const std::unordered_set<std::string> k_operators = {"and", "or", "div", "mod"};
   const std::size_t n = expr.size();
   const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned char>(expr[i]) : 0; };
@@ -452,9 +502,21 @@ std::optional<std::string> unsupported_name(const std::string& expr) {
                                  before == '"' || before == '.' || before == '*' ||
                                  continues_name(before);
       const bool is_operator = k_operators.count(name) != 0 && after_operand;
-      if (at(next) == '(' && !is_operator && k_node_types.count(name) == 0 &&
-          k_functions.count(name) == 0) {
-        return "Unregistered function " + name + "() (not an XPath 1.0 function)";
+      if (at(next) == '(' && !is_operator) {
+        const auto known = k_functions.find(name);
+        if (known == k_functions.end()) {
+          return "Unregistered function " + name + "() (not an XPath 1.0 function)";
+        }
+        const auto [least, most] = known->second;
+        const int given = argument_count(expr, next);
+        if (given < least || given > most) {
+          const std::string takes = least == most     ? std::to_string(least)
+                                    : most > 3        ? std::to_string(least) + " or more"
+                                                      : std::to_string(least) + " or " +
+                                                            std::to_string(most);
+          return "Invalid number of arguments: " + name + "() takes " + takes + ", not " +
+                 std::to_string(given);
+        }
       }
       i = end;
     } else {
