@@ -484,3 +484,30 @@ TEST_CASE("storage: a database that cannot be made on a full disk leaves no file
   config.max_page_count = 0;
   CHECK(store::JobStore::open(config).ok());
 }
+
+TEST_CASE("storage: a database that cannot be made on a full disk through a link leaves the "
+          "link, and no file where it points",
+          "[storage]") {
+  // A link made for a database still to come (the data on another disk):
+  // SQLite makes the file, and its -wal and -shm, where the link points.
+  TempDir dir;
+  std::filesystem::create_directory(dir.file("data"));
+  const std::string target = dir.file("data/jobs.db");
+  store::StoreConfig config;
+  config.path = dir.file("jobs.db");
+  std::filesystem::create_symlink(target, config.path);
+  config.max_page_count = 2;  // the disk is full after two pages
+  auto opened = store::JobStore::open(config);
+  REQUIRE_FALSE(opened.ok());
+  CHECK(opened.error().message == "database or disk is full");
+  CHECK(std::filesystem::is_symlink(config.path));
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    INFO(suffix);
+    CHECK_FALSE(std::filesystem::exists(target + suffix));
+  }
+  // Room again: made where the link points, as usual.
+  config.max_page_count = 0;
+  CHECK(store::JobStore::open(config).ok());
+  CHECK(std::filesystem::is_symlink(config.path));
+  CHECK(std::filesystem::is_regular_file(target));
+}

@@ -3,7 +3,9 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -306,20 +308,59 @@ JobStore::~JobStore() = default;
 
 SQLite::Database& JobStore::database() { return m_impl->db; }
 
+namespace {
+
+// A database file this process made, empty, for JobStore::open to begin.
+struct MadeFile {
+  std::string path;  // where SQLite keeps it: a link's target
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+// Makes the file a database is to be begun in, when there is none: where a
+// link points (SQLite makes it there, and its -wal and -shm beside it), and
+// exclusively, so that a file another process makes at the same moment is
+// never taken for this call's. nullopt when there was one, or it cannot be
+// made here (open_connection says why).
+std::optional<MadeFile> make_database_file(const StoreConfig& config) {
+  if (!config.migrate || !config.create || config.read_only || config.path.empty() ||
+      config.path == ":memory:") {
+    return std::nullopt;
+  }
+  MadeFile made;
+  made.path = database_file(config.path);
+  const int fd = ::open(made.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  struct stat st {};
+  const bool known = ::fstat(fd, &st) == 0;
+  ::close(fd);
+  if (!known) {
+    return std::nullopt;
+  }
+  made.dev = st.st_dev;
+  made.ino = st.st_ino;
+  return made;
+}
+
+} // namespace
+
 Result<std::unique_ptr<JobStore>> JobStore::open(const StoreConfig& config) {
-  std::error_code ec;
-  const bool creating = config.migrate && config.create && !config.read_only &&
-                        !config.path.empty() && config.path != ":memory:" &&
-                        !std::filesystem::exists(config.path, ec) && !ec;
+  const std::optional<MadeFile> made = make_database_file(config);
   auto impl = open_connection(config);
   if (!impl) {
     // A database this call began, on a full disk: its file, empty or half
     // made, and its WAL files would stay behind, taken for a database by the
     // next command (a worker waits for its tables). Not on other errors:
-    // another process may be making the same file (busy).
-    if (creating && impl.error().message == k_disk_full) {
+    // another process may be making the same file (busy). Only the file this
+    // call made, still in its place: never another process's, nor a link.
+    struct stat st {};
+    if (made && impl.error().message == k_disk_full && ::stat(made->path.c_str(), &st) == 0 &&
+        st.st_dev == made->dev && st.st_ino == made->ino) {
+      std::error_code ec;
       for (const char* suffix : {"-wal", "-shm", "-journal", ""}) {
-        std::filesystem::remove(config.path + suffix, ec);
+        std::filesystem::remove(made->path + suffix, ec);
       }
     }
     return impl.error();
