@@ -238,6 +238,8 @@ TEST_CASE("HTTPS: a certificate must name the host as RFC 6125 says", "[scrape][
       {"x", "DNS:*", "localhost", false},
       {"shop.test", "DNS:other.test", "shop.test", false},
       {"127.0.0.1", "DNS:nothing.example", "127.0.0.1", false},
+      // Nor beside an address's name (RFC 6125 6.4.4; curl refuses it too).
+      {"shop.test", "IP:127.0.0.1", "shop.test", false},
       {"x", "IP:127.0.0.1", "127.0.0.1", true},
       // Names compare without case (the library's own check compared with it).
       {"x", "DNS:SHOP.TEST", "shop.test", true},

@@ -736,6 +736,24 @@ class BoundedClient final : public Base {
     return true;
   }
 
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+  // Whether the certificate's subjectAltName holds a DNS name or an IP address.
+  static bool names_any_host(X509* cert) {
+    auto* names = static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    if (names == nullptr) {
+      return false;
+    }
+    bool any = false;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names) && !any; ++i) {
+      const int type = sk_GENERAL_NAME_value(names, i)->type;
+      any = type == GEN_DNS || type == GEN_IPADD;
+    }
+    GENERAL_NAMES_free(names);
+    return any;
+  }
+#endif
+
   // Whether a new TLS connection's certificate names the host.
   bool names_host(const typename Base::Socket& socket) {
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
@@ -755,10 +773,15 @@ class BoundedClient final : public Base {
       if (length > 1 && m_host[length - 1] == '.') {
         --length;
       }
+      // The subject's CN only when the certificate names no host and no
+      // address (RFC 6125 6.4.4): OpenSSL alone reads it beside IP names.
+      unsigned int flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+      if (names_any_host(cert)) {
+        flags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
+      }
       const bool named =
           ip_literal(m_host) ? X509_check_ip_asc(cert, m_host.c_str(), 0) == 1
-                             : X509_check_host(cert, m_host.data(), length,
-                                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+                             : X509_check_host(cert, m_host.data(), length, flags, nullptr) == 1;
       X509_free(cert);
       return named;
     }
