@@ -315,6 +315,26 @@ TEST_CASE("HTTPS: a handshake that trickles ends at the connect timeout, and a c
   }
 }
 
+TEST_CASE("HTTPS: a handshake that fails says why, as OpenSSL says it", "[scrape][https]") {
+  // A plain HTTP server asked for TLS: its answer is no TLS record.
+  httplib::Server plain;
+  plain.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<html></html>", "text/html");
+  });
+  const int port = plain.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread serving([&] { plain.listen_after_bind(); });
+  FetchConfig config;
+  config.max_tries = 1;
+  HttpFetcher fetcher(config);
+  const auto page = fetcher.fetch("https://127.0.0.1:" + std::to_string(port) + "/", soon());
+  plain.stop();
+  serving.join();
+  INFO(page.error);
+  CHECK_FALSE(page.ok);
+  CHECK(page.error == "TLS handshake failed: wrong version number");  // OpenSSL 3.0's words
+}
+
 TEST_CASE("HTTPS: a response head larger than one read, with nothing after it", "[scrape]") {
   TempDir dir;
   TlsSite site(dir);

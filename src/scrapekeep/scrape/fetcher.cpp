@@ -1272,6 +1272,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   const auto get = [&] {
     m_response.handshake_deadline =
         std::min(deadline, steady_clock::now() + m_config.connect_timeout);
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+    ERR_clear_error();  // what a failed handshake leaves is this request's
+#endif
     httplib::Result got = client.Get(target.path, headers, on_response, on_content);
     m_response.handshake.disarm();
     return got;
@@ -1396,6 +1399,18 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     } else if (result.error() != httplib::Error::Read) {
       attempt.status.reset();
       attempt.error = transport_error_message(result.error());
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+      // Why, as OpenSSL says it (the library drops it): "wrong version
+      // number" (no TLS on that port), "unsupported protocol" (TLS 1.0 only).
+      if (result.error() == httplib::Error::SSLConnection) {
+        // The first error: the library's shutdown after it adds others.
+        const unsigned long first = ERR_get_error();
+        ERR_clear_error();
+        if (const char* reason = first != 0 ? ERR_reason_error_string(first) : nullptr) {
+          attempt.error += std::string(": ") + reason;
+        }
+      }
+#endif
     } else if (attempt.status) {
       // The head was read (its status stays the response's): the body was not.
       attempt.error = m_response.timed_out
