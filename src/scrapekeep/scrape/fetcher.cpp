@@ -1401,7 +1401,8 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       attempt.error = transport_error_message(result.error());
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
       // Why, as OpenSSL says it (the library drops it): "wrong version
-      // number" (no TLS on that port), "unsupported protocol" (TLS 1.0 only).
+      // number" (no TLS on that port), "legacy sigalg disallowed or
+      // unsupported" (a server of TLS 1.0 only).
       if (result.error() == httplib::Error::SSLConnection) {
         // The first error: the library's shutdown after it adds others.
         const unsigned long first = ERR_get_error();
