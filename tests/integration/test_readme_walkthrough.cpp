@@ -1,0 +1,163 @@
+// The README's walk-through, as a newcomer runs it: its little site made by
+// its own shell lines, served as `python3 -m http.server` serves a folder,
+// and API.md's example job posted to a real `scrapekeep serve` as written.
+
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "support/api_server.hpp"
+#include "support/child_process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using scrapekeep::testing::ApiClient;
+using scrapekeep::testing::ChildProcess;
+using scrapekeep::testing::eventually;
+using scrapekeep::testing::HttpReply;
+using scrapekeep::testing::run_program;
+using scrapekeep::testing::TempDir;
+using std::chrono::seconds;
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The README's lines that make the site, from `mkdir` up to the server, with
+// its folder moved to `folder`.
+std::string site_lines(const std::string& folder) {
+  const std::string readme = slurp(fs::path(SCRAPEKEEP_SOURCE_DIR) / "README.md");
+  const std::size_t begin = readme.find("mkdir -p /tmp/site && cd /tmp/site");
+  const std::size_t end = readme.find("python3 -m http.server", begin);
+  REQUIRE(begin != std::string::npos);
+  REQUIRE(end != std::string::npos);
+  std::string lines = readme.substr(begin, end - begin);
+  for (std::size_t at = lines.find("/tmp/site"); at != std::string::npos;
+       at = lines.find("/tmp/site", at + folder.size())) {
+    lines.replace(at, 9, folder);
+  }
+  return lines;
+}
+
+// A folder served as Python's http.server serves it: a file as itself (HTML
+// as text/html), a folder without its slash redirected to it (query kept),
+// a folder by its index.html, anything else 404.
+class FolderSite {
+ public:
+  explicit FolderSite(fs::path root) : m_root(std::move(root)) {
+    m_server.Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
+      const fs::path path = m_root / req.path.substr(1);
+      std::error_code ec;
+      if (fs::is_directory(path, ec)) {
+        if (req.path.back() != '/') {
+          const std::size_t query = req.target.find('?');
+          res.status = 301;
+          res.set_header("Location", req.path + "/" +
+                                         (query == std::string::npos ? "" : req.target.substr(query)));
+          return;
+        }
+        serve_file(path / "index.html", res);
+        return;
+      }
+      serve_file(path, res);
+    });
+    m_port = m_server.bind_to_any_port("127.0.0.1");
+    REQUIRE(m_port > 0);
+    m_thread = std::thread([this] { m_server.listen_after_bind(); });
+  }
+  ~FolderSite() {
+    m_server.stop();
+    m_thread.join();
+  }
+  int port() const { return m_port; }
+
+ private:
+  static void serve_file(const fs::path& path, httplib::Response& res) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) {
+      res.status = 404;
+      return;
+    }
+    res.set_content(slurp(path), path.extension() == ".html" ? "text/html" : "text/plain");
+  }
+
+  fs::path m_root;
+  httplib::Server m_server;
+  int m_port = 0;
+  std::thread m_thread;
+};
+
+} // namespace
+
+TEST_CASE("README: API.md's example job runs as written on the walk-through's site", "[readme]") {
+  TempDir dir;
+  const std::string folder = (dir.path() / "site").string();
+  const auto made = run_program(dir.path().string(), {"/bin/bash", "-c", site_lines(folder)});
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  FolderSite site(folder);
+
+  ChildProcess serve(dir.path().string(), "serve",
+                     {"serve", "--db", (dir.path() / "scrapekeep.db").string(), "--listen",
+                      "127.0.0.1:0", "--workers", "1"});
+  const auto started = wait_serving(serve, seconds(20));
+  INFO(serve.err());
+  REQUIRE(started);
+  ApiClient api("127.0.0.1", started->port, {{"X-API-Key", started->key}});
+
+  // API.md's example, its port the site's.
+  std::string body = R"({
+  "url": "http://127.0.0.1:9000/listings?page=1",
+  "options": {
+    "timeout": 300,
+    "max_items": 100,
+    "follow_pagination": true,
+    "max_pages": 10,
+    "depth": 0,
+    "selectors": {
+      "item": "//article[@class='property']",
+      "fields": {"title": ".//h2", "price": ".//span[@class='price']"},
+      "next_page": "//a[@rel='next']/@href",
+      "detail_link": ".//a/@href",
+      "detail_fields": {"description": "//p[@class='desc']"}
+    }
+  }
+})";
+  body.replace(body.find("9000"), 4, std::to_string(site.port()));
+  for (const int depth : {0, 1}) {
+    INFO("depth " << depth);
+    body.replace(body.find("\"depth\": ") + 9, 1, std::to_string(depth));
+    const HttpReply created = api.post("/v1/scrape", body);
+    INFO(created.body);
+    REQUIRE(created.status == 201);
+    const std::string id = created.data()["job_id"].get<std::string>();
+    HttpReply progress;
+    REQUIRE(eventually([&] {
+      progress = api.get("/v1/scrape/jobs/" + id + "/progress");
+      return progress.data()["status"] != "pending" && progress.data()["status"] != "processing";
+    }));
+    INFO(progress.body);
+    CHECK(progress.data()["status"] == "completed");
+    CHECK(progress.data()["completion_reason"] == "done");
+    CHECK(progress.data()["current_page"] == 3);
+    CHECK(progress.data()["total_pages_scraped"] == (depth == 0 ? 3 : 9));
+    CHECK(progress.data()["total_properties_found"] == 6);
+    const HttpReply results = api.get("/v1/scrape/jobs/" + id + "/results?limit=1");
+    REQUIRE(results.status == 200);
+    CHECK(results.data()["items"][0]["fields"]["title"] == "House 1-a");
+    CHECK(results.data()["items"][0]["fields"]["price"] == "100");
+    if (depth == 1) {
+      CHECK(results.data()["items"][0]["detail"]["description"] == "About house 1-a");
+    }
+  }
+}
