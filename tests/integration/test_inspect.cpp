@@ -46,19 +46,13 @@ using scrapekeep::store::StoreConfig;
 using scrapekeep::testing::in_read_only_dir;
 using scrapekeep::testing::run_program;
 using scrapekeep::testing::RunResult;
+using scrapekeep::testing::read_file;
 using scrapekeep::testing::TempDir;
 
 constexpr Micros k_second = 1'000'000;
 // 2026-01-12T07:00:00Z
 const Micros k_t0 = *scrapekeep::core::parse_timestamp("2026-01-12T07:00:00Z");
 constexpr Micros k_lease = 30 * k_second;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string file_hash(const std::string& path) {
   if (!std::filesystem::exists(path)) {

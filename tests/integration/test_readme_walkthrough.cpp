@@ -22,21 +22,15 @@ using scrapekeep::testing::ApiClient;
 using scrapekeep::testing::ChildProcess;
 using scrapekeep::testing::eventually;
 using scrapekeep::testing::HttpReply;
+using scrapekeep::testing::read_file;
 using scrapekeep::testing::run_program;
 using scrapekeep::testing::TempDir;
 using std::chrono::seconds;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // The README's lines that make the site, from `mkdir` up to the server, with
 // its folder moved to `folder`.
 std::string site_lines(const std::string& folder) {
-  const std::string readme = slurp(fs::path(SCRAPEKEEP_SOURCE_DIR) / "README.md");
+  const std::string readme = read_file((fs::path(SCRAPEKEEP_SOURCE_DIR) / "README.md").string());
   const std::size_t begin = readme.find("mkdir -p /tmp/site && cd /tmp/site");
   const std::size_t end = readme.find("python3 -m http.server", begin);
   REQUIRE(begin != std::string::npos);
@@ -88,7 +82,8 @@ class FolderSite {
       res.status = 404;
       return;
     }
-    res.set_content(slurp(path), path.extension() == ".html" ? "text/html" : "text/plain");
+    res.set_content(read_file(path.string()),
+                    path.extension() == ".html" ? "text/html" : "text/plain");
   }
 
   fs::path m_root;

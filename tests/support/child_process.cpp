@@ -1,4 +1,5 @@
 #include "support/child_process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
@@ -24,13 +25,6 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 constexpr milliseconds k_poll{10};
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The first complete line of `text` containing `needle`.
 std::optional<std::string> find_line(const std::string& text, const std::string& needle) {
@@ -150,7 +144,7 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& needle
   const auto until = steady_clock::now() + limit;
   while (true) {
     const bool exited = !running();
-    if (auto line = find_line(read_all(path), needle)) {
+    if (auto line = find_line(read_file(path), needle)) {
       return line;
     }
     if (exited || steady_clock::now() >= until) {
@@ -160,8 +154,8 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& needle
   }
 }
 
-std::string ChildProcess::out() const { return read_all(m_out_path); }
-std::string ChildProcess::err() const { return read_all(m_err_path); }
+std::string ChildProcess::out() const { return read_file(m_out_path); }
+std::string ChildProcess::err() const { return read_file(m_err_path); }
 
 RunResult run_program(const std::string& dir, std::vector<std::string> argv) {
   const std::string out_path = dir + "/stdout.txt";
@@ -193,8 +187,8 @@ RunResult run_program(const std::string& dir, std::vector<std::string> argv) {
   }
   RunResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_all(out_path);
-  r.err = read_all(err_path);
+  r.out = read_file(out_path);
+  r.err = read_file(err_path);
   return r;
 }
 

@@ -1,5 +1,7 @@
 #include "support/temp_dir.hpp"
 
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 
@@ -28,5 +30,12 @@ TempDir::~TempDir() {
 const std::filesystem::path& TempDir::path() const { return m_path; }
 
 std::string TempDir::file(const std::string& name) const { return (m_path / name).string(); }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 } // namespace scrapekeep::testing

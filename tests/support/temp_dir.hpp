@@ -23,4 +23,7 @@ class TempDir {
   std::filesystem::path m_path;
 };
 
+// The whole of a file's bytes; empty when it cannot be read.
+std::string read_file(const std::string& path);
+
 } // namespace scrapekeep::testing

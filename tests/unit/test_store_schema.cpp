@@ -29,14 +29,8 @@ using scrapekeep::testing::as_schema_version;
 using scrapekeep::core::ErrorCode;
 using scrapekeep::store::JobStore;
 using scrapekeep::store::StoreConfig;
+using scrapekeep::testing::read_file;
 using scrapekeep::testing::TempDir;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
