@@ -194,6 +194,29 @@ TEST_CASE("an option before the name of the command it belongs to is said to be 
                  "inspect jobs --help)\n");
 }
 
+TEST_CASE("usage errors CLI11 words its own way are said plainly", "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("plain.db");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{}, "scrapekeep: no command given (see scrapekeep --help)\n"},
+      {{"keys"}, "scrapekeep: no command given to scrapekeep keys (see scrapekeep keys --help)\n"},
+      {{"serve", "--db", db, "--db", db},
+       "scrapekeep: --db is given more than once (see scrapekeep serve --help)\n"},
+      {{"inspect", "--db", db, "progress", "X", "--at"},
+       "scrapekeep: --at needs a value (see scrapekeep inspect progress --help)\n"},
+  };
+  for (const auto& [args, err] : cases) {
+    std::vector<std::string> all = {SCRAPEKEEP_BINARY};
+    all.insert(all.end(), args.begin(), args.end());
+    const auto r = run_program(dir.path().string(), all);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err == err);
+    CHECK_FALSE(std::filesystem::exists(db));
+  }
+}
+
 TEST_CASE("--help and --version that cannot be written fail, as other output does", "[cli]") {
   TempDir dir;
   for (const std::string flag : {"--help", "--version"}) {

@@ -116,6 +116,26 @@ CLI::Option* add_path_option(CLI::App& command, const std::string& name, std::st
           "PATH"));
 }
 
+// CLI11's wording of a few usage errors, said plainly: "--db: At Most 1
+// required but received 2", "--at: 1 required TEXT:TIME missing", "A
+// subcommand is required".
+static std::string plain_words(const std::string& message, const std::string& path) {
+  const std::size_t colon = message.find(": ");
+  const std::string option = colon == std::string::npos ? "" : message.substr(0, colon);
+  const std::string rest = colon == std::string::npos ? message : message.substr(colon + 2);
+  if (rest.rfind("At Most 1 required but received ", 0) == 0) {
+    return option + " is given more than once";
+  }
+  if (rest.rfind("1 required ", 0) == 0 && rest.size() > 8 &&
+      rest.compare(rest.size() - 8, 8, " missing") == 0) {
+    return option + " needs a value";
+  }
+  if (message == "A subcommand is required") {
+    return path == "scrapekeep" ? "no command given" : "no command given to " + path;
+  }
+  return message;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"scrapekeep: a persistent job store for web-scraping jobs", "scrapekeep"};
   app.require_subcommand(1);
@@ -200,8 +220,8 @@ int run(int argc, char** argv) {
                 << path << " --help)\n";
       return 2;
     }
-    std::cerr << "scrapekeep: " << core::without_api_keys(e.what()) << " (see " << path
-              << " --help)\n";
+    std::cerr << "scrapekeep: " << plain_words(core::without_api_keys(e.what()), path) << " (see "
+              << path << " --help)\n";
     return 2;
   }
   if (!action) {
