@@ -7,9 +7,12 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "support/api_server.hpp"
 #include "support/child_process.hpp"
@@ -27,10 +30,14 @@ using scrapekeep::testing::run_program;
 using scrapekeep::testing::TempDir;
 using std::chrono::seconds;
 
+std::string readme_text() {
+  return read_file((fs::path(SCRAPEKEEP_SOURCE_DIR) / "README.md").string());
+}
+
 // The README's lines that make the site, from `mkdir` up to the server, with
 // its folder moved to `folder`.
 std::string site_lines(const std::string& folder) {
-  const std::string readme = read_file((fs::path(SCRAPEKEEP_SOURCE_DIR) / "README.md").string());
+  const std::string readme = readme_text();
   const std::size_t begin = readme.find("mkdir -p /tmp/site && cd /tmp/site");
   const std::size_t end = readme.find("python3 -m http.server", begin);
   REQUIRE(begin != std::string::npos);
@@ -92,7 +99,80 @@ class FolderSite {
   std::thread m_thread;
 };
 
+// The JSON the walk-through's step 3 posts (its curl's -d '...'), with the
+// site's port for 9000.
+std::string walkthrough_job(int port) {
+  const std::string readme = readme_text();
+  const std::size_t curl = readme.find("curl -s -X POST http://127.0.0.1:8080/v1/scrape");
+  REQUIRE(curl != std::string::npos);
+  const std::size_t begin = readme.find("-d '", curl);
+  REQUIRE(begin != std::string::npos);
+  const std::size_t end = readme.find('\'', begin + 4);
+  REQUIRE(end != std::string::npos);
+  std::string body = readme.substr(begin + 4, end - begin - 4);
+  const std::size_t at = body.find("127.0.0.1:9000");
+  REQUIRE(at != std::string::npos);
+  body.replace(at + 10, 4, std::to_string(port));
+  return body;
+}
+
+// What the README says the finished walk-through job reports: each
+// `"name": value` of its paragraph "The finished job reports ...".
+std::vector<std::pair<std::string, std::string>> walkthrough_outcome() {
+  const std::string readme = readme_text();
+  const std::size_t begin = readme.find("The finished job reports");
+  REQUIRE(begin != std::string::npos);
+  const std::string paragraph = readme.substr(begin, readme.find("\n\n", begin) - begin);
+  const std::regex field("`\"(\\w+)\": (\"\\w+\"|\\d+)`");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::sregex_iterator it(paragraph.begin(), paragraph.end(), field), end; it != end; ++it) {
+    out.emplace_back((*it)[1].str(), (*it)[2].str());
+  }
+  return out;
+}
+
 } // namespace
+
+TEST_CASE("README: the walk-through's job, as its curl posts it, ends as the README says",
+          "[readme]") {
+  TempDir dir;
+  const std::string folder = (dir.path() / "site").string();
+  const auto made = run_program(dir.path().string(), {"/bin/bash", "-c", site_lines(folder)});
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  FolderSite site(folder);
+  const auto outcome = walkthrough_outcome();
+  REQUIRE(outcome.size() == 5);
+
+  ChildProcess serve(dir.path().string(), "serve",
+                     {"serve", "--db", (dir.path() / "scrapekeep.db").string(), "--listen",
+                      "127.0.0.1:0", "--workers", "1"});
+  const auto started = wait_serving(serve, seconds(20));
+  INFO(serve.err());
+  REQUIRE(started);
+  ApiClient api("127.0.0.1", started->port, {{"X-API-Key", started->key}});
+  const std::string body = walkthrough_job(site.port());
+  INFO(body);
+  const HttpReply created = api.post("/v1/scrape", body);
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  const std::string id = created.data()["job_id"].get<std::string>();
+  HttpReply progress;
+  REQUIRE(eventually([&] {
+    progress = api.get("/v1/scrape/jobs/" + id + "/progress");
+    return progress.data()["status"] != "pending" && progress.data()["status"] != "processing";
+  }));
+  INFO(progress.body);
+  for (const auto& [name, value] : outcome) {
+    INFO(name);
+    CHECK(progress.data()[name].dump() == value);
+  }
+  const HttpReply results = api.get("/v1/scrape/jobs/" + id + "/results?limit=10");
+  REQUIRE(results.status == 200);
+  REQUIRE(results.data()["items"].size() == 6);
+  CHECK(results.data()["items"][0]["fields"]["title"] == "House 1-a");
+  CHECK(results.data()["items"][0]["detail"]["description"] == "About house 1-a");
+}
 
 TEST_CASE("README: API.md's example job runs as written on the walk-through's site", "[readme]") {
   TempDir dir;
