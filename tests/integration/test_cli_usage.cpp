@@ -194,6 +194,18 @@ TEST_CASE("an option before the name of the command it belongs to is said to be 
                  "inspect jobs --help)\n");
 }
 
+TEST_CASE("a --db written as an SQLite URI leaves no file named after the URI", "[cli]") {
+  TempDir dir;
+  const auto r = run_program(dir.path().string(),
+                             {"/bin/sh", "-c",
+                              "cd '" + dir.path().string() +
+                                  "' && exec " SCRAPEKEEP_BINARY " migrate --db file:u.db"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(std::filesystem::exists(dir.file("u.db")));  // SQLite opens URIs (Debian's build)
+  CHECK_FALSE(std::filesystem::exists(dir.file("file:u.db")));
+}
+
 TEST_CASE("usage errors CLI11 words its own way are said plainly", "[cli]") {
   TempDir dir;
   const std::string db = dir.file("plain.db");

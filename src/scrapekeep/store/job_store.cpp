@@ -324,7 +324,7 @@ struct MadeFile {
 // made here (open_connection says why).
 std::optional<MadeFile> make_database_file(const StoreConfig& config) {
   if (!config.migrate || !config.create || config.read_only || config.path.empty() ||
-      config.path == ":memory:") {
+      config.path == ":memory:" || config.path.rfind("file:", 0) == 0) {  // a URI: SQLite's
     return std::nullopt;
   }
   MadeFile made;
