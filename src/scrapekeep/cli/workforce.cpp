@@ -109,6 +109,10 @@ std::unique_ptr<Workforce> Workforce::start(const WorkOptions& o, int workers,
     }
   }
   const auto lease = std::chrono::milliseconds(static_cast<long>(o.lease_seconds * 1000));
+  // The file exists now: the threads' own connections never make one (a
+  // file removed meanwhile would be made anew, empty, and worked on).
+  store::StoreConfig existing = store_config;
+  existing.create = false;
 
   std::unique_ptr<Workforce> force(new Workforce());
   store::MaintenanceConfig maintenance;
@@ -118,7 +122,7 @@ std::unique_ptr<Workforce> Workforce::start(const WorkOptions& o, int workers,
     maintenance.retain = std::chrono::hours(24 * o.retain_days);
   }
   maintenance.log = log_line;
-  force->m_maintenance = std::make_unique<store::Maintenance>(store_config, maintenance, clock);
+  force->m_maintenance = std::make_unique<store::Maintenance>(existing, maintenance, clock);
   force->m_maintenance->start();
 
   if (workers > 0) {
@@ -137,7 +141,7 @@ std::unique_ptr<Workforce> Workforce::start(const WorkOptions& o, int workers,
     config.recover_interval = std::chrono::milliseconds(0);
     config.log = log_line;
     force->m_pool = std::make_unique<scrape::WorkerPool>(
-        store_config, config, clock, scrape::http_fetcher_factory(fetch, limiter));
+        existing, config, clock, scrape::http_fetcher_factory(fetch, limiter));
     force->m_pool->start();
   }
   return force;
