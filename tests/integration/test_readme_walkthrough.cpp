@@ -6,9 +6,8 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <fstream>
+#include <memory>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -131,43 +130,67 @@ std::vector<std::pair<std::string, std::string>> walkthrough_outcome() {
   return out;
 }
 
+// The walk-through's site, made by the README's lines and served, and a
+// real `scrapekeep serve` with one worker beside it.
+class Walkthrough {
+ public:
+  Walkthrough() {
+    const std::string folder = (m_dir.path() / "site").string();
+    const auto made = run_program(m_dir.path().string(), {"/bin/bash", "-c", site_lines(folder)});
+    INFO(made.err);
+    REQUIRE(made.exit_code == 0);
+    m_site = std::make_unique<FolderSite>(folder);
+    m_serve = std::make_unique<ChildProcess>(
+        m_dir.path().string(), "serve",
+        std::vector<std::string>{"serve", "--db", (m_dir.path() / "scrapekeep.db").string(),
+                                 "--listen", "127.0.0.1:0", "--workers", "1"});
+    const auto started = wait_serving(*m_serve, seconds(20));
+    INFO(m_serve->err());
+    REQUIRE(started);
+    m_api = std::make_unique<ApiClient>("127.0.0.1", started->port,
+                                        scrapekeep::testing::HeaderList{{"X-API-Key", started->key}});
+  }
+
+  int site_port() const { return m_site->port(); }
+  ApiClient& api() { return *m_api; }
+
+  // Posts `body`, waits for the job's end; its id and its last progress.
+  std::pair<std::string, HttpReply> run(const std::string& body) {
+    const HttpReply created = m_api->post("/v1/scrape", body);
+    INFO(created.body);
+    REQUIRE(created.status == 201);
+    const std::string id = created.data()["job_id"].get<std::string>();
+    HttpReply progress;
+    REQUIRE(eventually([&] {
+      progress = m_api->get("/v1/scrape/jobs/" + id + "/progress");
+      return progress.data()["status"] != "pending" && progress.data()["status"] != "processing";
+    }));
+    return {id, progress};
+  }
+
+ private:
+  TempDir m_dir;
+  std::unique_ptr<FolderSite> m_site;
+  std::unique_ptr<ChildProcess> m_serve;
+  std::unique_ptr<ApiClient> m_api;
+};
+
 } // namespace
 
 TEST_CASE("README: the walk-through's job, as its curl posts it, ends as the README says",
           "[readme]") {
-  TempDir dir;
-  const std::string folder = (dir.path() / "site").string();
-  const auto made = run_program(dir.path().string(), {"/bin/bash", "-c", site_lines(folder)});
-  INFO(made.err);
-  REQUIRE(made.exit_code == 0);
-  FolderSite site(folder);
+  Walkthrough w;
   const auto outcome = walkthrough_outcome();
   REQUIRE(outcome.size() == 5);
-
-  ChildProcess serve(dir.path().string(), "serve",
-                     {"serve", "--db", (dir.path() / "scrapekeep.db").string(), "--listen",
-                      "127.0.0.1:0", "--workers", "1"});
-  const auto started = wait_serving(serve, seconds(20));
-  INFO(serve.err());
-  REQUIRE(started);
-  ApiClient api("127.0.0.1", started->port, {{"X-API-Key", started->key}});
-  const std::string body = walkthrough_job(site.port());
+  const std::string body = walkthrough_job(w.site_port());
   INFO(body);
-  const HttpReply created = api.post("/v1/scrape", body);
-  INFO(created.body);
-  REQUIRE(created.status == 201);
-  const std::string id = created.data()["job_id"].get<std::string>();
-  HttpReply progress;
-  REQUIRE(eventually([&] {
-    progress = api.get("/v1/scrape/jobs/" + id + "/progress");
-    return progress.data()["status"] != "pending" && progress.data()["status"] != "processing";
-  }));
+  const auto [id, progress] = w.run(body);
   INFO(progress.body);
   for (const auto& [name, value] : outcome) {
     INFO(name);
     CHECK(progress.data()[name].dump() == value);
   }
-  const HttpReply results = api.get("/v1/scrape/jobs/" + id + "/results?limit=10");
+  const HttpReply results = w.api().get("/v1/scrape/jobs/" + id + "/results?limit=10");
   REQUIRE(results.status == 200);
   REQUIRE(results.data()["items"].size() == 6);
   CHECK(results.data()["items"][0]["fields"]["title"] == "House 1-a");
@@ -175,20 +198,7 @@ TEST_CASE("README: the walk-through's job, as its curl posts it, ends as the REA
 }
 
 TEST_CASE("README: API.md's example job runs as written on the walk-through's site", "[readme]") {
-  TempDir dir;
-  const std::string folder = (dir.path() / "site").string();
-  const auto made = run_program(dir.path().string(), {"/bin/bash", "-c", site_lines(folder)});
-  INFO(made.err);
-  REQUIRE(made.exit_code == 0);
-  FolderSite site(folder);
-
-  ChildProcess serve(dir.path().string(), "serve",
-                     {"serve", "--db", (dir.path() / "scrapekeep.db").string(), "--listen",
-                      "127.0.0.1:0", "--workers", "1"});
-  const auto started = wait_serving(serve, seconds(20));
-  INFO(serve.err());
-  REQUIRE(started);
-  ApiClient api("127.0.0.1", started->port, {{"X-API-Key", started->key}});
+  Walkthrough w;
 
   // API.md's example, its port the site's.
   std::string body = R"({
@@ -208,26 +218,18 @@ TEST_CASE("README: API.md's example job runs as written on the walk-through's si
     }
   }
 })";
-  body.replace(body.find("9000"), 4, std::to_string(site.port()));
+  body.replace(body.find("9000"), 4, std::to_string(w.site_port()));
   for (const int depth : {0, 1}) {
     INFO("depth " << depth);
     body.replace(body.find("\"depth\": ") + 9, 1, std::to_string(depth));
-    const HttpReply created = api.post("/v1/scrape", body);
-    INFO(created.body);
-    REQUIRE(created.status == 201);
-    const std::string id = created.data()["job_id"].get<std::string>();
-    HttpReply progress;
-    REQUIRE(eventually([&] {
-      progress = api.get("/v1/scrape/jobs/" + id + "/progress");
-      return progress.data()["status"] != "pending" && progress.data()["status"] != "processing";
-    }));
+    const auto [id, progress] = w.run(body);
     INFO(progress.body);
     CHECK(progress.data()["status"] == "completed");
     CHECK(progress.data()["completion_reason"] == "done");
     CHECK(progress.data()["current_page"] == 3);
     CHECK(progress.data()["total_pages_scraped"] == (depth == 0 ? 3 : 9));
     CHECK(progress.data()["total_properties_found"] == 6);
-    const HttpReply results = api.get("/v1/scrape/jobs/" + id + "/results?limit=1");
+    const HttpReply results = w.api().get("/v1/scrape/jobs/" + id + "/results?limit=1");
     REQUIRE(results.status == 200);
     CHECK(results.data()["items"][0]["fields"]["title"] == "House 1-a");
     CHECK(results.data()["items"][0]["fields"]["price"] == "100");
