@@ -1319,12 +1319,9 @@ TEST_CASE("worker: progress never goes backwards and ends at the site's truth", 
   CHECK_FALSE(last.running_time);
 }
 
-TEST_CASE("worker: a resumed job fetches its pending detail pages, then the next listing page",
-          "[scrape][worker]") {
-  FixtureSite site;
-  Harness h;
-  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
-  // A worker that stored page 1 (with its detail links) and then died.
+// Claims the job and stores its page 1 of /listings with the 4 items'
+// detail links and the next link, as a worker would have before it died.
+static store::Claim claim_with_first_page(Harness& h, const FixtureSite& site) {
   auto claimed = h.db().claim_next(h.clock.now(), 60 * core::k_micros_per_second);
   REQUIRE(claimed.ok());
   REQUIRE(claimed->has_value());
@@ -1341,6 +1338,16 @@ TEST_CASE("worker: a resumed job fetches its pending detail pages, then the next
   }
   page.next_url = site.url("/listings?page=2");
   REQUIRE(h.db().record_listing_page(claim, page, h.clock.now()).ok());
+  return claim;
+}
+
+TEST_CASE("worker: a resumed job fetches its pending detail pages, then the next listing page",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const std::string id = h.create(site.url("/listings?page=1"), detail_options());
+  // A worker that stored page 1 (with its detail links) and then died.
+  const store::Claim claim = claim_with_first_page(h, site);
   REQUIRE(h.db().release(claim).ok());
 
   auto pool = h.pool();
@@ -1368,22 +1375,7 @@ TEST_CASE("worker: a job interrupted after a failed listing page fetches the det
   const std::string id = h.create(site.url("/listings?page=1"), detail_options());
   // A worker that stored page 1 (with its detail links) and page 2's
   // failure, and died before the detail pages.
-  auto claimed = h.db().claim_next(h.clock.now(), 60 * core::k_micros_per_second);
-  REQUIRE(claimed.ok());
-  REQUIRE(claimed->has_value());
-  const store::Claim claim = **claimed;
-  store::ListingPageRecord page;
-  page.page_number = 1;
-  page.url = site.url("/listings?page=1");
-  page.http_status = 200;
-  page.started_at = page.finished_at = h.clock.now();
-  for (int item = 1; item <= 4; ++item) {
-    page.items.push_back(store::NewItem{{{"title", FixtureSite::title(1, item)},
-                                         {"price", FixtureSite::price(1, item)}},
-                                        site.url(FixtureSite::detail_path(1, item))});
-  }
-  page.next_url = site.url("/listings?page=2");
-  REQUIRE(h.db().record_listing_page(claim, page, h.clock.now()).ok());
+  const store::Claim claim = claim_with_first_page(h, site);
   store::ListingPageRecord failed;
   failed.page_number = 2;
   failed.url = site.url("/listings?page=2");
