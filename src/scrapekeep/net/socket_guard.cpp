@@ -84,6 +84,11 @@ void SocketGuard::arm(int fd, std::chrono::steady_clock::time_point deadline) {
 }
 
 void SocketGuard::disarm() {
+  // Only the thread that arms a guard changes m_fd: it reads it unlocked, so
+  // the fetches that arm nothing (plain HTTP, a kept connection) take no lock.
+  if (m_fd < 0) {
+    return;
+  }
   auto& watch = SocketGuardWatch::get();
   int copy = -1;
   {

@@ -23,7 +23,8 @@ class SocketGuard {
   // number cannot be reused by another thread while the guard holds it.
   void arm(int fd, std::chrono::steady_clock::time_point deadline);
   // Stops guarding (also when the socket is closed already); fired() keeps
-  // telling whether the deadline passed.
+  // telling whether the deadline passed. arm() and disarm() are called by
+  // one thread, the guard's owner; the others from any thread.
   void disarm();
   // Shuts an armed socket down now. Thread-safe, as the others are.
   void shut_now();
