@@ -71,3 +71,39 @@ TEST_CASE("acquire_within gives up after its patience and lets the next caller i
   held.reset();
   CHECK(budget.held() == 0);
 }
+
+TEST_CASE("acquire_unless gives up when woken with give_up true, and a lease shrinks",
+          "[core][budget]") {
+  ByteBudget budget(100);
+  std::optional<ByteBudget::Lease> held(budget.acquire(90));
+  std::atomic<bool> give_up{false};
+  std::atomic<bool> returned{false};
+  std::optional<ByteBudget::Lease> got;
+  std::thread waiter([&] {
+    got = budget.acquire_unless(20, std::chrono::steady_clock::now() + std::chrono::seconds(30),
+                                [&] { return give_up.load(); });
+    returned = true;
+  });
+  REQUIRE(scrapekeep::testing::eventually([&] { return budget.waiting() == 1; }));
+  budget.wake();  // nothing to give up for yet: it goes on waiting
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(returned.load());
+  give_up = true;
+  budget.wake();
+  waiter.join();
+  CHECK_FALSE(got.has_value());
+  CHECK(budget.waiting() == 0);
+  // Its deadline ends a wait too.
+  CHECK_FALSE(budget.acquire_unless(20, std::chrono::steady_clock::now(), {}).has_value());
+  // A lease that shrinks gives back what it held beyond, and lets a waiter in.
+  std::thread in([&] { const ByteBudget::Lease lease = budget.acquire(50); });
+  REQUIRE(scrapekeep::testing::eventually([&] { return budget.waiting() == 1; }));
+  held->shrink_to(40);
+  in.join();
+  CHECK(held->bytes() == 40);
+  held->shrink_to(60);  // never grows
+  CHECK(held->bytes() == 40);
+  CHECK(budget.held() == 40);
+  held.reset();
+  CHECK(budget.held() == 0);
+}

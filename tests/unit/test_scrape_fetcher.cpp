@@ -1541,3 +1541,49 @@ TEST_CASE("fetch: a start URL with '|' or '^' in its user info is fetched",
   CHECK(r.error.empty());
   CHECK(requests == 1);
 }
+
+TEST_CASE("fetch: bodies hold room in the process's body budget until they are dropped",
+          "[scrape][fetcher]") {
+  const std::string page = "<html><body>" + std::string(60000, 'x') + "</body></html>";
+  RawSite site([&](int fd) { send_all(fd, html_answer(page)); });
+  struct SmallBudget {
+    std::size_t before = process_body_budget().resize(100000);
+    ~SmallBudget() { process_body_budget().resize(before); }
+  } small;
+  HttpFetcher first_fetcher(test_config());
+  FetchResult first = first_fetcher.fetch(site.url("/a"), in(seconds(10)));
+  REQUIRE(first.ok);
+  CHECK(first.body == page);
+  CHECK(first.body_room.bytes() == page.size());  // its Content-Length, reserved at once
+  CHECK(process_body_budget().held() == page.size());
+
+  // A second body does not fit beside it: its fetch waits, and a cancel ends the wait.
+  HttpFetcher waiting(test_config());
+  std::atomic<bool> done{false};
+  FetchResult cut;
+  std::thread t([&] {
+    cut = waiting.fetch(site.url("/b"), in(seconds(20)));
+    done = true;
+  });
+  REQUIRE(eventually([] { return process_body_budget().waiting() == 1; }));
+  std::this_thread::sleep_for(milliseconds(50));
+  CHECK_FALSE(done.load());
+  waiting.cancel();
+  REQUIRE(eventually([&] { return done.load(); }, seconds(2)));
+  t.join();
+  CHECK_FALSE(cut.ok);
+  CHECK(cut.interrupted);
+  CHECK(cut.error == "cancelled");
+
+  // Once the first is dropped, the next one goes on.
+  HttpFetcher third_fetcher(test_config());
+  FetchResult third;
+  std::thread t3([&] { third = third_fetcher.fetch(site.url("/c"), in(seconds(20))); });
+  REQUIRE(eventually([] { return process_body_budget().waiting() == 1; }));
+  first.body_room.release();
+  t3.join();
+  CHECK(third.ok);
+  CHECK(third.body == page);
+  third = FetchResult();
+  CHECK(process_body_budget().held() == 0);
+}

@@ -31,6 +31,13 @@ bool ByteBudget::Lease::try_grow(std::size_t bytes) {
   return true;
 }
 
+void ByteBudget::Lease::shrink_to(std::size_t bytes) {
+  if (m_owner != nullptr && bytes < m_bytes) {
+    m_owner->give_back(m_bytes - bytes);
+    m_bytes = bytes;
+  }
+}
+
 void ByteBudget::Lease::release() {
   if (m_owner != nullptr) {
     std::exchange(m_owner, nullptr)->give_back(std::exchange(m_bytes, 0));
@@ -54,18 +61,33 @@ bool ByteBudget::admits(std::uint64_t ticket, std::size_t bytes) const {
 }
 
 ByteBudget::Lease ByteBudget::acquire(std::size_t bytes) {
-  return *acquire_within(bytes, std::chrono::milliseconds::max());
+  return *acquire_unless(bytes, std::chrono::steady_clock::time_point::max(), {});
 }
 
 std::optional<ByteBudget::Lease> ByteBudget::acquire_within(std::size_t bytes,
                                                              std::chrono::milliseconds patience) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto until = patience >= std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::time_point::max() - now)
+                         ? std::chrono::steady_clock::time_point::max()
+                         : now + patience;
+  return acquire_unless(bytes, until, {});
+}
+
+std::optional<ByteBudget::Lease> ByteBudget::acquire_unless(
+    std::size_t bytes, std::chrono::steady_clock::time_point until,
+    const std::function<bool()>& give_up) {
   std::unique_lock lock(m_mutex);
   const std::uint64_t ticket = m_next_ticket++;
   m_queue.push_back(ticket);
   const auto fits = [&] { return admits(ticket, bytes); };
-  if (patience == std::chrono::milliseconds::max()) {
-    m_cv.wait(lock, fits);
-  } else if (!m_cv.wait_for(lock, patience, fits)) {
+  const auto done = [&] { return fits() || (give_up && give_up()); };
+  if (until == std::chrono::steady_clock::time_point::max()) {
+    m_cv.wait(lock, done);
+  } else {
+    m_cv.wait_until(lock, until, done);
+  }
+  if (!fits()) {
     m_queue.erase(std::find(m_queue.begin(), m_queue.end(), ticket));
     lock.unlock();
     m_cv.notify_all();  // the next in line may be first now
@@ -76,6 +98,11 @@ std::optional<ByteBudget::Lease> ByteBudget::acquire_within(std::size_t bytes,
   lock.unlock();
   m_cv.notify_all();  // the next in line may fit too
   return Lease(this, bytes);
+}
+
+void ByteBudget::wake() {
+  { std::lock_guard lock(m_mutex); }  // a waiter between its check and its wait is waiting now
+  m_cv.notify_all();
 }
 
 std::size_t ByteBudget::held() const {

@@ -36,6 +36,8 @@ class ByteBudget {
     // Holds `bytes` more if they fit now and nobody waits; never waits. An
     // empty lease has no budget and grows by nothing.
     bool try_grow(std::size_t bytes);
+    // Gives back what it holds beyond `bytes`.
+    void shrink_to(std::size_t bytes);
     std::size_t bytes() const { return m_bytes; }
     void release();
 
@@ -51,6 +53,13 @@ class ByteBudget {
   Lease acquire(std::size_t bytes);
   // As acquire(), giving up (nullopt) after `patience`.
   std::optional<Lease> acquire_within(std::size_t bytes, std::chrono::milliseconds patience);
+  // As acquire(), giving up (nullopt) at `until` or once `give_up()` is true
+  // when woken: whoever makes it true calls wake() after.
+  std::optional<Lease> acquire_unless(std::size_t bytes,
+                                      std::chrono::steady_clock::time_point until,
+                                      const std::function<bool()>& give_up);
+  // Has every waiter look at its give_up() again.
+  void wake();
   std::size_t held() const;
   // Callers waiting in acquire() (for tests).
   std::size_t waiting() const;

@@ -674,6 +674,7 @@ struct HttpFetcher::Attempt {
   std::string charset;
   std::string retry_after;
   std::string body;
+  core::ByteBudget::Lease body_room;       // of process_body_budget(), for body
   std::chrono::microseconds host_wait{0};  // for the HostLimiter's permit
 };
 
@@ -859,6 +860,11 @@ std::optional<std::string> parse_target(const std::string& url, std::string& hos
 
 } // namespace
 
+core::ByteBudget& process_body_budget() {
+  static core::ByteBudget budget(256 * 1024 * 1024);
+  return budget;
+}
+
 HttpFetcher::HttpFetcher(FetchConfig config, std::shared_ptr<HostLimiter> limiter)
     : m_config(std::move(config)), m_limiter(std::move(limiter)) {
   m_config.max_tries = std::max(1, m_config.max_tries);
@@ -883,6 +889,7 @@ void HttpFetcher::cancel() {
     m_lookup->cv.notify_all();
   }
   m_cancel_cv.notify_all();
+  process_body_budget().wake();  // a response waiting for room for its body
 }
 
 std::optional<std::vector<std::string>> HttpFetcher::resolve(const std::string& host,
@@ -1217,6 +1224,19 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
           }
         }
       }
+      // Its room for the body: its length, or the most it may be.
+      const std::size_t room =
+          decoder == nullptr && expected_bytes != SIZE_MAX ? expected_bytes : m_config.max_body_bytes;
+      auto lease = process_body_budget().acquire_unless(room, deadline,
+                                                        [this] { return m_cancelled.load(); });
+      if (!lease) {
+        abort = Abort::interrupted;
+        return false;
+      }
+      attempt.body_room = std::move(*lease);
+      if (room < m_config.max_body_bytes) {
+        attempt.body.reserve(room);
+      }
       return true;
     }
     if (length <= k_max_discarded_body) {
@@ -1230,6 +1250,11 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     if (attempt.body.size() + size > m_config.max_body_bytes) {
       abort = Abort::too_large;
       return false;
+    }
+    if (attempt.body.capacity() - attempt.body.size() < size) {
+      // Grown within its room: never past the most a page may be.
+      attempt.body.reserve(std::min(m_config.max_body_bytes,
+                                    std::max(attempt.body.size() + size, 2 * attempt.body.capacity())));
     }
     attempt.body.append(data, size);
     return true;
@@ -1466,6 +1491,14 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
     Attempt attempt;
     for (int tries = 1;; ++tries) {
       attempt = request_once(target, deadline);
+      const bool page = attempt.error.empty() && attempt.status && *attempt.status >= 200 &&
+                        *attempt.status < 300 && !attempt.interrupted;
+      if (page) {
+        attempt.body_room.shrink_to(attempt.body.capacity());
+      } else {
+        std::string().swap(attempt.body);  // its memory too
+        attempt.body_room.release();
+      }
       if (attempt.status) {
         last_status = attempt.status;
       }
@@ -1545,6 +1578,7 @@ FetchResult HttpFetcher::fetch(const std::string& url, SteadyTime deadline) {
     }
     result.ok = true;
     result.body = std::move(attempt.body);
+    result.body_room = std::move(attempt.body_room);
     result.content_type = attempt.media_type;
     result.charset = attempt.charset;
     return result;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "scrapekeep/core/byte_budget.hpp"
 #include "scrapekeep/net/socket_guard.hpp"
 #include "scrapekeep/net/socket_stream.hpp"
 
@@ -39,6 +40,13 @@ std::vector<std::string> system_resolve(const std::string& host);
 // otherwise leave a thread behind for every page.
 inline constexpr int k_max_abandoned_lookups = 64;
 int abandoned_lookups();
+
+// The memory of the response bodies a process holds, from their headers
+// until they are parsed: 256 MiB. A body takes its Content-Length, or the
+// largest a page may be when its length is unknown (chunked, compressed)
+// until it has all arrived; a response that does not fit waits (its
+// connection open) for bodies before it to be parsed.
+core::ByteBudget& process_body_budget();
 
 struct FetchConfig {
   std::chrono::milliseconds connect_timeout{5000};
@@ -84,6 +92,7 @@ struct FetchResult {
   std::optional<int> http_status;
   std::string final_url;           // after redirects
   std::string body;                // HTML, when ok
+  core::ByteBudget::Lease body_room;  // its memory's share of process_body_budget()
   std::string error;               // when !ok: "HTTP 404", "connection failed", ...
   std::string content_type;        // media type, lowercase, without parameters
   std::string charset;             // from Content-Type, as sent; empty if none

@@ -78,7 +78,8 @@ void extract_or_fail(FetchResult& fetched, Extract extract) {
       fetched.ok = false;
       fetched.error = std::string("cannot parse the page: ") + e.what();
     }
-    fetched.body.clear();
+    std::string().swap(fetched.body);  // its memory too: clear() keeps it
+    fetched.body_room.release();
   }
 }
 
