@@ -745,6 +745,24 @@ TEST_CASE("worker: a pagination loop is found however its URL is written", "[scr
   CHECK(site.hits("/caseloop?page=1") == 1);
 }
 
+TEST_CASE("worker: a start URL is asked for as a link to it would be: dot segments and fragment "
+          "gone, and a loop back to it is found",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const auto [id, job] = h.run(site.url("/x/./../loop?page=1#top"), listing_options());
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.items_found == 12);
+  CHECK(site.hits("/loop?page=1") == 1);
+  CHECK(site.total_hits() == 3);
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].url == site.url("/loop?page=1"));
+  CHECK(h.job(id).url == site.url("/x/./../loop?page=1#top"));  // the job's own URL as given
+}
+
 TEST_CASE("worker: brackets, '|' and '^' in a query are sent as written, in the start URL and "
           "in next links",
           "[scrape][worker]") {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <thread>
 #include <vector>
 
@@ -333,6 +334,43 @@ TEST_CASE("resolve_url follows RFC 3986 and allows only http and https", "[scrap
   }
   CHECK_FALSE(resolve_url("http://h.test/", markers + "%41"));
   CHECK(strip_fragment("http://a/b#c") == "http://a/b");
+}
+
+TEST_CASE("resolve_url keeps a path's colons, a query's dots and slashes, and reads what "
+          "cannot be a scheme as a path", "[scrape][extractor]") {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      // ':' in a path is sent as written, as browsers and curl send it (it
+      // was sent as %3A).
+      {"http://h/dir/sub/p", "/wiki/Cat:B?x=a:b", "http://h/wiki/Cat:B?x=a:b"},
+      {"http://h/dir/sub/p", "./a:b", "http://h/dir/sub/a:b"},
+      {"http://h/x", "//h2/wiki/Cat:C", "http://h2/wiki/Cat:C"},
+      {"http://h:81/x", "//u:p@h2:82/a:b#c:d", "http://u:p@h2:82/a:b#c:d"},
+      {"http://h/wiki/Cat:A", "./b:c/d", "http://h/wiki/b:c/d"},
+      // Text before a colon that cannot be a scheme is a relative path.
+      {"http://h/d/p", "1:2", "http://h/d/1:2"},
+      {"http://h/d/p", "\\items\\sku:123", "http://h/items/sku:123"},
+      {"http://h/d/p", "items\\sku:9?x=1", "http://h/d/items/sku:9?x=1"},
+      {"http://h/bs/p1", "..\\bs\\page:2", "http://h/bs/page:2"},
+      // Backslashes that make an authority, as browsers read them.
+      {"http://127.0.0.1/x", "/\\localhost:19210/bs2", "http://localhost:19210/bs2"},
+      {"http://127.0.0.1/x", "\\\\localhost:19210\\bs1", "http://localhost:19210/bs1"},
+      // A query is not a path, also right after the host.
+      {"http://h/x", "http://h2?path=/a/b/../c/./d", "http://h2?path=/a/b/../c/./d"},
+      {"http://h/x", "//h2?r=/x/./y", "http://h2?r=/x/./y"},
+      {"http://h/x", "/x/./y?r=/x/./y", "http://h/x/y?r=/x/./y"},
+      // An escaped dot is a dot in the path only.
+      {"http://h/a/b", "%2e%2e/x?u=a%2ecom&y=%2E%2e#%2e", "http://h/x?u=a%2ecom&y=%2E%2e#%2e"},
+  };
+  for (const auto& [base, ref, expected] : cases) {
+    INFO(base << " + " << ref);
+    CHECK(resolve_url(base, ref) == std::optional<std::string>(expected));
+  }
+  // A scheme still is one.
+  CHECK_FALSE(resolve_url("http://h/d/p", "mailto:a@b.test"));
+  CHECK_FALSE(resolve_url("http://h/d/p", "javascript:go('/x:y')"));
+  CHECK_FALSE(resolve_url("http://h/d/p", "tel:+1-555"));
+  CHECK_FALSE(resolve_url("http://h/d/p", "b:c/d"));  // scheme b
+  CHECK_FALSE(resolve_url("http://h/d/p", "ftp://h/a:b"));
   CHECK(strip_fragment("http://a/b") == "http://a/b");
 }
 
@@ -360,6 +398,11 @@ TEST_CASE("page_identity writes one page's URLs alike and keeps different pages 
   CHECK(page_identity("http://h/l?page%5Bn%5d=2&f=a%7cb%5E") ==
         page_identity("http://h/l?page[n]=2&f=a|b^"));
   CHECK(page_identity("http://h/l?a=%2B") != page_identity("http://h/l?a=+"));
+  CHECK(page_identity("http://h/c2/page%3A1") == page_identity("http://h/c2/page:1"));
+  // Dot segments go, as from links; an empty query is none.
+  CHECK(page_identity("http://h/l8/x/../p") == "http://h/l8/p");
+  CHECK(page_identity("http://h/l8/./p?") == "http://h/l8/p");
+  CHECK(page_identity("http://h?x=/a/../b") != page_identity("http://h?x=/b"));
 }
 
 TEST_CASE("pages nested deeper than libxml2's default are read, past 4096 levels, or a text over 10 MB, they fail",
@@ -467,8 +510,17 @@ TEST_CASE("a link selector that gives an element takes its href, not its text",
   CHECK(result.items[0].detail_url == std::optional<std::string>("http://example.test/detail/1-1"));
   CHECK(result.items[2].detail_url == std::optional<std::string>("http://other.test/x?id=3"));
   CHECK(result.next_url == std::optional<std::string>("http://example.test/listings?page=2"));
-  // An element without one is still its text.
+  // Elements without one are no link (a disabled "Next »", a <button>): the
+  // pagination ends there, the item has no detail page.
   s.detail_link = ".//h2";
+  s.next_page = "//h2 | //a[@rel='next']";  // the first of them with an href
+  const ListingExtraction none = extract_listing(listing_page(), k_page_url, s, true);
+  CHECK_FALSE(none.items[2].detail_url.has_value());
+  CHECK(none.next_url == std::optional<std::string>("http://example.test/listings?page=2"));
+  s.next_page = "//h2";
+  CHECK_FALSE(extract_listing(listing_page(), k_page_url, s, true).next_url.has_value());
+  // The text itself is a link when selected as text.
+  s.detail_link = ".//h2/text()";
   const ListingExtraction text = extract_listing(listing_page(), k_page_url, s, true);
   CHECK(text.items[2].detail_url ==
         std::optional<std::string>("http://example.test/Title%201-3"));

@@ -249,16 +249,24 @@ std::optional<std::string> value_of(const xmlXPathObject* obj) {
 // and carriage return removed (an href a template wrapped over lines), and
 // C0 controls and spaces trimmed from both ends; spaces inside are kept (and
 // escaped later, one %20 each).
-// An element with an href (`//a[@rel='next']`, as a browser's "Copy XPath"
-// gives it) is its href, not its text ("Next »" taken for a URL).
+// Elements (`//a[@rel='next']`, as a browser's "Copy XPath" gives them) are
+// the first one's href that has one, not their text ("Next »" taken for a
+// URL); none with an href is no link.
 std::optional<std::string> link_of(const xmlXPathObject* obj) {
   std::optional<std::string> raw;
   if (obj != nullptr && obj->type == XPATH_NODESET && obj->nodesetval != nullptr &&
       obj->nodesetval->nodeNr > 0 && obj->nodesetval->nodeTab[0] != nullptr &&
       obj->nodesetval->nodeTab[0]->type == XML_ELEMENT_NODE) {
-    XmlString href(xmlGetNoNsProp(obj->nodesetval->nodeTab[0], BAD_CAST "href"));
-    if (href) {
-      raw = from_xml(href.get());
+    for (int i = 0; i < obj->nodesetval->nodeNr && !raw; ++i) {
+      xmlNode* node = obj->nodesetval->nodeTab[i];
+      XmlString href(node->type == XML_ELEMENT_NODE ? xmlGetNoNsProp(node, BAD_CAST "href")
+                                                    : nullptr);
+      if (href) {
+        raw = from_xml(href.get());
+      }
+    }
+    if (!raw) {
+      return std::nullopt;  // no link: a disabled "Next »", a <button>
     }
   }
   if (!raw) {
@@ -533,9 +541,9 @@ std::string remove_dot_segments(const std::string& url) {
   if (scheme_end == std::string::npos) {
     return url;
   }
-  const std::size_t path_begin = url.find('/', scheme_end + 3);
-  if (path_begin == std::string::npos) {
-    return url;
+  const std::size_t path_begin = url.find_first_of("/?#", scheme_end + 3);
+  if (path_begin == std::string::npos || url[path_begin] != '/') {
+    return url;  // no path: a '/' in its query is not one
   }
   const std::size_t path_end = std::min(url.find('?', path_begin), url.find('#', path_begin));
   std::string path = url.substr(path_begin, path_end == std::string::npos ? std::string::npos
@@ -683,18 +691,34 @@ std::size_t request_bytes(const std::string& url) {
   return std::min(url.find('#'), url.size());
 }
 
+// Whether `text` is a URI scheme (RFC 3986 3.1): a letter, then letters,
+// digits, '+', '-' and '.'.
+bool is_scheme(std::string_view text) {
+  return !text.empty() && std::isalpha(static_cast<unsigned char>(text[0])) != 0 &&
+         std::all_of(text.begin(), text.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '-' ||
+                  c == '.';
+         });
+}
+
 // A link of http(s) or of no scheme with each backslash before its query
-// read as '/', as browsers read it (..\img\a.html is ../img/a.html).
+// read as '/', as browsers read it (..\img\a.html is ../img/a.html,
+// /\host/x is //host/x). What comes before a colon is a scheme only if it
+// can be one: "\items\sku:1" and "1:2" have none, and are relative paths
+// ("./1:2", as RFC 3986 4.2 writes one whose first segment has a colon).
 std::string backslashes_as_slashes(std::string ref) {
   const std::size_t end = std::min(ref.find_first_of("?#"), ref.size());
   const std::size_t colon = ref.find(':');
-  if (colon < end) {
+  if (colon < end && is_scheme(std::string_view(ref).substr(0, colon))) {
     const std::string scheme = lower_ascii(ref.substr(0, colon));
     if (scheme != "http" && scheme != "https") {
       return ref;
     }
   }
   std::replace(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(end), '\\', '/');
+  if (colon < end && colon < ref.find('/') && !is_scheme(std::string_view(ref).substr(0, colon))) {
+    ref.insert(0, "./");
+  }
   return ref;
 }
 
@@ -707,7 +731,8 @@ std::string backslashes_as_slashes(std::string ref) {
 // (WHATWG URL, "special authority ignore slashes"): "https://host/x".
 std::string without_base_scheme(const std::string& ref, const std::string& base) {
   const std::size_t colon = ref.find(':');
-  if (colon == std::string::npos || ref.compare(colon + 1, 2, "//") == 0) {
+  if (colon == std::string::npos || ref.compare(colon + 1, 2, "//") == 0 ||
+      !is_scheme(std::string_view(ref).substr(0, colon))) {
     return ref;
   }
   const std::string scheme = lower_ascii(ref.substr(0, colon));
@@ -793,12 +818,15 @@ UriShield::UriShield(const std::string& a, const std::string& b) {
 std::string UriShield::hide(const std::string& url) const {
   // The user info too: escaped before '^' and '|' were sent as written, a
   // link's "u|1@h" resolved, and libxml2 refuses them there as well.
+  // A ':' in the path too, which xmlBuildURI escapes ("Cat:A" was sent as
+  // "Cat%3AA"), but not a scheme's, a port's or the user info's.
   const HostSpan span = host_span(url);
+  const std::size_t path = std::min(url.find_first_of("/?#", span.end), url.size());
   std::string out;
   for (std::size_t i = 0; i < url.size(); ++i) {
     const bool user_info = i >= span.authority && i + 1 < span.host;
-    const std::size_t which =
-        i >= span.end || user_info ? k_chars.find(url[i]) : std::string_view::npos;
+    const bool hidden = url[i] == ':' ? i >= path : i >= span.end || user_info;
+    const std::size_t which = hidden ? k_chars.find(url[i]) : std::string_view::npos;
     if (which == std::string_view::npos) {
       out += url[i];
     } else {
@@ -820,13 +848,13 @@ namespace {
 // resolve_any_length() before its host is written in ASCII (with_ascii_host).
 std::optional<std::string> resolve_as_written(const std::string& base, const std::string& ref) {
   prepare_thread();
-  // An escaped dot is a dot (RFC 3986 6.2.2.2; browsers take "%2e%2e" for
-  // a ".." segment too).
-  std::string escaped_ref = replace_all(
-      replace_all(
-          escape_uri_chars(without_base_scheme(backslashes_as_slashes(trim_ascii(ref)), base)),
-          "%2e", "."),
-      "%2E", ".");
+  // An escaped dot in the path is a dot (RFC 3986 6.2.2.2; browsers take
+  // "%2e%2e" for a ".." segment too); one in the query stays as written.
+  std::string escaped_ref =
+      escape_uri_chars(without_base_scheme(backslashes_as_slashes(trim_ascii(ref)), base));
+  const std::size_t path_end = std::min(escaped_ref.find_first_of("?#"), escaped_ref.size());
+  escaped_ref = replace_all(replace_all(escaped_ref.substr(0, path_end), "%2e", "."), "%2E", ".") +
+                escaped_ref.substr(path_end);
   std::string escaped_base = escape_uri_chars(trim_ascii(base));
   // xmlBuildURI decodes the escapes of a relative reference's path, and of
   // its base's, where the result is still a valid path: "a%2Fb" became
@@ -962,7 +990,9 @@ std::string strip_fragment(const std::string& url) {
 
 std::string page_identity(const std::string& url) {
   // A start URL may name its host in Unicode, the links to it in ASCII.
-  const std::string bare = with_ascii_host(strip_fragment(url)).value_or(strip_fragment(url));
+  // Its dot segments removed, as they are from links ("/a/../p" is "/p").
+  const std::string bare = remove_dot_segments(
+      with_ascii_host(strip_fragment(url)).value_or(strip_fragment(url)));
   const UriShield shield(bare);
   UriPtr uri(xmlParseURIRaw(shield.hide(bare).c_str(), 1));
   if (!uri || uri->scheme == nullptr || uri->server == nullptr) {
@@ -980,16 +1010,17 @@ std::string page_identity(const std::string& url) {
     id += ':' + std::to_string(uri->port);
   }
   id += uri->path != nullptr && uri->path[0] != '\0' ? uri->path : "/";
-  if (uri->query_raw != nullptr) {
+  if (uri->query_raw != nullptr && uri->query_raw[0] != '\0') {  // "p?" is "p"
     id += '?';
     id += uri->query_raw;
   }
-  // '[', ']', '^' and '|' are sent as written, and were sent escaped before:
-  // a page linked both ways (or by a job resumed across that change) is one.
+  // '[', ']', '^', '|' and a path's ':' are sent as written, and were sent
+  // escaped before: a page linked both ways (or by a job resumed across that
+  // change) is one.
   id = shield.show(std::move(id));
   for (const auto& [escaped, as_written] :
        {std::pair{"%5B", "["}, {"%5b", "["}, {"%5D", "]"}, {"%5d", "]"}, {"%5E", "^"},
-        {"%5e", "^"}, {"%7C", "|"}, {"%7c", "|"}}) {
+        {"%5e", "^"}, {"%7C", "|"}, {"%7c", "|"}, {"%3A", ":"}, {"%3a", ":"}}) {
     id = replace_all(id, escaped, as_written);
   }
   return id;

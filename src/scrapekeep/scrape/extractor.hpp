@@ -59,13 +59,13 @@ class UriShield {
  public:
   explicit UriShield(const std::string& a, const std::string& b = {});
   // `url` with those characters after its host, or in its user info, as
-  // markers.
+  // markers; a ':' only in its path, query or fragment.
   std::string hide(const std::string& url) const;
   // `text` with the markers as the characters again.
   std::string show(std::string text) const;
 
  private:
-  static constexpr std::string_view k_chars = "[]^|";
+  static constexpr std::string_view k_chars = "[]^|:";
   std::array<std::string, k_chars.size()> m_markers;
 };
 

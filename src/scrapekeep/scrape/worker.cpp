@@ -1061,6 +1061,11 @@ Outcome JobRunner::run_job() {
   }
 
   std::optional<std::string> url = resume->next_url;
+  if (url && resume->next_page_number == 1) {
+    // The start URL as a link to it is taken: "/a/../p" asks for "/p", and
+    // its events say so.
+    url = strip_fragment(resolve_url(*url, *url).value_or(*url));
+  }
   if (job.counters.items_found >= job.options.max_items) {
     url.reset();
   }
