@@ -14,8 +14,10 @@
 
 namespace scrapekeep::cli {
 
+void say(const std::string& line) { std::cerr << "scrapekeep: " << core::printable(line) << "\n"; }
+
 int fail(const std::string& message) {
-  std::cerr << "scrapekeep: " << message << "\n";
+  say(message);
   return 1;
 }
 
@@ -55,7 +57,7 @@ std::unique_ptr<store::History> open_history_or_report(const std::string& path) 
     return nullptr;
   }
   if (const auto& note = (*opened)->open_note()) {
-    std::cerr << "scrapekeep: note: " << *note << "\n";
+    say("note: " + *note);
   }
   return std::move(opened.value());
 }
@@ -159,7 +161,7 @@ int run(int argc, char** argv) {
     }
     if (arg.size() > 3 && arg.substr(0, 2) == "--" && arg.back() == '=' &&
         arg.find('=') == arg.size() - 1) {
-      std::cerr << "scrapekeep: " << arg << " gives no value (see scrapekeep --help)\n";
+      say(std::string(arg) + " gives no value (see scrapekeep --help)");
       return 2;
     }
   }
@@ -177,7 +179,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     // Read first, before anything else given beside it: said, not ignored.
     if (argc != 2) {
-      std::cerr << "scrapekeep: --version takes nothing else (see scrapekeep --help)\n";
+      say("--version takes nothing else (see scrapekeep --help)");
       return 2;
     }
     return shown(e);
@@ -207,8 +209,8 @@ int run(int argc, char** argv) {
       } else if (option.size() > 1 && option.front() == '-' && option != "--" &&
                  at->get_option_no_throw(option) == nullptr &&
                  deepest->get_option_no_throw(option) != nullptr) {
-        std::cerr << "scrapekeep: " << option << " goes after the command's name: " << path << " "
-                  << option << " ... (see " << path << " --help)\n";
+        say(option + " goes after the command's name: " + path + " " + option + " ... (see " +
+            path + " --help)");
         return 2;
       }
     }
@@ -216,16 +218,14 @@ int run(int argc, char** argv) {
     if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !left.empty() &&
         !left.front().empty() && left.front().front() != '-' &&
         deepest->get_require_subcommand_min() > 0) {
-      std::cerr << "scrapekeep: unknown command '" << left.front() << "' for " << path << " (see "
-                << path << " --help)\n";
+      say("unknown command '" + left.front() + "' for " + path + " (see " + path + " --help)");
       return 2;
     }
-    std::cerr << "scrapekeep: " << plain_words(core::without_api_keys(e.what()), path) << " (see "
-              << path << " --help)\n";
+    say(plain_words(core::without_api_keys(e.what()), path) + " (see " + path + " --help)");
     return 2;
   }
   if (!action) {
-    std::cerr << "scrapekeep: no command given (see scrapekeep --help)\n";
+    say("no command given (see scrapekeep --help)");
     return 2;
   }
   int status = 0;

@@ -23,7 +23,12 @@ void add_keys_command(CLI::App& app, Action& action);
 void add_inspect_command(CLI::App& app, Action& action);
 void add_admin_commands(CLI::App& app, Action& action);  // migrate, backup, cancel
 
-// Prints "scrapekeep: <message>" to stderr; returns 1.
+// Prints "scrapekeep: <line>" to stderr, made printable (core::printable):
+// a path, a job id or an argument typed with a line break or an escape
+// sequence in it stays one line, and plays nothing on the terminal.
+void say(const std::string& line);
+
+// say(message); returns 1.
 int fail(const std::string& message);
 
 // Opens the store or prints why not (nullptr then).

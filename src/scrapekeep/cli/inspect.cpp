@@ -461,7 +461,7 @@ int run_job(const InspectOptions& o) {
     out["timeline"] = timeline_json(*timeline);
     std::cout << dump(out) << "\n";
     if (processing) {
-      std::cerr << "scrapekeep: note: " << worker_note(j, now) << "\n";
+      say("note: " + worker_note(j, now));
     }
     return 0;
   }
@@ -570,12 +570,13 @@ int run_progress(const InspectOptions& o) {
     return fail(record.error().message);
   }
   const core::Job& job = record->job;
-  const Json view = http::progress_view(core::derive_progress(job, at));
+  const core::Progress progress = core::derive_progress(job, at);
+  const Json view = http::progress_view(progress);
   const bool processing = job.status == core::JobStatus::processing;
   if (o.json) {
     std::cout << dump(view) << "\n";
     if (processing) {
-      std::cerr << "scrapekeep: note: " << worker_note(job, now) << "\n";
+      say("note: " + worker_note(job, now));
     }
     return 0;
   }
@@ -588,6 +589,10 @@ int run_progress(const InspectOptions& o) {
     std::string text;
     if (value.is_null()) {
       text = "-";
+    } else if (key == "url" || key == "error_message") {
+      // As stored: the JSON's text has U+FFFD for bytes that are not UTF-8,
+      // where the table shows each as \xFF, as the other text forms do.
+      text = key == "url" ? progress.url : *progress.error_message;
     } else if (value.is_string()) {
       text = value.get<std::string>();
     } else if (value.is_boolean()) {
@@ -756,7 +761,7 @@ int run_stats(const InspectOptions& o) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(o.db, ec);
   const auto wal = std::filesystem::file_size(store::database_file(o.db) + "-wal", ec);
-  std::cout << style.bold("Database") << "  " << o.db << " (" << format_bytes(size)
+  std::cout << style.bold("Database") << "  " << core::printable(o.db) << " (" << format_bytes(size)
             << (ec ? std::string() : ", WAL " + format_bytes(wal)) << ")\n";
   std::cout << style.bold("Jobs") << "      " << group_digits(s.jobs);
   if (s.first_created) {
@@ -973,18 +978,17 @@ int run_check(const InspectOptions& o) {
               << ", counters equal page events, result items numbered, leases, states)\n";
   }
   if (summary->expired_leases > 0) {
-    std::cerr << "scrapekeep: note: " << group_digits(summary->expired_leases)
-              << " processing jobs have an expired lease (their workers may be gone; a running "
-                 "server or worker takes them back)\n";
+    say("note: " + group_digits(summary->expired_leases) +
+        " processing jobs have an expired lease (their workers may be gone; a running server or "
+        "worker takes them back)");
   }
   if (summary->purging > 0) {
-    std::cerr << "scrapekeep: note: " << group_digits(summary->purging)
-              << " deleted jobs still have page events or result items, not counted above (a "
-                 "running server or worker removes them, a batch at a time)\n";
+    say("note: " + group_digits(summary->purging) +
+        " deleted jobs still have page events or result items, not counted above (a running "
+        "server or worker removes them, a batch at a time)");
   }
   if (summary->findings > 0) {
-    std::cerr << "scrapekeep: check found " << group_digits(summary->findings) << " problems in "
-              << checked << "\n";
+    say("check found " + group_digits(summary->findings) + " problems in " + checked);
     return 1;
   }
   return 0;

@@ -45,7 +45,7 @@ bool split_listen(const std::string& listen, std::string& host, int& port) {
 int run_serve(const ServeOptions& o) {
   http::ServerConfig server_config;
   if (!split_listen(o.listen, server_config.host, server_config.port)) {
-    std::cerr << "scrapekeep: --listen must be HOST:PORT, got " << o.listen << "\n";
+    say("--listen must be HOST:PORT, got " + o.listen);
     return 2;
   }
   server_config.threads = o.threads;

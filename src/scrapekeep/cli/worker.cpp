@@ -66,11 +66,9 @@ int run_worker(const WorkerOptions& o) {
       return fail("cannot wait for " + o.work.db + ": its folder " + folder.string() +
                   " does not exist");
     }
-    std::cerr << "scrapekeep: " << o.work.db
-              << (std::filesystem::exists(o.work.db, error) ? " has no tables yet"
-                                                             : " does not exist yet")
-              << "; waiting for scrapekeep serve or scrapekeep migrate to create it"
-              << std::endl;
+    say(o.work.db +
+        (std::filesystem::exists(o.work.db, error) ? " has no tables yet" : " does not exist yet") +
+        "; waiting for scrapekeep serve or scrapekeep migrate to create it");
     while (not_made_yet(o.work.db)) {
       if (shutdown_signal_within(100)) {
         return 0;

@@ -20,7 +20,7 @@ void log_line(const std::string& line) {
   std::lock_guard lock(g_log_mutex);
   // A job's URL may be in it: its password is not shown, nor the site's
   // control characters and bidi overrides played on the terminal.
-  std::cerr << "scrapekeep: " << core::printable(core::without_url_passwords(line)) << std::endl;
+  say(core::without_url_passwords(line));
 }
 
 void await_shutdown_signal() {
