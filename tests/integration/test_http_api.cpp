@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <regex>
 #include <set>
@@ -1411,6 +1412,26 @@ TEST_CASE("a page of results holds at most 16 MiB of stored text: the next page 
   CHECK(next.data()["items"][1]["fields"]["title"] == "Item 1-3");
 }
 
+namespace {
+
+// `get()`'s answer, asked for while other answers hold all of the answers'
+// budget (resized to 1 MiB): it waits (checked) until they are sent.
+HttpReply waits_for_all_of_budget(const std::function<HttpReply()>& get) {
+  auto& budget = scrapekeep::http::answer_budget();
+  std::optional<scrapekeep::core::ByteBudget::Lease> others(budget.acquire(1 << 20));
+  std::optional<HttpReply> waited;
+  std::thread reader([&] { waited = get(); });
+  REQUIRE(scrapekeep::testing::eventually([&] { return budget.waiting() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK_FALSE(waited.has_value());
+  others.reset();
+  reader.join();
+  REQUIRE(waited.has_value());
+  return *waited;
+}
+
+} // namespace
+
 TEST_CASE("pages of jobs being built and sent share one byte budget: a page ends early or "
           "waits while others hold it, and gives it back once sent",
           "[http]") {
@@ -1437,20 +1458,48 @@ TEST_CASE("pages of jobs being built and sent share one byte budget: a page ends
     CHECK(page.data()["jobs"].size() == 1);
     CHECK(page.data()["total"] == 3);
     CHECK(page.data()["limit"] == 50);
-    // They hold all of it: the page waits until they are sent.
     others.reset();
-    others.emplace(budget.acquire(1 << 20));
-    std::optional<HttpReply> waited;
-    std::thread reader([&] { waited = server.client_a().get("/v1/scrape/jobs?offset=1"); });
-    REQUIRE(scrapekeep::testing::eventually([&] { return budget.waiting() == 1; }));
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    CHECK_FALSE(waited.has_value());
-    others.reset();
-    reader.join();
-    REQUIRE(waited.has_value());
-    CHECK(waited->status == 200);
-    CHECK(waited->data()["jobs"].size() == 2);
+    const HttpReply waited =
+        waits_for_all_of_budget([&] { return server.client_a().get("/v1/scrape/jobs?offset=1"); });
+    CHECK(waited.status == 200);
+    CHECK(waited.data()["jobs"].size() == 2);
   }
+  REQUIRE(scrapekeep::testing::eventually([&] { return budget.held() == 0; }));
+}
+
+TEST_CASE("pages of events hold their bytes in the answers' byte budget too", "[http]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient a = server.client_a();
+  const std::string id = create_job(a, job_request(page_url(1), paged_options(5)));
+  clock.advance(k_second);
+  const Claim c = claim(server, id, clock.now());
+  for (int page = 1; page <= 3; ++page) {
+    REQUIRE(server.store().record_listing_page(c, listing(page, 1, clock.now()), clock.now()).ok());
+  }
+  auto& budget = scrapekeep::http::answer_budget();
+  REQUIRE(scrapekeep::testing::eventually([&] { return budget.held() == 0; }));
+  struct Resized {
+    std::size_t before = scrapekeep::http::answer_budget().resize(1 << 20);
+    ~Resized() { scrapekeep::http::answer_budget().resize(before); }
+  } resized;
+  const Json all = a.get("/v1/scrape/jobs/" + id + "/events").data()["events"];
+  REQUIRE(all.size() == 3);
+  REQUIRE(scrapekeep::testing::eventually([&] { return budget.held() == 0; }));
+  const std::size_t one = all[0]["url"].get<std::string>().size();
+  // Other answers hold all but room for one event's row: the page ends
+  // after it, and next_after goes on from there.
+  std::optional<scrapekeep::core::ByteBudget::Lease> others(
+      budget.acquire((1 << 20) - (2 * one - 1)));
+  const HttpReply page = a.get("/v1/scrape/jobs/" + id + "/events");
+  REQUIRE(page.status == 200);
+  REQUIRE(page.data()["events"].size() == 1);
+  CHECK(page.data()["next_after"] == 1);
+  others.reset();
+  const HttpReply waited = waits_for_all_of_budget(
+      [&] { return server.client_a().get("/v1/scrape/jobs/" + id + "/events?after=1"); });
+  CHECK(waited.status == 200);
+  CHECK(waited.data()["events"].size() == 2);
   REQUIRE(scrapekeep::testing::eventually([&] { return budget.held() == 0; }));
 }
 

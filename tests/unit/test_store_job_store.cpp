@@ -1682,6 +1682,48 @@ TEST_CASE("a page of results ends before the item that takes it past its byte bu
   CHECK(page->items.size() == 2);
 }
 
+TEST_CASE("a page of events ends before the event that takes it past its byte budget, and its "
+          "next_after goes on from there",
+          "[store]") {
+  StoreFixture f;
+  const Job job = f.create(paged_options(10));
+  const Claim c = f.claim();
+  for (int page = 1; page <= 4; ++page) {
+    REQUIRE(f.store().record_listing_page(c, listing(page, 1, f.clock.now()), f.clock.now()).ok());
+  }
+  // The text each event's row holds: its url and error.
+  std::vector<std::int64_t> sizes;
+  {
+    SQLite::Database raw(f.path(), SQLite::OPEN_READONLY);
+    SQLite::Statement q(raw,
+                        "SELECT length(CAST(url AS BLOB)) + COALESCE(length(CAST(error AS BLOB)), "
+                        "0) FROM page_events ORDER BY job_seq");
+    while (q.executeStep()) {
+      sizes.push_back(q.getColumn(0).getInt64());
+    }
+  }
+  REQUIRE(sizes.size() == 4);
+  const std::int64_t two = sizes[0] + sizes[1];
+  auto page = f.store().list_events(job.job_id, 0, 100, two);
+  REQUIRE(page.ok());
+  REQUIRE(page->events.size() == 2);
+  CHECK(page->next_after == page->events[1].seq);
+  page = f.store().list_events(job.job_id, 0, 100, two - 1);
+  REQUIRE(page.ok());
+  CHECK(page->events.size() == 1);
+  page = f.store().list_events(job.job_id, page->next_after, 100, two);
+  REQUIRE(page.ok());
+  REQUIRE(page->events.size() == 2);
+  CHECK(page->events[0].page_number == 2);
+  // One larger than the budget alone still comes, alone.
+  page = f.store().list_events(job.job_id, 0, 100, 1);
+  REQUIRE(page.ok());
+  CHECK(page->events.size() == 1);
+  page = f.store().list_events(job.job_id, 0, 100);
+  REQUIRE(page.ok());
+  CHECK(page->events.size() == 4);
+}
+
 TEST_CASE("two workers on their own connections never claim the same job", "[store]") {
   StoreFixture f;
   constexpr int k_jobs = 40;

@@ -94,7 +94,8 @@ Outcome events(RouteContext& ctx) {
   if (auto* err = std::get_if<ApiError>(&job)) {
     return *err;
   }
-  auto page = ctx.store.list_events(ctx.params[0], after, limit);
+  store::SharedPageBytes shared{&answer_budget()};
+  auto page = ctx.store.list_events(ctx.params[0], after, limit, store::k_page_bytes, &shared);
   if (!page) {
     return from_store_error(page.error());
   }
@@ -102,6 +103,7 @@ Outcome events(RouteContext& ctx) {
   reply.data_json = R"({"events":)";
   append_json_array(reply.data_json, page->events, event_view);
   reply.data_json += R"(,"next_after":)" + std::to_string(page->next_after) + "}";
+  keep_until_sent(std::move(shared.lease));
   return reply;
 }
 

@@ -809,7 +809,8 @@ Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_
 }
 
 Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t after,
-                                        std::int64_t limit) {
+                                        std::int64_t limit, std::int64_t max_bytes,
+                                        SharedPageBytes* shared) {
   return guarded([&]() -> Result<EventPage> {
     // The job's row in the same read: a job deleted since the caller looked
     // it up may have events still waiting for purge_deleted(), nobody's.
@@ -823,7 +824,11 @@ Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t 
     q.bind(3, limit);
     EventPage page;
     page.next_after = after;
-    while (q.executeStep()) {
+    PageBudget budget(max_bytes, shared);
+    const auto event_bytes = [&q] {
+      return std::int64_t{q.getColumn(3).getBytes()} + q.getColumn(7).getBytes();
+    };
+    while (q.executeStep() && budget.fits(event_bytes(), page.events.empty())) {
       PageEvent e;
       e.seq = q.getColumn(0).getInt64();
       e.kind = std::string(q.getColumn(1).getText()) == "listing" ? PageKind::listing
@@ -840,6 +845,9 @@ Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t 
       e.finished_at = q.getColumn(9).getInt64();
       page.next_after = e.seq;
       page.events.push_back(std::move(e));
+    }
+    if (budget.gave_up()) {
+      return page_bytes_busy();
     }
     return page;
   });

@@ -252,8 +252,11 @@ class JobStore {
   Result<ResultPage> list_results(const std::string& job_id, std::int64_t limit,
                                   std::int64_t offset, std::int64_t max_bytes = k_page_bytes,
                                   SharedPageBytes* shared = nullptr);
+  // Up to `limit` events after `after`, bounded in bytes as list_results()
+  // is (their URLs and errors).
   Result<EventPage> list_events(const std::string& job_id, std::int64_t after,
-                                std::int64_t limit);
+                                std::int64_t limit, std::int64_t max_bytes = k_page_bytes,
+                                SharedPageBytes* shared = nullptr);
 
   // --- workers ---
   // Takes the oldest job waiting for a worker (processing without a claim:
