@@ -477,6 +477,20 @@ TEST_CASE("hostile: chunked bodies are read to RFC 9112, trailers and all, heade
     }
     CHECK(job_count(server) == 0);
   }
+  SECTION("an empty Content-Length or Transfer-Encoding: 400, not a body read as the next "
+          "request (the library drops such a field)") {
+    const std::string smuggled = request_head("GET", "/v1/scrape/jobs?limit=1", key);
+    for (const std::string headers :
+         {"Content-Length: \r\n", "Content-Length:\r\n", "transfer-encoding: \t \r\n"}) {
+      INFO(headers);
+      CHECK(refused(headers, smuggled).json["error"]["message"].get<std::string>().find(
+                "an empty Content-Length or Transfer-Encoding") != std::string::npos);
+    }
+    // Other fields may be empty.
+    RawConnection ok(port);
+    ok.send(request_head("GET", "/v1/scrape/jobs", key, "Referer:\r\nX-Empty: \r\n"));
+    CHECK(ok.read_reply(std::chrono::seconds(2)).status == 200);
+  }
   SECTION("a '%' in a field the server reads: 400 (the library decoded it: %32 was 2)") {
     for (const std::string headers :
          {"Content-Length: %32\r\n", "content-length: 2%00999\r\n",

@@ -11,6 +11,9 @@ namespace scrapekeep::core {
 // `text` with A-Z lowered.
 std::string lower_ascii(std::string text);
 
+// Whether `text`, its A-Z lowered, is `lower`.
+bool equals_ascii_lower(std::string_view text, std::string_view lower);
+
 // Space, tab, CR, LF or form feed (HTML's and HTTP's whitespace).
 bool is_ascii_space(unsigned char c);
 

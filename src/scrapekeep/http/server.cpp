@@ -226,8 +226,9 @@ std::string refusal_response(net::HeadResult why, const ServerConfig& config, co
     case net::HeadResult::malformed:
       error = {400, "BAD_REQUEST",
                "a request header line is malformed: folded, without a colon, with whitespace "
-               "before its colon, with a stray CR, or with a '%' in Content-Length, "
-               "Transfer-Encoding, Authorization, X-API-Key, Connection or Expect",
+               "before its colon, with a stray CR, an empty Content-Length or "
+               "Transfer-Encoding, or with a '%' in Content-Length, Transfer-Encoding, "
+               "Authorization, X-API-Key, Connection or Expect",
                nullptr};
       reason = "Bad Request";
       break;

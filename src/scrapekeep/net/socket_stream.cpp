@@ -14,6 +14,8 @@
 #include <string_view>
 #include <fcntl.h>
 
+#include "scrapekeep/core/text.hpp"
+
 namespace scrapekeep::net {
 
 namespace {
@@ -85,20 +87,25 @@ bool is_decoded_field(std::string_view name) {
   for (const std::string_view field :
        {"content-length", "transfer-encoding", "authorization", "x-api-key", "connection",
         "expect"}) {
-    if (name.size() == field.size() &&
-        std::equal(name.begin(), name.end(), field.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == b;
-        })) {
+    if (core::equals_ascii_lower(name, field)) {
       return true;
     }
   }
   return false;
 }
 
+// Whether `name` is Content-Length or Transfer-Encoding: cpp-httplib 0.11
+// drops such a field with an empty value, and the body it frames would be
+// read as the next request.
+bool is_framing_field(std::string_view name) {
+  return core::equals_ascii_lower(name, "content-length") ||
+         core::equals_ascii_lower(name, "transfer-encoding");
+}
+
 // Whether a header line (`size` bytes with its line end) is one that a
 // strict server takes: "name: value" CRLF, the name all tchar and right
-// before the colon, no CR or NUL but the last CR, not folded, and no '%' in
-// a field is_decoded_field() names.
+// before the colon, no CR or NUL but the last CR, not folded, no '%' in a
+// field is_decoded_field() names, and no empty framing field.
 bool is_strict_field_line(const char* line, std::size_t size) {
   if (size < 2 || line[size - 2] != '\r') {
     return false;
@@ -112,10 +119,15 @@ bool is_strict_field_line(const char* line, std::size_t size) {
       return false;  // whitespace before the colon, a fold, a control byte
     }
   }
+  bool empty = true;
   for (const char* c = colon; c < line + size - 2; ++c) {
     if (*c == '\r' || *c == '\0') {
       return false;
     }
+    empty = empty && (c == colon || *c == ' ' || *c == '\t');
+  }
+  if (empty && is_framing_field(std::string_view(line, static_cast<std::size_t>(colon - line)))) {
+    return false;
   }
   return std::memchr(colon, '%', static_cast<std::size_t>(line + size - colon)) == nullptr ||
          !is_decoded_field(std::string_view(line, static_cast<std::size_t>(colon - line)));
