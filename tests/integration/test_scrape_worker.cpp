@@ -1801,3 +1801,46 @@ TEST_CASE("worker: a listing page still waiting for its turn to be parsed when t
   CHECK(job.counters.listing_pages_failed == 0);
   CHECK_FALSE(job.error_message.has_value());
 }
+
+TEST_CASE("worker: detail bodies waiting for the parse budget behind a listing page given back "
+          "while the next one waits for body room are all scraped",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 2;
+  site_config.items_per_page = 8;
+  site_config.listing_delay = milliseconds(300);  // details come in while page 2 is on its way
+  FixtureSite site(site_config);
+  Harness h;
+  h.fetch.decompress = false;  // rooms of their Content-Length
+  scrape::HttpFetcher probe(h.fetch);
+  scrape::FetchResult listing =
+      probe.fetch(site.url("/listings?page=1"), steady_clock::now() + seconds(10));
+  scrape::FetchResult last =
+      probe.fetch(site.url("/listings?page=2"), steady_clock::now() + seconds(10));
+  scrape::FetchResult detail =
+      probe.fetch(site.url(FixtureSite::detail_path(1, 1)), steady_clock::now() + seconds(10));
+  REQUIRE((listing.ok && last.ok && detail.ok));
+  REQUIRE(detail.body.size() < last.body.size());
+  const std::size_t listing_bytes = listing.body.size();
+  const std::size_t last_bytes = last.body.size();
+  const std::size_t detail_bytes = detail.body.size();
+  listing = scrape::FetchResult();  // their room given back
+  last = scrape::FetchResult();
+  detail = scrape::FetchResult();
+  // Page 1's parse and a detail page's do not fit at once; two detail pages do. The four
+  // detail threads' bodies fit in the body budget, page 2's beside them does not.
+  const SmallParseBudget parse_budget(listing_bytes + detail_bytes - 1);
+  struct SmallBodyBudget {
+    std::size_t bytes;
+    std::size_t before = scrape::process_body_budget().resize(bytes);
+    ~SmallBodyBudget() { scrape::process_body_budget().resize(before); }
+  } body_budget{4 * detail_bytes + last_bytes - 1};
+  core::JobOptions options = detail_options();
+  options.timeout = 5;
+  const auto [id, job] = h.run(site.url("/listings?page=1"), options);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 2);
+  CHECK(job.counters.detail_pages_scraped == 16);
+  CHECK(scrape::process_body_budget().held() == 0);
+}

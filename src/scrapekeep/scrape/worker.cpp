@@ -142,7 +142,10 @@ struct ListingPage {
 //   only once the pipeline is gone (store_details(0), settle_details), and
 //   the pipeline's destructor frees the page waiting to be taken before it
 //   joins. A page given back (recycle) is freed at once, or by the pipeline
-//   before its next parse while it only fetches, which ends by itself.
+//   before its next parse while it only fetches; a fetch may wait for room
+//   in process_body_budget() that detail bodies waiting for their parse
+//   hold, so the runner frees it once the next page is a tick late
+//   (free_given_back).
 // - The pipeline waits for detail pages (max_details_ahead) only before a
 //   fetch, holding no page itself.
 // So every holder gives its bytes back in time, and each caller of acquire()
@@ -204,6 +207,16 @@ class ListingPipeline {
       }
     }
     parsed.reset();
+  }
+
+  // Frees the parses given back, here and from now on until the next parse
+  // ends: for a fetch that is slow to come, which may be waiting for room in
+  // process_body_budget() that bodies waiting for those parses' bytes hold.
+  void free_given_back() {
+    std::vector<ParsedListing> freed;
+    std::lock_guard lock(m_mutex);
+    freed.swap(m_freed);
+    m_free_at_once = true;
   }
 
   // Waits for the next page and hands it over. Only called while the page
@@ -822,6 +835,7 @@ std::optional<Outcome> JobRunner::fetch_listing(ListingPipeline& pipeline, Listi
   std::optional<Outcome> outcome;
   bool ready = false;
   while (!(ready = pipeline.wait_for(k_tick))) {
+    pipeline.free_given_back();
     if (m_details && (outcome = store_details(SIZE_MAX, 1))) {
       break;
     }
