@@ -1137,6 +1137,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     bad_encoding,
     unsupported_encoding,
     unsupported_transfer,
+    no_body_room,
   };
   Abort abort = Abort::none;
   bool success_status = false;
@@ -1224,9 +1225,11 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
           }
         }
       }
-      // Its room for the body: its length, or the most it may be.
-      const std::size_t room =
-          decoder == nullptr && expected_bytes != SIZE_MAX ? expected_bytes : m_config.max_body_bytes;
+      // Its room for the body: its length, or a first share that grows
+      // (keep) when its length is unknown (chunked, compressed).
+      const std::size_t room = decoder == nullptr && expected_bytes != SIZE_MAX
+                                   ? expected_bytes
+                                   : std::min(m_config.max_body_bytes, k_first_body_room);
       auto lease = process_body_budget().acquire_unless(room, deadline,
                                                         [this] { return m_cancelled.load(); });
       if (!lease) {
@@ -1234,9 +1237,7 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         return false;
       }
       attempt.body_room = std::move(*lease);
-      if (room < m_config.max_body_bytes) {
-        attempt.body.reserve(room);
-      }
+      attempt.body.reserve(room);
       return true;
     }
     if (length <= k_max_discarded_body) {
@@ -1247,17 +1248,35 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   };
   // Takes a success's body, decoded.
   const httplib::detail::decompressor::Callback keep = [&](const char* data, std::size_t size) {
-    if (attempt.body.size() + size > m_config.max_body_bytes) {
+    const std::size_t need = attempt.body.size() + size;
+    if (need > m_config.max_body_bytes) {
       abort = Abort::too_large;
       return false;
     }
-    if (attempt.body.capacity() - attempt.body.size() < size) {
-      // Grown within its room: never past the most a page may be. Into a new
-      // string, whose reserve() takes what it is asked (the body's own would
-      // double: 8 MiB grown to 16 for a page of 10 at most).
+    if (need > attempt.body_room.bytes()) {
+      // Its room doubled (never past the most a page may be), taken at once
+      // if it fits, else waited for within the read timeout: a body that
+      // waits holds its room, so the wait must end if all such bodies wait.
+      const std::size_t room =
+          std::min(m_config.max_body_bytes, std::max(need, 2 * attempt.body_room.bytes()));
+      const std::size_t more = room - attempt.body_room.bytes();
+      if (!attempt.body_room.try_grow(more)) {
+        auto extra = process_body_budget().acquire_unless(
+            more, std::min(deadline, steady_clock::now() + m_config.read_timeout),
+            [this] { return m_cancelled.load(); });
+        if (!extra) {
+          abort = m_cancelled || steady_clock::now() >= deadline ? Abort::interrupted
+                                                                 : Abort::no_body_room;
+          return false;
+        }
+        attempt.body_room.absorb(std::move(*extra));
+      }
+    }
+    if (attempt.body.capacity() < need) {
+      // Into a new string, whose reserve() takes what it is asked (the
+      // body's own would double: 8 MiB grown to 16 for a room of 10).
       std::string grown;
-      grown.reserve(std::min(m_config.max_body_bytes,
-                             std::max(attempt.body.size() + size, 2 * attempt.body.capacity())));
+      grown.reserve(attempt.body_room.bytes());
       grown.append(attempt.body);
       attempt.body.swap(grown);
     }
@@ -1388,6 +1407,13 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       return attempt;
     case Abort::unsupported_transfer:
       attempt.error = "unsupported Transfer-Encoding " + unsupported + " (only chunked alone is read)";
+      return attempt;
+    case Abort::no_body_room:
+      attempt.error = "the process's memory for page bodies (" +
+                      std::to_string(process_body_budget().size() >> 20) +
+                      " MiB) stayed full for " + seconds_text(m_config.read_timeout) +
+                      " while this body grew";
+      attempt.retryable = true;
       return attempt;
     case Abort::none:
       break;
