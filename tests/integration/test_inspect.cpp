@@ -39,6 +39,7 @@ using scrapekeep::core::Micros;
 using scrapekeep::http::Json;
 using scrapekeep::store::Claim;
 using scrapekeep::store::DetailPageRecord;
+using scrapekeep::store::JobFilter;
 using scrapekeep::store::JobStore;
 using scrapekeep::store::ListingPageRecord;
 using scrapekeep::store::NewItem;
@@ -377,6 +378,36 @@ TEST_CASE("inspect jobs lists jobs newest first with filters", "[inspect]") {
     CHECK(r.exit_code == 1);
     CHECK(r.err == "scrapekeep: no organization named 'nobody'\n");
   }
+}
+
+TEST_CASE("inspect jobs lists jobs created in the same microsecond in the API's order",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("ties.db");
+  std::vector<std::string> listed_by_api;
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    auto key = (*opened)->create_key("acme", k_t0);
+    REQUIRE(key);
+    for (int i = 0; i < 6; ++i) {
+      REQUIRE((*opened)->create_job(key->info.org_id, "http://127.0.0.1:9/t", {}, k_t0));
+    }
+    JobFilter all;
+    auto page = (*opened)->list_jobs(all);
+    REQUIRE(page);
+    for (const auto& j : page->jobs) {
+      listed_by_api.push_back(j.job_id);
+    }
+  }
+  auto r = inspect(dir, db, {"jobs", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const Json parsed = Json::parse(r.out);
+  std::vector<std::string> listed;
+  for (const auto& j : parsed["jobs"]) {
+    listed.push_back(j["job_id"].get<std::string>());
+  }
+  CHECK(listed == listed_by_api);
 }
 
 TEST_CASE("inspect progress --json is the API's data object", "[inspect]") {

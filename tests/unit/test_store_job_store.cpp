@@ -1393,6 +1393,37 @@ TEST_CASE("list_jobs filters, pages and counts, newest first", "[store]") {
   }
 }
 
+TEST_CASE("jobs created in the same microsecond are claimed in creation order", "[store]") {
+  StoreFixture f;
+  std::vector<std::string> created;
+  for (int i = 0; i < 10; ++i) {
+    created.push_back(f.create().job_id);  // the fixture's clock does not move
+  }
+  std::vector<std::string> claimed;
+  for (int i = 0; i < 10; ++i) {
+    claimed.push_back(f.claim().job_id);
+  }
+  CHECK(claimed == created);  // not in the order of their random ids
+}
+
+TEST_CASE("a clock set back since a job was created dates neither its start nor its cancel "
+          "before its creation",
+          "[store]") {
+  StoreFixture f;
+  const Job pending = f.create();
+  f.clock.advance(-3600 * k_second);
+  auto cancelled = f.store().cancel_job(pending.job_id, f.org, f.clock.now());
+  REQUIRE(cancelled.ok());
+  CHECK(cancelled->completed_at == std::optional<Micros>(pending.created_at));
+  f.clock.advance(3600 * k_second);
+  const Job started = f.create();
+  f.clock.advance(-3600 * k_second);
+  const Claim c = f.claim();
+  REQUIRE(c.job_id == started.job_id);
+  CHECK(f.store().get_job(started.job_id, f.org)->started_at ==
+        std::optional<Micros>(started.created_at));
+}
+
 TEST_CASE("list_jobs: jobs created in the same microsecond page in creation order", "[store]") {
   StoreFixture f;
   std::vector<std::string> created;

@@ -1286,8 +1286,7 @@ void WorkerPool::run_worker() {
   };
   while (!m_stopping) {
     const Micros now = m_clock.now();
-    if (m_config.recover_interval.count() > 0 &&
-        (!last_recover || now - *last_recover >= to_micros(m_config.recover_interval))) {
+    if (core::interval_due(last_recover, now, to_micros(m_config.recover_interval))) {
       last_recover = now;
       auto recovered = store->recover_expired(now, m_config.max_attempts);
       if (recovered && *recovered > 0) {

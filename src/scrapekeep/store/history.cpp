@@ -623,10 +623,12 @@ Status History::each_job(const HistoryFilter& filter,
     if (!org) {
       return org.error();
     }
-    // created_at DESC, rowid DESC walks (status|org, created_at) indexes backwards.
+    // Newest first, jobs created in the same microsecond in the order they
+    // were created, as the API lists them: (status|org, created_at) indexes
+    // walked backwards, only each run of one created_at sorted.
     SQLite::Statement q(*m_impl->db, k_job_select() + "WHERE 1 = 1" +
                                          filter_sql(filter, org->has_value(), false) +
-                                         " ORDER BY j.created_at DESC, j.rowid DESC LIMIT :limit");
+                                         " ORDER BY j.created_at DESC, j.rowid ASC LIMIT :limit");
     bind_filter(q, filter, *org);
     q.bind(":limit", filter.limit.value_or(-1));
     SelectorsCache cache;

@@ -716,8 +716,9 @@ Result<Job> JobStore::cancel_job(const std::string& job_id, std::optional<std::i
     }
     const double pct = job->status == JobStatus::pending ? 0.0 : core::live_percentage(*job);
     // `now` was read before this transaction waited for the write lock: a
-    // worker may have started the job since, a little later.
-    const Micros completed_at = std::max(now, job->started_at.value_or(now));
+    // worker may have started the job since, a little later. Never before
+    // the job began either, were the clock set back since.
+    const Micros completed_at = std::max(now, job->started_at.value_or(job->created_at));
     auto q = m_impl->prepared(
         "UPDATE jobs SET status = 'cancelled', completion_reason = 'cancelled', completed_at = ?, "
         "stopped_percentage = ?, claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL "
@@ -876,7 +877,7 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
         auto waiting = m_impl->prepared(
             "SELECT job_id FROM jobs WHERE status = 'processing' AND lease_expires_at IS NULL "
             "AND claim_token IS NULL AND started_at + timeout_s * 1000000 > ? "
-            "AND job_id <> '' ORDER BY created_at, job_id LIMIT 1");
+            "AND job_id <> '' ORDER BY created_at, rowid LIMIT 1");
         waiting->bind(1, now);
         if (waiting->executeStep()) {
           job_id = waiting->getColumn(0).getString();
@@ -885,7 +886,7 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       if (job_id.empty()) {
         auto pending = m_impl->prepared(
             "SELECT job_id FROM jobs WHERE status = 'pending' AND job_id <> '' "
-            "ORDER BY created_at, job_id LIMIT 1");
+            "ORDER BY created_at, rowid LIMIT 1");
         if (pending->executeStep()) {
           job_id = pending->getColumn(0).getString();
         }
@@ -900,7 +901,8 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       claim.token = core::random_hex(16);
       {
         auto q = m_impl->prepared(
-            "UPDATE jobs SET status = 'processing', started_at = COALESCE(started_at, ?), "
+            "UPDATE jobs SET status = 'processing', started_at = COALESCE(started_at, "
+            "MAX(?, created_at)), "
             "attempts = attempts + 1, claim_token = ?, claimed_by = ?, lease_expires_at = ?, "
             "current_page = MAX(current_page, 1) WHERE job_id = ? AND (status = 'pending' OR "
             "(status = 'processing' AND claim_token IS NULL))");

@@ -122,9 +122,8 @@ void Maintenance::run() {
     file_gone = !file;
     const core::Micros now = m_clock.now();
     const auto due = [now](std::optional<core::Micros> last, milliseconds every) {
-      return every.count() > 0 &&
-             (!last || now - *last >= std::chrono::duration_cast<std::chrono::microseconds>(every)
-                                          .count());
+      return core::interval_due(
+          last, now, std::chrono::duration_cast<std::chrono::microseconds>(every).count());
     };
     if (due(last_recover, m_config.recover_interval)) {
       last_recover = now;
