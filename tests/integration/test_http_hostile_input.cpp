@@ -697,6 +697,18 @@ TEST_CASE("hostile: create-job bodies at the edges of the contract's rules", "[h
       check_error(a.post("/v1/scrape", deep), 400, "INVALID_JSON");
     }
   }
+  SECTION("a NUL in a selector is refused: libxml2 would compile the part before it") {
+    for (const std::string selector : {"item", "next_page", "detail_link"}) {
+      Json body = job_body();
+      body["options"]["selectors"][selector] = std::string("//a\0 garbage !!!", 16);
+      const HttpReply r = a.post("/v1/scrape", body.dump());
+      check_bad_field(r, "options.selectors." + selector);
+      CHECK(why(r, "options.selectors." + selector) == "must not contain a NUL character (\\u0000)");
+    }
+    Json body = job_body();
+    body["options"]["selectors"]["fields"] = {{"t", std::string(".//h2\0 ~~", 9)}};
+    check_bad_field(a.post("/v1/scrape", body.dump()), "options.selectors.fields.t");
+  }
   SECTION("a key given twice in one object is named, at any depth") {
     const std::string url = "\"url\": \"" + k_listing + "\"";
     const std::string sel = R"("selectors": {"item": "//a"})";
@@ -1090,6 +1102,32 @@ TEST_CASE("hostile: an HTTP/1.0 answer says the connection closes, and it does",
     CHECK_FALSE(r.header("Keep-Alive").has_value());
     CHECK(c.wait_closed(seconds(10)));
   }
+  // HTTP/1.0 has no transfer codings (RFC 9112 6.1): a chunked body is 400.
+  RawConnection c(server.port());
+  REQUIRE(c.send("POST /v1/scrape HTTP/1.0\r\nX-API-Key: " + server.org_a().key +
+                 "\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"));
+  const HttpReply r = c.read_reply(seconds(2));
+  check_error(r, 400, "BAD_REQUEST");
+  CHECK(r.json["error"]["message"] == "an HTTP/1.0 request cannot have a Transfer-Encoding");
+  CHECK(c.wait_closed(seconds(10)));
+}
+
+TEST_CASE("hostile: Connection: close is read in any case and in a list", "[http][hostile]") {
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  for (const std::string value : {"close", "Close", "CLOSE", "keep-alive, close", "TE,close "}) {
+    INFO(value);
+    RawConnection c(server.port());
+    REQUIRE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: " + value + "\r\n\r\n"));
+    const HttpReply r = c.read_reply();
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Connection") == std::optional<std::string>("close"));
+    CHECK_FALSE(r.header("Keep-Alive").has_value());
+    CHECK(c.wait_closed(seconds(2)));  // not after the 5 s keep-alive
+  }
+  RawConnection kept(server.port());
+  REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: closed\r\n\r\n"));
+  CHECK(kept.read_reply().header("Keep-Alive").has_value());
 }
 
 TEST_CASE("hostile: slow clients lose their connection, and nothing is half-created",
@@ -1172,6 +1210,8 @@ TEST_CASE("hostile: slow clients lose their connection, and nothing is half-crea
         r = c.read_reply(seconds(30));
       }
       check_error(r, 408, "REQUEST_TIMEOUT");
+      // Said as it is: the body's time ran out, the bytes never stopped.
+      CHECK(r.json["error"]["message"] == "the request body did not arrive within 1 seconds");
       CHECK(c.wait_closed(seconds(30)));
     }
   }

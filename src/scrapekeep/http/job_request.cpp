@@ -105,6 +105,11 @@ class Validator {
       return;
     }
     const auto& text = v.get_ref<const std::string&>();
+    if (text.find('\0') != std::string::npos) {
+      // libxml2 would compile the part before it alone.
+      fail(name, "must not contain a NUL character (\\u0000)");
+      return;
+    }
     if (core::utf8_length(text) > k_max_xpath) {
       fail(name, "must be at most " + std::to_string(k_max_xpath) + " characters");
       return;

@@ -46,8 +46,8 @@ bool is_known_method(const std::string& method) {
 
 // Why a request's body cannot be told apart from what follows it (RFC 9112
 // 6.1-6.3), if it cannot: Content-Length given twice with different values or
-// not a number, both Content-Length and Transfer-Encoding, or a transfer
-// coding other than chunked. A server that guessed could read a request
+// not a number, both Content-Length and Transfer-Encoding, a transfer coding
+// other than chunked, or one in HTTP/1.0. A server that guessed could read a request
 // smuggled in a body. And an HTTP/1.1 request without exactly one Host
 // (RFC 9112 3.2: a 400).
 std::optional<ApiError> framing_error(const httplib::Request& req) {
@@ -70,6 +70,11 @@ std::optional<ApiError> framing_error(const httplib::Request& req) {
   }
   const std::size_t lengths = req.get_header_value_count("Content-Length");
   const std::size_t codings = req.get_header_value_count("Transfer-Encoding");
+  if (codings > 0 && req.version == "HTTP/1.0") {
+    // RFC 9112 6.1: HTTP/1.0 has no transfer codings; such framing is faulty.
+    return ApiError{400, "BAD_REQUEST", "an HTTP/1.0 request cannot have a Transfer-Encoding",
+                    nullptr};
+  }
   if (codings > 0 && lengths > 0) {
     return ApiError{400, "BAD_REQUEST",
                     "the request has both Content-Length and Transfer-Encoding", nullptr};
@@ -81,6 +86,23 @@ std::optional<ApiError> framing_error(const httplib::Request& req) {
                     "the only transfer coding a request body may have is chunked", nullptr};
   }
   return std::nullopt;
+}
+
+// Whether the request's Connection header holds the option "close", in any
+// case, alone or in a list (RFC 9110 7.6.1): the library reads only an
+// exact "close", and kept "Close" or "keep-alive, close" open.
+bool asks_to_close(const httplib::Request& req) {
+  for (std::size_t i = 0; i < req.get_header_value_count("Connection"); ++i) {
+    const std::string value = req.get_header_value("Connection", i);
+    for (std::size_t start = 0; start <= value.size();) {
+      const std::size_t comma = std::min(value.find(',', start), value.size());
+      if (core::lower_ascii(core::trim_ascii(value.substr(start, comma - start))) == "close") {
+        return true;
+      }
+      start = comma + 1;
+    }
+  }
+  return false;
 }
 
 // The request target in origin form: an absolute-form target
@@ -632,7 +654,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
                                                      httplib::Response& res) {
     // HTTP/1.0 connections are closed after their answer (the library closes
     // them, even with "Connection: keep-alive"): the answer says so.
-    if (req.version == "HTTP/1.0") {
+    if (req.version == "HTTP/1.0" || asks_to_close(req)) {
       close_connection(res);
     }
     // Connections waiting for a thread while every one is busy with a

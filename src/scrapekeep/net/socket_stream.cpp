@@ -492,7 +492,10 @@ ssize_t SocketStream::receive_more() {
     return -1;
   }
   const ssize_t n = receive(std::min(m_read_timeout_ms, left_ms), false);
-  if (n < 0 && m_timed_out && ms_until(m_chunked_until) == 0) {
+  // A wait for the time left ends up to 2 ms before it (each ms_until()
+  // rounds down): one that ends that close to the deadline ended for it.
+  if (n < 0 && m_timed_out &&
+      SteadyClock::now() + std::chrono::milliseconds(2) >= m_chunked_until) {
     m_chunked_too_slow = true;
   }
   return n;
