@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "scrapekeep/store/job_store.hpp"
 #include "scrapekeep/store/store_pool.hpp"
@@ -109,4 +110,28 @@ TEST_CASE("job_for_key sees a key revoked by another connection at once", "[stor
   REQUIRE(finds(*lease, f.key_a.key, f.job_a.job_id));
   REQUIRE(f.admin->revoke_key(f.key_a.info.key_id, k_t0 + 1).ok());
   CHECK_FALSE(finds(*lease, f.key_a.key, f.job_a.job_id));
+}
+
+TEST_CASE("a pool keeps at most its idle maximum of connections given back, and closes the rest",
+          "[store][pool]") {
+  PoolFixture f;
+  StorePool pool(f.config, 2);
+  {
+    std::vector<StorePool::Lease> leases;
+    for (int i = 0; i < 5; ++i) {
+      auto lease = pool.acquire();
+      REQUIRE(lease.ok());
+      leases.push_back(std::move(lease.value()));
+    }
+    CHECK(pool.idle() == 0);
+  }
+  CHECK(pool.idle() == 2);
+  // Those kept are used again.
+  {
+    auto again = pool.acquire();
+    REQUIRE(again.ok());
+    CHECK(pool.idle() == 1);
+    CHECK(finds(*again, f.key_a.key, f.job_a.job_id));
+  }
+  CHECK(pool.idle() == 2);
 }

@@ -1,5 +1,7 @@
 #include "scrapekeep/cli/app.hpp"
 
+#include <sys/resource.h>
+
 #include <charconv>
 #include <csignal>
 #include <cstdlib>
@@ -19,6 +21,14 @@ void say(const std::string& line) { std::cerr << "scrapekeep: " << core::printab
 int fail(const std::string& message) {
   say(message);
   return 1;
+}
+
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& config) {

@@ -31,6 +31,12 @@ void say(const std::string& line);
 // say(message); returns 1.
 int fail(const std::string& message);
 
+// Raises this process's limit of open files to the most it may have (its
+// hard limit): each connection, and each database connection (two files),
+// takes one or more, and a common default of 1024 ran out at about 340
+// clients, each then answered 503 as if the database were unavailable.
+void raise_open_file_limit();
+
 // Opens the store or prints why not (nullptr then).
 std::unique_ptr<store::JobStore> open_store_or_report(const store::StoreConfig& config);
 

@@ -43,6 +43,7 @@ bool split_listen(const std::string& listen, std::string& host, int& port) {
 }
 
 int run_serve(const ServeOptions& o) {
+  raise_open_file_limit();
   http::ServerConfig server_config;
   if (!split_listen(o.listen, server_config.host, server_config.port)) {
     say("--listen must be HOST:PORT, got " + o.listen);
@@ -63,7 +64,7 @@ int run_serve(const ServeOptions& o) {
   const store::StoreConfig store_config = store_config_for(o.work);
   // Bound before the database is opened (the pool opens none until a
   // request comes): a port in use leaves no new database behind.
-  store::StorePool pool(store_config);
+  store::StorePool pool(store_config, static_cast<std::size_t>(o.threads));
   http::ApiServer server(server_config, pool, clock);
   auto port = server.bind();
   if (!port) {

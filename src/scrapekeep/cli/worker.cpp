@@ -47,6 +47,7 @@ bool not_made_yet(const std::string& path) {
 }
 
 int run_worker(const WorkerOptions& o) {
+  raise_open_file_limit();
   scrape::init_libxml();
   block_shutdown_signals();
   // Refused at once, as every command refuses it: opening a FIFO to look for

@@ -24,7 +24,8 @@ struct StorePool::Connection {
   std::string key_hash;
 };
 
-StorePool::StorePool(StoreConfig config) : m_config(std::move(config)) {
+StorePool::StorePool(StoreConfig config, std::size_t max_idle)
+    : m_config(std::move(config)), m_max_idle(max_idle) {
   m_config.migrate = false;
   if (m_config.cache_kib == 0) {
     m_config.cache_kib = k_request_cache_kib;
@@ -110,9 +111,20 @@ Result<StorePool::Lease> StorePool::acquire() {
   return Lease(this, std::make_unique<Connection>(std::move(opened.value())));
 }
 
-void StorePool::give_back(std::unique_ptr<Connection> connection) {
+std::size_t StorePool::idle() {
   std::lock_guard lock(m_mutex);
-  m_idle.push_back(std::move(connection));
+  return m_idle.size();
+}
+
+void StorePool::give_back(std::unique_ptr<Connection> connection) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_idle.size() < m_max_idle) {
+      m_idle.push_back(std::move(connection));
+      return;
+    }
+  }
+  connection.reset();  // closed outside the lock
 }
 
 } // namespace scrapekeep::store

@@ -14,7 +14,12 @@ namespace scrapekeep::store {
 
 class StorePool {
  public:
-  explicit StorePool(StoreConfig config);
+  static constexpr std::size_t k_max_idle = 64;  // the HTTP threads kept ready
+
+  // Keeps at most `max_idle` connections given back; more are closed (each
+  // holds two files and up to 512 KiB of cache: a burst of 500 clients
+  // left 483 open for good).
+  explicit StorePool(StoreConfig config, std::size_t max_idle = k_max_idle);
   ~StorePool();
 
   // One pooled connection with what the request fast path keeps on it.
@@ -49,11 +54,14 @@ class StorePool {
 
   // A connection (opened on demand, without migrating), or the open error.
   Result<Lease> acquire();
+  // Connections given back and kept for the next acquire().
+  std::size_t idle();
 
  private:
   void give_back(std::unique_ptr<Connection> connection);
 
   StoreConfig m_config;
+  const std::size_t m_max_idle;
   std::mutex m_mutex;
   std::vector<std::unique_ptr<Connection>> m_idle;
 };
