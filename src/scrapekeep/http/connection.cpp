@@ -12,6 +12,7 @@ namespace {
 thread_local net::SocketStream* t_current = nullptr;
 thread_local bool t_close_after = false;
 thread_local core::ByteBudget::Lease t_kept;
+thread_local std::chrono::steady_clock::time_point t_kept_since;
 
 } // namespace
 
@@ -31,14 +32,7 @@ void keep_until_sent(core::ByteBudget::Lease lease) {
     return;
   }
   t_kept = std::move(lease);
-  // A client that reads slowly would hold its share for as long as it keeps
-  // reading, and other pages would wait for it and fail: while any waits, an
-  // answer still being sent after 2 s is given up and its connection closed.
-  const auto since = std::chrono::steady_clock::now();
-  t_current->give_up_sending_when([since] {
-    return answer_budget().waiting() > 0 &&
-           std::chrono::steady_clock::now() - since > k_slow_answer_grace;
-  });
+  t_kept_since = std::chrono::steady_clock::now();
 }
 
 BoundedServer::BoundedServer(net::HeadLimits limits,
@@ -52,7 +46,22 @@ bool BoundedServer::process_and_close_socket(socket_t sock) {
   const auto listening = [this] { return svr_sock_ != INVALID_SOCKET; };
   bool ret = false;
   for (std::size_t left = keep_alive_max_count_; left > 0 && listening(); --left) {
-    const net::HeadResult head = strm.read_head(m_limits, idle_ms, listening);
+    const auto asked = std::chrono::steady_clock::now();
+    const bool first = left == keep_alive_max_count_;
+    const auto keep_waiting = [&] {
+      if (!listening()) {
+        return false;
+      }
+      if (!under_pressure()) {
+        return true;
+      }
+      const auto waited = std::chrono::steady_clock::now() - asked;
+      if (strm.buffered() == 0) {
+        return first && waited < k_first_request_grace;
+      }
+      return waited < k_head_grace;
+    };
+    const net::HeadResult head = strm.read_head(m_limits, idle_ms, keep_waiting);
     if (head == net::HeadResult::closed) {
       break;
     }
@@ -64,6 +73,18 @@ bool BoundedServer::process_and_close_socket(socket_t sock) {
     bool connection_closed = false;
     t_current = &strm;
     t_close_after = false;
+    // A client that reads slowly would hold its share of the answers'
+    // budget for as long as it keeps reading, and other pages would wait for
+    // it and fail: while any waits, an answer that holds some and is still
+    // being sent 2 s after it was built is given up, and its connection
+    // closed; and while connections wait for a thread, any answer still
+    // being sent k_send_grace after its request came.
+    strm.give_up_sending_when([this, came = std::chrono::steady_clock::now()] {
+      const auto now = std::chrono::steady_clock::now();
+      return (t_kept.bytes() > 0 && answer_budget().waiting() > 0 &&
+              now - t_kept_since > k_slow_answer_grace) ||
+             (now - came > k_send_grace && under_pressure());
+    });
     ret = process_request(strm, left == 1, connection_closed, nullptr);
     t_current = nullptr;
     const bool sent = strm.flush();

@@ -45,17 +45,38 @@ core::ByteBudget& answer_budget();
 void keep_until_sent(core::ByteBudget::Lease lease);
 constexpr std::chrono::seconds k_slow_answer_grace{2};
 
+// While connections wait for a thread (under_pressure()), a connection's
+// thread is given back sooner: the connection is closed when it is idle
+// between requests, when its first request has not begun within
+// k_first_request_grace of the thread taking it up, when a request's head
+// is still arriving k_head_grace after it began, or when an answer is still
+// being sent k_send_grace after the request came; a body still arriving
+// k_body_grace after its head is 408. Slow or silent clients
+// beyond --max-threads held every thread for up to 30 s of head (or as long
+// as they kept reading an answer) while the others waited.
+constexpr std::chrono::milliseconds k_first_request_grace{100};
+constexpr std::chrono::seconds k_head_grace{2};
+constexpr std::chrono::seconds k_body_grace{5};
+constexpr std::chrono::seconds k_send_grace{10};
+
 class BoundedServer final : public httplib::Server {
  public:
   // `refuse` returns the whole HTTP response (status line, headers, body)
   // sent for a head that read_head() refused, before the connection closes.
   BoundedServer(net::HeadLimits limits, std::function<std::string(net::HeadResult)> refuse);
 
+  // Whether connections wait for a thread; set before the server runs.
+  void set_under_pressure(std::function<bool()> under_pressure) {
+    m_under_pressure = std::move(under_pressure);
+  }
+
  private:
   bool process_and_close_socket(socket_t sock) override;
+  bool under_pressure() const { return m_under_pressure && m_under_pressure(); }
 
   net::HeadLimits m_limits;
   std::function<std::string(net::HeadResult)> m_refuse;
+  std::function<bool()> m_under_pressure;
 };
 
 } // namespace scrapekeep::http

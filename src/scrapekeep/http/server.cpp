@@ -413,6 +413,11 @@ struct ApiServer::Impl {
   std::mutex run_mutex;
   std::atomic<ConnectionThreads*> threads{nullptr};  // the server's, once it runs
   bool stopped = false;  // stop() was called
+  // Connections wait for a thread: all --max-threads are busy.
+  bool under_pressure() const {
+    const ConnectionThreads* t = threads.load();
+    return t != nullptr && t->waiting() > 0;
+  }
   enum class Run { not_yet, serving, returned };
   std::atomic<Run> run{Run::not_yet};
 };
@@ -433,6 +438,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     impl->threads = threads;
     return threads;
   };
+  m_impl->server.set_under_pressure([impl = m_impl.get()] { return impl->under_pressure(); });
   // Without TCP_NODELAY, Nagle's algorithm meets delayed ACKs on keep-alive
   // connections and each small response waits ~40 ms.
   svr.set_tcp_nodelay(true);
@@ -545,16 +551,23 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     std::string body;
     bool too_large = false;
     bool too_slow = false;
-    // Each read has its own timeout; this bounds a body trickled in slowly.
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(m_config.body_timeout_s);
+    bool too_slow_for_others = false;
+    // Each read has its own timeout; this bounds a body trickled in slowly,
+    // and more tightly while connections wait for a thread.
+    const auto began = std::chrono::steady_clock::now();
+    const auto deadline = began + std::chrono::seconds(m_config.body_timeout_s);
     const bool read = reader([&](const char* data, size_t length) {
       if (body.size() + length > m_config.max_body_bytes) {
         too_large = true;
         return false;
       }
-      if (std::chrono::steady_clock::now() > deadline) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now > deadline) {
         too_slow = true;
+        return false;
+      }
+      if (now - began > k_body_grace && m_impl->under_pressure()) {
+        too_slow_for_others = true;
         return false;
       }
       body.append(data, length);
@@ -567,6 +580,15 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
       return;
     }
     const net::SocketStream* strm = current_stream();
+    if (too_slow_for_others) {
+      close_connection(res);
+      write_error(res,
+                  request_timeout("the request body did not arrive within " +
+                                  std::to_string(k_body_grace.count()) +
+                                  " seconds, while other connections waited for the server"),
+                  new_request_id(), m_clock.now());
+      return;
+    }
     if (too_slow || (!read && strm != nullptr && strm->chunked_body_too_slow())) {
       close_connection(res);
       write_error(res,
