@@ -345,6 +345,18 @@ TEST_CASE("GET /healthz answers without a key", "[http]") {
   REQUIRE(gzipped.status == 200);
   CHECK(gzipped.header("Content-Encoding") == std::optional<std::string>("gzip"));
   CHECK(gzipped.header("Vary") == std::optional<std::string>("Accept-Encoding"));
+  // A coding refused with q=0 is not used (RFC 9110 12.5.3).
+  const std::vector<std::pair<std::string, std::optional<std::string>>> cases = {
+      {"gzip;q=0", std::nullopt},
+      {"gzip, br;q=0", "gzip"},
+      {"br;q=0, GZIP; Q=0.000, identity;q=1", std::nullopt},
+      {"br;q=0.0,gzip;q=0.5", "gzip"}};
+  for (const auto& [accept, coding] : cases) {
+    INFO(accept);
+    const HttpReply r2 = anonymous.request("GET", "/healthz", {}, {{"Accept-Encoding", accept}});
+    REQUIRE(r2.status == 200);
+    CHECK(r2.header("Content-Encoding") == coding);
+  }
 }
 
 TEST_CASE("POST /v1/scrape creates a job with options normalized", "[http]") {

@@ -88,6 +88,33 @@ std::optional<ApiError> framing_error(const httplib::Request& req) {
   return std::nullopt;
 }
 
+// The codings of an Accept-Encoding value that it does not refuse (RFC 9110
+// 12.5.3: "gzip;q=0" refuses gzip), comma separated, without their weights.
+std::string accepted_codings(const std::string& value) {
+  std::string out;
+  for (std::size_t start = 0; start <= value.size();) {
+    const std::size_t comma = std::min(value.find(',', start), value.size());
+    const std::string item = value.substr(start, comma - start);
+    start = comma + 1;
+    const std::size_t semicolon = std::min(item.find(';'), item.size());
+    const std::string coding = core::lower_ascii(core::trim_ascii(item.substr(0, semicolon)));
+    bool refused = false;
+    for (std::size_t p = semicolon; p < item.size();) {
+      const std::size_t next = std::min(item.find(';', p + 1), item.size());
+      const std::string param = core::lower_ascii(core::trim_ascii(item.substr(p + 1, next - p - 1)));
+      if (param.rfind("q=", 0) == 0) {
+        const std::string q = core::trim_ascii(param.substr(2));
+        refused = !q.empty() && q.find_first_not_of("0.") == std::string::npos;
+      }
+      p = next;
+    }
+    if (!coding.empty() && !refused) {
+      out += (out.empty() ? "" : ", ") + coding;
+    }
+  }
+  return out;
+}
+
 // Whether the request's Connection header holds the option "close", in any
 // case, alone or in a list (RFC 9110 7.6.1): the library reads only an
 // exact "close", and kept "Close" or "keep-alive, close" open.
@@ -629,6 +656,16 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   // (any method) take the library's way, which reads it.
   svr.set_pre_routing_handler([this, dispatch](const httplib::Request& req,
                                                 httplib::Response& res) {
+    // The library compresses an answer for a client whose Accept-Encoding
+    // holds "br" or "gzip" anywhere, "gzip;q=0" (refused) included: it reads
+    // the codings it was refused no more. The request is the library's own
+    // (not const): only the codings the client accepts are left in it.
+    if (req.has_header("Accept-Encoding")) {
+      auto& headers = const_cast<httplib::Headers&>(req.headers);
+      std::string accepted = accepted_codings(req.get_header_value("Accept-Encoding"));
+      headers.erase("Accept-Encoding");
+      headers.emplace("Accept-Encoding", std::move(accepted));
+    }
     if (auto error = framing_error(req)) {
       close_connection(res);
       write_error(res, *error, new_request_id(), m_clock.now());
