@@ -38,18 +38,6 @@ void ByteBudget::Lease::shrink_to(std::size_t bytes) {
   }
 }
 
-void ByteBudget::Lease::absorb(Lease&& other) {
-  if (other.m_owner == nullptr) {
-    return;
-  }
-  if (m_owner == nullptr) {
-    *this = std::move(other);
-    return;
-  }
-  m_bytes += std::exchange(other.m_bytes, 0);
-  other.m_owner = nullptr;
-}
-
 void ByteBudget::Lease::release() {
   if (m_owner != nullptr) {
     std::exchange(m_owner, nullptr)->give_back(std::exchange(m_bytes, 0));
@@ -120,11 +108,6 @@ void ByteBudget::wake() {
 std::size_t ByteBudget::held() const {
   std::lock_guard lock(m_mutex);
   return m_held;
-}
-
-std::size_t ByteBudget::size() const {
-  std::lock_guard lock(m_mutex);
-  return m_bytes;
 }
 
 std::size_t ByteBudget::waiting() const {

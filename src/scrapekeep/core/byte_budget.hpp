@@ -38,8 +38,6 @@ class ByteBudget {
     bool try_grow(std::size_t bytes);
     // Gives back what it holds beyond `bytes`.
     void shrink_to(std::size_t bytes);
-    // Takes over what `other`, a lease of the same budget, holds.
-    void absorb(Lease&& other);
     std::size_t bytes() const { return m_bytes; }
     void release();
 
@@ -63,7 +61,6 @@ class ByteBudget {
   // Has every waiter look at its give_up() again.
   void wake();
   std::size_t held() const;
-  std::size_t size() const;  // the budget's bytes
   // Callers waiting in acquire() (for tests).
   std::size_t waiting() const;
   // Makes the budget `bytes` from now on and returns what it was (for tests:

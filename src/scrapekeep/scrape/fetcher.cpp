@@ -1137,7 +1137,6 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     bad_encoding,
     unsupported_encoding,
     unsupported_transfer,
-    no_body_room,
   };
   Abort abort = Abort::none;
   bool success_status = false;
@@ -1225,11 +1224,14 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
           }
         }
       }
-      // Its room for the body: its length, or a first share that grows
-      // (keep) when its length is unknown (chunked, compressed).
+      // Its room for the body: its length, or the most a page may be when
+      // its length is unknown (chunked, compressed). Taken whole, never
+      // grown: bodies that waited to grow held their rooms while they
+      // waited, and 64 compressed pages at once waited for each other
+      // until their read timeouts failed them.
       const std::size_t room = decoder == nullptr && expected_bytes != SIZE_MAX
                                    ? expected_bytes
-                                   : std::min(m_config.max_body_bytes, k_first_body_room);
+                                   : m_config.max_body_bytes;
       auto lease = process_body_budget().acquire_unless(room, deadline,
                                                         [this] { return m_cancelled.load(); });
       if (!lease) {
@@ -1237,7 +1239,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
         return false;
       }
       attempt.body_room = std::move(*lease);
-      attempt.body.reserve(room);
+      if (room < m_config.max_body_bytes) {
+        attempt.body.reserve(room);  // its length; one of unknown length grows (keep)
+      }
       return true;
     }
     if (length <= k_max_discarded_body) {
@@ -1253,30 +1257,13 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       abort = Abort::too_large;
       return false;
     }
-    if (need > attempt.body_room.bytes()) {
-      // Its room doubled (never past the most a page may be), taken at once
-      // if it fits, else waited for within the read timeout: a body that
-      // waits holds its room, so the wait must end if all such bodies wait.
-      const std::size_t room =
-          std::min(m_config.max_body_bytes, std::max(need, 2 * attempt.body_room.bytes()));
-      const std::size_t more = room - attempt.body_room.bytes();
-      if (!attempt.body_room.try_grow(more)) {
-        auto extra = process_body_budget().acquire_unless(
-            more, std::min(deadline, steady_clock::now() + m_config.read_timeout),
-            [this] { return m_cancelled.load(); });
-        if (!extra) {
-          abort = m_cancelled || steady_clock::now() >= deadline ? Abort::interrupted
-                                                                 : Abort::no_body_room;
-          return false;
-        }
-        attempt.body_room.absorb(std::move(*extra));
-      }
-    }
     if (attempt.body.capacity() < need) {
-      // Into a new string, whose reserve() takes what it is asked (the
-      // body's own would double: 8 MiB grown to 16 for a room of 10).
+      // Doubled, within its room: into a new string, whose reserve() takes
+      // what it is asked (the body's own would double: 8 MiB grown to 16
+      // for a room of 10).
       std::string grown;
-      grown.reserve(attempt.body_room.bytes());
+      grown.reserve(
+          std::min(attempt.body_room.bytes(), std::max(need, 2 * attempt.body.capacity())));
       grown.append(attempt.body);
       attempt.body.swap(grown);
     }
@@ -1407,13 +1394,6 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
       return attempt;
     case Abort::unsupported_transfer:
       attempt.error = "unsupported Transfer-Encoding " + unsupported + " (only chunked alone is read)";
-      return attempt;
-    case Abort::no_body_room:
-      attempt.error = "the process's memory for page bodies (" +
-                      std::to_string(process_body_budget().size() >> 20) +
-                      " MiB) stayed full for " + seconds_text(m_config.read_timeout) +
-                      " while this body grew";
-      attempt.retryable = true;
       return attempt;
     case Abort::none:
       break;

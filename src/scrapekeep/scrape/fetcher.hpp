@@ -42,16 +42,12 @@ inline constexpr int k_max_abandoned_lookups = 64;
 int abandoned_lookups();
 
 // The memory of the response bodies a process holds, from their headers
-// until they are parsed: 256 MiB. A body takes its Content-Length, or
-// k_first_body_room when its length is unknown (chunked, compressed), then
-// twice as much each time it outgrows it; a response that does not fit
-// waits (its connection open) for bodies before it to be parsed, and one
-// that cannot grow for the read timeout fails (retried).
+// until they are parsed: 256 MiB. A body takes its Content-Length, or the
+// most a page may be (max_body_bytes) when its length is unknown (chunked,
+// compressed) until it has arrived, then what it took; a response that does
+// not fit waits (its connection open) for bodies before it to be parsed.
+// Nothing waits while it holds room, so the waits always end.
 core::ByteBudget& process_body_budget();
-
-// A body of unknown length first takes this much room, and doubles it as it
-// grows.
-inline constexpr std::size_t k_first_body_room = 256 * 1024;
 
 struct FetchConfig {
   std::chrono::milliseconds connect_timeout{5000};
