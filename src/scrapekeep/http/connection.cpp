@@ -47,7 +47,6 @@ bool BoundedServer::process_and_close_socket(socket_t sock) {
   bool ret = false;
   for (std::size_t left = keep_alive_max_count_; left > 0 && listening(); --left) {
     const auto asked = std::chrono::steady_clock::now();
-    const bool first = left == keep_alive_max_count_;
     const auto keep_waiting = [&] {
       if (!listening()) {
         return false;
@@ -56,8 +55,8 @@ bool BoundedServer::process_and_close_socket(socket_t sock) {
         return true;
       }
       const auto waited = std::chrono::steady_clock::now() - asked;
-      if (strm.buffered() == 0) {
-        return first && waited < k_first_request_grace;
+      if (!strm.has_bytes()) {
+        return waited < k_idle_grace;
       }
       return waited < k_head_grace;
     };

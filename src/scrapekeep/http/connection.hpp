@@ -46,15 +46,15 @@ void keep_until_sent(core::ByteBudget::Lease lease);
 constexpr std::chrono::seconds k_slow_answer_grace{2};
 
 // While connections wait for a thread (under_pressure()), a connection's
-// thread is given back sooner: the connection is closed when it is idle
-// between requests, when its first request has not begun within
-// k_first_request_grace of the thread taking it up, when a request's head
-// is still arriving k_head_grace after it began, or when an answer is still
+// thread is given back sooner: the connection is closed when no request has
+// begun on it k_idle_grace after its thread took it up or answered the last
+// one (not at once: the client's next request may be on its way), when a
+// request's head is still arriving k_head_grace after it began, or when an answer is still
 // being sent k_send_grace after the request came; a body still arriving
 // k_body_grace after its head is 408. Slow or silent clients
 // beyond --max-threads held every thread for up to 30 s of head (or as long
 // as they kept reading an answer) while the others waited.
-constexpr std::chrono::milliseconds k_first_request_grace{100};
+constexpr std::chrono::milliseconds k_idle_grace{100};
 constexpr std::chrono::seconds k_head_grace{2};
 constexpr std::chrono::seconds k_body_grace{5};
 constexpr std::chrono::seconds k_send_grace{10};

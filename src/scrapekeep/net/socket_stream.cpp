@@ -230,6 +230,10 @@ bool SocketStream::is_readable() const {
 
 bool SocketStream::is_writable() const { return wait(POLLOUT, m_write_timeout_ms) > 0; }
 
+bool SocketStream::has_bytes() const {
+  return m_pos < m_end || (m_ssl != nullptr && SSL_pending(m_ssl) > 0) || wait(POLLIN, 0) > 0;
+}
+
 ssize_t SocketStream::read(char* ptr, size_t size) {
   if (m_pending_head) {
     HeadLimits limits = *m_pending_head;

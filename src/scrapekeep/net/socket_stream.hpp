@@ -118,8 +118,9 @@ class SocketStream final : public httplib::Stream {
 
   // Whether a read ran out of time (the peer stopped sending).
   bool timed_out() const { return m_timed_out; }
-  // Bytes received and not yet read (of the next request's head, say).
-  std::size_t buffered() const { return m_end - m_pos; }
+  // Whether bytes have come that are not read yet: received here, held by
+  // OpenSSL, or waiting in the socket (not waited for).
+  bool has_bytes() const;
   // Bytes received from the peer since the stream was made.
   std::size_t bytes_received() const { return m_received; }
   // Whether the last read_head() ended with the peer closing the connection
