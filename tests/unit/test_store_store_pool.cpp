@@ -112,11 +112,11 @@ TEST_CASE("job_for_key sees a key revoked by another connection at once", "[stor
   CHECK_FALSE(finds(*lease, f.key_a.key, f.job_a.job_id));
 }
 
-TEST_CASE("a pool keeps at most its idle maximum of connections given back, and closes the rest",
+TEST_CASE("a pool keeps the connections given back, and closes those beyond its number to keep "
+          "once they have been idle long enough",
           "[store][pool]") {
   PoolFixture f;
-  StorePool pool(f.config, 2);
-  {
+  const auto given_back = [&](StorePool& pool) {
     std::vector<StorePool::Lease> leases;
     for (int i = 0; i < 5; ++i) {
       auto lease = pool.acquire();
@@ -124,14 +124,21 @@ TEST_CASE("a pool keeps at most its idle maximum of connections given back, and 
       leases.push_back(std::move(lease.value()));
     }
     CHECK(pool.idle() == 0);
-  }
-  CHECK(pool.idle() == 2);
+  };
+  // Not idle long enough: all kept, for the next burst.
+  StorePool lasting(f.config, 2, std::chrono::hours(1));
+  given_back(lasting);
+  CHECK(lasting.idle() == 5);
+  // Idle long enough: all but 2 closed.
+  StorePool brief(f.config, 2, std::chrono::milliseconds(0));
+  given_back(brief);
+  CHECK(brief.idle() == 2);
   // Those kept are used again.
   {
-    auto again = pool.acquire();
+    auto again = brief.acquire();
     REQUIRE(again.ok());
-    CHECK(pool.idle() == 1);
+    CHECK(brief.idle() == 1);
     CHECK(finds(*again, f.key_a.key, f.job_a.job_id));
   }
-  CHECK(pool.idle() == 2);
+  CHECK(brief.idle() == 2);
 }

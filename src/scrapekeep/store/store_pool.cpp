@@ -24,8 +24,9 @@ struct StorePool::Connection {
   std::string key_hash;
 };
 
-StorePool::StorePool(StoreConfig config, std::size_t max_idle)
-    : m_config(std::move(config)), m_max_idle(max_idle) {
+StorePool::StorePool(StoreConfig config, std::size_t keep_idle,
+                     std::chrono::milliseconds idle_life)
+    : m_config(std::move(config)), m_keep_idle(keep_idle), m_idle_life(idle_life) {
   m_config.migrate = false;
   if (m_config.cache_kib == 0) {
     m_config.cache_kib = k_request_cache_kib;
@@ -85,12 +86,14 @@ Result<std::optional<core::Job>> StorePool::Lease::job_for_key(const std::string
 
 Result<StorePool::Lease> StorePool::acquire() {
   std::unique_ptr<Connection> idle;
+  std::vector<std::unique_ptr<Connection>> closed;
   {
     std::lock_guard lock(m_mutex);
     if (!m_idle.empty()) {
-      idle = std::move(m_idle.back());
+      idle = std::move(m_idle.back().connection);
       m_idle.pop_back();
     }
+    trim(std::chrono::steady_clock::now(), closed);
   }
   if (idle) {
     // A connection to a file removed or replaced underneath would read and
@@ -98,7 +101,7 @@ Result<StorePool::Lease> StorePool::acquire() {
     if (idle->store->check_file()) {
       return Lease(this, std::move(idle));
     }
-    std::vector<std::unique_ptr<Connection>> stale;
+    std::deque<Idle> stale;
     {
       std::lock_guard lock(m_mutex);
       stale.swap(m_idle);
@@ -116,15 +119,20 @@ std::size_t StorePool::idle() {
   return m_idle.size();
 }
 
-void StorePool::give_back(std::unique_ptr<Connection> connection) {
-  {
-    std::lock_guard lock(m_mutex);
-    if (m_idle.size() < m_max_idle) {
-      m_idle.push_back(std::move(connection));
-      return;
-    }
+void StorePool::trim(std::chrono::steady_clock::time_point now,
+                     std::vector<std::unique_ptr<Connection>>& closed) {
+  while (m_idle.size() > m_keep_idle && now - m_idle.front().since >= m_idle_life) {
+    closed.push_back(std::move(m_idle.front().connection));
+    m_idle.pop_front();
   }
-  connection.reset();  // closed outside the lock
+}
+
+void StorePool::give_back(std::unique_ptr<Connection> connection) {
+  std::vector<std::unique_ptr<Connection>> closed;  // closed outside the lock
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(m_mutex);
+  m_idle.push_back(Idle{now, std::move(connection)});
+  trim(now, closed);
 }
 
 } // namespace scrapekeep::store
