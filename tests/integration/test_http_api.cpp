@@ -357,6 +357,15 @@ TEST_CASE("GET /healthz answers without a key", "[http]") {
     REQUIRE(r2.status == 200);
     CHECK(r2.header("Content-Encoding") == coding);
   }
+  // Nor in an answer given before the request is routed: 413 to a client
+  // that waits for 100 Continue.
+  RawConnection asks(server.port());
+  REQUIRE(
+      asks.send("POST /v1/scrape HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip;q=0\r\n"
+                "Content-Length: 99999999\r\nExpect: 100-continue\r\n\r\n"));
+  const HttpReply refused = asks.read_reply();
+  REQUIRE(refused.status == 413);
+  CHECK_FALSE(refused.header("Content-Encoding").has_value());
 }
 
 TEST_CASE("POST /v1/scrape creates a job with options normalized", "[http]") {

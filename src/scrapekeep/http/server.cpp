@@ -115,6 +115,21 @@ std::string accepted_codings(const std::string& value) {
   return out;
 }
 
+// The library compresses an answer for a client whose Accept-Encoding holds
+// "br" or "gzip" anywhere, "gzip;q=0" (refused) included: it reads the
+// codings it was refused no more. The request is the library's own (a local
+// of its process_request(), not const): only the codings the client accepts
+// are left in it. Done before routing, and in the error handler for answers
+// given before routing (413 to "Expect: 100-continue"); again is harmless.
+void drop_refused_codings(const httplib::Request& req) {
+  if (req.has_header("Accept-Encoding")) {
+    auto& headers = const_cast<httplib::Headers&>(req.headers);
+    std::string accepted = accepted_codings(req.get_header_value("Accept-Encoding"));
+    headers.erase("Accept-Encoding");
+    headers.emplace("Accept-Encoding", std::move(accepted));
+  }
+}
+
 // Whether the request's Connection header holds the option "close", in any
 // case, alone or in a list (RFC 9110 7.6.1): the library reads only an
 // exact "close", and kept "Close" or "keep-alive, close" open.
@@ -656,16 +671,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   // (any method) take the library's way, which reads it.
   svr.set_pre_routing_handler([this, dispatch](const httplib::Request& req,
                                                 httplib::Response& res) {
-    // The library compresses an answer for a client whose Accept-Encoding
-    // holds "br" or "gzip" anywhere, "gzip;q=0" (refused) included: it reads
-    // the codings it was refused no more. The request is the library's own
-    // (not const): only the codings the client accepts are left in it.
-    if (req.has_header("Accept-Encoding")) {
-      auto& headers = const_cast<httplib::Headers&>(req.headers);
-      std::string accepted = accepted_codings(req.get_header_value("Accept-Encoding"));
-      headers.erase("Accept-Encoding");
-      headers.emplace("Accept-Encoding", std::move(accepted));
-    }
+    drop_refused_codings(req);
     if (auto error = framing_error(req)) {
       close_connection(res);
       write_error(res, *error, new_request_id(), m_clock.now());
@@ -729,6 +735,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
   });
   svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                      httplib::Response& res) {
+    drop_refused_codings(req);
     if (!res.body.empty()) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
