@@ -54,7 +54,7 @@ constexpr std::chrono::seconds k_slow_answer_grace{2};
 // k_body_grace after its head is 408. Slow or silent clients
 // beyond --max-threads held every thread for up to 30 s of head (or as long
 // as they kept reading an answer) while the others waited.
-constexpr std::chrono::milliseconds k_idle_grace{100};
+constexpr std::chrono::milliseconds k_idle_grace{500};
 constexpr std::chrono::seconds k_head_grace{2};
 constexpr std::chrono::seconds k_body_grace{5};
 constexpr std::chrono::seconds k_send_grace{10};

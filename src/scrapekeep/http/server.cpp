@@ -353,10 +353,10 @@ class ConnectionThreads final : public httplib::TaskQueue {
     std::unique_lock lock(m_mutex);
     reap();
     m_jobs.push_back(std::move(fn));
-    if (m_idle < m_jobs.size() && m_threads.size() < m_max) {
+    if (m_idle + m_starting < m_jobs.size() && m_threads.size() < m_max) {
       start_thread();
     }
-    m_waiting = m_jobs.size() > m_idle ? m_jobs.size() - m_idle : 0;
+    update_waiting();
     m_cv.notify_one();
   }
 
@@ -383,8 +383,15 @@ class ConnectionThreads final : public httplib::TaskQueue {
  private:
   static constexpr std::chrono::seconds k_linger{10};
 
+  // Connections no thread, idle or starting, will take up. Holds m_mutex.
+  void update_waiting() {
+    const std::size_t ready = m_idle + m_starting;
+    m_waiting = m_jobs.size() > ready ? m_jobs.size() - ready : 0;
+  }
+
   // Holds m_mutex.
   void start_thread() {
+    ++m_starting;  // as good as idle: it takes a job as soon as it runs
     m_threads.emplace_back();
     auto it = std::prev(m_threads.end());
     *it = std::thread([this, it] {
@@ -404,6 +411,7 @@ class ConnectionThreads final : public httplib::TaskQueue {
 
   void work(std::list<std::thread>::iterator self) {
     std::unique_lock lock(m_mutex);
+    --m_starting;
     for (;;) {
       ++m_idle;
       const bool woken = m_cv.wait_for(lock, k_linger, [this] {
@@ -422,7 +430,7 @@ class ConnectionThreads final : public httplib::TaskQueue {
       }
       std::function<void()> fn = std::move(m_jobs.front());
       m_jobs.pop_front();
-      m_waiting = m_jobs.size() > m_idle ? m_jobs.size() - m_idle : 0;
+      update_waiting();
       lock.unlock();
       fn();
       fn = nullptr;
@@ -438,6 +446,7 @@ class ConnectionThreads final : public httplib::TaskQueue {
   std::vector<std::list<std::thread>::iterator> m_ended;
   std::list<std::function<void()>> m_jobs;
   std::size_t m_idle = 0;
+  std::size_t m_starting = 0;  // started, not yet waiting for a job
   std::atomic<std::size_t> m_waiting{0};
   bool m_shutdown = false;
 };
@@ -725,8 +734,7 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     // Connections waiting for a thread while every one is busy with a
     // keep-alive connection: this one closes after its answer, so that each
     // waits at most one request of another, not until one goes idle.
-    if (const ConnectionThreads* threads = impl->threads.load();
-        threads != nullptr && threads->waiting() > 0) {
+    if (impl->under_pressure()) {
       close_connection(res);
     }
     if (res.get_header_value("Connection") == "close") {
