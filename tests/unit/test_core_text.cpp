@@ -4,10 +4,14 @@
 #include <cstdint>
 #include <limits>
 
+#include <string>
+#include <vector>
+
 #include "scrapekeep/core/text.hpp"
 
 using scrapekeep::core::group_digits;
 using scrapekeep::core::printable;
+using scrapekeep::core::split_trimmed;
 
 TEST_CASE("group_digits puts a comma between groups of three digits", "[core][text]") {
   CHECK(group_digits(0) == "0");
@@ -70,4 +74,12 @@ TEST_CASE("without_url_passwords writes each URL's password as ***", "[core][tex
     INFO(same);
     CHECK(without_url_passwords(same) == same);
   }
+}
+
+TEST_CASE("split_trimmed splits a field's list and trims each item", "[core][text]") {
+  using Items = std::vector<std::string>;
+  CHECK(split_trimmed("gzip, br;q=0 ,\tidentity", ',') == Items{"gzip", "br;q=0", "identity"});
+  CHECK(split_trimmed("a,,b", ',') == Items{"a", "", "b"});
+  CHECK(split_trimmed("", ',') == Items{""});
+  CHECK(split_trimmed("close", ',') == Items{"close"});
 }

@@ -35,6 +35,16 @@ std::string trim_ascii(const std::string& text) {
   return text.substr(begin, end - begin);
 }
 
+std::vector<std::string> split_trimmed(const std::string& text, char separator) {
+  std::vector<std::string> items;
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t end = std::min(text.find(separator, start), text.size());
+    items.push_back(trim_ascii(text.substr(start, end - start)));
+    start = end + 1;
+  }
+  return items;
+}
+
 std::size_t utf8_length(const std::string& text) {
   return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
     return (static_cast<unsigned char>(c) & 0xC0) != 0x80;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace scrapekeep::core {
 
@@ -19,6 +20,10 @@ bool is_ascii_space(unsigned char c);
 
 // `text` without leading and trailing is_ascii_space bytes.
 std::string trim_ascii(const std::string& text);
+
+// The items of a list such as an HTTP field's ("gzip, br;q=0" split at ','),
+// each trim_ascii'd; empty items kept ("a,,b" has three). One item at least.
+std::vector<std::string> split_trimmed(const std::string& text, char separator);
 
 // Characters (code points) in valid UTF-8 `text`: its bytes that do not
 // continue a character. What the contract's "at most N characters" counts.

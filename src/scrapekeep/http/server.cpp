@@ -92,24 +92,18 @@ std::optional<ApiError> framing_error(const httplib::Request& req) {
 // 12.5.3: "gzip;q=0" refuses gzip), comma separated, without their weights.
 std::string accepted_codings(const std::string& value) {
   std::string out;
-  for (std::size_t start = 0; start <= value.size();) {
-    const std::size_t comma = std::min(value.find(',', start), value.size());
-    const std::string item = value.substr(start, comma - start);
-    start = comma + 1;
-    const std::size_t semicolon = std::min(item.find(';'), item.size());
-    const std::string coding = core::lower_ascii(core::trim_ascii(item.substr(0, semicolon)));
+  for (const std::string& item : core::split_trimmed(value, ',')) {
+    // "coding;q=W;...": the coding, then its parameters.
+    const std::vector<std::string> parts = core::split_trimmed(core::lower_ascii(item), ';');
     bool refused = false;
-    for (std::size_t p = semicolon; p < item.size();) {
-      const std::size_t next = std::min(item.find(';', p + 1), item.size());
-      const std::string param = core::lower_ascii(core::trim_ascii(item.substr(p + 1, next - p - 1)));
-      if (param.rfind("q=", 0) == 0) {
-        const std::string q = core::trim_ascii(param.substr(2));
+    for (std::size_t i = 1; i < parts.size(); ++i) {
+      if (parts[i].rfind("q=", 0) == 0) {
+        const std::string q = core::trim_ascii(parts[i].substr(2));
         refused = !q.empty() && q.find_first_not_of("0.") == std::string::npos;
       }
-      p = next;
     }
-    if (!coding.empty() && !refused) {
-      out += (out.empty() ? "" : ", ") + coding;
+    if (!parts[0].empty() && !refused) {
+      out += (out.empty() ? "" : ", ") + parts[0];
     }
   }
   return out;
@@ -136,12 +130,10 @@ void drop_refused_codings(const httplib::Request& req) {
 bool asks_to_close(const httplib::Request& req) {
   for (std::size_t i = 0; i < req.get_header_value_count("Connection"); ++i) {
     const std::string value = req.get_header_value("Connection", i);
-    for (std::size_t start = 0; start <= value.size();) {
-      const std::size_t comma = std::min(value.find(',', start), value.size());
-      if (core::lower_ascii(core::trim_ascii(value.substr(start, comma - start))) == "close") {
+    for (const std::string& option : core::split_trimmed(value, ',')) {
+      if (core::equals_ascii_lower(option, "close")) {
         return true;
       }
-      start = comma + 1;
     }
   }
   return false;

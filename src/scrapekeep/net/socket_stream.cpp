@@ -223,15 +223,15 @@ int SocketStream::wait(short events, int timeout_ms) const {
   }
 }
 
-bool SocketStream::is_readable() const {
-  return m_pos < m_end || m_framing_pos < m_framing.size() || (m_ssl != nullptr && SSL_pending(m_ssl) > 0) ||
-         wait(POLLIN, m_read_timeout_ms) > 0;
-}
+bool SocketStream::is_readable() const { return readable_within(m_read_timeout_ms); }
 
 bool SocketStream::is_writable() const { return wait(POLLOUT, m_write_timeout_ms) > 0; }
 
-bool SocketStream::has_bytes() const {
-  return m_pos < m_end || (m_ssl != nullptr && SSL_pending(m_ssl) > 0) || wait(POLLIN, 0) > 0;
+bool SocketStream::has_bytes() const { return readable_within(0); }
+
+bool SocketStream::readable_within(int timeout_ms) const {
+  return m_pos < m_end || m_framing_pos < m_framing.size() ||
+         (m_ssl != nullptr && SSL_pending(m_ssl) > 0) || wait(POLLIN, timeout_ms) > 0;
 }
 
 ssize_t SocketStream::read(char* ptr, size_t size) {

@@ -161,6 +161,8 @@ class SocketStream final : public httplib::Stream {
   void cached_address(Address& cache, int (*get)(int, sockaddr*, socklen_t*), std::string& ip,
                       int& port) const;
   int wait(short events, int timeout_ms) const;
+  // Whether bytes are held here, by OpenSSL, or come within `timeout_ms`.
+  bool readable_within(int timeout_ms) const;
   ssize_t receive(int timeout_ms, bool wait_first);
   ssize_t send_some(const char* ptr, size_t size);
   ssize_t read_chunked(char* ptr, size_t size);

@@ -187,10 +187,7 @@ std::optional<milliseconds> parse_retry_after(const std::string& value) {
 // which RFC 9110 8.6 lets a recipient take as 5); nullopt for anything else.
 std::optional<std::size_t> parse_content_length(const std::string& value) {
   std::optional<std::size_t> length;
-  std::size_t start = 0;
-  while (start <= value.size()) {
-    const std::size_t end = std::min(value.find(',', start), value.size());
-    const std::string text = core::trim_ascii(value.substr(start, end - start));
+  for (const std::string& text : core::split_trimmed(value, ',')) {
     std::size_t one = 0;
     const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), one);
     if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
@@ -198,7 +195,6 @@ std::optional<std::size_t> parse_content_length(const std::string& value) {
       return std::nullopt;
     }
     length = one;
-    start = end + 1;
   }
   return length;
 }
