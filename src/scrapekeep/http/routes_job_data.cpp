@@ -77,8 +77,7 @@ Outcome results(RouteContext& ctx) {
   Reply reply;
   reply.data_json = R"({"items":)";
   append_json_array(reply.data_json, page->items, result_item_view);
-  reply.data_json += R"(,"total":)" + std::to_string(page->total) + R"(,"limit":)" +
-                     std::to_string(limit) + R"(,"offset":)" + std::to_string(offset) + "}";
+  reply.data_json += page_tail(page->total, limit, offset);
   keep_until_sent(std::move(shared.lease));
   return reply;
 }

@@ -54,9 +54,7 @@ Outcome list_jobs(RouteContext& ctx) {
   Reply reply;
   reply.data_json = R"({"jobs":)";
   append_json_array(reply.data_json, page->jobs, job_view);
-  reply.data_json += R"(,"total":)" + std::to_string(page->total) + R"(,"limit":)" +
-                     std::to_string(filter.limit) + R"(,"offset":)" +
-                     std::to_string(filter.offset) + "}";
+  reply.data_json += page_tail(page->total, filter.limit, filter.offset);
   keep_until_sent(std::move(shared.lease));
   return reply;
 }

@@ -162,4 +162,9 @@ Json event_view(const store::PageEvent& e) {
               {"finished_at", core::format_timestamp(e.finished_at)}};
 }
 
+std::string page_tail(std::int64_t total, std::int64_t limit, std::int64_t offset) {
+  return R"(,"total":)" + std::to_string(total) + R"(,"limit":)" + std::to_string(limit) +
+         R"(,"offset":)" + std::to_string(offset) + "}";
+}
+
 } // namespace scrapekeep::http

@@ -35,4 +35,7 @@ void append_json_array(std::string& out, std::vector<Row>& rows, View view) {
   out += ']';
 }
 
+// The end of a page of a list: `,"total":T,"limit":L,"offset":O}`.
+std::string page_tail(std::int64_t total, std::int64_t limit, std::int64_t offset);
+
 } // namespace scrapekeep::http
