@@ -7,6 +7,7 @@
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/core/clock.hpp"
 #include "scrapekeep/core/job.hpp"
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/store/backup.hpp"
 #include "scrapekeep/store/migrations.hpp"
 
@@ -29,7 +30,7 @@ int run_migrate(const AdminOptions& o) {
   if (!version) {
     return fail(version.error().message);
   }
-  std::cout << "Database " << o.db << " is at schema version " << *version << "\n";
+  std::cout << "Database " << core::printable(o.db) << " is at schema version " << *version << "\n";
   return 0;
 }
 
@@ -87,18 +88,18 @@ int run_backup(const AdminOptions& o) {
   if (const std::uintmax_t wal = (*source)->unread_wal_bytes(); wal > 0) {
     return fail("backup failed: " + unread_wal_error(o.db, wal, "back up the copy"));
   }
-  auto done = store::backup_to((*source)->database(), o.to);
-  if (done && (*source)->snapshot() && !(file_state(o.db) == before)) {
-    std::error_code ec;
-    std::filesystem::remove(o.to, ec);
-    done = core::Error{core::ErrorCode::unavailable,
-                       "another process opened the database while it was copied, so the copy may "
-                       "mix old and new pages and was removed: run backup again"};
-  }
+  auto done = store::backup_to((*source)->database(), o.to, [&]() -> core::Status {
+    if ((*source)->snapshot() && !(file_state(o.db) == before)) {
+      return core::Error{core::ErrorCode::unavailable,
+                         "another process opened the database while it was copied, so the copy "
+                         "may mix old and new pages and was removed: run backup again"};
+    }
+    return core::ok_status();
+  });
   if (!done) {
     return fail("backup failed: " + done.error().message);
   }
-  std::cout << "Backed up " << o.db << " to " << o.to << "\n";
+  std::cout << "Backed up " << core::printable(o.db) << " to " << core::printable(o.to) << "\n";
   return 0;
 }
 
@@ -114,7 +115,7 @@ int run_cancel(const AdminOptions& o) {
   if (!job) {
     return fail("cannot cancel " + o.job_id + ": " + job.error().message);
   }
-  std::cout << "Cancelled job " << job->job_id << "\n";
+  std::cout << "Cancelled job " << core::printable(job->job_id) << "\n";
   return 0;
 }
 

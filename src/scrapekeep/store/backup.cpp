@@ -2,8 +2,16 @@
 
 #include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/Database.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <array>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -11,7 +19,119 @@
 
 namespace scrapekeep::store {
 
-core::Status backup_to(SQLite::Database& source, const std::string& target) {
+namespace {
+
+// The partial copy's names, for the signal handler (which may only call
+// async-signal-safe functions: it unlinks them and dies of the signal).
+// One backup at a time per process: the command line makes one.
+std::array<char, 4096> g_partial{};
+std::array<char, 4096> g_partial_journal{};
+
+extern "C" void remove_partial_and_die(int sig) {
+  if (g_partial[0] != '\0') {
+    ::unlink(g_partial.data());
+    ::unlink(g_partial_journal.data());
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+constexpr std::array<int, 3> k_signals{SIGINT, SIGTERM, SIGHUP};
+
+// Holds the partial file's names for the handler while it lives; removes
+// the file and its journal unless it was published.
+class PartialFile {
+ public:
+  explicit PartialFile(std::string path) : m_path(std::move(path)) {
+    const std::string journal = m_path + "-journal";
+    if (journal.size() < g_partial_journal.size()) {
+      std::memcpy(g_partial_journal.data(), journal.c_str(), journal.size() + 1);
+      std::memcpy(g_partial.data(), m_path.c_str(), m_path.size() + 1);
+      for (std::size_t i = 0; i < k_signals.size(); ++i) {
+        struct sigaction action {};
+        action.sa_handler = remove_partial_and_die;
+        sigemptyset(&action.sa_mask);
+        ::sigaction(k_signals[i], &action, &m_previous[i]);
+      }
+      m_handled = true;
+    }
+  }
+  PartialFile(const PartialFile&) = delete;
+  PartialFile& operator=(const PartialFile&) = delete;
+  ~PartialFile() {
+    if (m_handled) {
+      for (std::size_t i = 0; i < k_signals.size(); ++i) {
+        ::sigaction(k_signals[i], &m_previous[i], nullptr);
+      }
+      g_partial[0] = '\0';
+    }
+    if (!m_published) {
+      ::unlink(m_path.c_str());
+      ::unlink((m_path + "-journal").c_str());
+    }
+  }
+  const std::string& path() const { return m_path; }
+  void published() { m_published = true; }
+
+ private:
+  std::string m_path;
+  bool m_handled = false;
+  bool m_published = false;
+  std::array<struct sigaction, k_signals.size()> m_previous{};
+};
+
+core::Error cannot_create(const std::string& target, int err) {
+  const std::filesystem::path folder = std::filesystem::path(target).parent_path();
+  const std::string shown = folder.empty() ? std::string(".") : folder.string();
+  std::error_code ec;
+  if (err == ENOENT || err == ENOTDIR) {
+    return core::Error{core::ErrorCode::not_found,
+                       "cannot create " + target + ": " +
+                           (std::filesystem::exists(folder, ec)
+                                ? shown + " is not a folder"
+                                : "its folder " + shown + " does not exist")};
+  }
+  if (err == ENAMETOOLONG) {
+    return core::Error{core::ErrorCode::unavailable,
+                       "cannot create " + target + ": the name is too long"};
+  }
+  if (err == ENOSPC || err == EDQUOT) {
+    return core::Error{core::ErrorCode::unavailable,
+                       "cannot create " + target + ": database or disk is full"};
+  }
+  return core::Error{core::ErrorCode::unavailable,
+                     "cannot create " + target + ": its folder cannot be written to"};
+}
+
+// Gives `from` the name `to` unless `to` exists; false with errno set if not.
+bool rename_no_replace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+    return true;
+  }
+  if (errno != EINVAL && errno != ENOSYS) {
+    return false;
+  }
+  // A file system without RENAME_NOREPLACE: a hard link fails if `to` exists.
+  if (::link(from.c_str(), to.c_str()) != 0) {
+    return false;
+  }
+  ::unlink(from.c_str());
+  return true;
+}
+
+void sync_folder(const std::string& target) {
+  const std::filesystem::path folder = std::filesystem::path(target).parent_path();
+  const int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+} // namespace
+
+core::Status backup_to(SQLite::Database& source, const std::string& target,
+                       const std::function<core::Status()>& accept) {
   // A link counts, pointing anywhere or nowhere: a dangling one would be
   // written through, creating a file where it points.
   std::error_code link_ec;
@@ -19,41 +139,44 @@ core::Status backup_to(SQLite::Database& source, const std::string& target) {
     return core::Error{core::ErrorCode::invalid_argument,
                        "backup target already exists: " + target};
   }
-  // Said here, naming the target: SQLite's error would read as if the source
-  // could not be read.
-  const std::filesystem::path folder = std::filesystem::path(target).parent_path();
-  std::error_code ec;
-  if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {
-    return core::Error{core::ErrorCode::not_found,
-                       "cannot create " + target + ": " +
-                           (std::filesystem::exists(folder, ec)
-                                ? folder.string() + " is not a folder"
-                                : "its folder " + folder.string() + " does not exist")};
+  std::string name = target + ".partial-XXXXXX";
+  const int fd = ::mkstemp(name.data());
+  if (fd < 0) {
+    return cannot_create(target, errno);
   }
+  // As SQLite would create it (mkstemp makes it 0600).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0644 & ~mask);
+  ::close(fd);
+  PartialFile partial(name);
+
   std::unique_ptr<SQLite::Database> opened;
-  try {
-    opened =
-        std::make_unique<SQLite::Database>(target, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-  } catch (const SQLite::Exception& e) {
-    if ((e.getErrorCode() & 0xff) != SQLITE_CANTOPEN) {
-      return translate(e);
-    }
-    return core::Error{core::ErrorCode::unavailable,
-                       "cannot create " + target + ": its folder cannot be written to"};
-  }
   auto result = guarded([&]() -> core::Status {
-    SQLite::Database& copy = *opened;
-    SQLite::Backup backup(copy, source);
+    opened = std::make_unique<SQLite::Database>(partial.path(), SQLite::OPEN_READWRITE);
+    SQLite::Backup backup(*opened, source);
     backup.executeStep(-1);
     return core::ok_status();
   });
-  if (!result) {
-    // Closed first: the copy's rollback journal (a full disk leaves one) goes too.
-    opened.reset();
-    std::filesystem::remove(target, ec);
-    std::filesystem::remove(target + "-journal", ec);
+  // Closed first: the copy's rollback journal (a full disk leaves one) goes with it.
+  opened.reset();
+  if (result && accept) {
+    result = accept();
   }
-  return result;
+  if (!result) {
+    return result;
+  }
+  if (!rename_no_replace(partial.path(), target)) {
+    const int err = errno;
+    if (err == EEXIST) {
+      return core::Error{core::ErrorCode::invalid_argument,
+                         "backup target already exists: " + target};
+    }
+    return cannot_create(target, err);
+  }
+  partial.published();
+  sync_folder(target);
+  return core::ok_status();
 }
 
 } // namespace scrapekeep::store

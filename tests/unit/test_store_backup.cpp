@@ -1,0 +1,144 @@
+#include <SQLiteCpp/Database.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "scrapekeep/store/backup.hpp"
+#include "support/temp_dir.hpp"
+
+using scrapekeep::testing::TempDir;
+namespace store = scrapekeep::store;
+namespace core = scrapekeep::core;
+
+namespace {
+
+std::string make_source(const TempDir& dir, int rows) {
+  const std::string path = dir.file("source.db");
+  SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  db.exec("PRAGMA journal_mode=WAL");
+  db.exec("CREATE TABLE t (n INTEGER)");
+  for (int i = 0; i < rows; ++i) {
+    db.exec("INSERT INTO t VALUES (" + std::to_string(i) + ")");
+  }
+  return path;
+}
+
+// The files in `dir` but the source database's own.
+std::set<std::string> names_in(const TempDir& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("source.db", 0) != 0) {
+      names.insert(name);
+    }
+  }
+  return names;
+}
+
+std::set<std::string> partial_names(const TempDir& dir) {
+  std::set<std::string> found;
+  for (const auto& name : names_in(dir)) {
+    if (name.find(".partial-") != std::string::npos) {
+      found.insert(name);
+    }
+  }
+  return found;
+}
+
+// Read as an immutable file: opening a WAL database otherwise leaves a -wal
+// and -shm beside it.
+int rows_in(const std::string& path) {
+  SQLite::Database db("file:" + path + "?immutable=1", SQLite::OPEN_READONLY | SQLite::OPEN_URI);
+  return db.execAndGet("SELECT count(*) FROM t").getInt();
+}
+
+}  // namespace
+
+TEST_CASE("backup_to gives the copy its name only once it is whole", "[store][backup]") {
+  TempDir dir;
+  SQLite::Database source(make_source(dir, 50), SQLite::OPEN_READWRITE);
+  const std::string target = dir.file("copy.db");
+  int checked = 0;
+  auto done = store::backup_to(source, target, [&]() -> core::Status {
+    ++checked;
+    CHECK_FALSE(std::filesystem::exists(target));
+    const auto partial = partial_names(dir);
+    REQUIRE(partial.size() == 1);
+    CHECK(partial.begin()->rfind("copy.db.partial-", 0) == 0);
+    CHECK(rows_in(dir.file(*partial.begin())) == 50);
+    return core::ok_status();
+  });
+  REQUIRE(done);
+  CHECK(checked == 1);
+  CHECK(rows_in(target) == 50);
+  CHECK(names_in(dir) == std::set<std::string>{"copy.db"});
+}
+
+TEST_CASE("a backup refused after copying leaves nothing behind", "[store][backup]") {
+  TempDir dir;
+  SQLite::Database source(make_source(dir, 5), SQLite::OPEN_READWRITE);
+  const std::string target = dir.file("copy.db");
+  auto done = store::backup_to(source, target, [] {
+    return core::Status(core::Error{core::ErrorCode::unavailable, "changed meanwhile"});
+  });
+  REQUIRE_FALSE(done);
+  CHECK(done.error().message == "changed meanwhile");
+  CHECK(names_in(dir).empty());
+}
+
+TEST_CASE("a target created while the copy is made is not overwritten", "[store][backup]") {
+  TempDir dir;
+  SQLite::Database source(make_source(dir, 5), SQLite::OPEN_READWRITE);
+  const std::string target = dir.file("copy.db");
+  auto done = store::backup_to(source, target, [&] {
+    std::FILE* f = std::fopen(target.c_str(), "w");
+    std::fputs("someone else's", f);
+    std::fclose(f);
+    return core::ok_status();
+  });
+  REQUIRE_FALSE(done);
+  CHECK(done.error().code == core::ErrorCode::invalid_argument);
+  CHECK(done.error().message == "backup target already exists: " + target);
+  CHECK(scrapekeep::testing::read_file(target) == "someone else's");
+  CHECK(partial_names(dir).empty());
+}
+
+TEST_CASE("a backup stopped by a signal leaves neither the target nor its partial copy",
+          "[store][backup]") {
+  TempDir dir;
+  const std::string source_path = make_source(dir, 20);
+  const std::string target = dir.file("copy.db");
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    INFO("signal " << sig);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      // The signal arrives while the copy is being made, as a Ctrl-C would.
+      SQLite::Database source(source_path, SQLite::OPEN_READWRITE);
+      (void)store::backup_to(source, target, [sig] {
+        ::raise(sig);
+        return core::ok_status();
+      });
+      ::_exit(0);  // not reached when the signal ends the process
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == sig);
+    CHECK(names_in(dir).empty());
+  }
+}
+
+TEST_CASE("backup_to says when the target's name is too long", "[store][backup]") {
+  TempDir dir;
+  SQLite::Database source(make_source(dir, 1), SQLite::OPEN_READWRITE);
+  const std::string target = dir.file(std::string(300, 'a') + ".db");
+  auto done = store::backup_to(source, target);
+  REQUIRE_FALSE(done);
+  CHECK(done.error().message == "cannot create " + target + ": the name is too long");
+}
