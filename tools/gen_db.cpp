@@ -1,7 +1,8 @@
 // gen_db: writes a scrapekeep database of N synthetic jobs (default 1,000,000)
 // with a realistic mix of statuses, reasons, options and counters, and the page
-// events that those counters sum, so that `scrapekeep inspect check` accepts it.
-// For inspection benchmarks; result_items are not generated.
+// events that those counters sum. For inspection benchmarks; result_items are
+// not generated (a million jobs' items would be tens of gigabytes), so
+// `scrapekeep inspect check` reports every job with items as missing them.
 //
 //   gen_db --db PATH [--jobs N] [--days D] [--orgs K] [--seed S] [--force]
 //

@@ -374,3 +374,27 @@ TEST_CASE("keys list lines up organization names that are not ASCII", "[cli][key
   CHECK(starts[1] == starts[0]);
   CHECK(starts[2] == starts[0]);
 }
+
+TEST_CASE("keys commands print names as keys list shows them, and a blank KEY_ID is bad usage",
+          "[cli][keys]") {
+  TempDir dir;
+  const std::string db = dir.file("keys.db");
+  // U+202E (right-to-left override) would turn the rest of the line around.
+  auto made = create_key(dir, db, "bidi\xe2\x80\xae" "abc");
+  REQUIRE(made.exit_code == 0);
+  CHECK(made.out.find(" for organization bidi\\u202Eabc (shown once; store it now):\n") !=
+        std::string::npos);
+  CHECK(made.out.find("\xe2\x80\xae") == std::string::npos);
+  auto listed = keys(dir, {"list", "--db", db});
+  CHECK(listed.out.find("bidi\\u202Eabc") != std::string::npos);
+
+  for (const std::string id : {"", " ", " \t "}) {
+    auto r = keys(dir, {"revoke", "--db", db, id});
+    INFO("'" << id << "'");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err ==
+          "scrapekeep: KEY_ID: must be a key id, not empty or blank (see scrapekeep keys revoke "
+          "--help)\n");
+  }
+}

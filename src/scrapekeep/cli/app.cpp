@@ -47,7 +47,7 @@ std::string unread_wal_error(const std::string& db, std::uintmax_t wal, const st
 }
 
 int show_new_key(store::JobStore& store, const store::CreatedKey& key, const std::string& org) {
-  std::cout << "Created API key " << key.info.key_id << " for organization " << org
+  std::cout << "Created API key " << key.info.key_id << " for organization " << core::printable(org)
             << " (shown once; store it now):\n"
             << key.key << "\n";
   if (std::cout << std::flush) {

@@ -39,7 +39,7 @@ int create_key(const KeysOptions& o) {
     return 1;
   }
   if (!existed) {
-    std::cout << "Created a new database, " << o.db << " (there was none at that path)\n";
+    std::cout << "Created a new database, " << core::printable(o.db) << " (there was none at that path)\n";
   }
   auto key = store->create_key(o.org, core::SystemClock().now());
   if (!key) {
@@ -89,10 +89,10 @@ int revoke_key(const KeysOptions& o) {
     return fail(before.error().message);
   }
   if (*before) {
-    std::cout << o.key_id << " was revoked already, at " << core::format_timestamp(**before)
-              << "\n";
+    std::cout << core::printable(o.key_id) << " was revoked already, at "
+              << core::format_timestamp(**before) << "\n";
   } else {
-    std::cout << "Revoked " << o.key_id << "\n";
+    std::cout << "Revoked " << core::printable(o.key_id) << "\n";
   }
   return 0;
 }
@@ -141,6 +141,9 @@ void add_keys_command(CLI::App& app, Action& action) {
       // A key given in its place is not echoed back in the error.
       ->check(CLI::Validator(
           [](const std::string& text) -> std::string {
+            if (core::trim_ascii(text).empty()) {
+              return "must be a key id, not empty or blank";
+            }
             return core::contains_api_key(text)
                        ? "that is an API key, not its id: give the KEY_ID that keys list shows"
                        : "";

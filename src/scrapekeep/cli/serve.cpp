@@ -8,6 +8,7 @@
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/cli/shutdown.hpp"
 #include "scrapekeep/cli/workforce.hpp"
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/http/server.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/store/store_pool.hpp"
@@ -97,7 +98,7 @@ int run_serve(const ServeOptions& o) {
                                    ? server_config.host
                                    : "[" + server_config.host + "]";
   std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " serving on http://" << url_host << ":"
-            << *port << " (database " << o.work.db << ", " << o.workers << " workers)\n"
+            << *port << " (database " << core::printable(o.work.db) << ", " << o.workers << " workers)\n"
             << "Try: curl -s http://" << url_host << ":" << *port << "/healthz" << std::endl;
 
   std::thread serving([&server] { server.serve(); });

@@ -9,6 +9,7 @@
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/cli/shutdown.hpp"
 #include "scrapekeep/cli/workforce.hpp"
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/store/migrations.hpp"
 
@@ -82,7 +83,7 @@ int run_worker(const WorkerOptions& o) {
     return 1;
   }
   std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " worker: " << o.concurrency
-            << (o.concurrency == 1 ? " worker on " : " workers on ") << o.work.db << std::endl;
+            << (o.concurrency == 1 ? " worker on " : " workers on ") << core::printable(o.work.db) << std::endl;
   await_shutdown_signal();
   workforce->stop();
   // Never creates or migrates: a file removed meanwhile stays removed.

@@ -8,7 +8,8 @@ core::Error translate(const SQLite::Exception& e) {
   switch (e.getErrorCode() & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return {core::ErrorCode::unavailable, "database is busy"};
+      return {core::ErrorCode::unavailable,
+              "database is busy (another process held it past the busy timeout): try again"};
     case SQLITE_FULL:
       return {core::ErrorCode::unavailable, k_disk_full};
     case SQLITE_READONLY:
