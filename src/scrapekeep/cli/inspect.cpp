@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <string_view>
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/core/progress.hpp"
@@ -179,10 +180,13 @@ std::string percent(std::int64_t part, std::int64_t whole) {
 
 using core::pad;
 
-// ANSI color, only when stdout is a terminal (and NO_COLOR is unset).
+// ANSI color, only when stdout is a terminal that is not TERM=dumb (and
+// NO_COLOR is unset).
 class Style {
  public:
-  Style() : m_on(isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr) {}
+  Style()
+      : m_on(isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr &&
+             std::string_view(std::getenv("TERM") ? std::getenv("TERM") : "") != "dumb") {}
 
   std::string status(const std::string& padded, core::JobStatus status) const {
     switch (status) {
