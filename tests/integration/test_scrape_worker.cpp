@@ -15,6 +15,7 @@
 
 #include "scrapekeep/core/clock.hpp"
 #include "scrapekeep/core/progress.hpp"
+#include "scrapekeep/core/time_format.hpp"
 #include "scrapekeep/scrape/address_filter.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/scrape/fetcher.hpp"
@@ -1335,6 +1336,79 @@ TEST_CASE("worker: progress never goes backwards and ends at the site's truth", 
   CHECK_FALSE(last.error_message);
   CHECK(last.processing_time);
   CHECK_FALSE(last.running_time);
+}
+
+// A listing page with more items than the pages before it raises API.md's
+// estimate of the detail pages to come, so its formula alone goes back
+// (here from 10.0 to 4.6): the progress shown holds the highest value.
+TEST_CASE("progress holds its highest value when a page brings more items than the ones before",
+          "[scrape][worker][progress]") {
+  Harness h;
+  core::JobOptions options = detail_options();
+  options.max_pages = 10;
+  const std::string base = "http://127.0.0.1:1";
+  const std::string id = h.create(base + "/listings?page=1", options);
+  auto claimed = h.db().claim_next(h.clock.now(), 60 * core::k_micros_per_second);
+  REQUIRE(claimed.ok());
+  REQUIRE(claimed->has_value());
+  const store::Claim claim = **claimed;
+
+  std::int64_t next_index = 0;
+  const auto listing = [&](int number, int items, bool last) {
+    store::ListingPageRecord page;
+    page.page_number = number;
+    page.url = base + "/listings?page=" + std::to_string(number);
+    page.http_status = 200;
+    page.started_at = page.finished_at = h.clock.now();
+    for (int i = 1; i <= items; ++i) {
+      page.items.push_back(store::NewItem{{{"title", "t"}, {"price", "1"}},
+                                          base + "/detail/" + std::to_string(number) + "-" +
+                                              std::to_string(i)});
+    }
+    if (!last) {
+      page.next_url = base + "/listings?page=" + std::to_string(number + 1);
+    }
+    REQUIRE(h.db().record_listing_page(claim, page, h.clock.now()).ok());
+  };
+  const auto details = [&](int count) {
+    std::vector<store::DetailPageRecord> pages;
+    for (int i = 0; i < count; ++i) {
+      store::DetailPageRecord page;
+      page.item_index = next_index++;
+      page.url = base + "/detail/" + std::to_string(page.item_index);
+      page.http_status = 200;
+      page.started_at = page.finished_at = h.clock.now();
+      page.detail = {{"description", "d"}};
+      pages.push_back(page);
+    }
+    REQUIRE(h.db().record_detail_pages(claim, pages, h.clock.now()).ok());
+  };
+  const auto shown = [&] { return core::derive_progress(h.job(id), h.clock.now()); };
+
+  listing(1, 1, false);  // 1 / (10 + 1 + 9 x 1)
+  CHECK(shown().progress_percentage == 5.0);
+  details(1);  // 2 / (10 + 10)
+  CHECK(shown().progress_percentage == 10.0);
+  listing(2, 10, false);  // 3 / (10 + 11 + 8 x 5.5): the formula alone says 4.6
+  CHECK(core::round_1dp(100 * core::work_fraction(h.job(id))) == 4.6);
+  CHECK(shown().progress_percentage == 10.0);
+
+  SECTION("until the pages done pass it") {
+    details(4);  // 7 / 65
+    CHECK(shown().progress_percentage == 10.8);
+    details(6);  // 13 / 65
+    CHECK(shown().progress_percentage == 20.0);
+    listing(3, 1, true);  // pagination complete: 14 / (3 + 12)
+    CHECK(shown().progress_percentage == 93.3);
+    details(1);
+    CHECK(shown().progress_percentage == 99.9);
+  }
+  SECTION("and a cancel freezes the value shown") {
+    REQUIRE(h.db().cancel_job(id, std::nullopt, h.clock.now()).ok());
+    const core::Progress p = shown();
+    CHECK(p.status == core::JobStatus::cancelled);
+    CHECK(p.progress_percentage == 10.0);
+  }
 }
 
 // Claims the job and stores its page 1 of /listings with the 4 items'

@@ -78,7 +78,9 @@ struct Job {
   JobCounters counters;
   std::int64_t current_page = 0;
   bool pagination_complete = false;
-  // Percentage frozen when the job failed or was cancelled.
+  // Percentage frozen when the job failed or was cancelled. While it is
+  // processing: the highest percentage its progress has shown (0..99.9,
+  // unrounded; null before its first page), so progress never goes back.
   std::optional<double> stopped_percentage;
   std::int64_t attempts = 0;
   // Lease of the worker holding a processing job.

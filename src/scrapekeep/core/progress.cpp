@@ -34,9 +34,13 @@ double work_fraction(const Job& job) {
   return std::clamp(fraction, 0.0, 1.0);
 }
 
-double live_percentage(const Job& job) {
-  return round_1dp(std::min(99.9, 100.0 * work_fraction(job)));
+double shown_percentage(const Job& job) {
+  const double now = std::min(99.9, 100.0 * work_fraction(job));
+  return job.stopped_percentage ? std::max(now, std::clamp(*job.stopped_percentage, 0.0, 99.9))
+                                : now;
 }
+
+double live_percentage(const Job& job) { return round_1dp(shown_percentage(job)); }
 
 Progress derive_progress(const Job& job, Micros now) {
   Progress p;
@@ -92,7 +96,7 @@ Progress derive_progress(const Job& job, Micros now) {
   if (job.status == JobStatus::processing && job.started_at) {
     const Micros running = std::max<Micros>(0, now - *job.started_at);
     p.running_time = seconds_2dp(running);
-    const double fraction = work_fraction(job);
+    const double fraction = std::max(work_fraction(job), shown_percentage(job) / 100.0);
     if (fraction > 0) {
       // A damaged row's counters can make the fraction tiny: the estimate
       // then stops at the last time shown instead of overflowing.

@@ -32,8 +32,14 @@ struct Progress {
 // max(pages done / planned pages, items / max_items).
 double work_fraction(const Job& job);
 
-// Percentage as API.md defines it for the job's status, rounded to 1 decimal.
-// For a job that is stopping (failed/cancelled) pass its processing-time value.
+// The percentage a processing job shows, unrounded: min(99.9, 100 *
+// work_fraction), or the highest it showed before if that was more (API.md's
+// estimate of the detail pages to come grows when a page brings more items
+// than the pages before it, which would take progress back).
+double shown_percentage(const Job& job);
+
+// shown_percentage rounded to 1 decimal: the percentage of a processing job,
+// and the value a failed or cancelled job keeps (pass its processing-time row).
 double live_percentage(const Job& job);
 
 // The progress object of `job` evaluated at `now`.

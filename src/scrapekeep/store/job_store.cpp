@@ -216,6 +216,30 @@ struct JobStore::Impl : BatchConnection {
     return job;
   }
 
+  // Keeps a processing job's progress from going back: stopped_percentage
+  // takes the percentage its counters now give, if above every earlier one
+  // (core::shown_percentage). Called after each write of its counters, in
+  // the same transaction.
+  void raise_shown_percentage(const std::string& job_id) {
+    static const std::string k_sql = std::string("SELECT ") +
+                                     job_columns("", JobColumns::progress) +
+                                     " FROM jobs WHERE job_id = ? AND status = 'processing'";
+    auto q = prepared(k_sql.c_str());
+    q->bind(1, job_id);
+    if (!q->executeStep()) {
+      return;
+    }
+    const Job job = read_job(*q);
+    const double shown = core::shown_percentage(job);
+    if (job.stopped_percentage && shown <= *job.stopped_percentage) {
+      return;
+    }
+    auto up = prepared("UPDATE jobs SET stopped_percentage = ? WHERE job_id = ?");
+    up->bind(1, shown);
+    up->bind(2, job_id);
+    up->exec();
+  }
+
   // Runs `body`, which opens its own transaction, with this connection's
   // foreign keys off: deleting a job's row then does not cascade to all its
   // events and items under the write lock (remove_jobs deletes them itself,
@@ -1095,6 +1119,7 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
       up->bind(8, claim.token);
       up->exec();
     }
+    x.raise_shown_percentage(claim.job_id);
     return core::ok_status();
   });
 }
@@ -1110,6 +1135,7 @@ Status JobStore::end_pagination(const Claim& claim, std::int64_t last_page) {
     if (up->exec() != 1) {
       return lost_claim();
     }
+    x.raise_shown_percentage(claim.job_id);
     return core::ok_status();
   });
 }
@@ -1191,6 +1217,7 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
       up->bind(3, claim.job_id);
       up->exec();
     }
+    x.raise_shown_percentage(claim.job_id);
     return core::ok_status();
   });
 }
