@@ -321,6 +321,168 @@ TEST_CASE("worker: max_items stops inside a page", "[scrape][worker]") {
   CHECK(site.hits("/listings?page=4") == 0);
 }
 
+TEST_CASE("worker: max_items reached at a page's end stops pagination there, its next link unfollowed",
+          "[scrape][worker]") {
+  FixtureSiteConfig site_config;
+  site_config.pages = 12;
+  FixtureSite site(site_config);
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.max_items = 8;
+  const auto [id, job] = h.run(site.url("/listings?page=1"), options);
+
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 2);
+  CHECK(job.counters.items_found == 8);
+  CHECK(job.pagination_complete);
+  CHECK(job.current_page == 2);
+  check_listing_results(h.results(id), site, "/listings", 1, 8, 4);
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 2);
+  CHECK(events[1].items_found == 4);
+  CHECK(site.hits("/listings?page=2") == 1);
+  CHECK(site.hits("/listings?page=3") == 0);
+  CHECK(core::derive_progress(job, h.clock.now()).progress_percentage == 100);
+}
+
+TEST_CASE("worker: max_items inside the first page at depth 1 fetches the stored items' detail "
+          "pages only",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = detail_options();
+  options.max_items = 3;
+  const auto [id, job] = h.run(site.url("/listings?page=1"), options);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 1);
+  CHECK(job.counters.items_found == 3);
+  CHECK(job.counters.detail_pages_discovered == 3);
+  CHECK(job.counters.detail_pages_scraped == 3);
+  CHECK(job.counters.detail_pages_failed == 0);
+  CHECK(job.pagination_complete);
+  const auto results = h.results(id);
+  REQUIRE(results.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    INFO("item " << i);
+    CHECK(results[static_cast<std::size_t>(i)].detail.has_value());
+  }
+  const auto events = h.events(id);
+  CHECK(events.size() == 4);
+  CHECK(site.hits(FixtureSite::detail_path(1, 3)) == 1);
+  CHECK(site.hits(FixtureSite::detail_path(1, 4)) == 0);
+  CHECK(site.hits("/listings?page=2") == 0);
+}
+
+TEST_CASE("worker: a listing page with no items and no next link is a done job with none",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  const auto [id, job] = h.run(site.url("/empty"), detail_options());
+
+  CHECK(job.status == core::JobStatus::completed);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 1);
+  CHECK(job.counters.items_found == 0);
+  CHECK(job.counters.detail_pages_discovered == 0);
+  CHECK(job.pagination_complete);
+  CHECK(job.current_page == 1);
+  CHECK(h.results(id).empty());
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].ok);
+  CHECK(events[0].http_status == std::optional<int>(200));
+  CHECK(events[0].items_found == 0);
+  CHECK(core::derive_progress(job, h.clock.now()).progress_percentage == 100);
+}
+
+TEST_CASE("worker: detail pages that fail in other ways are counted and the job goes on",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = detail_options();
+  options.follow_pagination = false;
+  struct Case {
+    std::string path;
+    std::string error;
+    int hits;  // of the path, for the page's 4 items
+  };
+  for (const Case& c : {Case{"/unavailable", "HTTP 503", 12},
+                        Case{"/data.json", "not an HTML page (Content-Type application/json)", 4},
+                        Case{"/gone", "HTTP 404", 4}}) {
+    INFO(c.path);
+    options.selectors.detail_link = "'" + c.path + "'";
+    const int before = site.hits(c.path);
+    const auto [id, job] = h.run(site.url("/listings?page=1"), options);
+    CHECK(job.status == core::JobStatus::completed);
+    CHECK(job.completion_reason == core::CompletionReason::done);
+    CHECK(job.counters.items_found == 4);
+    CHECK(job.counters.detail_pages_discovered == 4);
+    CHECK(job.counters.detail_pages_scraped == 0);
+    CHECK(job.counters.detail_pages_failed == 4);
+    const auto events = h.events(id);
+    REQUIRE(events.size() == 5);
+    for (std::size_t i = 1; i < events.size(); ++i) {
+      CHECK(events[i].kind == store::PageKind::detail);
+      CHECK_FALSE(events[i].ok);
+      CHECK(events[i].url == site.url(c.path));
+      CHECK(events[i].error == c.error);
+    }
+    for (const auto& item : h.results(id)) {
+      CHECK_FALSE(item.detail.has_value());
+    }
+    CHECK(site.hits(c.path) - before == c.hits);
+  }
+}
+
+TEST_CASE("worker: a next link to another site (another port) is followed, and a link back to "
+          "a page seen is a loop",
+          "[scrape][worker]") {
+  FixtureSite a;
+  FixtureSite b;
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.selectors.next_page = "'" + b.url("/listings?page=2") + "'";
+  const auto [id, job] = h.run(a.url("/listings?page=1"), options);
+
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 2);
+  CHECK(job.counters.items_found == 8);
+  CHECK(job.pagination_complete);
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].url == a.url("/listings?page=1"));
+  CHECK(events[1].url == b.url("/listings?page=2"));
+  const auto results = h.results(id);
+  REQUIRE(results.size() == 8);
+  CHECK(results[0].page_url == a.url("/listings?page=1"));
+  CHECK(results[4].page_url == b.url("/listings?page=2"));
+  CHECK(value(results[4].fields, "title") == std::optional<std::string>(FixtureSite::title(2, 1)));
+  CHECK(a.hits("/listings?page=1") == 1);
+  CHECK(a.hits("/listings?page=2") == 0);
+  CHECK(b.hits("/listings?page=2") == 1);
+}
+
+TEST_CASE("worker: a job's timeout counts from its start, not from its creation",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.timeout = 1;
+  const std::string id = h.create(site.url("/listings?page=1"), options);
+  h.clock.advance(10 * core::k_micros_per_second);  // pending 10 s before a worker takes it
+  auto pool = h.pool(Harness::worker_config());
+  pool->start();
+  REQUIRE(scrapekeep::testing::eventually(
+      [&] { return core::is_terminal(h.job(id).status); }, seconds(30)));
+  pool->stop();
+  const core::Job job = h.job(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.counters.listing_pages_scraped == 3);
+  CHECK(job.counters.items_found == 12);
+}
+
 TEST_CASE("worker: depth 1 fetches detail pages, and a missing one is counted, not fatal",
           "[scrape][worker]") {
   FixtureSiteConfig site_config;
