@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -397,4 +398,23 @@ TEST_CASE("keys commands print names as keys list shows them, and a blank KEY_ID
           "scrapekeep: KEY_ID: must be a key id, not empty or blank (see scrapekeep keys revoke "
           "--help)\n");
   }
+}
+
+TEST_CASE("keys list pads organization names to 40 characters at most", "[cli][keys]") {
+  TempDir dir;
+  const std::string db = dir.file("keys.db");
+  REQUIRE(create_key(dir, db, std::string(200, 'n')).exit_code == 0);
+  REQUIRE(create_key(dir, db, "acme").exit_code == 0);
+  auto listed = keys(dir, {"list", "--db", db});
+  REQUIRE(listed.exit_code == 0);
+  std::istringstream lines(listed.out);
+  std::string header, first, second;
+  std::getline(lines, header);
+  std::getline(lines, first);
+  std::getline(lines, second);
+  // KEY_ID (20) + 2 spaces + ORG padded to 40 + 2 spaces, then CREATED.
+  CHECK(header.find("CREATED") == 64);
+  CHECK(second.find("acme") == 22);
+  CHECK(second.find("20", 26) == 64);
+  CHECK(first.find(std::string(200, 'n')) == 22);
 }

@@ -58,10 +58,13 @@ int list_keys(const KeysOptions& o) {
   if (!keys) {
     return fail(keys.error().message);
   }
+  // Up to 40 characters wide: one long name pushes its own row out, not
+  // every row (names may be 200 bytes).
   std::size_t org_width = 3;
   for (const auto& k : *keys) {
     org_width = std::max(org_width, core::utf8_length(core::printable(k.org_name)));
   }
+  org_width = std::min<std::size_t>(org_width, 40);
   // A damaged file's names and ids are shown printable, as inspect shows them.
   const auto row = [&](const std::string& id, const std::string& org, const std::string& created,
                        const std::string& status) {
