@@ -586,6 +586,18 @@ TEST_CASE("worker: a page that fails once with 503 is retried", "[scrape][worker
   CHECK(job.counters.listing_pages_scraped == 3);
   CHECK(job.counters.listing_pages_failed == 0);
   check_listing_results(h.results(id), site, "/flaky", 1, 12, 4);
+  for (const auto& item : h.results(id)) {
+    CHECK_FALSE(item.detail_url);  // depth 0: no detail pages
+    CHECK_FALSE(item.detail);
+  }
+  // The failed try is retried within the page: one event, ok, per page.
+  const auto events = h.events(id);
+  REQUIRE(events.size() == 3);
+  for (const auto& event : events) {
+    CHECK(event.ok);
+    CHECK(event.http_status == std::optional<int>(200));
+    CHECK(event.items_found == 4);
+  }
   CHECK(site.hits("/flaky?page=1") == 1);
   CHECK(site.hits("/flaky?page=2") == 2);
   CHECK(site.hits("/flaky?page=3") == 1);
