@@ -134,6 +134,28 @@ TEST_CASE("a backup stopped by a signal leaves neither the target nor its partia
   }
 }
 
+TEST_CASE("a signal ignored when the backup began (nohup) stays ignored", "[store][backup]") {
+  TempDir dir;
+  const std::string source_path = make_source(dir, 20);
+  const std::string target = dir.file("copy.db");
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::signal(SIGHUP, SIG_IGN);  // as nohup leaves it: the terminal closing
+    SQLite::Database source(source_path, SQLite::OPEN_READWRITE);
+    const auto done = store::backup_to(source, target, [] {
+      ::raise(SIGHUP);
+      return core::ok_status();
+    });
+    ::_exit(done ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(names_in(dir) == std::set<std::string>{"copy.db"});
+}
+
 TEST_CASE("backup_to says when the target's name is too long", "[store][backup]") {
   TempDir dir;
   SQLite::Database source(make_source(dir, 1), SQLite::OPEN_READWRITE);

@@ -48,36 +48,70 @@ class PartialFile {
       std::memcpy(g_partial_journal.data(), journal.c_str(), journal.size() + 1);
       std::memcpy(g_partial.data(), m_path.c_str(), m_path.size() + 1);
       for (std::size_t i = 0; i < k_signals.size(); ++i) {
+        // A signal ignored when the command began (nohup's SIGHUP, SIGINT
+        // of a job a script put in the background) stays ignored.
+        ::sigaction(k_signals[i], nullptr, &m_previous[i]);
+        if (m_previous[i].sa_handler == SIG_IGN) {
+          continue;
+        }
         struct sigaction action {};
         action.sa_handler = remove_partial_and_die;
         sigemptyset(&action.sa_mask);
-        ::sigaction(k_signals[i], &action, &m_previous[i]);
+        m_installed[i] = ::sigaction(k_signals[i], &action, nullptr) == 0;
       }
-      m_handled = true;
     }
   }
   PartialFile(const PartialFile&) = delete;
   PartialFile& operator=(const PartialFile&) = delete;
   ~PartialFile() {
-    if (m_handled) {
-      for (std::size_t i = 0; i < k_signals.size(); ++i) {
-        ::sigaction(k_signals[i], &m_previous[i], nullptr);
-      }
-      g_partial[0] = '\0';
-    }
+    // Removed while the handler still stands: a signal now finds nothing left.
     if (!m_published) {
       ::unlink(m_path.c_str());
       ::unlink((m_path + "-journal").c_str());
     }
+    for (std::size_t i = 0; i < k_signals.size(); ++i) {
+      if (m_installed[i]) {
+        ::sigaction(k_signals[i], &m_previous[i], nullptr);
+      }
+    }
+    g_partial[0] = '\0';
   }
   const std::string& path() const { return m_path; }
   void published() { m_published = true; }
 
  private:
   std::string m_path;
-  bool m_handled = false;
   bool m_published = false;
+  std::array<bool, k_signals.size()> m_installed{};
   std::array<struct sigaction, k_signals.size()> m_previous{};
+};
+
+// Holds k_signals back from its construction until end(): none can then
+// come between the partial file's creation and its handler.
+class BlockedSignals {
+ public:
+  BlockedSignals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int sig : k_signals) {
+      sigaddset(&set, sig);
+    }
+    m_blocked = ::pthread_sigmask(SIG_BLOCK, &set, &m_before) == 0;
+  }
+  BlockedSignals(const BlockedSignals&) = delete;
+  BlockedSignals& operator=(const BlockedSignals&) = delete;
+  ~BlockedSignals() { end(); }
+  // Those that came meanwhile are delivered now.
+  void end() {
+    if (m_blocked) {
+      ::pthread_sigmask(SIG_SETMASK, &m_before, nullptr);
+      m_blocked = false;
+    }
+  }
+
+ private:
+  sigset_t m_before{};
+  bool m_blocked = false;
 };
 
 core::Error cannot_create(const std::string& target, int err) {
@@ -128,7 +162,7 @@ void sync_folder(const std::string& target) {
   }
 }
 
-} // namespace
+}  // namespace
 
 core::Status backup_to(SQLite::Database& source, const std::string& target,
                        const std::function<core::Status()>& accept) {
@@ -140,16 +174,18 @@ core::Status backup_to(SQLite::Database& source, const std::string& target,
                        "backup target already exists: " + target};
   }
   std::string name = target + ".partial-XXXXXX";
+  BlockedSignals blocked;
   const int fd = ::mkstemp(name.data());
   if (fd < 0) {
     return cannot_create(target, errno);
   }
+  PartialFile partial(name);
+  blocked.end();
   // As SQLite would create it (mkstemp makes it 0600).
   const mode_t mask = ::umask(0);
   ::umask(mask);
   ::fchmod(fd, 0644 & ~mask);
   ::close(fd);
-  PartialFile partial(name);
 
   std::unique_ptr<SQLite::Database> opened;
   auto result = guarded([&]() -> core::Status {
