@@ -39,7 +39,8 @@ int create_key(const KeysOptions& o) {
     return 1;
   }
   if (!existed) {
-    std::cout << "Created a new database, " << core::printable(o.db) << " (there was none at that path)\n";
+    std::cout << "Created a new database, " << core::printable(o.db)
+              << " (there was none at that path)\n";
   }
   auto key = store->create_key(o.org, core::SystemClock().now());
   if (!key) {

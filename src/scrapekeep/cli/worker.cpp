@@ -83,7 +83,8 @@ int run_worker(const WorkerOptions& o) {
     return 1;
   }
   std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " worker: " << o.concurrency
-            << (o.concurrency == 1 ? " worker on " : " workers on ") << core::printable(o.work.db) << std::endl;
+            << (o.concurrency == 1 ? " worker on " : " workers on ") << core::printable(o.work.db)
+            << std::endl;
   await_shutdown_signal();
   workforce->stop();
   // Never creates or migrates: a file removed meanwhile stays removed.
