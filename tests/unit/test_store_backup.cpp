@@ -164,3 +164,18 @@ TEST_CASE("backup_to says when the target's name is too long", "[store][backup]"
   REQUIRE_FALSE(done);
   CHECK(done.error().message == "cannot create " + target + ": the name is too long");
 }
+
+TEST_CASE("backup_to says when the target's name leaves no room for the partial copy's suffix",
+          "[store][backup]") {
+  TempDir dir;
+  SQLite::Database source(make_source(dir, 1), SQLite::OPEN_READWRITE);
+  const std::string name = std::string(247, 'a') + ".db";  // 250 bytes: fits alone
+  const std::string target = dir.file(name);
+  auto done = store::backup_to(source, target);
+  REQUIRE_FALSE(done);
+  CHECK(done.error().message ==
+        "cannot create " + target +
+            ": the name is too long (at most 240 bytes: the copy is written as "
+            "NAME.partial-XXXXXX)");
+  CHECK(names_in(dir).empty());
+}

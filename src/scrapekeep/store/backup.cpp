@@ -3,6 +3,7 @@
 #include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/Database.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "scrapekeep/store/sqlite_error.hpp"
 
@@ -126,8 +128,14 @@ core::Error cannot_create(const std::string& target, int err) {
                                 : "its folder " + shown + " does not exist")};
   }
   if (err == ENAMETOOLONG) {
+    // A name that fits alone may not with the partial copy's suffix.
+    const std::string name = std::filesystem::path(target).filename().string();
     return core::Error{core::ErrorCode::unavailable,
-                       "cannot create " + target + ": the name is too long"};
+                       "cannot create " + target + ": the name is too long" +
+                           (name.size() <= NAME_MAX && name.size() + 15 > NAME_MAX
+                                ? " (at most " + std::to_string(NAME_MAX - 15) +
+                                      " bytes: the copy is written as NAME.partial-XXXXXX)"
+                                : std::string())};
   }
   if (err == ENOSPC || err == EDQUOT) {
     return core::Error{core::ErrorCode::unavailable,
