@@ -216,28 +216,23 @@ struct JobStore::Impl : BatchConnection {
     return job;
   }
 
-  // Keeps a processing job's progress from going back: stopped_percentage
-  // takes the percentage its counters now give, if above every earlier one
-  // (core::shown_percentage). Called after each write of its counters, in
-  // the same transaction.
-  void raise_shown_percentage(const std::string& job_id) {
-    static const std::string k_sql = std::string("SELECT ") +
-                                     job_columns("", JobColumns::progress) +
-                                     " FROM jobs WHERE job_id = ? AND status = 'processing'";
+  // The progress columns of the job `claim` holds, read under its fence
+  // (status processing, this claim's token); nullopt when the claim is lost.
+  // The page writes update these counters in memory and store them in one
+  // UPDATE with the percentage they give (core::shown_percentage), which
+  // keeps in stopped_percentage the highest a running job has shown, so
+  // that its progress never goes back.
+  std::optional<Job> claimed_progress_row(const Claim& claim) {
+    static const std::string k_sql =
+        std::string("SELECT ") + job_columns("", JobColumns::progress) +
+        " FROM jobs WHERE job_id = ? AND status = 'processing' AND claim_token = ?";
     auto q = prepared(k_sql.c_str());
-    q->bind(1, job_id);
+    q->bind(1, claim.job_id);
+    q->bind(2, claim.token);
     if (!q->executeStep()) {
-      return;
+      return std::nullopt;
     }
-    const Job job = read_job(*q);
-    const double shown = core::shown_percentage(job);
-    if (job.stopped_percentage && shown <= *job.stopped_percentage) {
-      return;
-    }
-    auto up = prepared("UPDATE jobs SET stopped_percentage = ? WHERE job_id = ?");
-    up->bind(1, shown);
-    up->bind(2, job_id);
-    up->exec();
+    return read_job(*q);
   }
 
   // Runs `body`, which opens its own transaction, with this connection's
@@ -1042,18 +1037,11 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
     fields.push_back(dump_scraped(item.fields));
   }
   return m_impl->write([&](Impl& x) -> Status {
-    std::int64_t items_found = 0;
-    {
-      auto q = x.prepared(
-          "SELECT items_found FROM jobs WHERE job_id = ? AND status = 'processing' "
-          "AND claim_token = ?");
-      q->bind(1, claim.job_id);
-      q->bind(2, claim.token);
-      if (!q->executeStep()) {
-        return lost_claim();
-      }
-      items_found = q->getColumn(0).getInt64();
+    std::optional<Job> job = x.claimed_progress_row(claim);
+    if (!job) {
+      return lost_claim();
     }
+    const std::int64_t items_found = job->counters.items_found;
     const std::int64_t room = std::max<std::int64_t>(0, options.max_items - items_found);
     const std::int64_t take =
         page.ok ? std::min<std::int64_t>(room, static_cast<std::int64_t>(page.items.size())) : 0;
@@ -1103,39 +1091,46 @@ Status JobStore::record_listing_page(const Claim& claim, const ListingPageRecord
       ev->exec();
     }
     {
+      core::JobCounters& c = job->counters;
+      (page.ok ? c.listing_pages_scraped : c.listing_pages_failed) += 1;
+      c.items_found += take;
+      c.detail_pages_discovered += links;
+      job->current_page = page.ok && !complete ? page.page_number + 1 : page.page_number;
+      job->pagination_complete = page.ok && complete;
       auto up = x.prepared(
-          "UPDATE jobs SET listing_pages_scraped = listing_pages_scraped + ?, "
-          "listing_pages_failed = listing_pages_failed + ?, items_found = items_found + ?, "
-          "detail_pages_discovered = detail_pages_discovered + ?, current_page = ?, "
-          "pagination_complete = ?, lost_attempts = 0 "
+          "UPDATE jobs SET listing_pages_scraped = ?, listing_pages_failed = ?, items_found = ?, "
+          "detail_pages_discovered = ?, current_page = ?, pagination_complete = ?, "
+          "stopped_percentage = ?, lost_attempts = 0 "
           "WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
-      up->bind(1, page.ok ? 1 : 0);
-      up->bind(2, page.ok ? 0 : 1);
-      up->bind(3, take);
-      up->bind(4, links);
-      up->bind(5, page.ok && !complete ? page.page_number + 1 : page.page_number);
-      up->bind(6, page.ok && complete ? 1 : 0);
-      up->bind(7, claim.job_id);
-      up->bind(8, claim.token);
+      up->bind(1, c.listing_pages_scraped);
+      up->bind(2, c.listing_pages_failed);
+      up->bind(3, c.items_found);
+      up->bind(4, c.detail_pages_discovered);
+      up->bind(5, job->current_page);
+      up->bind(6, job->pagination_complete ? 1 : 0);
+      up->bind(7, core::shown_percentage(*job));
+      up->bind(8, claim.job_id);
+      up->bind(9, claim.token);
       up->exec();
     }
-    x.raise_shown_percentage(claim.job_id);
     return core::ok_status();
   });
 }
 
 Status JobStore::end_pagination(const Claim& claim, std::int64_t last_page) {
   return m_impl->write([&](Impl& x) -> Status {
-    auto up = x.prepared(
-        "UPDATE jobs SET pagination_complete = 1, current_page = ? "
-        "WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
-    up->bind(1, last_page);
-    up->bind(2, claim.job_id);
-    up->bind(3, claim.token);
-    if (up->exec() != 1) {
+    std::optional<Job> job = x.claimed_progress_row(claim);
+    if (!job) {
       return lost_claim();
     }
-    x.raise_shown_percentage(claim.job_id);
+    job->pagination_complete = true;
+    auto up = x.prepared(
+        "UPDATE jobs SET pagination_complete = 1, current_page = ?, stopped_percentage = ? "
+        "WHERE job_id = ?");
+    up->bind(1, last_page);
+    up->bind(2, core::shown_percentage(*job));
+    up->bind(3, claim.job_id);
+    up->exec();
     return core::ok_status();
   });
 }
@@ -1157,15 +1152,10 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
   return m_impl->write([&](Impl& x) -> Status {
     std::int64_t scraped = 0;
     std::int64_t failed = 0;
-    {
-      // Fenced once: the pages are written in this one transaction.
-      auto fence = x.prepared(
-          "SELECT 1 FROM jobs WHERE job_id = ? AND status = 'processing' AND claim_token = ?");
-      fence->bind(1, claim.job_id);
-      fence->bind(2, claim.token);
-      if (!fence->executeStep()) {
-        return lost_claim();
-      }
+    // Fenced once: the pages are written in this one transaction.
+    std::optional<Job> job = x.claimed_progress_row(claim);
+    if (!job) {
+      return lost_claim();
     }
     std::int64_t job_seq = last_job_seq(x, claim.job_id);  // once: the pages follow it
     for (std::size_t p = 0; p < pages.size(); ++p) {
@@ -1209,15 +1199,17 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
       (page.ok ? scraped : failed) += 1;
     }
     {
+      job->counters.detail_pages_scraped += scraped;
+      job->counters.detail_pages_failed += failed;
       auto up = x.prepared(
-          "UPDATE jobs SET detail_pages_scraped = detail_pages_scraped + ?, "
-          "detail_pages_failed = detail_pages_failed + ?, lost_attempts = 0 WHERE job_id = ?");
-      up->bind(1, scraped);
-      up->bind(2, failed);
-      up->bind(3, claim.job_id);
+          "UPDATE jobs SET detail_pages_scraped = ?, detail_pages_failed = ?, "
+          "stopped_percentage = ?, lost_attempts = 0 WHERE job_id = ?");
+      up->bind(1, job->counters.detail_pages_scraped);
+      up->bind(2, job->counters.detail_pages_failed);
+      up->bind(3, core::shown_percentage(*job));
+      up->bind(4, claim.job_id);
       up->exec();
     }
-    x.raise_shown_percentage(claim.job_id);
     return core::ok_status();
   });
 }
