@@ -102,8 +102,9 @@ struct ListingExtraction {
 // meeting an expression that visits every node for every node) fails with an
 // error instead of holding a worker for hours, deaf to its timeout and to a
 // cancel. A page of 100,000 items needs 20 to 30 million (15 MB) or about 41
-// million (25 MB) with ordinary selectors. libxml2 does not count the duplicate checks of a union
-// (`a | b`, the product of the two sides' sizes): those are not bounded.
+// million (25 MB) with ordinary selectors. A union at an expression's top level is merged by
+// scrapekeep (CompiledXPath in extractor.cpp); libxml2 does not count the duplicate checks of
+// a union inside one (`count(a | b)`, the product of the two sides' sizes): not bounded.
 constexpr unsigned long k_xpath_step_budget = 100'000'000;
 
 // Bytes of HTML being parsed at once. A parsed page takes about 25 times its
