@@ -816,6 +816,38 @@ TEST_CASE("worker: a listing page whose field values pass 16 MiB fails the job, 
   CHECK(done.counters.items_found == 1000);
 }
 
+TEST_CASE("worker: a listing page whose fields take longer than the lease keeps its job: "
+          "taken once, fetched once",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  // A union inside a function: libxml2 compares each of the 5000 texts with
+  // each of the 5000 <i>, 25 million comparisons per item that no XPath step
+  // counts, 2.5 billion for the 100 items: seconds, where the lease lasts
+  // 150 ms.
+  options.selectors.item = "//i";
+  options.selectors.fields = {{"n", "count(//i/text() | //i)"}};
+  options.max_items = 100;
+  const std::string id = h.create(site.url("/bloat"), options);
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.workers = 2;  // the other one would take the job once its lease is over
+  config.lease = milliseconds(150);
+  config.renew_interval = milliseconds(50);
+  config.recover_interval = milliseconds(20);
+  auto pool = h.pool(config);
+  pool->start();
+
+  const core::Job job = h.wait_terminal(id);
+  CHECK(job.completion_reason == core::CompletionReason::done);
+  CHECK(job.attempts == 1);
+  CHECK(job.counters.items_found == 100);
+  CHECK(site.hits("/bloat") == 1);
+  const auto results = h.results(id);
+  REQUIRE(results.size() == 100);
+  CHECK(value(results[99].fields, "n") == std::optional<std::string>("10000"));
+}
+
 TEST_CASE("worker: broken HTML, non-ASCII text and charsets", "[scrape][worker]") {
   FixtureSite site;
   Harness h;

@@ -639,6 +639,18 @@ class JobRunner {
   std::optional<Outcome> fetch_listing(ListingPipeline& pipeline, ListingPage& out);
   void watch_loop();
   void stop_watch();
+  // Sets m_extracting for its lifetime.
+  struct Watched {
+    explicit Watched(JobRunner& runner) : r(runner) { set(true); }
+    ~Watched() { set(false); }
+    Watched(const Watched&) = delete;
+    Watched& operator=(const Watched&) = delete;
+    void set(bool on) {
+      std::lock_guard lock(r.m_watch_mutex);
+      r.m_extracting = on;
+    }
+    JobRunner& r;
+  };
   DetailCrew& details();
   std::optional<Outcome> store_details(std::size_t leave, std::size_t batch = k_detail_batch);
   std::optional<Outcome> store_detail_batch(std::vector<DetailCrew::Done>& batch);
@@ -672,6 +684,10 @@ class JobRunner {
   std::condition_variable m_watch_cv;
   bool m_watch_quit = false;
   Fetcher* m_watched = nullptr;  // the listing fetcher while it fetches
+  // While this thread extracts a listing page's items: the watch keeps the
+  // lease (selectors the step budget does not bound, a union inside a
+  // function, can take longer than it) and notes a stop, timeout or cancel.
+  bool m_extracting = false;
   std::optional<Interrupt> m_watch_why;
   std::unique_ptr<store::JobStore> m_watch_store;
 };
@@ -871,14 +887,14 @@ void JobRunner::watch_loop() {
   std::unique_lock lock(m_watch_mutex);
   while (!m_watch_quit) {
     m_watch_cv.wait_for(lock, k_tick);
-    if (m_watched == nullptr || m_watch_why) {
+    if ((m_watched == nullptr && !m_extracting) || m_watch_why) {
       continue;
     }
     // Asked without the lock: the database may take a moment to answer.
     lock.unlock();
     const bool ours = m_gate.open(k_cancel_poll);
     lock.lock();
-    if (m_watched == nullptr || m_watch_why) {
+    if ((m_watched == nullptr && !m_extracting) || m_watch_why) {
       continue;
     }
     const Micros now = m_ctx.clock.now();
@@ -1113,7 +1129,12 @@ Outcome JobRunner::run_job() {
     }
     FetchResult& fetched = listing.fetched;
     ListingExtraction extraction;
-    extract_or_fail(fetched, [&](const FetchResult&) { extraction = listing.parsed->extract(depth1, listing.take); });
+    {
+      const Watched extracting(*this);
+      extract_or_fail(fetched, [&](const FetchResult&) {
+        extraction = listing.parsed->extract(depth1, listing.take);
+      });
+    }
     m_pipeline->recycle(listing.parsed);
     store::ListingPageRecord record;
     record.page_number = listing.page_number;
