@@ -614,7 +614,7 @@ TEST_CASE("the default next_page selector also finds <link rel=next>", "[scrape]
 }
 
 TEST_CASE("a union at a selector's top level gives what libxml2's union gives: document order, "
-          "each node once; a union inside brackets, or one a comparison takes, is libxml2's own",
+          "each node once (a union inside brackets, or one a comparison takes, is libxml2's own)",
           "[scrape][extractor]") {
   const std::string html =
       "<html><head><link rel='next' href='/L'></head><body><h3>c</h3><h2>a|b</h2><h3>d</h3>"
