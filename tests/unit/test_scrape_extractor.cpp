@@ -1236,3 +1236,21 @@ TEST_CASE("'^' and '|' in a link's user info resolve as before they were sent as
   CHECK(resolve_url("http://h/", "http://u^1@h/x?a|b").has_value());
   CHECK(page_identity("http://u|1@h/x") == "http://u|1@h/x");
 }
+
+TEST_CASE("a '|' at a selector's top level under an operator that binds less tightly is "
+          "evaluated by libxml2 alone: the right of an `or` whose left is true is not evaluated",
+          "[scrape][extractor]") {
+  std::string html = "<html><body><h1>Title</h1>";
+  for (int i = 0; i < 2000; ++i) {
+    html += "<i>x</i>";
+  }
+  html += "</body></html>";
+  Selectors s;
+  s.item = "/html";
+  // (//h1 | //none) = 'Title' is true: libxml2 never evaluates the right of `or`.
+  s.fields = {{"t", "//h1 | //none = 'Title' or count(//i[count(//i) > 0]) > 0"}};
+  ListingExtraction result;
+  REQUIRE_NOTHROW(result = extract_listing(html, "http://h.test/p/1", s, false, {}, 100000));
+  REQUIRE(result.items.size() == 1);
+  CHECK(result.items[0].fields[0].second == "true");
+}

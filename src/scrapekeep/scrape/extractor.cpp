@@ -158,12 +158,95 @@ std::vector<std::string_view> split_top_level(std::string_view text, char sep) {
   return parts;
 }
 
+bool starts_name(unsigned char c) { return std::isalpha(c) != 0 || c == '_' || c >= 0x80; }
+bool continues_name(unsigned char c) {
+  return starts_name(c) || std::isdigit(c) != 0 || c == '-' || c == '.';
+}
+
+// Whether `part`, one side of a `|` at an expression's top level, is a
+// location path or an id() call as a whole, as an operand of a union is.
+// Any other operator at its own level (`=`, `or`, `-`, a `*` or `div` after
+// an operand) binds less tightly than `|`, so the expression is not the union
+// of its parts, and evaluating them would evaluate what libxml2 does not
+// (the right of an `or` whose left is true) or twice. A literal, a number, a
+// variable, another function or the namespace axis at its level says no too.
+bool is_path_operand(std::string_view part) {
+  const std::size_t n = part.size();
+  const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned char>(part[i]) : 0; };
+  bool after_operand = false;  // then a `*` or a name is an operator
+  bool any = false;
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = at(i);
+    if (is_ascii_space(c)) {
+      ++i;
+      continue;
+    }
+    any = true;
+    if (c == '(' || c == '[') {
+      // Skipped to its end, where split_top_level() stops (`c` splits nothing:
+      // brackets are counted before separators).
+      i += split_top_level(part.substr(i + 1), c)[0].size() + 2;
+      after_operand = true;
+    } else if (c == '/' || c == '@') {
+      ++i;
+      after_operand = false;
+    } else if (c == '*') {
+      if (after_operand) {
+        return false;
+      }
+      ++i;
+      after_operand = true;
+    } else if (c == '.') {
+      if (std::isdigit(at(i + 1)) != 0) {
+        return false;
+      }
+      i += at(i + 1) == '.' ? 2 : 1;
+      after_operand = true;
+    } else if (starts_name(c)) {
+      if (after_operand) {
+        return false;  // `and`, `or`, `div`, `mod`
+      }
+      std::size_t end = i;
+      while (continues_name(at(end))) {
+        ++end;
+      }
+      const std::string_view name = part.substr(i, end - i);
+      std::size_t next = end;
+      while (is_ascii_space(at(next))) {
+        ++next;
+      }
+      if (at(next) == ':' && at(next + 1) == ':') {
+        if (name == "namespace") {
+          return false;  // copies of namespace nodes, which each evaluation makes anew
+        }
+        i = next + 2;
+      } else if (at(end) == ':') {
+        i = end + 1;  // a prefix: a name or `*` follows
+      } else if (at(next) == '(') {
+        if (name != "id" && name != "node" && name != "text" && name != "comment" &&
+            name != "processing-instruction") {
+          return false;
+        }
+        i = next;
+      } else {
+        i = end;
+        after_operand = true;
+      }
+    } else {
+      return false;
+    }
+  }
+  return any;
+}
+
 // An expression compiled once per extraction. A union at its top level
-// (`A | B`, the default next_page selector among them) is also kept as its
-// parts: libxml2 2.9 merges the two sides of a union by comparing every node
-// of one with every node of the other, uncounted by the step budget and
-// deaf to a cancel (two sides of 240,000 links each: 117 s), where the
-// parts' nodes are merged here in time linear in their number.
+// (`A | B`, the default next_page selector among them) whose parts are all
+// paths (is_path_operand) is also kept as its parts: libxml2 2.9 merges the
+// two sides of a union by comparing every node of one with every node of the
+// other, uncounted by the step budget and deaf to a cancel (two sides of
+// 240,000 links each: 117 s), where the parts' nodes are merged here in time
+// linear in their number.
 struct CompiledXPath {
   XPathCompPtr whole;  // nullptr for an empty or invalid expression
   std::vector<XPathCompPtr> parts;
@@ -176,7 +259,8 @@ CompiledXPath compile(const std::string& expr) {
   }
   compiled.whole.reset(xmlXPathCompile(as_xml(expr)));
   const std::vector<std::string_view> parts = split_top_level(expr, '|');
-  if (compiled.whole && parts.size() > 1) {
+  if (compiled.whole && parts.size() > 1 &&
+      std::all_of(parts.begin(), parts.end(), is_path_operand)) {
     for (const std::string_view part : parts) {
       compiled.parts.emplace_back(xmlXPathCompile(as_xml(std::string(part))));
       if (!compiled.parts.back()) {
@@ -512,11 +596,6 @@ bool balanced(const std::string& expr) {
     }
   }
   return open.empty() && quote == 0;
-}
-
-bool starts_name(unsigned char c) { return std::isalpha(c) != 0 || c == '_' || c >= 0x80; }
-bool continues_name(unsigned char c) {
-  return starts_name(c) || std::isdigit(c) != 0 || c == '-' || c == '.';
 }
 
 // The arguments of the call whose '(' is at `open` in `expr`: commas at its
