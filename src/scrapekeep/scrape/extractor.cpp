@@ -303,8 +303,12 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
 // namespace node (each evaluation gives copies of those).
 XPathObjectPtr union_of_parts(const CompiledXPath& comp, xmlXPathContext* ctx, xmlNode* node) {
   xmlNodeSetPtr merged = xmlXPathNodeSetCreate(nullptr);
+  if (merged == nullptr) {
+    return nullptr;
+  }
   XPathObjectPtr result(xmlXPathWrapNodeSet(merged));
-  if (merged == nullptr || !result) {
+  if (!result) {
+    xmlXPathFreeNodeSet(merged);  // libxml2 2.9 keeps it when wrapping fails
     return nullptr;
   }
   std::unordered_set<xmlNode*> seen;
