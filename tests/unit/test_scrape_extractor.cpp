@@ -1129,6 +1129,29 @@ TEST_CASE("the parse budget lets pages through while their bytes fit, the rest w
   CHECK(process_parse_budget().held() == 0);
 }
 
+TEST_CASE("a page of short tags takes of the parse budget by its tags and an ordinary page "
+          "by its bytes",
+          "[scrape][extractor]") {
+  CHECK(parse_charge(listing_page()) == listing_page().size());
+  // 100,000 <br>: 400,026 bytes that make a tree of some 27 MB, as large as
+  // that of an ordinary page of 1.1 MB.
+  std::string html = "<html><body>";
+  for (int i = 0; i < 100000; ++i) {
+    html += "<br>";
+  }
+  html += "</body></html>";
+  REQUIRE(html.size() == 400026);
+  CHECK(parse_charge(html) == 1100044);  // 100,004 '<' of 11 bytes each
+  Selectors s;
+  s.item = "//br";
+  {
+    const ParsedListing page(html, k_page_url, s, "", k_xpath_step_budget);
+    CHECK(page.item_count() == 100000);
+    CHECK(process_parse_budget().held() == 1100044);
+  }
+  CHECK(process_parse_budget().held() == 0);
+}
+
 TEST_CASE("a large page's tree goes back to the system once it is freed", "[scrape][extractor]") {
   // Resident memory, from /proc/self/statm.
   const auto resident = [] {

@@ -728,6 +728,11 @@ std::string remove_dot_segments(const std::string& url) {
 
 } // namespace
 
+std::size_t parse_charge(std::string_view html) {
+  const auto tags = static_cast<std::size_t>(std::count(html.begin(), html.end(), '<'));
+  return std::max(html.size(), tags * k_parse_bytes_per_tag);
+}
+
 // The page's turn in process_parse_budget(), or ParseWaitExpired at `deadline`.
 ParseBudget::Lease parse_turn(std::size_t bytes, ParseDeadline deadline) {
   if (deadline == k_no_parse_deadline) {
@@ -1205,7 +1210,7 @@ struct ParsedListing::State {
 ParsedListing::ParsedListing(const std::string& html, const std::string& page_url,
                              const core::Selectors& selectors, const std::string& charset,
                              unsigned long step_budget, ParseDeadline deadline)
-    : m_state(new State{parse_turn(html.size(), deadline), selectors, nullptr, nullptr,
+    : m_state(new State{parse_turn(parse_charge(html), deadline), selectors, nullptr, nullptr,
                         page_url, {}, std::nullopt, {}}) {
   prepare_thread();
   State& s = *m_state;
@@ -1318,7 +1323,7 @@ core::FieldValues DetailExtractor::extract(const std::string& html, const std::s
                                            const std::string& charset, unsigned long step_budget,
                                            ParseDeadline deadline) {
   State& s = *m_state;
-  const ParseBudget::Lease lease = parse_turn(html.size(), deadline);
+  const ParseBudget::Lease lease = parse_turn(parse_charge(html), deadline);
   DocPtr doc = parse_html(html, page_url, sniff_encoding(html, charset));
   if (!doc || !s.ctx) {
     core::FieldValues empty;

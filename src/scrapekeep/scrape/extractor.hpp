@@ -107,7 +107,7 @@ struct ListingExtraction {
 // a union inside one (`count(a | b)`, the product of the two sides' sizes): not bounded.
 constexpr unsigned long k_xpath_step_budget = 100'000'000;
 
-// Bytes of HTML being parsed at once. A parsed page takes about 25 times its
+// Bytes of HTML being parsed at once (parse_charge()). A parsed page takes about 25 times its
 // size in memory (an 11 MiB page of 100,000 items: 310 MiB at its peak), so
 // sixteen detail threads on pages near the 10 MiB cap would take gigabytes.
 // A page waits until its bytes fit beside those being parsed; one larger than
@@ -121,6 +121,13 @@ using ParseBudget = core::ByteBudget;
 // free goes back to the system (malloc_trim).
 ParseBudget& process_parse_budget();
 constexpr std::size_t k_trim_after_parse_bytes = 1 << 20;
+
+// What a page takes of process_parse_budget(): its bytes, or, for a page of
+// many short tags, k_parse_bytes_per_tag per '<' if more. A tree takes about
+// 265 bytes per element, 25 times the bytes of an ordinary page's markup,
+// where 10.4 MB of `<br>` (4 bytes each) made 690 MiB, 65 times.
+constexpr std::size_t k_parse_bytes_per_tag = 11;
+std::size_t parse_charge(std::string_view html);
 
 // When a page gives up waiting for its turn in process_parse_budget(): the
 // job's deadline. No deadline: it waits as long as it takes.
