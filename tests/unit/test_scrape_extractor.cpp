@@ -659,6 +659,50 @@ TEST_CASE("a union at a selector's top level gives what libxml2's union gives: d
   CHECK(article[7].second == "123");
 }
 
+TEST_CASE("unions whose sides are paths are written as scrapekeep's union at every level, "
+          "others are left to libxml2",
+          "[scrape][extractor]") {
+  CHECK(xpath_with_linear_unions("//a[@rel='next']/@href | //link[@rel='next']/@href") ==
+        "scrapekeep-union(//a[@rel='next']/@href , //link[@rel='next']/@href)");
+  CHECK(xpath_with_linear_unions("count(//i | //h2)") == "count(scrapekeep-union(//i , //h2))");
+  CHECK(xpath_with_linear_unions("(//a|//b|id('k'))[1]/@x") ==
+        "(scrapekeep-union(//a,//b,id('k')))[1]/@x");
+  CHECK(xpath_with_linear_unions("concat(string(//a|//b), '|', 'a|b')") ==
+        "concat(string(scrapekeep-union(//a,//b)), '|', 'a|b')");
+  CHECK(xpath_with_linear_unions("//p[.//b | .//i]") == "//p[scrapekeep-union(.//b , .//i)]");
+  // `|` binds tighter than `=`: the left side is //b, not `//a = //b`.
+  for (const char* kept : {"//a = //b | //c", "- //a | //b", "//a | 'x'", "//a | count(//b)",
+                           "//a | * div 2", "//i[@x='p|q']", "(//namespace::* | //a)[1] | //b",
+                           "//h2", ""}) {
+    CHECK(xpath_with_linear_unions(kept) == kept);
+  }
+  CHECK(xpath_with_linear_unions("//a = //b | //c or count(//d | //e) > 1") ==
+        "//a = //b | //c or count(scrapekeep-union(//d , //e)) > 1");
+  // Not a function a selector may call.
+  CHECK(xpath_error("scrapekeep-union(//a, //b)", scrapekeep::core::SelectorRole::field));
+}
+
+TEST_CASE("a union inside a function or in brackets is linear too: count() of 100,000 <a> and "
+          "as many <link>",
+          "[scrape][extractor]") {
+  std::string html = "<html><head>";
+  for (int i = 0; i < 100000; ++i) {
+    html += "<link rel='next' href='/L'>";
+  }
+  html += "</head><body>";
+  for (int i = 0; i < 100000; ++i) {
+    html += "<a href='/A'></a>";
+  }
+  html += "</body></html>";
+  const FieldList fields{{"n", "count(//a | //link)"},
+                         {"last", "name((//a | //link)[last()])"},
+                         {"some", "boolean(//head[//a | //link])"}};
+  const FieldValues values = extract_detail(html, "http://h.test/p/1", fields);
+  CHECK(values[0].second == "200000");
+  CHECK(values[1].second == "a");
+  CHECK(values[2].second == "true");
+}
+
 TEST_CASE("the default next_page selector on a page of 100,000 <a rel=next> and as many "
           "<link rel=next> gives the first in document order",
           "[scrape][extractor]") {

@@ -163,7 +163,7 @@ bool continues_name(unsigned char c) {
   return starts_name(c) || std::isdigit(c) != 0 || c == '-' || c == '.';
 }
 
-// Whether `part`, one side of a `|` at an expression's top level, is a
+// Whether `part`, one side of a `|` at one level of an expression, is a
 // location path or an id() call as a whole, as an operand of a union is.
 // Any other operator at its own level (`=`, `or`, `-`, a `*` or `div` after
 // an operand) binds less tightly than `|`, so the expression is not the union
@@ -240,43 +240,152 @@ bool is_path_operand(std::string_view part) {
   return any;
 }
 
-// An expression compiled once per extraction. A union at its top level
-// (`A | B`, the default next_page selector among them) whose parts are all
-// paths (is_path_operand) is also kept as its parts: libxml2 2.9 merges the
-// two sides of a union by comparing every node of one with every node of the
-// other, uncounted by the step budget and deaf to a cancel (two sides of
-// 240,000 links each: 117 s), where the parts' nodes are merged here in time
-// linear in their number.
-struct CompiledXPath {
-  XPathCompPtr whole;  // nullptr for an empty or invalid expression
-  std::vector<XPathCompPtr> parts;
-};
+// libxml2 2.9 merges the two sides of a union (`a | b`) by comparing every
+// node of one with every node of the other, which no step of the budget
+// counts and nothing interrupts: two sides of 240,000 links each (the
+// default next_page on a hostile page) took 117 s. So a union whose sides
+// are all paths (is_path_operand), at any level of an expression, is
+// written as a call of this function, which merges its arguments' nodes in
+// time linear in their number (with_linear_unions).
+constexpr char k_union_function[] = "scrapekeep-union";
 
-CompiledXPath compile(const std::string& expr) {
-  CompiledXPath compiled;
-  if (expr.empty()) {
-    return compiled;
+// The union of the arguments' node-sets, in document order, each node once,
+// as libxml2 gives a union; an argument that is not a node-set is
+// XPATH_INVALID_TYPE, as it is to libxml2's union.
+void union_function(xmlXPathParserContext* ctxt, int nargs) {
+  std::vector<XPathObjectPtr> args;
+  for (int i = 0; i < nargs; ++i) {
+    args.emplace_back(valuePop(ctxt));
   }
-  compiled.whole.reset(xmlXPathCompile(as_xml(expr)));
-  const std::vector<std::string_view> parts = split_top_level(expr, '|');
-  if (compiled.whole && parts.size() > 1 &&
-      std::all_of(parts.begin(), parts.end(), is_path_operand)) {
-    for (const std::string_view part : parts) {
-      compiled.parts.emplace_back(xmlXPathCompile(as_xml(std::string(part))));
-      if (!compiled.parts.back()) {
-        compiled.parts.clear();
-        break;
+  std::reverse(args.begin(), args.end());
+  std::size_t nodes = 0;
+  bool namespaces = false;
+  for (const XPathObjectPtr& arg : args) {
+    if (!arg || arg->type != XPATH_NODESET) {
+      xmlXPathErr(ctxt, XPATH_INVALID_TYPE);
+      return;
+    }
+    const xmlNodeSet* set = arg->nodesetval;
+    for (int i = 0; set != nullptr && i < set->nodeNr; ++i) {
+      namespaces = namespaces || set->nodeTab[i]->type == XML_NAMESPACE_DECL;
+    }
+    nodes += set == nullptr ? 0 : static_cast<std::size_t>(set->nodeNr);
+  }
+  // Counted as libxml2 counts a node visited.
+  xmlXPathContext* ctx = ctxt->context;
+  ctx->opCount += nodes;
+  if (ctx->opLimit != 0 && ctx->opCount >= ctx->opLimit) {
+    xmlXPathErr(ctxt, XPATH_OP_LIMIT_EXCEEDED);
+    return;
+  }
+  xmlNodeSetPtr merged = xmlXPathNodeSetCreate(nullptr);
+  if (merged == nullptr) {
+    xmlXPathErr(ctxt, XPATH_MEMORY_ERROR);
+    return;
+  }
+  if (namespaces) {
+    // Not written by with_linear_unions() (names_namespace_axis), but as
+    // libxml2 merges a union if it comes: left to right, copies of one
+    // namespace node told apart by their element and prefix, unsorted.
+    for (const XPathObjectPtr& arg : args) {
+      merged = xmlXPathNodeSetMerge(merged, arg->nodesetval);
+    }
+    valuePush(ctxt, xmlXPathWrapNodeSet(merged));
+    return;
+  }
+  {
+    std::unordered_set<xmlNode*> seen;
+    seen.reserve(nodes);
+    for (const XPathObjectPtr& arg : args) {
+      const xmlNodeSet* set = arg->nodesetval;
+      for (int i = 0; set != nullptr && i < set->nodeNr; ++i) {
+        if (seen.insert(set->nodeTab[i]).second) {
+          xmlXPathNodeSetAddUnique(merged, set->nodeTab[i]);
+        }
       }
     }
   }
-  return compiled;
+  xmlXPathNodeSetSort(merged);
+  valuePush(ctxt, xmlXPathWrapNodeSet(merged));
 }
 
-[[noreturn]] void over_budget(const xmlXPathContext* ctx) {
-  throw std::runtime_error("the XPath expressions take more than " +
-                           std::to_string(ctx->opLimit) +
-                           " steps on this page (a node visited, or " +
-                           std::to_string(k_bytes_per_step) + " bytes of text built)");
+std::string with_linear_unions(std::string_view expr);
+
+// Whether `text` names the namespace axis anywhere, in brackets too. Its
+// nodes are copies made anew by each evaluation, and libxml2's sort leaves
+// their order to where the copies happen to be in memory: a union that may
+// hold them stays libxml2's, so that its order is libxml2's too.
+bool names_namespace_axis(std::string_view text) {
+  for (std::size_t at = text.find("namespace"); at != std::string_view::npos;
+       at = text.find("namespace", at + 1)) {
+    std::size_t next = at + 9;
+    while (next < text.size() && is_ascii_space(static_cast<unsigned char>(text[next]))) {
+      ++next;
+    }
+    if (text.substr(next, 2) == "::") {
+      return true;
+    }
+  }
+  return false;
+}
+
+// `text`, a side of a union or an expression without one at its own level,
+// with what its brackets hold written by with_linear_unions() (each argument
+// of a call on its own).
+std::string with_linear_brackets(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '\'' || c == '"') {
+      const std::size_t close = std::min(text.find(c, i + 1), text.size() - 1);
+      out.append(text.substr(i, close + 1 - i));
+      i = close + 1;
+    } else if (c == '(' || c == '[') {
+      // Up to the bracket that closes it (`c` splits nothing: brackets are
+      // counted before separators).
+      const std::string_view inside = split_top_level(text.substr(i + 1), c)[0];
+      out += c;
+      const std::vector<std::string_view> args = split_top_level(inside, ',');
+      for (std::size_t k = 0; k < args.size(); ++k) {
+        out += (k == 0 ? "" : ",") + with_linear_unions(args[k]);
+      }
+      i += 1 + inside.size();
+      if (i < text.size()) {
+        out += text[i++];
+      }
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
+// `expr` with each union whose sides are all paths written as a call of
+// k_union_function, at every level: `count(//a | //b)` is
+// `count(scrapekeep-union(//a , //b))`. A union with another side
+// (`//a = //b | //c`, whose left side is `//b`) stays libxml2's.
+std::string with_linear_unions(std::string_view expr) {
+  const std::vector<std::string_view> sides = split_top_level(expr, '|');
+  const bool paths = sides.size() > 1 && std::all_of(sides.begin(), sides.end(), [](auto side) {
+    return is_path_operand(side) && !names_namespace_axis(side);
+  });
+  std::string out = paths ? std::string(k_union_function) + "(" : std::string();
+  for (std::size_t k = 0; k < sides.size(); ++k) {
+    out += (k == 0 ? "" : paths ? "," : "|") + with_linear_brackets(sides[k]);
+  }
+  return paths ? out + ")" : out;
+}
+
+// Compiled once per extraction, unions written as with_linear_unions()
+// writes them; nullptr for an empty or invalid expression.
+XPathCompPtr compile(const std::string& expr) {
+  if (expr.empty()) {
+    return nullptr;
+  }
+  return XPathCompPtr(xmlXPathCompile(as_xml(with_linear_unions(expr))));
 }
 
 XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* node) {
@@ -292,58 +401,21 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
   // libxml2 stops an evaluation that would pass opLimit and leaves opCount
   // at it.
   if (ctx->opLimit != 0 && ctx->opCount >= ctx->opLimit) {
-    over_budget(ctx);
+    throw std::runtime_error("the XPath expressions take more than " +
+                             std::to_string(ctx->opLimit) +
+                             " steps on this page (a node visited, or " +
+                             std::to_string(k_bytes_per_step) + " bytes of text built)");
   }
   return result;
 }
 
-// The union of the parts' node-sets in document order, as libxml2 gives a
-// union; nullptr when a part gives no node-set (then the expression is not a
-// union of them: `//a | //b = 'x'` compares `//a | //b`), or one with a
-// namespace node (each evaluation gives copies of those).
-XPathObjectPtr union_of_parts(const CompiledXPath& comp, xmlXPathContext* ctx, xmlNode* node) {
-  xmlNodeSetPtr merged = xmlXPathNodeSetCreate(nullptr);
-  if (merged == nullptr) {
-    return nullptr;
+// A context for a page's expressions, with k_union_function.
+XPathContextPtr xpath_context(xmlDoc* doc) {
+  XPathContextPtr ctx(xmlXPathNewContext(doc));
+  if (ctx && xmlXPathRegisterFunc(ctx.get(), as_xml(k_union_function), union_function) != 0) {
+    ctx.reset();
   }
-  XPathObjectPtr result(xmlXPathWrapNodeSet(merged));
-  if (!result) {
-    xmlXPathFreeNodeSet(merged);  // libxml2 2.9 keeps it when wrapping fails
-    return nullptr;
-  }
-  std::unordered_set<xmlNode*> seen;
-  for (const XPathCompPtr& part : comp.parts) {
-    XPathObjectPtr obj = evaluate(part.get(), ctx, node);
-    if (!obj || obj->type != XPATH_NODESET) {
-      return nullptr;
-    }
-    const xmlNodeSet* set = obj->nodesetval;
-    for (int i = 0; set != nullptr && i < set->nodeNr; ++i) {
-      xmlNode* n = set->nodeTab[i];
-      if (n->type == XML_NAMESPACE_DECL) {
-        return nullptr;
-      }
-      if (seen.insert(n).second && xmlXPathNodeSetAddUnique(merged, n) != 0) {
-        return nullptr;
-      }
-    }
-    // Counted as libxml2 counts a node visited.
-    ctx->opCount += set == nullptr ? 0 : static_cast<unsigned long>(set->nodeNr);
-    if (ctx->opLimit != 0 && ctx->opCount >= ctx->opLimit) {
-      over_budget(ctx);
-    }
-  }
-  xmlXPathNodeSetSort(merged);
-  return result;
-}
-
-XPathObjectPtr evaluate(const CompiledXPath& comp, xmlXPathContext* ctx, xmlNode* node) {
-  if (!comp.parts.empty()) {
-    if (XPathObjectPtr merged = union_of_parts(comp, ctx, node)) {
-      return merged;
-    }
-  }
-  return evaluate(comp.whole.get(), ctx, node);
+  return ctx;
 }
 
 // The expressions evaluated in `ctx` from now on share `step_budget` steps.
@@ -354,7 +426,7 @@ void start_budget(xmlXPathContext* ctx, unsigned long step_budget) {
 
 // A context for the expressions of one page, sharing `step_budget` steps.
 XPathContextPtr page_context(xmlDoc* doc, unsigned long step_budget) {
-  XPathContextPtr ctx(doc == nullptr ? nullptr : xmlXPathNewContext(doc));
+  XPathContextPtr ctx(doc == nullptr ? nullptr : xpath_context(doc));
   if (ctx) {
     start_budget(ctx.get(), step_budget);
   }
@@ -485,7 +557,7 @@ void spend(std::size_t& bytes_left, std::size_t bytes) {
 }
 
 struct CompiledFields {
-  std::vector<std::pair<std::string, CompiledXPath>> list;
+  std::vector<std::pair<std::string, XPathCompPtr>> list;
 
   explicit CompiledFields(const core::FieldList& fields) {
     list.reserve(fields.size());
@@ -499,7 +571,7 @@ struct CompiledFields {
     core::FieldValues values;
     values.reserve(list.size());
     for (const auto& [name, comp] : list) {
-      XPathObjectPtr obj = evaluate(comp, ctx, node);
+      XPathObjectPtr obj = evaluate(comp.get(), ctx, node);
       std::optional<std::string> value = value_of(obj.get());
       spend(bytes_left, name.size() + (value ? value->size() : 0));
       values.emplace_back(name, std::move(value));
@@ -510,8 +582,8 @@ struct CompiledFields {
 
 // The URL relative links resolve against: the page's <base href> if valid.
 std::string base_url_of(xmlDoc* doc, xmlXPathContext* ctx, const std::string& page_url) {
-  const CompiledXPath comp = compile("//base[@href][1]/@href");
-  XPathObjectPtr obj = evaluate(comp, ctx, reinterpret_cast<xmlNode*>(doc));
+  XPathCompPtr comp = compile("//base[@href][1]/@href");
+  XPathObjectPtr obj = evaluate(comp.get(), ctx, reinterpret_cast<xmlNode*>(doc));
   std::optional<std::string> href = link_of(obj.get());
   if (href && !href->empty()) {
     // Its fragment, as a link's (resolve_link), starts at its first '#'.
@@ -727,6 +799,8 @@ std::string remove_dot_segments(const std::string& url) {
 }
 
 } // namespace
+
+std::string xpath_with_linear_unions(std::string_view expr) { return with_linear_unions(expr); }
 
 std::size_t parse_charge(std::string_view html) {
   const auto tags = static_cast<std::size_t>(std::count(html.begin(), html.end(), '<'));
@@ -1222,8 +1296,8 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
   }
   xmlNode* root = reinterpret_cast<xmlNode*>(s.doc.get());
   s.base = base_url_of(s.doc.get(), s.ctx.get(), page_url);
-  const CompiledXPath next_comp = compile(selectors.next_page);
-  XPathObjectPtr next = evaluate(next_comp, s.ctx.get(), root);
+  XPathCompPtr next_comp = compile(selectors.next_page);
+  XPathObjectPtr next = evaluate(next_comp.get(), s.ctx.get(), root);
   const std::optional<std::string> next_ref = with_query_in(link_of(next.get()), s.encoding);
   s.next_url = resolve_link(s.base, next_ref);
   if (!s.next_url && next_ref) {
@@ -1242,8 +1316,8 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
                                " a link may have");
     }
   }
-  const CompiledXPath item_comp = compile(selectors.item);
-  XPathObjectPtr items = evaluate(item_comp, s.ctx.get(), root);
+  XPathCompPtr item_comp = compile(selectors.item);
+  XPathObjectPtr items = evaluate(item_comp.get(), s.ctx.get(), root);
   if (items && items->type == XPATH_NODESET && items->nodesetval != nullptr) {
     // Copied: evaluating fields reuses the context.
     const xmlNodeSet* set = items->nodesetval;
@@ -1265,8 +1339,7 @@ ListingExtraction ParsedListing::extract(bool want_detail_links, std::size_t max
   ListingExtraction result;
   result.next_url = s.next_url;
   const CompiledFields fields(s.selectors.fields);
-  const CompiledXPath detail_comp =
-      want_detail_links ? compile(s.selectors.detail_link) : CompiledXPath{};
+  XPathCompPtr detail_comp = want_detail_links ? compile(s.selectors.detail_link) : nullptr;
   const std::size_t count = std::min(max_items, s.items.size());
   result.items.reserve(count);
   std::size_t bytes_left = k_max_extracted_bytes;
@@ -1275,7 +1348,7 @@ ListingExtraction ParsedListing::extract(bool want_detail_links, std::size_t max
     ExtractedItem item;
     item.fields = fields.evaluate_at(s.ctx.get(), node, bytes_left);
     if (want_detail_links) {
-      XPathObjectPtr link = evaluate(detail_comp, s.ctx.get(), node);
+      XPathObjectPtr link = evaluate(detail_comp.get(), s.ctx.get(), node);
       const std::optional<std::string> ref = with_query_in(link_of(link.get()), s.encoding);
       // Taken as extracted before it is resolved, which costs in proportion
       // (escaped, it may triple), also when it resolves to nothing (a link
@@ -1314,7 +1387,7 @@ struct DetailExtractor::State {
 DetailExtractor::DetailExtractor(const core::FieldList& fields) {
   prepare_thread();
   m_state.reset(new State{fields, CompiledFields(fields),
-                          XPathContextPtr(xmlXPathNewContext(nullptr))});
+                          xpath_context(nullptr)});
 }
 
 DetailExtractor::~DetailExtractor() = default;

@@ -102,10 +102,17 @@ struct ListingExtraction {
 // meeting an expression that visits every node for every node) fails with an
 // error instead of holding a worker for hours, deaf to its timeout and to a
 // cancel. A page of 100,000 items needs 20 to 30 million (15 MB) or about 41
-// million (25 MB) with ordinary selectors. A union at an expression's top level is merged by
-// scrapekeep (CompiledXPath in extractor.cpp); libxml2 does not count the duplicate checks of
-// a union inside one (`count(a | b)`, the product of the two sides' sizes): not bounded.
+// million (25 MB) with ordinary selectors. Unions of paths are merged by scrapekeep, counting a
+// step per node (xpath_with_linear_unions); not counted: the nodes that building an element's
+// text walks when that text is empty.
 constexpr unsigned long k_xpath_step_budget = 100'000'000;
+
+// `expr` as extraction compiles it: each union whose sides are all paths,
+// at any level, written as a call of scrapekeep's own union function
+// (`count(//a | //b)` is `count(scrapekeep-union(//a , //b))`), which merges
+// in time linear in the nodes where libxml2 2.9 compares every node of one
+// side with every node of the other.
+std::string xpath_with_linear_unions(std::string_view expr);
 
 // Bytes of HTML being parsed at once (parse_charge()). A parsed page takes about 25 times its
 // size in memory (an 11 MiB page of 100,000 items: 310 MiB at its peak), so
