@@ -466,6 +466,13 @@ void FixtureSite::add_routes() {
     }
     res.set_content(page_shell("Bloat", items), k_html);
   });
+  s.Get("/empties", [](const httplib::Request&, httplib::Response& res) {
+    std::string items;
+    for (int i = 0; i < 40000; ++i) {
+      items += "<i></i>";
+    }
+    res.set_content(page_shell("Empties", items), k_html);
+  });
 }
 
 } // namespace scrapekeep::testing

@@ -38,6 +38,7 @@
 //   /unavailable      always 503;  /gone  always 404
 //   /empty            200 with no items and no next link
 //   /bloat            5000 items <i>ab</i>: "//body" on each is 50 MB
+//   /empties          40,000 empty <i></i>: "string(/)" on each walks them all
 
 #include <atomic>
 #include <chrono>
