@@ -682,6 +682,29 @@ TEST_CASE("unions whose sides are paths are written as scrapekeep's union at eve
   CHECK(xpath_error("scrapekeep-union(//a, //b)", scrapekeep::core::SelectorRole::field));
 }
 
+TEST_CASE("a union libxml2 streams (no '[', '(', '@' or ':') is left to libxml2, which gives "
+          "what it gives for it",
+          "[scrape][extractor]") {
+  for (const char* kept : {"//a | //b", ".//. | zz", "//zz | /.//."}) {
+    CHECK(xpath_with_linear_unions(kept) == kept);
+  }
+  CHECK(xpath_with_linear_unions("//a | //b[1]") == "scrapekeep-union(//a , //b[1])");
+  // libxml2's streaming gives the document node alone for the first (as
+  // it did before unions were rewritten), and leaves the context node out of
+  // `.//.`; scrapekeep-union() gave every node for both.
+  const std::string html = "<html><body><p>x</p></body></html>";
+  Selectors s;
+  s.fields = {{"name", "name()"}};
+  s.item = "//zz | /.//.";
+  CHECK(extract_listing(html, "http://h.test/p/1", s, false).items.size() == 1);
+  s.item = ".//. | zz";
+  CHECK(extract_listing(html, "http://h.test/p/1", s, false).items.size() == 4);
+  // Not streamed inside a function: XPath's nodes, the document among them.
+  const FieldValues values =
+      extract_detail(html, "http://h.test/p/1", {{"n", "count(.//. | zz)"}});
+  CHECK(values[0].second == "5");
+}
+
 TEST_CASE("a union inside a function or in brackets is linear too: count() of 100,000 <a> and "
           "as many <link>",
           "[scrape][extractor]") {

@@ -4,6 +4,7 @@
 #include <libxml/encoding.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
+#include <libxml/pattern.h>
 #include <libxml/uri.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xpath.h>
@@ -379,13 +380,38 @@ std::string with_linear_unions(std::string_view expr) {
   return paths ? out + ")" : out;
 }
 
+// Whether libxml2 2.9 compiles `expr` to a streaming pattern rather than to
+// XPath steps (xmlXPathTryStreamCompile, without a context as
+// xmlXPathCompile has none): an expression without '[', '(', '@' or ':'
+// that its pattern module can stream (`//a | //b`, `.//. | //c`). Such an
+// expression is evaluated in one walk of the tree, a union's sides
+// together, with no merge to make linear; and its result is not always
+// XPath's (`//zz | /.//.` is the document node alone, `.//. | //b` leaves
+// the context node out), which a rewritten expression, no longer streamed,
+// would give otherwise.
+bool streamed_by_libxml2(const std::string& expr) {
+  if (expr.find_first_of("[(@:") != std::string::npos) {
+    return false;
+  }
+  xmlPatternPtr pattern = xmlPatterncompile(as_xml(expr), nullptr, XML_PATTERN_XPATH, nullptr);
+  const bool streamable = pattern != nullptr && xmlPatternStreamable(pattern) == 1;
+  xmlFreePattern(pattern);
+  return streamable;
+}
+
+// `expr` as compile() gives it to libxml2: its unions written by
+// with_linear_unions(), unless libxml2 streams it as it is.
+std::string as_compiled(const std::string& expr) {
+  return streamed_by_libxml2(expr) ? expr : with_linear_unions(expr);
+}
+
 // Compiled once per extraction, unions written as with_linear_unions()
 // writes them; nullptr for an empty or invalid expression.
 XPathCompPtr compile(const std::string& expr) {
   if (expr.empty()) {
     return nullptr;
   }
-  return XPathCompPtr(xmlXPathCompile(as_xml(with_linear_unions(expr))));
+  return XPathCompPtr(xmlXPathCompile(as_xml(as_compiled(expr))));
 }
 
 XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* node) {
@@ -800,7 +826,9 @@ std::string remove_dot_segments(const std::string& url) {
 
 } // namespace
 
-std::string xpath_with_linear_unions(std::string_view expr) { return with_linear_unions(expr); }
+std::string xpath_with_linear_unions(std::string_view expr) {
+  return as_compiled(std::string(expr));
+}
 
 std::size_t parse_charge(std::string_view html) {
   const auto tags = static_cast<std::size_t>(std::count(html.begin(), html.end(), '<'));

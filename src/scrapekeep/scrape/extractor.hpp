@@ -111,7 +111,9 @@ constexpr unsigned long k_xpath_step_budget = 100'000'000;
 // at any level, written as a call of scrapekeep's own union function
 // (`count(//a | //b)` is `count(scrapekeep-union(//a , //b))`), which merges
 // in time linear in the nodes where libxml2 2.9 compares every node of one
-// side with every node of the other.
+// side with every node of the other. An expression libxml2 streams (no
+// '[', '(', '@' or ':', as `//a | //b`) is left as it is: libxml2 walks the
+// tree once for all its sides, and gives what it gives for it.
 std::string xpath_with_linear_unions(std::string_view expr);
 
 // Bytes of HTML being parsed at once (parse_charge()). A parsed page takes about 25 times its
