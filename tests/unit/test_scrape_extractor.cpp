@@ -682,8 +682,8 @@ TEST_CASE("unions whose sides are paths are written as scrapekeep's union at eve
   CHECK(xpath_error("scrapekeep-union(//a, //b)", scrapekeep::core::SelectorRole::field));
 }
 
-TEST_CASE("a union libxml2 streams (no '[', '(', '@' or ':') is left to libxml2, which gives "
-          "what it gives for it",
+TEST_CASE("a union libxml2 streams (no bracket, parenthesis, at sign or colon) is left to "
+          "libxml2, which gives what it gives for it",
           "[scrape][extractor]") {
   for (const char* kept : {"//a | //b", ".//. | zz", "//zz | /.//."}) {
     CHECK(xpath_with_linear_unions(kept) == kept);
