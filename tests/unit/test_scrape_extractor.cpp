@@ -705,18 +705,27 @@ TEST_CASE("a union libxml2 streams (no bracket, parenthesis, at sign or colon) i
   CHECK(values[0].second == "5");
 }
 
+namespace {
+
+// `n` <link rel=next href=/L0...> in its head, then `n` <a rel=next href=/A0...>.
+std::string page_of_next_links(int n) {
+  std::string html = "<html><head>";
+  for (int i = 0; i < n; ++i) {
+    html += "<link rel='next' href='/L" + std::to_string(i) + "'>";
+  }
+  html += "</head><body>";
+  for (int i = 0; i < n; ++i) {
+    html += "<a rel='next' href='/A" + std::to_string(i) + "'></a>";
+  }
+  return html + "</body></html>";
+}
+
+} // namespace
+
 TEST_CASE("a union inside a function or in brackets is linear too: count() of 100,000 <a> and "
           "as many <link>",
           "[scrape][extractor]") {
-  std::string html = "<html><head>";
-  for (int i = 0; i < 100000; ++i) {
-    html += "<link rel='next' href='/L'>";
-  }
-  html += "</head><body>";
-  for (int i = 0; i < 100000; ++i) {
-    html += "<a href='/A'></a>";
-  }
-  html += "</body></html>";
+  const std::string html = page_of_next_links(100000);
   const FieldList fields{{"n", "count(//a | //link)"},
                          {"last", "name((//a | //link)[last()])"},
                          {"some", "boolean(//head[//a | //link])"}};
@@ -732,15 +741,7 @@ TEST_CASE("the default next_page selector on a page of 100,000 <a rel=next> and 
   // libxml2 2.9 merges a union's two sides by comparing each node of one with
   // each of the other: 10^10 comparisons here, none counted by the step
   // budget. Merged by scrapekeep, the parts cost their nodes.
-  std::string html = "<html><head>";
-  for (int i = 0; i < 100000; ++i) {
-    html += "<link rel='next' href='/L" + std::to_string(i) + "'>";
-  }
-  html += "</head><body>";
-  for (int i = 0; i < 100000; ++i) {
-    html += "<a rel='next' href='/A" + std::to_string(i) + "'></a>";
-  }
-  html += "</body></html>";
+  const std::string html = page_of_next_links(100000);
   const ListingExtraction result =
       extract_listing(html, "http://h.test/p/1", property_selectors(), false);
   CHECK(result.next_url == std::optional<std::string>("http://h.test/L0"));
