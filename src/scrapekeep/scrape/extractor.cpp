@@ -167,10 +167,10 @@ bool continues_name(unsigned char c) {
 // Whether `part`, one side of a `|` at one level of an expression, is a
 // location path or an id() call as a whole, as an operand of a union is.
 // Any other operator at its own level (`=`, `or`, `-`, a `*` or `div` after
-// an operand) binds less tightly than `|`, so the expression is not the union
-// of its parts, and evaluating them would evaluate what libxml2 does not
-// (the right of an `or` whose left is true) or twice. A literal, a number, a
-// variable, another function or the namespace axis at its level says no too.
+// an operand) binds less tightly than `|`, so the union's operand is only
+// part of the side (`//a = //b | //c` compares //a with `//b | //c`), and
+// the expression is left as written. A literal, a number, a variable,
+// another function or the namespace axis at its level says no too.
 bool is_path_operand(std::string_view part) {
   const std::size_t n = part.size();
   const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned char>(part[i]) : 0; };
