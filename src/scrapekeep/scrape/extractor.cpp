@@ -260,17 +260,12 @@ void union_function(xmlXPathParserContext* ctxt, int nargs) {
   }
   std::reverse(args.begin(), args.end());
   std::size_t nodes = 0;
-  bool namespaces = false;
   for (const XPathObjectPtr& arg : args) {
     if (!arg || arg->type != XPATH_NODESET) {
       xmlXPathErr(ctxt, XPATH_INVALID_TYPE);
       return;
     }
-    const xmlNodeSet* set = arg->nodesetval;
-    for (int i = 0; set != nullptr && i < set->nodeNr; ++i) {
-      namespaces = namespaces || set->nodeTab[i]->type == XML_NAMESPACE_DECL;
-    }
-    nodes += set == nullptr ? 0 : static_cast<std::size_t>(set->nodeNr);
+    nodes += arg->nodesetval == nullptr ? 0 : static_cast<std::size_t>(arg->nodesetval->nodeNr);
   }
   // Counted as libxml2 counts a node visited.
   xmlXPathContext* ctx = ctxt->context;
@@ -284,25 +279,15 @@ void union_function(xmlXPathParserContext* ctxt, int nargs) {
     xmlXPathErr(ctxt, XPATH_MEMORY_ERROR);
     return;
   }
-  if (namespaces) {
-    // Not written by with_linear_unions() (names_namespace_axis), but as
-    // libxml2 merges a union if it comes: left to right, copies of one
-    // namespace node told apart by their element and prefix, unsorted.
-    for (const XPathObjectPtr& arg : args) {
-      merged = xmlXPathNodeSetMerge(merged, arg->nodesetval);
-    }
-    valuePush(ctxt, xmlXPathWrapNodeSet(merged));
-    return;
-  }
-  {
-    std::unordered_set<xmlNode*> seen;
-    seen.reserve(nodes);
-    for (const XPathObjectPtr& arg : args) {
-      const xmlNodeSet* set = arg->nodesetval;
-      for (int i = 0; set != nullptr && i < set->nodeNr; ++i) {
-        if (seen.insert(set->nodeTab[i]).second) {
-          xmlXPathNodeSetAddUnique(merged, set->nodeTab[i]);
-        }
+  // No namespace node comes here (names_namespace_axis): each node is
+  // itself, told apart by its address.
+  std::unordered_set<xmlNode*> seen;
+  seen.reserve(nodes);
+  for (const XPathObjectPtr& arg : args) {
+    const xmlNodeSet* set = arg->nodesetval;
+    for (int i = 0; set != nullptr && i < set->nodeNr; ++i) {
+      if (seen.insert(set->nodeTab[i]).second) {
+        xmlXPathNodeSetAddUnique(merged, set->nodeTab[i]);
       }
     }
   }
