@@ -847,6 +847,85 @@ TEST_CASE("worker: a listing page whose fields take longer than the lease keeps 
   CHECK(value(results[14999].fields, "n") == std::optional<std::string>("9"));  // "Empties", 2 \n
 }
 
+namespace {
+
+// A job on /empties (40,000 empty elements) whose selector at `stage`
+// ("item", "field" or "detail") builds the page's text, empty, for each
+// element: hours of walks that no XPath step counts. `tag` tells its
+// requests apart in the site's hits.
+core::JobOptions endless_walk(const std::string& stage, const std::string& tag) {
+  const std::string walk = "count(//i[string-length(string(/)) >= 0])";
+  core::JobOptions options = listing_options();
+  if (stage == "item") {
+    options.selectors.item = "//i[" + walk + " >= 0]";
+  } else if (stage == "field") {
+    options.selectors.item = "//i";
+    options.selectors.fields = {{"n", walk}};
+  } else {
+    options.selectors.item = "/html";
+    options.depth = 1;
+    options.selectors.detail_link = "'/empties?detail-" + tag + "'";
+    options.selectors.detail_fields = {{"n", walk}};
+  }
+  return options;
+}
+
+} // namespace
+
+TEST_CASE("worker: an evaluation that no step counts ends with its job, by cancel, timeout or "
+          "stop, and frees its worker",
+          "[scrape][worker]") {
+  const std::string stage = GENERATE(as<std::string>{}, "item", "field", "detail");
+  INFO("the walk is in the " << stage);
+  FixtureSite site;
+  Harness h;
+  auto pool = h.pool();
+  pool->start();
+  const bool detail = stage == "detail";
+  // The request that the worker is stuck evaluating once it is answered.
+  const auto stuck_on = [&](const std::string& tag) {
+    return detail ? "/empties?detail-" + tag : "/empties?" + tag;
+  };
+  const auto check_nothing_counted = [&](const core::Job& job) {
+    CHECK(job.counters.listing_pages_scraped == (detail ? 1 : 0));
+    CHECK(job.counters.items_found == (detail ? 1 : 0));
+    CHECK(job.counters.detail_pages_scraped == 0);
+    CHECK(job.counters.detail_pages_failed == 0);
+    CHECK(job.counters.listing_pages_failed == 0);
+  };
+
+  const std::string cancelled = h.create(site.url("/empties?cancel"), endless_walk(stage, "cancel"));
+  REQUIRE(eventually([&] { return site.hits(stuck_on("cancel")) == 1; }));
+  std::this_thread::sleep_for(milliseconds(200));
+  REQUIRE(h.db().cancel_job(cancelled, std::nullopt, h.clock.now()).ok());
+  REQUIRE(eventually([&] { return pool->busy_workers() == 0; }));
+  const core::Job cancelled_job = h.job(cancelled);
+  CHECK(cancelled_job.status == core::JobStatus::cancelled);
+  check_nothing_counted(cancelled_job);
+
+  core::JobOptions timed = endless_walk(stage, "timeout");
+  timed.timeout = 1;
+  const core::Job timed_out = h.wait_terminal(h.create(site.url("/empties?timeout"), timed));
+  CHECK(timed_out.status == core::JobStatus::completed);
+  CHECK(timed_out.completion_reason == core::CompletionReason::timeout);
+  CHECK_FALSE(timed_out.error_message);
+  CHECK(site.hits(stuck_on("timeout")) == 1);
+  check_nothing_counted(timed_out);
+
+  // The worker is free: the next job runs.
+  const core::Job next = h.wait_terminal(h.create(site.url("/listings?page=1"), listing_options()));
+  CHECK(next.completion_reason == core::CompletionReason::done);
+
+  const std::string stopped = h.create(site.url("/empties?stop"), endless_walk(stage, "stop"));
+  REQUIRE(eventually([&] { return site.hits(stuck_on("stop")) == 1; }));
+  std::this_thread::sleep_for(milliseconds(200));
+  pool->stop();
+  const core::Job given_back = h.job(stopped);
+  CHECK(given_back.status == core::JobStatus::processing);
+  CHECK_FALSE(given_back.claim_token);
+  check_nothing_counted(given_back);
+}
+
 TEST_CASE("worker: broken HTML, non-ASCII text and charsets", "[scrape][worker]") {
   FixtureSite site;
   Harness h;

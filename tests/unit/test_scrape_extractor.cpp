@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "scrapekeep/scrape/extractor.hpp"
+#include "scrapekeep/scrape/xml_memory.hpp"
 #include "support/child_process.hpp"
 
 using scrapekeep::core::FieldList;
@@ -1218,6 +1219,45 @@ TEST_CASE("a page of short tags takes of the parse budget by its tags and an ord
     CHECK(process_parse_budget().held() == 1100044);
   }
   CHECK(process_parse_budget().held() == 0);
+}
+
+TEST_CASE("an evaluation that no step counts stops once its thread's stop flag is set",
+          "[scrape][extractor]") {
+  // Each of 20,000 empty elements builds the page's text, empty, for each
+  // of them: 400 million nodes walked per outer element, none a step, for
+  // hours in all.
+  std::string html = "<html><body>";
+  for (int i = 0; i < 20000; ++i) {
+    html += "<i></i>";
+  }
+  html += "</body></html>";
+  Selectors endless;
+  endless.item = "//i[count(//i[string-length(string(/)) >= 0]) >= 0]";
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+  });
+  {
+    const StopEvaluationsOn scope(&stop);
+    CHECK_THROWS_AS(ParsedListing(html, k_page_url, endless, "", k_xpath_step_budget),
+                    EvaluationStopped);
+  }
+  stopper.join();
+  CHECK(process_parse_budget().held() == 0);  // its share given back
+
+  // Unset, the flag changes nothing; outside its scope, neither does a set one.
+  Selectors plain;
+  plain.item = "//i";
+  plain.fields = {{"n", "string-length(string(.))"}};
+  std::atomic<bool> go{false};
+  {
+    const StopEvaluationsOn scope(&go);
+    ParsedListing page(html, k_page_url, plain, "", k_xpath_step_budget);
+    CHECK(page.item_count() == 20000);
+    CHECK(page.extract(false).items.size() == 20000);
+  }
+  CHECK(ParsedListing(html, k_page_url, plain, "", k_xpath_step_budget).item_count() == 20000);
 }
 
 TEST_CASE("a large page's tree goes back to the system once it is freed", "[scrape][extractor]") {

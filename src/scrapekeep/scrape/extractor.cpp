@@ -410,8 +410,11 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
     result.reset(xmlXPathCompiledEval(comp, ctx));
   }
   // libxml2 stops an evaluation that would pass opLimit and leaves opCount
-  // at it.
+  // at it; so does a stop (StopEvaluationsOn).
   if (ctx->opLimit != 0 && ctx->opCount >= ctx->opLimit) {
+    if (evaluations_stopped()) {
+      throw EvaluationStopped();
+    }
     throw std::runtime_error("the XPath expressions take more than " +
                              std::to_string(ctx->opLimit) +
                              " steps on this page (a node visited, or " +

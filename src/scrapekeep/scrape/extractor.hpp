@@ -143,11 +143,24 @@ std::size_t parse_charge(std::string_view html);
 using ParseDeadline = std::chrono::steady_clock::time_point;
 constexpr ParseDeadline k_no_parse_deadline = ParseDeadline::max();
 
-// Thrown when a page's deadline came while it waited to be parsed: the page
-// is abandoned with the job's time, not failed.
-class ParseWaitExpired : public std::runtime_error {
+// Thrown when a page's work ends because its job's did (its time ran out, a
+// cancel, a stop): the page is abandoned with the job, not failed.
+class PageAbandoned : public std::runtime_error {
  public:
-  ParseWaitExpired() : std::runtime_error("the job's time ran out before the page's turn to be parsed") {}
+  using std::runtime_error::runtime_error;
+};
+
+// A page's deadline came while it waited to be parsed.
+class ParseWaitExpired : public PageAbandoned {
+ public:
+  ParseWaitExpired() : PageAbandoned("the job's time ran out before the page's turn to be parsed") {}
+};
+
+// The thread's StopEvaluationsOn flag (xml_memory.hpp) was set while the
+// page's expressions were evaluated.
+class EvaluationStopped : public PageAbandoned {
+ public:
+  EvaluationStopped() : PageAbandoned("the page's evaluation was stopped with its job") {}
 };
 
 // The most bytes of field values (and their names) and detail links (as
@@ -181,9 +194,11 @@ class ParsedListing {
  public:
   // Parses under process_parse_budget() and evaluates the item and next-page
   // expressions. Throws ParseWaitExpired when `deadline` comes while the page
-  // waits for its turn, and std::runtime_error when they need more than
-  // `step_budget` XPath steps, or the next link is longer than
-  // k_max_link_bytes. A page that cannot be parsed has no items.
+  // waits for its turn, EvaluationStopped when the thread's
+  // StopEvaluationsOn flag is set during an evaluation, and
+  // std::runtime_error when they need more than `step_budget` XPath steps,
+  // or the next link is longer than k_max_link_bytes. A page that cannot be
+  // parsed has no items.
   // `selectors` must outlive it.
   ParsedListing(const std::string& html, const std::string& page_url,
                 const core::Selectors& selectors, const std::string& charset = {},

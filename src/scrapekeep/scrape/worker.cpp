@@ -1,6 +1,7 @@
 #include "scrapekeep/scrape/worker.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <exception>
@@ -13,6 +14,7 @@
 
 #include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/scrape/extractor.hpp"
+#include "scrapekeep/scrape/xml_memory.hpp"
 
 namespace scrapekeep::scrape {
 namespace {
@@ -65,13 +67,14 @@ FetchResult guarded_fetch(Fetcher& fetcher, const std::string& url, SteadyTime d
 
 // Runs `extract(fetched)` on a page that came back; a page that cannot be
 // parsed is a failed page, one whose deadline came before its turn to be
-// parsed an abandoned one. The body is dropped once extracted.
+// parsed, or whose evaluation its job's end stopped, an abandoned one. The
+// body is dropped once extracted.
 template <typename Extract>
 void extract_or_fail(FetchResult& fetched, Extract extract) {
   if (fetched.ok) {
     try {
       extract(fetched);
-    } catch (const ParseWaitExpired&) {
+    } catch (const PageAbandoned&) {
       fetched.ok = false;
       fetched.interrupted = true;
     } catch (const std::exception& e) {
@@ -180,6 +183,7 @@ class ListingPipeline {
     ready.reset();
     freed.clear();
     m_fetcher.cancel();
+    m_stop_evaluations = true;
     m_cv.notify_all();
     m_thread.join();
   }
@@ -233,6 +237,7 @@ class ListingPipeline {
 
  private:
   void loop() {
+    const StopEvaluationsOn stop(&m_stop_evaluations);
     std::optional<std::string> url = m_start.url;
     std::int64_t page_number = m_start.page_number;
     std::int64_t items_found = m_start.items_found;
@@ -342,6 +347,9 @@ class ListingPipeline {
   // parses (from start_parsing()) or waits for detail pages.
   bool m_free_at_once = false;
   bool m_quit = false;
+  // Set when the pipeline goes: a page's evaluation that no step bounds
+  // (StopEvaluationsOn) ends then, rather than hold the job's end.
+  std::atomic<bool> m_stop_evaluations{false};
   std::thread m_thread;  // last: started once the rest is built
 };
 
@@ -444,6 +452,7 @@ class DetailCrew {
       m_aborted = true;
       m_queue.clear();
     }
+    m_stop_evaluations = true;
     for (auto& fetcher : m_fetchers) {
       fetcher->cancel();
     }
@@ -452,6 +461,7 @@ class DetailCrew {
 
  private:
   void loop(Fetcher& fetcher) {
+    const StopEvaluationsOn stop(&m_stop_evaluations);
     DetailExtractor extractor(m_fields);
     std::unique_lock lock(m_mutex);
     while (true) {
@@ -506,6 +516,7 @@ class DetailCrew {
   SteadyTime m_first_done_at{};        // when m_done's first page was done
   bool m_aborted = false;
   bool m_quit = false;
+  std::atomic<bool> m_stop_evaluations{false};  // by abort(): as the pipeline's
   std::vector<std::unique_ptr<Fetcher>> m_fetchers;  // one per thread; only grows
   std::vector<std::thread> m_threads;
 };
@@ -639,9 +650,10 @@ class JobRunner {
   std::optional<Outcome> fetch_listing(ListingPipeline& pipeline, ListingPage& out);
   void watch_loop();
   void stop_watch();
-  // Sets m_extracting for its lifetime.
+  // Sets m_extracting for its lifetime, and stops the thread's evaluations
+  // once the watch finds the run over.
   struct Watched {
-    explicit Watched(JobRunner& runner) : r(runner) { set(true); }
+    explicit Watched(JobRunner& runner) : r(runner), stop(&runner.m_stop_extracting) { set(true); }
     ~Watched() { set(false); }
     Watched(const Watched&) = delete;
     Watched& operator=(const Watched&) = delete;
@@ -650,6 +662,7 @@ class JobRunner {
       r.m_extracting = on;
     }
     JobRunner& r;
+    const StopEvaluationsOn stop;
   };
   DetailCrew& details();
   std::optional<Outcome> store_details(std::size_t leave, std::size_t batch = k_detail_batch);
@@ -689,6 +702,7 @@ class JobRunner {
   // function, can take longer than it) and notes a stop, timeout or cancel.
   bool m_extracting = false;
   std::optional<Interrupt> m_watch_why;
+  std::atomic<bool> m_stop_extracting{false};  // set with m_watch_why
   std::unique_ptr<store::JobStore> m_watch_store;
 };
 
@@ -923,6 +937,9 @@ void JobRunner::watch_loop() {
       }
       // Otherwise (busy, cannot open): tried again on the next tick.
     }
+    if (m_watch_why) {
+      m_stop_extracting = true;
+    }
     if (m_watch_why && m_watched != nullptr) {
       m_watched->cancel();
     }
@@ -1136,6 +1153,15 @@ Outcome JobRunner::run_job() {
       });
     }
     m_pipeline->recycle(listing.parsed);
+    if (fetched.interrupted) {
+      // Its evaluation stopped: the watch found the run over.
+      std::optional<Interrupt> why;
+      {
+        std::lock_guard lock(m_watch_mutex);
+        why = m_watch_why;
+      }
+      return handle(why.value_or(why_interrupted()));
+    }
     store::ListingPageRecord record;
     record.page_number = listing.page_number;
     record.url = listing.url;

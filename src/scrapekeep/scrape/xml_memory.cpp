@@ -44,9 +44,15 @@ thread_local Kept t_kept{};
 // AllocationCharge's, on this thread: where to count, up to what.
 thread_local unsigned long* t_charged = nullptr;
 thread_local unsigned long t_charge_limit = 0;
+// StopEvaluationsOn's, on this thread.
+thread_local const std::atomic<bool>* t_stop = nullptr;
 
 void charge(std::size_t size) {
   if (t_charged != nullptr) {
+    if (t_stop != nullptr && t_stop->load(std::memory_order_relaxed)) {
+      *t_charged = t_charge_limit;
+      return;
+    }
     const unsigned long steps = size / k_bytes_per_step;
     *t_charged = t_charge_limit - *t_charged < steps ? t_charge_limit : *t_charged + steps;
   }
@@ -219,5 +225,13 @@ AllocationCharge::~AllocationCharge() {
   t_charged = m_count_before;
   t_charge_limit = m_limit_before;
 }
+
+StopEvaluationsOn::StopEvaluationsOn(const std::atomic<bool>* stop) : m_stop_before(t_stop) {
+  t_stop = stop;
+}
+
+StopEvaluationsOn::~StopEvaluationsOn() { t_stop = m_stop_before; }
+
+bool evaluations_stopped() { return t_stop != nullptr && t_stop->load(); }
 
 } // namespace scrapekeep::scrape

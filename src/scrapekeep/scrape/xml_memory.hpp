@@ -11,6 +11,7 @@
 // thread than the one that allocated it simply joins that thread's blocks.
 // Off under AddressSanitizer, so that it still sees every block.
 
+#include <atomic>
 #include <cstddef>
 
 namespace scrapekeep::scrape {
@@ -38,5 +39,25 @@ class AllocationCharge {
   unsigned long m_limit_before;
 };
 constexpr std::size_t k_bytes_per_step = 32;
+
+// While one lives, an AllocationCharge on this thread takes its whole limit
+// at its next allocation once `*stop` is true, so that libxml2 ends the
+// evaluation at its next step: what no step counts (building an element's
+// empty text walks its whole subtree) is not interrupted, but every such
+// walk starts with an allocation, so an evaluation ends within one of them
+// of `*stop`. `stop` outlives it; may be null.
+class StopEvaluationsOn {
+ public:
+  explicit StopEvaluationsOn(const std::atomic<bool>* stop);
+  ~StopEvaluationsOn();
+  StopEvaluationsOn(const StopEvaluationsOn&) = delete;
+  StopEvaluationsOn& operator=(const StopEvaluationsOn&) = delete;
+
+ private:
+  const std::atomic<bool>* m_stop_before;
+};
+
+// Whether this thread's StopEvaluationsOn flag is set.
+bool evaluations_stopped();
 
 } // namespace scrapekeep::scrape
