@@ -17,7 +17,12 @@
 #include <vector>
 #include <functional>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
+#include <cstdint>
+#include <limits>
+
+#include "scrapekeep/store/history.hpp"
 #include "scrapekeep/store/job_store.hpp"
 #include "scrapekeep/store/migrations.hpp"
 #include "support/old_schema.hpp"
@@ -638,4 +643,114 @@ TEST_CASE("the schema version and the tables it checks are read from one snapsho
   // Read again, it is the version the other process left.
   CHECK(scrapekeep::store::recorded_schema_version(db).value() ==
         scrapekeep::store::latest_schema_version());
+}
+
+namespace {
+
+// Why each way of opening the file refuses it (read-write, read-only, as
+// `inspect` reads it), or "" for one that opens it.
+std::vector<std::string> refusals(const std::string& path) {
+  std::vector<std::string> why;
+  StoreConfig config;
+  config.path = path;
+  StoreConfig read_only = config;
+  read_only.read_only = true;
+  for (const StoreConfig& c : {config, read_only}) {
+    auto store = JobStore::open(c);
+    why.push_back(store ? "" : store.error().message);
+  }
+  auto history = scrapekeep::store::History::open(path);
+  why.push_back(history ? "" : history.error().message);
+  return why;
+}
+
+} // namespace
+
+TEST_CASE("a schema version past 32 bits is read whole and refused as newer", "[store]") {
+  const std::int64_t version = GENERATE(std::int64_t{2147483648}, std::int64_t{4294967300},
+                                        std::numeric_limits<std::int64_t>::max());
+  TempDir dir;
+  const std::string path = dir.file("scrapekeep.db");
+  {
+    StoreConfig config;
+    config.path = path;
+    REQUIRE(JobStore::open(config).ok());
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "INSERT INTO schema_migrations VALUES (?, 'x.sql', 0)");
+    q.bind(1, static_cast<int64_t>(version));
+    q.exec();
+  }
+  for (const std::string& why : refusals(path)) {
+    INFO(why);
+    CHECK(mentions(why, "schema version " + std::to_string(version) + " is newer than this binary"));
+  }
+}
+
+TEST_CASE("a trigger scrapekeep did not make, or changed, is refused before it can run, and "
+          "the file is left as it was",
+          "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("scrapekeep.db");
+  {
+    StoreConfig config;
+    config.path = path;
+    auto store = JobStore::open(config);
+    REQUIRE(store.ok());
+    auto key = (*store)->create_key("default", 0);
+    REQUIRE(key.ok());
+    scrapekeep::core::JobOptions options;
+    options.selectors.item = "//li";
+    REQUIRE((*store)->create_job(key->info.org_id, "http://127.0.0.1/", options, 0).ok());
+    REQUIRE((*store)->create_job(key->info.org_id, "http://127.0.0.1/", options, 0).ok());
+  }
+  struct Tampering {
+    std::string sql;
+    std::string said;
+  };
+  const Tampering t = GENERATE(
+      Tampering{"CREATE TRIGGER evil AFTER UPDATE ON jobs BEGIN DELETE FROM jobs; END",
+                "its trigger evil on jobs is not one scrapekeep made"},
+      Tampering{"DROP TRIGGER page_events_job_seq; CREATE TRIGGER page_events_job_seq AFTER "
+                "INSERT ON page_events BEGIN DELETE FROM jobs; END",
+                "its trigger page_events_job_seq on page_events is not one scrapekeep made"},
+      Tampering{"DROP TRIGGER page_events_job_seq", "its trigger page_events_job_seq is missing"});
+  INFO(t.sql);
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec(t.sql);
+  }
+  const std::string before = read_file(path);
+  for (const std::string& why : refusals(path)) {
+    INFO(why);
+    CHECK(mentions(why, "not a scrapekeep database it can read: " + t.said));
+  }
+  CHECK(read_file(path) == before);
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM jobs").getInt() == 2);
+}
+
+TEST_CASE("a -journal, -wal or -shm that is not a regular file is refused at once", "[store]") {
+  const std::string suffix = GENERATE(as<std::string>{}, "-journal", "-wal", "-shm");
+  const bool fifo = GENERATE(true, false);
+  TempDir dir;
+  const std::string path = dir.file("scrapekeep.db");
+  {
+    StoreConfig config;
+    config.path = path;
+    REQUIRE(JobStore::open(config).ok());
+  }
+  std::filesystem::remove(path + suffix);
+  if (fifo) {
+    REQUIRE(::mkfifo((path + suffix).c_str(), 0600) == 0);
+  } else {
+    std::filesystem::create_directory(path + suffix);
+  }
+  // The FIFO's open would wait for ever: refused before SQLite opens it.
+  for (const std::string& why : refusals(path)) {
+    INFO(why);
+    CHECK(why == path + suffix +
+                     " is not a regular file (a directory, FIFO, socket or device), where "
+                     "SQLite keeps the database's " +
+                     suffix.substr(1) + " file: remove it");
+  }
 }

@@ -11,7 +11,7 @@ namespace {
 // database cannot be read, or its file was removed underneath the server.
 Outcome healthz(RouteContext& ctx) {
   core::Status file = ctx.store.check_file();
-  auto version = file ? ctx.store.schema_version() : core::Result<int>(file.error());
+  auto version = file ? ctx.store.schema_version() : core::Result<std::int64_t>(file.error());
   if (!version) {
     return from_store_error(version.error());
   }

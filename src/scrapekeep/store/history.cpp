@@ -173,7 +173,7 @@ void readable_json(sqlite3_context* context, int, sqlite3_value** args) {
   sqlite3_result_int(context, readable ? 1 : 0);
 }
 
-Error newer_schema(int version) {
+Error newer_schema(std::int64_t version) {
   return Error{ErrorCode::invalid_argument, "database schema version " + std::to_string(version) +
                                                 " is newer than this binary (" +
                                                 std::to_string(latest_schema_version()) +

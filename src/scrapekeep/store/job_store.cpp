@@ -492,7 +492,7 @@ Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreCon
   }
 }
 
-Result<int> JobStore::schema_version() { return recorded_schema_version(m_impl->db); }
+Result<std::int64_t> JobStore::schema_version() { return recorded_schema_version(m_impl->db); }
 
 // ---- keys ----
 

@@ -221,7 +221,7 @@ class JobStore {
   static Result<std::unique_ptr<JobStore>> open(const StoreConfig& config);
 
   // Schema version recorded in the database (0 when empty).
-  Result<int> schema_version();
+  Result<std::int64_t> schema_version();
 
   // --- keys ---
   Result<CreatedKey> create_key(const std::string& org_name, Micros now);

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -28,12 +28,16 @@ int latest_schema_version() {
 
 namespace {
 
-// Each table the migrations up to `version` make, with its columns: the
-// migrations applied to an empty in-memory database, once per version.
-using TableColumns = std::map<std::string, std::vector<std::string>>;
-const TableColumns& columns_at(int version) {
+// What the migrations up to `version` make: each table with its columns,
+// and each trigger with its SQL, from the migrations applied to an empty
+// in-memory database, once per version.
+struct SchemaAt {
+  std::map<std::string, std::vector<std::string>> tables;
+  std::map<std::string, std::string> triggers;
+};
+const SchemaAt& schema_at(int version) {
   static std::mutex mutex;
-  static std::map<int, TableColumns> built;
+  static std::map<int, SchemaAt> built;
   std::lock_guard lock(mutex);
   if (const auto it = built.find(version); it != built.end()) {
     return it->second;
@@ -44,7 +48,12 @@ const TableColumns& columns_at(int version) {
       scratch.exec(m.sql);
     }
   }
-  TableColumns tables;
+  SchemaAt schema;
+  SQLite::Statement triggers(scratch, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'");
+  while (triggers.executeStep()) {
+    schema.triggers[triggers.getColumn(0).getString()] = triggers.getColumn(1).getString();
+  }
+  auto& tables = schema.tables;
   SQLite::Statement names(scratch,
                           "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                           "'sqlite\\_%' ESCAPE '\\'");
@@ -57,13 +66,13 @@ const TableColumns& columns_at(int version) {
       columns.push_back(info.getColumn(0).getString());
     }
   }
-  return built.emplace(version, std::move(tables)).first->second;
+  return built.emplace(version, std::move(schema)).first->second;
 }
 
 } // namespace
 
-core::Result<int> recorded_schema_version(SQLite::Database& db) {
-  auto version = guarded([&]() -> core::Result<int> {
+core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db) {
+  auto version = guarded([&]() -> core::Result<std::int64_t> {
     if (db.tableExists("schema_migrations")) {
       // `q` stays stepped (not reset) until the checks below are done: its
       // read transaction keeps them on the snapshot the version came from,
@@ -71,7 +80,7 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
       // column) is not taken for a damaged file.
       SQLite::Statement q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
       q.executeStep();
-      const int version = q.getColumn(0).getInt();
+      const std::int64_t version = q.getColumn(0).getInt64();
       if (version == 0) {
         // No migration recorded: a database being made (the table comes
         // first), or a hand-edited one whose tables are all there.
@@ -92,7 +101,8 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
       // view of that name, a hostile file's, could make a read run for ever)
       // with each of their columns: a file that lacks one (hand-edited) is
       // refused here, by name, rather than failing every read later.
-      for (const auto& [table, columns] : columns_at(version)) {
+      const SchemaAt& schema = schema_at(static_cast<int>(version));
+      for (const auto& [table, columns] : schema.tables) {
         const std::string refused =
             "the file is not a scrapekeep database it can read: its table " + table;
         SQLite::Statement t(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
@@ -112,6 +122,28 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
             return core::Error{core::ErrorCode::invalid_argument,
                                refused + " has no column " + column};
           }
+        }
+      }
+      // A trigger runs on scrapekeep's own writes: one it did not make (or
+      // changed) could delete jobs and events, or run for ever, under them.
+      std::set<std::string> found;
+      SQLite::Statement t(db, "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'");
+      while (t.executeStep()) {
+        const std::string name = t.getColumn(0).getString();
+        const auto it = schema.triggers.find(name);
+        if (it == schema.triggers.end() || it->second != t.getColumn(2).getString()) {
+          return core::Error{core::ErrorCode::invalid_argument,
+                             "the file is not a scrapekeep database it can read: its trigger " +
+                                 name + " on " + t.getColumn(1).getString() +
+                                 " is not one scrapekeep made (it would run on scrapekeep's writes)"};
+        }
+        found.insert(name);
+      }
+      for (const auto& [name, sql] : schema.triggers) {
+        if (!found.contains(name)) {
+          return core::Error{core::ErrorCode::invalid_argument,
+                             "the file is not a scrapekeep database it can read: its trigger " +
+                                 name + " is missing"};
         }
       }
       return version;
@@ -138,16 +170,30 @@ core::Result<int> recorded_schema_version(SQLite::Database& db) {
 std::optional<core::Error> not_a_regular_file(const std::string& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status) || std::filesystem::is_regular_file(status)) {
-    return std::nullopt;
-  }
-  if (std::filesystem::is_directory(status)) {
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    if (std::filesystem::is_directory(status)) {
+      return core::Error{core::ErrorCode::invalid_argument,
+                         path + " is a directory, not a database file"};
+    }
     return core::Error{core::ErrorCode::invalid_argument,
-                       path + " is a directory, not a database file"};
+                       path + " is not a regular file (a FIFO, socket or device), not a "
+                              "database file"};
   }
-  return core::Error{core::ErrorCode::invalid_argument,
-                     path + " is not a regular file (a FIFO, socket or device), not a database "
-                            "file"};
+  // SQLite opens these beside the file it opens and would wait on a FIFO
+  // for ever as well.
+  const std::string file = database_file(path);
+  for (const char* suffix : {"-journal", "-wal", "-shm"}) {
+    const std::string side = file + suffix;
+    const auto side_status = std::filesystem::status(side, ec);
+    if (!ec && std::filesystem::exists(side_status) &&
+        !std::filesystem::is_regular_file(side_status)) {
+      return core::Error{core::ErrorCode::invalid_argument,
+                         side + " is not a regular file (a directory, FIFO, socket or device), "
+                                "where SQLite keeps the database's " +
+                             std::string(suffix + 1) + " file: remove it"};
+    }
+  }
+  return std::nullopt;
 }
 
 std::string database_file(const std::string& path) {

@@ -1,6 +1,7 @@
 #pragma once
 // Schema migrations, embedded into the binary from migrations/ at build time.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,12 +26,13 @@ const std::vector<Migration>& embedded_migrations();
 // Highest version this binary knows.
 int latest_schema_version();
 
-// Version recorded in `db` (0 for an empty database). invalid_argument when
-// the file is not a scrapekeep database (for a version this binary knows:
-// one of the tables its migrations made is missing, is not a table, such as
-// a view that would run without end, or lacks one of their columns), or
-// SQLite cannot read it.
-core::Result<int> recorded_schema_version(SQLite::Database& db);
+// Version recorded in `db` (0 for an empty database), as the 64-bit number
+// stored. invalid_argument when the file is not a scrapekeep database (for a
+// version this binary knows: one of the tables its migrations made is
+// missing, is not a table, such as a view that would run without end, or
+// lacks one of their columns; or a trigger is not one of those they made,
+// which would run on scrapekeep's own writes), or SQLite cannot read it.
+core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db);
 
 // The error for a file at `path` that SQLite refused to read (SQLITE_NOTADB,
 // SQLITE_CORRUPT): one that starts as an SQLite database does is damaged;
@@ -39,7 +41,9 @@ core::Error unreadable_database(const std::string& path);
 
 // invalid_argument when `path` exists and is not a regular file: a directory,
 // or a FIFO or device, whose open() SQLite would wait on for ever or read as
-// an endless empty file. nullopt otherwise (a missing path included).
+// an endless empty file; or when its -journal, -wal or -shm (beside the file
+// a link leads to) exists and is not one. nullopt otherwise (a missing path
+// included).
 std::optional<core::Error> not_a_regular_file(const std::string& path);
 
 // The database file SQLite opens for `path`: a symbolic link followed to its
