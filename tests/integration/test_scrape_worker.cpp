@@ -926,6 +926,47 @@ TEST_CASE("worker: an evaluation that no step counts ends with its job, by cance
   check_nothing_counted(given_back);
 }
 
+TEST_CASE("worker: a detail page's endless evaluation ends with its job while the next listing "
+          "page waits for its parse turn behind it",
+          "[scrape][worker]") {
+  // A parse budget that the walked detail page (/empties) takes alone: the
+  // pipeline's next listing page waits for its turn behind it.
+  struct BudgetBack {
+    std::size_t before = scrape::process_parse_budget().resize(100 * 1024);
+    ~BudgetBack() { scrape::process_parse_budget().resize(before); }
+  } budget_back;
+  const std::string how = GENERATE(as<std::string>{}, "cancel", "stop");
+  INFO("ended by " << how);
+  FixtureSite site;
+  Harness h;
+  auto pool = h.pool();
+  pool->start();
+  core::JobOptions options = listing_options();
+  options.timeout = 40;
+  options.selectors.item = "/html";
+  options.depth = 1;
+  options.selectors.detail_link = "'/empties?detail'";
+  // Nested, as endless_walk's "item": hours (one level is seconds on /empties).
+  options.selectors.detail_fields = {
+      {"n", "count(//i[count(//i[string-length(string(/)) >= 0]) >= 0])"}};
+  const std::string id = h.create(site.url("/endless?page=1"), options);
+  REQUIRE(eventually([&] { return site.hits("/empties?detail") >= 1; }));
+  // The listing page after it (and the other detail pages) wait for their turn.
+  REQUIRE(eventually([&] { return scrape::process_parse_budget().waiting() >= 1; }));
+  std::this_thread::sleep_for(milliseconds(200));
+  const auto ended_at = steady_clock::now();
+  if (how == "cancel") {
+    REQUIRE(h.db().cancel_job(id, std::nullopt, h.clock.now()).ok());
+    CHECK(eventually([&] { return pool->busy_workers() == 0; }, seconds(10)));
+  } else {
+    pool->stop();
+  }
+  const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - ended_at);
+  INFO("the worker was freed after " << took.count() << " ms");
+  CHECK(took < seconds(5));
+  pool->stop();
+}
+
 TEST_CASE("worker: broken HTML, non-ASCII text and charsets", "[scrape][worker]") {
   FixtureSite site;
   Harness h;

@@ -623,6 +623,16 @@ class JobGate {
 class JobRunner {
  public:
   JobRunner(PoolContext& ctx, store::Claim claim) : m_ctx(ctx), m_claim(std::move(claim)) {}
+  // The detail pages' evaluations are stopped before the pipeline's thread
+  // is joined (m_pipeline goes first): its next page may be waiting for its
+  // parse turn behind a detail page whose evaluation no step bounds.
+  ~JobRunner() {
+    if (m_details) {
+      m_details->abort();
+    }
+  }
+  JobRunner(const JobRunner&) = delete;
+  JobRunner& operator=(const JobRunner&) = delete;
 
   // Scrapes the claimed job until it is finished, lost, stopped or abandoned.
   Outcome run() {
@@ -1027,14 +1037,19 @@ std::optional<Outcome> JobRunner::store_details(std::size_t leave, std::size_t b
 }
 
 // Before the run ends (finished or given back): what was fetched before is
-// still stored, nothing more is fetched. The pipeline goes first: the page
-// it holds could keep detail pages from being parsed.
+// still stored, nothing more is fetched. The detail pages are aborted before
+// the pipeline is joined: its next page may be waiting for its parse turn
+// behind a detail page whose evaluation only the abort ends. The pipeline
+// goes before the detail pages are waited for: the page it holds could keep
+// them from being parsed.
 void JobRunner::settle_details() {
+  if (m_details) {
+    m_details->abort();
+  }
   m_pipeline.reset();
   if (!m_details) {
     return;
   }
-  m_details->abort();
   while (true) {
     std::size_t left = 0;
     std::vector<DetailCrew::Done> batch = m_details->take(0, k_tick, left, 1);
