@@ -1224,11 +1224,17 @@ TEST_CASE("a page of short tags takes of the parse budget by its tags and an ord
 TEST_CASE("an evaluation that no step counts stops once its thread's stop flag is set",
           "[scrape][extractor]") {
   // Each of 20,000 empty elements builds the page's text, empty, for each
-  // of them: 400 million nodes walked per outer element, none a step, for
-  // hours in all.
+  // of them: 220,000 nodes walked each time, none a step. Only the text
+  // buffers' allocations are charged, about 5 steps per walk: the budget
+  // would end it after about 10^12 nodes walked, hours. (Any budget spent
+  // once the flag is set is called EvaluationStopped: the hours tell a
+  // stop at the next allocation from one at the end of the budget.)
   std::string html = "<html><body>";
   for (int i = 0; i < 20000; ++i) {
     html += "<i></i>";
+  }
+  for (int i = 0; i < 200000; ++i) {
+    html += "<b></b>";
   }
   html += "</body></html>";
   Selectors endless;

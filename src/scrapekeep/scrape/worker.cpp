@@ -1168,13 +1168,14 @@ Outcome JobRunner::run_job() {
       });
     }
     m_pipeline->recycle(listing.parsed);
-    if (fetched.interrupted) {
-      // Its evaluation stopped: the watch found the run over.
-      std::optional<Interrupt> why;
-      {
-        std::lock_guard lock(m_watch_mutex);
-        why = m_watch_why;
-      }
+    std::optional<Interrupt> why;
+    {
+      std::lock_guard lock(m_watch_mutex);
+      why = m_watch_why;
+    }
+    if (fetched.interrupted || why) {
+      // The watch found the run over while the page was evaluated (which
+      // that stopped, or which ended first): the page is abandoned.
       return handle(why.value_or(why_interrupted()));
     }
     store::ListingPageRecord record;
