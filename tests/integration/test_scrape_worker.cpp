@@ -970,6 +970,33 @@ TEST_CASE("worker: a detail page's endless evaluation ends with its job while th
   pool->stop();
 }
 
+TEST_CASE("worker: a cancelled job's page waiting for its parse turn behind another job's "
+          "endless evaluation gives up at once",
+          "[scrape][worker]") {
+  // A parse budget that one /empties page takes alone.
+  struct BudgetBack {
+    std::size_t before = scrape::process_parse_budget().resize(100 * 1024);
+    ~BudgetBack() { scrape::process_parse_budget().resize(before); }
+  } budget_back;
+  FixtureSite site;
+  Harness h;
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.workers = 2;
+  auto pool = h.pool(config);
+  pool->start();
+  const std::string endless = h.create(site.url("/empties?cancel"), endless_walk("item", "a"));
+  REQUIRE(eventually([&] { return site.hits("/empties?cancel") == 1; }));
+  const std::string waiting = h.create(site.url("/empties?waiting"), listing_options());
+  REQUIRE(eventually([&] { return scrape::process_parse_budget().waiting() == 1; }));
+  REQUIRE(h.db().cancel_job(waiting, std::nullopt, h.clock.now()).ok());
+  // Not held until its timeout (60 s), when the wait would end.
+  CHECK(eventually([&] { return pool->busy_workers() == 1; }, seconds(10)));
+  CHECK(scrape::process_parse_budget().waiting() == 0);
+  CHECK(h.events(waiting).empty());
+  REQUIRE(h.db().cancel_job(endless, std::nullopt, h.clock.now()).ok());
+  CHECK(eventually([&] { return pool->busy_workers() == 0; }, seconds(10)));
+}
+
 TEST_CASE("worker: broken HTML, non-ASCII text and charsets", "[scrape][worker]") {
   FixtureSite site;
   Harness h;

@@ -823,16 +823,16 @@ std::size_t parse_charge(std::string_view html) {
   return std::max(html.size(), tags * k_parse_bytes_per_tag);
 }
 
-// The page's turn in process_parse_budget(), or ParseWaitExpired at `deadline`.
+// The page's turn in process_parse_budget(): ParseWaitExpired at `deadline`,
+// EvaluationStopped once the thread's StopEvaluationsOn flag is set (its
+// setter wakes the budget's waiters).
 ParseBudget::Lease parse_turn(std::size_t bytes, ParseDeadline deadline) {
-  if (deadline == k_no_parse_deadline) {
-    return process_parse_budget().acquire(bytes);
-  }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
   auto lease =
-      process_parse_budget().acquire_within(bytes, std::max(left, std::chrono::milliseconds(0)));
+      process_parse_budget().acquire_unless(bytes, deadline, [] { return evaluations_stopped(); });
   if (!lease) {
+    if (evaluations_stopped()) {
+      throw EvaluationStopped();
+    }
     throw ParseWaitExpired();
   }
   return std::move(*lease);

@@ -157,10 +157,10 @@ class ParseWaitExpired : public PageAbandoned {
 };
 
 // The thread's StopEvaluationsOn flag (xml_memory.hpp) was set while the
-// page's expressions were evaluated.
+// page waited for its parse turn or its expressions were evaluated.
 class EvaluationStopped : public PageAbandoned {
  public:
-  EvaluationStopped() : PageAbandoned("the page's evaluation was stopped with its job") {}
+  EvaluationStopped() : PageAbandoned("the page's work was stopped with its job") {}
 };
 
 // The most bytes of field values (and their names) and detail links (as
@@ -195,7 +195,7 @@ class ParsedListing {
   // Parses under process_parse_budget() and evaluates the item and next-page
   // expressions. Throws ParseWaitExpired when `deadline` comes while the page
   // waits for its turn, EvaluationStopped when the thread's
-  // StopEvaluationsOn flag is set during an evaluation, and
+  // StopEvaluationsOn flag is set during that wait or an evaluation, and
   // std::runtime_error when they need more than `step_budget` XPath steps,
   // or the next link is longer than k_max_link_bytes. A page that cannot be
   // parsed has no items.

@@ -184,6 +184,7 @@ class ListingPipeline {
     freed.clear();
     m_fetcher.cancel();
     m_stop_evaluations = true;
+    process_parse_budget().wake();  // a page waiting for its parse turn
     m_cv.notify_all();
     m_thread.join();
   }
@@ -453,6 +454,7 @@ class DetailCrew {
       m_queue.clear();
     }
     m_stop_evaluations = true;
+    process_parse_budget().wake();  // a page waiting for its parse turn
     for (auto& fetcher : m_fetchers) {
       fetcher->cancel();
     }
