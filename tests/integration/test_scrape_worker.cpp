@@ -849,6 +849,19 @@ TEST_CASE("worker: a listing page whose fields take longer than the lease keeps 
 
 namespace {
 
+// Makes the process's parse budget `bytes` while it lives.
+class SmallParseBudget {
+ public:
+  explicit SmallParseBudget(std::size_t bytes)
+      : m_before(scrape::process_parse_budget().resize(bytes)) {}
+  ~SmallParseBudget() { scrape::process_parse_budget().resize(m_before); }
+  SmallParseBudget(const SmallParseBudget&) = delete;
+  SmallParseBudget& operator=(const SmallParseBudget&) = delete;
+
+ private:
+  std::size_t m_before;
+};
+
 // A job on /empties (40,000 empty elements) whose selector at `stage`
 // ("item", "field" or "detail") builds the page's text, empty, for each
 // element: hours of walks that no XPath step counts. `tag` tells its
@@ -932,10 +945,7 @@ TEST_CASE("worker: a detail page's endless evaluation ends with its job while th
           "[scrape][worker]") {
   // A parse budget that the walked detail page (/empties) takes alone: the
   // pipeline's next listing page waits for its turn behind it.
-  struct BudgetBack {
-    std::size_t before = scrape::process_parse_budget().resize(100 * 1024);
-    ~BudgetBack() { scrape::process_parse_budget().resize(before); }
-  } budget_back;
+  const SmallParseBudget budget(100 * 1024);
   const std::string how = GENERATE(as<std::string>{}, "cancel", "stop");
   INFO("ended by " << how);
   FixtureSite site;
@@ -974,10 +984,7 @@ TEST_CASE("worker: a cancelled job's page waiting for its parse turn behind anot
           "endless evaluation gives up at once",
           "[scrape][worker]") {
   // A parse budget that one /empties page takes alone.
-  struct BudgetBack {
-    std::size_t before = scrape::process_parse_budget().resize(100 * 1024);
-    ~BudgetBack() { scrape::process_parse_budget().resize(before); }
-  } budget_back;
+  const SmallParseBudget budget(100 * 1024);
   FixtureSite site;
   Harness h;
   scrape::WorkerConfig config = Harness::worker_config();
@@ -2006,19 +2013,6 @@ TEST_CASE("worker: listing pages that together exceed the parse budget are all s
 }
 
 namespace {
-
-// Makes the process's parse budget `bytes` while it lives.
-class SmallParseBudget {
- public:
-  explicit SmallParseBudget(std::size_t bytes)
-      : m_before(scrape::process_parse_budget().resize(bytes)) {}
-  ~SmallParseBudget() { scrape::process_parse_budget().resize(m_before); }
-  SmallParseBudget(const SmallParseBudget&) = delete;
-  SmallParseBudget& operator=(const SmallParseBudget&) = delete;
-
- private:
-  std::size_t m_before;
-};
 
 // Whether `pool` stops (stop() returns) within `limit`. One that does not is
 // leaked: its threads are wedged, and destroying it would hang the test.
