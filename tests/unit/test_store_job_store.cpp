@@ -340,6 +340,47 @@ TEST_CASE("claim_next takes the oldest pending job with a token and a lease", "[
   CHECK_FALSE(none->has_value());
 }
 
+namespace {
+
+// The row of a job that a claim found damaged: failed, with `message`.
+void check_failed_at_claim(StoreFixture& f, const std::string& id, const std::string& message) {
+  SQLite::Database raw(f.path(), SQLite::OPEN_READONLY);
+  SQLite::Statement q(raw,
+                      "SELECT status, completion_reason, error_message, claim_token, "
+                      "completed_at >= started_at FROM jobs WHERE job_id = ?");
+  q.bind(1, id);
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getString() == "failed");
+  CHECK(q.getColumn(1).getString() == "error");
+  CHECK(q.getColumn(2).getString() == message);
+  CHECK(q.getColumn(3).isNull());
+  CHECK(q.getColumn(4).getInt() == 1);
+}
+
+} // namespace
+
+TEST_CASE("a job whose stored URL is longer than the API takes fails at its claim, the next "
+          "one runs",
+          "[store]") {
+  StoreFixture f;
+  const Job damaged = f.create();
+  f.clock.advance(k_second);
+  const Job next = f.create();
+  {
+    SQLite::Database raw(f.path(), SQLite::OPEN_READWRITE);
+    // 2049 characters: one more than the API takes (2048 of them are fine).
+    raw.exec("UPDATE jobs SET url = 'http://example.com/' || printf('%.2030c', 'a') "
+             "WHERE job_id = '" + damaged.job_id + "'");
+    REQUIRE(raw.execAndGet("SELECT length(url) FROM jobs WHERE job_id = '" + damaged.job_id + "'")
+                .getInt() == 2049);
+  }
+  const Claim c = f.claim();
+  CHECK(c.job_id == next.job_id);
+  check_failed_at_claim(f, damaged.job_id,
+                        "the job's stored URL is longer than 2048 characters (a damaged database "
+                        "row)");
+}
+
 TEST_CASE("a job whose stored selectors are not JSON fails at its claim, the next one runs",
           "[store]") {
   StoreFixture f;
@@ -369,19 +410,8 @@ TEST_CASE("a job whose stored selectors are not JSON fails at its claim, the nex
   CHECK(c.job_id == next.job_id);
   CHECK_FALSE(c.job.selectors_damaged);
 
-  SQLite::Database raw(f.path(), SQLite::OPEN_READONLY);
   for (const std::string& id : {damaged.job_id, waiting.job_id}) {
-    SQLite::Statement q(raw,
-                        "SELECT status, completion_reason, error_message, claim_token, "
-                        "completed_at >= started_at FROM jobs WHERE job_id = ?");
-    q.bind(1, id);
-    REQUIRE(q.executeStep());
-    CHECK(q.getColumn(0).getString() == "failed");
-    CHECK(q.getColumn(1).getString() == "error");
-    CHECK(q.getColumn(2).getString() ==
-          "the job's stored options cannot be read (a damaged database row)");
-    CHECK(q.getColumn(3).isNull());
-    CHECK(q.getColumn(4).getInt() == 1);
+    check_failed_at_claim(f, id, "the job's stored options cannot be read (a damaged database row)");
   }
   // Reading it gives the rest of the row, its selectors marked unreadable.
   auto read = f.store().get_job(damaged.job_id, std::nullopt);

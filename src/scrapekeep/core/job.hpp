@@ -1,6 +1,7 @@
 #pragma once
 // Domain types of a scraping job, as stored and as API.md describes them.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,6 +21,9 @@ const char* to_string(CompletionReason reason);
 std::optional<JobStatus> parse_job_status(std::string_view text);
 std::optional<CompletionReason> parse_completion_reason(std::string_view text);
 bool is_terminal(JobStatus status);
+
+// The longest start URL a job may have, in characters (API.md's validation).
+constexpr std::size_t k_max_url_chars = 2048;
 
 // Ordered name -> XPath (or name -> value) pairs; order is the caller's.
 using FieldList = std::vector<std::pair<std::string, std::string>>;

@@ -12,7 +12,6 @@ namespace scrapekeep::http {
 
 namespace {
 
-constexpr size_t k_max_url = 2048;
 constexpr size_t k_max_xpath = 2000;
 constexpr size_t k_max_fields = 100;
 constexpr size_t k_max_field_name = 100;
@@ -309,7 +308,7 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
     v.fail("url", "must be a string");
   } else {
     req.url = doc.at("url").get<std::string>();
-    if (core::utf8_length(req.url) > k_max_url) {
+    if (core::utf8_length(req.url) > core::k_max_url_chars) {
       v.fail("url", "must be at most 2048 characters");
     } else if (has_space_or_control(req.url)) {
       v.fail("url", "must not contain spaces or control characters (write a space as %20)");
