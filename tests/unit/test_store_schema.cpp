@@ -754,3 +754,29 @@ TEST_CASE("a -journal, -wal or -shm that is not a regular file is refused at onc
                      suffix.substr(1) + " file: remove it");
   }
 }
+
+TEST_CASE("a trigger in a file that records no migration yet is refused before the migrations "
+          "run it",
+          "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("scrapekeep.db");
+  {
+    // As a database being made looks (schema_migrations first, empty), with
+    // a trigger that runs on every migration recorded: here it forgets each
+    // one, so that every open migrates again; an endless one would hang.
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at INTEGER NOT NULL)");
+    db.exec("CREATE TRIGGER evil AFTER INSERT ON schema_migrations BEGIN DELETE FROM "
+            "schema_migrations WHERE version = NEW.version; END");
+  }
+  const std::string before = read_file(path);
+  StoreConfig config;
+  config.path = path;
+  auto store = JobStore::open(config);
+  REQUIRE_FALSE(store.ok());
+  CHECK(mentions(store.error().message,
+                 "not a scrapekeep database it can read: its trigger evil on schema_migrations is "
+                 "not one scrapekeep made"));
+  CHECK(read_file(path) == before);
+}

@@ -94,13 +94,15 @@ core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db) {
                              "schema_migrations table records no migration, yet it has tables"};
         }
       }
-      if (version < 1 || version > latest_schema_version()) {
+      if (version < 0 || version > latest_schema_version()) {
         return version;
       }
       // Each table the migrations up to this version made must be a table (a
       // view of that name, a hostile file's, could make a read run for ever)
       // with each of their columns: a file that lacks one (hand-edited) is
-      // refused here, by name, rather than failing every read later.
+      // refused here, by name, rather than failing every read later. At
+      // version 0 there are none, and no trigger either: one on
+      // schema_migrations would run on every migration recorded.
       const SchemaAt& schema = schema_at(static_cast<int>(version));
       for (const auto& [table, columns] : schema.tables) {
         const std::string refused =
