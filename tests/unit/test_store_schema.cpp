@@ -780,3 +780,25 @@ TEST_CASE("a trigger in a file that records no migration yet is refused before t
                  "not one scrapekeep made"));
   CHECK(read_file(path) == before);
 }
+
+TEST_CASE("a schema version below 0 is refused, not read without its tables checked", "[store]") {
+  const std::int64_t version = GENERATE(std::int64_t{-1}, std::int64_t{-4294967289},
+                                        std::numeric_limits<std::int64_t>::min());
+  TempDir dir;
+  const std::string path = dir.file("scrapekeep.db");
+  {
+    StoreConfig config;
+    config.path = path;
+    REQUIRE(JobStore::open(config).ok());
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("DELETE FROM schema_migrations");
+    SQLite::Statement q(db, "INSERT INTO schema_migrations VALUES (?, 'x.sql', 0)");
+    q.bind(1, static_cast<int64_t>(version));
+    q.exec();
+  }
+  for (const std::string& why : refusals(path)) {
+    INFO(why);
+    CHECK(why == "the file is not a scrapekeep database it can read: its schema_migrations table "
+                 "records version " + std::to_string(version) + ", which no migration has");
+  }
+}

@@ -94,7 +94,16 @@ core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db) {
                              "schema_migrations table records no migration, yet it has tables"};
         }
       }
-      if (version < 0 || version > latest_schema_version()) {
+      if (version < 0) {
+        // No migration is numbered below 1: not a file scrapekeep made, and
+        // none of the checks below would look at its tables (a view named
+        // jobs would make every read run for ever).
+        return core::Error{core::ErrorCode::invalid_argument,
+                           "the file is not a scrapekeep database it can read: its "
+                           "schema_migrations table records version " +
+                               std::to_string(version) + ", which no migration has"};
+      }
+      if (version > latest_schema_version()) {
         return version;
       }
       // Each table the migrations up to this version made must be a table (a
