@@ -802,3 +802,29 @@ TEST_CASE("a schema version below 0 is refused, not read without its tables chec
                  "records version " + std::to_string(version) + ", which no migration has");
   }
 }
+
+TEST_CASE("a -journal that is not a regular file is refused when --db is written as a URI",
+          "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("scrapekeep.db");
+  {
+    StoreConfig config;
+    config.path = path;
+    REQUIRE(JobStore::open(config).ok());
+  }
+  // A directory: a FIFO would hang the open this refuses (SQLite opens URIs).
+  std::filesystem::create_directory(path + "-journal");
+  for (const std::string& uri : {"file:" + path, "file://" + path + "?mode=rw"}) {
+    for (const bool read_only : {false, true}) {
+      StoreConfig config;
+      config.path = uri;
+      config.read_only = read_only;
+      auto store = JobStore::open(config);
+      INFO(uri << (read_only ? " read-only" : ""));
+      REQUIRE_FALSE(store.ok());
+      CHECK(store.error().message ==
+            path + "-journal is not a regular file (a directory, FIFO, socket or device), where "
+                   "SQLite keeps the database's journal file: remove it");
+    }
+  }
+}

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -178,7 +179,41 @@ core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db) {
   return version;
 }
 
-std::optional<core::Error> not_a_regular_file(const std::string& path) {
+namespace {
+
+// The file an SQLite URI ("file:PATH?...", "file:///PATH", "file://localhost/PATH",
+// %HH decoded) names, as SQLite opens it; `path` itself when it is not one.
+std::string uri_file(const std::string& path) {
+  if (path.rfind("file:", 0) != 0) {
+    return path;
+  }
+  std::string rest = path.substr(5);
+  if (rest.rfind("//", 0) == 0) {
+    const auto slash = rest.find('/', 2);
+    rest = slash == std::string::npos ? std::string() : rest.substr(slash);
+  }
+  rest = rest.substr(0, rest.find_first_of("?#"));
+  std::string out;
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] == '%' && i + 2 < rest.size() && std::isxdigit(static_cast<unsigned char>(rest[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(rest[i + 2]))) {
+      out += static_cast<char>(std::stoi(rest.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += rest[i];
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+std::optional<core::Error> not_a_regular_file(const std::string& given) {
+  // A URI (SQLite opens them) names its file after "file:".
+  const std::string path = uri_file(given);
+  if (path.empty()) {
+    return std::nullopt;
+  }
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
