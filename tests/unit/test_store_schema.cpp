@@ -682,7 +682,8 @@ TEST_CASE("a schema version past 32 bits is read whole and refused as newer", "[
   }
   for (const std::string& why : refusals(path)) {
     INFO(why);
-    CHECK(mentions(why, "schema version " + std::to_string(version) + " is newer than this binary"));
+    CHECK(
+        mentions(why, "schema version " + std::to_string(version) + " is newer than this binary"));
   }
 }
 

@@ -139,15 +139,17 @@ core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db) {
       // A trigger runs on scrapekeep's own writes: one it did not make (or
       // changed) could delete jobs and events, or run for ever, under them.
       std::set<std::string> found;
-      SQLite::Statement t(db, "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'");
+      SQLite::Statement t(db,
+                          "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'");
       while (t.executeStep()) {
         const std::string name = t.getColumn(0).getString();
         const auto it = schema.triggers.find(name);
         if (it == schema.triggers.end() || it->second != t.getColumn(2).getString()) {
-          return core::Error{core::ErrorCode::invalid_argument,
-                             "the file is not a scrapekeep database it can read: its trigger " +
-                                 name + " on " + t.getColumn(1).getString() +
-                                 " is not one scrapekeep made (it would run on scrapekeep's writes)"};
+          return core::Error{
+              core::ErrorCode::invalid_argument,
+              "the file is not a scrapekeep database it can read: its trigger " + name + " on " +
+                  t.getColumn(1).getString() +
+                  " is not one scrapekeep made (it would run on scrapekeep's writes)"};
         }
         found.insert(name);
       }
@@ -195,7 +197,8 @@ std::string uri_file(const std::string& path) {
   rest = rest.substr(0, rest.find_first_of("?#"));
   std::string out;
   for (std::size_t i = 0; i < rest.size(); ++i) {
-    if (rest[i] == '%' && i + 2 < rest.size() && std::isxdigit(static_cast<unsigned char>(rest[i + 1])) &&
+    if (rest[i] == '%' && i + 2 < rest.size() &&
+        std::isxdigit(static_cast<unsigned char>(rest[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(rest[i + 2]))) {
       out += static_cast<char>(std::stoi(rest.substr(i + 1, 2), nullptr, 16));
       i += 2;
