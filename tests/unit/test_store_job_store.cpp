@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -379,6 +380,36 @@ TEST_CASE("a job whose stored URL is longer than the API takes fails at its clai
   check_failed_at_claim(f, damaged.job_id,
                         "the job's stored URL is longer than 2048 characters (a damaged database "
                         "row)");
+}
+
+TEST_CASE("a job whose stored options are outside API.md's ranges fails at its claim, the next "
+          "one runs, and reads them bounded to int",
+          "[store]") {
+  // 99999999999 read as 32 bits was 1215752191; depth 2 has no meaning.
+  const std::string set = GENERATE(as<std::string>{}, "depth = 99999999999", "depth = 2",
+                                   "max_pages = 0", "timeout_s = -4294967295",
+                                   "max_items = 1000001");
+  INFO(set);
+  StoreFixture f;
+  const Job damaged = f.create();
+  f.clock.advance(k_second);
+  const Job next = f.create();
+  {
+    SQLite::Database raw(f.path(), SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE jobs SET " + set + " WHERE job_id = '" + damaged.job_id + "'");
+  }
+  const Job read = f.store().get_job(damaged.job_id, std::nullopt).value();
+  if (set == "depth = 99999999999") {
+    CHECK(read.options.depth == std::numeric_limits<int>::max());
+  }
+  if (set == "timeout_s = -4294967295") {
+    CHECK(read.options.timeout == std::numeric_limits<int>::min());
+  }
+  const Claim c = f.claim();
+  CHECK(c.job_id == next.job_id);
+  check_failed_at_claim(f, damaged.job_id,
+                        "the job's stored options are outside the ranges API.md allows (a "
+                        "damaged database row)");
 }
 
 TEST_CASE("a job whose stored selectors are not JSON fails at its claim, the next one runs",

@@ -59,6 +59,12 @@ std::optional<Micros> time_up(const Job& job) {
   return *job.started_at + static_cast<Micros>(job.options.timeout) * k_micros_per_second;
 }
 
+bool options_in_range(const JobOptions& options) {
+  const auto in = [](int v, OptionRange r) { return v >= r.lo && v <= r.hi; };
+  return in(options.timeout, k_timeout_range) && in(options.max_items, k_max_items_range) &&
+         in(options.max_pages, k_max_pages_range) && in(options.depth, k_depth_range);
+}
+
 bool is_terminal(JobStatus status) {
   return status == JobStatus::completed || status == JobStatus::failed ||
          status == JobStatus::cancelled;

@@ -54,6 +54,19 @@ struct JobOptions {
   Selectors selectors;
 };
 
+// API.md's ranges of a job's integer options, checked at the job's creation.
+struct OptionRange {
+  int lo;
+  int hi;
+};
+constexpr OptionRange k_timeout_range{1, 1800};
+constexpr OptionRange k_max_items_range{1, 1000000};
+constexpr OptionRange k_max_pages_range{1, 10000};
+constexpr OptionRange k_depth_range{0, 1};
+
+// Whether each integer option is in its range (a stored row may hold any).
+bool options_in_range(const JobOptions& options);
+
 struct JobCounters {
   std::int64_t listing_pages_scraped = 0;
   std::int64_t listing_pages_failed = 0;

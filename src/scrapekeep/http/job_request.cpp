@@ -41,8 +41,10 @@ class Validator {
   }
 
   // An integer in [lo, hi]; integral JSON numbers only (no booleans, no 1.5).
-  void integer(const Json& obj, const char* key, const std::string& name, int lo, int hi,
+  void integer(const Json& obj, const char* key, const std::string& name, core::OptionRange range,
                int& out) {
+    const int lo = range.lo;
+    const int hi = range.hi;
     if (!obj.contains(key) || obj.at(key).is_null()) {
       return;
     }
@@ -332,11 +334,11 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
   v.unknown_keys(*options,
                  {"timeout", "max_items", "follow_pagination", "max_pages", "depth", "selectors"},
                  "options.");
-  v.integer(*options, "timeout", "options.timeout", 1, 1800, o.timeout);
-  v.integer(*options, "max_items", "options.max_items", 1, 1000000, o.max_items);
+  v.integer(*options, "timeout", "options.timeout", core::k_timeout_range, o.timeout);
+  v.integer(*options, "max_items", "options.max_items", core::k_max_items_range, o.max_items);
   v.boolean(*options, "follow_pagination", "options.follow_pagination", o.follow_pagination);
-  v.integer(*options, "max_pages", "options.max_pages", 1, 10000, o.max_pages);
-  v.integer(*options, "depth", "options.depth", 0, 1, o.depth);
+  v.integer(*options, "max_pages", "options.max_pages", core::k_max_pages_range, o.max_pages);
+  v.integer(*options, "depth", "options.depth", core::k_depth_range, o.depth);
 
   const Json* selectors = &empty;
   if (options->contains("selectors") && !options->at("selectors").is_null()) {

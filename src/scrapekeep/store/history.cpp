@@ -1080,6 +1080,10 @@ Result<CheckSummary> History::check(const CheckOptions& options,
         return std::string("(") + (nullable ? column + " IS NULL OR " : "") + "(typeof(" +
                column + ") = 'integer' AND " + column + " BETWEEN :min AND :max))";
       };
+      const auto in_range = [](const std::string& column, core::OptionRange range) {
+        return "(typeof(" + column + ") = 'integer' AND " + column + " BETWEEN " +
+               std::to_string(range.lo) + " AND " + std::to_string(range.hi) + ")";
+      };
       // The readers' own test of a stored JSON value (SQLite's json_valid
       // differs from them: it takes invalid UTF-8, for one).
       db.createFunction("scrapekeep_readable", 2, true, nullptr, readable_json);
@@ -1112,10 +1116,12 @@ Result<CheckSummary> History::check(const CheckOptions& options,
           "an integer' FROM jobs WHERE " +
           counters_bad +
           " UNION ALL SELECT job_id, 'its options are outside the ranges API.md allows' FROM "
-          "jobs WHERE NOT (typeof(timeout_s) = 'integer' AND timeout_s BETWEEN 1 AND 1800 AND "
-          "typeof(max_items) = 'integer' AND max_items BETWEEN 1 AND 1000000 AND "
-          "typeof(max_pages) = 'integer' AND max_pages BETWEEN 1 AND 10000 AND depth IN (0, 1) "
-          "AND follow_pagination IN (0, 1)) "
+          "jobs WHERE NOT (" +
+          in_range("timeout_s", core::k_timeout_range) + " AND " +
+          in_range("max_items", core::k_max_items_range) + " AND " +
+          in_range("max_pages", core::k_max_pages_range) + " AND " +
+          in_range("depth", core::k_depth_range) +
+          " AND follow_pagination IN (0, 1)) "
           "UNION ALL SELECT job_id, 'its selectors are not the JSON object scrapekeep writes' "
           "FROM jobs WHERE typeof(selectors) != 'text' OR NOT "
           "scrapekeep_readable('selectors', selectors) "

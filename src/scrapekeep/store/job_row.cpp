@@ -1,6 +1,7 @@
 #include "scrapekeep/store/job_row.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <string_view>
 
 #include "scrapekeep/core/time_format.hpp"
@@ -94,11 +95,18 @@ core::Job read_job_row(SQLite::Statement& q, int& i, SelectorsCache* cache) {
   j.org_id = q.getColumn(i++).getInt64();
   j.status = core::parse_job_status(q.getColumn(i++).getText()).value_or(core::JobStatus::failed);
   j.url = q.getColumn(i++).getString();
-  j.options.timeout = q.getColumn(i++).getInt();
-  j.options.max_items = q.getColumn(i++).getInt();
-  j.options.follow_pagination = q.getColumn(i++).getInt() != 0;
-  j.options.max_pages = q.getColumn(i++).getInt();
-  j.options.depth = q.getColumn(i++).getInt();
+  // Read whole and bound to int's range (a damaged row's 99999999999 is not
+  // cut to its low 32 bits); claim_next fails a job outside API.md's ranges.
+  const auto option = [&q, &i]() {
+    return static_cast<int>(std::clamp<std::int64_t>(q.getColumn(i++).getInt64(),
+                                                     std::numeric_limits<int>::min(),
+                                                     std::numeric_limits<int>::max()));
+  };
+  j.options.timeout = option();
+  j.options.max_items = option();
+  j.options.follow_pagination = q.getColumn(i++).getInt64() != 0;
+  j.options.max_pages = option();
+  j.options.depth = option();
   if (const SQLite::Column selectors = q.getColumn(i++); !selectors.isNull()) {
     const std::string_view text(selectors.getText(), static_cast<size_t>(selectors.getBytes()));
     // A damaged value does not hide the rest of the row, nor the jobs listed with it.

@@ -879,10 +879,11 @@ Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t 
 Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
   return guarded([&]() -> Result<std::optional<Claim>> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
-    // A damaged row (its selectors are not the JSON this code writes, or its
-    // URL is longer than the API takes) can never run, and would be picked
-    // first again and again, ahead of every job behind it: it fails, and the
-    // next job is taken; this many at most in one call.
+    // A damaged row (its selectors are not the JSON this code writes, its
+    // URL is longer or its options outside what the API takes) can never
+    // run, and would be picked first again and again, ahead of every job
+    // behind it: it fails, and the next job is taken; this many at most in
+    // one call.
     constexpr int k_damaged_per_claim = 100;
     for (int damaged = 0; damaged < k_damaged_per_claim; ++damaged) {
       // A job given back or taken back from a lost worker (processing, no
@@ -939,7 +940,8 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       // A URL longer than the API takes (hand-edited: 50 MB) is not fetched,
       // nor copied into the job's error and the log.
       const bool url_damaged = core::utf8_length(claim.job.url) > core::k_max_url_chars;
-      if (!claim.job.selectors_damaged && !url_damaged) {
+      const bool options_damaged = !core::options_in_range(claim.job.options);
+      if (!claim.job.selectors_damaged && !url_damaged && !options_damaged) {
         tx.commit();
         return std::optional<Claim>(std::move(claim));
       }
@@ -950,8 +952,11 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
       failed->bind(1, url_damaged ? "the job's stored URL is longer than " +
                                         std::to_string(core::k_max_url_chars) +
                                         " characters (a damaged database row)"
-                                  : std::string("the job's stored options cannot be read (a "
-                                                "damaged database row)"));
+                      : options_damaged
+                          ? std::string("the job's stored options are outside the ranges "
+                                        "API.md allows (a damaged database row)")
+                          : std::string("the job's stored options cannot be read (a "
+                                        "damaged database row)"));
       failed->bind(2, std::max(now, claim.job.started_at.value_or(now)));
       failed->bind(3, job_id);
       failed->exec();
