@@ -263,8 +263,7 @@ TEST_CASE("processes: a worker waits for a database file that does not exist, cr
     const std::string young = (folder / "young.db").string();
     {
       SQLite::Database made(young, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-      made.exec("CREATE TABLE schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+      made.exec(store::k_schema_migrations_table);
     }
     ChildProcess worker(d.dir(), "young", {"worker", "--db", young, "--concurrency", "1"});
     CHECK(worker.wait_for_line("has no tables yet", seconds(20), ChildProcess::Stream::err));
@@ -321,8 +320,7 @@ TEST_CASE("processes: a worker waits for a database file that does not exist, cr
   {
     SQLite::Database old(d.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     const store::Migration& first = store::embedded_migrations().front();
-    old.exec("CREATE TABLE schema_migrations ("
-             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    old.exec(store::k_schema_migrations_table);
     old.exec(first.sql);
     SQLite::Statement rec(old, "INSERT INTO schema_migrations VALUES (?, ?, 0)");
     rec.bind(1, first.version);

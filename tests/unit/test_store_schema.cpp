@@ -610,15 +610,13 @@ TEST_CASE("the schema version and the tables it checks are read from one snapsho
   int expected = 0;
   SECTION("a file being created: schema_migrations made, 0001 committed in between") {
     // As migrate() leaves it after its first transaction.
-    other.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-               "applied_at INTEGER NOT NULL)");
+    other.exec(scrapekeep::store::k_schema_migrations_table);
     marker = "NOT IN ('schema_migrations'";
     expected = 0;
   }
   SECTION("a file of version 3 migrated (0004 drops api_keys.prefix) in between") {
     const auto& all = scrapekeep::store::embedded_migrations();
-    other.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-               "applied_at INTEGER NOT NULL)");
+    other.exec(scrapekeep::store::k_schema_migrations_table);
     for (const auto& m : all) {
       if (m.version <= 3) {
         other.exec(m.sql);
@@ -766,8 +764,7 @@ TEST_CASE("a trigger in a file that records no migration yet is refused before t
     // a trigger that runs on every migration recorded: here it forgets each
     // one, so that every open migrates again; an endless one would hang.
     SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    db.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-            "applied_at INTEGER NOT NULL)");
+    db.exec(scrapekeep::store::k_schema_migrations_table);
     db.exec("CREATE TRIGGER evil AFTER INSERT ON schema_migrations BEGIN DELETE FROM "
             "schema_migrations WHERE version = NEW.version; END");
   }

@@ -319,9 +319,7 @@ core::Status migrate(SQLite::Database& db, long long now_micros) {
                                " is newer than this binary (" +
                                std::to_string(latest_schema_version()) + "); upgrade scrapekeep"};
       }
-      db.exec(
-          "CREATE TABLE IF NOT EXISTS schema_migrations ("
-          " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+      db.exec(k_schema_migrations_table);
       tx.commit();
     }
     for (const Migration& m : embedded_migrations()) {

@@ -23,6 +23,12 @@ struct Migration {
 // Every migration in order (generated from migrations/migrations.cmake).
 const std::vector<Migration>& embedded_migrations();
 
+// The table where migrate() records each migration applied, made before the
+// first of them (IF NOT EXISTS).
+constexpr const char* k_schema_migrations_table =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+
 // Highest version this binary knows.
 int latest_schema_version();
 
