@@ -29,7 +29,9 @@
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/page_encoding.hpp"
 #include "scrapekeep/scrape/single_byte_decoders.hpp"
+#include "scrapekeep/scrape/xml_handles.hpp"
 #include "scrapekeep/scrape/xml_memory.hpp"
+#include "scrapekeep/scrape/xpath_linear.hpp"
 
 namespace scrapekeep::scrape {
 namespace {
@@ -63,36 +65,6 @@ void prepare_thread() {
   init_libxml();
   silence_errors_in_this_thread();
 }
-
-struct XmlFree {
-  void operator()(xmlChar* p) const { xmlFree(p); }
-};
-using XmlString = std::unique_ptr<xmlChar, XmlFree>;
-
-struct DocFree {
-  void operator()(xmlDoc* p) const { xmlFreeDoc(p); }
-};
-using DocPtr = std::unique_ptr<xmlDoc, DocFree>;
-
-struct XPathContextFree {
-  void operator()(xmlXPathContext* p) const { xmlXPathFreeContext(p); }
-};
-using XPathContextPtr = std::unique_ptr<xmlXPathContext, XPathContextFree>;
-
-struct XPathCompFree {
-  void operator()(xmlXPathCompExpr* p) const { xmlXPathFreeCompExpr(p); }
-};
-using XPathCompPtr = std::unique_ptr<xmlXPathCompExpr, XPathCompFree>;
-
-struct XPathObjectFree {
-  void operator()(xmlXPathObject* p) const { xmlXPathFreeObject(p); }
-};
-using XPathObjectPtr = std::unique_ptr<xmlXPathObject, XPathObjectFree>;
-
-struct UriFree {
-  void operator()(xmlURI* p) const { xmlFreeURI(p); }
-};
-using UriPtr = std::unique_ptr<xmlURI, UriFree>;
 
 const xmlChar* as_xml(const std::string& s) { return reinterpret_cast<const xmlChar*>(s.c_str()); }
 
@@ -159,212 +131,6 @@ std::vector<std::string_view> split_top_level(std::string_view text, char sep) {
   return parts;
 }
 
-bool starts_name(unsigned char c) { return std::isalpha(c) != 0 || c == '_' || c >= 0x80; }
-bool continues_name(unsigned char c) {
-  return starts_name(c) || std::isdigit(c) != 0 || c == '-' || c == '.';
-}
-
-// Whether `part`, one side of a `|` at one level of an expression, is a
-// location path or an id() call as a whole, as an operand of a union is.
-// Any other operator at its own level (`=`, `or`, `-`, a `*` or `div` after
-// an operand) binds less tightly than `|`, so the union's operand is only
-// part of the side (`//a = //b | //c` compares //a with `//b | //c`), and
-// the expression is left as written. A literal, a number, a variable,
-// another function or the namespace axis at its level says no too.
-bool is_path_operand(std::string_view part) {
-  const std::size_t n = part.size();
-  const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned char>(part[i]) : 0; };
-  bool after_operand = false;  // then a `*` or a name is an operator
-  bool any = false;
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = at(i);
-    if (is_ascii_space(c)) {
-      ++i;
-      continue;
-    }
-    any = true;
-    if (c == '(' || c == '[') {
-      // Skipped to its end, where split_top_level() stops (`c` splits nothing:
-      // brackets are counted before separators).
-      i += split_top_level(part.substr(i + 1), c)[0].size() + 2;
-      after_operand = true;
-    } else if (c == '/' || c == '@') {
-      ++i;
-      after_operand = false;
-    } else if (c == '*') {
-      if (after_operand) {
-        return false;
-      }
-      ++i;
-      after_operand = true;
-    } else if (c == '.') {
-      if (std::isdigit(at(i + 1)) != 0) {
-        return false;
-      }
-      i += at(i + 1) == '.' ? 2 : 1;
-      after_operand = true;
-    } else if (starts_name(c)) {
-      if (after_operand) {
-        return false;  // `and`, `or`, `div`, `mod`
-      }
-      std::size_t end = i;
-      while (continues_name(at(end))) {
-        ++end;
-      }
-      const std::string_view name = part.substr(i, end - i);
-      std::size_t next = end;
-      while (is_ascii_space(at(next))) {
-        ++next;
-      }
-      if (at(next) == ':' && at(next + 1) == ':') {
-        if (name == "namespace") {
-          return false;  // copies of namespace nodes, which each evaluation makes anew
-        }
-        i = next + 2;
-      } else if (at(end) == ':') {
-        i = end + 1;  // a prefix: a name or `*` follows
-      } else if (at(next) == '(') {
-        if (name != "id" && name != "node" && name != "text" && name != "comment" &&
-            name != "processing-instruction") {
-          return false;
-        }
-        i = next;
-      } else {
-        i = end;
-        after_operand = true;
-      }
-    } else {
-      return false;
-    }
-  }
-  return any;
-}
-
-// libxml2 2.9 merges the two sides of a union (`a | b`) by comparing every
-// node of one with every node of the other, which no step of the budget
-// counts and nothing interrupts: two sides of 240,000 links each (the
-// default next_page on a hostile page) took 117 s. So a union whose sides
-// are all paths (is_path_operand), at any level of an expression, is
-// written as a call of this function, which merges its arguments' nodes in
-// time linear in their number (with_linear_unions).
-constexpr char k_union_function[] = "scrapekeep-union";
-
-// The union of the arguments' node-sets, in document order, each node once,
-// as libxml2 gives a union; an argument that is not a node-set is
-// XPATH_INVALID_TYPE, as it is to libxml2's union.
-void union_function(xmlXPathParserContext* ctxt, int nargs) {
-  std::vector<XPathObjectPtr> args;
-  for (int i = 0; i < nargs; ++i) {
-    args.emplace_back(valuePop(ctxt));
-  }
-  std::reverse(args.begin(), args.end());
-  std::size_t nodes = 0;
-  for (const XPathObjectPtr& arg : args) {
-    if (!arg || arg->type != XPATH_NODESET) {
-      xmlXPathErr(ctxt, XPATH_INVALID_TYPE);
-      return;
-    }
-    nodes += arg->nodesetval == nullptr ? 0 : static_cast<std::size_t>(arg->nodesetval->nodeNr);
-  }
-  // Counted as libxml2 counts a node visited.
-  xmlXPathContext* ctx = ctxt->context;
-  ctx->opCount += nodes;
-  if (ctx->opLimit != 0 && ctx->opCount >= ctx->opLimit) {
-    xmlXPathErr(ctxt, XPATH_OP_LIMIT_EXCEEDED);
-    return;
-  }
-  xmlNodeSetPtr merged = xmlXPathNodeSetCreate(nullptr);
-  if (merged == nullptr) {
-    xmlXPathErr(ctxt, XPATH_MEMORY_ERROR);
-    return;
-  }
-  // No namespace node comes here (names_namespace_axis): each node is
-  // itself, told apart by its address.
-  std::unordered_set<xmlNode*> seen;
-  seen.reserve(nodes);
-  for (const XPathObjectPtr& arg : args) {
-    const xmlNodeSet* set = arg->nodesetval;
-    for (int i = 0; set != nullptr && i < set->nodeNr; ++i) {
-      if (seen.insert(set->nodeTab[i]).second) {
-        xmlXPathNodeSetAddUnique(merged, set->nodeTab[i]);
-      }
-    }
-  }
-  xmlXPathNodeSetSort(merged);
-  valuePush(ctxt, xmlXPathWrapNodeSet(merged));
-}
-
-std::string with_linear_unions(std::string_view expr);
-
-// Whether `text` names the namespace axis anywhere, in brackets too. Its
-// nodes are copies made anew by each evaluation, and libxml2's sort leaves
-// their order to where the copies happen to be in memory: a union that may
-// hold them stays libxml2's, so that its order is libxml2's too.
-bool names_namespace_axis(std::string_view text) {
-  for (std::size_t at = text.find("namespace"); at != std::string_view::npos;
-       at = text.find("namespace", at + 1)) {
-    std::size_t next = at + 9;
-    while (next < text.size() && is_ascii_space(static_cast<unsigned char>(text[next]))) {
-      ++next;
-    }
-    if (text.substr(next, 2) == "::") {
-      return true;
-    }
-  }
-  return false;
-}
-
-// `text`, a side of a union or an expression without one at its own level,
-// with what its brackets hold written by with_linear_unions() (each argument
-// of a call on its own).
-std::string with_linear_brackets(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const char c = text[i];
-    if (c == '\'' || c == '"') {
-      const std::size_t close = std::min(text.find(c, i + 1), text.size() - 1);
-      out.append(text.substr(i, close + 1 - i));
-      i = close + 1;
-    } else if (c == '(' || c == '[') {
-      // Up to the bracket that closes it (`c` splits nothing: brackets are
-      // counted before separators).
-      const std::string_view inside = split_top_level(text.substr(i + 1), c)[0];
-      out += c;
-      const std::vector<std::string_view> args = split_top_level(inside, ',');
-      for (std::size_t k = 0; k < args.size(); ++k) {
-        out += (k == 0 ? "" : ",") + with_linear_unions(args[k]);
-      }
-      i += 1 + inside.size();
-      if (i < text.size()) {
-        out += text[i++];
-      }
-    } else {
-      out += c;
-      ++i;
-    }
-  }
-  return out;
-}
-
-// `expr` with each union whose sides are all paths written as a call of
-// k_union_function, at every level: `count(//a | //b)` is
-// `count(scrapekeep-union(//a , //b))`. A union with another side
-// (`//a = //b | //c`, whose left side is `//b`) stays libxml2's.
-std::string with_linear_unions(std::string_view expr) {
-  const std::vector<std::string_view> sides = split_top_level(expr, '|');
-  const bool paths = sides.size() > 1 && std::all_of(sides.begin(), sides.end(), [](auto side) {
-    return is_path_operand(side) && !names_namespace_axis(side);
-  });
-  std::string out = paths ? std::string(k_union_function) + "(" : std::string();
-  for (std::size_t k = 0; k < sides.size(); ++k) {
-    out += (k == 0 ? "" : paths ? "," : "|") + with_linear_brackets(sides[k]);
-  }
-  return paths ? out + ")" : out;
-}
-
 // Whether libxml2 2.9 compiles `expr` to a streaming pattern rather than to
 // XPath steps (xmlXPathTryStreamCompile, without a context as
 // xmlXPathCompile has none): an expression without '[', '(', '@' or ':'
@@ -384,19 +150,13 @@ bool streamed_by_libxml2(const std::string& expr) {
   return streamable;
 }
 
-// `expr` as compile() gives it to libxml2: its unions written by
-// with_linear_unions(), unless libxml2 streams it as it is.
-std::string as_compiled(const std::string& expr) {
-  return streamed_by_libxml2(expr) ? expr : with_linear_unions(expr);
-}
-
-// Compiled once per extraction, unions written as with_linear_unions()
-// writes them; nullptr for an empty or invalid expression.
+// Compiled once per extraction as xpath_as_compiled() writes it; nullptr
+// for an empty or invalid expression.
 XPathCompPtr compile(const std::string& expr) {
   if (expr.empty()) {
     return nullptr;
   }
-  return XPathCompPtr(xmlXPathCompile(as_xml(as_compiled(expr))));
+  return XPathCompPtr(xmlXPathCompile(as_xml(xpath_as_compiled(expr))));
 }
 
 XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* node) {
@@ -423,10 +183,10 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
   return result;
 }
 
-// A context for a page's expressions, with k_union_function.
+// A context for a page's expressions, with the functions of xpath_linear.hpp.
 XPathContextPtr xpath_context(xmlDoc* doc) {
   XPathContextPtr ctx(xmlXPathNewContext(doc));
-  if (ctx && xmlXPathRegisterFunc(ctx.get(), as_xml(k_union_function), union_function) != 0) {
+  if (ctx && !register_linear_operators(ctx.get())) {
     ctx.reset();
   }
   return ctx;
@@ -736,9 +496,9 @@ std::optional<std::string> unsupported_name(const std::string& expr) {
       while (std::isdigit(at(i)) != 0 || at(i) == '.') {
         ++i;
       }
-    } else if (starts_name(c)) {
+    } else if (starts_xpath_name(c)) {
       std::size_t end = i;
-      while (continues_name(at(end))) {
+      while (continues_xpath_name(at(end))) {
         ++end;
       }
       std::string name = expr.substr(i, end - i);
@@ -747,7 +507,7 @@ std::optional<std::string> unsupported_name(const std::string& expr) {
           return "Undefined namespace prefix " + name + ":";
         }
         ++end;
-        while (continues_name(at(end))) {
+        while (continues_xpath_name(at(end))) {
           ++end;
         }
         name = expr.substr(i, end - i);
@@ -758,7 +518,7 @@ std::optional<std::string> unsupported_name(const std::string& expr) {
       }
       const bool after_operand = before == ')' || before == ']' || before == '\'' ||
                                  before == '"' || before == '.' || before == '*' ||
-                                 continues_name(before);
+                                 continues_xpath_name(before);
       const bool is_operator = k_operators.count(name) != 0 && after_operand;
       if (at(next) == '(' && !is_operator) {
         const auto known = k_functions.find(name);
@@ -814,8 +574,8 @@ std::string remove_dot_segments(const std::string& url) {
 
 } // namespace
 
-std::string xpath_with_linear_unions(std::string_view expr) {
-  return as_compiled(std::string(expr));
+std::string xpath_as_compiled(const std::string& expr) {
+  return streamed_by_libxml2(expr) ? expr : xpath_with_linear_operators(expr);
 }
 
 std::size_t parse_charge(std::string_view html) {

@@ -102,19 +102,16 @@ struct ListingExtraction {
 // meeting an expression that visits every node for every node) fails with an
 // error instead of holding a worker for hours, deaf to its timeout and to a
 // cancel. A page of 100,000 items needs 20 to 30 million (15 MB) or about 41
-// million (25 MB) with ordinary selectors. Unions of paths are merged by scrapekeep, counting a
-// step per node (xpath_with_linear_unions); not counted: the nodes that building an element's
-// text walks when that text is empty.
+// million (25 MB) with ordinary selectors. Unions and comparisons of node-sets are
+// scrapekeep's, counting a step per node (xpath_as_compiled); not counted: the nodes
+// that building an element's text walks when that text is empty.
 constexpr unsigned long k_xpath_step_budget = 100'000'000;
 
-// `expr` as extraction compiles it: each union whose sides are all paths,
-// at any level, written as a call of scrapekeep's own union function
-// (`count(//a | //b)` is `count(scrapekeep-union(//a , //b))`), which merges
-// in time linear in the nodes where libxml2 2.9 compares every node of one
-// side with every node of the other. An expression libxml2 streams (no
-// '[', '(', '@' or ':', as `//a | //b`) is left as it is: libxml2 walks the
-// tree once for all its sides, and gives what it gives for it.
-std::string xpath_with_linear_unions(std::string_view expr);
+// `expr` as extraction compiles it: as xpath_with_linear_operators() writes
+// it (xpath_linear.hpp), unless libxml2 compiles it to a streaming pattern
+// (no '[', '(', '@' or ':', as `//a | //b`): libxml2 walks the tree once for
+// all a union's sides then, and gives what it gives for it.
+std::string xpath_as_compiled(const std::string& expr);
 
 // Bytes of HTML being parsed at once (parse_charge()). A parsed page takes about 25 times its
 // size in memory (an 11 MiB page of 100,000 items: 310 MiB at its peak), so
