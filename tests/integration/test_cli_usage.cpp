@@ -196,14 +196,70 @@ TEST_CASE("an option before the name of the command it belongs to is said to be 
 
 TEST_CASE("a --db written as an SQLite URI leaves no file named after the URI", "[cli]") {
   TempDir dir;
-  const auto r = run_program(dir.path().string(),
-                             {"/bin/sh", "-c",
-                              "cd '" + dir.path().string() +
-                                  "' && exec " SCRAPEKEEP_BINARY " migrate --db file:u.db"});
+  const auto r = run_program(
+      dir.path().string(),
+      {"/bin/sh", "-c",
+       "cd '" + dir.path().string() + "' && exec " SCRAPEKEEP_BINARY " migrate --db file:u.db"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK(std::filesystem::exists(dir.file("u.db")));  // SQLite opens URIs (Debian's build)
   CHECK_FALSE(std::filesystem::exists(dir.file("file:u.db")));
+}
+
+TEST_CASE("a --db written as an absolute SQLite URI opens the file it names on every command",
+          "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("u.db");
+  for (const std::string& uri : {"file:" + db, "file://" + db, "file:" + db + "?cache=private"}) {
+    INFO(uri);
+    const auto migrated =
+        run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "migrate", "--db", uri});
+    INFO(migrated.err);
+    CHECK(migrated.exit_code == 0);
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"inspect", "--db", uri, "jobs"},
+          std::vector<std::string>{"inspect", "--db", uri, "check"},
+          std::vector<std::string>{"keys", "create", "--db", uri, "--org", "o"}}) {
+      std::vector<std::string> all = {SCRAPEKEEP_BINARY};
+      all.insert(all.end(), args.begin(), args.end());
+      const auto r = run_program(dir.path().string(), all);
+      INFO(args[0] << " " << args[args.size() - 1] << ": " << r.err);
+      CHECK(r.exit_code == 0);
+      // keys create says nothing of a new database: the file was there.
+      CHECK(r.err.find("new database") == std::string::npos);
+    }
+  }
+  CHECK(std::filesystem::exists(db));
+  const auto missing = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "inspect", "--db",
+                                                         "file:" + dir.file("no.db"), "jobs"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err ==
+        "scrapekeep: database file does not exist: file:" + dir.file("no.db") + "\n");
+}
+
+TEST_CASE("a --db that is a loop of symbolic links is said to be one", "[cli]") {
+  TempDir dir;
+  std::filesystem::create_symlink(dir.file("b"), dir.file("a"));
+  std::filesystem::create_symlink(dir.file("a"), dir.file("b"));
+  for (const char* command : {"migrate", "inspect", "backup", "keys"}) {
+    std::vector<std::string> all = {SCRAPEKEEP_BINARY, command};
+    const std::string name = command;
+    if (name == "keys") {
+      all.push_back("list");
+    }
+    all.insert(all.end(), {"--db", dir.file("a")});
+    if (name == "inspect") {
+      all.push_back("jobs");
+    } else if (name == "backup") {
+      all.insert(all.end(), {"--to", dir.file("copy.db")});
+    }
+    const auto r = run_program(dir.path().string(), all);
+    INFO(command);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "scrapekeep: " + dir.file("a") +
+                       " is a loop of symbolic links (or more than 40 in a row), not a database "
+                       "file\n");
+  }
 }
 
 TEST_CASE("usage errors CLI11 words its own way are said plainly", "[cli]") {

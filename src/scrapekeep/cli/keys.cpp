@@ -10,6 +10,7 @@
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
 #include "scrapekeep/scrape/page_encoding.hpp"
+#include "scrapekeep/store/migrations.hpp"
 
 namespace scrapekeep::cli {
 
@@ -30,9 +31,10 @@ int create_key(const KeysOptions& o) {
   // knows: said before the key, which stays the last line.
   // An empty file is no database either, as worker and inspect read it.
   std::error_code error;
-  const bool existed = (std::filesystem::exists(o.db, error) &&
-                        !(std::filesystem::is_regular_file(o.db, error) &&
-                          std::filesystem::file_size(o.db, error) == 0)) ||
+  const std::string file = store::uri_file(o.db);
+  const bool existed = (std::filesystem::exists(file, error) &&
+                        !(std::filesystem::is_regular_file(file, error) &&
+                          std::filesystem::file_size(file, error) == 0)) ||
                        error;
   auto store = open_store_or_report(store::StoreConfig{.path = o.db});
   if (!store) {

@@ -28,7 +28,7 @@ struct WorkerOptions {
 // an error included, is for the store to open or report.
 bool not_made_yet(const std::string& path) {
   std::error_code error;
-  if (!std::filesystem::exists(path, error)) {
+  if (!std::filesystem::exists(store::uri_file(path), error)) {
     return !error;
   }
   try {

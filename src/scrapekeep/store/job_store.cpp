@@ -395,7 +395,8 @@ Result<std::unique_ptr<JobStore::Impl>> JobStore::open_connection(const StoreCon
     }
     const bool may_create = config.migrate && config.create;
     const bool must_exist = config.read_only || (config.migrate && !config.create);
-    const bool exists = std::filesystem::exists(config.path);
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(uri_file(config.path), ec);
     if (must_exist && !exists) {
       return Error{ErrorCode::not_found, "database file does not exist: " + config.path};
     }

@@ -181,10 +181,6 @@ core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db) {
   return version;
 }
 
-namespace {
-
-// The file an SQLite URI ("file:PATH?...", "file:///PATH", "file://localhost/PATH",
-// %HH decoded) names, as SQLite opens it; `path` itself when it is not one.
 std::string uri_file(const std::string& path) {
   if (path.rfind("file:", 0) != 0) {
     return path;
@@ -209,8 +205,6 @@ std::string uri_file(const std::string& path) {
   return out;
 }
 
-} // namespace
-
 std::optional<core::Error> not_a_regular_file(const std::string& given) {
   // A URI (SQLite opens them) names its file after "file:".
   const std::string path = uri_file(given);
@@ -219,6 +213,11 @@ std::optional<core::Error> not_a_regular_file(const std::string& given) {
   }
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
+  if (ec == std::errc::too_many_symbolic_link_levels) {
+    return core::Error{core::ErrorCode::invalid_argument,
+                       path + " is a loop of symbolic links (or more than 40 in a row), not a "
+                              "database file"};
+  }
   if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
     if (std::filesystem::is_directory(status)) {
       return core::Error{core::ErrorCode::invalid_argument,
@@ -246,7 +245,7 @@ std::optional<core::Error> not_a_regular_file(const std::string& given) {
 }
 
 std::string database_file(const std::string& path) {
-  std::filesystem::path file = path;
+  std::filesystem::path file = uri_file(path);
   std::error_code ec;
   // As the kernel does, at most 40 links in a row (a loop ends there).
   for (int hops = 0; hops < 40 && std::filesystem::is_symlink(file, ec); ++hops) {

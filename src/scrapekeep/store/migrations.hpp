@@ -45,16 +45,21 @@ core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db);
 // another is not a scrapekeep database. invalid_argument either way.
 core::Error unreadable_database(const std::string& path);
 
+// The file an SQLite URI ("file:PATH?...", "file:///PATH", "file://localhost/PATH",
+// %HH decoded) names, as SQLite opens it; `path` itself when it is not one.
+std::string uri_file(const std::string& path);
+
 // invalid_argument when `path` exists and is not a regular file: a directory,
 // or a FIFO or device, whose open() SQLite would wait on for ever or read as
-// an endless empty file; or when its -journal, -wal or -shm (beside the file
-// a link leads to) exists and is not one. nullopt otherwise (a missing path
-// included).
+// an endless empty file, or a loop of symbolic links; or when its -journal,
+// -wal or -shm (beside the file a link leads to) exists and is not one.
+// nullopt otherwise (a missing path included).
 std::optional<core::Error> not_a_regular_file(const std::string& path);
 
-// The database file SQLite opens for `path`: a symbolic link followed to its
-// target, beside which SQLite keeps the -wal, -shm and -journal files (not
-// beside the link). `path` itself when it is no link or cannot be followed.
+// The database file SQLite opens for `path` (a file name or an SQLite URI,
+// uri_file()): a symbolic link followed to its target, beside which SQLite
+// keeps the -wal, -shm and -journal files (not beside the link). The file
+// `path` names when it is no link or cannot be followed.
 std::string database_file(const std::string& path);
 
 // unavailable, saying which, when this process cannot write the file at
