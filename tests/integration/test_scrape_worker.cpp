@@ -1913,6 +1913,39 @@ TEST_CASE("worker: a job interrupted after its failed listing page fails on resu
   CHECK(site.hits("/gone") == 0);
 }
 
+TEST_CASE("worker: a job failed at its claim as a damaged row is said in the worker's log, and "
+          "the next job runs",
+          "[scrape][worker]") {
+  FixtureSite site;
+  Harness h;
+  core::JobOptions options = listing_options();
+  options.max_pages = 1;
+  const std::string damaged = h.create(site.url("/listings?page=1"), options);
+  const std::string next = h.create(site.url("/listings?page=1"), options);
+  {
+    SQLite::Database raw(h.store_config().path, SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE jobs SET depth = 7 WHERE job_id = '" + damaged + "'");
+  }
+  std::mutex log_mutex;
+  std::vector<std::string> log;
+  scrape::WorkerConfig config = Harness::worker_config();
+  config.log = [&](const std::string& line) {
+    std::lock_guard lock(log_mutex);
+    log.push_back(line);
+  };
+  auto pool = h.pool(config, 20);
+  pool->start();
+  const core::Job ran = h.wait_terminal(next);
+  CHECK(ran.completion_reason == core::CompletionReason::done);
+  pool->stop();
+  const core::Job failed = h.job(damaged);
+  CHECK(failed.status == core::JobStatus::failed);
+  const std::string line = "job " + damaged + " finished: error (the job's stored options are "
+                           "outside the ranges API.md allows (a damaged database row))";
+  std::lock_guard lock(log_mutex);
+  CHECK(std::count(log.begin(), log.end(), line) == 1);
+}
+
 TEST_CASE("worker: a busy database delays page writes, never drops them", "[scrape][worker]") {
   FixtureSiteConfig site_config;
   site_config.slow_delay = milliseconds(100);

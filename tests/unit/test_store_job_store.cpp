@@ -375,11 +375,16 @@ TEST_CASE("a job whose stored URL is longer than the API takes fails at its clai
     REQUIRE(raw.execAndGet("SELECT length(url) FROM jobs WHERE job_id = '" + damaged.job_id + "'")
                 .getInt() == 2049);
   }
-  const Claim c = f.claim();
-  CHECK(c.job_id == next.job_id);
-  check_failed_at_claim(f, damaged.job_id,
-                        "the job's stored URL is longer than 2048 characters (a damaged database "
-                        "row)");
+  std::vector<std::pair<std::string, std::string>> failed;
+  auto c = f.store().claim_next(f.clock.now(), k_lease, &failed);
+  REQUIRE(c.ok());
+  REQUIRE(c->has_value());
+  CHECK((*c)->job_id == next.job_id);
+  const std::string message =
+      "the job's stored URL is longer than 2048 characters (a damaged database row)";
+  check_failed_at_claim(f, damaged.job_id, message);
+  // Said to the caller, for its log.
+  CHECK(failed == std::vector<std::pair<std::string, std::string>>{{damaged.job_id, message}});
 }
 
 TEST_CASE("a job whose stored options are outside API.md's ranges fails at its claim, the next "

@@ -1366,7 +1366,11 @@ void WorkerPool::run_worker() {
       pause(m_config.poll_interval);
       continue;
     }
-    auto claimed = store->claim_next(now, to_micros(m_config.lease));
+    std::vector<std::pair<std::string, std::string>> damaged;
+    auto claimed = store->claim_next(now, to_micros(m_config.lease), &damaged);
+    for (const auto& [id, error] : damaged) {
+      log("job " + id + " finished: error (" + error + ")");
+    }
     if (!claimed) {
       log_once("worker: cannot claim a job: " + claimed.error().message);
       pause(m_config.poll_interval);

@@ -877,8 +877,10 @@ Result<EventPage> JobStore::list_events(const std::string& job_id, std::int64_t 
 
 // ---- workers ----
 
-Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
-  return guarded([&]() -> Result<std::optional<Claim>> {
+Result<std::optional<Claim>> JobStore::claim_next(
+    Micros now, Micros lease, std::vector<std::pair<std::string, std::string>>* failed_damaged) {
+  std::vector<std::pair<std::string, std::string>> failed;
+  auto claimed = guarded([&]() -> Result<std::optional<Claim>> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     // A damaged row (its selectors are not the JSON this code writes, its
     // URL is longer or its options outside what the API takes) can never
@@ -946,25 +948,31 @@ Result<std::optional<Claim>> JobStore::claim_next(Micros now, Micros lease) {
         tx.commit();
         return std::optional<Claim>(std::move(claim));
       }
-      auto failed = m_impl->prepared(
+      const std::string error =
+          url_damaged ? "the job's stored URL is longer than " +
+                            std::to_string(core::k_max_url_chars) +
+                            " characters (a damaged database row)"
+          : options_damaged ? std::string("the job's stored options are outside the ranges "
+                                          "API.md allows (a damaged database row)")
+                            : std::string("the job's stored options cannot be read (a "
+                                          "damaged database row)");
+      auto fail = m_impl->prepared(
           "UPDATE jobs SET status = 'failed', completion_reason = 'error', error_message = ?, "
           "completed_at = ?, claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL "
           "WHERE job_id = ?");
-      failed->bind(1, url_damaged ? "the job's stored URL is longer than " +
-                                        std::to_string(core::k_max_url_chars) +
-                                        " characters (a damaged database row)"
-                      : options_damaged
-                          ? std::string("the job's stored options are outside the ranges "
-                                        "API.md allows (a damaged database row)")
-                          : std::string("the job's stored options cannot be read (a "
-                                        "damaged database row)"));
-      failed->bind(2, std::max(now, claim.job.started_at.value_or(now)));
-      failed->bind(3, job_id);
-      failed->exec();
+      fail->bind(1, error);
+      fail->bind(2, std::max(now, claim.job.started_at.value_or(now)));
+      fail->bind(3, job_id);
+      fail->exec();
+      failed.emplace_back(job_id, error);
     }
     tx.commit();
     return std::optional<Claim>();
   });
+  if (claimed && failed_damaged != nullptr) {
+    failed_damaged->insert(failed_damaged->end(), failed.begin(), failed.end());
+  }
+  return claimed;
 }
 
 Status JobStore::renew_lease(const Claim& claim, Micros now, Micros lease) {

@@ -262,8 +262,13 @@ class JobStore {
   // Takes the oldest job waiting for a worker (processing without a claim:
   // given back or taken back, to resume), else the oldest pending job: status
   // processing, attempts + 1, new token, lease until now + lease. nullopt
-  // when there is nothing to do.
-  Result<std::optional<Claim>> claim_next(Micros now, Micros lease);
+  // when there is nothing to do. A job whose row is damaged (its selectors
+  // unreadable, its URL or options beyond what the API takes) fails instead,
+  // and the next is taken; each such job's id and error are added to
+  // `failed_damaged` if given.
+  Result<std::optional<Claim>> claim_next(
+      Micros now, Micros lease,
+      std::vector<std::pair<std::string, std::string>>* failed_damaged = nullptr);
   // conflict when the claim was lost.
   Status renew_lease(const Claim& claim, Micros now, Micros lease);
   // Whether `claim` still holds its job (processing, same claim token): a
