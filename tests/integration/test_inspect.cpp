@@ -1697,6 +1697,24 @@ TEST_CASE("inspect reads values scrapekeep never writes without overflow, and ch
   const Json totals = Json::parse(stats.out)["totals"];
   CHECK(totals["items_found"].get<std::int64_t>() == 6 * scrapekeep::core::k_max_count);
   CHECK(totals["attempts"].get<std::int64_t>() == 7 * scrapekeep::core::k_max_count);
+  // A start after the time the file is read at: no negative running time,
+  // as the API's running_time is none.
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE jobs SET started_at = 253402300799000000 WHERE job_id = '" + b.processing +
+             "'");
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"jobs"}, {"job", b.processing}}) {
+    auto r = inspect(dir, db, args);
+    REQUIRE(r.exit_code == 0);
+    INFO(r.out);
+    CHECK(contains(r.out, args.front() == "job" ? "running for   0ms+\n" : " 0ms+  "));
+  }
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE jobs SET started_at = " + min + " WHERE job_id = '" + b.processing + "'");
+  }
   // Times are read within years 0000 to 9999.
   auto progress = inspect(dir, db, {"progress", b.processing, "--json"});
   REQUIRE(progress.exit_code == 0);

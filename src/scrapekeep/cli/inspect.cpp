@@ -296,7 +296,7 @@ std::string job_duration(const core::Job& job, Micros now) {
     return format_duration(std::max<Micros>(0, *job.completed_at - *job.started_at));
   }
   if (p.running_time && job.started_at) {
-    return format_duration(now - *job.started_at) + "+";
+    return format_duration(std::max<Micros>(0, now - *job.started_at)) + "+";
   }
   return "-";
 }
