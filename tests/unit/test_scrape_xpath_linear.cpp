@@ -86,6 +86,20 @@ TEST_CASE("an expression nested deeper than the reader reads is left as written"
         std::string::npos);
 }
 
+TEST_CASE("a long chain of minus signs or of operators is read without overflowing the stack",
+          "[scrape][xpath_linear]") {
+  // One call of the reader per minus sign overflowed the stack (SIGSEGV).
+  std::string minus(200000, '-');
+  CHECK(xpath_with_linear_operators(minus + "1") == minus + "1");
+  CHECK(xpath_with_linear_operators(minus + "(//a = //b)") ==
+        minus + "(scrapekeep-equal(//a, //b))");
+  std::string chain = "//a = //b";
+  for (int i = 0; i < 100000; ++i) {
+    chain += " and 1";
+  }
+  CHECK(xpath_with_linear_operators(chain) == "scrapekeep-equal(//a, //b)" + chain.substr(9));
+}
+
 TEST_CASE("comparisons of two node-sets give what libxml2 gives for them",
           "[scrape][xpath_linear]") {
   const std::string html =

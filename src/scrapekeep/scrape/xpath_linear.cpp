@@ -330,21 +330,27 @@ class Reader {
                      (swapped ? left : right).written + ")";
       return part;
     }
-    part.written = left.written;
+    // Appended to, not copied: `1 + 1 + ...` is read in time linear in its length.
+    part.written = std::move(left.written);
     part.written.append(m_text.substr(left.end, right.begin - left.end));
     part.written += right.written;
     return part;
   }
 
+  // A chain of minus signs is read in a loop: one call each would overflow
+  // the stack on `- - - ... 1` (libxml2 reads them in a loop too).
   Part unary() {
-    if (next_op({"-"})) {
-      const std::size_t begin = m_tokens[m_next++].begin;
-      Part operand = unary();
-      Splice splice(m_text, begin);
-      splice.take(operand);
-      return {begin, operand.end, splice.finish(operand.end), false};
+    if (!next_op({"-"})) {
+      return union_of_paths();
     }
-    return union_of_paths();
+    const std::size_t begin = m_tokens[m_next].begin;
+    while (next_op({"-"})) {
+      ++m_next;
+    }
+    Part operand = union_of_paths();
+    Splice splice(m_text, begin);
+    splice.take(operand);
+    return {begin, operand.end, splice.finish(operand.end), false};
   }
 
   Part union_of_paths() {
