@@ -30,11 +30,24 @@ namespace {
 
 using core::is_ascii_space;
 
+// The operations xpath_with_linear_operators() writes, each as a call of
+// count() whose last argument names it: `count(//a, //b, 'scrapekeep-union')`.
+// libxml2 2.9 sorts every node-set given to a function in document order,
+// a cost no step counts (comparing two text nodes walks their siblings back
+// to an element: quadratic in a run of text and comments), except those
+// given to count(), which needs no order. count() with one argument is
+// libxml2's own (count_function); a selector cannot call it with more
+// (xpath_error() refuses it).
 constexpr char k_union[] = "scrapekeep-union";
 constexpr char k_equal[] = "scrapekeep-equal";
 constexpr char k_unequal[] = "scrapekeep-unequal";
 constexpr char k_less[] = "scrapekeep-less";
 constexpr char k_less_or_equal[] = "scrapekeep-less-or-equal";
+
+// `operation` applied to `operands`, as xpath_with_linear_operators() writes it.
+std::string call_of(const char* operation, const std::string& operands) {
+  return "count(" + operands + ", '" + operation + "')";
+}
 
 // ---------------------------------------------------------------------------
 // Reading an expression (XPath 1.0, sections 3.1 to 3.7)
@@ -326,8 +339,8 @@ class Reader {
                              : op == "!="     ? k_unequal
                              : op.size() == 1 ? k_less
                                               : k_less_or_equal;
-      part.written = std::string(function) + "(" + (swapped ? right : left).written + ", " +
-                     (swapped ? left : right).written + ")";
+      part.written = call_of(
+          function, (swapped ? right : left).written + ", " + (swapped ? left : right).written);
       return part;
     }
     // Appended to, not copied: `1 + 1 + ...` is read in time linear in its length.
@@ -370,11 +383,11 @@ class Reader {
     const bool linear =
         part.nodes && !names_namespace_axis(m_text.substr(part.begin, part.end - part.begin));
     if (linear) {
-      part.written = std::string(k_union) + "(";
+      std::string operands;
       for (std::size_t k = 0; k < sides.size(); ++k) {
-        part.written += (k == 0 ? "" : ", ") + sides[k].written;
+        operands += (k == 0 ? "" : ", ") + sides[k].written;
       }
-      part.written += ")";
+      part.written = call_of(k_union, operands);
     } else {
       Splice splice(m_text, part.begin);
       for (const Part& side : sides) {
@@ -700,6 +713,33 @@ void less_function(xmlXPathParserContext* ctxt, int nargs) {
   valuePush(ctxt, xmlXPathNewBoolean(less ? 1 : 0));
 }
 
+// count(): libxml2's with one argument; with more, the operation that the
+// last names, on the others (k_union).
+void count_function(xmlXPathParserContext* ctxt, int nargs) {
+  if (nargs <= 1) {
+    xmlXPathCountFunction(ctxt, nargs);
+    return;
+  }
+  const XPathObjectPtr named(valuePop(ctxt));
+  const std::string_view operation =
+      named && named->type == XPATH_STRING && named->stringval != nullptr
+          ? std::string_view(reinterpret_cast<const char*>(named->stringval))
+          : std::string_view();
+  if (operation == k_union) {
+    union_function(ctxt, nargs - 1);
+  } else if (operation == k_equal) {
+    equal_function(ctxt, nargs - 1);
+  } else if (operation == k_unequal) {
+    unequal_function(ctxt, nargs - 1);
+  } else if (operation == k_less) {
+    less_function<false>(ctxt, nargs - 1);
+  } else if (operation == k_less_or_equal) {
+    less_function<true>(ctxt, nargs - 1);
+  } else {
+    xmlXPathErr(ctxt, XPATH_INVALID_ARITY);
+  }
+}
+
 }  // namespace
 
 std::string xpath_with_linear_operators(std::string_view expr) {
@@ -711,12 +751,10 @@ std::string xpath_with_linear_operators(std::string_view expr) {
 }
 
 bool register_linear_operators(xmlXPathContext* ctx) {
-  const auto name = [](const char* text) { return reinterpret_cast<const xmlChar*>(text); };
-  return xmlXPathRegisterFunc(ctx, name(k_union), union_function) == 0 &&
-         xmlXPathRegisterFunc(ctx, name(k_equal), equal_function) == 0 &&
-         xmlXPathRegisterFunc(ctx, name(k_unequal), unequal_function) == 0 &&
-         xmlXPathRegisterFunc(ctx, name(k_less), less_function<false>) == 0 &&
-         xmlXPathRegisterFunc(ctx, name(k_less_or_equal), less_function<true>) == 0;
+  const auto* count = reinterpret_cast<const xmlChar*>("count");
+  // Registering a null function removes libxml2's.
+  return xmlXPathRegisterFunc(ctx, count, nullptr) == 0 &&
+         xmlXPathRegisterFunc(ctx, count, count_function) == 0;
 }
 
 }  // namespace scrapekeep::scrape

@@ -25,16 +25,19 @@
 namespace scrapekeep::scrape {
 
 // `expr` with each union whose sides are all node-sets, and each comparison
-// of two node-sets, written as a call of scrapekeep's function for it:
-// `count(//a | //b)` is `count(scrapekeep-union(//a, //b))`, `//a[. = //b]`
-// is `//a[scrapekeep-equal(., //b)]`, `//a > //b` is
-// `scrapekeep-less(//b, //a)`. A union whose sides may hold namespace nodes
-// (the namespace axis) stays libxml2's: those are copies made anew by each
-// evaluation, which libxml2 orders by where they happen to be in memory.
+// of two node-sets, written as a call of count() whose last argument names
+// scrapekeep's operation (libxml2 sorts what any other function is given):
+// `count(//a | //b)` is `count(count(//a, //b, 'scrapekeep-union'))`,
+// `//a[. = //b]` is `//a[count(., //b, 'scrapekeep-equal')]`, `//a > //b` is
+// `count(//b, //a, 'scrapekeep-less')`. A union whose sides may hold
+// namespace nodes (the namespace axis) stays libxml2's: those are copies
+// made anew by each evaluation, which libxml2 orders by where they happen to
+// be in memory.
 std::string xpath_with_linear_operators(std::string_view expr);
 
-// Registers the functions xpath_with_linear_operators() calls in `ctx`;
-// false if libxml2 could not.
+// Registers the count() that xpath_with_linear_operators() calls in `ctx`,
+// in place of libxml2's, which it is with one argument; false if libxml2
+// could not.
 bool register_linear_operators(xmlXPathContext* ctx);
 
 // XPath 1.0's name characters (NCName, ASCII and any byte of a UTF-8 sequence).
