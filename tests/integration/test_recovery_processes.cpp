@@ -430,6 +430,42 @@ TEST_CASE("processes: SIGTERM gives the job back, the next start resumes it at o
   CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
 }
 
+TEST_CASE("processes: SIGTERM ends serve while a worker is inside an evaluation that cannot be "
+          "interrupted, and the next start takes its job back at once",
+          "[recovery][process]") {
+  FixtureSite site;
+  Deployment d;
+  const std::vector<std::string> options = {"--workers", "1", "--lease-seconds", "3600"};
+  auto serve = d.serve(options);
+  json body = job_body(site.url("/textrun"), 0, 600, 1);
+  // Sorting the paragraph's 400,001 nodes takes libxml2 minutes.
+  body["options"]["selectors"]["fields"] = {{"run", "//p/node()"}};
+  const std::string id = d.create(body);
+  REQUIRE(eventually([&] { return site.hits("/textrun") == 1; }));
+  // Parsed and in the sort well within this.
+  std::this_thread::sleep_for(milliseconds(1500));
+
+  serve->send(SIGTERM);
+  const auto status = serve->wait(seconds(60));
+  INFO("stderr: " << serve->err());
+  CHECK(status == std::optional<int>(0));
+  CHECK(serve->err().find("a worker is still inside a page's XPath evaluation") !=
+        std::string::npos);
+  const core::Job left = d.job(id);
+  CHECK(left.status == core::JobStatus::processing);
+  CHECK(left.claim_token);  // as after kill -9
+  CHECK(left.counters.listing_pages_scraped == 0);
+
+  // Taken back at start, not after the hour's lease: waiting for a worker.
+  serve = d.serve({"--workers", "0"});
+  const core::Job back = d.job(id);
+  CHECK(back.status == core::JobStatus::processing);
+  CHECK_FALSE(back.claim_token);
+  CHECK_FALSE(back.lease_expires_at);
+  serve->send(SIGTERM);
+  CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
+
 TEST_CASE("processes: serve starts again at once on the port it served on, and refuses one in use",
           "[recovery][process]") {
   Deployment d;

@@ -1,7 +1,11 @@
 #include "scrapekeep/cli/workforce.hpp"
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/cli/shutdown.hpp"
@@ -13,6 +17,9 @@ namespace scrapekeep::cli {
 namespace {
 
 std::mutex g_log_mutex;
+
+// How long a stop waits for the workers to give their jobs back.
+constexpr std::chrono::seconds k_stop_grace{10};
 
 } // namespace
 
@@ -151,7 +158,33 @@ Workforce::~Workforce() { stop(); }
 
 void Workforce::stop() {
   if (m_pool) {
+    // A worker inside an evaluation libxml2 cannot interrupt (README, "What
+    // no step counts": a sort of a long run of text nodes) would hold the
+    // stop until the evaluation ends, hours on a hostile page. Past
+    // k_stop_grace the process exits, with status 0, without it, as after a
+    // kill -9: its job keeps this process's lease, which the next start on
+    // this machine takes back at once (another process's maintenance, once
+    // the lease has expired). Nothing else is written meanwhile: the page's
+    // evaluation writes nothing.
+    std::mutex mutex;
+    std::condition_variable stopped_cv;
+    bool stopped = false;
+    std::thread watchdog([&] {
+      std::unique_lock lock(mutex);
+      if (!stopped_cv.wait_for(lock, k_stop_grace, [&] { return stopped; })) {
+        log_line("a worker is still inside a page's XPath evaluation, which cannot be "
+                 "interrupted, " + std::to_string(k_stop_grace.count()) +
+                 " s after the stop; exiting without it (its job resumes at the next start)");
+        std::_Exit(0);
+      }
+    });
     m_pool->stop();
+    {
+      std::lock_guard lock(mutex);
+      stopped = true;
+    }
+    stopped_cv.notify_one();
+    watchdog.join();
   }
   if (m_maintenance) {
     m_maintenance->stop();
