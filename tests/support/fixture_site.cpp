@@ -466,16 +466,17 @@ void FixtureSite::add_routes() {
     }
     res.set_content(page_shell("Bloat", items), k_html);
   });
-  // An item after a paragraph of 200,000 runs of text and comment: libxml2
-  // sorts the paragraph's nodes (//p/node()) in time that grows with the
-  // square of the run, allocating nothing, for minutes.
-  s.Get("/textrun", [](const httplib::Request&, httplib::Response& res) {
-    std::string run = "<p>a";
-    for (int i = 0; i < 200000; ++i) {
-      run += "x<!---->";
+  // An item after 400,000 empty elements: libxml2 merges the two sides of
+  // `//namespace::* | //namespace::*` (a namespace node for each element)
+  // by comparing each node of one with each of the other, allocating
+  // nothing, for minutes.
+  s.Get("/elements", [](const httplib::Request&, httplib::Response& res) {
+    std::string items;
+    for (int i = 0; i < 400000; ++i) {
+      items += "<i></i>";
     }
-    run += "</p><article class='property'><h2>After</h2></article>";
-    res.set_content(page_shell("Text run", run), k_html);
+    items += "<article class='property'><h2>After</h2></article>";
+    res.set_content(page_shell("Elements", items), k_html);
   });
   s.Get("/empties", [](const httplib::Request&, httplib::Response& res) {
     std::string items;

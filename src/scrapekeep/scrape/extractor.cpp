@@ -17,6 +17,7 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -72,9 +73,24 @@ std::string from_xml(const xmlChar* s) {
   return s == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(s));
 }
 
-// `html` in `encoding`, as sniff_encoding() chose it from the page and its charset.
+// Whether `text` (UTF-8) has `least` or more comments, doctypes or
+// processing instructions (`<!`, `<?`).
+bool has_markup_declarations(std::string_view text, std::size_t least) {
+  std::size_t found = 0;
+  for (std::size_t at = text.find('<'); at != std::string_view::npos && found < least;
+       at = text.find('<', at + 1)) {
+    found += at + 1 < text.size() && (text[at + 1] == '!' || text[at + 1] == '?') ? 1 : 0;
+  }
+  return found >= least;
+}
+
+// `html` in `encoding`, as sniff_encoding() chose it from the page and its
+// charset; `may_have_runs` says whether the page may have a run of
+// 2 * k_run_per_step_share or more nodes that are not elements among one
+// node's children (start_budget): adjacent text is one node, so such a run
+// alternates text with comments, doctypes or processing instructions.
 DocPtr parse_html(const std::string& html, const std::string& page_url,
-                  const std::string& encoding) {
+                  const std::string& encoding, bool& may_have_runs) {
   // Decoded here, as browsers decode (page_encoding.hpp), and given to
   // libxml2 as UTF-8 that no <meta> may switch: left to itself it stops at
   // the first byte its decoder refuses, without a word.
@@ -83,6 +99,7 @@ DocPtr parse_html(const std::string& html, const std::string& page_url,
   if (text.size() > static_cast<std::size_t>(INT_MAX)) {
     return nullptr;
   }
+  may_have_runs = has_markup_declarations(text, k_run_per_step_share);
   xmlResetLastError();
   DocPtr doc(htmlReadMemory(text.data(), static_cast<int>(text.size()),
                             page_url.empty() ? nullptr : page_url.c_str(), "UTF-8",
@@ -175,10 +192,15 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
     if (evaluations_stopped()) {
       throw EvaluationStopped();
     }
-    throw std::runtime_error("the XPath expressions take more than " +
-                             std::to_string(ctx->opLimit) +
-                             " steps on this page (a node visited, or " +
-                             std::to_string(k_bytes_per_step) + " bytes of text built)");
+    const auto run = reinterpret_cast<std::uintptr_t>(ctx->userData);  // start_budget()
+    throw std::runtime_error(
+        "the XPath expressions take more than " + std::to_string(ctx->opLimit) +
+        " steps on this page (a node visited, or " + std::to_string(k_bytes_per_step) +
+        " bytes of text built)" +
+        (run == 0 ? std::string()
+                  : "; fewer than usual: the page has a run of " + std::to_string(run) +
+                        " text and comment nodes between two elements, which XPath sorts in "
+                        "time that grows with the run's length"));
   }
   return result;
 }
@@ -192,17 +214,53 @@ XPathContextPtr xpath_context(xmlDoc* doc) {
   return ctx;
 }
 
-// The expressions evaluated in `ctx` from now on share `step_budget` steps.
-void start_budget(xmlXPathContext* ctx, unsigned long step_budget) {
-  ctx->opLimit = step_budget;
+// The most nodes that are not elements (text, comments) in a row among the
+// children of one node of `doc`.
+std::size_t longest_run_between_elements(xmlDoc* doc) {
+  std::size_t longest = 0;
+  xmlNode* node = doc->children;
+  std::size_t run = 0;
+  while (node != nullptr) {
+    run = node->type == XML_ELEMENT_NODE ? 0 : run + 1;
+    longest = std::max(longest, run);
+    if (node->type == XML_ELEMENT_NODE && node->children != nullptr) {
+      node = node->children;
+      run = 0;
+      continue;
+    }
+    // Up to the next sibling of the nearest node that has one; the run
+    // among a parent's children goes on after an element child's subtree.
+    while (node != nullptr && node->next == nullptr) {
+      node = node->parent == reinterpret_cast<xmlNode*>(doc) ? nullptr : node->parent;
+      run = 0;  // an element ends the run it is in
+    }
+    if (node != nullptr) {
+      node = node->next;
+    }
+  }
+  return longest;
+}
+
+// The expressions evaluated in `ctx` on `doc` from now on share
+// `step_budget` steps, fewer on a page with a long run of text and comment
+// nodes (k_run_per_step_share): the run's length is noted in the context
+// for evaluate()'s message.
+void start_budget(xmlXPathContext* ctx, xmlDoc* doc, unsigned long step_budget) {
+  // `doc` null: none worth a walk (parse_html's may_have_runs).
+  const std::size_t run = doc == nullptr ? 0 : longest_run_between_elements(doc);
+  const std::size_t shares = run / k_run_per_step_share;
+  ctx->opLimit = shares > 1 ? step_budget / shares : step_budget;
   ctx->opCount = 0;
+  // Unused otherwise: libxml2 hands it to an error handler set in the
+  // context, and scrapekeep sets none (silence_errors_in_this_thread).
+  ctx->userData = reinterpret_cast<void*>(static_cast<std::uintptr_t>(shares > 1 ? run : 0));
 }
 
 // A context for the expressions of one page, sharing `step_budget` steps.
-XPathContextPtr page_context(xmlDoc* doc, unsigned long step_budget) {
+XPathContextPtr page_context(xmlDoc* doc, bool may_have_runs, unsigned long step_budget) {
   XPathContextPtr ctx(doc == nullptr ? nullptr : xpath_context(doc));
   if (ctx) {
-    start_budget(ctx.get(), step_budget);
+    start_budget(ctx.get(), may_have_runs ? doc : nullptr, step_budget);
   }
   return ctx;
 }
@@ -665,7 +723,7 @@ std::optional<std::string> xpath_error(const std::string& expr, core::SelectorRo
     // Bounded too: nested predicates on the page's two nodes, "(//.)[(//.)[...]]", double
     // the work at each level, and this runs on a request's thread.
     constexpr unsigned long k_check_steps = 1'000'000;
-    start_budget(ctx.get(), k_check_steps);
+    start_budget(ctx.get(), doc.get(), k_check_steps);
     XPathObjectPtr obj;
     try {
       obj = evaluate(comp.get(), ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
@@ -1065,8 +1123,9 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
   prepare_thread();
   State& s = *m_state;
   s.encoding = sniff_encoding(html, charset);
-  s.doc = parse_html(html, page_url, s.encoding);
-  s.ctx = page_context(s.doc.get(), step_budget);
+  bool may_have_runs = false;
+  s.doc = parse_html(html, page_url, s.encoding, may_have_runs);
+  s.ctx = page_context(s.doc.get(), may_have_runs, step_budget);
   if (!s.ctx) {
     return;
   }
@@ -1173,7 +1232,8 @@ core::FieldValues DetailExtractor::extract(const std::string& html, const std::s
                                            ParseDeadline deadline) {
   State& s = *m_state;
   const ParseBudget::Lease lease = parse_turn(parse_charge(html), deadline);
-  DocPtr doc = parse_html(html, page_url, sniff_encoding(html, charset));
+  bool may_have_runs = false;
+  DocPtr doc = parse_html(html, page_url, sniff_encoding(html, charset), may_have_runs);
   if (!doc || !s.ctx) {
     core::FieldValues empty;
     for (const auto& [name, expr] : s.fields) {
@@ -1195,7 +1255,7 @@ core::FieldValues DetailExtractor::extract(const std::string& html, const std::s
   ctx->contextSize = -1;
   ctx->proximityPosition = -1;
   ctx->depth = 0;
-  start_budget(ctx, step_budget);
+  start_budget(ctx, may_have_runs ? doc.get() : nullptr, step_budget);
   std::size_t bytes_left = k_max_extracted_bytes;
   return s.compiled.evaluate_at(ctx, reinterpret_cast<xmlNode*>(doc.get()), bytes_left);
 }

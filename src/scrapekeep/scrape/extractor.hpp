@@ -107,6 +107,19 @@ struct ListingExtraction {
 // that building an element's text walks when that text is empty.
 constexpr unsigned long k_xpath_step_budget = 100'000'000;
 
+// libxml2 2.9 sorts a selector's nodes, and those given to a function, in
+// document order, and compares two text or comment nodes by walking back
+// through their siblings to an element: in time that grows with the length
+// of a run of such nodes, which no step counts, and which nothing
+// interrupts (a page of one <p> and 20,000 `x<!---->`: 1.3 s for
+// `//text()`, growing with the square of the run; 3 ns per sibling walked).
+// Each node sorted was visited, a step, so a page whose longest run is R
+// nodes has the step budget divided by R / k_run_per_step_share (when that
+// is more than 1): its sorts then walk at most about 4 times the budget's
+// steps, a second or so. Ordinary pages have runs of a few nodes (a comment
+// and the line break after it are two).
+constexpr std::size_t k_run_per_step_share = 4;
+
 // `expr` as extraction compiles it: as xpath_with_linear_operators() writes
 // it (xpath_linear.hpp), unless libxml2 compiles it to a streaming pattern
 // (no '[', '(', '@' or ':', as `//a | //b`): libxml2 walks the tree once for
