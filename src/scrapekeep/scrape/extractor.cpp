@@ -167,13 +167,14 @@ bool streamed_by_libxml2(const std::string& expr) {
   return streamable;
 }
 
-// Compiled once per extraction as xpath_as_compiled() writes it; nullptr
-// for an empty or invalid expression.
+// Compiled once per extraction as xpath_as_compiled() writes it (as written
+// should libxml2 refuse that); nullptr for an empty or invalid expression.
 XPathCompPtr compile(const std::string& expr) {
   if (expr.empty()) {
     return nullptr;
   }
-  return XPathCompPtr(xmlXPathCompile(as_xml(xpath_as_compiled(expr))));
+  XPathCompPtr comp(xmlXPathCompile(as_xml(xpath_as_compiled(expr))));
+  return comp ? std::move(comp) : XPathCompPtr(xmlXPathCompile(as_xml(expr)));
 }
 
 XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* node) {
