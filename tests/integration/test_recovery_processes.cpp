@@ -467,6 +467,42 @@ TEST_CASE("processes: SIGTERM ends serve while a worker is inside an evaluation 
   CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
 }
 
+TEST_CASE("processes: SIGTERM waits past 10 s for a give-back that waits for the database, and "
+          "the job is given back, not lost",
+          "[recovery][process]") {
+  FixtureSiteConfig site_config;
+  site_config.slow_delay = milliseconds(120000);
+  FixtureSite site(site_config);
+  Deployment d;
+  // One attempt: a job left as kill -9 leaves it would fail at the next start.
+  const std::vector<std::string> options = {"--workers", "1", "--lease-seconds", "3600",
+                                            "--max-attempts", "1"};
+  auto serve = d.serve(options);
+  const std::string id = d.create(job_body(site.url("/slow?page=1"), 0, 600, 1));
+  REQUIRE(eventually([&] { return site.hits("/slow?page=1") == 1; }));
+
+  {
+    // Another process's write transaction, held past the stop's 10 s of grace.
+    SQLite::Database other(d.db(), SQLite::OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");
+    serve->send(SIGTERM);
+    std::this_thread::sleep_for(seconds(12));
+    other.exec("COMMIT");
+  }
+  const auto status = serve->wait(seconds(60));
+  INFO("stderr: " << serve->err());
+  CHECK(status == std::optional<int>(0));
+  CHECK(serve->err().find("XPath evaluation") == std::string::npos);
+  const core::Job stopped = d.job(id);
+  CHECK(stopped.status == core::JobStatus::processing);
+  CHECK_FALSE(stopped.claim_token);
+
+  serve = d.serve({"--workers", "0", "--max-attempts", "1"});
+  CHECK(d.job(id).status == core::JobStatus::processing);
+  serve->send(SIGTERM);
+  CHECK(serve->wait(seconds(10)) == std::optional<int>(0));
+}
+
 TEST_CASE("processes: serve starts again at once on the port it served on, and refuses one in use",
           "[recovery][process]") {
   Deployment d;

@@ -5,12 +5,14 @@
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/cli/shutdown.hpp"
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/scrape/address_filter.hpp"
+#include "scrapekeep/scrape/extractor.hpp"
 
 namespace scrapekeep::cli {
 
@@ -20,6 +22,8 @@ std::mutex g_log_mutex;
 
 // How long a stop waits for the workers to give their jobs back.
 constexpr std::chrono::seconds k_stop_grace{10};
+// How often, past it, a stop looks again for an evaluation to leave behind.
+constexpr std::chrono::milliseconds k_stop_recheck{200};
 
 } // namespace
 
@@ -161,30 +165,46 @@ void Workforce::stop() {
     // A worker inside an evaluation libxml2 cannot interrupt (README, "What
     // no step counts": a sort of a long run of text nodes) would hold the
     // stop until the evaluation ends, hours on a hostile page. Past
-    // k_stop_grace the process exits, with status 0, without it, as after a
-    // kill -9: its job keeps this process's lease, which the next start on
-    // this machine takes back at once (another process's maintenance, once
-    // the lease has expired). Nothing else is written meanwhile: the page's
-    // evaluation writes nothing.
+    // k_stop_grace, once such an evaluation is seen running, the process
+    // exits, with status 0, without it, as after a kill -9: its job keeps
+    // this process's lease, which the next start on this machine takes back
+    // at once (another process's maintenance, once the lease has expired).
+    // A stop that is only slow (a give-back waiting for a database another
+    // process holds) is waited for: its job is given back, no loss counted
+    // against it (--max-attempts).
     std::mutex mutex;
     std::condition_variable stopped_cv;
     bool stopped = false;
-    std::thread watchdog([&] {
-      std::unique_lock lock(mutex);
-      if (!stopped_cv.wait_for(lock, k_stop_grace, [&] { return stopped; })) {
-        log_line("a worker is still inside a page's XPath evaluation, which cannot be "
-                 "interrupted, " + std::to_string(k_stop_grace.count()) +
-                 " s after the stop; exiting without it (its job resumes at the next start)");
-        std::_Exit(0);
-      }
-    });
+    std::thread watchdog;
+    try {
+      watchdog = std::thread([&] {
+        std::unique_lock lock(mutex);
+        if (stopped_cv.wait_for(lock, k_stop_grace, [&] { return stopped; })) {
+          return;
+        }
+        do {
+          if (scrape::xpath_evaluations_running() > 0) {
+            log_line("a worker is still inside a page's XPath evaluation, which cannot be "
+                     "interrupted, " + std::to_string(k_stop_grace.count()) +
+                     " s after the stop; exiting without it (its job resumes at the next "
+                     "start)");
+            std::_Exit(0);
+          }
+        } while (!stopped_cv.wait_for(lock, k_stop_recheck, [&] { return stopped; }));
+      });
+    } catch (const std::system_error&) {
+      // No thread to spare (this may run in a destructor): the stop is waited for.
+    }
     m_pool->stop();
     {
       std::lock_guard lock(mutex);
       stopped = true;
     }
     stopped_cv.notify_one();
-    watchdog.join();
+    if (watchdog.joinable()) {
+      watchdog.join();
+    }
+    m_pool.reset();
   }
   if (m_maintenance) {
     m_maintenance->stop();

@@ -13,6 +13,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <climits>
@@ -177,6 +178,8 @@ XPathCompPtr compile(const std::string& expr) {
   return comp ? std::move(comp) : XPathCompPtr(xmlXPathCompile(as_xml(expr)));
 }
 
+std::atomic<int> g_evaluations_running{0};
+
 XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* node) {
   if (comp == nullptr) {
     return nullptr;
@@ -185,7 +188,9 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
   XPathObjectPtr result;
   {
     const AllocationCharge charge(&ctx->opCount, ctx->opLimit);
+    ++g_evaluations_running;
     result.reset(xmlXPathCompiledEval(comp, ctx));
+    --g_evaluations_running;
   }
   // libxml2 stops an evaluation that would pass opLimit and leaves opCount
   // at it; so does a stop (StopEvaluationsOn).
@@ -632,6 +637,8 @@ std::string remove_dot_segments(const std::string& url) {
 }
 
 } // namespace
+
+int xpath_evaluations_running() { return g_evaluations_running.load(); }
 
 std::string xpath_as_compiled(const std::string& expr) {
   return streamed_by_libxml2(expr) ? expr : xpath_with_linear_operators(expr);
