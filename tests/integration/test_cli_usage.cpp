@@ -237,6 +237,33 @@ TEST_CASE("a --db written as an absolute SQLite URI opens the file it names on e
         "scrapekeep: database file does not exist: file:" + dir.file("no.db") + "\n");
 }
 
+TEST_CASE("inspect and backup read a --db written as an SQLite URI as they read its file",
+          "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("u.db");
+  REQUIRE(run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "migrate", "--db", db})
+              .exit_code == 0);
+  const auto size = std::filesystem::file_size(db);
+  for (const std::string& uri : {"file:" + db, "file://" + db}) {
+    INFO(uri);
+    // A file at rest is read as an immutable snapshot: nothing is made beside it.
+    const auto stats =
+        run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "inspect", "--db", uri, "stats"});
+    INFO(stats.err);
+    CHECK(stats.exit_code == 0);
+    CHECK(stats.out.find("Database  " + uri + " (" + std::to_string(size / 1024) + " KiB") !=
+          std::string::npos);
+    const auto copied = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "backup", "--db",
+                                                          uri, "--to", dir.file("copy.db")});
+    INFO(copied.err);
+    CHECK(copied.exit_code == 0);
+    std::filesystem::remove(dir.file("copy.db"));
+    for (const char* suffix : {"-wal", "-shm"}) {
+      CHECK_FALSE(std::filesystem::exists(db + suffix));
+    }
+  }
+}
+
 TEST_CASE("a --db that is a loop of symbolic links is said to be one", "[cli]") {
   TempDir dir;
   std::filesystem::create_symlink(dir.file("b"), dir.file("a"));

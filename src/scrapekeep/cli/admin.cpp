@@ -50,8 +50,8 @@ struct FileState {
 FileState file_state(const std::string& path) {
   std::error_code ec;
   FileState state;
-  state.size = std::filesystem::file_size(path, ec);
-  state.written = std::filesystem::last_write_time(path, ec);
+  state.size = std::filesystem::file_size(store::uri_file(path), ec);
+  state.written = std::filesystem::last_write_time(store::uri_file(path), ec);
   const std::string file = store::database_file(path);  // a link's target
   state.wal = std::filesystem::exists(file + "-wal", ec);
   state.journal = std::filesystem::exists(file + "-journal", ec);

@@ -763,7 +763,7 @@ int run_stats(const InspectOptions& o) {
   }
   const Style style;
   std::error_code ec;
-  const auto size = std::filesystem::file_size(o.db, ec);
+  const auto size = std::filesystem::file_size(store::uri_file(o.db), ec);
   const auto wal = std::filesystem::file_size(store::database_file(o.db) + "-wal", ec);
   std::cout << style.bold("Database") << "  " << core::printable(o.db) << " (" << format_bytes(size)
             << (ec ? std::string() : ", WAL " + format_bytes(wal)) << ")\n";

@@ -193,7 +193,8 @@ int probe_read(const std::string& path) {
 
 // "file:/abs/path?immutable=1", percent-encoding what a URI path cannot hold.
 std::string immutable_uri(const std::string& path) {
-  const std::string abs = std::filesystem::absolute(path).string();
+  // The file a URI names (its parameters are not kept).
+  const std::string abs = std::filesystem::absolute(uri_file(path)).string();
   std::string uri = "file:";
   for (unsigned char c : abs) {
     if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
@@ -215,7 +216,7 @@ std::string immutable_uri(const std::string& path) {
 // so it is not taken as holding nothing.
 bool at_rest(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
+  if (!std::filesystem::exists(uri_file(path), ec)) {
     return false;
   }
   // Beside the file a link points to, where SQLite keeps them.
