@@ -307,6 +307,20 @@ TEST_CASE("processes: a worker waits for a database file that does not exist, cr
                        " is not a regular file (a FIFO, socket or device), not a database file\n");
   }
   {
+    // Written as an SQLite URI: waited for in the folder of the file it names.
+    const std::string uri = "file:" + (folder / "later.db").string();
+    ChildProcess worker(d.dir(), "uri", {"worker", "--db", uri, "--concurrency", "1"});
+    CHECK(worker.wait_for_line(uri + " does not exist yet; waiting", seconds(20),
+                               ChildProcess::Stream::err));
+    const scrapekeep::testing::RunResult migrated =
+        scrapekeep::testing::run_program(d.dir(), {SCRAPEKEEP_BINARY, "migrate", "--db", uri});
+    REQUIRE(migrated.exit_code == 0);
+    CHECK(worker.wait_for_line("worker: 1 worker on " + uri, seconds(20)));
+    worker.send(SIGTERM);
+    INFO(worker.err());
+    CHECK(worker.wait(seconds(10)) == std::optional<int>(0));
+  }
+  {
     // In a folder that does not exist, no file can ever come: said at once.
     const std::string nowhere = (folder / "missing" / "x.db").string();
     const scrapekeep::testing::RunResult r =

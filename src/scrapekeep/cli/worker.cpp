@@ -61,15 +61,16 @@ int run_worker(const WorkerOptions& o) {
   // would be a new empty database that no job ever reaches. A folder that
   // does not exist cannot get one (serve and migrate refuse it): said at once.
   if (not_made_yet(o.work.db)) {
-    const std::filesystem::path folder =
-        std::filesystem::absolute(o.work.db).parent_path();
+    // The file a URI names (file:/abs/x.db): its folder is that file's.
+    const std::string file = store::uri_file(o.work.db);
+    const std::filesystem::path folder = std::filesystem::absolute(file).parent_path();
     std::error_code error;
     if (!std::filesystem::is_directory(folder, error)) {
       return fail("cannot wait for " + o.work.db + ": its folder " + folder.string() +
                   " does not exist");
     }
     say(o.work.db +
-        (std::filesystem::exists(o.work.db, error) ? " has no tables yet" : " does not exist yet") +
+        (std::filesystem::exists(file, error) ? " has no tables yet" : " does not exist yet") +
         "; waiting for scrapekeep serve or scrapekeep migrate to create it");
     while (not_made_yet(o.work.db)) {
       if (shutdown_signal_within(100)) {
