@@ -163,9 +163,10 @@ Workforce::~Workforce() { stop(); }
 void Workforce::stop() {
   if (m_pool) {
     // A worker inside an evaluation libxml2 cannot interrupt (README, "What
-    // no step counts": a sort of a long run of text nodes) would hold the
-    // stop until the evaluation ends, hours on a hostile page. Past
-    // k_stop_grace, once such an evaluation is seen running, the process
+    // no step counts": a sort of a long run of text nodes), or inside a
+    // page's parse (an element of very many attributes), would hold the
+    // stop until that ends, hours on a hostile page. Past k_stop_grace,
+    // once such an evaluation or parse is seen running, the process
     // exits, with status 0, without it, as after a kill -9: its job keeps
     // this process's lease, which the next start on this machine takes back
     // at once (another process's maintenance, once the lease has expired).
@@ -183,9 +184,9 @@ void Workforce::stop() {
           return;
         }
         do {
-          if (scrape::xpath_evaluations_running() > 0) {
-            log_line("a worker is still inside a page's XPath evaluation, which cannot be "
-                     "interrupted, " + std::to_string(k_stop_grace.count()) +
+          if (scrape::libxml2_work_running() > 0) {
+            log_line("a worker is still inside a page's XPath evaluation or parse, which "
+                     "cannot be interrupted, " + std::to_string(k_stop_grace.count()) +
                      " s after the stop; exiting without it (its job resumes at the next "
                      "start)");
             std::_Exit(0);

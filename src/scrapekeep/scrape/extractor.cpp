@@ -74,6 +74,19 @@ std::string from_xml(const xmlChar* s) {
   return s == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(s));
 }
 
+// Parses and XPath evaluations running now, on every thread: libxml2 work
+// that nothing interrupts (libxml2_work_running).
+std::atomic<int> g_libxml2_work_running{0};
+
+// Counts the work of its lifetime in g_libxml2_work_running.
+class Libxml2Work {
+ public:
+  Libxml2Work() { ++g_libxml2_work_running; }
+  Libxml2Work(const Libxml2Work&) = delete;
+  Libxml2Work& operator=(const Libxml2Work&) = delete;
+  ~Libxml2Work() { --g_libxml2_work_running; }
+};
+
 // Whether `text` (UTF-8) has `least` or more comments, doctypes or
 // processing instructions (`<!`, `<?`).
 bool has_markup_declarations(std::string_view text, std::size_t least) {
@@ -102,9 +115,15 @@ DocPtr parse_html(const std::string& html, const std::string& page_url,
   }
   may_have_runs = has_markup_declarations(text, k_run_per_step_share);
   xmlResetLastError();
-  DocPtr doc(htmlReadMemory(text.data(), static_cast<int>(text.size()),
-                            page_url.empty() ? nullptr : page_url.c_str(), "UTF-8",
-                            k_html_options | HTML_PARSE_IGNORE_ENC));
+  DocPtr doc;
+  {
+    // Nothing interrupts it either: one element of 80,000 attributes takes
+    // libxml2 11 s (it looks each one up among those before it).
+    const Libxml2Work work;
+    doc.reset(htmlReadMemory(text.data(), static_cast<int>(text.size()),
+                             page_url.empty() ? nullptr : page_url.c_str(), "UTF-8",
+                             k_html_options | HTML_PARSE_IGNORE_ENC));
+  }
   // libxml2 halts on a fatal error (elements nested past the depth limit, a
   // text node over 10 MB) and records nothing after it, keeping what it
   // read: the (per-thread) last error says whether it did. A page read in
@@ -188,8 +207,6 @@ XPathCompPtr compile(const std::string& expr) {
   return comp ? std::move(comp) : XPathCompPtr(xmlXPathCompile(as_xml(expr)));
 }
 
-std::atomic<int> g_evaluations_running{0};
-
 XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* node) {
   if (comp == nullptr) {
     return nullptr;
@@ -198,9 +215,8 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
   XPathObjectPtr result;
   {
     const AllocationCharge charge(&ctx->opCount, ctx->opLimit);
-    ++g_evaluations_running;
+    const Libxml2Work work;
     result.reset(xmlXPathCompiledEval(comp, ctx));
-    --g_evaluations_running;
   }
   // libxml2 stops an evaluation that would pass opLimit and leaves opCount
   // at it; so does a stop (StopEvaluationsOn).
@@ -648,7 +664,7 @@ std::string remove_dot_segments(const std::string& url) {
 
 } // namespace
 
-int xpath_evaluations_running() { return g_evaluations_running.load(); }
+int libxml2_work_running() { return g_libxml2_work_running.load(); }
 
 std::string xpath_as_compiled(const std::string& expr) {
   return streamed_by_libxml2(expr) ? expr : xpath_with_linear_operators(expr);

@@ -30,9 +30,10 @@ void init_libxml();
 std::optional<std::string> xpath_error(const std::string& expr,
                                        core::SelectorRole role = core::SelectorRole::field);
 
-// XPath evaluations running now, on every thread of the process: what a
-// stop that outlasts its grace may be waiting for (see Workforce::stop).
-int xpath_evaluations_running();
+// Pages being parsed and XPath evaluations running now, on every thread of
+// the process, neither of which anything interrupts: what a stop that
+// outlasts its grace may be waiting for (see Workforce::stop).
+int libxml2_work_running();
 
 // `ref` resolved against `base` per RFC 3986 (libxml2's xmlBuildURI), after
 // trimming ASCII whitespace and percent-encoding characters a URI cannot hold.
