@@ -1416,6 +1416,14 @@ TEST_CASE("a page with a long run of text and comment nodes between elements has
           "nodes between two elements, which XPath sorts in time that grows with the run's "
           "length");
   }
+  // A budget smaller than the run's shares leaves 1 step, not libxml2's
+  // "no limit".
+  try {
+    extract_detail(html, "http://h.test/", {{"run", "//p/node()"}}, {}, 1000);
+    FAIL("extracted");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).rfind("the XPath expressions take more than 1 steps", 0) == 0);
+  }
   // A few comments in a row (a license split into lines) cost nothing, and
   // a run of 41 leaves 10 million steps.
   for (int comments : {3, 20}) {

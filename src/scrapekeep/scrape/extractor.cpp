@@ -281,7 +281,8 @@ void start_budget(xmlXPathContext* ctx, xmlDoc* doc, unsigned long step_budget) 
   // `doc` null: none worth a walk (parse_html's may_have_runs).
   const std::size_t run = doc == nullptr ? 0 : longest_run_between_elements(doc);
   const std::size_t shares = run / k_run_per_step_share;
-  ctx->opLimit = shares > 1 ? step_budget / shares : step_budget;
+  // At least 1: 0 is no limit to libxml2.
+  ctx->opLimit = shares > 1 ? std::max(1UL, step_budget / shares) : step_budget;
   ctx->opCount = 0;
   // Unused otherwise: libxml2 hands it to an error handler set in the
   // context, and scrapekeep sets none (silence_errors_in_this_thread).
