@@ -1493,3 +1493,27 @@ TEST_CASE("a page's parse counts as libxml2 work running, which a stop past its 
   CHECK(seen.load());
   CHECK(libxml2_work_running() == 0);
 }
+
+TEST_CASE("a page with a tag of more than 20000 attributes fails before libxml2 reads it",
+          "[scrape][extractor]") {
+  // libxml2 looks each attribute of a tag up among those before it: 80,000
+  // took 11 s, and 10 MiB of them would take most of an hour, which nothing
+  // interrupts.
+  const auto page = [](int attributes) {
+    std::string html = "<html><body><script>if (a <b c d e f) {}</script><p";
+    for (int i = 0; i < attributes; ++i) {
+      html += " a" + std::to_string(i) + (i % 2 == 0 ? "='x > y'" : "");
+    }
+    return html + ">t</p></body></html>";
+  };
+  try {
+    extract_detail(page(20001), "http://h.test/", {{"p", "//p"}});
+    FAIL("extracted");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()) ==
+          "a tag has more than 20000 attributes, which the HTML parser reads in time that grows "
+          "with the square of their number");
+  }
+  CHECK(extract_detail(page(20000), "http://h.test/", {{"p", "//p"}, {"n", "count(//p/@*)"}}) ==
+        FieldValues{{"p", "t"}, {"n", "20000"}});
+}
