@@ -555,10 +555,10 @@ TEST_CASE("processes: serve starts again at once on the port it served on, and r
 TEST_CASE("processes: serve's banner brackets an IPv6 host in its URLs, as a URL must",
           "[recovery][process]") {
   Deployment d;
-  auto serve = d.serve({"--workers", "0"});
+  auto serve = d.serve({"--workers", "1"});
   const std::string v4 = "127.0.0.1:" + std::to_string(d.port());
   CHECK(serve->out().find("scrapekeep " SCRAPEKEEP_VERSION " serving on http://" + v4 +
-                          " (database " + d.db() + ", 0 workers)\nTry: curl -s http://" + v4 +
+                          " (database " + d.db() + ", 1 worker)\nTry: curl -s http://" + v4 +
                           "/healthz\n") != std::string::npos);
   serve->send(SIGTERM);
   REQUIRE(serve->wait(seconds(10)) == std::optional<int>(0));

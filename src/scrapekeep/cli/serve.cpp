@@ -99,7 +99,7 @@ int run_serve(const ServeOptions& o) {
                                    : "[" + server_config.host + "]";
   std::cout << "scrapekeep " << SCRAPEKEEP_VERSION << " serving on http://" << url_host << ":"
             << *port << " (database " << core::printable(o.work.db) << ", " << o.workers
-            << " workers)\n"
+            << (o.workers == 1 ? " worker)\n" : " workers)\n")
             << "Try: curl -s http://" << url_host << ":" << *port << "/healthz" << std::endl;
 
   std::thread serving([&server] { server.serve(); });
