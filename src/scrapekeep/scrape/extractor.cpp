@@ -148,6 +148,48 @@ bool attributes_cost_more_than(std::string_view text, std::size_t most) {
   return false;
 }
 
+// Elements numbered in document order, for libxml2 2.9's sort (as
+// xmlXPathOrderDocElems numbers them: -1, -2, ... in `content`). Without
+// numbers it compares two nodes among one parent's children by walking from
+// one through the siblings after it, to the other or to the last: a sort of
+// nodes out of order (a union of `//a` and `//b`, a reverse axis) among
+// 100,000 siblings took it 4 s, none of it a step, nor interruptible.
+// Numbered, elements compare at once, and a text or comment node walks back
+// only to the element before it (start_budget).
+//
+// But then libxml2 places a text, comment or processing instruction node
+// where the element before it among its siblings is, and so before that
+// element's descendants (`<div><p><b>x</b></p> tail</div>`: ` tail` before
+// `<b>`, in `//div/text() | //b`). An element that is the nearest before such a node
+// and has elements in it is left without a number: libxml2 then compares
+// that node by walking, as it did every node before, and gets it right.
+void number_elements(xmlDoc* doc) {
+  std::ptrdiff_t count = 0;
+  xmlNode* node = doc->children;
+  while (node != nullptr) {
+    if (node->type == XML_ELEMENT_NODE) {
+      ++count;
+      const bool misc_after = node->next != nullptr && node->next->type != XML_ELEMENT_NODE;
+      bool elements_in = false;
+      for (const xmlNode* child = node->children; child != nullptr && !elements_in;
+           child = child->next) {
+        elements_in = child->type == XML_ELEMENT_NODE;
+      }
+      node->content = misc_after && elements_in ? nullptr : reinterpret_cast<xmlChar*>(-count);
+      if (node->children != nullptr) {
+        node = node->children;
+        continue;
+      }
+    }
+    while (node != nullptr && node->next == nullptr) {
+      node = node->parent == reinterpret_cast<xmlNode*>(doc) ? nullptr : node->parent;
+    }
+    if (node != nullptr) {
+      node = node->next;
+    }
+  }
+}
+
 // `html` in `encoding`, as sniff_encoding() chose it from the page and its
 // charset; `may_have_runs` says whether the page may have a run of
 // 2 * k_run_per_step_share or more nodes that are not elements among one
@@ -195,15 +237,8 @@ DocPtr parse_html(const std::string& html, const std::string& page_url,
     }
     throw std::runtime_error("the HTML parser stopped reading it: " + message);
   }
-  // Numbered in document order: without it libxml2 2.9's sort compares two
-  // nodes among one parent's children by walking from one through the
-  // siblings after it, to the other or to the last: a sort of nodes out of
-  // order (a union of `//a` and `//b`, a reverse axis) among 100,000
-  // siblings took it 4 s, none of it a step, nor interruptible. Numbered,
-  // elements compare at once, and a text or comment node walks back only
-  // to the element before it (start_budget).
   if (doc) {
-    xmlXPathOrderDocElems(doc.get());
+    number_elements(doc.get());
   }
   return doc;
 }
