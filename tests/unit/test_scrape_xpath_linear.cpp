@@ -22,6 +22,7 @@ std::string libxml2_value(const std::string& html, const std::string& expr) {
       HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
   REQUIRE(doc != nullptr);
   xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  ctx->node = reinterpret_cast<xmlNodePtr>(doc);  // as extraction evaluates a field
   xmlXPathObjectPtr obj =
       xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(expr.c_str()), ctx);
   std::string value = "(error)";
@@ -48,7 +49,8 @@ TEST_CASE(
     "comparisons of two node-sets are written as scrapekeep's functions at every level, "
     "others are left to libxml2",
     "[scrape][xpath_linear]") {
-  CHECK(xpath_with_linear_operators("//a[. = //b]") == "//a[count(., //b, 'scrapekeep-equal')]");
+  CHECK(xpath_with_linear_operators("//a[. = //b]") ==
+        "/descendant::a[count(., //b, 'scrapekeep-equal')]");
   CHECK(xpath_with_linear_operators("//i != //i") == "count(//i, //i, 'scrapekeep-unequal')");
   CHECK(xpath_with_linear_operators("//a < //b/@x") == "count(//a, //b/@x, 'scrapekeep-less')");
   CHECK(xpath_with_linear_operators("//a <= id('k')") ==
@@ -58,7 +60,7 @@ TEST_CASE(
   CHECK(xpath_with_linear_operators(" //a>=(//b)[1] ") ==
         " count((//b)[1], //a, 'scrapekeep-less-or-equal') ");
   CHECK(xpath_with_linear_operators("not(//a = //b) and count(//c[@x != ../@y]) > 1") ==
-        "not(count(//a, //b, 'scrapekeep-equal')) and count(//c[count(@x, ../@y, "
+        "not(count(//a, //b, 'scrapekeep-equal')) and count(/descendant::c[count(@x, ../@y, "
         "'scrapekeep-unequal')]) > 1");
   // Left to right: the second compares a boolean with a node-set.
   CHECK(xpath_with_linear_operators("//a = //b = //c") ==
@@ -68,9 +70,10 @@ TEST_CASE(
   CHECK(xpath_with_linear_operators("//and = //or/div") ==
         "count(//and, //or/div, 'scrapekeep-equal')");
   CHECK(xpath_with_linear_operators("//a[. = //b and * = //c or 1]") ==
-        "//a[count(., //b, 'scrapekeep-equal') and count(*, //c, 'scrapekeep-equal') or 1]");
+        "/descendant::a[count(., //b, 'scrapekeep-equal') and count(*, //c, "
+        "'scrapekeep-equal') or 1]");
   for (const char* kept : {"//a = 'x'", "//a = 1", "count(//a) = count(//b)", "//a = $v",
-                           "-//a = //b", "//a * 2 < //b", "string(//a) != //b", "//a[. = 'x|y']",
+                           "-//a = //b", "//a * 2 < //b", "string(//a) != //b", "(//a)[. = 'x|y']",
                            "//a[", "//a = ", "//a = //b)", "'open", "//a = //b foo"}) {
     CHECK(xpath_with_linear_operators(kept) == kept);
   }
@@ -205,6 +208,87 @@ TEST_CASE("count() with one argument is XPath's, and a selector cannot call it w
   CHECK(extract_detail(html, "http://h.test/", {{"n", "count(//p | //body)"}})[0].second == "3");
   CHECK(xpath_error("count(//p, //body, 'scrapekeep-union')"));
   CHECK(xpath_error("count(//p, 'scrapekeep-equal')"));
+}
+
+TEST_CASE(
+    "a step after // whose predicates do not test the position is written with the descendant "
+    "axis, others are left as written",
+    "[scrape][xpath_linear]") {
+  CHECK(xpath_with_linear_operators("//p[@class='x']") == "/descendant::p[@class='x']");
+  CHECK(xpath_with_linear_operators(".//span[@c]/@href") == "./descendant::span[@c]/@href");
+  CHECK(xpath_with_linear_operators("//div//p[not(@x)][@y]") == "//div/descendant::p[not(@x)][@y]");
+  CHECK(xpath_with_linear_operators("//a[(@x)]|//a[id('k')]/b[@x]") ==
+        "count(/descendant::a[(@x)], /descendant::a[id('k')]/b[@x], 'scrapekeep-union')");
+  CHECK(xpath_with_linear_operators("//div[p]//p[.//b[@x]]") ==
+        "/descendant::div[p]/descendant::p[./descendant::b[@x]]");
+  CHECK(xpath_with_linear_operators("//text()[normalize-space()]") ==
+        "/descendant::text()[normalize-space()]");
+  CHECK(xpath_with_linear_operators("(//i)//b[contains(., 'x') or 'y']") ==
+        "(//i)/descendant::b[contains(., 'x') or 'y']");
+  CHECK(xpath_with_linear_operators("//*[@id = 'k' and string-length(.) > 2]") ==
+        "/descendant::*[@id = 'k' and string-length(.) > 2]");
+  CHECK(xpath_with_linear_operators("//a[@rel='next']/@href | //link[@rel='next']/@href") ==
+        "count(/descendant::a[@rel='next']/@href, /descendant::link[@rel='next']/@href, "
+        "'scrapekeep-union')");
+  // Without a predicate libxml2 does it itself; the others may test the
+  // position (a number, a variable, an unknown function, position() or
+  // last() anywhere), or are not of the child axis.
+  for (const char* kept :
+       {"//a", ".//a/b", "//a[1]", "//a[@x][1]", "//a[position() < 3]", "//a[last()]",
+        "//a[count(b)]", "//a[$v]", "//a[f(b)]", "//a[-@x]", "//a[@x + 1]", "//a[(1)]",
+        "//a[.//b[position() = 1]]", "//@href[. = 'x']", "//child::a[@x]", "//a[string-length(.)]",
+        "/a[@x]", "a[@x]//b"}) {
+    CHECK(xpath_with_linear_operators(kept) == kept);
+  }
+}
+
+TEST_CASE("steps written with the descendant axis select what libxml2 selects as written",
+          "[scrape][xpath_linear]") {
+  const std::string html =
+      "<html><head><title>t</title></head><body id='k'>"
+      "<div class='a'><p class='x'>1<b y='1'>b1</b></p><p>2</p>"
+      "<div class='b'><p class='x' y=''>3</p><span><p>4<i>i</i></p></span> <!-- c --> t1 "
+      "<p class='x'><b>5</b></p></div></div>"
+      "<div><p y='2'> </p>t2<b>6<b>7</b></b></div><p>last</p></body></html>";
+  const std::vector<std::string> paths = {
+      "//", ".//", "//div//", "//div/", "(//div)//", "//div[@class]//", "/html/body//"};
+  const std::vector<std::string> tests = {"p", "b", "*", "node()", "text()", "p/b", "div"};
+  const std::vector<std::string> predicates = {"[@class='x']",
+                                               "[@y]",
+                                               "[not(@y)]",
+                                               "[b]",
+                                               "[.//b]",
+                                               "[. = '3']",
+                                               "[@y][@class]",
+                                               "[contains(., '1') or b]",
+                                               "[name()]",
+                                               "[normalize-space()]",
+                                               "[string(@y)]",
+                                               "[@y = ../p/@y]",
+                                               "[1]",
+                                               "[last()]",
+                                               "[position() > 1]",
+                                               "[count(*) = 1]"};
+  int compared = 0;
+  for (const std::string& path : paths) {
+    for (const std::string& test : tests) {
+      for (const std::string& predicate : predicates) {
+        const std::string nodes = path + test + predicate;
+        for (const std::string& expr :
+             {"count(" + nodes + ")", "normalize-space((" + nodes + ")[1])",
+              "normalize-space((" + nodes + ")[last()])",
+              "count((" + nodes + ")[2]/preceding::node())"}) {
+          INFO(expr << " written as " << xpath_as_compiled(expr));
+          CHECK(extracted_value(html, expr) == libxml2_value(html, expr));
+          ++compared;
+        }
+      }
+    }
+  }
+  CHECK(compared == 7 * 7 * 16 * 4);
+  // The expressions were written anew (not all left as they were).
+  CHECK(xpath_as_compiled("count(//div[@class]//p[b])") ==
+        "count(/descendant::div[@class]/descendant::p[b])");
 }
 
 TEST_CASE(

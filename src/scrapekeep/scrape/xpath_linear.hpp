@@ -12,6 +12,10 @@
 //   allocating nothing meanwhile. 60,000 <i> took 6.5 s; a 10 MB page of them
 //   about an hour.
 //
+// And, for half the work, a step after `//` whose predicates do not test the
+// position (`//p[@class='x']`): libxml2 collects every node of the tree for
+// `//` before it looks at their children, unless the step has no predicate.
+//
 // The expression is read with XPath 1.0's grammar (its section 3), so a
 // union or a comparison is found at any level: in brackets, in a function's
 // arguments, under `and` and `or`. What it cannot read is left as written,
@@ -28,11 +32,15 @@ namespace scrapekeep::scrape {
 // of two node-sets, written as a call of count() whose last argument names
 // scrapekeep's operation (libxml2 sorts what any other function is given):
 // `count(//a | //b)` is `count(count(//a, //b, 'scrapekeep-union'))`,
-// `//a[. = //b]` is `//a[count(., //b, 'scrapekeep-equal')]`, `//a > //b` is
-// `count(//b, //a, 'scrapekeep-less')`. A union whose sides may hold
+// `(//a)[. = //b]` is `(//a)[count(., //b, 'scrapekeep-equal')]`, `//a > //b`
+// is `count(//b, //a, 'scrapekeep-less')`. A union whose sides may hold
 // namespace nodes (the namespace axis) stays libxml2's: those are copies
 // made anew by each evaluation, which libxml2 orders by where they happen to
-// be in memory.
+// be in memory. And each step of the child axis after `//` whose predicates
+// are booleans, node-sets or strings, none calling position() or last(), is
+// written with the descendant axis, which selects the same nodes:
+// `.//p[@x][b]` is `./descendant::p[@x][b]`; `//p[1]`, `//p[count(b)]`
+// (numbers: positions) and `//p` (libxml2 does it itself) stay as written.
 std::string xpath_with_linear_operators(std::string_view expr);
 
 // Registers the count() that xpath_with_linear_operators() calls in `ctx`,
