@@ -17,6 +17,7 @@ constexpr size_t k_max_fields = 100;
 constexpr size_t k_max_field_name = 100;
 
 struct TooDeep {};
+struct TooMany {};
 
 class Validator {
  public:
@@ -219,19 +220,32 @@ bool is_http_url(const std::string& url) {
 
 std::variant<Json, ApiError> parse_json_body(const std::string& body) {
   // Per open object or array: its path (as validation errors name fields),
-  // the key read last and the keys read so far.
+  // the key read last, the keys read so far and its members so far.
   struct Open {
     std::string path;
     std::string key;
     std::unordered_set<std::string> keys;
+    bool is_array = false;
+    std::size_t members = 0;
   };
   std::vector<Open> open;
   // The first key given twice, named once the body is known to be JSON: a
   // body that is not is INVALID_JSON whatever it repeats.
   std::optional<std::string> repeated;
   try {
+    // An object's members are counted at their keys, an array's as each
+    // value or nested object or array in it begins.
+    const auto count_member = [&](bool key) {
+      if (!open.empty() && open.back().is_array != key &&
+          ++open.back().members > k_max_json_members) {
+        throw TooMany{};
+      }
+    };
     Json::parser_callback_t check = [&](int depth, Json::parse_event_t event, Json& parsed) {
       using Event = Json::parse_event_t;
+      if (event == Event::value || event == Event::object_start || event == Event::array_start) {
+        count_member(false);
+      }
       if (event == Event::object_start || event == Event::array_start) {
         // `depth` counts the objects and arrays around this one.
         if (depth >= k_max_json_depth) {
@@ -243,10 +257,11 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body) {
         } else if (!open.empty()) {
           path = open.back().path;
         }
-        open.push_back(Open{std::move(path), {}, {}});
+        open.push_back(Open{std::move(path), {}, {}, event == Event::array_start, 0});
       } else if (event == Event::object_end || event == Event::array_end) {
         open.pop_back();
       } else if (event == Event::key && !open.empty()) {
+        count_member(true);
         const std::string& key = parsed.get_ref<const std::string&>();
         if (!open.back().keys.insert(key).second && !repeated) {
           repeated = open.back().path + key;
@@ -286,6 +301,9 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body) {
     return invalid_json("number out of range at byte " + std::to_string(position), position);
   } catch (const TooDeep&) {
     return invalid_json("nested deeper than " + std::to_string(k_max_json_depth) + " levels", 0);
+  } catch (const TooMany&) {
+    return invalid_json(
+        "an object or array has more than " + std::to_string(k_max_json_members) + " members", 0);
   }
 }
 
