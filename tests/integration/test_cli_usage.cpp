@@ -137,6 +137,45 @@ TEST_CASE("an empty or blank file path is bad usage on every command, and nothin
   }
 }
 
+TEST_CASE("SQLite's in-memory and temporary databases are bad usage: nothing would be kept",
+          "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("mem.db");
+  REQUIRE(run_program(dir.path().string(),
+                      {SCRAPEKEEP_BINARY, "keys", "create", "--db", db, "--org", "a"})
+              .exit_code == 0);
+  // keys create printed a key for a database gone at exit, and serve served one.
+  const std::vector<std::vector<std::string>> commands = {
+      {"keys", "create", "--org", "a", "--db"},
+      {"migrate", "--db"},
+      {"serve", "--listen", "127.0.0.1:0", "--workers", "0", "--db"},
+      {"worker", "--db"},
+      {"backup", "--db", db, "--to"},
+  };
+  for (const auto& args : commands) {
+    for (const std::string path :
+         {":memory:", "file::memory:", "file:", "file:?mode=rwc", "file:x.db?mode=memory",
+          "file:x.db?cache=shared&mode=memory", "file:x.db?mode=%6demory", "file:x.db?vfs=memdb",
+          "file:%3Amemory%3A"}) {
+      std::vector<std::string> all = {SCRAPEKEEP_BINARY};
+      all.insert(all.end(), args.begin(), args.end());
+      all.push_back(path);
+      const auto r = run_program(dir.path().string(), all);
+      INFO(args[0] << " '" << path << "'");
+      CHECK(r.exit_code == 2);
+      CHECK(r.out.empty());
+      CHECK(r.err.find(": must name a file, not SQLite's in-memory or temporary database (see "
+                       "scrapekeep ") != std::string::npos);
+      CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    }
+  }
+  // A URI that names a file is still one.
+  const auto uri = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "keys", "create", "--db",
+                                                     "file:" + dir.file("uri.db"), "--org", "b"});
+  CHECK(uri.exit_code == 0);
+  CHECK(std::filesystem::exists(dir.file("uri.db")));
+}
+
 TEST_CASE("an option written with '=' and nothing after it is bad usage, not a taker of the "
           "next argument",
           "[cli]") {

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <cctype>
 #include <charconv>
 #include <csignal>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include "scrapekeep/cli/command.hpp"
 #include "scrapekeep/core/random.hpp"
 #include "scrapekeep/core/text.hpp"
+#include "scrapekeep/store/migrations.hpp"
 
 namespace scrapekeep::cli {
 
@@ -117,13 +119,57 @@ CLI::Validator number(double low, double high) {
       in.str());
 }
 
+// Whether SQLite would open `path` as a database in memory or a temporary
+// one, deleted when closed: ":memory:", or a "file:" URI naming no file or
+// ":memory:", or with mode=memory or vfs=memdb among its parameters.
+static bool names_no_file(const std::string& path) {
+  if (path == ":memory:") {
+    return true;
+  }
+  if (path.rfind("file:", 0) != 0) {
+    return false;
+  }
+  const std::string file = store::uri_file(path);
+  if (file.empty() || file == ":memory:") {
+    return true;
+  }
+  const std::size_t question = path.find('?');
+  if (question == std::string::npos) {
+    return false;
+  }
+  // Parameters as SQLite reads them: percent escapes decoded.
+  std::string query;
+  const std::string raw = path.substr(question + 1, path.find('#', question) - question - 1);
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '%' && i + 2 < raw.size() &&
+        std::isxdigit(static_cast<unsigned char>(raw[i + 1])) != 0 &&
+        std::isxdigit(static_cast<unsigned char>(raw[i + 2])) != 0) {
+      query += static_cast<char>(std::stoi(raw.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      query += raw[i];
+    }
+  }
+  for (const std::string& parameter : core::split_trimmed(query, '&')) {
+    if (parameter == "mode=memory" || parameter == "vfs=memdb") {
+      return true;
+    }
+  }
+  return false;
+}
+
 CLI::Option* add_path_option(CLI::App& command, const std::string& name, std::string& path,
                              const std::string& description) {
   return command.add_option(name, path, description)
       ->check(CLI::Validator(
           [](const std::string& text) -> std::string {
-            return core::trim_ascii(text).empty() ? "must name a file, not be empty or blank"
-                                                  : "";
+            if (core::trim_ascii(text).empty()) {
+              return "must name a file, not be empty or blank";
+            }
+            // A key made there, or jobs taken there, would be gone at exit.
+            return names_no_file(text)
+                       ? "must name a file, not SQLite's in-memory or temporary database"
+                       : "";
           },
           "PATH"));
 }

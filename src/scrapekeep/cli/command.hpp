@@ -71,7 +71,8 @@ CLI::Validator number(double low, double high);
 
 // Adds an option naming a file (--db, --to): an empty or blank value is bad
 // usage ("--to: must name a file, not be empty or blank"), not a path SQLite
-// would take for a temporary database or a file named " ".
+// would take for a temporary database or a file named " ", and so are
+// ":memory:" and "file:" URIs SQLite opens in memory or as a temporary file.
 CLI::Option* add_path_option(CLI::App& command, const std::string& name, std::string& path,
                              const std::string& description);
 
