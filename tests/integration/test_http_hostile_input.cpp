@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include <tuple>
 #include <vector>
 
+#include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
 #include "support/api_server.hpp"
 #include "support/fake_clock.hpp"
@@ -1264,6 +1266,16 @@ TEST_CASE("hostile: Connection: close is read in any case and in a list", "[http
     CHECK(r.header("Connection") == std::optional<std::string>("close"));
     CHECK_FALSE(r.header("Keep-Alive").has_value());
     CHECK(c.wait_closed(seconds(10)));  // closed after its answer, not kept for 60 s
+  }
+  // Said once, also when the library says it too (an exact "close", a 404).
+  for (const std::string target : {"/healthz", "/v1/nothing"}) {
+    INFO(target);
+    RawConnection c(server.port());
+    REQUIRE(c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    const HttpReply r = c.read_reply();
+    CHECK(std::count_if(r.headers.begin(), r.headers.end(), [](const auto& header) {
+            return scrapekeep::core::equals_ascii_lower(header.first, "connection");
+          }) == 1);
   }
   RawConnection kept(server.port());
   REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: closed\r\n\r\n"));

@@ -731,6 +731,9 @@ ApiServer::ApiServer(ServerConfig config, store::StorePool& pool, const core::Cl
     }
     if (res.get_header_value("Connection") == "close") {
       res.headers.erase("Keep-Alive");
+      // Once: the library adds its own for an exact "Connection: close".
+      res.headers.erase("Connection");
+      res.headers.emplace("Connection", "close");
     }
   });
   svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
