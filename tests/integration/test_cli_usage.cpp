@@ -199,6 +199,32 @@ TEST_CASE("an option written with '=' and nothing after it is bad usage, not a t
             .err.find("gives no value") == std::string::npos);
 }
 
+TEST_CASE("an option where a file or organization name goes is bad usage, not a name", "[cli]") {
+  TempDir dir;
+  // CLI11 took the option for the value: a database called --help, an
+  // organization called --db.
+  const auto migrate =
+      run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "migrate", "--db", "--help"});
+  CHECK(migrate.exit_code == 2);
+  CHECK(migrate.out.empty());
+  CHECK(migrate.err ==
+        "scrapekeep: --db: must name a file, not an option (write ./--help for a file so named) "
+        "(see scrapekeep migrate --help)\n");
+  CHECK_FALSE(std::filesystem::exists(dir.file("--help")));
+  const auto keys = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "keys", "create", "--db",
+                                                      dir.file("k.db"), "--org", "--db"});
+  CHECK(keys.exit_code == 2);
+  CHECK(keys.out.empty());
+  CHECK(keys.err ==
+        "scrapekeep: --org: the organization name must not begin with --, as options do (see "
+        "scrapekeep keys create --help)\n");
+  CHECK_FALSE(std::filesystem::exists(dir.file("k.db")));
+  // Written as a path, such a file is one.
+  CHECK(run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "migrate", "--db", dir.file("-x")})
+            .exit_code == 0);
+  CHECK(std::filesystem::exists(dir.file("-x")));
+}
+
 TEST_CASE("an option before the name of the command it belongs to is said to be misplaced",
           "[cli]") {
   TempDir dir;

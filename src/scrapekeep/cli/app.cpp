@@ -166,6 +166,10 @@ CLI::Option* add_path_option(CLI::App& command, const std::string& name, std::st
             if (core::trim_ascii(text).empty()) {
               return "must name a file, not be empty or blank";
             }
+            // `migrate --db --help` took the option for a file's name.
+            if (text[0] == '-') {
+              return "must name a file, not an option (write ./" + text + " for a file so named)";
+            }
             // A key made there, or jobs taken there, would be gone at exit.
             return names_no_file(text)
                        ? "must name a file, not SQLite's in-memory or temporary database"

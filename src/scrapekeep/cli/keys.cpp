@@ -122,6 +122,10 @@ void add_keys_command(CLI::App& app, Action& action) {
             if (name.empty()) {
               return "the organization name must not be empty";
             }
+            // `keys create --org --db x.db` took the option for the name.
+            if (name.rfind("--", 0) == 0) {
+              return "the organization name must not begin with --, as options do";
+            }
             if (name.size() > k_max_org_bytes) {
               return "the organization name must be at most " + std::to_string(k_max_org_bytes) +
                      " bytes";
