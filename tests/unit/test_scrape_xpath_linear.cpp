@@ -217,15 +217,17 @@ TEST_CASE(
     "[scrape][xpath_linear]") {
   CHECK(xpath_with_linear_operators("//p[@class='x']") == "/descendant::p[@class='x']");
   CHECK(xpath_with_linear_operators(".//span[@c]/@href") == "./descendant::span[@c]/@href");
-  CHECK(xpath_with_linear_operators("//div//p[not(@x)][@y]") == "//div/descendant::p[not(@x)][@y]");
+  CHECK(xpath_with_linear_operators("/html/body//p[not(@x)][@y]") ==
+        "/html/body/descendant::p[not(@x)][@y]");
+  CHECK(xpath_with_linear_operators("div/../p//p[@y]") == "div/../p/descendant::p[@y]");
   CHECK(xpath_with_linear_operators("//a[(@x)]|//a[id('k')]/b[@x]") ==
         "count(/descendant::a[(@x)], /descendant::a[id('k')]/b[@x], 'scrapekeep-union')");
-  CHECK(xpath_with_linear_operators("//div[p]//p[.//b[@x]]") ==
-        "/descendant::div[p]/descendant::p[./descendant::b[@x]]");
+  CHECK(xpath_with_linear_operators("//div[p]/p[.//b[@x]]") ==
+        "/descendant::div[p]/p[./descendant::b[@x]]");
   CHECK(xpath_with_linear_operators("//text()[normalize-space()]") ==
         "/descendant::text()[normalize-space()]");
-  CHECK(xpath_with_linear_operators("(//i)//b[contains(., 'x') or 'y']") ==
-        "(//i)/descendant::b[contains(., 'x') or 'y']");
+  CHECK(xpath_with_linear_operators(".//b[contains(., 'x') or 'y']") ==
+        "./descendant::b[contains(., 'x') or 'y']");
   CHECK(xpath_with_linear_operators("//*[@id = 'k' and string-length(.) > 2]") ==
         "/descendant::*[@id = 'k' and string-length(.) > 2]");
   CHECK(xpath_with_linear_operators("//a[@rel='next']/@href | //link[@rel='next']/@href") ==
@@ -241,6 +243,38 @@ TEST_CASE(
         "/a[@x]", "a[@x]//b"}) {
     CHECK(xpath_with_linear_operators(kept) == kept);
   }
+  // Nor from nodes that may be in each other, which the descendant axis
+  // would test a node once for each of (`//` does once): after `//`, a
+  // filter, an axis other than child.
+  CHECK(xpath_with_linear_operators("//div[p]//p[.//b[@x]]") ==
+        "/descendant::div[p]//p[./descendant::b[@x]]");
+  for (const char* kept : {"//div//p[@y]", "(//i)//b[@x]", "id('k')//b[@x]", "//div/p//b[@x]",
+                           "//.//b[@x]", "ancestor::div//b[@x]", "@x//b[@y]", "$v//b[@x]"}) {
+    CHECK(xpath_with_linear_operators(kept) == kept);
+  }
+}
+
+TEST_CASE("a step written with the descendant axis takes no more steps than as written",
+          "[scrape][xpath_linear]") {
+  // 300 <div> in each other around a <p>, and 1,000 <b> after them: as
+  // written the predicate is evaluated once, for the <p>; from each <div>
+  // with the descendant axis it would be 300 times (300,000 steps).
+  std::string html = "<html><body>";
+  for (int i = 0; i < 300; ++i) {
+    html += "<div>";
+  }
+  html += "<p>x</p>";
+  for (int i = 0; i < 300; ++i) {
+    html += "</div>";
+  }
+  for (int i = 0; i < 1000; ++i) {
+    html += "<b></b>";
+  }
+  html += "</body></html>";
+  const FieldValues values =
+      extract_detail(html, "http://h.test/d", {{"v", "//div//p[count(//b) > 0]"}}, "", 100'000);
+  REQUIRE(values.size() == 1);
+  CHECK(values[0].second == "x");
 }
 
 TEST_CASE("steps written with the descendant axis select what libxml2 selects as written",
@@ -288,8 +322,7 @@ TEST_CASE("steps written with the descendant axis select what libxml2 selects as
   }
   CHECK(compared == 7 * 7 * 16 * 4);
   // The expressions were written anew (not all left as they were).
-  CHECK(xpath_as_compiled("count(//div[@class]//p[b])") ==
-        "count(/descendant::div[@class]/descendant::p[b])");
+  CHECK(xpath_as_compiled("count(//div[@class]/p[b])") == "count(/descendant::div[@class]/p[b])");
 }
 
 TEST_CASE(

@@ -40,7 +40,10 @@ namespace scrapekeep::scrape {
 // are booleans, node-sets or strings, none calling position() or last(), is
 // written with the descendant axis, which selects the same nodes:
 // `.//p[@x][b]` is `./descendant::p[@x][b]`; `//p[1]`, `//p[count(b)]`
-// (numbers: positions) and `//p` (libxml2 does it itself) stay as written.
+// (numbers: positions) and `//p` (libxml2 does it itself) stay as written,
+// and so does a step whose nodes may be in each other before the `//`
+// (`//div//p[@x]`, `(//i)//b[@x]`): the descendant axis would test a node
+// once for each of them, more steps than `//`.
 std::string xpath_with_linear_operators(std::string_view expr);
 
 // Registers the count() that xpath_with_linear_operators() calls in `ctx`,
