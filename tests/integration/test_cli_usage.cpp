@@ -156,7 +156,11 @@ TEST_CASE("SQLite's in-memory and temporary databases are bad usage: nothing wou
     for (const std::string path :
          {":memory:", "file::memory:", "file:", "file:?mode=rwc", "file:x.db?mode=memory",
           "file:x.db?cache=shared&mode=memory", "file:x.db?mode=%6demory", "file:x.db?vfs=memdb",
-          "file:%3Amemory%3A"}) {
+          "file:%3Amemory%3A",
+          // SQLite ignores the rest of a path, name or value after an
+          // escaped NUL, and takes the last mode.
+          "file:x.db?mode=memory%00z", "file:x.db?mode%00z=memory", "file::memory:%00z",
+          "file:x.db?vfs=memdb%00", "file:x.db?mode=rwc&mode=memory"}) {
       std::vector<std::string> all = {SCRAPEKEEP_BINARY};
       all.insert(all.end(), args.begin(), args.end());
       all.push_back(path);
@@ -174,6 +178,17 @@ TEST_CASE("SQLite's in-memory and temporary databases are bad usage: nothing wou
                                                      "file:" + dir.file("uri.db"), "--org", "b"});
   CHECK(uri.exit_code == 0);
   CHECK(std::filesystem::exists(dir.file("uri.db")));
+  // Nor are a mode that a later one replaces, an escaped `=` and an escaped NUL
+  // ending a name other than mode.
+  for (const std::string query : {"?mode=memory&mode=rwc", "?mode%3Dmemory", "?mo%00de=memory"}) {
+    INFO(query);
+    std::filesystem::remove(dir.file("uri.db"));
+    const auto r =
+        run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "keys", "create", "--db",
+                                          "file:" + dir.file("uri.db") + query, "--org", "b"});
+    CHECK(r.exit_code == 0);
+    CHECK(std::filesystem::exists(dir.file("uri.db")));
+  }
 }
 
 TEST_CASE("an option written with '=' and nothing after it is bad usage, not a taker of the "

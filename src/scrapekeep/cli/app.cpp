@@ -121,7 +121,7 @@ CLI::Validator number(double low, double high) {
 
 // Whether SQLite would open `path` as a database in memory or a temporary
 // one, deleted when closed: ":memory:", or a "file:" URI naming no file or
-// ":memory:", or with mode=memory or vfs=memdb among its parameters.
+// ":memory:", or whose last mode is memory or last vfs memdb.
 static bool names_no_file(const std::string& path) {
   if (path == ":memory:") {
     return true;
@@ -137,25 +137,49 @@ static bool names_no_file(const std::string& path) {
   if (question == std::string::npos) {
     return false;
   }
-  // Parameters as SQLite reads them: percent escapes decoded.
-  std::string query;
-  const std::string raw = path.substr(question + 1, path.find('#', question) - question - 1);
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size() &&
-        std::isxdigit(static_cast<unsigned char>(raw[i + 1])) != 0 &&
-        std::isxdigit(static_cast<unsigned char>(raw[i + 2])) != 0) {
-      query += static_cast<char>(std::stoi(raw.substr(i + 1, 2), nullptr, 16));
+  // Parameters as SQLite reads them (sqlite3ParseUri): percent escapes
+  // decoded, an escaped `&` or `=` no separator, the rest of a name or value
+  // after an escaped NUL ignored, the last of a name given twice taken.
+  const std::string query = path.substr(question + 1, path.find('#', question) - question - 1);
+  std::string mode;
+  std::string vfs;
+  std::string name;
+  std::string value;
+  bool in_value = false;
+  bool cut = false;
+  const auto take = [&] {
+    if (name == "mode") {
+      mode = value;
+    } else if (name == "vfs") {
+      vfs = value;
+    }
+    name.clear();
+    value.clear();
+    in_value = false;
+    cut = false;
+  };
+  for (std::size_t i = 0; i < query.size(); ++i) {
+    char c = query[i];
+    if (c == '%' && i + 2 < query.size() &&
+        std::isxdigit(static_cast<unsigned char>(query[i + 1])) != 0 &&
+        std::isxdigit(static_cast<unsigned char>(query[i + 2])) != 0) {
+      c = static_cast<char>(std::stoi(query.substr(i + 1, 2), nullptr, 16));
       i += 2;
-    } else {
-      query += raw[i];
+      cut = cut || c == '\0';
+    } else if (c == '&') {
+      take();
+      continue;
+    } else if (c == '=' && !in_value) {
+      in_value = true;
+      cut = false;
+      continue;
+    }
+    if (!cut) {
+      (in_value ? value : name) += c;
     }
   }
-  for (const std::string& parameter : core::split_trimmed(query, '&')) {
-    if (parameter == "mode=memory" || parameter == "vfs=memdb") {
-      return true;
-    }
-  }
-  return false;
+  take();
+  return mode == "memory" || vfs == "memdb";
 }
 
 CLI::Option* add_path_option(CLI::App& command, const std::string& name, std::string& path,

@@ -196,7 +196,12 @@ std::string uri_file(const std::string& path) {
     if (rest[i] == '%' && i + 2 < rest.size() &&
         std::isxdigit(static_cast<unsigned char>(rest[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(rest[i + 2]))) {
-      out += static_cast<char>(std::stoi(rest.substr(i + 1, 2), nullptr, 16));
+      const char c = static_cast<char>(std::stoi(rest.substr(i + 1, 2), nullptr, 16));
+      // SQLite ignores the rest of the path after an escaped NUL.
+      if (c == '\0') {
+        break;
+      }
+      out += c;
       i += 2;
     } else {
       out += rest[i];
