@@ -171,6 +171,10 @@ bool attributes_cost_more_than(std::string_view text, std::size_t most) {
 // element is numbered, and libxml2 may misplace such a node as above (left
 // unnumbered, `//p[last()]/preceding-sibling::p` on 50,000 `<p><b></b></p>x`
 // took 10 s, a union of the two halves of 40,000 items a line apart 2 s).
+//
+// Every node is also given its place in document order (set_document_place),
+// by which scrapekeep sorts a union's nodes and each result
+// (sort_in_document_order), rightly whatever libxml2's sort did.
 void number_elements(xmlDoc* doc) {
   const auto fewer_than_walk_limit = [](const xmlNode* first) {
     std::size_t nodes = 0;
@@ -182,9 +186,15 @@ void number_elements(xmlDoc* doc) {
     return true;
   };
   std::ptrdiff_t count = 0;
+  std::uintptr_t place = 0;
   xmlNode* node = doc->children;
   while (node != nullptr) {
+    set_document_place(node, ++place);
     if (node->type == XML_ELEMENT_NODE) {
+      for (xmlAttr* attribute = node->properties; attribute != nullptr;
+           attribute = attribute->next) {
+        set_document_place(reinterpret_cast<xmlNode*>(attribute), ++place);
+      }
       ++count;
       const bool misc_after = node->next != nullptr && node->next->type != XML_ELEMENT_NODE;
       bool elements_in = false;
@@ -331,6 +341,10 @@ XPathObjectPtr evaluate(xmlXPathCompExpr* comp, xmlXPathContext* ctx, xmlNode* n
     const AllocationCharge charge(&ctx->opCount, ctx->opLimit);
     const Libxml2Work work;
     result.reset(xmlXPathCompiledEval(comp, ctx));
+  }
+  if (result && result->type == XPATH_NODESET) {
+    // libxml2's sort may have misplaced a text node (number_elements).
+    sort_in_document_order(result->nodesetval);
   }
   // libxml2 stops an evaluation that would pass opLimit and leaves opCount
   // at it; so does a stop (StopEvaluationsOn).

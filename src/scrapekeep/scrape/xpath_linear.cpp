@@ -678,7 +678,7 @@ void union_function(xmlXPathParserContext* ctxt, int nargs) {
       }
     }
   }
-  xmlXPathNodeSetSort(merged);
+  sort_in_document_order(merged);
   valuePush(ctxt, xmlXPathWrapNodeSet(merged));
 }
 
@@ -820,6 +820,68 @@ void count_function(xmlXPathParserContext* ctxt, int nargs) {
 }
 
 }  // namespace
+
+namespace {
+
+// Whether `node` is kept in an xmlNode (others, as an attribute's xmlAttr or
+// the doctype's xmlDtd, have no psvi field where an xmlNode has it).
+bool is_plain_node(const xmlNode* node) {
+  return node->type == XML_ELEMENT_NODE || node->type == XML_TEXT_NODE ||
+         node->type == XML_CDATA_SECTION_NODE || node->type == XML_COMMENT_NODE ||
+         node->type == XML_PI_NODE;
+}
+
+// The place set_document_place() gave `node`; 0 for the document node; none
+// for a node it gave none.
+std::optional<std::uintptr_t> document_place(const xmlNode* node) {
+  const void* place = nullptr;
+  if (node->type == XML_DOCUMENT_NODE || node->type == XML_HTML_DOCUMENT_NODE) {
+    return 0;
+  }
+  if (node->type == XML_ATTRIBUTE_NODE) {
+    place = reinterpret_cast<const xmlAttr*>(node)->psvi;
+  } else if (is_plain_node(node)) {
+    place = node->psvi;
+  }
+  if (place == nullptr) {
+    return std::nullopt;
+  }
+  return reinterpret_cast<std::uintptr_t>(place);
+}
+
+}  // namespace
+
+void set_document_place(xmlNode* node, std::uintptr_t place) {
+  if (node->type == XML_ATTRIBUTE_NODE) {
+    reinterpret_cast<xmlAttr*>(node)->psvi = reinterpret_cast<void*>(place);
+  } else if (is_plain_node(node)) {
+    node->psvi = reinterpret_cast<void*>(place);
+  }
+}
+
+void sort_in_document_order(xmlNodeSet* set) {
+  if (set == nullptr || set->nodeNr < 2) {
+    return;
+  }
+  std::vector<std::pair<std::uintptr_t, xmlNode*>> placed;
+  placed.reserve(static_cast<std::size_t>(set->nodeNr));
+  for (int i = 0; i < set->nodeNr; ++i) {
+    const std::optional<std::uintptr_t> place = document_place(set->nodeTab[i]);
+    if (!place) {
+      xmlXPathNodeSetSort(set);
+      return;
+    }
+    placed.emplace_back(*place, set->nodeTab[i]);
+  }
+  const auto by_place = [](const auto& a, const auto& b) { return a.first < b.first; };
+  if (std::is_sorted(placed.begin(), placed.end(), by_place)) {
+    return;
+  }
+  std::sort(placed.begin(), placed.end(), by_place);
+  for (int i = 0; i < set->nodeNr; ++i) {
+    set->nodeTab[i] = placed[static_cast<std::size_t>(i)].second;
+  }
+}
 
 std::string xpath_with_linear_operators(std::string_view expr) {
   try {

@@ -23,6 +23,7 @@
 
 #include <libxml/xpath.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,21 @@ std::string xpath_with_linear_operators(std::string_view expr);
 // in place of libxml2's, which it is with one argument; false if libxml2
 // could not.
 bool register_linear_operators(xmlXPathContext* ctx);
+
+// A node's place in its page's document order (1 for the first node after
+// the document node, which is 0), kept in its psvi field, which nothing else
+// uses in an HTML page: set by extraction for every element, attribute,
+// text, comment and processing instruction of a page it parsed
+// (extractor.cpp: number_elements); other nodes are left alone.
+void set_document_place(xmlNode* node, std::uintptr_t place);
+
+// Sorts `set` in document order by those places: libxml2 2.9's own sort
+// misplaces a text or comment node among the descendants of the element
+// before it when elements are numbered (number_elements). By libxml2's sort
+// if a node has no place (a namespace node, a page not so numbered). Each
+// result of extraction is sorted so; inside an expression libxml2 sorts
+// again what a bracket or a function is given.
+void sort_in_document_order(xmlNodeSet* set);
 
 // XPath 1.0's name characters (NCName, ASCII and any byte of a UTF-8 sequence).
 bool starts_xpath_name(unsigned char c);
