@@ -91,17 +91,6 @@ class Libxml2Work {
   ~Libxml2Work() { --g_libxml2_work_running; }
 };
 
-// Whether `text` (UTF-8) has `least` or more comments, doctypes or
-// processing instructions (`<!`, `<?`).
-bool has_markup_declarations(std::string_view text, std::size_t least) {
-  std::size_t found = 0;
-  for (std::size_t at = text.find('<'); at != std::string_view::npos && found < least;
-       at = text.find('<', at + 1)) {
-    found += at + 1 < text.size() && (text[at + 1] == '!' || text[at + 1] == '?') ? 1 : 0;
-  }
-  return found >= least;
-}
-
 // Whether the attributes of `text`'s tags would cost libxml2's HTML parser
 // more than one tag of `most` does: it looks each attribute of a tag up
 // among those before it, so a tag of n costs n * n. Attributes are counted
@@ -175,7 +164,10 @@ bool attributes_cost_more_than(std::string_view text, std::size_t most) {
 // Every node is also given its place in document order (set_document_place),
 // by which scrapekeep sorts a union's nodes and each result
 // (sort_in_document_order), rightly whatever libxml2's sort did.
-void number_elements(xmlDoc* doc) {
+//
+// Returns the most nodes that are not elements (text, comments) in a row
+// among the children of one node (start_budget).
+std::size_t number_elements(xmlDoc* doc) {
   const auto fewer_than_walk_limit = [](const xmlNode* first) {
     std::size_t nodes = 0;
     for (; first != nullptr; first = first->next) {
@@ -187,9 +179,13 @@ void number_elements(xmlDoc* doc) {
   };
   std::ptrdiff_t count = 0;
   std::uintptr_t place = 0;
+  std::size_t run = 0;
+  std::size_t longest_run = 0;
   xmlNode* node = doc->children;
   while (node != nullptr) {
     set_document_place(node, ++place);
+    run = node->type == XML_ELEMENT_NODE ? 0 : run + 1;
+    longest_run = std::max(longest_run, run);
     if (node->type == XML_ELEMENT_NODE) {
       for (xmlAttr* attribute = node->properties; attribute != nullptr;
            attribute = attribute->next) {
@@ -209,25 +205,28 @@ void number_elements(xmlDoc* doc) {
       node->content = unnumbered ? nullptr : reinterpret_cast<xmlChar*>(-count);
       if (node->children != nullptr) {
         node = node->children;
+        run = 0;
         continue;
       }
     }
+    // Up to the next sibling of the nearest node that has one; the run
+    // among a parent's children goes on after an element child's subtree.
     while (node != nullptr && node->next == nullptr) {
       node = node->parent == reinterpret_cast<xmlNode*>(doc) ? nullptr : node->parent;
+      run = 0;  // an element ends the run it is in
     }
     if (node != nullptr) {
       node = node->next;
     }
   }
+  return longest_run;
 }
 
 // `html` in `encoding`, as sniff_encoding() chose it from the page and its
-// charset; `may_have_runs` says whether the page may have a run of
-// 2 * k_run_per_step_share or more nodes that are not elements among one
-// node's children (start_budget): adjacent text is one node, so such a run
-// alternates text with comments, doctypes or processing instructions.
+// charset; `longest_run`: the most nodes that are not elements in a row
+// among one node's children (start_budget).
 DocPtr parse_html(const std::string& html, const std::string& page_url,
-                  const std::string& encoding, bool& may_have_runs) {
+                  const std::string& encoding, std::size_t& longest_run) {
   // Decoded here, as browsers decode (page_encoding.hpp), and given to
   // libxml2 as UTF-8 that no <meta> may switch: left to itself it stops at
   // the first byte its decoder refuses, without a word.
@@ -236,7 +235,7 @@ DocPtr parse_html(const std::string& html, const std::string& page_url,
   if (text.size() > static_cast<std::size_t>(INT_MAX)) {
     return nullptr;
   }
-  may_have_runs = has_markup_declarations(text, k_run_per_step_share);
+  longest_run = 0;
   // libxml2's HTML parser looks each attribute of a tag up among those
   // before it: one tag of 80,000 took it 11 s, which nothing interrupts.
   if (attributes_cost_more_than(text, k_max_attributes)) {
@@ -269,7 +268,7 @@ DocPtr parse_html(const std::string& html, const std::string& page_url,
     throw std::runtime_error("the HTML parser stopped reading it: " + message);
   }
   if (doc) {
-    number_elements(doc.get());
+    longest_run = number_elements(doc.get());
   }
   return doc;
 }
@@ -374,40 +373,11 @@ XPathContextPtr xpath_context(xmlDoc* doc) {
   return ctx;
 }
 
-// The most nodes that are not elements (text, comments) in a row among the
-// children of one node of `doc`.
-std::size_t longest_run_between_elements(xmlDoc* doc) {
-  std::size_t longest = 0;
-  xmlNode* node = doc->children;
-  std::size_t run = 0;
-  while (node != nullptr) {
-    run = node->type == XML_ELEMENT_NODE ? 0 : run + 1;
-    longest = std::max(longest, run);
-    if (node->type == XML_ELEMENT_NODE && node->children != nullptr) {
-      node = node->children;
-      run = 0;
-      continue;
-    }
-    // Up to the next sibling of the nearest node that has one; the run
-    // among a parent's children goes on after an element child's subtree.
-    while (node != nullptr && node->next == nullptr) {
-      node = node->parent == reinterpret_cast<xmlNode*>(doc) ? nullptr : node->parent;
-      run = 0;  // an element ends the run it is in
-    }
-    if (node != nullptr) {
-      node = node->next;
-    }
-  }
-  return longest;
-}
-
-// The expressions evaluated in `ctx` on `doc` from now on share
-// `step_budget` steps, fewer on a page with a long run of text and comment
-// nodes (k_run_per_step_share): the run's length is noted in the context
-// for evaluate()'s message.
-void start_budget(xmlXPathContext* ctx, xmlDoc* doc, unsigned long step_budget) {
-  // `doc` null: none worth a walk (parse_html's may_have_runs).
-  const std::size_t run = doc == nullptr ? 0 : longest_run_between_elements(doc);
+// The expressions evaluated in `ctx` on a page from now on share
+// `step_budget` steps, fewer on a page whose longest run of text and comment
+// nodes is `run` (k_run_per_step_share; parse_html measures it): the run's
+// length is noted in the context for evaluate()'s message.
+void start_budget(xmlXPathContext* ctx, std::size_t run, unsigned long step_budget) {
   const std::size_t shares = run / k_run_per_step_share;
   // At least 1: 0 is no limit to libxml2.
   ctx->opLimit = shares > 1 ? std::max(1UL, step_budget / shares) : step_budget;
@@ -418,10 +388,10 @@ void start_budget(xmlXPathContext* ctx, xmlDoc* doc, unsigned long step_budget) 
 }
 
 // A context for the expressions of one page, sharing `step_budget` steps.
-XPathContextPtr page_context(xmlDoc* doc, bool may_have_runs, unsigned long step_budget) {
+XPathContextPtr page_context(xmlDoc* doc, std::size_t longest_run, unsigned long step_budget) {
   XPathContextPtr ctx(doc == nullptr ? nullptr : xpath_context(doc));
   if (ctx) {
-    start_budget(ctx.get(), may_have_runs ? doc : nullptr, step_budget);
+    start_budget(ctx.get(), longest_run, step_budget);
   }
   return ctx;
 }
@@ -886,7 +856,7 @@ std::optional<std::string> xpath_error(const std::string& expr, core::SelectorRo
     // Bounded too: nested predicates on the page's two nodes, "(//.)[(//.)[...]]", double
     // the work at each level, and this runs on a request's thread.
     constexpr unsigned long k_check_steps = 1'000'000;
-    start_budget(ctx.get(), doc.get(), k_check_steps);
+    start_budget(ctx.get(), 0, k_check_steps);
     XPathObjectPtr obj;
     try {
       obj = evaluate(comp.get(), ctx.get(), reinterpret_cast<xmlNode*>(doc.get()));
@@ -1286,9 +1256,9 @@ ParsedListing::ParsedListing(const std::string& html, const std::string& page_ur
   prepare_thread();
   State& s = *m_state;
   s.encoding = sniff_encoding(html, charset);
-  bool may_have_runs = false;
-  s.doc = parse_html(html, page_url, s.encoding, may_have_runs);
-  s.ctx = page_context(s.doc.get(), may_have_runs, step_budget);
+  std::size_t longest_run = 0;
+  s.doc = parse_html(html, page_url, s.encoding, longest_run);
+  s.ctx = page_context(s.doc.get(), longest_run, step_budget);
   if (!s.ctx) {
     return;
   }
@@ -1395,8 +1365,8 @@ core::FieldValues DetailExtractor::extract(const std::string& html, const std::s
                                            ParseDeadline deadline) {
   State& s = *m_state;
   const ParseBudget::Lease lease = parse_turn(parse_charge(html), deadline);
-  bool may_have_runs = false;
-  DocPtr doc = parse_html(html, page_url, sniff_encoding(html, charset), may_have_runs);
+  std::size_t longest_run = 0;
+  DocPtr doc = parse_html(html, page_url, sniff_encoding(html, charset), longest_run);
   if (!doc || !s.ctx) {
     core::FieldValues empty;
     for (const auto& [name, expr] : s.fields) {
@@ -1418,7 +1388,7 @@ core::FieldValues DetailExtractor::extract(const std::string& html, const std::s
   ctx->contextSize = -1;
   ctx->proximityPosition = -1;
   ctx->depth = 0;
-  start_budget(ctx, may_have_runs ? doc.get() : nullptr, step_budget);
+  start_budget(ctx, longest_run, step_budget);
   std::size_t bytes_left = k_max_extracted_bytes;
   return s.compiled.evaluate_at(ctx, reinterpret_cast<xmlNode*>(doc.get()), bytes_left);
 }
