@@ -222,15 +222,20 @@ TEST_CASE("keys list reads a database it cannot write, and commands that write s
   const std::string copy = (ro / "copy.db").string();
   std::filesystem::copy_file(db, copy);
 
-  // Runs `args` on the copy with its folder read-only, as a user bound by permissions.
+  // Runs `args` on the copy with its folder read-only (or `folder_mode`), as a
+  // user bound by permissions.
+  mode_t folder_mode = 0555;
   const auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), SCRAPEKEEP_BINARY);
     args.insert(args.end(), {"--db", copy});
-    return in_read_only_dir(ro, [&](const std::vector<std::string>& prefix) {
-      std::vector<std::string> all = prefix;
-      all.insert(all.end(), args.begin(), args.end());
-      return run_program(dir.path().string(), all);
-    });
+    return in_read_only_dir(
+        ro,
+        [&](const std::vector<std::string>& prefix) {
+          std::vector<std::string> all = prefix;
+          all.insert(all.end(), args.begin(), args.end());
+          return run_program(dir.path().string(), all);
+        },
+        folder_mode);
   };
   const std::vector<std::vector<std::string>> writers = {
       {"keys", "create", "--org", "other"},
@@ -268,6 +273,13 @@ TEST_CASE("keys list reads a database it cannot write, and commands that write s
   SECTION("the folder read-only, the file writable") {
     ::chmod(copy.c_str(), 0666);
     check_writers("its folder " + ro.string());
+  }
+  SECTION("the file read-only in a folder anyone may write") {
+    // No command leaves an empty -wal and -shm beside a file it refuses (a
+    // worker looked for its tables first, which made them).
+    ::chmod(copy.c_str(), 0444);
+    folder_mode = 0777;
+    check_writers(copy);
   }
   CHECK_FALSE(std::filesystem::exists(copy + "-wal"));
   CHECK_FALSE(std::filesystem::exists(copy + "-shm"));

@@ -14,12 +14,13 @@
 
 namespace scrapekeep::testing {
 
-// Runs `run(prefix)` with `ro` made read-only meanwhile, as a user the
-// directory's permissions bind (the command goes after `prefix`); nullopt
-// (with a warning) where that cannot be done here.
+// Runs `run(prefix)` with `ro` made read-only meanwhile (or given
+// `folder_mode`), as a user the directory's permissions bind (the command
+// goes after `prefix`); nullopt (with a warning) where that cannot be done here.
 template <typename Run>
-std::optional<RunResult> in_read_only_dir(const std::filesystem::path& ro, Run run) {
-  ::chmod(ro.c_str(), 0555);
+std::optional<RunResult> in_read_only_dir(const std::filesystem::path& ro, Run run,
+                                          mode_t folder_mode = 0555) {
+  ::chmod(ro.c_str(), folder_mode);
   // root ignores directory permissions: run the binary as nobody instead.
   std::vector<std::string> prefix;
   if (geteuid() == 0) {

@@ -56,6 +56,13 @@ int run_worker(const WorkerOptions& o) {
   if (auto refused = store::not_a_regular_file(o.work.db)) {
     return fail(refused->message);
   }
+  // Refused before looking for its tables below: that read would leave an
+  // empty -wal and -shm beside a file it cannot write.
+  if (std::error_code error; std::filesystem::exists(store::uri_file(o.work.db), error)) {
+    if (auto refused = store::not_writable(o.work.db)) {
+      return fail(refused->message);
+    }
+  }
   // A worker started before the server that creates the file waits for it,
   // and says so, rather than create a database of its own: a mistyped path
   // would be a new empty database that no job ever reaches. A folder that
