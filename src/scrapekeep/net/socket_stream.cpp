@@ -147,6 +147,32 @@ bool is_range_line(const char* line, std::size_t size) {
   return true;
 }
 
+// An Expect line (with its line end) whose value is 100-continue in any case
+// (RFC 9110 10.1.1: case-insensitive). The library answers only the exact
+// lowercase one, so the value is written lowercase in place; the line is to
+// be taken out of an HTTP/1.0 request (true), whose expectation a server must
+// ignore and which the library would answer with a 100 all the same.
+bool take_expect_line(char* line, std::size_t size, bool http_1_0) {
+  const std::string_view text(line, size);
+  const std::size_t colon = text.find(':');
+  if (colon == std::string_view::npos || !core::equals_ascii_lower(text.substr(0, colon), "expect")) {
+    return false;
+  }
+  const std::size_t from = text.find_first_not_of(" \t", colon + 1);
+  const std::size_t to = text.find_last_not_of(" \t\r\n");
+  if (from == std::string_view::npos || to < from ||
+      !core::equals_ascii_lower(text.substr(from, to + 1 - from), "100-continue")) {
+    return false;
+  }
+  if (http_1_0) {
+    return true;
+  }
+  for (std::size_t i = from; i <= to; ++i) {
+    line[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(line[i])));
+  }
+  return false;
+}
+
 // A chunk-size line without its CRLF (RFC 9112 7.1): hex digits, then
 // nothing or chunk extensions (";" after optional whitespace). The size, or
 // nullopt when the line is not one.
@@ -364,6 +390,7 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
   std::size_t head_start = 0;  // of the current head (interim heads may come first)
   std::size_t taken_out = 0;   // bytes of interim heads removed from the buffer
   bool start_line = true;
+  bool http_1_0 = false;  // the request's start line says HTTP/1.0
   // Set by the first byte: the head must be whole by `deadline`, and never
   // pause longer than the read timeout.
   std::optional<SteadyClock::time_point> deadline;
@@ -417,7 +444,9 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
       } else if (!start_line && limits.strict_field_lines &&
                  !is_strict_field_line(m_buf.data() + line_start, line)) {
         return HeadResult::malformed;
-      } else if (!start_line && limits.drop_range && is_range_line(m_buf.data() + line_start, line)) {
+      } else if (!start_line && limits.drop_range &&
+                 (is_range_line(m_buf.data() + line_start, line) ||
+                  take_expect_line(m_buf.data() + line_start, line, http_1_0))) {
         const std::size_t line_end = scanned + 1;
         std::memmove(m_buf.data() + line_start, m_buf.data() + line_end, m_end - line_end);
         m_end -= line_end - line_start;
@@ -425,6 +454,12 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
         scanned = line_start - 1;            // the loop's ++ brings it to line_start
         continue;
       } else {
+        if (start_line) {
+          constexpr std::string_view k_http_1_0 = " HTTP/1.0\r\n";
+          http_1_0 = line >= k_http_1_0.size() &&
+                     std::string_view(m_buf.data() + scanned + 1 - k_http_1_0.size(),
+                                      k_http_1_0.size()) == k_http_1_0;
+        }
         start_line = false;
       }
       line_start = scanned + 1;

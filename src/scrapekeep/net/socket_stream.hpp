@@ -42,7 +42,8 @@ struct HeadLimits {
   // A server's: its header lines named Range are taken out of the head
   // before the library reads it. Its answers are always whole (RFC 9110 14.2
   // lets a server ignore Range); the library would cut a JSON body to the
-  // bytes asked for under a 200, or answer 416 without a body.
+  // bytes asked for under a 200, or answer 416 without a body. Its Expect:
+  // 100-continue lines are read as RFC 9110 asks (take_expect_line).
   bool drop_range = false;
   // A client's: a line of the head ended by a LF alone is taken as ended by
   // CRLF (RFC 9112 2.2 allows it; browsers and curl read such sites), which
