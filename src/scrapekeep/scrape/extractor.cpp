@@ -18,12 +18,14 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -797,10 +799,72 @@ ParseBudget& process_parse_budget() {
   // system once such a page is freed (a few ms, against its parse's 100s).
   static ParseBudget budget(16 * 1024 * 1024, [](std::size_t bytes) {
     if (bytes >= k_trim_after_parse_bytes) {
-      malloc_trim(0);
+      trim_malloc_soon();
     }
   });
   return budget;
+}
+
+namespace {
+
+// trim_malloc_soon()'s thread. Made once and never destroyed: its thread
+// waits on it until the process ends.
+class MallocTrimmer {
+ public:
+  static MallocTrimmer& instance() {
+    static auto* trimmer = new MallocTrimmer();
+    return *trimmer;
+  }
+
+  void request() {
+    {
+      std::lock_guard<std::mutex> lock(m_mutex);
+      m_pending = true;
+    }
+    m_wake.notify_one();
+  }
+
+  void set_trim(std::function<void()> trim) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_trim = std::move(trim);
+  }
+
+ private:
+  MallocTrimmer() {
+    std::thread([this] { run(); }).detach();
+  }
+
+  void run() {
+    for (;;) {
+      std::function<void()> trim;
+      {
+        std::unique_lock<std::mutex> lock(m_mutex);
+        m_wake.wait(lock, [this] { return m_pending; });
+        m_pending = false;
+        trim = m_trim;
+      }
+      if (trim) {
+        trim();
+      } else {
+        malloc_trim(0);
+      }
+    }
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  bool m_pending = false;
+  std::function<void()> m_trim;
+};
+
+} // namespace
+
+void trim_malloc_soon() {
+  MallocTrimmer::instance().request();
+}
+
+void set_malloc_trim_for_tests(std::function<void()> trim) {
+  MallocTrimmer::instance().set_trim(std::move(trim));
 }
 
 void init_libxml() {
