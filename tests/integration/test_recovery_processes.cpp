@@ -6,7 +6,10 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -42,6 +45,20 @@ using scrapekeep::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
+
+// Whether this host can listen on ::1 (a container may have IPv6 off).
+bool has_ipv6_loopback() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) {
+    return false;
+  }
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return bound;
+}
 
 json job_body(const std::string& url, int depth, int timeout, int max_pages) {
   json selectors = {{"item", "//article[@class='property']"},
@@ -563,15 +580,18 @@ TEST_CASE("processes: serve's banner brackets an IPv6 host in its URLs, as a URL
   serve->send(SIGTERM);
   REQUIRE(serve->wait(seconds(10)) == std::optional<int>(0));
 
-  ChildProcess v6(d.dir(), "serve-v6", {"serve", "--db", d.db(), "--listen", "[::1]:0",
-                                        "--workers", "0"});
-  const auto started = wait_serving(v6, seconds(20));
-  if (!started) {
-    INFO("serve stderr: " << v6.err());
-    REQUIRE(v6.err().find("cannot listen on") != std::string::npos);
+  // Whether ::1 can be had is asked of the host, not of serve: a serve that
+  // cannot listen on "[::1]:0" (brackets kept in the host) also says
+  // "cannot listen on".
+  if (!has_ipv6_loopback()) {
     WARN("no IPv6 loopback here: the IPv6 banner is not tested");
     return;
   }
+  ChildProcess v6(d.dir(), "serve-v6", {"serve", "--db", d.db(), "--listen", "[::1]:0",
+                                        "--workers", "0"});
+  const auto started = wait_serving(v6, seconds(20));
+  INFO("serve stderr: " << v6.err());
+  REQUIRE(started);
   const std::string url = "http://[::1]:" + std::to_string(started->port);
   CHECK(v6.out() == "scrapekeep " SCRAPEKEEP_VERSION " serving on " + url + " (database " +
                         d.db() + ", 0 workers)\nTry: curl -s " + url + "/healthz\n");
