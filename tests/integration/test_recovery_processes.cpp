@@ -6,10 +6,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <catch2/catch.hpp>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -28,6 +25,7 @@
 #include "support/api_server.hpp"
 #include "support/child_process.hpp"
 #include "support/fixture_site.hpp"
+#include "support/ipv6_loopback.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -39,26 +37,13 @@ using scrapekeep::testing::ApiClient;
 using scrapekeep::testing::HttpReply;
 using scrapekeep::testing::ChildProcess;
 using scrapekeep::testing::eventually;
+using scrapekeep::testing::has_ipv6_loopback;
 using scrapekeep::testing::FixtureSite;
 using scrapekeep::testing::FixtureSiteConfig;
 using scrapekeep::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
-
-// Whether this host can listen on ::1 (a container may have IPv6 off).
-bool has_ipv6_loopback() {
-  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
-  if (fd < 0) {
-    return false;
-  }
-  sockaddr_in6 addr{};
-  addr.sin6_family = AF_INET6;
-  addr.sin6_addr = in6addr_loopback;
-  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return bound;
-}
 
 json job_body(const std::string& url, int depth, int timeout, int max_pages) {
   json selectors = {{"item", "//article[@class='property']"},

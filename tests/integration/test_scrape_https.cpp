@@ -18,6 +18,7 @@
 
 #include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/scrape/fetcher.hpp"
+#include "support/ipv6_loopback.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -25,6 +26,7 @@ namespace {
 using scrapekeep::scrape::FetchConfig;
 using scrapekeep::scrape::HttpFetcher;
 using scrapekeep::testing::TempDir;
+using scrapekeep::testing::has_ipv6_loopback;
 
 class TlsSite {
  public:
@@ -429,20 +431,6 @@ TEST_CASE("HTTPS: a cancel that comes while the TCP connect still waits ends the
   CHECK(page.interrupted);
   CHECK(took < std::chrono::seconds(4));  // the SYN sent again after 1 s, not the 8 s
   CHECK(cancel_took < std::chrono::seconds(4));
-}
-
-// Whether this host can listen on ::1 (a container may have IPv6 off).
-static bool has_ipv6_loopback() {
-  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
-  if (fd < 0) {
-    return false;
-  }
-  sockaddr_in6 addr{};
-  addr.sin6_family = AF_INET6;
-  addr.sin6_addr = in6addr_loopback;
-  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return bound;
 }
 
 TEST_CASE("HTTPS: an IPv6 address is checked against the certificate's IP names",
