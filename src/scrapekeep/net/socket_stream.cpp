@@ -173,6 +173,23 @@ bool take_expect_line(char* line, std::size_t size, bool http_1_0) {
   return false;
 }
 
+// Whether a request line (with its line end) is HTTP/1.0's as the library
+// reads it: it takes the last of the words split at spaces, each trimmed of
+// spaces and tabs, so "HTTP/1.0 " and " \tHTTP/1.0" are HTTP/1.0 too.
+bool says_http_1_0(std::string_view line) {
+  constexpr std::string_view k_version = "HTTP/1.0";
+  if (line.size() >= 2 && line.substr(line.size() - 2) == "\r\n") {
+    line.remove_suffix(2);
+  }
+  const std::size_t last = line.find_last_not_of(" \t");
+  if (last == std::string_view::npos || last < k_version.size()) {
+    return false;
+  }
+  const std::size_t from = last + 1 - k_version.size();
+  return line.substr(from, k_version.size()) == k_version &&
+         (line[from - 1] == ' ' || line[from - 1] == '\t');
+}
+
 // A chunk-size line without its CRLF (RFC 9112 7.1): hex digits, then
 // nothing or chunk extensions (";" after optional whitespace). The size, or
 // nullopt when the line is not one.
@@ -455,10 +472,7 @@ HeadResult SocketStream::read_head(const HeadLimits& limits, int idle_ms,
         continue;
       } else {
         if (start_line) {
-          constexpr std::string_view k_http_1_0 = " HTTP/1.0\r\n";
-          http_1_0 = line >= k_http_1_0.size() &&
-                     std::string_view(m_buf.data() + scanned + 1 - k_http_1_0.size(),
-                                      k_http_1_0.size()) == k_http_1_0;
+          http_1_0 = says_http_1_0(std::string_view(m_buf.data() + line_start, line));
         }
         start_line = false;
       }
