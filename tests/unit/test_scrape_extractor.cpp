@@ -1,14 +1,19 @@
 #include <catch2/catch.hpp>
 
+#include <grp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <tuple>
 #include <thread>
 #include <vector>
@@ -16,6 +21,7 @@
 #include "scrapekeep/scrape/extractor.hpp"
 #include "scrapekeep/scrape/xml_memory.hpp"
 #include "support/child_process.hpp"
+#include "support/temp_dir.hpp"
 
 using scrapekeep::core::FieldList;
 using scrapekeep::core::FieldValues;
@@ -1354,6 +1360,55 @@ TEST_CASE("a large page's share is given back without waiting for malloc's trim"
   CHECK(scrapekeep::testing::eventually([&] { return count(finished) == 2; }));
   CHECK(count(started) == 2);
   set_malloc_trim_for_tests({});
+}
+
+// Run by the test below in a process of its own, where no thread can be started: a large
+// page freed there is trimmed on the thread that freed it, not a std::terminate(). It takes
+// away the process's threads (and root's rights): nothing but that test's child runs it.
+TEST_CASE("extractor child: a large page freed where no thread can be had", "[.]") {
+  const auto exe = [](const std::string& pid) {
+    std::error_code error;
+    return std::filesystem::read_symlink("/proc/" + pid + "/exe", error);
+  };
+  if (exe(std::to_string(::getppid())) != exe("self")) {
+    return;
+  }
+  if (geteuid() == 0) {
+    // root is not bound by RLIMIT_NPROC: nobody is.
+    REQUIRE(::setgroups(0, nullptr) == 0);
+    REQUIRE(::setresgid(65534, 65534, 65534) == 0);
+    REQUIRE(::setresuid(65534, 65534, 65534) == 0);
+  }
+  const rlimit one{1, 1};
+  REQUIRE(::setrlimit(RLIMIT_NPROC, &one) == 0);
+  try {
+    std::thread([] {}).join();
+    return;  // threads can be had here: nothing to test
+  } catch (const std::system_error&) {
+    std::cout << "no thread to be had" << std::endl;
+  }
+  std::string html = "<html><body>";
+  while (html.size() < 2 * k_trim_after_parse_bytes) {
+    html += "<div><p>x</p></div>";
+  }
+  html += "<p class='desc'>end</p></body></html>";
+  CHECK(extract_detail(html, k_page_url, {{"d", "//p[@class='desc']"}}) ==
+        FieldValues{{"d", "end"}});
+  CHECK(process_parse_budget().held() == 0);
+}
+
+TEST_CASE("a large page freed where no thread can be started is trimmed all the same",
+          "[scrape][extractor]") {
+  scrapekeep::testing::TempDir dir;
+  const auto r = scrapekeep::testing::run_program(
+      dir.path().string(), {std::filesystem::read_symlink("/proc/self/exe").string(),
+                            "extractor child: a large page freed where no thread can be had"});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  if (r.out.find("no thread to be had") == std::string::npos) {
+    WARN("threads could be started under RLIMIT_NPROC 1 here: not tested");
+    return;
+  }
+  CHECK(r.exit_code == 0);
 }
 
 TEST_CASE("a DetailExtractor gives what extract_detail gives after XPath errors and pages that "

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -808,7 +809,9 @@ ParseBudget& process_parse_budget() {
 namespace {
 
 // trim_malloc_soon()'s thread. Made once and never destroyed: its thread
-// waits on it until the process ends.
+// waits on it until the process ends. Started by the first request: one made
+// where no thread can be had (std::system_error, which the lease that asked
+// would pass on from its destructor: std::terminate) trims on the caller's.
 class MallocTrimmer {
  public:
   static MallocTrimmer& instance() {
@@ -817,9 +820,24 @@ class MallocTrimmer {
   }
 
   void request() {
+    std::function<void()> trim_here;
     {
       std::lock_guard<std::mutex> lock(m_mutex);
       m_pending = true;
+      if (!m_started) {
+        try {
+          std::thread([this] { run(); }).detach();
+          m_started = true;
+        } catch (const std::system_error&) {
+          // No thread to be had: trimmed here, as before (asked again next time).
+          m_pending = false;
+          trim_here = m_trim ? m_trim : [] { malloc_trim(0); };
+        }
+      }
+    }
+    if (trim_here) {
+      trim_here();
+      return;
     }
     m_wake.notify_one();
   }
@@ -830,9 +848,7 @@ class MallocTrimmer {
   }
 
  private:
-  MallocTrimmer() {
-    std::thread([this] { run(); }).detach();
-  }
+  MallocTrimmer() = default;
 
   void run() {
     for (;;) {
@@ -854,6 +870,7 @@ class MallocTrimmer {
   std::mutex m_mutex;
   std::condition_variable m_wake;
   bool m_pending = false;
+  bool m_started = false;  // run() is waiting or trimming
   std::function<void()> m_trim;
 };
 
