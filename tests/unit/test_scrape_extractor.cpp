@@ -1304,27 +1304,33 @@ TEST_CASE("a large page's tree goes back to the system once it is freed", "[scra
   CHECK(got == FieldValues{{"d", "end"}});
   // Trimmed on a thread of its own, soon after.
   std::size_t after = 0;
-  CHECK(scrapekeep::testing::eventually([&] {
+  const bool trimmed = scrapekeep::testing::eventually([&] {
     after = resident();
     return after < before + 32 * 1024 * 1024;
-  }));
+  });
   INFO("resident before " << before / 1024 << " KiB, after " << after / 1024 << " KiB");
+  CHECK(trimmed);
 }
 
 TEST_CASE("a large page's share is given back without waiting for malloc's trim",
           "[scrape][extractor]") {
-  // No trim asked for by an earlier test is still to come.
   std::atomic<bool> flushed{false};
-  set_malloc_trim_for_tests([&] { flushed = true; });
-  trim_malloc_soon();
-  REQUIRE(scrapekeep::testing::eventually([&] { return flushed.load(); }));
-  // A trim that lasts until the test lets it go, as malloc_trim(0) lasted up to 2 s on a
-  // busy process; it counts its calls.
   std::mutex mutex;
   std::condition_variable changed;
   bool let_go = false;
   int started = 0;
   int finished = 0;
+  // The hooks below refer to the locals above: malloc_trim(0) is put back before they go,
+  // however the test ends (a later test's trim would run a hook left set).
+  struct PutTrimBack {
+    ~PutTrimBack() { set_malloc_trim_for_tests({}); }
+  } put_trim_back;
+  // No trim asked for by an earlier test is still to come.
+  set_malloc_trim_for_tests([&] { flushed = true; });
+  trim_malloc_soon();
+  REQUIRE(scrapekeep::testing::eventually([&] { return flushed.load(); }));
+  // A trim that lasts until the test lets it go, as malloc_trim(0) lasted up to 2 s on a
+  // busy process; it counts its calls.
   set_malloc_trim_for_tests([&] {
     std::unique_lock<std::mutex> lock(mutex);
     ++started;
@@ -1359,7 +1365,6 @@ TEST_CASE("a large page's share is given back without waiting for malloc's trim"
   // The five asked for while the first ran are one trim after it.
   CHECK(scrapekeep::testing::eventually([&] { return count(finished) == 2; }));
   CHECK(count(started) == 2);
-  set_malloc_trim_for_tests({});
 }
 
 // Run by the test below in a process of its own, where no thread can be started: a large
