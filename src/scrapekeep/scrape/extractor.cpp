@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "scrapekeep/core/text.hpp"
+#include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/scrape/page_encoding.hpp"
 #include "scrapekeep/scrape/single_byte_decoders.hpp"
 #include "scrapekeep/scrape/xml_handles.hpp"
@@ -851,6 +852,7 @@ class MallocTrimmer {
   MallocTrimmer() = default;
 
   void run() {
+    core::name_this_thread("sk-trim");
     for (;;) {
       std::function<void()> trim;
       {
