@@ -798,7 +798,8 @@ ParseBudget& process_parse_budget() {
   // of the thread that parsed it, which glibc keeps: each detail thread that
   // parsed a 9.5 MB page held on to about 280 MB, 1.1 GB in all for one job
   // of such pages, though they were parsed one at a time. Given back to the
-  // system once such a page is freed (a few ms, against its parse's 100s).
+  // system once such a page is freed, off the freeing thread (a trim can take
+  // seconds on a busy process: trim_malloc_soon()).
   static ParseBudget budget(16 * 1024 * 1024, [](std::size_t bytes) {
     if (bytes >= k_trim_after_parse_bytes) {
       trim_malloc_soon();
