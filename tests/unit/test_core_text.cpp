@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <limits>
-
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,4 +82,18 @@ TEST_CASE("split_trimmed splits a field's list and trims each item", "[core][tex
   CHECK(split_trimmed("a,,b", ',') == Items{"a", "", "b"});
   CHECK(split_trimmed("", ',') == Items{""});
   CHECK(split_trimmed("close", ',') == Items{"close"});
+}
+
+TEST_CASE("percent_escape_at reads one %XX escape, in either case, or none", "[core][text]") {
+  using scrapekeep::core::percent_escape_at;
+  CHECK(percent_escape_at("a%41b", 1) == std::optional<char>('A'));
+  CHECK(percent_escape_at("%6d", 0) == std::optional<char>('m'));
+  CHECK(percent_escape_at("%6D", 0) == std::optional<char>('m'));
+  CHECK(percent_escape_at("%00", 0) == std::optional<char>('\0'));
+  CHECK(percent_escape_at("%ff", 0) == std::optional<char>('\xff'));
+  CHECK_FALSE(percent_escape_at("%4", 0));
+  CHECK_FALSE(percent_escape_at("%4g", 0));
+  CHECK_FALSE(percent_escape_at("a%41", 0));
+  CHECK_FALSE(percent_escape_at("%41", 1));
+  CHECK_FALSE(percent_escape_at("", 0));
 }

@@ -160,10 +160,8 @@ static bool names_no_file(const std::string& path) {
   };
   for (std::size_t i = 0; i < query.size(); ++i) {
     char c = query[i];
-    if (c == '%' && i + 2 < query.size() &&
-        std::isxdigit(static_cast<unsigned char>(query[i + 1])) != 0 &&
-        std::isxdigit(static_cast<unsigned char>(query[i + 2])) != 0) {
-      c = static_cast<char>(std::stoi(query.substr(i + 1, 2), nullptr, 16));
+    if (const std::optional<char> escaped = core::percent_escape_at(query, i)) {
+      c = *escaped;
       i += 2;
       cut = cut || c == '\0';
     } else if (c == '&') {

@@ -208,4 +208,18 @@ std::string without_url_passwords(std::string text) {
   return text;
 }
 
+std::optional<char> percent_escape_at(std::string_view text, std::size_t at) {
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') {
+      return c - '0';
+    }
+    c = static_cast<char>(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  if (at + 2 >= text.size() || text[at] != '%' || hex(text[at + 1]) < 0 || hex(text[at + 2]) < 0) {
+    return std::nullopt;
+  }
+  return static_cast<char>(hex(text[at + 1]) * 16 + hex(text[at + 2]));
+}
+
 } // namespace scrapekeep::core

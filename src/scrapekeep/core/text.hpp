@@ -3,6 +3,7 @@
 // Bytes outside ASCII (UTF-8 included) pass through unchanged.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,10 @@ std::string trim_ascii(const std::string& text);
 // The items of a list such as an HTTP field's ("gzip, br;q=0" split at ','),
 // each trim_ascii'd; empty items kept ("a,,b" has three). One item at least.
 std::vector<std::string> split_trimmed(const std::string& text, char separator);
+
+// The byte a "%XX" escape (two hex digits) at `text[at]` stands for, or
+// nullopt when none starts there.
+std::optional<char> percent_escape_at(std::string_view text, std::size_t at);
 
 // Characters (code points) in valid UTF-8 `text`: its bytes that do not
 // continue a character. What the contract's "at most N characters" counts.

@@ -193,15 +193,12 @@ std::string uri_file(const std::string& path) {
   rest = rest.substr(0, rest.find_first_of("?#"));
   std::string out;
   for (std::size_t i = 0; i < rest.size(); ++i) {
-    if (rest[i] == '%' && i + 2 < rest.size() &&
-        std::isxdigit(static_cast<unsigned char>(rest[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(rest[i + 2]))) {
-      const char c = static_cast<char>(std::stoi(rest.substr(i + 1, 2), nullptr, 16));
+    if (const std::optional<char> c = core::percent_escape_at(rest, i)) {
       // SQLite ignores the rest of the path after an escaped NUL.
-      if (c == '\0') {
+      if (*c == '\0') {
         break;
       }
-      out += c;
+      out += *c;
       i += 2;
     } else {
       out += rest[i];
