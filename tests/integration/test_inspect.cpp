@@ -638,6 +638,57 @@ TEST_CASE("inspect events --json on a damaged file prints no document that parse
   CHECK_FALSE(Json::accept(r.out));
 }
 
+TEST_CASE("a damaged page is one finding per problem for check and fails backup with its copy kept",
+          "[inspect][backup]") {
+  TempDir dir;
+  const std::string db = dir.file("damaged.db");
+  build_db(db);
+  std::int64_t index_page = 0;
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    REQUIRE((*opened)->checkpoint());
+    index_page = (*opened)->database().execAndGet(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'jobs_org_created'");
+  }
+  REQUIRE(index_page > 1);
+  {
+    // An index page's header says a table leaf, with a first free block past
+    // the page's end: SQLite reads on, and its check finds the page.
+    std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp((index_page - 1) * 4096);
+    const std::string garbage = std::string("\x0d\xff\xff\x00\x09", 5) + std::string(200, '\xee');
+    file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  const std::string page = "Page " + std::to_string(index_page) + ": ";
+
+  // Each problem its own line: SQLite's row holds a header line and then them.
+  auto check = inspect(dir, db, {"check"});
+  CHECK(check.exit_code == 1);
+  INFO(check.out << check.err);
+  const auto findings = lines_of(check.out);
+  REQUIRE_FALSE(findings.empty());
+  CHECK(findings.front().rfind("integrity: " + page, 0) == 0);
+  for (const auto& line : findings) {
+    CHECK_FALSE(contains(line, "***"));
+    CHECK_FALSE(contains(line, "\\x0A"));
+  }
+
+  // The copy has the same damage: kept, but the command says so and fails.
+  const std::string copy = dir.file("copy.db");
+  auto backup = run_binary(dir, {"backup", "--db", db, "--to", copy});
+  CHECK(backup.exit_code == 1);
+  CHECK(backup.out.empty());
+  CHECK(backup.err.rfind("scrapekeep: backup written to " + copy +
+                             ", but the database is damaged and so is the copy: " + page,
+                         0) == 0);
+  CHECK(lines_of(backup.err).size() == 1);
+  CHECK(std::filesystem::exists(copy));
+  auto copied = inspect(dir, copy, {"check"});
+  CHECK(copied.exit_code == 1);
+  CHECK(lines_of(copied.out) == findings);
+}
+
 TEST_CASE("inspect stats counts, sums and percentiles", "[inspect]") {
   TempDir dir;
   const std::string db = dir.file("stats.db");

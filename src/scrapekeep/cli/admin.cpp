@@ -99,6 +99,14 @@ int run_backup(const AdminOptions& o) {
   if (!done) {
     return fail("backup failed: " + done.error().message);
   }
+  if (const auto& problems = done->problems; !problems.empty()) {
+    // Kept (it may be all that is left of the data), but no backup to rely on.
+    return fail("backup written to " + o.to +
+                ", but the database is damaged and so is the copy: " + problems.front() +
+                (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) + " more)"
+                                     : std::string()) +
+                "; scrapekeep inspect --db " + o.to + " check lists them");
+  }
   std::cout << "Backed up " << core::printable(o.db) << " to " << core::printable(o.to) << "\n";
   return 0;
 }

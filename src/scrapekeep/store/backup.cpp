@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "scrapekeep/store/integrity.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
 
 namespace scrapekeep::store {
@@ -172,8 +173,8 @@ void sync_folder(const std::string& target) {
 
 }  // namespace
 
-core::Status backup_to(SQLite::Database& source, const std::string& target,
-                       const std::function<core::Status()>& accept) {
+core::Result<BackupCopy> backup_to(SQLite::Database& source, const std::string& target,
+                                   const std::function<core::Status()>& accept) {
   // A link counts, pointing anywhere or nowhere: a dangling one would be
   // written through, creating a file where it points.
   std::error_code link_ec;
@@ -196,10 +197,18 @@ core::Status backup_to(SQLite::Database& source, const std::string& target,
   ::close(fd);
 
   std::unique_ptr<SQLite::Database> opened;
+  BackupCopy copy;
   auto result = guarded([&]() -> core::Status {
     opened = std::make_unique<SQLite::Database>(partial.path(), SQLite::OPEN_READWRITE);
     SQLite::Backup backup(*opened, source);
     backup.executeStep(-1);
+    try {
+      integrity_problems(*opened, true,
+                         [&](const std::string& line) { copy.problems.push_back(line); });
+    } catch (const SQLite::Exception& e) {
+      // Damage the check cannot read past (the schema's own pages) is damage too.
+      copy.problems.push_back(std::string("SQLite's check stopped: ") + e.getErrorStr());
+    }
     return core::ok_status();
   });
   // Closed first: the copy's rollback journal (a full disk leaves one) goes with it.
@@ -208,7 +217,7 @@ core::Status backup_to(SQLite::Database& source, const std::string& target,
     result = accept();
   }
   if (!result) {
-    return result;
+    return result.error();
   }
   if (!rename_no_replace(partial.path(), target)) {
     const int err = errno;
@@ -220,7 +229,7 @@ core::Status backup_to(SQLite::Database& source, const std::string& target,
   }
   partial.published();
   sync_folder(target);
-  return core::ok_status();
+  return copy;
 }
 
 } // namespace scrapekeep::store

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "scrapekeep/core/error.hpp"
 
@@ -22,7 +23,15 @@ namespace scrapekeep::store {
 // invalid_argument when `target` exists (or comes to exist meanwhile);
 // not_found when its folder does not exist (or is a file), unavailable when
 // the folder cannot be written to or the name is too long, each naming `target`.
-core::Status backup_to(SQLite::Database& source, const std::string& target,
-                       const std::function<core::Status()>& accept = {});
+//
+// SQLite's backup copies pages as they are, damaged ones too: the copy is
+// checked (PRAGMA quick_check) before it takes its name, and what that finds
+// is returned. A damaged copy is kept all the same: it is no worse than its
+// source, and may be all that is left of it.
+struct BackupCopy {
+  std::vector<std::string> problems;  // integrity_problems() of the copy: none when sound
+};
+core::Result<BackupCopy> backup_to(SQLite::Database& source, const std::string& target,
+                                   const std::function<core::Status()>& accept = {});
 
 } // namespace scrapekeep::store

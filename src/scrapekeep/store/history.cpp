@@ -17,6 +17,7 @@
 
 #include "scrapekeep/core/text.hpp"
 #include "scrapekeep/core/time_format.hpp"
+#include "scrapekeep/store/integrity.hpp"
 #include "scrapekeep/store/job_row.hpp"
 #include "scrapekeep/store/json_codec.hpp"
 #include "scrapekeep/store/migrations.hpp"
@@ -861,14 +862,9 @@ Result<CheckSummary> History::check(const CheckOptions& options,
       // (allocated only as pages are read) makes it ~1.5x faster on big files.
       // The sorts below are faster with the default one.
       db.exec("PRAGMA cache_size = -262144");
-      SQLite::Statement q(db, options.quick ? "PRAGMA quick_check" : "PRAGMA integrity_check");
-      while (q.executeStep()) {
-        const std::string line = q.getColumn(0).getString();
-        if (line != "ok") {
-          report(FindingKind::integrity, "", line);
-        }
-      }
-      q.reset();
+      integrity_problems(db, options.quick, [&](const std::string& line) {
+        report(FindingKind::integrity, "", line);
+      });
       db.exec("PRAGMA cache_size = -2000");
       db.exec("PRAGMA shrink_memory");
     }
