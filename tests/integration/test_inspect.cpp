@@ -662,6 +662,11 @@ TEST_CASE("a damaged page is one finding per problem for check and fails backup 
   }
   const std::string page = "Page " + std::to_string(index_page) + ": ";
 
+  // A query that meets the page: the file opened as a scrapekeep database.
+  auto jobs = inspect(dir, db, {"jobs"});
+  CHECK(jobs.exit_code == 1);
+  CHECK(jobs.err == "scrapekeep: the database file is damaged: SQLite cannot read part of it\n");
+
   // Each problem its own line: SQLite's row holds a header line and then them.
   auto check = inspect(dir, db, {"check"});
   CHECK(check.exit_code == 1);

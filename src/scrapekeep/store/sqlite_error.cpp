@@ -19,6 +19,9 @@ core::Error translate(const SQLite::Exception& e) {
     case SQLITE_PROTOCOL:
       return {core::ErrorCode::unavailable, "database cannot be read or written"};
     case SQLITE_CORRUPT:
+      // A file that opened as a database: one of its pages cannot be read.
+      return {core::ErrorCode::internal,
+              "the database file is damaged: SQLite cannot read part of it"};
     case SQLITE_NOTADB:
       return {core::ErrorCode::internal, "database file is damaged or not a database"};
     case SQLITE_CONSTRAINT:
