@@ -979,6 +979,12 @@ TEST_CASE("VALIDATION_ERROR is 422 naming every bad field", "[http]") {
                            Json{{"selectors", Json{{"item", "//article[matches(@class, 'p')]"},
                                                    {"fields", Json{{"t", ".//h2[$x]"}}}}}})),
         now, {"options.selectors.item", "options.selectors.fields.t"});
+    // What is not an object is named, not the item inside it that was never sent.
+    check_bad_fields(a.post("/v1/scrape", Json{{"url", page_url(1)}, {"options", Json::array()}}),
+                     now, {"options"});
+    check_bad_fields(
+        a.post("/v1/scrape", job_request(page_url(1), Json{{"selectors", "//article"}})), now,
+        {"options.selectors"});
   }
   SECTION("a body that is not an object") {
     const HttpReply r = a.post("/v1/scrape", std::string("[1, 2]"));

@@ -342,9 +342,13 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
   core::JobOptions& o = req.options;
   const Json empty = Json::object();
   const Json* options = &empty;
+  // A selectors object that is there but not an object is named as such,
+  // not as the fields inside it that were never sent.
+  bool malformed = false;
   if (doc.contains("options") && !doc.at("options").is_null()) {
     if (!doc.at("options").is_object()) {
       v.fail("options", "must be an object");
+      malformed = true;
     } else {
       options = &doc.at("options");
     }
@@ -362,6 +366,7 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
   if (options->contains("selectors") && !options->at("selectors").is_null()) {
     if (!options->at("selectors").is_object()) {
       v.fail("options.selectors", "must be an object");
+      malformed = true;
     } else {
       selectors = &options->at("selectors");
     }
@@ -369,7 +374,7 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
   const std::string sp = "options.selectors.";
   v.unknown_keys(*selectors, {"item", "fields", "next_page", "detail_link", "detail_fields"}, sp);
   using core::SelectorRole;
-  v.xpath(*selectors, "item", sp + "item", true, o.selectors.item, SelectorRole::item);
+  v.xpath(*selectors, "item", sp + "item", !malformed, o.selectors.item, SelectorRole::item);
   v.field_map(*selectors, "fields", sp + "fields", o.selectors.fields);
   v.xpath(*selectors, "next_page", sp + "next_page", false, o.selectors.next_page,
           SelectorRole::link);
