@@ -303,7 +303,8 @@ TEST_CASE("a new key that cannot be written to stdout is revoked and the command
   };
   const RunResult created = to_full("keys create --db " + db + " --org lost");
   CHECK(created.exit_code == 1);
-  CHECK(created.err.find("cannot write the new API key to standard output; it was revoked (key_") !=
+  CHECK(created.err.find(
+            "scrapekeep: cannot write to standard output: the new API key was revoked (key_") !=
         std::string::npos);
   const RunResult listed = keys(dir, {"list", "--db", db});
   REQUIRE(listed.exit_code == 0);
@@ -324,7 +325,7 @@ TEST_CASE("a new key that cannot be written to stdout is revoked and the command
   const std::string fresh = dir.file("fresh.db");
   const RunResult served = to_full("serve --db " + fresh + " --listen 127.0.0.1:0 --workers 0");
   CHECK(served.exit_code == 1);
-  CHECK(served.err.find("cannot write the new API key") != std::string::npos);
+  CHECK(served.err.find("cannot write to standard output: the new API key") != std::string::npos);
   const RunResult fresh_keys = keys(dir, {"list", "--db", fresh});
   REQUIRE(fresh_keys.exit_code == 0);
   CHECK(fresh_keys.out.find("active") == std::string::npos);
@@ -350,7 +351,8 @@ TEST_CASE("a new key sent to a pipe nobody reads is revoked and the command fail
   };
   const RunResult created = to_closed_pipe("keys create --db " + db + " --org piped");
   CHECK(created.exit_code == 1);
-  CHECK(created.err.find("cannot write the new API key to standard output; it was revoked (key_") !=
+  CHECK(created.err.find(
+            "scrapekeep: cannot write to standard output: the new API key was revoked (key_") !=
         std::string::npos);
   const RunResult listed = keys(dir, {"list", "--db", db});
   REQUIRE(listed.exit_code == 0);

@@ -199,16 +199,17 @@ TEST_CASE("an option written with '=' and nothing after it is bad usage, not a t
   // CLI11 took the next argument for the value: a database called --help.
   const auto migrate = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "migrate", "--db=", "--help"});
   CHECK(migrate.exit_code == 2);
-  CHECK(migrate.err == "scrapekeep: --db= gives no value (see scrapekeep --help)\n");
+  CHECK(migrate.err == "scrapekeep: --db= gives no value (see scrapekeep migrate --help)\n");
   CHECK_FALSE(std::filesystem::exists("--help"));  // run_program runs it in this folder
   const auto keys = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "keys", "create", "--org",
                                                       "acme", "--db=", "--org=x"});
   CHECK(keys.exit_code == 2);
   CHECK(keys.out.empty());
+  CHECK(keys.err == "scrapekeep: --db= gives no value (see scrapekeep keys create --help)\n");
   CHECK_FALSE(std::filesystem::exists("--org=x"));
   const auto to = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "backup", "--db", db, "--to="});
   CHECK(to.exit_code == 2);
-  CHECK(to.err == "scrapekeep: --to= gives no value (see scrapekeep --help)\n");
+  CHECK(to.err == "scrapekeep: --to= gives no value (see scrapekeep backup --help)\n");
   // After "--" it is an argument like any other.
   CHECK(run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "migrate", "--db", db, "--", "--x="})
             .err.find("gives no value") == std::string::npos);

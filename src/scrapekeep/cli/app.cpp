@@ -56,9 +56,9 @@ int show_new_key(store::JobStore& store, const store::CreatedKey& key, const std
     return 0;
   }
   const auto revoked = store.revoke_key(key.info.key_id, core::SystemClock().now());
-  return fail("cannot write the new API key to standard output; " +
-              (revoked ? "it was revoked (" + key.info.key_id + "), since nobody saw it"
-                       : "revoke " + key.info.key_id + ": nobody saw it") +
+  return fail("cannot write to standard output: the new API key " +
+              (revoked ? "was revoked (" + key.info.key_id + "), since nobody saw it"
+                       : "is " + key.info.key_id + ", revoke it: nobody saw it") +
               "; make another with scrapekeep keys create");
 }
 
@@ -236,6 +236,9 @@ int run(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   // "--db=" with nothing after it: CLI11 would take the next argument for
   // its value ("migrate --db= --help" made a database called --help).
+  // Its help is that of the command named before it, as for other usage errors.
+  CLI::App* named = &app;
+  std::string path = "scrapekeep";
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--") {
@@ -243,8 +246,13 @@ int run(int argc, char** argv) {
     }
     if (arg.size() > 3 && arg.substr(0, 2) == "--" && arg.back() == '=' &&
         arg.find('=') == arg.size() - 1) {
-      say(std::string(arg) + " gives no value (see scrapekeep --help)");
+      say(std::string(arg) + " gives no value (see " + path + " --help)");
       return 2;
+    }
+    const auto subs = named->get_subcommands([&](CLI::App* c) { return c->get_name() == arg; });
+    if (!subs.empty()) {
+      named = subs.front();
+      path += " " + named->get_name();
     }
   }
   // Help and the version are output too: one that cannot be written fails.
