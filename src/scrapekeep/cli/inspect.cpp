@@ -1093,14 +1093,15 @@ void add_inspect_command(CLI::App& app, Action& action) {
       ->transform(whole_number(0, 1000));
   stats->add_flag("--json", o.json, "Print the statistics as JSON");
 
-  auto* exp = command("export", "Stream jobs (or page events) as JSON lines or CSV", run_export,
-                      settle_export_format);
+  auto* exp = command("export", "Stream jobs (or page events) as JSON lines or CSV, oldest first",
+                      run_export, settle_export_format);
   exp->add_option("--format", o.format, "jsonl or csv (required unless --json)")
       ->check(CLI::IsMember({"jsonl", "csv"}));
   exp->add_flag("--json", o.json, "Same as --format jsonl");
   exp->add_flag("--events", o.events, "Export the page events of the matching jobs");
   add_filter_options(exp, o);
-  exp->add_option("--limit", o.limit, "At most N rows (default all)")->transform(at_least_one());
+  exp->add_option("--limit", o.limit, "At most N rows, the oldest (default all)")
+      ->transform(at_least_one());
 
   auto* check =
       command("check", "Integrity check and invariants; exit 1 on any finding", run_check);
