@@ -728,6 +728,49 @@ TEST_CASE("a trigger scrapekeep did not make, or changed, is refused before it c
   CHECK(db.execAndGet("SELECT COUNT(*) FROM jobs").getInt() == 2);
 }
 
+TEST_CASE(
+    "an index scrapekeep made that is missing or changed is refused and one of the user's "
+    "own is not",
+    "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("scrapekeep.db");
+  {
+    StoreConfig config;
+    config.path = path;
+    REQUIRE(JobStore::open(config).ok());
+  }
+  struct Tampering {
+    std::string sql;
+    std::string said;  // empty: opens
+  };
+  const Tampering t = GENERATE(
+      // Without it a listing page could be stored, and counted, twice.
+      Tampering{"DROP INDEX page_events_listing_once",
+                "its index page_events_listing_once is missing"},
+      Tampering{"DROP INDEX jobs_progress; CREATE INDEX jobs_progress ON jobs (job_id)",
+                "its index jobs_progress is not the one scrapekeep made"},
+      // Its columns swapped in sqlite_master, the table's rows as they were:
+      // the progress read would show one counter's value as the other's.
+      Tampering{"PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = replace(sql, "
+                "'listing_pages_scraped, listing_pages_failed', 'listing_pages_failed, "
+                "listing_pages_scraped') WHERE name = 'jobs_progress'",
+                "its index jobs_progress is not the one scrapekeep made"},
+      Tampering{"CREATE INDEX mine ON result_items (job_id)", ""});
+  INFO(t.sql);
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec(t.sql);
+  }
+  for (const std::string& why : refusals(path)) {
+    INFO(why);
+    if (t.said.empty()) {
+      CHECK(why.empty());
+    } else {
+      CHECK(mentions(why, "not a scrapekeep database it can read: " + t.said));
+    }
+  }
+}
+
 TEST_CASE("a -journal, -wal or -shm that is not a regular file is refused at once", "[store]") {
   const std::string suffix = GENERATE(as<std::string>{}, "-journal", "-wal", "-shm");
   const bool fifo = GENERATE(true, false);

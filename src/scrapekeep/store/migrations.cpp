@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -30,12 +31,26 @@ int latest_schema_version() {
 namespace {
 
 // What the migrations up to `version` make: each table with its columns,
-// and each trigger with its SQL, from the migrations applied to an empty
-// in-memory database, once per version.
+// each trigger with its SQL and each index with its table and SQL (none for
+// those SQLite makes for a UNIQUE or PRIMARY KEY), from the migrations
+// applied to an empty in-memory database, once per version.
+struct IndexAt {
+  std::string table;
+  std::optional<std::string> sql;
+  bool operator==(const IndexAt&) const = default;
+};
 struct SchemaAt {
   std::map<std::string, std::vector<std::string>> tables;
   std::map<std::string, std::string> triggers;
+  std::map<std::string, IndexAt> indexes;
 };
+
+IndexAt index_at(SQLite::Statement& row) {
+  return IndexAt{row.getColumn(1).getString(),
+                 row.getColumn(2).isNull()
+                     ? std::nullopt
+                     : std::optional<std::string>(row.getColumn(2).getString())};
+}
 const SchemaAt& schema_at(int version) {
   static std::mutex mutex;
   static std::map<int, SchemaAt> built;
@@ -53,6 +68,11 @@ const SchemaAt& schema_at(int version) {
   SQLite::Statement triggers(scratch, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'");
   while (triggers.executeStep()) {
     schema.triggers[triggers.getColumn(0).getString()] = triggers.getColumn(1).getString();
+  }
+  SQLite::Statement indexes(scratch,
+                            "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'");
+  while (indexes.executeStep()) {
+    schema.indexes[indexes.getColumn(0).getString()] = index_at(indexes);
   }
   auto& tables = schema.tables;
   SQLite::Statement names(scratch,
@@ -158,6 +178,28 @@ core::Result<std::int64_t> recorded_schema_version(SQLite::Database& db) {
           return core::Error{core::ErrorCode::invalid_argument,
                              "the file is not a scrapekeep database it can read: its trigger " +
                                  name + " is missing"};
+        }
+      }
+      // Its indexes are what keeps a page from being counted twice (the
+      // UNIQUE ones) and what the progress read takes a job's counters from
+      // (jobs_progress, read alone): one dropped or changed (its columns
+      // swapped) would count twice or show other columns' values. An index
+      // of the user's own is no harm and stays.
+      SQLite::Statement i(db,
+                          "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' AND "
+                          "name = ?");
+      for (const auto& [name, made] : schema.indexes) {
+        i.reset();
+        i.bind(1, name);
+        if (!i.executeStep()) {
+          return core::Error{core::ErrorCode::invalid_argument,
+                             "the file is not a scrapekeep database it can read: its index " +
+                                 name + " is missing"};
+        }
+        if (!(index_at(i) == made)) {
+          return core::Error{core::ErrorCode::invalid_argument,
+                             "the file is not a scrapekeep database it can read: its index " +
+                                 name + " is not the one scrapekeep made"};
         }
       }
       return version;
