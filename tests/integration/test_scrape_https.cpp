@@ -79,6 +79,8 @@ class TlsSite {
     return "https://127.0.0.1:" + std::to_string(m_port) + path;
   }
   int port() const { return m_port; }
+  // A connection idle this long is closed, with a close_notify alert first.
+  void set_keep_alive_timeout(time_t seconds) { m_server->set_keep_alive_timeout(seconds); }
   // The server name (SNI) of the last TLS handshake; empty if it sent none.
   std::string server_name() const {
     std::lock_guard lock(m_mutex);
@@ -348,6 +350,32 @@ TEST_CASE("HTTPS: a response head larger than one read, with nothing after it", 
   CHECK(r.ok);
   CHECK(r.http_status == std::optional<int>(200));
   CHECK(r.body.empty());
+}
+
+TEST_CASE("HTTPS: a kept-alive connection the server closed while idle is not reused",
+          "[scrape][https]") {
+  // nginx closes a TLS connection idle past its keepalive_timeout with a
+  // close_notify alert, then a FIN. The library's check before reusing a
+  // connection peeked at that alert's first byte and took the connection
+  // for alive: the next request was written to it and failed as a try ("the
+  // connection closed before any response"), found against nginx with
+  // keepalive_timeout 1s and --host-delay-ms 1300 (each page took two tries).
+  TempDir dir;
+  TlsSite site(dir);
+  site.set_keep_alive_timeout(1);
+  FetchConfig config;
+  config.verify_tls = false;  // self-signed
+  config.max_tries = 1;       // a try lost on the closed connection fails the page
+  HttpFetcher fetcher(config);
+  const auto first = fetcher.fetch(site.url("/listings"), soon());
+  INFO(first.error);
+  REQUIRE(first.ok);
+  // Past the server's keep-alive timeout: it has closed the connection.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  const auto second = fetcher.fetch(site.url("/listings"), soon());
+  INFO(second.error);
+  CHECK(second.ok);
+  CHECK(second.http_status == std::optional<int>(200));
 }
 
 TEST_CASE("HTTPS: a host name the fetcher looked up is still the TLS server name", "[scrape]") {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <brotli/decode.h>
@@ -694,6 +695,16 @@ std::string bare_host(const std::string& host) {
   return host;
 }
 
+// A kept-alive connection between two requests.
+class IdleConnection {
+ public:
+  // Closes the connection if the server is done with it (see BoundedClient).
+  virtual void close_if_server_done() = 0;
+
+ protected:
+  ~IdleConnection() = default;
+};
+
 // cpp-httplib's client (plain or TLS) over net::SocketStream: a response's
 // head is read whole and bounded before the library parses it (a site
 // sending endless headers took a worker past 1.8 GB), and `head_failure`
@@ -703,10 +714,39 @@ std::string bare_host(const std::string& host) {
 // the library also takes a wildcard anywhere ("www.*.test", "*"), and the
 // subject's CN beside names that do not match.
 template <typename Base, typename Limits>
-class BoundedClient final : public Base {
+class BoundedClient final : public Base, public IdleConnection {
  public:
   BoundedClient(const std::string& host, int port, Limits& limits)
       : Base(host, port), m_host(host), m_limits(limits) {}
+
+  // Between two requests a server sends nothing on a kept-alive connection,
+  // unless it is done with it: a FIN, or for TLS a close_notify alert before
+  // it (nginx at its keepalive_timeout, seen with strace). The
+  // library's own check before reusing a connection peeks at one byte and
+  // takes any byte for a live connection, so a TLS connection closed while
+  // idle got the next request, which failed as a try ("the connection closed
+  // before any response"), then waited its backoff and its host's turn.
+  // Anything to read now (a close_notify, a FIN, bytes sent unasked) closes
+  // the connection: the request goes on a new one.
+  void close_if_server_done() override {
+    {
+      std::lock_guard lock(this->socket_mutex_);
+      if (!this->socket_.is_open()) {
+        return;
+      }
+      pollfd idle{this->socket_.sock, POLLIN, 0};
+      if (::poll(&idle, 1, 0) <= 0) {
+        return;  // nothing came: still usable (or poll failed: the library checks)
+      }
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+      if (this->socket_.ssl != nullptr) {
+        // No close_notify of ours to a server that closed: nothing is written.
+        SSL_set_quiet_shutdown(this->socket_.ssl, 1);
+      }
+#endif
+    }
+    this->stop();  // takes the socket lock itself; no request is in flight
+  }
 
  private:
   static constexpr bool k_tls = !std::is_same_v<Base, httplib::ClientImpl>;
@@ -1057,6 +1097,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     return attempt;
   }
   httplib::ClientImpl& client = client_for(target);
+  if (auto* idle = dynamic_cast<IdleConnection*>(&client)) {
+    idle->close_if_server_done();  // before the lookup below, which a new connection needs
+  }
   // The library looks a host up itself when it opens a connection, with no
   // deadline: it is given the address instead. With an address filter,
   // every request checks the host's addresses afresh.
