@@ -140,6 +140,41 @@ TEST_CASE("a meta after non-ASCII text still declares the page's encoding",
         Strings{"\xE2\x80\x9Cq\xE2\x80\x9D"});
 }
 
+TEST_CASE("an XML declaration declares a page's encoding when no meta does",
+          "[scrape][encoding]") {
+  // XHTML as nginx and Apache serve a .xhtml file (application/xhtml+xml, no
+  // charset), its encoding named only in its XML declaration: read as
+  // windows-1252 ("\xC3\x8F\xC3\xB0\xC3\xA8" for "\xD0\x9F\xD1\x80\xD0\xB8"),
+  // where browsers (the HTML spec's "get an XML encoding") and Scrapy read
+  // windows-1251.
+  const std::string xhtml =
+      "<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n"
+      "<html xmlns=\"http://www.w3.org/1999/xhtml\"><body><p>\xCF\xF0\xE8</p></body></html>";
+  CHECK(sniff_encoding(xhtml, "") == "windows-1251");
+  CHECK(paragraphs(xhtml) == Strings{"\xD0\x9F\xD1\x80\xD0\xB8"});
+  // The header's charset and a <meta> come first.
+  CHECK(sniff_encoding(xhtml, "koi8-r") == "KOI8-R");
+  CHECK(sniff_encoding("<?xml version='1.0' encoding='koi8-r'?><meta charset=\"gbk\">", "") ==
+        "GBK");
+  // Single quotes, spaces and controls around '='; a label browsers know.
+  CHECK(sniff_encoding("<?xml version='1.0' encoding \t= 'Shift_JIS' ?><p>", "") ==
+        "Shift_JIS");
+  CHECK(sniff_encoding("<?xml encoding=\"latin1\"?><p>\xE9</p>", "") == "windows-1252");
+  // Read as UTF-16 it would not say <?xml in ASCII: UTF-8.
+  CHECK(sniff_encoding("<?xml version=\"1.0\" encoding=\"UTF-16\"?><p>\xCF</p>", "") ==
+        "UTF-8");
+  // Only at the very start, with a known label and no space inside it; else
+  // the bytes decide.
+  CHECK(sniff_encoding(" <?xml version=\"1.0\" encoding=\"koi8-r\"?><p>\xCF\xF0</p>", "") ==
+        "windows-1252");
+  CHECK(sniff_encoding("<?xml encoding=\"x-unknown\"?><p>\xCF\xF0</p>", "") == "windows-1252");
+  CHECK(sniff_encoding("<?xml encoding=\"koi8-r \"?><p>\xCF\xF0</p>", "") == "windows-1252");
+  CHECK(sniff_encoding("<?xml encoding=koi8-r?><p>\xCF\xF0</p>", "") == "windows-1252");
+  // '<?x' in UTF-16 without a byte-order mark, the prescan's first step.
+  CHECK(sniff_encoding(std::string("<\0?\0x\0m\0l\0", 10), "") == "UTF-16LE");
+  CHECK(sniff_encoding(std::string("\0<\0?\0x\0m\0l", 10), "") == "UTF-16BE");
+}
+
 TEST_CASE("UTF-16 pages: NUL characters dropped, code units kept aligned", "[scrape][encoding]") {
   // "<p>a\0b</p>" in UTF-16LE with a byte-order mark, then a lone surrogate
   std::string page = std::string("\xFF\xFE", 2);

@@ -486,6 +486,59 @@ std::string meta_declared_encoding(std::string_view s) {
   return {};
 }
 
+std::string xml_declared_encoding(std::string_view s) {
+  // The HTML spec's prescan begins with a UTF-16 XML declaration's first
+  // bytes ('<?x' in UTF-16), and when it finds no <meta> it reads the page's
+  // XML declaration ("get an XML encoding"), within the same first bytes.
+  if (s.substr(0, 6) == std::string_view("<\0?\0x\0", 6)) {
+    return "UTF-16LE";
+  }
+  if (s.substr(0, 6) == std::string_view("\0<\0?\0x", 6)) {
+    return "UTF-16BE";
+  }
+  if (s.substr(0, 5) != "<?xml") {
+    return {};
+  }
+  constexpr std::size_t k_prescan_bytes = 1024;  // what browsers prescan
+  const std::string_view decl = s.substr(0, std::min(s.find('>'), k_prescan_bytes));
+  if (decl.size() == s.size() || decl.size() == k_prescan_bytes) {
+    return {};  // no '>' within them
+  }
+  std::size_t pos = decl.find("encoding");
+  if (pos == std::string_view::npos) {
+    return {};
+  }
+  pos += 8;
+  const auto skip_space_and_controls = [&] {
+    while (pos < decl.size() && static_cast<unsigned char>(decl[pos]) <= 0x20) {
+      ++pos;
+    }
+  };
+  skip_space_and_controls();
+  if (pos >= decl.size() || decl[pos] != '=') {
+    return {};
+  }
+  ++pos;
+  skip_space_and_controls();
+  if (pos >= decl.size() || (decl[pos] != '"' && decl[pos] != '\'')) {
+    return {};
+  }
+  const char quote = decl[pos++];
+  const std::size_t close = decl.find(quote, pos);
+  if (close == std::string_view::npos) {
+    return {};
+  }
+  const std::string_view label = decl.substr(pos, close - pos);
+  for (const char c : label) {
+    if (static_cast<unsigned char>(c) <= 0x20) {
+      return {};
+    }
+  }
+  const std::string encoding = encoding_for_label(label);
+  // As for a <meta>: a page that reads '<?xml' in ASCII is not UTF-16.
+  return encoding == "UTF-16LE" || encoding == "UTF-16BE" ? "UTF-8" : encoding;
+}
+
 std::string sniff_encoding(std::string_view html, std::string_view http_charset) {
   if (const auto bom = bom_encoding(html); bom.second != 0) {
     return std::string(bom.first);
@@ -493,7 +546,14 @@ std::string sniff_encoding(std::string_view html, std::string_view http_charset)
   if (std::string declared = encoding_for_label(http_charset); !declared.empty()) {
     return declared;
   }
-  if (std::string declared = meta_declared_encoding(html); !declared.empty()) {
+  std::string declared = xml_declared_encoding(html);
+  if (declared.rfind("UTF-16", 0) == 0) {
+    return declared;  // the prescan's first step
+  }
+  if (std::string meta = meta_declared_encoding(html); !meta.empty()) {
+    return meta;
+  }
+  if (!declared.empty()) {
     return declared;
   }
   // Valid UTF-8 is told at the fast scan's speed (8 ASCII bytes a step).

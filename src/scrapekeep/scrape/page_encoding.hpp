@@ -28,10 +28,17 @@ std::string encoding_for_label(std::string_view label);
 // says; empty if none.
 std::string meta_declared_encoding(std::string_view html);
 
+// The encoding a page's XML declaration declares, found as the HTML spec's
+// prescan finds it (`<?xml version="1.0" encoding="windows-1251"?>` at the
+// very start, XHTML's; UTF-16 read as UTF-8), or UTF-16LE or UTF-16BE for a
+// page that starts with '<?x' in UTF-16; empty if none.
+std::string xml_declared_encoding(std::string_view html);
+
 // The encoding a page is read in: a byte-order mark, else the Content-Type's
-// `charset` (`http_charset`), else a <meta>, else UTF-8, unless more of its
-// bytes break UTF-8 than form it (then windows-1252, what browsers take for
-// an undeclared Western page).
+// `charset` (`http_charset`), else a <meta> (or '<?x' in UTF-16 before it),
+// else an XML declaration, else UTF-8, unless more of its bytes break UTF-8
+// than form it (then windows-1252, what browsers take for an undeclared
+// Western page).
 std::string sniff_encoding(std::string_view html, std::string_view http_charset);
 
 // `html` decoded to UTF-8 in the encoding sniff_encoding() chooses, without
