@@ -1,9 +1,11 @@
 #include <SQLiteCpp/Database.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -49,6 +51,51 @@ std::set<std::string> partial_names(const TempDir& dir) {
   }
   return found;
 }
+
+// The default VFS, but an open of the partial copy's -wal (made when its
+// check reads it: a WAL source's copy is a WAL database) fails with
+// `fail_with`, or, with `signal_after`, opens and then raises that signal.
+// Made the default while it lives.
+class PartialWalHook {
+ public:
+  PartialWalHook(int fail_with, int signal_after) : m_base(sqlite3_vfs_find(nullptr)) {
+    s_base = m_base;
+    s_fail_with = fail_with;
+    s_signal_after = signal_after;
+    m_vfs = *m_base;
+    m_vfs.zName = "partial-wal-hook";
+    m_vfs.xOpen = open;
+    sqlite3_vfs_register(&m_vfs, 1);
+  }
+  PartialWalHook(const PartialWalHook&) = delete;
+  PartialWalHook& operator=(const PartialWalHook&) = delete;
+  ~PartialWalHook() {
+    sqlite3_vfs_unregister(&m_vfs);
+    sqlite3_vfs_register(m_base, 1);
+  }
+
+ private:
+  static int open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
+                  int* out) {
+    const bool hooked =
+        (flags & SQLITE_OPEN_WAL) != 0 && name != nullptr && std::strstr(name, ".partial-");
+    if (hooked && s_fail_with != SQLITE_OK) {
+      file->pMethods = nullptr;
+      return s_fail_with;
+    }
+    const int rc = s_base->xOpen(s_base, name, file, flags, out);
+    if (hooked && s_signal_after != 0) {
+      ::raise(s_signal_after);
+    }
+    return rc;
+  }
+
+  static inline sqlite3_vfs* s_base = nullptr;
+  static inline int s_fail_with = SQLITE_OK;
+  static inline int s_signal_after = 0;
+  sqlite3_vfs* m_base;
+  sqlite3_vfs m_vfs{};
+};
 
 // Read as an immutable file: opening a WAL database otherwise leaves a -wal
 // and -shm beside it.
@@ -177,5 +224,27 @@ TEST_CASE("backup_to says when the target's name leaves no room for the partial 
         "cannot create " + target +
             ": the name is too long (at most 240 bytes: the copy is written as "
             "NAME.partial-XXXXXX)");
+  CHECK(names_in(dir).empty());
+}
+
+TEST_CASE("a backup stopped by a signal while its copy is checked leaves no -wal or -shm",
+          "[store][backup]") {
+  // The copy of a WAL database is one: reading it for its check makes a -wal
+  // and a -shm beside the partial copy, which the signal's handler left.
+  TempDir dir;
+  const std::string source_path = make_source(dir, 20);
+  const std::string target = dir.file("copy.db");
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    SQLite::Database source(source_path, SQLite::OPEN_READWRITE);
+    PartialWalHook hook(SQLITE_OK, SIGTERM);
+    (void)store::backup_to(source, target);
+    ::_exit(0);  // not reached when the signal ends the process
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGTERM);
   CHECK(names_in(dir).empty());
 }

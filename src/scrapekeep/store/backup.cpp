@@ -25,15 +25,20 @@ namespace scrapekeep::store {
 namespace {
 
 // The partial copy's names, for the signal handler (which may only call
-// async-signal-safe functions: it unlinks them and dies of the signal).
+// async-signal-safe functions: it unlinks them and dies of the signal): the
+// copy, its -journal while it is written, and its -wal and -shm while it is
+// checked (a WAL database's copy is one, and SQLite makes both to read it).
 // One backup at a time per process: the command line makes one.
+constexpr std::array<const char*, 3> k_side_files{"-journal", "-wal", "-shm"};
 std::array<char, 4096> g_partial{};
-std::array<char, 4096> g_partial_journal{};
+std::array<std::array<char, 4096>, k_side_files.size()> g_partial_sides{};
 
 extern "C" void remove_partial_and_die(int sig) {
   if (g_partial[0] != '\0') {
     ::unlink(g_partial.data());
-    ::unlink(g_partial_journal.data());
+    for (const auto& side : g_partial_sides) {
+      ::unlink(side.data());
+    }
   }
   ::signal(sig, SIG_DFL);
   ::raise(sig);
@@ -42,13 +47,16 @@ extern "C" void remove_partial_and_die(int sig) {
 constexpr std::array<int, 3> k_signals{SIGINT, SIGTERM, SIGHUP};
 
 // Holds the partial file's names for the handler while it lives; removes
-// the file and its journal unless it was published.
+// the file and its side files unless it was published.
 class PartialFile {
  public:
   explicit PartialFile(std::string path) : m_path(std::move(path)) {
-    const std::string journal = m_path + "-journal";
-    if (journal.size() < g_partial_journal.size()) {
-      std::memcpy(g_partial_journal.data(), journal.c_str(), journal.size() + 1);
+    // "-journal" is the longest suffix.
+    if (m_path.size() + std::strlen("-journal") < g_partial.size()) {
+      for (std::size_t i = 0; i < k_side_files.size(); ++i) {
+        const std::string side = m_path + k_side_files[i];
+        std::memcpy(g_partial_sides[i].data(), side.c_str(), side.size() + 1);
+      }
       std::memcpy(g_partial.data(), m_path.c_str(), m_path.size() + 1);
       for (std::size_t i = 0; i < k_signals.size(); ++i) {
         // A signal ignored when the command began (nohup's SIGHUP, SIGINT
@@ -70,7 +78,9 @@ class PartialFile {
     // Removed while the handler still stands: a signal now finds nothing left.
     if (!m_published) {
       ::unlink(m_path.c_str());
-      ::unlink((m_path + "-journal").c_str());
+      for (const char* suffix : k_side_files) {
+        ::unlink((m_path + suffix).c_str());
+      }
     }
     for (std::size_t i = 0; i < k_signals.size(); ++i) {
       if (m_installed[i]) {
