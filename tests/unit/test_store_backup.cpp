@@ -248,3 +248,25 @@ TEST_CASE("a backup stopped by a signal while its copy is checked leaves no -wal
   CHECK(WTERMSIG(status) == SIGTERM);
   CHECK(names_in(dir).empty());
 }
+
+TEST_CASE("a copy its check cannot read is a failed backup not a damaged database",
+          "[store][backup]") {
+  // The check opens the copy's -wal and maps its -shm: a full disk (or no
+  // inode left) fails that, which said the database and its copy were damaged.
+  TempDir dir;
+  SQLite::Database source(make_source(dir, 20), SQLite::OPEN_READWRITE);
+  const std::string target = dir.file("copy.db");
+  store::BackupCopy copy;
+  {
+    PartialWalHook hook(SQLITE_CANTOPEN, 0);
+    auto done = store::backup_to(source, target);
+    if (done) {
+      copy = *done;
+    }
+    INFO((done ? "problems: " + (copy.problems.empty() ? "" : copy.problems.front())
+               : done.error().message));
+    CHECK_FALSE(done);
+    CHECK(copy.problems.empty());
+  }
+  CHECK(names_in(dir).empty());
+}

@@ -216,7 +216,13 @@ core::Result<BackupCopy> backup_to(SQLite::Database& source, const std::string& 
       integrity_problems(*opened, true,
                          [&](const std::string& line) { copy.problems.push_back(line); });
     } catch (const SQLite::Exception& e) {
-      // Damage the check cannot read past (the schema's own pages) is damage too.
+      // Damage the check cannot read past (the schema's own pages) is damage
+      // too. Anything else (a full disk as it makes the copy's -wal and
+      // -shm, no memory) says nothing of the copy: the backup fails with it.
+      const int code = e.getErrorCode() & 0xff;
+      if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB) {
+        throw;
+      }
       copy.problems.push_back(std::string("SQLite's check stopped: ") + e.getErrorStr());
     }
     return core::ok_status();

@@ -27,7 +27,9 @@ namespace scrapekeep::store {
 // SQLite's backup copies pages as they are, damaged ones too: the copy is
 // checked (PRAGMA quick_check) before it takes its name, and what that finds
 // is returned. A damaged copy is kept all the same: it is no worse than its
-// source, and may be all that is left of it.
+// source, and may be all that is left of it. A check that fails for another
+// reason (a full disk, no memory) fails the backup, as a copy that cannot be
+// written does.
 struct BackupCopy {
   std::vector<std::string> problems;  // integrity_problems() of the copy: none when sound
 };
