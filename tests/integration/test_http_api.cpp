@@ -322,6 +322,23 @@ std::vector<std::pair<std::string, std::string>> job_routes(const std::string& j
 
 } // namespace
 
+TEST_CASE("GET /healthz on a file whose scrapekeep index is gone is 503 not 422", "[http]") {
+  // The open-time check of the file's schema (tables, triggers, and now its
+  // indexes) refuses it as invalid_argument, which the health check passed
+  // on as 422 VALIDATION_ERROR, a request error, to a GET without a body.
+  FakeClock clock(k_t0);
+  TestServer server(clock);
+  ApiClient anonymous = server.client("");
+  REQUIRE(anonymous.get("/healthz").status == 200);
+  {
+    SQLite::Database raw(server.db_path(), SQLite::OPEN_READWRITE);
+    raw.exec("DROP INDEX page_events_listing_once");
+  }
+  const HttpReply r = anonymous.get("/healthz");
+  check_error(r, 503, "STORAGE_UNAVAILABLE", clock.now());
+  CHECK(r.error()["details"] == Json{{"database", "unavailable"}});
+}
+
 TEST_CASE("GET /healthz answers without a key", "[http]") {
   FakeClock clock(k_t0);
   TestServer server(clock);

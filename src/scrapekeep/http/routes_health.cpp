@@ -13,6 +13,12 @@ Outcome healthz(RouteContext& ctx) {
   core::Status file = ctx.store.check_file();
   auto version = file ? ctx.store.schema_version() : core::Result<std::int64_t>(file.error());
   if (!version) {
+    // A file no longer one scrapekeep can read (a table, trigger or index
+    // changed under the server) is a database that cannot be read, not a
+    // bad request: invalid_argument would be 422 VALIDATION_ERROR.
+    if (version.error().code == core::ErrorCode::invalid_argument) {
+      return storage_unavailable();
+    }
     return from_store_error(version.error());
   }
   return Reply{200, Json{{"status", "ok"}, {"database", "ok"}, {"version", SCRAPEKEEP_VERSION}},
