@@ -210,8 +210,12 @@ core::Result<BackupCopy> backup_to(SQLite::Database& source, const std::string& 
   BackupCopy copy;
   auto result = guarded([&]() -> core::Status {
     opened = std::make_unique<SQLite::Database>(partial.path(), SQLite::OPEN_READWRITE);
-    SQLite::Backup backup(*opened, source);
-    backup.executeStep(-1);
+    {
+      // Finished before the copy is used (SQLite: not before
+      // sqlite3_backup_finish).
+      SQLite::Backup backup(*opened, source);
+      backup.executeStep(-1);
+    }
     try {
       integrity_problems(*opened, true,
                          [&](const std::string& line) { copy.problems.push_back(line); });
