@@ -104,6 +104,14 @@ int rows_in(const std::string& path) {
   return db.execAndGet("SELECT count(*) FROM t").getInt();
 }
 
+// Waits for `child` and checks that signal `sig` ended it.
+void check_ended_by(pid_t child, int sig) {
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == sig);
+}
+
 }  // namespace
 
 TEST_CASE("backup_to gives the copy its name only once it is whole", "[store][backup]") {
@@ -173,10 +181,7 @@ TEST_CASE("a backup stopped by a signal leaves neither the target nor its partia
       });
       ::_exit(0);  // not reached when the signal ends the process
     }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    CHECK(WIFSIGNALED(status));
-    CHECK(WTERMSIG(status) == sig);
+    check_ended_by(child, sig);
     CHECK(names_in(dir).empty());
   }
 }
@@ -242,10 +247,7 @@ TEST_CASE("a backup stopped by a signal while its copy is checked leaves no -wal
     (void)store::backup_to(source, target);
     ::_exit(0);  // not reached when the signal ends the process
   }
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK(WIFSIGNALED(status));
-  CHECK(WTERMSIG(status) == SIGTERM);
+  check_ended_by(child, SIGTERM);
   CHECK(names_in(dir).empty());
 }
 
