@@ -272,3 +272,28 @@ TEST_CASE("a copy its check cannot read is a failed backup not a damaged databas
   }
   CHECK(names_in(dir).empty());
 }
+
+TEST_CASE("a backup whose source stays locked fails and publishes no empty copy",
+          "[store][backup]") {
+  // sqlite3_backup_step() returns SQLITE_BUSY or SQLITE_LOCKED, it does not
+  // throw them: a copy that got no page would pass its check (an empty
+  // database is sound) and be published as the backup.
+  TempDir dir;
+  const std::string path = dir.file("source.db");
+  {
+    SQLite::Database made(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    made.exec("CREATE TABLE t (n INTEGER)");
+    made.exec("INSERT INTO t VALUES (1)");
+  }
+  SQLite::Database locker(path, SQLite::OPEN_READWRITE);
+  locker.exec("BEGIN EXCLUSIVE");
+  SQLite::Database source(path, SQLite::OPEN_READWRITE);  // no busy timeout
+  const std::string target = dir.file("copy.db");
+  auto done = store::backup_to(source, target);
+  locker.exec("ROLLBACK");
+  INFO((done ? std::string("published, problems: ") +
+                   std::to_string(done->problems.size())
+             : done.error().message));
+  CHECK_FALSE(done);
+  CHECK(names_in(dir).empty());
+}

@@ -214,7 +214,12 @@ core::Result<BackupCopy> backup_to(SQLite::Database& source, const std::string& 
       // Finished before the copy is used (SQLite: not before
       // sqlite3_backup_finish).
       SQLite::Backup backup(*opened, source);
-      backup.executeStep(-1);
+      // SQLITE_BUSY and SQLITE_LOCKED are returned, not thrown: the copy
+      // then holds none or part of the pages (an empty one passes its check).
+      const int step = backup.executeStep(-1);
+      if (step != SQLITE_DONE) {
+        throw SQLite::Exception("the backup did not copy every page", step);
+      }
     }
     try {
       integrity_problems(*opened, true,
