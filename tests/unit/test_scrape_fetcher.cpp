@@ -1499,6 +1499,61 @@ TEST_CASE("fetch: a kept-alive connection the server closes as the next request 
   CHECK(requests == 5);
 }
 
+TEST_CASE("fetch: a new connection the library opens in place of one closed during the lookup "
+          "that closes unanswered costs a try",
+          "[scrape][fetcher]") {
+  // The kept-alive connection is still open when the fetch starts, and the
+  // server closes it while the host is looked up (with an address filter, at
+  // every request): the library sees the close and opens a new connection
+  // itself. That one's close is no kept-alive connection's: the request is
+  // not sent once more for free.
+  struct State {
+    std::atomic<int> lookups{0};
+    std::atomic<bool> close_now{false};
+    std::atomic<bool> closed{false};
+  };
+  auto state = std::make_shared<State>();
+  const std::string page = "<html><body><article><h2>one</h2></article></body></html>";
+  std::atomic<int> connections{0};
+  std::atomic<int> unanswered{0};
+  RawSite site([&](int fd) {
+    if (++connections > 1) {
+      ++unanswered;  // read, then closed without a word
+      return;
+    }
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+                     std::to_string(page.size()) + "\r\n\r\n" + page);
+    const auto until = steady_clock::now() + seconds(10);
+    while (!state->close_now && steady_clock::now() < until) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    ::shutdown(fd, SHUT_WR);
+    state->closed = true;
+  });
+  FetchConfig config = test_config();
+  config.max_tries = 1;
+  config.address_filter = [](const std::string&) { return true; };
+  config.resolver = [state](const std::string&) -> std::vector<std::string> {
+    if (++state->lookups == 2) {
+      state->close_now = true;
+      const auto until = steady_clock::now() + seconds(10);
+      while (!state->closed && steady_clock::now() < until) {
+        std::this_thread::sleep_for(milliseconds(1));
+      }
+      std::this_thread::sleep_for(milliseconds(20));  // the FIN is there
+    }
+    return {"127.0.0.1"};
+  };
+  const std::string origin = "http://site.test:" + site.url("").substr(17);
+  HttpFetcher fetcher(config);
+  const FetchResult first = fetcher.fetch(origin + "/a", in(seconds(10)));
+  REQUIRE(first.ok);
+  const FetchResult second = fetcher.fetch(origin + "/b", in(seconds(10)));
+  INFO(second.error);
+  CHECK_FALSE(second.ok);
+  CHECK(unanswered == 1);
+}
+
 TEST_CASE("fetch: a redirect or an error status whose Content-Length is not one is read by its "
           "status, as before the length was checked",
           "[scrape][fetcher]") {

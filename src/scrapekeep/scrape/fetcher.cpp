@@ -700,6 +700,9 @@ class IdleConnection {
  public:
   // Closes the connection if the server is done with it (see BoundedClient).
   virtual void close_if_server_done() = 0;
+  // Connections opened so far (tries included): a request that opened none
+  // went on a kept-alive one.
+  virtual std::uint64_t connections_opened() const = 0;
 
  protected:
   ~IdleConnection() = default;
@@ -748,10 +751,13 @@ class BoundedClient final : public Base, public IdleConnection {
     this->stop();  // takes the socket lock itself; no request is in flight
   }
 
+  std::uint64_t connections_opened() const override { return m_opened; }
+
  private:
   static constexpr bool k_tls = !std::is_same_v<Base, httplib::ClientImpl>;
 
   bool create_and_connect_socket(typename Base::Socket& socket, httplib::Error& error) override {
+    ++m_opened;
     if (!this->is_valid() || !httplib::ClientImpl::create_and_connect_socket(socket, error)) {
       return false;
     }
@@ -857,6 +863,7 @@ class BoundedClient final : public Base, public IdleConnection {
 
   std::string m_host;  // bare, lower case
   Limits& m_limits;
+  std::uint64_t m_opened = 0;  // create_and_connect_socket() calls
 };
 
 std::optional<std::string> parse_target(const std::string& url, std::string& host,
@@ -1097,7 +1104,8 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     return attempt;
   }
   httplib::ClientImpl& client = client_for(target);
-  if (auto* idle = dynamic_cast<IdleConnection*>(&client)) {
+  auto* const idle = dynamic_cast<IdleConnection*>(&client);
+  if (idle != nullptr) {
     idle->close_if_server_done();  // before the lookup below, which a new connection needs
   }
   // The library looks a host up itself when it opens a connection, with no
@@ -1357,8 +1365,12 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     m_response.handshake.disarm();
     return got;
   };
-  const bool reused = client.is_socket_open() != 0;  // a kept-alive connection
+  // Whether the request went on a kept-alive connection: known once it has
+  // gone. An open one may still be replaced by the library (it found the
+  // server's FIN: the server closed it during the lookup above, say).
+  const std::uint64_t opened_before = idle != nullptr ? idle->connections_opened() : 0;
   httplib::Result result = get();
+  const bool reused = idle != nullptr && idle->connections_opened() == opened_before;
   // A kept-alive connection that the server closed as the request reached it
   // (its keep-alive timeout or request limit ran out at that moment, with no
   // `Connection: close`): nothing came back, not even a byte. The request
