@@ -342,8 +342,8 @@ std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& bod
   core::JobOptions& o = req.options;
   const Json empty = Json::object();
   const Json* options = &empty;
-  // A selectors object that is there but not an object is named as such,
-  // not as the fields inside it that were never sent.
+  // An options or selectors value that is there but not an object is named
+  // as such, not as the fields inside it that were never sent.
   bool malformed = false;
   if (doc.contains("options") && !doc.at("options").is_null()) {
     if (!doc.at("options").is_object()) {
