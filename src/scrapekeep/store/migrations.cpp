@@ -51,6 +51,7 @@ IndexAt index_at(SQLite::Statement& row) {
                      ? std::nullopt
                      : std::optional<std::string>(row.getColumn(2).getString())};
 }
+
 const SchemaAt& schema_at(int version) {
   static std::mutex mutex;
   static std::map<int, SchemaAt> built;
