@@ -94,10 +94,10 @@ class RawSite {
   std::thread m_thread;
 };
 
-// A 200 with `page` as its HTML body, and the connection closed.
-std::string html_answer(const std::string& page) {
+// A 200 with `page` as its HTML body, and the connection closed (or kept).
+std::string html_answer(const std::string& page, bool close = true) {
   return "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
-         std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page;
+         std::to_string(page.size()) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + page;
 }
 
 bool send_all(int fd, const std::string& bytes) {
@@ -1479,8 +1479,7 @@ TEST_CASE("fetch: a kept-alive connection the server closes as the next request 
   std::atomic<int> requests{0};
   RawSite site([&](int fd) {
     ++requests;
-    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
-                     std::to_string(page.size()) + "\r\n\r\n" + page);
+    send_all(fd, html_answer(page, false));
     char next[4096];
     if (::recv(fd, next, sizeof next, 0) > 0) {
       ++requests;
@@ -1521,8 +1520,7 @@ TEST_CASE("fetch: a new connection the library opens in place of one closed duri
       ++unanswered;  // read, then closed without a word
       return;
     }
-    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
-                     std::to_string(page.size()) + "\r\n\r\n" + page);
+    send_all(fd, html_answer(page, false));
     const auto until = steady_clock::now() + seconds(10);
     while (!state->close_now && steady_clock::now() < until) {
       std::this_thread::sleep_for(milliseconds(1));
@@ -1558,10 +1556,7 @@ TEST_CASE("fetch: a redirect or an error status whose Content-Length is not one 
           "status, as before the length was checked",
           "[scrape][fetcher]") {
   const std::string page = "<html><body><h2>x</h2></body></html>";
-  RawSite target([&](int fd) {
-    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
-                     std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
-  });
+  RawSite target([&](int fd) { send_all(fd, html_answer(page)); });
   const std::string to = target.url("/page");
   HttpFetcher fetcher(test_config());
   SECTION("a redirect is followed") {
@@ -1616,8 +1611,7 @@ TEST_CASE("fetch: a start URL with '|' or '^' in its user info is fetched",
   std::atomic<int> requests{0};
   RawSite site([&](int fd) {
     ++requests;
-    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
-                     std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+    send_all(fd, html_answer(page));
   });
   HttpFetcher fetcher(test_config());
   const std::string url = site.url("/a|b");

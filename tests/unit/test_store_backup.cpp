@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -104,6 +105,17 @@ int rows_in(const std::string& path) {
   return db.execAndGet("SELECT count(*) FROM t").getInt();
 }
 
+// Runs `body` in a child process, which exits with what it returns (unless
+// a signal ends it first); the child's pid.
+pid_t in_child(const std::function<int()>& body) {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::_exit(body());
+  }
+  return child;
+}
+
 // Waits for `child` and checks that signal `sig` ended it.
 void check_ended_by(pid_t child, int sig) {
   int status = 0;
@@ -170,17 +182,15 @@ TEST_CASE("a backup stopped by a signal leaves neither the target nor its partia
   const std::string target = dir.file("copy.db");
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
     INFO("signal " << sig);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
+    const pid_t child = in_child([&] {
       // The signal arrives while the copy is being made, as a Ctrl-C would.
       SQLite::Database source(source_path, SQLite::OPEN_READWRITE);
       (void)store::backup_to(source, target, [sig] {
         ::raise(sig);
         return core::ok_status();
       });
-      ::_exit(0);  // not reached when the signal ends the process
-    }
+      return 0;  // not reached when the signal ends the process
+    });
     check_ended_by(child, sig);
     CHECK(names_in(dir).empty());
   }
@@ -190,17 +200,15 @@ TEST_CASE("a signal ignored when the backup began (nohup) stays ignored", "[stor
   TempDir dir;
   const std::string source_path = make_source(dir, 20);
   const std::string target = dir.file("copy.db");
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
+  const pid_t child = in_child([&] {
     ::signal(SIGHUP, SIG_IGN);  // as nohup leaves it: the terminal closing
     SQLite::Database source(source_path, SQLite::OPEN_READWRITE);
     const auto done = store::backup_to(source, target, [] {
       ::raise(SIGHUP);
       return core::ok_status();
     });
-    ::_exit(done ? 0 : 3);
-  }
+    return done ? 0 : 3;
+  });
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
@@ -239,14 +247,12 @@ TEST_CASE("a backup stopped by a signal while its copy is checked leaves no -wal
   TempDir dir;
   const std::string source_path = make_source(dir, 20);
   const std::string target = dir.file("copy.db");
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
+  const pid_t child = in_child([&] {
     SQLite::Database source(source_path, SQLite::OPEN_READWRITE);
     PartialWalHook hook(SQLITE_OK, SIGTERM);
     (void)store::backup_to(source, target);
-    ::_exit(0);  // not reached when the signal ends the process
-  }
+    return 0;  // not reached when the signal ends the process
+  });
   check_ended_by(child, SIGTERM);
   CHECK(names_in(dir).empty());
 }
