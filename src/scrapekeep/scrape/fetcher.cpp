@@ -1104,10 +1104,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
     return attempt;
   }
   httplib::ClientImpl& client = client_for(target);
-  auto* const idle = dynamic_cast<IdleConnection*>(&client);
-  if (idle != nullptr) {
-    idle->close_if_server_done();  // before the lookup below, which a new connection needs
-  }
+  // Every client client_for() makes is a BoundedClient.
+  IdleConnection& idle = dynamic_cast<IdleConnection&>(client);
+  idle.close_if_server_done();  // before the lookup below, which a new connection needs
   // The library looks a host up itself when it opens a connection, with no
   // deadline: it is given the address instead. With an address filter,
   // every request checks the host's addresses afresh.
@@ -1368,9 +1367,9 @@ HttpFetcher::Attempt HttpFetcher::request_once(const Target& target, SteadyTime 
   // Whether the request went on a kept-alive connection: known once it has
   // gone. An open one may still be replaced by the library (it found the
   // server's FIN: the server closed it during the lookup above, say).
-  const std::uint64_t opened_before = idle != nullptr ? idle->connections_opened() : 0;
+  const std::uint64_t opened_before = idle.connections_opened();
   httplib::Result result = get();
-  const bool reused = idle != nullptr && idle->connections_opened() == opened_before;
+  const bool reused = idle.connections_opened() == opened_before;
   // A kept-alive connection that the server closed as the request reached it
   // (its keep-alive timeout or request limit ran out at that moment, with no
   // `Connection: close`): nothing came back, not even a byte. The request
