@@ -9,10 +9,10 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
-#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +21,7 @@
 #include "scrapekeep/core/random.hpp"
 #include "scrapekeep/store/job_store.hpp"
 #include "support/fake_clock.hpp"
+#include "support/sync_counting_vfs.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -41,6 +42,7 @@ using scrapekeep::store::NewItem;
 using scrapekeep::store::PageKind;
 using scrapekeep::store::StoreConfig;
 using scrapekeep::testing::FakeClock;
+using scrapekeep::testing::SyncCountingVfs;
 using scrapekeep::testing::TempDir;
 
 constexpr Micros k_second = 1'000'000;
@@ -925,6 +927,62 @@ TEST_CASE("finish ends a job as done, timeout or error", "[store]") {
     CHECK(*moved == 0);
     CHECK(snapshot(f.store(), job.job_id) == before);
   }
+}
+
+// What a power cut keeps is what was synced. Under synchronous NORMAL (the
+// default) a page write is not synced (a resumed job fetches the page
+// again), but what a client was told is: a job's creation, its cancel, its
+// deletion and its end, and a key's creation and revocation.
+TEST_CASE("under synchronous normal what a client is told is synced and page writes are not",
+          "[store]") {
+  SyncCountingVfs vfs;  // before the store: every connection goes through it
+  StoreFixture f;
+  long syncs = vfs.wal_syncs();
+  const auto new_syncs = [&] {
+    const long now = vfs.wal_syncs();
+    const long n = now - syncs;
+    syncs = now;
+    return n;
+  };
+
+  const Job job = f.create(paged_options(5));
+  CHECK(new_syncs() == 1);
+  const Claim c = f.claim();
+  REQUIRE(f.store().record_listing_page(c, listing(1, 4, f.clock.now()), f.clock.now()).ok());
+  REQUIRE(f.store().record_listing_page(c, listing(2, 4, f.clock.now()), f.clock.now()).ok());
+  CHECK(new_syncs() == 0);
+  REQUIRE(f.store().finish(c, CompletionReason::done, std::nullopt, f.clock.now()).ok());
+  CHECK(new_syncs() == 1);
+  REQUIRE(f.store().delete_job(job.job_id, std::nullopt).ok());
+  CHECK(new_syncs() == 1);
+
+  const Job other = f.create();
+  CHECK(new_syncs() == 1);
+  REQUIRE(f.store().cancel_job(other.job_id, std::nullopt, f.clock.now()).ok());
+  CHECK(new_syncs() == 1);
+  CHECK(f.get(other.job_id).status == JobStatus::cancelled);
+
+  auto key = f.store().create_key("org-c", f.clock.now());
+  REQUIRE(key.ok());
+  CHECK(new_syncs() == 1);
+  REQUIRE(f.store().revoke_key(key->info.key_id, f.clock.now()).ok());
+  CHECK(new_syncs() == 1);
+
+  // The connection is back to NORMAL after each: pages are still not synced.
+  JobOptions short_job = paged_options(5);
+  short_job.timeout = 1;
+  const Job last = f.create(short_job);
+  new_syncs();
+  const Claim next = f.claim();
+  REQUIRE(f.store().record_listing_page(next, listing(1, 4, f.clock.now()), f.clock.now()).ok());
+  CHECK(new_syncs() == 0);
+
+  // Recovery ending a job whose time ran out while its worker was gone.
+  f.clock.advance(k_lease + 2 * k_second);
+  auto recovered = f.store().recover_expired(f.clock.now(), 3);
+  REQUIRE(recovered.ok());
+  CHECK(f.get(last.job_id).status == JobStatus::completed);
+  CHECK(new_syncs() == 1);
 }
 
 TEST_CASE("cancel stops pending and processing jobs and fences the worker", "[store]") {

@@ -45,7 +45,8 @@ void add_work_options(CLI::App& command, WorkOptions& o) {
   command
       .add_option("--synchronous", o.synchronous,
                   "SQLite synchronous mode: normal (a power cut may lose the last "
-                  "commits, never corrupts) or full (every commit synced)")
+                  "page writes, never corrupts; jobs' and keys' changes are synced) or full "
+                  "(every commit synced)")
       ->check(CLI::IsMember({"normal", "full"}))
       ->capture_default_str();
   command

@@ -236,6 +236,38 @@ struct JobStore::Impl : BatchConnection {
     return read_job(*q);
   }
 
+  // While held, this connection's commits are synced to disk even under
+  // synchronous NORMAL: the commits a client is told about (a job created,
+  // cancelled, deleted or ended, a key made or revoked) then survive a power
+  // cut, as a page that a resumed job fetches again need not. Under NORMAL
+  // alone a cut could roll back a 201'd job, a cancel or a key's revocation
+  // until the next checkpoint. The WAL is appended in order, so the sync
+  // keeps every commit before it too, from any connection. One fsync per
+  // such commit; page writes still have none. Taken before the transaction
+  // begins: the pragma does nothing inside one.
+  class SyncedCommits {
+   public:
+    explicit SyncedCommits(Impl& impl)
+        : m_handle(impl.config.synchronous == Synchronous::normal && !impl.config.read_only
+                       ? impl.db.getHandle()
+                       : nullptr) {
+      if (m_handle != nullptr) {
+        sqlite3_exec(m_handle, "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr);
+      }
+    }
+    ~SyncedCommits() {
+      if (m_handle != nullptr) {
+        // Should this fail (no memory), the connection stays FULL: slower, not less safe.
+        sqlite3_exec(m_handle, "PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr);
+      }
+    }
+    SyncedCommits(const SyncedCommits&) = delete;
+    SyncedCommits& operator=(const SyncedCommits&) = delete;
+
+   private:
+    sqlite3* m_handle;
+  };
+
   // Runs `body`, which opens its own transaction, with this connection's
   // foreign keys off: deleting a job's row then does not cascade to all its
   // events and items under the write lock (remove_jobs deletes them itself,
@@ -517,6 +549,7 @@ constexpr const char* k_key_select =
 } // namespace
 
 Result<CreatedKey> JobStore::create_key(const std::string& org_name, Micros now) {
+  const Impl::SyncedCommits synced(*m_impl);
   return guarded([&]() -> Result<CreatedKey> {
     auto& db = m_impl->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
@@ -562,6 +595,7 @@ Result<std::vector<ApiKeyInfo>> read_keys(SQLite::Database& db) {
 }
 
 Result<std::optional<Micros>> JobStore::revoke_key(const std::string& key_id, Micros now) {
+  const Impl::SyncedCommits synced(*m_impl);
   return guarded([&]() -> Result<std::optional<Micros>> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement q(m_impl->db, "SELECT revoked_at FROM api_keys WHERE key_id = ?");
@@ -607,6 +641,7 @@ Result<std::int64_t> JobStore::count_keys() {
 
 Result<Job> JobStore::create_job(std::int64_t org_id, const std::string& url,
                                  const core::JobOptions& options, Micros now) {
+  const Impl::SyncedCommits synced(*m_impl);
   return guarded([&]() -> Result<Job> {
     // Never the id of a deleted job whose rows are still being purged: the
     // new job would show them as its own.
@@ -725,6 +760,7 @@ Result<JobPage> JobStore::list_jobs(const JobFilter& f) {
 
 Result<Job> JobStore::cancel_job(const std::string& job_id, std::optional<std::int64_t> org_id,
                                  Micros now) {
+  const Impl::SyncedCommits synced(*m_impl);
   return guarded([&]() -> Result<Job> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     auto job = m_impl->load_job(job_id, org_id);
@@ -760,6 +796,7 @@ Result<Job> JobStore::cancel_job(const std::string& job_id, std::optional<std::i
 }
 
 Status JobStore::delete_job(const std::string& job_id, std::optional<std::int64_t> org_id) {
+  const Impl::SyncedCommits synced(*m_impl);
   return guarded([&]() -> Status {
     return m_impl->without_cascade([&]() -> Status {
       SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
@@ -1238,6 +1275,7 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
 
 Status JobStore::finish(const Claim& claim, core::CompletionReason reason,
                         std::optional<std::string> error_message, Micros now) {
+  const Impl::SyncedCommits synced(*m_impl);
   return guarded([&]() -> Status {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     auto job = m_impl->load_claimed(claim);
@@ -1292,6 +1330,8 @@ Status JobStore::release(const Claim& claim) {
 }
 
 Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_attempts) {
+  // Ends jobs whose time ran out or whose workers kept dying: synced as finish().
+  const Impl::SyncedCommits synced(*m_impl);
   return guarded([&]() -> Result<std::int64_t> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     std::vector<std::pair<Job, std::int64_t>> expired;  // and its lost_attempts
