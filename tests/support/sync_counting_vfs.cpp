@@ -100,8 +100,8 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, 
 }
 
 int x_sync(sqlite3_file* f, int flags) {
-  if (outer(f)->wal) {
-    outer(f)->owner->count_wal_sync();
+  if (outer(f)->wal && !outer(f)->owner->count_wal_sync()) {
+    return SQLITE_IOERR_FSYNC;
   }
   return inner(f)->pMethods->xSync(inner(f), flags);
 }

@@ -21,14 +21,23 @@ class SyncCountingVfs {
   // Syncs of files whose name ends in "-wal", since the VFS was made.
   long wal_syncs() const { return m_wal_syncs.load(); }
 
+  // From now on, syncs of "-wal" files fail (SQLITE_IOERR_FSYNC), as a
+  // disk's fsync can (EIO).
+  void fail_wal_syncs(bool fail) { m_fail_wal_syncs = fail; }
+
   // For the VFS's own calls.
   sqlite3_vfs* inner() const { return m_inner; }
-  void count_wal_sync() { ++m_wal_syncs; }
+  // Counts a "-wal" file's sync; false when it is to fail.
+  bool count_wal_sync() {
+    ++m_wal_syncs;
+    return !m_fail_wal_syncs.load();
+  }
 
  private:
   sqlite3_vfs* m_vfs;
   sqlite3_vfs* m_inner;
   std::atomic<long> m_wal_syncs{0};
+  std::atomic<bool> m_fail_wal_syncs{false};
 };
 
 }  // namespace scrapekeep::testing

@@ -985,6 +985,20 @@ TEST_CASE("under synchronous normal what a client is told is synced and page wri
   CHECK(new_syncs() == 1);
 }
 
+TEST_CASE("a change whose sync fails is unavailable though it is made", "[store]") {
+  SyncCountingVfs vfs;
+  StoreFixture f;
+  vfs.fail_wal_syncs(true);
+  auto job = f.store().create_job(f.org, k_url, JobOptions{}, f.clock.now());
+  REQUIRE_FALSE(job.ok());
+  CHECK(job.error().code == ErrorCode::unavailable);
+  CHECK(job.error().message == "the change was stored but could not be synced to disk");
+  vfs.fail_wal_syncs(false);
+  auto listed = f.store().list_jobs(JobFilter{});
+  REQUIRE(listed.ok());
+  CHECK(listed->total == 1);  // made: a retry of the POST would make a second job
+}
+
 TEST_CASE("cancel stops pending and processing jobs and fences the worker", "[store]") {
   StoreFixture f;
 
