@@ -1323,7 +1323,7 @@ Status JobStore::release(const Claim& claim) {
 }
 
 Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_attempts) {
-  return m_impl->synced(guarded([&]() -> Result<std::int64_t> {
+  Result<std::int64_t> moved = guarded([&]() -> Result<std::int64_t> {
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     std::vector<std::pair<Job, std::int64_t>> expired;  // and its lost_attempts
     {
@@ -1393,7 +1393,10 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
     }
     tx.commit();
     return static_cast<std::int64_t>(expired.size());
-  }));
+  });
+  // Synced when it ended jobs or put them back: not at every pass of
+  // maintenance, which would sync the workers' pages every few seconds.
+  return moved && *moved > 0 ? m_impl->synced(std::move(moved)) : moved;
 }
 
 Result<std::int64_t> JobStore::expire_orphaned_leases(
