@@ -851,6 +851,33 @@ TEST_CASE("inspect export streams jobs and events as jsonl and csv", "[inspect]"
   CHECK(lines_of(limited.out).size() == 3);
 }
 
+TEST_CASE("inspect export csv quotes a stored job id that holds a comma a quote or a newline",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("odd_id.db");
+  const Built b = build_db(db);
+  // A damaged or hand-edited row's id (inspect check reports it as a value).
+  const std::string odd = "job_a,b\"c\nd";
+  {
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    for (const char* table : {"jobs", "page_events"}) {
+      SQLite::Statement q(raw, std::string("UPDATE ") + table + " SET job_id = ? WHERE job_id = ?");
+      q.bind(1, odd);
+      q.bind(2, b.failed);
+      REQUIRE(q.exec() == 1);
+    }
+  }
+  const std::string quoted = "\"job_a,b\"\"c\nd\"";
+  auto jobs = inspect(dir, db, {"export", "--format", "csv", "--status", "failed"});
+  REQUIRE(jobs.exit_code == 0);
+  INFO(jobs.out);
+  CHECK(contains(jobs.out, "\n" + quoted + ",acme,failed,error,http://127.0.0.1:9/b0?page=1,"));
+  auto events = inspect(dir, db, {"export", "--format", "csv", "--events", "--status", "failed"});
+  REQUIRE(events.exit_code == 0);
+  INFO(events.out);
+  CHECK(contains(events.out, "\n1," + quoted + ",listing,1,,http://127.0.0.1:9/b0?page=1,503,"));
+}
+
 TEST_CASE("inspect export shows where a redirect took a listing page, on a database older "
           "than migration 0005 none", "[inspect]") {
   TempDir dir;

@@ -884,7 +884,9 @@ int run_export(const InspectOptions& o) {
       if (jsonl) {
         std::cout << dump(event_json(r)) << "\n";
       } else {
-        std::cout << e.seq << ',' << r.job_id << ',' << store::to_string(e.kind) << ','
+        // The job id quoted too: a damaged or hand-edited row's may hold a
+        // comma or a line break (inspect check reports such an id).
+        std::cout << e.seq << ',' << csv(r.job_id) << ',' << store::to_string(e.kind) << ','
                   << e.page_number << ',' << csv_opt(r.item_index) << ',' << csv(e.url) << ','
                   << csv_opt(e.http_status) << ',' << (e.ok ? "ok" : "failed") << ','
                   << e.items_found << ',' << r.detail_links << ',' << csv_opt(e.error) << ','
@@ -909,7 +911,7 @@ int run_export(const InspectOptions& o) {
       } else {
         const core::JobCounters& c = j.counters;
         const core::Progress p = core::derive_progress(j, now);
-        std::cout << j.job_id << ',' << csv(r.org) << ',' << core::to_string(j.status) << ','
+        std::cout << csv(j.job_id) << ',' << csv(r.org) << ',' << core::to_string(j.status) << ','
                   << (j.completion_reason ? core::to_string(*j.completion_reason) : "") << ','
                   << csv(j.url) << ',' << core::format_timestamp(j.created_at) << ','
                   << csv_time(j.started_at) << ',' << csv_time(j.completed_at) << ','
