@@ -3,6 +3,7 @@
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,11 +11,13 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scrapekeep/core/clock.hpp"
@@ -1533,6 +1536,67 @@ TEST_CASE("History reads jobs exactly as JobStore does", "[inspect]") {
         "<url>: HTTP 503 (see <url>.)");
   CHECK(scrapekeep::store::normalize_error_message("HTTP://X.test/: connection failed") ==
         "<url>: connection failed");
+}
+
+namespace {
+
+// Runs `write` once, as `history`'s connection begins to run the first
+// statement whose SQL begins with `sql`: a live server's commit landing in
+// the middle of what inspect reads.
+struct WriteAt {
+  std::string sql;
+  std::function<bool()> write;
+  std::optional<bool> written;
+};
+
+int write_at(unsigned, void* context, void* statement, void*) {
+  auto* at = static_cast<WriteAt*>(context);
+  const char* sql = sqlite3_sql(static_cast<sqlite3_stmt*>(statement));
+  if (!at->written && sql != nullptr && std::string_view(sql).rfind(at->sql, 0) == 0) {
+    at->written = at->write();
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("History reads a live job's counters and its page events in one snapshot", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("live.db");
+  // Kept open: the file is in use (a -wal beside it), read as a server's is.
+  AcmeStore acme = open_acme(db);
+  JobStore& store = *acme.store;
+  auto job =
+      store.create_job(acme.org_id, "http://127.0.0.1:9/l?page=1", options(true, 10, 0), k_t0);
+  REQUIRE(job);
+  const Claim c = claim(store, k_t0);
+  const auto url = [](int page) { return "http://127.0.0.1:9/l?page=" + std::to_string(page); };
+  const auto store_page = [&](int page) {
+    return store
+        .record_listing_page(
+            c, listing(page, url(page), k_t0, k_second, items(2, "", false), url(page + 1)), k_t0)
+        .ok();
+  };
+  REQUIRE(store_page(1));
+  auto history = scrapekeep::store::History::open(db);
+  REQUIRE(history);
+  REQUIRE_FALSE((*history)->snapshot());
+  // Page 2 is stored after the job's row was read, as its events are summed.
+  WriteAt at{"SELECT COUNT(*), TOTAL(", [&] { return store_page(2); }, std::nullopt};
+  sqlite3* handle = (*history)->database().getHandle();
+  sqlite3_trace_v2(handle, SQLITE_TRACE_STMT, write_at, &at);
+  auto read = (*history)->timeline(job->job_id);
+  sqlite3_trace_v2(handle, 0, nullptr, nullptr);
+  REQUIRE(at.written == true);
+  REQUIRE(read);
+  // Both as the file was before that page: the counters match the events.
+  CHECK(read->record.job.counters.listing_pages_scraped == 1);
+  CHECK(read->timeline.listing_ok == 1);
+  CHECK(read->record.job.counters.items_found == read->timeline.items);
+  auto again = (*history)->timeline(job->job_id);
+  REQUIRE(again);
+  CHECK(again->record.job.counters.listing_pages_scraped == 2);
+  CHECK(again->timeline.listing_ok == 2);
 }
 
 // ---- hostile database files ----

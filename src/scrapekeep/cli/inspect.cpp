@@ -446,23 +446,20 @@ int run_job(const InspectOptions& o) {
   if (!history) {
     return 1;
   }
-  auto record = history->job(o.job_id);
-  if (!record) {
-    return fail(record.error().message);
+  auto read = history->timeline(o.job_id);
+  if (!read) {
+    return fail(read.error().message);
   }
-  auto timeline = history->timeline(o.job_id);
-  if (!timeline) {
-    return fail(timeline.error().message);
-  }
-  const core::Job& j = record->job;
+  const store::JobRecord& record = read->record;
+  const core::Job& j = record.job;
   const core::Progress progress = core::derive_progress(j, now);
   const bool processing = j.status == core::JobStatus::processing;
   if (o.json) {
-    Json out = job_json(*record);
-    out["claimed_by"] = record->claimed_by ? Json(*record->claimed_by) : Json(nullptr);
+    Json out = job_json(record);
+    out["claimed_by"] = record.claimed_by ? Json(*record.claimed_by) : Json(nullptr);
     out["lease_expires_at"] = time_or_null(j.lease_expires_at);
     out["progress"] = http::progress_view(progress);
-    out["timeline"] = timeline_json(*timeline);
+    out["timeline"] = timeline_json(read->timeline);
     std::cout << dump(out) << "\n";
     if (processing) {
       say("note: " + worker_note(j, now));
@@ -471,13 +468,13 @@ int run_job(const InspectOptions& o) {
   }
   const Style style;
   const core::JobCounters& c = j.counters;
-  const store::Timeline& t = *timeline;
+  const store::Timeline& t = read->timeline;
   std::cout << style.bold("Job " + core::printable(j.job_id)) << " (times in UTC)\n";
   Table about({});
   auto row = [&](Table& table, const std::string& key, const std::string& value) {
     table.add({key, value});
   };
-  row(about, "organization", record->org);
+  row(about, "organization", record.org);
   row(about, "status",
       std::string(core::to_string(j.status)) +
           (j.completion_reason ? std::string(" (") + core::to_string(*j.completion_reason) + ")"
@@ -499,8 +496,7 @@ int run_job(const InspectOptions& o) {
     row(about, "lease", "none: waiting for a worker to resume it");
   } else if (processing || j.claim_token) {
     row(about, "lease",
-        "held by " + record->claimed_by.value_or("?") + " until " +
-            format_time(j.lease_expires_at));
+        "held by " + record.claimed_by.value_or("?") + " until " + format_time(j.lease_expires_at));
   }
   const core::JobOptions& opt = j.options;
   row(about, "options",

@@ -549,14 +549,17 @@ Result<JobRecord> History::job(const std::string& job_id) {
   });
 }
 
-Result<Timeline> History::timeline(const std::string& job_id) {
-  return guarded([&]() -> Result<Timeline> {
+Result<JobTimeline> History::timeline(const std::string& job_id) {
+  return guarded([&]() -> Result<JobTimeline> {
     auto& db = *m_impl->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::DEFERRED);
-    if (!m_impl->job_exists(job_id)) {
+    SQLite::Statement job(db, k_job_select() + "WHERE j.job_id = ?");
+    job.bind(1, job_id);
+    if (!job.executeStep()) {
       return Error{ErrorCode::not_found, "job not found: " + job_id};
     }
-    Timeline t;
+    JobTimeline read{read_job_record(job), Timeline{}};
+    Timeline& t = read.timeline;
     SQLite::Statement sums(
         db,
         // TOTAL, not SUM: a damaged row's huge values make SUM fail with
@@ -614,7 +617,7 @@ Result<Timeline> History::timeline(const std::string& job_id) {
       t.http_statuses.emplace_back(status, statuses.getColumn(1).getInt64());
     }
     tx.commit();
-    return t;
+    return read;
   });
 }
 

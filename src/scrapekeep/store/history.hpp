@@ -61,6 +61,12 @@ struct Timeline {
   std::vector<std::pair<std::optional<int>, std::int64_t>> http_statuses;
 };
 
+// A job and the summary of its page events, read together.
+struct JobTimeline {
+  JobRecord record;
+  Timeline timeline;
+};
+
 struct StatusCount {
   core::JobStatus status = core::JobStatus::pending;
   std::optional<core::CompletionReason> reason;
@@ -183,7 +189,10 @@ class History {
 
   // not_found when there is no such job.
   Result<JobRecord> job(const std::string& job_id);
-  Result<Timeline> timeline(const std::string& job_id);
+  // The job and its page events' summary from one read transaction, so that
+  // on a live file its counters are those of the events summed (read apart,
+  // a page stored between the two reads showed as a counter mismatch).
+  Result<JobTimeline> timeline(const std::string& job_id);
 
   // Jobs matching `filter`, newest first, in one statement. `fn` returns false to stop.
   Status each_job(const HistoryFilter& filter, const std::function<bool(const JobRecord&)>& fn);
