@@ -1599,6 +1599,36 @@ TEST_CASE("History reads a live job's counters and its page events in one snapsh
   CHECK(again->timeline.listing_ok == 2);
 }
 
+TEST_CASE("History counts jobs and lists them in one snapshot while a Reading is held",
+          "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("live.db");
+  AcmeStore acme = open_acme(db);  // kept open: the file is in use
+  JobStore& store = *acme.store;
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(store.create_job(acme.org_id, "http://127.0.0.1:9/" + std::to_string(i),
+                             options(false, 1, 0), k_t0 + i));
+  }
+  auto history = scrapekeep::store::History::open(db);
+  REQUIRE(history);
+  REQUIRE_FALSE((*history)->snapshot());
+  scrapekeep::store::HistoryFilter filter;
+  filter.limit = 50;
+  auto reading = (*history)->begin_read();
+  REQUIRE(reading);
+  auto total = (*history)->count_jobs(filter);
+  REQUIRE(total);
+  CHECK(*total == 2);
+  // A job created between the count and the list (inspect jobs showed "3 of 2").
+  REQUIRE(store.create_job(acme.org_id, "http://127.0.0.1:9/new", options(false, 1, 0), k_t0 + 9));
+  std::int64_t listed = 0;
+  REQUIRE((*history)->each_job(filter, [&](const scrapekeep::store::JobRecord&) {
+    ++listed;
+    return true;
+  }));
+  CHECK(listed == *total);
+}
+
 // ---- hostile database files ----
 
 namespace {

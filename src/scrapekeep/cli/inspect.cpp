@@ -349,6 +349,13 @@ int run_jobs(const InspectOptions& o) {
     return 1;
   }
   const auto filter = make_filter(o, now, k_default_jobs_limit);
+  // The total and the jobs listed from one read, as the API's list reads
+  // them: on a live file, a job created between two reads showed as "7 of 6
+  // matching jobs".
+  auto reading = history->begin_read();
+  if (!reading) {
+    return fail(reading.error().message);
+  }
   auto total = history->count_jobs(filter);
   if (!total) {
     return fail(total.error().message);

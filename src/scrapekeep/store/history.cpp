@@ -536,6 +536,19 @@ Result<std::unique_ptr<History>> History::open(const std::string& path) {
   return std::unique_ptr<History>(new History(std::move(impl)));
 }
 
+History::Reading::Reading(std::unique_ptr<SQLite::Transaction> transaction)
+    : m_transaction(std::move(transaction)) {}
+History::Reading::~Reading() = default;
+History::Reading::Reading(Reading&& other) noexcept = default;
+History::Reading& History::Reading::operator=(Reading&& other) noexcept = default;
+
+Result<History::Reading> History::begin_read() {
+  return guarded([&]() -> Result<Reading> {
+    return Reading(
+        std::make_unique<SQLite::Transaction>(*m_impl->db, SQLite::TransactionBehavior::DEFERRED));
+  });
+}
+
 Result<std::vector<ApiKeyInfo>> History::keys() { return read_keys(*m_impl->db); }
 
 Result<JobRecord> History::job(const std::string& job_id) {

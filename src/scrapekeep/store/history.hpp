@@ -16,6 +16,10 @@
 #include "scrapekeep/core/job.hpp"
 #include "scrapekeep/store/job_store.hpp"
 
+namespace SQLite {
+class Transaction;
+}
+
 namespace scrapekeep::store {
 
 // Which jobs a listing or an export covers. Every field is optional.
@@ -183,6 +187,23 @@ class History {
   // The size of a -wal beside a snapshot, whose transactions it cannot read
   // (a read-only folder); 0 otherwise.
   std::uintmax_t unread_wal_bytes() const;
+
+  // A read transaction, held while it lives: what is read meanwhile through
+  // its History is the file at one moment, so that on a live file reads
+  // made together agree (a count and the jobs it counts). Not around
+  // timeline() or check(), which begin their own.
+  class Reading {
+   public:
+    ~Reading();
+    Reading(Reading&& other) noexcept;
+    Reading& operator=(Reading&& other) noexcept;
+
+   private:
+    friend class History;
+    explicit Reading(std::unique_ptr<SQLite::Transaction> transaction);
+    std::unique_ptr<SQLite::Transaction> m_transaction;
+  };
+  Result<Reading> begin_read();
 
   // Every API key, oldest first (as JobStore::list_keys).
   Result<std::vector<ApiKeyInfo>> keys();
