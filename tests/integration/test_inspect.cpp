@@ -641,6 +641,39 @@ TEST_CASE("inspect events --json on a damaged file prints no document that parse
   CHECK_FALSE(Json::accept(r.out));
 }
 
+TEST_CASE("inspect jobs --json on a damaged file prints no document that parses", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  build_db(db);
+  std::vector<std::int64_t> leaves;
+  {
+    auto opened = JobStore::open(StoreConfig{.path = db});
+    REQUIRE(opened);
+    REQUIRE((*opened)->checkpoint());
+    SQLite::Statement q((*opened)->database(),
+                        "SELECT pageno FROM dbstat WHERE name = 'jobs' AND pagetype = 'leaf'");
+    while (q.executeStep()) {
+      leaves.push_back(q.getColumn(0).getInt64());
+    }
+  }
+  REQUIRE_FALSE(leaves.empty());
+  {
+    // The jobs' rows overwritten with garbage; the indexes that count them are intact.
+    std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
+    const std::string garbage(4096, '\x5a');
+    for (const std::int64_t page : leaves) {
+      file.seekp((page - 1) * 4096);
+      file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+  }
+  auto r = inspect(dir, db, {"jobs", "--json"});
+  CHECK(r.exit_code == 1);
+  CHECK(lines_of(r.err).size() == 1);
+  // Not {"jobs":[],"total":7,...}: what was read before the failure is no
+  // document a script would take for the list.
+  CHECK_FALSE(Json::accept(r.out));
+}
+
 TEST_CASE("a damaged page is one finding per problem for check and fails backup with its copy kept",
           "[inspect][backup]") {
   TempDir dir;

@@ -370,6 +370,12 @@ int run_jobs(const InspectOptions& o) {
       std::cout << (shown++ ? "," : "") << dump(job_json(r));
       return static_cast<bool>(std::cout);
     });
+    if (!listed) {
+      // Left unclosed, as events --json leaves it: closed, the jobs read
+      // before a damaged page were a document a script would take for all.
+      std::cout << "\n" << std::flush;
+      return fail(listed.error().message);
+    }
     std::cout << "],\"total\":" << *total << ",\"limit\":" << *filter.limit << "}\n";
   } else {
     // Fixed widths (URL last) so rows stream without being held in memory.
