@@ -313,9 +313,9 @@ TEST_CASE("a new key that cannot be written to stdout is revoked and the command
   CHECK(listed.out.find("active") == std::string::npos);
 
   // A report that cannot be written is a failure too.
-  for (const std::string& report :
-       std::vector<std::string>{"keys list --db " + db, "inspect --db " + db + " jobs",
-                                "inspect --db " + db + " stats --json"}) {
+  for (const std::string& report : std::vector<std::string>{
+           "keys list --db " + db, "inspect --db " + db + " jobs",
+           "inspect --db " + db + " stats --json", "inspect --db " + db + " export --format csv"}) {
     INFO(report);
     const RunResult r = to_full(report);
     CHECK(r.exit_code == 1);

@@ -940,7 +940,7 @@ int run_export(const InspectOptions& o) {
     return fail(done.error().message);
   }
   if (!std::cout) {
-    return fail("cannot write the export to standard output");
+    return fail("cannot write to standard output");  // as every command says it (README)
   }
   return 0;
 }
