@@ -383,6 +383,26 @@ TEST_CASE("inspect jobs lists jobs newest first with filters", "[inspect]") {
   }
 }
 
+// On a terminal (script(1) gives the command one), colour unless NO_COLOR
+// is set to something (no-color.org: an empty NO_COLOR does not count).
+TEST_CASE("inspect jobs on a terminal is in colour unless NO_COLOR holds a value", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  build_db(db);
+  const auto on_terminal = [&](const std::string& no_color) {
+    const std::string command = "env " + no_color + " TERM=xterm '" +
+                                std::string(SCRAPEKEEP_BINARY) + "' inspect --db '" + db + "' jobs";
+    RunResult r = run_program(dir.path().string(), {"script", "-qec", command, "/dev/null"});
+    INFO(command << " stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(contains(r.out, "7 of 7 matching jobs"));
+    return r.out.find("\033[") != std::string::npos;
+  };
+  CHECK(on_terminal("-u NO_COLOR"));
+  CHECK(on_terminal("NO_COLOR="));
+  CHECK_FALSE(on_terminal("NO_COLOR=1"));
+}
+
 TEST_CASE("inspect jobs lists jobs created in the same microsecond in the API's order",
           "[inspect]") {
   TempDir dir;

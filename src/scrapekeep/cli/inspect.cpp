@@ -180,13 +180,19 @@ std::string percent(std::int64_t part, std::int64_t whole) {
 
 using core::pad;
 
-// ANSI color, only when stdout is a terminal that is not TERM=dumb (and
-// NO_COLOR is unset).
+const char* env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+// ANSI color, only when stdout is a terminal that is not TERM=dumb, and
+// NO_COLOR is unset or empty (no-color.org: "present and not an empty
+// string" turns it off).
 class Style {
  public:
   Style()
-      : m_on(isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr &&
-             std::string_view(std::getenv("TERM") ? std::getenv("TERM") : "") != "dumb") {}
+      : m_on(isatty(STDOUT_FILENO) == 1 && std::string_view(env_or_empty("NO_COLOR")).empty() &&
+             std::string_view(env_or_empty("TERM")) != "dumb") {}
 
   std::string status(const std::string& padded, core::JobStatus status) const {
     switch (status) {
