@@ -224,7 +224,9 @@ class History {
                     const std::function<bool(const EventRecord&)>& fn);
 
   // Exports: every matching job (or page event of a matching job) in storage
-  // order, read in chunks of short transactions; constant memory.
+  // order, read in chunks of short transactions; constant memory, but for
+  // the events of a database older than migration 0007, whose per-job event
+  // numbers are counted here: one count per job seen (about 100 bytes each).
   Status export_jobs(const HistoryFilter& filter, const std::function<bool(const JobRecord&)>& fn);
   Status export_events(const HistoryFilter& filter,
                        const std::function<bool(const EventRecord&)>& fn);
