@@ -40,19 +40,20 @@
 // undone alone (see above); the others in its batch still commit. A failure of
 // the transaction itself (BEGIN or COMMIT) fails the whole batch.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <atomic>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "scrapekeep/core/error.hpp"
+#include "scrapekeep/store/wal_sync.hpp"
 
 struct sqlite3;
 
@@ -103,6 +104,10 @@ class GroupCommitter {
   // leader's); blocks until it is committed or has failed. Returns the write's
   // own result (store errors translated).
   core::Status run(BatchConnection& mine, const Write& write);
+
+  // The syncs of this file's WAL after the commits a client is told about,
+  // shared by its connections (see wal_sync.hpp).
+  WalSync& wal_sync() { return m_wal_sync; }
 
   // Writes committed so far, and transactions that committed them (for tests
   // and benchmarks).
@@ -174,6 +179,7 @@ class GroupCommitter {
   bool m_leading = false;       // a leader runs batches, or the lead was handed to the first in line
   std::size_t m_committed_writes = 0;
   std::size_t m_committed_batches = 0;
+  WalSync m_wal_sync;
 };
 
 } // namespace scrapekeep::store

@@ -248,8 +248,10 @@ struct JobStore::Impl : BatchConnection {
   // waited in SQLite's busy sleeps (8 clients creating jobs: 600/s and 1 s
   // waits, against 2,100/s and 0.1 s). So another connection may read the
   // change for the sync's time (a few ms) before it is on disk; the one who
-  // made it is answered after. A failed sync is `unavailable`: the change
-  // is made, but may not survive a power cut.
+  // made it is answered after. Connections to the same file share their
+  // syncs (WalSync): one covers every commit made before it began. A failed
+  // sync is `unavailable`: the change is made, but may not survive a power
+  // cut.
   template <typename T>
   Result<T> synced(Result<T> done) {
     if (!done || config.synchronous != Synchronous::normal || config.read_only) {
@@ -261,7 +263,8 @@ struct JobStore::Impl : BatchConnection {
         wal == nullptr || wal->pMethods == nullptr) {
       return done;  // no WAL open: nothing was written through it
     }
-    if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+    const auto sync = [wal] { return wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK; };
+    if (!(committer ? committer->wal_sync().after_commit(sync) : sync())) {
       return Error{ErrorCode::unavailable, "the change was stored but could not be synced to disk"};
     }
     return done;
