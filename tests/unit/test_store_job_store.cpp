@@ -945,8 +945,12 @@ TEST_CASE("under synchronous normal what a client is told is synced and page wri
     return n;
   };
 
+  // A creation is a group write (concurrent ones share a transaction and
+  // its sync), as a page is.
+  const std::size_t batches = f.store().committed_batches();
   const Job job = f.create(paged_options(5));
   CHECK(new_syncs() == 1);
+  CHECK(f.store().committed_batches() == batches + 1);
   const Claim c = f.claim();
   REQUIRE(f.store().record_listing_page(c, listing(1, 4, f.clock.now()), f.clock.now()).ok());
   REQUIRE(f.store().record_listing_page(c, listing(2, 4, f.clock.now()), f.clock.now()).ok());

@@ -641,18 +641,23 @@ Result<std::int64_t> JobStore::count_keys() {
 
 Result<Job> JobStore::create_job(std::int64_t org_id, const std::string& url,
                                  const core::JobOptions& options, Micros now) {
-  return m_impl->synced(guarded([&]() -> Result<Job> {
+  Job job;
+  job.org_id = org_id;
+  job.url = url;
+  job.options = options;
+  job.created_at = now;
+  const std::string selectors = to_json(options.selectors).dump();
+  // A group write, as a page's: concurrent creations share a transaction
+  // and its sync, instead of taking the write lock in turn through SQLite's
+  // busy sleeps (8 clients: p99 60-80 ms). It may run twice: the last run's
+  // id is the job's.
+  Status created = m_impl->write([&](Impl& x) -> Status {
     // Never the id of a deleted job whose rows are still being purged: the
     // new job would show them as its own.
-    auto q = m_impl->prepared(
+    auto q = x.prepared(
         "INSERT INTO jobs (job_id, org_id, status, url, timeout_s, max_items, follow_pagination, "
         "max_pages, depth, selectors, created_at) SELECT ?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, "
         "?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM job_purges WHERE job_id = ?1)");
-    Job job;
-    job.org_id = org_id;
-    job.url = url;
-    job.options = options;
-    job.created_at = now;
     q->bind(2, org_id);
     q->bind(3, url);
     q->bind(4, options.timeout);
@@ -660,19 +665,24 @@ Result<Job> JobStore::create_job(std::int64_t org_id, const std::string& url,
     q->bind(6, options.follow_pagination ? 1 : 0);
     q->bind(7, options.max_pages);
     q->bind(8, options.depth);
-    q->bind(9, to_json(options.selectors).dump());
+    q->bind(9, selectors);
     q->bind(10, now);
     // 96 random bits: a second try is already beyond belief.
     for (int attempt = 0; attempt < 4; ++attempt) {
       job.job_id = core::new_job_id();
       q->bind(1, job.job_id);
       if (q->exec() == 1) {
-        return job;
+        return core::ok_status();
       }
       q->reset();
     }
     return Error{ErrorCode::internal, "no free job id found"};
-  }));
+  });
+  Status synced = m_impl->synced(std::move(created));
+  if (!synced) {
+    return synced.error();
+  }
+  return job;
 }
 
 Result<Job> JobStore::get_job(const std::string& job_id, std::optional<std::int64_t> org_id) {
