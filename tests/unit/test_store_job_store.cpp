@@ -993,18 +993,27 @@ TEST_CASE("under synchronous normal what a client is told is synced and page wri
   CHECK(new_syncs() == 1);
 }
 
-TEST_CASE("a change whose sync fails is unavailable though it is made", "[store]") {
+// The sync is part of the commit: when it fails, the commit does, and
+// nothing was changed (a client told to retry makes no second job).
+TEST_CASE("a change whose sync fails is unavailable and not made", "[store]") {
   SyncCountingVfs vfs;
   StoreFixture f;
+  const Job done = f.create();
   vfs.fail_wal_syncs(true);
   auto job = f.store().create_job(f.org, k_url, JobOptions{}, f.clock.now());
   REQUIRE_FALSE(job.ok());
   CHECK(job.error().code == ErrorCode::unavailable);
-  CHECK(job.error().message == "the change was stored but could not be synced to disk");
+  auto cancelled = f.store().cancel_job(done.job_id, std::nullopt, f.clock.now());
+  REQUIRE_FALSE(cancelled.ok());
+  CHECK(cancelled.error().code == ErrorCode::unavailable);
   vfs.fail_wal_syncs(false);
   auto listed = f.store().list_jobs(JobFilter{});
   REQUIRE(listed.ok());
-  CHECK(listed->total == 1);  // made: a retry of the POST would make a second job
+  CHECK(listed->total == 1);
+  CHECK(f.get(done.job_id).status == JobStatus::pending);
+  // And the connections work on.
+  f.create();
+  CHECK(f.store().list_jobs(JobFilter{})->total == 2);
 }
 
 TEST_CASE("cancel stops pending and processing jobs and fences the worker", "[store]") {

@@ -19,6 +19,7 @@
 
 #include "scrapekeep/core/thread_name.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
+#include "scrapekeep/store/synced_commit.hpp"
 
 namespace scrapekeep::store {
 
@@ -57,8 +58,9 @@ void set_and_wake(std::atomic<std::uint32_t>* word, std::uint32_t value) {
 } // namespace
 
 struct GroupCommitter::Waiter {
-  explicit Waiter(const Write& w) : write(&w) {}
+  Waiter(const Write& w, bool s) : write(&w), synced(s) {}
   const Write* write;
+  bool synced;
   Status result = core::ok_status();
   bool committed = false;
   // k_waiting until a leader sets it (see set_and_wake); `result` and
@@ -109,8 +111,8 @@ std::shared_ptr<GroupCommitter> GroupCommitter::for_database(const std::string& 
   return committer;
 }
 
-Status GroupCommitter::run(BatchConnection& mine, const Write& write) {
-  Waiter self(write);
+Status GroupCommitter::run(BatchConnection& mine, const Write& write, bool synced) {
+  Waiter self(write, synced);
   std::unique_lock lock(m_mutex);
   m_queue.push_back(&self);
   if (m_leading) {
@@ -383,7 +385,13 @@ bool GroupCommitter::run_batch_once(BatchConnection& connection, const std::vect
       sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
     }
   };
+  // Synced with its commit when a write in it is (a job's creation): every
+  // write of the batch is then on disk before any is answered or read.
+  std::optional<SyncedCommit> synced;
   try {
+    if (std::any_of(batch.begin(), batch.end(), [](const Waiter* w) { return w->synced; })) {
+      synced.emplace(handle);
+    }
     db.exec("BEGIN IMMEDIATE");
   } catch (const SQLite::Exception& e) {
     fail_from(0, translate(e));

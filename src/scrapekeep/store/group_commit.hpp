@@ -53,7 +53,6 @@
 #include <vector>
 
 #include "scrapekeep/core/error.hpp"
-#include "scrapekeep/store/wal_sync.hpp"
 
 struct sqlite3;
 
@@ -102,12 +101,9 @@ class GroupCommitter {
   // Runs `write` in a group transaction, on the committer's connection (or on
   // `mine` if there is none and this caller leads the batch, else on the
   // leader's); blocks until it is committed or has failed. Returns the write's
-  // own result (store errors translated).
-  core::Status run(BatchConnection& mine, const Write& write);
-
-  // The syncs of this file's WAL after the commits a client is told about,
-  // shared by its connections (see wal_sync.hpp).
-  WalSync& wal_sync() { return m_wal_sync; }
+  // own result (store errors translated). `synced`: a write a client is told
+  // about (see synced_commit.hpp): its batch commits with the WAL synced.
+  core::Status run(BatchConnection& mine, const Write& write, bool synced = false);
 
   // Writes committed so far, and transactions that committed them (for tests
   // and benchmarks).
@@ -179,7 +175,6 @@ class GroupCommitter {
   bool m_leading = false;       // a leader runs batches, or the lead was handed to the first in line
   std::size_t m_committed_writes = 0;
   std::size_t m_committed_batches = 0;
-  WalSync m_wal_sync;
 };
 
 } // namespace scrapekeep::store

@@ -22,6 +22,7 @@
 #include "scrapekeep/store/json_codec.hpp"
 #include "scrapekeep/store/migrations.hpp"
 #include "scrapekeep/store/sqlite_error.hpp"
+#include "scrapekeep/store/synced_commit.hpp"
 
 namespace scrapekeep::store {
 
@@ -156,11 +157,16 @@ struct JobStore::Impl : BatchConnection {
   // Runs `body(impl)` as one fenced write: in a group transaction with other
   // connections' writes when there is a committer (on whichever connection
   // leads the batch), else in a transaction of its own. `body` returns an
-  // error to undo its own changes.
+  // error to undo its own changes. `synced`: committed with the WAL synced
+  // (synced_commit.hpp).
   template <typename Body>
-  Status write(Body&& body) {
+  Status write(Body&& body, bool synced = false) {
     if (!committer) {
       return guarded([&]() -> Status {
+        std::optional<SyncedCommit> sync;
+        if (synced) {
+          sync.emplace(db.getHandle());
+        }
         SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
         Status status = body(*this);
         if (status) {
@@ -169,9 +175,9 @@ struct JobStore::Impl : BatchConnection {
         return status;
       });
     }
-    return committer->run(*this, [&](BatchConnection& leader) -> Status {
-      return body(static_cast<Impl&>(leader));
-    });
+    return committer->run(
+        *this, [&](BatchConnection& leader) -> Status { return body(static_cast<Impl&>(leader)); },
+        synced);
   }
 
   // A prepared statement kept for the connection's life (keyed by the literal's
@@ -234,40 +240,6 @@ struct JobStore::Impl : BatchConnection {
       return std::nullopt;
     }
     return read_job(*q);
-  }
-
-  // `done`, once this connection's WAL is synced to disk, under synchronous
-  // NORMAL too: for the commits a client is told about (a job created,
-  // cancelled, deleted or ended, a key made or revoked), which a power cut
-  // must not take back, as it may a page a resumed job fetches again. Under
-  // NORMAL alone a cut could roll back a 201'd job, a cancel or a key's
-  // revocation until the next checkpoint. The WAL is appended in order, so
-  // the sync keeps every commit before it too, from any connection. Synced
-  // after the commit, outside the write lock: syncing inside it (synchronous
-  // FULL for that commit) held every other writer for the sync, and they
-  // waited in SQLite's busy sleeps (8 clients creating jobs: 600/s and 1 s
-  // waits, against 2,100/s and 0.1 s). So another connection may read the
-  // change for the sync's time (a few ms) before it is on disk; the one who
-  // made it is answered after. Connections to the same file share their
-  // syncs (WalSync): one covers every commit made before it began. A failed
-  // sync is `unavailable`: the change is made, but may not survive a power
-  // cut.
-  template <typename T>
-  Result<T> synced(Result<T> done) {
-    if (!done || config.synchronous != Synchronous::normal || config.read_only) {
-      return done;
-    }
-    sqlite3_file* wal = nullptr;
-    if (sqlite3_file_control(db.getHandle(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) !=
-            SQLITE_OK ||
-        wal == nullptr || wal->pMethods == nullptr) {
-      return done;  // no WAL open: nothing was written through it
-    }
-    const auto sync = [wal] { return wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK; };
-    if (!(committer ? committer->wal_sync().after_commit(sync) : sync())) {
-      return Error{ErrorCode::unavailable, "the change was stored but could not be synced to disk"};
-    }
-    return done;
   }
 
   // Runs `body`, which opens its own transaction, with this connection's
@@ -551,7 +523,8 @@ constexpr const char* k_key_select =
 } // namespace
 
 Result<CreatedKey> JobStore::create_key(const std::string& org_name, Micros now) {
-  return m_impl->synced(guarded([&]() -> Result<CreatedKey> {
+  return guarded([&]() -> Result<CreatedKey> {
+    const SyncedCommit synced(m_impl->db.getHandle());
     auto& db = m_impl->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement ins(db,
@@ -579,7 +552,7 @@ Result<CreatedKey> JobStore::create_key(const std::string& org_name, Micros now)
     key.exec();
     tx.commit();
     return out;
-  }));
+  });
 }
 
 Result<std::vector<ApiKeyInfo>> JobStore::list_keys() { return read_keys(m_impl->db); }
@@ -596,7 +569,8 @@ Result<std::vector<ApiKeyInfo>> read_keys(SQLite::Database& db) {
 }
 
 Result<std::optional<Micros>> JobStore::revoke_key(const std::string& key_id, Micros now) {
-  return m_impl->synced(guarded([&]() -> Result<std::optional<Micros>> {
+  return guarded([&]() -> Result<std::optional<Micros>> {
+    const SyncedCommit synced(m_impl->db.getHandle());
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement q(m_impl->db, "SELECT revoked_at FROM api_keys WHERE key_id = ?");
     q.bind(1, key_id);
@@ -613,7 +587,7 @@ Result<std::optional<Micros>> JobStore::revoke_key(const std::string& key_id, Mi
     revoke.exec();
     tx.commit();
     return std::optional<Micros>();
-  }));
+  });
 }
 
 Result<ApiKeyInfo> JobStore::find_key(const std::string& key) {
@@ -647,40 +621,43 @@ Result<Job> JobStore::create_job(std::int64_t org_id, const std::string& url,
   job.options = options;
   job.created_at = now;
   const std::string selectors = to_json(options.selectors).dump();
-  // A group write, as a page's: concurrent creations share a transaction
-  // and its sync, instead of taking the write lock in turn through SQLite's
-  // busy sleeps (8 clients: p99 60-80 ms). It may run twice: the last run's
-  // id is the job's.
-  Status created = m_impl->write([&](Impl& x) -> Status {
-    // Never the id of a deleted job whose rows are still being purged: the
-    // new job would show them as its own.
-    auto q = x.prepared(
-        "INSERT INTO jobs (job_id, org_id, status, url, timeout_s, max_items, follow_pagination, "
-        "max_pages, depth, selectors, created_at) SELECT ?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, "
-        "?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM job_purges WHERE job_id = ?1)");
-    q->bind(2, org_id);
-    q->bind(3, url);
-    q->bind(4, options.timeout);
-    q->bind(5, options.max_items);
-    q->bind(6, options.follow_pagination ? 1 : 0);
-    q->bind(7, options.max_pages);
-    q->bind(8, options.depth);
-    q->bind(9, selectors);
-    q->bind(10, now);
-    // 96 random bits: a second try is already beyond belief.
-    for (int attempt = 0; attempt < 4; ++attempt) {
-      job.job_id = core::new_job_id();
-      q->bind(1, job.job_id);
-      if (q->exec() == 1) {
-        return core::ok_status();
-      }
-      q->reset();
-    }
-    return Error{ErrorCode::internal, "no free job id found"};
-  });
-  Status synced = m_impl->synced(std::move(created));
-  if (!synced) {
-    return synced.error();
+  // A group write, as a page's, synced with its commit (synced_commit.hpp):
+  // concurrent creations share a transaction and its sync, instead of
+  // taking the write lock in turn through SQLite's busy sleeps (8 clients:
+  // p99 60-90 ms). It may run twice: the last run's id is the job's.
+  Status created = m_impl->write(
+      [&](Impl& x) -> Status {
+        // Never the id of a deleted job whose rows are still being purged: the
+        // new job would show them as its own.
+        auto q = x.prepared(
+            "INSERT INTO jobs (job_id, org_id, status, url, timeout_s, max_items, "
+            "follow_pagination, "
+            "max_pages, depth, selectors, created_at) SELECT ?1, ?2, 'pending', ?3, ?4, ?5, ?6, "
+            "?7, "
+            "?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM job_purges WHERE job_id = ?1)");
+        q->bind(2, org_id);
+        q->bind(3, url);
+        q->bind(4, options.timeout);
+        q->bind(5, options.max_items);
+        q->bind(6, options.follow_pagination ? 1 : 0);
+        q->bind(7, options.max_pages);
+        q->bind(8, options.depth);
+        q->bind(9, selectors);
+        q->bind(10, now);
+        // 96 random bits: a second try is already beyond belief.
+        for (int attempt = 0; attempt < 4; ++attempt) {
+          job.job_id = core::new_job_id();
+          q->bind(1, job.job_id);
+          if (q->exec() == 1) {
+            return core::ok_status();
+          }
+          q->reset();
+        }
+        return Error{ErrorCode::internal, "no free job id found"};
+      },
+      /*synced=*/true);
+  if (!created) {
+    return created.error();
   }
   return job;
 }
@@ -769,7 +746,8 @@ Result<JobPage> JobStore::list_jobs(const JobFilter& f) {
 
 Result<Job> JobStore::cancel_job(const std::string& job_id, std::optional<std::int64_t> org_id,
                                  Micros now) {
-  return m_impl->synced(guarded([&]() -> Result<Job> {
+  return guarded([&]() -> Result<Job> {
+    const SyncedCommit synced(m_impl->db.getHandle());
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     auto job = m_impl->load_job(job_id, org_id);
     if (!job) {
@@ -800,11 +778,12 @@ Result<Job> JobStore::cancel_job(const std::string& job_id, std::optional<std::i
     job->claim_token.reset();
     job->lease_expires_at.reset();
     return *job;
-  }));
+  });
 }
 
 Status JobStore::delete_job(const std::string& job_id, std::optional<std::int64_t> org_id) {
-  return m_impl->synced(guarded([&]() -> Status {
+  return guarded([&]() -> Status {
+    const SyncedCommit synced(m_impl->db.getHandle());
     return m_impl->without_cascade([&]() -> Status {
       SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
       auto job = m_impl->load_job(job_id, org_id);
@@ -819,7 +798,7 @@ Status JobStore::delete_job(const std::string& job_id, std::optional<std::int64_
       tx.commit();
       return core::ok_status();
     });
-  }));
+  });
 }
 
 Result<ResultPage> JobStore::list_results(const std::string& job_id, std::int64_t limit,
@@ -1282,7 +1261,8 @@ Status JobStore::record_detail_pages(const Claim& claim, const std::vector<Detai
 
 Status JobStore::finish(const Claim& claim, core::CompletionReason reason,
                         std::optional<std::string> error_message, Micros now) {
-  return m_impl->synced(guarded([&]() -> Status {
+  return guarded([&]() -> Status {
+    const SyncedCommit synced(m_impl->db.getHandle());
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     auto job = m_impl->load_claimed(claim);
     if (!job) {
@@ -1318,7 +1298,7 @@ Status JobStore::finish(const Claim& claim, core::CompletionReason reason,
     q->exec();
     tx.commit();
     return core::ok_status();
-  }));
+  });
 }
 
 Status JobStore::release(const Claim& claim) {
@@ -1336,7 +1316,10 @@ Status JobStore::release(const Claim& claim) {
 }
 
 Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_attempts) {
-  Result<std::int64_t> moved = guarded([&]() -> Result<std::int64_t> {
+  return guarded([&]() -> Result<std::int64_t> {
+    // Synced when it ends jobs or puts them back; a pass that changes
+    // nothing commits no page, and SQLite syncs nothing for it.
+    const SyncedCommit synced(m_impl->db.getHandle());
     SQLite::Transaction tx(m_impl->db, SQLite::TransactionBehavior::IMMEDIATE);
     std::vector<std::pair<Job, std::int64_t>> expired;  // and its lost_attempts
     {
@@ -1407,9 +1390,6 @@ Result<std::int64_t> JobStore::recover_expired(Micros now, std::int64_t max_atte
     tx.commit();
     return static_cast<std::int64_t>(expired.size());
   });
-  // Synced when it ended jobs or put them back: not at every pass of
-  // maintenance, which would sync the workers' pages every few seconds.
-  return moved && *moved > 0 ? m_impl->synced(std::move(moved)) : moved;
 }
 
 Result<std::int64_t> JobStore::expire_orphaned_leases(
