@@ -446,6 +446,42 @@ TEST_CASE("group commit: batches run on the committer's own connection, which th
   CHECK(count(mine.database(), "SELECT COUNT(*) FROM t") == 3000);
 }
 
+TEST_CASE("group commit: a leader whose batch failed is answered and hands the next batch on",
+          "[store]") {
+  // Another connection holds the database: the leader's batch fails after
+  // its busy timeout. Leading on, it ran the batch queued behind it too, on
+  // its own connection and its own timeout, and was answered only after it
+  // (a creation, while requests kept coming: after 8 timeouts, 40 s).
+  Table table;
+  GroupCommitter committer;  // no opener: a batch runs on its leader's connection
+  Connection leader_connection(table.path);
+  leader_connection.database().setBusyTimeout(200);
+  table.setup.database().exec("BEGIN IMMEDIATE");
+  std::atomic<bool> leader_done{false};
+  Status leader = scrapekeep::core::ok_status();
+  std::thread first([&] {
+    leader = committer.run(leader_connection, insert(1));
+    leader_done = true;
+  });
+  // Queued while the leader waits for the lock (its connection's 200 ms).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  Status behind = scrapekeep::core::ok_status();
+  std::thread second([&] {
+    Connection mine(table.path);  // 5 s busy timeout
+    behind = committer.run(mine, insert(2));
+  });
+  REQUIRE(scrapekeep::testing::eventually([&] { return leader_done.load(); }));
+  table.setup.database().exec("ROLLBACK");
+  first.join();
+  second.join();
+  REQUIRE_FALSE(leader.ok());
+  CHECK(leader.error().code == ErrorCode::unavailable);
+  // The write behind it led its own batch, with its own timeout, and
+  // committed once the lock was let go.
+  CHECK(behind.ok());
+  CHECK(count(table.setup.database(), "SELECT COUNT(*) FROM t WHERE v = 2") == 1);
+}
+
 TEST_CASE("group commit: a leader that throws (out of memory) leaves nobody waiting for ever",
           "[store]") {
   TempDir dir;

@@ -173,6 +173,15 @@ void GroupCommitter::lead(std::unique_lock<std::mutex>& lock, BatchConnection& m
       }
     }
     lock.lock();
+    if (committed == 0) {
+      // The transaction failed (the database held past the busy timeout, a
+      // full disk), and the next may fail as slowly: this caller, whose
+      // write ran in the first round, is answered now, and the first in
+      // line leads the next batch. Leading on, a creation that led while
+      // another process held the database was answered after k_max_rounds
+      // busy timeouts (40 s), where each writer waits one or two.
+      break;
+    }
   }
   // The lead goes to the first writer in line, if any (m_leading stays set
   // for it: nobody else may take it meanwhile).
