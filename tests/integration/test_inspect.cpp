@@ -629,31 +629,35 @@ TEST_CASE("inspect and keys list print stored control characters and bytes that 
   CHECK(contains(Json::parse(json.out)["error_message"].get<std::string>(), "zz\x1b[31mRED"));
 }
 
-TEST_CASE("inspect events --json on a damaged file prints no document that parses", "[inspect]") {
-  TempDir dir;
-  const std::string db = dir.file("events.db");
-  const Built b = build_db(db);
+// Overwrites with garbage every leaf page of `table` in the database `db`
+// (checkpointed first): its rows cannot be read, the rest of the file can.
+void damage_leaves(const std::string& db, const std::string& table) {
   std::vector<std::int64_t> leaves;
   {
     auto opened = JobStore::open(StoreConfig{.path = db});
     REQUIRE(opened);
     REQUIRE((*opened)->checkpoint());
     SQLite::Statement q((*opened)->database(),
-                        "SELECT pageno FROM dbstat WHERE name = 'page_events' AND pagetype = 'leaf'");
+                        "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf'");
+    q.bind(1, table);
     while (q.executeStep()) {
       leaves.push_back(q.getColumn(0).getInt64());
     }
   }
   REQUIRE_FALSE(leaves.empty());
-  {
-    // The events' pages overwritten with garbage; the jobs are intact.
-    std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
-    const std::string garbage(4096, '\x5a');
-    for (const std::int64_t page : leaves) {
-      file.seekp((page - 1) * 4096);
-      file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
-    }
+  std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
+  const std::string garbage(4096, '\x5a');
+  for (const std::int64_t page : leaves) {
+    file.seekp((page - 1) * 4096);
+    file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
   }
+}
+
+TEST_CASE("inspect events --json on a damaged file prints no document that parses", "[inspect]") {
+  TempDir dir;
+  const std::string db = dir.file("events.db");
+  const Built b = build_db(db);
+  damage_leaves(db, "page_events");  // the jobs are intact
   auto r = inspect(dir, db, {"events", b.done, "--json"});
   CHECK(r.exit_code == 1);
   CHECK(lines_of(r.err).size() == 1);
@@ -665,27 +669,7 @@ TEST_CASE("inspect jobs --json on a damaged file prints no document that parses"
   TempDir dir;
   const std::string db = dir.file("jobs.db");
   build_db(db);
-  std::vector<std::int64_t> leaves;
-  {
-    auto opened = JobStore::open(StoreConfig{.path = db});
-    REQUIRE(opened);
-    REQUIRE((*opened)->checkpoint());
-    SQLite::Statement q((*opened)->database(),
-                        "SELECT pageno FROM dbstat WHERE name = 'jobs' AND pagetype = 'leaf'");
-    while (q.executeStep()) {
-      leaves.push_back(q.getColumn(0).getInt64());
-    }
-  }
-  REQUIRE_FALSE(leaves.empty());
-  {
-    // The jobs' rows overwritten with garbage; the indexes that count them are intact.
-    std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
-    const std::string garbage(4096, '\x5a');
-    for (const std::int64_t page : leaves) {
-      file.seekp((page - 1) * 4096);
-      file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
-    }
-  }
+  damage_leaves(db, "jobs");  // the indexes that count them are intact
   auto r = inspect(dir, db, {"jobs", "--json"});
   CHECK(r.exit_code == 1);
   CHECK(lines_of(r.err).size() == 1);
