@@ -627,14 +627,13 @@ Result<Job> JobStore::create_job(std::int64_t org_id, const std::string& url,
   // p99 60-90 ms). It may run twice: the last run's id is the job's.
   Status created = m_impl->write(
       [&](Impl& x) -> Status {
-        // Never the id of a deleted job whose rows are still being purged: the
-        // new job would show them as its own.
+        // Never the id of a deleted job whose rows are still being purged:
+        // the new job would show them as its own.
         auto q = x.prepared(
             "INSERT INTO jobs (job_id, org_id, status, url, timeout_s, max_items, "
-            "follow_pagination, "
-            "max_pages, depth, selectors, created_at) SELECT ?1, ?2, 'pending', ?3, ?4, ?5, ?6, "
-            "?7, "
-            "?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM job_purges WHERE job_id = ?1)");
+            "follow_pagination, max_pages, depth, selectors, created_at) SELECT ?1, ?2, "
+            "'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM "
+            "job_purges WHERE job_id = ?1)");
         q->bind(2, org_id);
         q->bind(3, url);
         q->bind(4, options.timeout);
