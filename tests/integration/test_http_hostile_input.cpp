@@ -805,6 +805,23 @@ TEST_CASE("hostile: create-job bodies at the edges of the contract's rules", "[h
     CHECK(r.status == 201);
     CHECK(job_count(server) == 1);
   }
+  SECTION("keys given twice are all named and every other bad field beside them") {
+    const std::string url = "\"url\": \"" + k_listing + "\"";
+    const HttpReply r =
+        a.post("/v1/scrape",
+               "{" + url + ", " + url +
+                   R"(, "options": {"timeout": 0, "depth": 1, "depth": 0, "bogus": 1, )" +
+                   R"("selectors": {"item": "//a[", "fields": {"t": ".//h2", "t": ".//p"}}}})");
+    check_bad_field(r, "url");
+    CHECK(why(r, "url") == "is given more than once");
+    CHECK(why(r, "options.depth") == "is given more than once");
+    CHECK(why(r, "options.selectors.fields.t") == "is given more than once");
+    CHECK(why(r, "options.timeout") == "must be an integer from 1 to 1800");
+    CHECK(why(r, "options.bogus") == "unknown field");
+    CHECK(why(r, "options.selectors.item").find("is not a valid XPath 1.0 expression") == 0);
+    CHECK(r.json["error"]["details"]["fields"].size() == 6);
+    CHECK(job_count(server) == 0);
+  }
   SECTION("lengths count characters, not bytes") {
     const std::string e_acute = "\u00e9";  // 2 bytes in UTF-8
     std::string long_path;

@@ -218,7 +218,8 @@ bool is_http_url(const std::string& url) {
   return number >= 1 && number <= 65535;
 }
 
-std::variant<Json, ApiError> parse_json_body(const std::string& body) {
+std::variant<Json, ApiError> parse_json_body(const std::string& body,
+                                             std::vector<std::string>* repeated_keys) {
   // Per open object or array: its path (as validation errors name fields),
   // the key read last, the keys read so far and its members so far.
   struct Open {
@@ -229,9 +230,9 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body) {
     std::size_t members = 0;
   };
   std::vector<Open> open;
-  // The first key given twice, named once the body is known to be JSON: a
-  // body that is not is INVALID_JSON whatever it repeats.
-  std::optional<std::string> repeated;
+  // Each key given twice (once, however often it is), named once the body is
+  // known to be JSON: a body that is not is INVALID_JSON whatever it repeats.
+  std::vector<std::string> repeated;
   try {
     // An object's members are counted at their keys, an array's as each
     // value or nested object or array in it begins.
@@ -263,17 +264,24 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body) {
       } else if (event == Event::key && !open.empty()) {
         count_member(true);
         const std::string& key = parsed.get_ref<const std::string&>();
-        if (!open.back().keys.insert(key).second && !repeated) {
-          repeated = open.back().path + key;
+        if (!open.back().keys.insert(key).second) {
+          std::string path = open.back().path + key;
+          if (std::find(repeated.begin(), repeated.end(), path) == repeated.end()) {
+            repeated.push_back(std::move(path));
+          }
         }
         open.back().key = key;
       }
       return true;
     };
     Json parsed = Json::parse(body, check);
-    if (repeated) {
+    if (repeated_keys != nullptr) {
+      *repeated_keys = std::move(repeated);
+    } else if (!repeated.empty()) {
       Json fields = Json::object();
-      fields[*repeated] = "is given more than once";
+      for (const auto& path : repeated) {
+        fields[path] = "is given more than once";
+      }
       return validation_error(fields);
     }
     return parsed;
@@ -309,12 +317,18 @@ std::variant<Json, ApiError> parse_json_body(const std::string& body) {
 
 std::variant<CreateJobRequest, ApiError> parse_create_job(const std::string& body,
                                                           const XPathCheck& xpath_check) {
-  auto parsed = parse_json_body(body);
+  std::vector<std::string> repeated;
+  auto parsed = parse_json_body(body, &repeated);
   if (auto* err = std::get_if<ApiError>(&parsed)) {
     return *err;
   }
   const Json& doc = std::get<Json>(parsed);
   Validator v(xpath_check);
+  // A key given twice is named as such (the first reason given for a field
+  // stands), and every other bad field beside it too.
+  for (const auto& path : repeated) {
+    v.fail(path, "is given more than once");
+  }
   CreateJobRequest req;
   if (!doc.is_object()) {
     v.fail("body", "must be a JSON object");

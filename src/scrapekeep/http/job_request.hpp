@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "scrapekeep/core/job.hpp"
 #include "scrapekeep/http/api_error.hpp"
@@ -32,8 +33,11 @@ constexpr int k_max_json_depth = 32;
 constexpr std::size_t k_max_json_members = 1000;
 
 // Parses JSON with a depth limit and a members limit; INVALID_JSON (with the byte position) on
-// failure, VALIDATION_ERROR naming a key given twice in one object.
-std::variant<Json, ApiError> parse_json_body(const std::string& body);
+// failure. A key given twice in one object is put in `repeated_keys` (by its path, as
+// validation errors name fields) when that is given, else answered with a VALIDATION_ERROR
+// naming each such key.
+std::variant<Json, ApiError> parse_json_body(const std::string& body,
+                                             std::vector<std::string>* repeated_keys = nullptr);
 
 // INVALID_JSON for a body that is not JSON; VALIDATION_ERROR naming every bad
 // field (unknown fields included) otherwise.
