@@ -102,7 +102,8 @@ TEST_CASE("cancel without a job id is bad usage, and a missing database is not c
   const RunResult usage = cancel(dir, {"--db", db});
   CHECK(usage.exit_code == 2);
   CHECK(usage.out.empty());
-  CHECK_FALSE(usage.err.empty());
+  // The argument is named as the README names it (`cancel --db PATH JOB_ID`).
+  CHECK(usage.err == "scrapekeep: JOB_ID is required (see scrapekeep cancel --help)\n");
   const RunResult missing = cancel(dir, {"--db", db, "job_0123456789abcdef01234567"});
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("scrapekeep: ") == 0);

@@ -142,7 +142,7 @@ void add_admin_commands(CLI::App& app, Action& action) {
 
   auto* cancel = app.add_subcommand("cancel", "Cancel a pending or processing job");
   add_path_option(*cancel, "--db", opts->db, "Database file")->required();
-  cancel->add_option("job_id", opts->job_id, "The job's id (job_...)")->required();
+  cancel->add_option("JOB_ID", opts->job_id, "The job's id (job_...)")->required();
   cancel->callback([&action, opts] { action = [opts] { return run_cancel(*opts); }; });
 }
 
