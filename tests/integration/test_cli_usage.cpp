@@ -380,6 +380,16 @@ TEST_CASE("usage errors CLI11 words its own way are said plainly", "[cli]") {
        "scrapekeep: --db is given more than once (see scrapekeep serve --help)\n"},
       {{"inspect", "--db", db, "progress", "X", "--at"},
        "scrapekeep: --at needs a value (see scrapekeep inspect progress --help)\n"},
+      // Arguments not expected are listed in the order given (CLI11 2.1 reverses them).
+      {{"serve", "--db", db, "a", "b", "c"},
+       "scrapekeep: The following arguments were not expected: a b c (see scrapekeep serve "
+       "--help)\n"},
+      {{"migrate", "--db", db, "--bogus", "1"},
+       "scrapekeep: The following arguments were not expected: --bogus 1 (see scrapekeep migrate "
+       "--help)\n"},
+      {{"keys", "list", "--db", db, "one two", "three"},
+       "scrapekeep: The following arguments were not expected: one two three (see scrapekeep "
+       "keys list --help)\n"},
   };
   for (const auto& [args, err] : cases) {
     std::vector<std::string> all = {SCRAPEKEEP_BINARY};

@@ -220,6 +220,28 @@ static std::string plain_words(const std::string& message, const std::string& pa
   return message;
 }
 
+// CLI11 2.1 lists the arguments it did not expect last first ("serve a b
+// c": "not expected: c b a"; "migrate --db x --bogus 1": "1 --bogus"): its
+// ExtrasError joins them with rjoin. The same list, in the order given.
+static std::string in_order(const CLI::ParseError& e, const CLI::App& deepest) {
+  const std::string message = e.what();
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) == nullptr) {
+    return message;
+  }
+  for (const CLI::App* a = &deepest; a != nullptr; a = a->get_parent()) {
+    const std::vector<std::string> left = a->remaining(false);
+    if (left.empty()) {
+      continue;
+    }
+    const std::string reversed = CLI::detail::rjoin(left, " ");
+    if (message.size() >= reversed.size() &&
+        message.compare(message.size() - reversed.size(), reversed.size(), reversed) == 0) {
+      return message.substr(0, message.size() - reversed.size()) + CLI::detail::join(left, " ");
+    }
+  }
+  return message;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"scrapekeep: a persistent job store for web-scraping jobs", "scrapekeep"};
   app.require_subcommand(1);
@@ -311,7 +333,8 @@ int run(int argc, char** argv) {
       say("unknown command '" + left.front() + "' for " + path + " (see " + path + " --help)");
       return 2;
     }
-    say(plain_words(core::without_api_keys(e.what()), path) + " (see " + path + " --help)");
+    say(plain_words(core::without_api_keys(in_order(e, *deepest)), path) + " (see " + path +
+        " --help)");
     return 2;
   }
   if (!action) {
