@@ -441,6 +441,24 @@ TEST_CASE("serve on a --listen host that names no address says so, and makes no 
   }
 }
 
+TEST_CASE("serve --listen takes a port of decimal digits only, as the other numbers", "[cli]") {
+  TempDir dir;
+  const std::string db = dir.file("port.db");
+  // A host that names no address: a form taken for a port fails to listen (exit 1), not
+  // serves.
+  for (const std::string listen : {"999.1.1.1:+0", "999.1.1.1: 0", "999.1.1.1:-0", "999.1.1.1:0x10",
+                                   "999.1.1.1:65536", "999.1.1.1:", "999.1.1.1", ":0"}) {
+    INFO(listen);
+    const auto r = run_program(dir.path().string(), {SCRAPEKEEP_BINARY, "serve", "--db", db,
+                                                     "--listen", listen, "--workers", "0"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err == "scrapekeep: --listen must be HOST:PORT, got " + listen +
+                       " (see scrapekeep serve --help)\n");
+    CHECK_FALSE(std::filesystem::exists(db));
+  }
+}
+
 TEST_CASE("serve --threads alone above the default --max-threads raises it, not bad usage",
           "[cli]") {
   TempDir dir;

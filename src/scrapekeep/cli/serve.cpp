@@ -34,20 +34,29 @@ bool split_listen(const std::string& listen, std::string& host, int& port) {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  try {
-    size_t used = 0;
-    port = std::stoi(listen.substr(colon + 1), &used);
-    return used == listen.size() - colon - 1 && port >= 0 && port <= 65535;
-  } catch (const std::exception&) {
+  // Decimal digits only, as every other number on the command line (std::stoi
+  // took "+80", " 80" and "-0").
+  const std::string digits = listen.substr(colon + 1);
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return false;
   }
+  long value = 0;
+  for (const char c : digits) {
+    value = value * 10 + (c - '0');
+    if (value > 65535) {
+      return false;
+    }
+  }
+  port = static_cast<int>(value);
+  return true;
 }
 
 int run_serve(const ServeOptions& o) {
   raise_open_file_limit();
   http::ServerConfig server_config;
   if (!split_listen(o.listen, server_config.host, server_config.port)) {
-    say("--listen must be HOST:PORT, got " + o.listen);
+    say("--listen must be HOST:PORT, got " + o.listen + " (see scrapekeep serve --help)");
     return 2;
   }
   server_config.threads = o.threads;
